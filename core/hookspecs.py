@@ -1,0 +1,62 @@
+"""Hook specifications for condition plugins (pluggy project ``growthos.segments``).
+
+Plugins implement these with ``@hookimpl``; built-in plugins are registered by
+import and outside plugins through the entry-point group ``growthos.segments``.
+pluggy is used for discovery only: hooks run when a host is built, never per
+contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pluggy
+
+from core.contract import ConditionType, Template
+
+PROJECT = "growthos.segments"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    """Contribute condition types to the engine.
+
+    Call ``register(condition_type)`` once per type. Names must be unique across
+    all installed plugins: registering a name twice makes the host refuse to
+    start (``DuplicateNameError``), so a GrowthOS module cannot silently shadow
+    a built-in.
+
+    :param register: adds one :class:`core.contract.ConditionType`.
+    """
+
+
+@hookspec
+def register_templates(register: Callable[[Template], None]) -> None:
+    """Contribute pre-built segments (templates) for the rule builder.
+
+    Call ``register(template)`` once per template; ids must be unique. Every
+    template's rule is validated when the host is built, so a broken template
+    is found at start-up, not when a user picks it.
+
+    :param register: adds one :class:`core.contract.Template`.
+    """
+
+
+@hookspec
+def tenant_context(tenant_id: str, contacts: Any) -> Mapping[str, Any] | None:
+    """Compute tenant-wide data that this plugin's conditions need.
+
+    Called off the per-contact path (when a tenant's segments are loaded or on a
+    schedule), never per evaluation. Return a mapping ``{namespace: data}``
+    (namespace normally the plugin's condition-type prefix, e.g. ``"rfm"``) or
+    ``None`` when the plugin needs nothing. Results from all plugins are merged
+    into :attr:`core.view.ContactView.context`; two plugins returning the same
+    namespace is an error.
+
+    :param tenant_id: the tenant whose data to summarise.
+    :param contacts: an iterable of contact documents of that tenant (a sample
+        or all of them, as the caller decides).
+    """

@@ -1,0 +1,107 @@
+"""Time handling shared by every condition.
+
+Evaluation is a pure function of (view, now): conditions never read the clock,
+they receive ``now`` as an aware UTC datetime. Stored values arrive as ISO-8601
+strings of varying precision, so parsing lives here, once, with defined results
+for bad input (``None``) instead of exceptions on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "UTC",
+    "DURATION_RE",
+    "as_utc",
+    "parse_duration",
+    "parse_instant",
+    "parse_now",
+    "to_iso",
+    "zone",
+]
+
+DURATION_RE = re.compile(r"^(\d{1,6})\s*(m|min|h|d|w)$")
+_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``"30d"``, ``"12h"``, ``"15m"``, ``"2w"``; raises ``ValueError`` otherwise."""
+    match = DURATION_RE.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (use e.g. '15m', '12h', '30d', '2w')")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> tzinfo:
+    """Return the IANA zone ``name``; raises ``ValueError`` for an unknown zone."""
+    if name in ("UTC", "Z", "utc"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str, tz: tzinfo) -> datetime | None:
+    try:
+        if len(text) == 10:  # a calendar date: midnight in the given zone
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def parse_instant(value: object, tz: tzinfo = UTC) -> datetime | None:
+    """Read a stored timestamp as an aware UTC datetime, or ``None`` if it is not one.
+
+    Accepts ISO-8601 date-times (``Z`` or offsets; naive ones are in ``tz``),
+    calendar dates (midnight in ``tz``), ``datetime``/``date`` objects and Unix
+    epoch seconds. Booleans are not numbers here (JSON keeps them apart).
+    """
+    if isinstance(value, str):
+        return _parse_text(value.strip(), tz)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=tz).astimezone(UTC) if value.tzinfo is None else as_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def parse_now(text: str | None) -> datetime:
+    """Parse a user-supplied ``--now``; ``None`` means the current time (CLI only)."""
+    if text is None:
+        return datetime.now(UTC)
+    moment = parse_instant(text)
+    if moment is None:
+        raise ValueError(f"not an ISO-8601 instant: {text!r}")
+    return moment
+
+
+def to_iso(moment: datetime | None) -> str | None:
+    """Format an instant as ``2026-11-22T10:00:00Z`` (or ``None``)."""
+    if moment is None:
+        return None
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

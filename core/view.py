@@ -1,0 +1,180 @@
+"""The contact view: the one document every condition reads.
+
+A view wraps the contact document of the design (section 4) and memoises what
+is expensive to derive from it (parsed event times, events per name prefix,
+the datalogic data handle), so a hundred segments evaluated against one
+contact parse each timestamp once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.timeutil import parse_instant
+
+__all__ = ["MISSING", "ContactView", "Event", "SegmentResolver", "resolve_path"]
+
+
+class _Missing:
+    """Marker for "the field is absent", distinct from a stored ``null``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
+
+
+def resolve_path(doc: Any, path: Sequence[str]) -> Any:
+    """Follow ``path`` through nested mappings; ``MISSING`` where it cannot."""
+    current = doc
+    for key in path:
+        if not isinstance(current, Mapping):
+            return MISSING
+        current = current.get(key, MISSING)
+        if current is MISSING:
+            return MISSING
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One behavioural event with its time parsed (UTC)."""
+
+    name: str
+    at: datetime
+    properties: Mapping[str, Any]
+
+
+class SegmentResolver(Protocol):
+    """Answers "is this contact in segment S" for segment-reference nodes."""
+
+    def __call__(self, segment_id: str, view: ContactView, now: datetime) -> tuple[bool, datetime | None]:
+        ...
+
+
+def _no_segments(segment_id: str, view: ContactView, now: datetime) -> tuple[bool, datetime | None]:
+    return False, None
+
+
+class ContactView:
+    """Read-only access to one contact, with per-view memoisation.
+
+    ``context`` carries tenant-wide data supplied by plugins through the
+    ``tenant_context`` hook (e.g. RFM quintile thresholds), keyed by namespace.
+    ``segments`` resolves segment references; by default nothing is a member.
+    """
+
+    __slots__ = (
+        "_handle",
+        "_memo",
+        "attributes",
+        "contact_id",
+        "context",
+        "doc",
+        "lists",
+        "scores",
+        "segments",
+        "suppression",
+        "tags",
+        "tenant_id",
+    )
+
+    def __init__(
+        self,
+        doc: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+        segments: SegmentResolver | None = None,
+    ) -> None:
+        self.doc = doc
+        self.tenant_id: str | None = doc.get("tenant_id")
+        self.contact_id: str | None = doc.get("contact_id")
+        attributes = doc.get("attributes")
+        self.attributes: Mapping[str, Any] = attributes if isinstance(attributes, Mapping) else {}
+        self.tags: Sequence[Any] = _as_list(doc.get("tags"))
+        self.lists: Sequence[Any] = _as_list(doc.get("lists"))
+        suppression = doc.get("suppression")
+        self.suppression: Mapping[str, Any] = suppression if isinstance(suppression, Mapping) else {}
+        scores = doc.get("scores")
+        self.scores: Mapping[str, Any] = scores if isinstance(scores, Mapping) else {}
+        self.context: Mapping[str, Any] = context or {}
+        self.segments: SegmentResolver = segments or _no_segments
+        self._memo: dict[Any, Any] = {}
+        self._handle: Any = None
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Compute a value derived from this view once (keys must be hashable and unique)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
+
+    def events(self) -> tuple[Event, ...]:
+        """All well-formed events, oldest first. Malformed ones are skipped, not fatal."""
+        return self.memo(("events",), self._parse_events)
+
+    def events_named(self, prefix: str) -> tuple[Event, ...]:
+        """Events whose name equals ``prefix`` or starts with ``prefix + '.'``/``prefix`` if it ends with '.'."""
+        def pick() -> tuple[Event, ...]:
+            if prefix.endswith("."):
+                return tuple(e for e in self.events() if e.name.startswith(prefix))
+            dotted = prefix + "."
+            return tuple(e for e in self.events() if e.name == prefix or e.name.startswith(dotted))
+
+        return self.memo(("events_named", prefix), pick)
+
+    def events_since(self, events: Sequence[Event], start: datetime) -> Sequence[Event]:
+        """The suffix of time-ordered ``events`` at or after ``start`` (binary search)."""
+        index = bisect_left(events, start, key=lambda e: e.at)
+        return events[index:]
+
+    def data_handle(self) -> Any:
+        """The document pre-parsed for datalogic, built on first use only."""
+        if self._handle is None:
+            from datalogic_py import DataHandle
+
+            self._handle = DataHandle(_plain(self.doc))
+        return self._handle
+
+    def _parse_events(self) -> tuple[Event, ...]:
+        parsed: list[Event] = []
+        for raw in _as_list(self.doc.get("events")):
+            if not isinstance(raw, Mapping):
+                continue
+            name, at = raw.get("name"), parse_instant(raw.get("at"))
+            if not isinstance(name, str) or at is None:
+                continue
+            props = raw.get("properties")
+            parsed.append(Event(name, at, props if isinstance(props, Mapping) else {}))
+        parsed.sort(key=lambda e: e.at)
+        return tuple(parsed)
+
+
+def _as_list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, list | tuple) else ()
+
+
+def _plain(value: Any) -> Any:
+    """Copy into plain JSON types (DynamoDB hands us Decimals and sets)."""
+    from decimal import Decimal
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

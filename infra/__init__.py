@@ -1,0 +1,1 @@
+"""Adapters: DynamoDB, EventBridge, settings, the local stack and the CLI."""
