@@ -14,8 +14,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
-    "UTC",
     "DURATION_RE",
+    "UTC",
     "as_utc",
     "parse_duration",
     "parse_instant",

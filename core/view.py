@@ -125,7 +125,7 @@ class ContactView:
         return self.memo(("events",), self._parse_events)
 
     def events_named(self, prefix: str) -> tuple[Event, ...]:
-        """Events whose name equals ``prefix`` or starts with ``prefix + '.'``/``prefix`` if it ends with '.'."""
+        """Events named ``prefix`` or under it (``email`` and ``email.`` both mean ``email.*``)."""
         def pick() -> tuple[Event, ...]:
             if prefix.endswith("."):
                 return tuple(e for e in self.events() if e.name.startswith(prefix))

@@ -1,0 +1,373 @@
+"""The rule language: parsing, validation and normalisation of segment rules.
+
+A rule arrives as JSON in JsonLogic shape and leaves as an immutable typed
+tree. Validation happens here, on save, and reports every problem at once with
+a JSON pointer; the compiler can then trust the tree and do no checks per
+contact. Rule content is data: nothing here (or anywhere) turns it into source.
+
+Normal form (what :func:`normalize` returns, and what is stored):
+
+- ``"not"`` becomes ``"!"`` and a one-element list under ``"!"`` is unwrapped;
+- nested ``and`` inside ``and`` (and ``or`` inside ``or``) are flattened, an
+  ``and``/``or`` with one child is that child, and ``!!x`` is ``x``;
+- condition params are the params model dumped as JSON without defaults;
+- plain JsonLogic expressions are kept as written.
+
+``normalize(normalize(r)) == normalize(r)`` and ``parse(to_json(t)) == t``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from core.contract import ConditionType, Reads
+from core.errors import RuleError, RuleValidationError, pointer, suggest
+from core.expressions import EXPRESSION_OPERATORS, check_expression, expression_reads
+from core.host import PluginHost
+from core.limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "And",
+    "Condition",
+    "Expr",
+    "Node",
+    "Not",
+    "Or",
+    "SegmentRef",
+    "iter_nodes",
+    "normalize",
+    "parse_rule",
+    "to_json",
+]
+
+LOGIC_KEYS = frozenset({"and", "or", "!", "not"})
+SEGMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    segment_id: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A plugin condition with validated params (``type`` is the condition-type name)."""
+
+    type: str
+    params: BaseModel
+    condition_type: ConditionType[Any]
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Condition)
+            and self.type == other.type
+            and self.params_json == other.params_json
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, json.dumps(self.params_json, sort_keys=True)))
+
+    @cached_property
+    def params_json(self) -> dict[str, Any]:
+        return self.params.model_dump(mode="json", exclude_defaults=True)
+
+    @cached_property
+    def reads(self) -> Reads:
+        return self.condition_type.reads(self.params)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A plain JsonLogic expression over the contact document."""
+
+    logic: Any
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Expr) and _canonical(self.logic) == _canonical(other.logic)
+
+    def __hash__(self) -> int:
+        return hash(_canonical(self.logic))
+
+
+Node = And | Or | Not | SegmentRef | Condition | Expr
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- output
+
+
+def to_json(node: Node) -> Any:
+    """The normal-form JSON of a tree."""
+    if isinstance(node, And):
+        return {"and": [to_json(c) for c in node.children]}
+    if isinstance(node, Or):
+        return {"or": [to_json(c) for c in node.children]}
+    if isinstance(node, Not):
+        return {"!": to_json(node.child)}
+    if isinstance(node, SegmentRef):
+        return {"segment": {"id": node.segment_id}}
+    if isinstance(node, Condition):
+        return {node.type: node.params_json}
+    return node.logic
+
+
+def iter_nodes(node: Node, path: str = "") -> Iterator[tuple[str, Node]]:
+    """Every node of a tree with its JSON pointer in the normal form, depth first."""
+    yield path, node
+    if isinstance(node, And | Or):
+        key = "and" if isinstance(node, And) else "or"
+        for index, child in enumerate(node.children):
+            yield from iter_nodes(child, f"{path}/{key}/{index}")
+    elif isinstance(node, Not):
+        yield from iter_nodes(node.child, f"{path}/!")
+
+
+def rule_reads(node: Node) -> Reads:
+    """Everything a rule reads: the union of its conditions' declared reads."""
+    total = Reads()
+    for _, item in iter_nodes(node):
+        if isinstance(item, Condition):
+            total = total.union(item.reads)
+        elif isinstance(item, SegmentRef):
+            total = total.union(Reads(segments=frozenset({item.segment_id})))
+        elif isinstance(item, Expr):
+            total = total.union(expression_reads(item.logic))
+    return total
+
+
+# --------------------------------------------------------------------------- input
+
+
+def parse_rule(raw: Any, host: PluginHost, limits: Limits = DEFAULT_LIMITS) -> Node:
+    """Validate ``raw`` and return its normalised tree; raises with every error found.
+
+    ``raw`` may be JSON text, a parsed JSON value, or a ``jsonlogic`` (jsonlogic-py)
+    expression object built in Python.
+    """
+    raw = _coerce_input(raw)
+    errors = list(_check_limits(raw, limits))
+    if errors:  # a rule over the limits is not walked further: it could be hostile
+        raise RuleValidationError(errors)
+    parser = _Parser(host)
+    node = parser.node(raw, [])
+    if parser.errors:
+        raise RuleValidationError(parser.errors)
+    assert node is not None
+    return node
+
+
+def normalize(raw: Any, host: PluginHost, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Validate and return the normal-form JSON of a rule."""
+    return to_json(parse_rule(raw, host, limits))
+
+
+def _coerce_input(raw: Any) -> Any:
+    if isinstance(raw, str | bytes):
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise RuleValidationError([RuleError("", f"rule is not valid JSON: {exc}")]) from None
+    module = type(raw).__module__ or ""
+    if module == "jsonlogic" or module.startswith("jsonlogic."):
+        # jsonlogic-py builders render themselves as JSON text; the rest is ours.
+        return json.loads(str(raw))
+    return raw
+
+
+def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
+    """Walk the raw JSON iteratively (no recursion: depth is what we are checking)."""
+    nodes = 0
+    stack: list[tuple[Any, list[str | int], int]] = [(raw, [], 1)]
+    reported_depth = False
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            if len(value) == 1 or depth == 1:
+                nodes += 1
+            if depth > limits.max_depth:
+                if not reported_depth:
+                    reported_depth = True
+                    yield RuleError(
+                        pointer(path),
+                        f"rule is nested deeper than {limits.max_depth} levels",
+                        "flatten nested and/or groups",
+                    )
+                continue
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    yield RuleError(pointer(path), "object keys must be strings")
+                    continue
+                if len(key) > limits.max_string_length:
+                    yield RuleError(pointer(path), "object key is too long")
+                    continue
+                stack.append((item, [*path, key], depth + 1))
+        elif isinstance(value, list | tuple):
+            if len(value) > limits.max_list_length:
+                yield RuleError(
+                    pointer(path),
+                    f"list has {len(value)} items; the limit is {limits.max_list_length}",
+                )
+                continue
+            for index, item in enumerate(value):
+                stack.append((item, [*path, index], depth))
+        elif isinstance(value, str) and len(value) > limits.max_string_length:
+            yield RuleError(
+                pointer(path),
+                f"string has {len(value)} characters; the limit is {limits.max_string_length}",
+            )
+        elif isinstance(value, float) and value != value:
+            yield RuleError(pointer(path), "NaN is not a JSON number")
+        if nodes > limits.max_nodes:
+            yield RuleError(
+                "",
+                f"rule has more than {limits.max_nodes} nodes",
+                "split it into segments and reference them",
+            )
+            return
+
+
+class _Parser:
+    def __init__(self, host: PluginHost) -> None:
+        self.host = host
+        self.errors: list[RuleError] = []
+
+    def fail(self, path: list[str | int], message: str, suggestion: str | None = None) -> None:
+        self.errors.append(RuleError(pointer(path), message, suggestion))
+
+    def node(self, raw: Any, path: list[str | int]) -> Node | None:
+        if not isinstance(raw, dict):
+            kind = "a list" if isinstance(raw, list) else f"the value {json.dumps(raw)[:40]}"
+            self.fail(path, f"expected a rule object like {{\"and\": [...]}}, got {kind}")
+            return None
+        if len(raw) != 1:
+            keys = ", ".join(repr(k) for k in list(raw)[:5]) or "none"
+            self.fail(path, f"a rule node has exactly one key, got {len(raw)} ({keys})",
+                      "wrap several conditions in {\"and\": [...]}" if len(raw) > 1 else None)
+            return None
+        (key, value), = raw.items()
+        here = [*path, key]
+        if key in ("and", "or"):
+            return self.group(key, value, here)
+        if key in ("!", "not"):
+            return self.negation(value, here)
+        if key == "segment":
+            return self.segment(value, here)
+        condition_type = self.host.condition_type(key)
+        if condition_type is not None:
+            return self.condition(condition_type, value, here)
+        if key in EXPRESSION_OPERATORS:
+            return self.expression(raw, path)
+        ours = [*self.host.condition_types, "and", "or", "!", "segment"]
+        hint = suggest(key, ours) or suggest(key, EXPRESSION_OPERATORS)
+        self.fail(path, f"unknown condition type {key!r}", hint)
+        return None
+
+    def group(self, key: str, value: Any, path: list[str | int]) -> Node | None:
+        if not isinstance(value, list):
+            self.fail(path, f"{key!r} takes a list of rules")
+            return None
+        if not value:
+            self.fail(path, f"{key!r} needs at least one rule")
+            return None
+        children: list[Node] = []
+        kind = And if key == "and" else Or
+        for index, item in enumerate(value):
+            child = self.node(item, [*path, index])
+            if child is None:
+                continue
+            if isinstance(child, kind):
+                children.extend(child.children)  # flatten and-in-and / or-in-or
+            else:
+                children.append(child)
+        if not children:
+            return None
+        if len(children) == 1:
+            return children[0]
+        return kind(tuple(children))
+
+    def negation(self, value: Any, path: list[str | int]) -> Node | None:
+        if isinstance(value, list):
+            if len(value) != 1:
+                self.fail(path, f"'!' takes exactly one rule, got {len(value)}")
+                return None
+            value, path = value[0], [*path, 0]
+        child = self.node(value, path)
+        if child is None:
+            return None
+        return child.child if isinstance(child, Not) else Not(child)
+
+    def segment(self, value: Any, path: list[str | int]) -> Node | None:
+        if not isinstance(value, dict) or set(value) != {"id"}:
+            self.fail(path, "a segment reference is {\"segment\": {\"id\": \"<segment id>\"}}")
+            return None
+        segment_id = value["id"]
+        if not isinstance(segment_id, str) or not SEGMENT_ID_RE.match(segment_id):
+            self.fail([*path, "id"], "segment id must be 1-128 letters, digits, '_', '-', '.', ':'")
+            return None
+        return SegmentRef(segment_id)
+
+    def condition(self, condition_type: ConditionType[Any], value: Any, path: list[str | int]) -> Node | None:
+        try:
+            params = condition_type.params.model_validate(value)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = [part for part in error["loc"] if not _is_union_tag(part, error)]
+                self.fail([*path, *loc], error["msg"], _field_suggestion(condition_type, error))
+            return None
+        except (ValueError, TypeError) as exc:  # validators outside pydantic's wrapping
+            self.fail(path, str(exc))
+            return None
+        return Condition(condition_type.name, params, condition_type)
+
+    def expression(self, raw: dict[str, Any], path: list[str | int]) -> Node | None:
+        problems = check_expression(raw, set(self.host.condition_types))
+        for sub_path, message, suggestion in problems:
+            self.errors.append(RuleError(pointer(path) + sub_path, message, suggestion))
+        return None if problems else Expr(raw)
+
+
+def _is_union_tag(part: Any, error: Mapping[str, Any]) -> bool:
+    """Pydantic puts the discriminator value into ``loc``; it is not a JSON path step."""
+    return isinstance(part, str) and "-" in part and part.startswith(("function-", "tagged-union"))
+
+
+def _field_suggestion(condition_type: ConditionType[Any], error: Mapping[str, Any]) -> str | None:
+    if error["type"] == "extra_forbidden" and error["loc"]:
+        fields = _schema_fields(condition_type.params)
+        return suggest(str(error["loc"][-1]), fields)
+    if error["type"] == "missing":
+        return None
+    return None
+
+
+def _schema_fields(model: type[BaseModel]) -> set[str]:
+    schema = model.model_json_schema()
+    names: set[str] = set(schema.get("properties", {}))
+    for definition in schema.get("$defs", {}).values():
+        names.update(definition.get("properties", {}))
+    return names

@@ -1,0 +1,302 @@
+"""Segments: a rule plus how it composes with the tenant's other segments.
+
+A tenant's segments are compiled together in a :class:`SegmentSet` because they
+depend on each other: references (``{"segment": {"id": ...}}``), pinned
+segments (ANDed into every other audience of the tenant, e.g. "not
+unsubscribed"), exclusions, and manually selected contacts. Building the set
+rejects unknown references and cycles, and fixes a dependency order in which
+referenced segments are evaluated first, once per contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from core.compiler import CompiledRule, Explanation, compile_rule
+from core.contract import Reads, Result
+from core.errors import RuleError, RuleValidationError
+from core.host import PluginHost
+from core.limits import DEFAULT_LIMITS, Limits
+from core.rules import And, Node, Not, SegmentRef, iter_nodes, parse_rule, rule_reads
+from core.view import ContactView, SegmentResolver
+
+__all__ = [
+    "CompiledSegment",
+    "SegmentDefinition",
+    "SegmentSet",
+    "SegmentSetError",
+    "SegmentType",
+    "membership_resolver",
+]
+
+
+class SegmentType(StrEnum):
+    SHARED = "shared"
+    """A named audience other modules use."""
+    EMBEDDED = "embedded"
+    """Owned by one module (a sequence's entry rule); hidden from audience lists."""
+    PINNED = "pinned"
+    """ANDed into every other audience of the tenant (e.g. "is not unsubscribed")."""
+    STATIC = "static"
+    """A fixed list of contacts: ``include_contacts`` only, no rule."""
+
+
+@dataclass(frozen=True)
+class SegmentDefinition:
+    """What a user saves. ``rule`` is raw JSON (normalised when the set is built)."""
+
+    id: str
+    rule: Any = None
+    version: int = 1
+    name: str = ""
+    type: SegmentType = SegmentType.SHARED
+    exclude_segments: tuple[str, ...] = ()
+    include_contacts: frozenset[str] = field(default_factory=frozenset)
+    exclude_contacts: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        # Accept plain strings and lists from callers; store the canonical types.
+        object.__setattr__(self, "type", SegmentType(self.type))
+        object.__setattr__(self, "exclude_segments", tuple(self.exclude_segments))
+        object.__setattr__(self, "include_contacts", frozenset(self.include_contacts))
+        object.__setattr__(self, "exclude_contacts", frozenset(self.exclude_contacts))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SegmentDefinition:
+        return cls(
+            id=str(data["id"]),
+            rule=data.get("rule"),
+            version=int(data.get("version", 1)),
+            name=str(data.get("name", "")),
+            type=SegmentType(data.get("type", "shared")),
+            exclude_segments=tuple(data.get("exclude_segments", ())),
+            include_contacts=frozenset(data.get("include_contacts", ())),
+            exclude_contacts=frozenset(data.get("exclude_contacts", ())),
+        )
+
+
+class SegmentSetError(ValueError):
+    """Errors in a set of segments, per segment id (JSON pointers into each rule)."""
+
+    def __init__(self, errors: Mapping[str, Sequence[RuleError]]) -> None:
+        self.errors = {k: tuple(v) for k, v in errors.items()}
+        parts = [f"{sid}{e.path}: {e.message}" for sid, errs in self.errors.items() for e in errs]
+        super().__init__("; ".join(parts))
+
+
+class CompiledSegment:
+    """One segment ready to evaluate: manual picks first, then the effective rule."""
+
+    __slots__ = ("definition", "effective", "evaluate", "node", "reads", "rule")
+
+    def __init__(self, definition: SegmentDefinition, node: Node | None, effective: Node | None) -> None:
+        self.definition = definition
+        self.node = node
+        """The segment's own rule, normalised (``None`` for static segments)."""
+        self.effective = effective
+        """The rule actually evaluated: own rule AND pinned AND NOT exclusions."""
+        self.rule = compile_rule(effective) if effective is not None else None
+        self.reads: Reads = rule_reads(effective) if effective is not None else Reads()
+        self.evaluate = self._build()
+
+    def _build(self) -> Any:
+        included = self.definition.include_contacts
+        excluded = self.definition.exclude_contacts
+        rule = self.rule.evaluate if self.rule is not None else None
+
+        if not included and not excluded and rule is not None:
+            return rule
+
+        def evaluate(view: ContactView, now: datetime) -> Result:
+            contact_id = view.contact_id
+            if contact_id in excluded:
+                return False, None
+            if contact_id in included:
+                return True, None
+            return rule(view, now) if rule is not None else (False, None)
+
+        return evaluate
+
+    def explain(self, view: ContactView, now: datetime) -> Explanation:
+        contact_id = view.contact_id
+        manual = None
+        if contact_id in self.definition.exclude_contacts:
+            manual = (False, "contact is excluded by hand")
+        elif contact_id in self.definition.include_contacts:
+            manual = (True, "contact is included by hand")
+        elif self.rule is None:
+            manual = (False, "static segment: contact is not in its list")
+        if manual is not None:
+            trace = {"path": "", "kind": "manual", "match": manual[0], "recheck_at": None,
+                     "description": manual[1]}
+            return Explanation(manual[0], None, trace)
+        assert self.rule is not None
+        return self.rule.explain(view, now)
+
+
+class SegmentSet:
+    """All active segments of one tenant, validated and compiled together."""
+
+    def __init__(
+        self,
+        host: PluginHost,
+        definitions: Iterable[SegmentDefinition],
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.definitions = {d.id: d for d in definitions}
+        errors: dict[str, list[RuleError]] = {}
+        own: dict[str, Node | None] = {}
+        for segment_id, definition in self.definitions.items():
+            if definition.type is SegmentType.STATIC or definition.rule is None:
+                if definition.type is not SegmentType.STATIC:
+                    errors.setdefault(segment_id, []).append(RuleError("", "a rule is required"))
+                own[segment_id] = None
+                continue
+            try:
+                own[segment_id] = parse_rule(definition.rule, host, limits)
+            except RuleValidationError as exc:
+                errors.setdefault(segment_id, []).extend(exc.errors)
+        pinned = sorted(
+            sid for sid, d in self.definitions.items() if d.type is SegmentType.PINNED and sid not in errors
+        )
+        effective: dict[str, Node | None] = {}
+        for segment_id, node in own.items():
+            definition = self.definitions[segment_id]
+            effective[segment_id] = _effective(definition, node, pinned)
+            for bad in _unknown_references(segment_id, definition, effective[segment_id], self.definitions):
+                errors.setdefault(segment_id, []).append(bad)
+        if not errors:
+            for segment_id, cycle_error in _cycles(effective):
+                errors.setdefault(segment_id, []).append(cycle_error)
+        if errors:
+            raise SegmentSetError(errors)
+        self.order: list[str] = _topological(effective)
+        """Segment ids, each after every segment it references."""
+        self.segments: dict[str, CompiledSegment] = {
+            sid: CompiledSegment(self.definitions[sid], own[sid], effective[sid]) for sid in self.order
+        }
+
+    def view(self, doc: Mapping[str, Any], *, context: Mapping[str, Any] | None = None) -> ContactView:
+        """A view whose segment references resolve within this set (memoised per view)."""
+        return ContactView(doc, context=context, segments=self._resolve)
+
+    def _resolve(self, segment_id: str, view: ContactView, now: datetime) -> Result:
+        cache: dict[str, Result] = view.memo(("segments", id(self), now), dict)
+        result = cache.get(segment_id)
+        if result is None:
+            segment = self.segments.get(segment_id)
+            result = segment.evaluate(view, now) if segment is not None else (False, None)
+            cache[segment_id] = result
+        return result
+
+    def evaluate(self, view: ContactView, now: datetime, only: Iterable[str] | None = None) -> dict[str, Result]:
+        """Membership of one contact in every segment (or ``only`` these), in dependency order."""
+        wanted = None if only is None else set(only)
+        return {
+            sid: self._resolve(sid, view, now) for sid in self.order if wanted is None or sid in wanted
+        }
+
+    def explain(self, segment_id: str, view: ContactView, now: datetime) -> Explanation:
+        return self.segments[segment_id].explain(view, now)
+
+    def dependents(self, segment_ids: Iterable[str]) -> list[str]:
+        """Segments whose result can change when any of ``segment_ids`` changes (in order)."""
+        changed = set(segment_ids)
+        out: list[str] = []
+        for sid in self.order:
+            if sid in changed:
+                continue
+            if self.segments[sid].reads.segments & changed:
+                changed.add(sid)
+                out.append(sid)
+        return out
+
+
+def membership_resolver(memberships: Mapping[str, bool]) -> SegmentResolver:
+    """Resolve references from stored memberships instead of re-evaluating them."""
+
+    def resolve(segment_id: str, view: ContactView, now: datetime) -> Result:
+        return bool(memberships.get(segment_id, False)), None
+
+    return resolve
+
+
+def _effective(definition: SegmentDefinition, node: Node | None, pinned: Sequence[str]) -> Node | None:
+    if node is None:
+        return None
+    parts: list[Node] = [node]
+    if definition.type is not SegmentType.PINNED:
+        parts.extend(SegmentRef(p) for p in pinned if p != definition.id)
+    parts.extend(Not(SegmentRef(x)) for x in definition.exclude_segments)
+    if len(parts) == 1:
+        return node
+    flat: list[Node] = []
+    for part in parts:
+        flat.extend(part.children if isinstance(part, And) else (part,))
+    return And(tuple(flat))
+
+
+def _references(node: Node | None) -> list[tuple[str, str]]:
+    if node is None:
+        return []
+    return [(path, n.segment_id) for path, n in iter_nodes(node) if isinstance(n, SegmentRef)]
+
+
+def _unknown_references(
+    segment_id: str,
+    definition: SegmentDefinition,
+    node: Node | None,
+    known: Mapping[str, SegmentDefinition],
+) -> Iterable[RuleError]:
+    for index, excluded in enumerate(definition.exclude_segments):
+        if excluded not in known:
+            yield RuleError(f"/exclude_segments/{index}", f"unknown segment {excluded!r}")
+    for path, ref in _references(node):
+        if ref not in known and ref not in definition.exclude_segments:
+            yield RuleError(path, f"unknown segment {ref!r}")
+        elif ref == segment_id:
+            yield RuleError(path, "a segment cannot reference itself")
+
+
+def _cycles(effective: Mapping[str, Node | None]) -> Iterable[tuple[str, RuleError]]:
+    graph = {sid: _references(node) for sid, node in effective.items()}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    found: list[tuple[str, RuleError]] = []
+
+    def visit(sid: str, trail: list[str]) -> None:
+        state[sid] = 1
+        for path, ref in graph.get(sid, []):
+            if state.get(ref) == 1:
+                loop = [*trail[trail.index(ref):], sid, ref] if ref in trail else [sid, ref]
+                found.append((sid, RuleError(path, "segment reference cycle: " + " → ".join(loop),
+                                             "remove one of the references")))
+            elif ref not in state:
+                visit(ref, [*trail, sid])
+        state[sid] = 2
+
+    for sid in sorted(graph):
+        if sid not in state:
+            visit(sid, [])
+    return found
+
+
+def _topological(effective: Mapping[str, Node | None]) -> list[str]:
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(sid: str) -> None:
+        if sid in seen:
+            return
+        seen.add(sid)
+        for _, ref in _references(effective.get(sid)):
+            if ref in effective:
+                visit(ref)
+        order.append(sid)
+
+    for sid in sorted(effective):
+        visit(sid)
+    return order
