@@ -223,7 +223,10 @@ def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
                     yield RuleError(pointer(path), "object keys must be strings")
                     continue
                 if len(key) > limits.max_string_length:
-                    yield RuleError(pointer(path), "object key is too long")
+                    yield RuleError(
+                        pointer(path),
+                        f"object key has {len(key)} characters; the limit is {limits.max_string_length}",
+                    )
                     continue
                 stack.append((item, [*path, key], depth + 1))
         elif isinstance(value, list | tuple):
