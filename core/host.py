@@ -17,7 +17,7 @@ import pluggy
 from core import hookspecs
 from core.contract import ConditionType, Template
 
-__all__ = ["RESERVED_NAMES", "DuplicateNameError", "PluginHost"]
+__all__ = ["RESERVED_NAMES", "DuplicateNameError", "PluginHost", "PluginLoadError"]
 
 RESERVED_NAMES = frozenset({"and", "or", "!", "not", "segment"})
 """Node keys the rule language owns; no condition type may take them."""
@@ -25,6 +25,10 @@ RESERVED_NAMES = frozenset({"and", "or", "!", "not", "segment"})
 
 class DuplicateNameError(ValueError):
     """Two plugins registered the same condition-type or template name."""
+
+
+class PluginLoadError(RuntimeError):
+    """An installed plugin could not be imported; names the entry point."""
 
 
 class PluginHost:
@@ -51,7 +55,12 @@ class PluginHost:
         # pluggy's load_setuptools_entrypoints would do, but loading by hand lets
         # an already-registered module (a built-in imported twice) be skipped.
         for entry_point in entry_points(group=hookspecs.PROJECT):
-            plugin = entry_point.load()
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:  # any import-time failure of third-party code
+                raise PluginLoadError(
+                    f"plugin {entry_point.name!r} ({entry_point.value}) failed to load: {exc}"
+                ) from exc
             if self.manager.is_registered(plugin):
                 continue
             self.manager.register(plugin, name=f"entrypoint:{entry_point.name}")

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 LOGIC_KEYS = frozenset({"and", "or", "!", "not"})
+_ALIASES = {"not": "!"}
 SEGMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -274,6 +275,10 @@ class _Parser:
             return None
         (key, value), = raw.items()
         here = [*path, key]
+        if key in LOGIC_KEYS and self.is_plain_logic(value):
+            # and/or/! over literals is plain JsonLogic (value semantics, e.g.
+            # {"or": [0, "x"]}); only rule objects can be combined by our nodes.
+            return self.expression({_ALIASES.get(key, key): value}, path)
         if key in ("and", "or"):
             return self.group(key, value, here)
         if key in ("!", "not"):
@@ -289,6 +294,14 @@ class _Parser:
         hint = suggest(key, ours) or suggest(key, EXPRESSION_OPERATORS)
         self.fail(path, f"unknown condition type {key!r}", hint)
         return None
+
+    def is_plain_logic(self, value: Any) -> bool:
+        """True when a logic node holds a literal and no condition: a JsonLogic expression."""
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(item, dict) for item in items):
+            return False
+        names = set(self.host.condition_types) | {"segment"}
+        return not any(key in names for _, key in _object_keys(value))
 
     def group(self, key: str, value: Any, path: list[str | int]) -> Node | None:
         if not isinstance(value, list):
@@ -348,10 +361,32 @@ class _Parser:
         return Condition(condition_type.name, params, condition_type)
 
     def expression(self, raw: dict[str, Any], path: list[str | int]) -> Node | None:
+        raw = _rename_not(raw)
         problems = check_expression(raw, set(self.host.condition_types))
         for sub_path, message, suggestion in problems:
             self.errors.append(RuleError(pointer(path) + sub_path, message, suggestion))
         return None if problems else Expr(raw)
+
+
+def _rename_not(value: Any) -> Any:
+    """jsonlogic-py emits ``"not"``; JsonLogic (and our normal form) spells it ``"!"``."""
+    if isinstance(value, dict):
+        return {_ALIASES.get(k, k) if len(value) == 1 else k: _rename_not(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename_not(v) for v in value]
+    return value
+
+
+def _object_keys(value: Any) -> Iterator[tuple[int, str]]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                yield 0, key
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _is_union_tag(part: Any, error: Mapping[str, Any]) -> bool:

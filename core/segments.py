@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from core.compiler import CompiledRule, Explanation, compile_rule
+from core.compiler import Explanation, compile_rule
 from core.contract import Reads, Result
 from core.errors import RuleError, RuleValidationError
 from core.host import PluginHost
@@ -193,7 +193,9 @@ class SegmentSet:
             cache[segment_id] = result
         return result
 
-    def evaluate(self, view: ContactView, now: datetime, only: Iterable[str] | None = None) -> dict[str, Result]:
+    def evaluate(
+        self, view: ContactView, now: datetime, only: Iterable[str] | None = None
+    ) -> dict[str, Result]:
         """Membership of one contact in every segment (or ``only`` these), in dependency order."""
         wanted = None if only is None else set(only)
         return {

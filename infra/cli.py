@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from core.errors import RuleValidationError
-from core.host import PluginHost
+from core.host import DuplicateNameError, PluginHost, PluginLoadError
 from core.rules import parse_rule, to_json
 from core.segments import SegmentDefinition, SegmentSet, SegmentSetError
 from core.timeutil import parse_now, to_iso
@@ -36,7 +36,10 @@ class CliError(Exception):
 def _host() -> PluginHost:
     from plugins import default_host
 
-    return default_host()
+    try:
+        return default_host()
+    except (DuplicateNameError, PluginLoadError) as exc:
+        raise CliError(f"plugins: {exc}") from None
 
 
 def _read_text(path: str) -> str:
@@ -68,11 +71,13 @@ def _contacts(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CliError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})", EXIT_INVALID) from None
+            message = f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})"
+            raise CliError(message, EXIT_INVALID) from None
         except RecursionError:
             raise CliError(f"{path}:{number}: JSON is nested too deeply", EXIT_INVALID) from None
         if not isinstance(doc, dict):
-            raise CliError(f"{path}:{number}: expected a contact object, got {type(doc).__name__}", EXIT_INVALID)
+            kind = type(doc).__name__
+            raise CliError(f"{path}:{number}: expected a contact object, got {kind}", EXIT_INVALID)
         if not isinstance(doc.get("contact_id"), str | int):
             raise CliError(f"{path}:{number}: contact has no 'contact_id'", EXIT_INVALID)
         yield number, doc
@@ -148,7 +153,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             match, recheck, trace = explanation.match, explanation.recheck_at, explanation.trace
         else:
             (match, recheck), trace = compiled.evaluate(view, now), None
-        line: dict[str, Any] = {"contact_id": doc["contact_id"], "match": match, "recheck_at": to_iso(recheck)}
+        line: dict[str, Any] = {
+            "contact_id": doc["contact_id"], "match": match, "recheck_at": to_iso(recheck),
+        }
         if trace is not None:
             line["trace"] = trace
         _emit(line)

@@ -15,9 +15,9 @@ EQ = {"toy_eq": {"field": "plan", "value": "free"}}
 EQ2 = {"toy_eq": {"field": "city", "value": "London"}}
 
 
-def errors_of(raw, host, limits=Limits()):
+def errors_of(raw, host, limits=None):
     with pytest.raises(RuleValidationError) as caught:
-        parse_rule(raw, host, limits)
+        parse_rule(raw, host, limits or Limits())
     return [(e.path, e.message, e.suggestion) for e in caught.value.errors]
 
 
