@@ -101,6 +101,7 @@ from decimal import Decimal
 from functools import lru_cache, reduce
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -462,17 +463,31 @@ def _next_day_start(day: date, tz: tzinfo) -> datetime | None:
         return None
 
 
-def _local_date(value: Any, tz: tzinfo) -> date | None:
-    """The calendar date of a stored value in ``tz``; a date-only string is taken as is."""
-    if type(value) is str and len(value) == 10:
+@lru_cache(maxsize=16384)
+def _local_day(moment: datetime, tz: tzinfo) -> date:
+    """Local calendar date of an instant; cached because zoneinfo conversion costs ~0.7 µs."""
+    return moment.astimezone(tz).date()
+
+
+@lru_cache(maxsize=16384)
+def _local_date_text(text: str, tz: tzinfo) -> date | None:
+    if len(text) == 10:  # a calendar date stays that date, whatever the zone
         try:
-            return date.fromisoformat(value)
+            return date.fromisoformat(text)
         except ValueError:
             return None
+    moment = parse_instant(text, tz)
+    return None if moment is None else moment.astimezone(tz).date()
+
+
+def _local_date(value: Any, tz: tzinfo) -> date | None:
+    """The calendar date of a stored value in ``tz``; a date-only string is taken as is."""
+    if type(value) is str:
+        return _local_date_text(value, tz)
     if type(value) is date:
         return value
     moment = parse_instant(value, tz)
-    return None if moment is None else moment.astimezone(tz).date()
+    return None if moment is None else _local_day(moment, tz)
 
 
 def _date_lower_bound(text: str, tz: tzinfo) -> datetime | None:
@@ -574,12 +589,33 @@ def _build_text(test: TextTest) -> ValueFn:
     return affix
 
 
+def _regex_finder(pattern: str, case_insensitive: bool) -> Callable[[str], Any]:
+    """``finder(text)`` is truthy when the pattern occurs in ``text``.
+
+    A one-pattern RE2 Set answers "is there a match" without computing spans or
+    building a Match object: ~1.5 µs per call instead of ~10 µs for ``search``.
+    """
+    regex = compile_safe_regex(pattern, case_insensitive)  # validated; RE2 linear time
+    try:
+        finder = re2.Set.SearchSet(regex.options)
+        finder.Add(pattern)
+        finder.Compile()
+    except re2.error:  # not expected for a pattern RE2 compiled; keep the slow path honest
+        return regex.search
+    return finder.Match
+
+
 def _build_regex(test: RegexTest) -> ValueFn:
     hit, miss = _outcomes(test.op == "not_matches")
-    search = compile_safe_regex(test.pattern, test.case_insensitive).search
+    find = _regex_finder(test.pattern, test.case_insensitive)
 
     def matches(value: Any, now: datetime) -> tuple[bool, None]:
-        return hit if type(value) is str and search(value) is not None else miss
+        if type(value) is not str:
+            return miss
+        try:
+            return hit if find(value) else miss
+        except UnicodeEncodeError:  # a lone surrogate cannot be UTF-8 for RE2: no match
+            return miss
 
     return matches
 
@@ -765,7 +801,7 @@ def _build_calendar(test: CalendarDaysTest) -> ValueFn:
         day = _local_date(value, tz)
         if day is None:
             return _FALSE
-        today = now.astimezone(tz).date()
+        today = _local_day(now, tz)
         # The value matches on the local days [first, last]; flips at their edges.
         try:
             first, last = (day - span, day) if upcoming else (day, day + span)
@@ -851,7 +887,7 @@ def _build_anniversary(test: AnniversaryTest) -> ValueFn:
         if original is None:
             return _FALSE
         try:
-            match, flip = decide(now.astimezone(tz).date(), original.month, original.day)
+            match, flip = decide(_local_day(now, tz), original.month, original.day)
         except (OverflowError, ValueError):  # a `now` within a year of 0001 or 9999
             return _FALSE
         return match, None if flip is None else _day_start(flip, tz)
