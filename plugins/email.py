@@ -1,0 +1,639 @@
+"""Email engagement conditions.
+
+Reads the ``email.<action>`` events of the contact document (``sent``,
+``delivered``, ``opened``, ``clicked``, ``bounced``, ``unsubscribed``,
+``complained``, ``converted``) with the properties ``campaign_id``, ``url``
+(clicks) and ``device`` (opens and clicks).
+
+Missing data, everywhere in this family:
+
+- an event without a ``campaign_id`` never matches a campaign filter (it cannot
+  be credited to one), but counts when no campaign is asked for;
+- a click without a string ``url`` matches neither ``contains`` nor
+  ``not_contains``: "clicked a URL that does not contain X" needs a URL;
+- an open without ``device`` is on device ``"unknown"``;
+- a contact with no events at all has a count of 0 (so "has not" conditions
+  match it; see ``young_contacts`` for contacts younger than the window).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, tzinfo
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from core.contract import ConditionType, Predicate, Reads, Result
+from core.hookspecs import hookimpl
+from core.timeutil import UTC, parse_duration, zone
+from core.view import ContactView, Event
+from plugins._behavior import (
+    ALL_HISTORY,
+    CAP,
+    Count,
+    CountWindowFields,
+    Duration,
+    IdOrIds,
+    NonNegInt,
+    Occurrence,
+    OccurrenceFields,
+    ParamsModel,
+    Selector,
+    Timing,
+    Window,
+    count_result,
+    describe_count,
+    describe_ids,
+    describe_window,
+    first_change,
+    id_filter,
+    occurrence_result,
+)
+
+EmailAction = Literal[
+    "sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "complained", "converted"
+]
+CATEGORY = "Email engagement"
+_CAMPAIGN = "campaign_id"
+
+
+def _campaign_field() -> Any:
+    return Field(
+        default=None,
+        description="Only this campaign, or any of these campaigns (default: any campaign).",
+    )
+
+
+def _selector(action: str, campaign: str | Sequence[str] | None, extra: Any = None,
+              keep: Callable[[Event], bool] | None = None) -> Selector:
+    """Events of one action, filtered by campaign and then by ``keep`` (keyed by ``extra``)."""
+    by_campaign, campaign_key = id_filter(_CAMPAIGN, campaign)
+    if by_campaign is None and keep is None:
+        return Selector.make([f"email.{action}"])
+    if by_campaign is not None and keep is not None:
+        first, second = by_campaign, keep
+
+        def both(event: Event) -> bool:
+            return first(event) and second(event)
+
+        return Selector.make([f"email.{action}"], both, [campaign_key, extra])
+    only = by_campaign or keep
+    return Selector.make([f"email.{action}"], only, [campaign_key, extra])
+
+
+def _reads(actions: Sequence[str], lookback: timedelta | None,
+           attributes: frozenset[str] = frozenset()) -> Reads:
+    return Reads(
+        events=frozenset(f"email.{a}" for a in actions),
+        lookback=lookback,
+        attributes=attributes,
+    )
+
+
+def _young_reads(params: CountWindowFields) -> frozenset[str]:
+    if params.young_contacts == "wait":
+        return frozenset({"attributes.created_at", "attributes.signup_date"})
+    return frozenset()
+
+
+# --------------------------------------------------------------------------- email
+
+
+class EmailParams(CountWindowFields):
+    """Did (or did not) do an email action, how many times, in which window."""
+
+    action: EmailAction = Field(description="The email event: email.<action>.")
+    campaign_id: IdOrIds | None = _campaign_field()
+
+
+def _compile_email(p: EmailParams) -> Predicate:
+    return count_result(_selector(p.action, p.campaign_id), Window.of(p), Count.of(p),
+                        p.young_contacts)
+
+
+def _describe_email(p: EmailParams) -> str:
+    return (f"email {p.action} {describe_count(p)} {describe_window(p)}"
+            f"{describe_ids('campaign', p.campaign_id)}")
+
+
+EMAIL = ConditionType(
+    name="email",
+    label="Email action count",
+    description=(
+        "Has (or has not) done an email action, optionally for one or several campaigns, "
+        "compared as a count (min_count / max_count / exactly; none given means at least 1) "
+        "in a window (within, between, or ever). 'exactly: 0' is 'has not'."
+    ),
+    category=CATEGORY,
+    params=EmailParams,
+    compile=_compile_email,
+    reads=lambda p: _reads([p.action], Window.of(p).lookback, _young_reads(p)),
+    describe=_describe_email,
+    examples=(
+        {"action": "opened", "min_count": 3, "within": "30d"},
+        {"action": "clicked", "campaign_id": ["cmp_q4", "cmp_bf"], "min_count": 1},
+        {"action": "opened", "exactly": 0, "within": "14d", "young_contacts": "wait"},
+        {"action": "opened", "min_count": 2, "max_count": 5,
+         "between": ["2026-11-01", "2026-11-30"]},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- email_last
+
+
+class EmailLastParams(OccurrenceFields):
+    """When the contact last did an email action."""
+
+    action: EmailAction
+    campaign_id: IdOrIds | None = _campaign_field()
+
+    @model_validator(mode="after")
+    def _needs_timing(self) -> Self:
+        if self.within is None and self.older_than is None:
+            raise ValueError("give 'within' (last one recent) and/or 'older_than' (last one old)")
+        return self
+
+
+def _occurrence(p: OccurrenceFields, which: Literal["first", "last"] = "last") -> Occurrence:
+    return Occurrence(
+        which,
+        Timing(
+            within=parse_duration(p.within) if p.within else None,
+            older_than=parse_duration(p.older_than) if p.older_than else None,
+        ),
+        p.include_never,
+    )
+
+
+def _compile_email_last(p: EmailLastParams) -> Predicate:
+    selector = _selector(p.action, p.campaign_id)
+    occurrence = _occurrence(p)
+
+    def email_last(view: ContactView, now: datetime) -> Result:
+        return occurrence_result(selector.series(view).times, occurrence, now)
+
+    return email_last
+
+
+def _describe_email_last(p: EmailLastParams) -> str:
+    parts = []
+    if p.within:
+        parts.append(f"less than {p.within} ago")
+    if p.older_than:
+        parts.append(f"at least {p.older_than} ago")
+    never = " (or never)" if p.include_never else ""
+    return (f"last email {p.action}{describe_ids('campaign', p.campaign_id)} "
+            f"{' and '.join(parts)}{never}")
+
+
+EMAIL_LAST = ConditionType(
+    name="email_last",
+    label="Last email action",
+    description=(
+        "The most recent email action (e.g. last open) happened within a duration, or at "
+        "least a duration ago (older_than), or between the two. A contact who never did it "
+        "does not match unless include_never is true."
+    ),
+    category=CATEGORY,
+    params=EmailLastParams,
+    compile=_compile_email_last,
+    reads=lambda p: _reads([p.action], _occurrence(p).lookback()),
+    describe=_describe_email_last,
+    examples=(
+        {"action": "opened", "within": "7d"},
+        {"action": "clicked", "older_than": "30d"},
+        {"action": "clicked", "older_than": "30d", "include_never": True},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- email_click_url
+
+
+class EmailClickUrlParams(CountWindowFields):
+    """Clicked a link whose URL does (or does not) contain a string."""
+
+    contains: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, description="The clicked URL contains this text.")
+    not_contains: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, description="The clicked URL does not contain this text.")
+    case_insensitive: bool = Field(default=False, description="Compare ignoring case.")
+    campaign_id: IdOrIds | None = _campaign_field()
+
+    @model_validator(mode="after")
+    def _one_text(self) -> Self:
+        if (self.contains is None) == (self.not_contains is None):
+            raise ValueError("give exactly one of 'contains' and 'not_contains'")
+        return self
+
+
+def _url_keep(p: EmailClickUrlParams) -> Callable[[Event], bool]:
+    wanted = p.contains is not None
+    needle = p.contains if p.contains is not None else p.not_contains
+    assert needle is not None
+    fold = p.case_insensitive
+    if fold:
+        needle = needle.casefold()
+
+    def keep(event: Event) -> bool:
+        url = event.properties.get("url")
+        if not isinstance(url, str):
+            return False
+        return ((needle in url.casefold()) if fold else (needle in url)) is wanted
+
+    return keep
+
+
+def _compile_click_url(p: EmailClickUrlParams) -> Predicate:
+    extra = {"contains": p.contains, "not_contains": p.not_contains, "fold": p.case_insensitive}
+    selector = _selector("clicked", p.campaign_id, extra, _url_keep(p))
+    return count_result(selector, Window.of(p), Count.of(p), p.young_contacts)
+
+
+def _describe_click_url(p: EmailClickUrlParams) -> str:
+    text = f"containing {p.contains!r}" if p.contains else f"not containing {p.not_contains!r}"
+    return (f"clicked a URL {text} {describe_count(p)} {describe_window(p)}"
+            f"{describe_ids('campaign', p.campaign_id)}")
+
+
+EMAIL_CLICK_URL = ConditionType(
+    name="email_click_url",
+    label="Clicked URL",
+    description=(
+        "Clicked a link whose URL contains (or does not contain) a string, for a campaign or "
+        "any, with a count and window like 'email'. 'not_contains' means a click on some "
+        "other URL; for 'never clicked a URL containing X' use contains with exactly 0. "
+        "Clicks without a URL match neither."
+    ),
+    category=CATEGORY,
+    params=EmailClickUrlParams,
+    compile=_compile_click_url,
+    reads=lambda p: _reads(["clicked"], Window.of(p).lookback, _young_reads(p)),
+    describe=_describe_click_url,
+    examples=(
+        {"contains": "/pricing", "within": "30d"},
+        {"not_contains": "unsubscribe", "campaign_id": "cmp_q4", "min_count": 2},
+        {"contains": "/pricing", "exactly": 0, "within": "30d"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- email_device
+
+Device = Literal["mobile", "desktop", "tablet", "unknown"]
+
+
+class EmailDeviceParams(CountWindowFields):
+    """Opens (or clicks) on one kind of device, counted in a window."""
+
+    device: Device = Field(description="Device class; 'unknown' is an event without a device.")
+    action: Literal["opened", "clicked"] = "opened"
+    campaign_id: IdOrIds | None = _campaign_field()
+
+
+def _device_keep(device: str) -> Callable[[Event], bool]:
+    if device == "unknown":
+
+        def unknown(event: Event) -> bool:
+            value = event.properties.get("device")
+            return not (isinstance(value, str) and value.strip())
+
+        return unknown
+
+    def on_device(event: Event) -> bool:
+        value = event.properties.get("device")
+        return isinstance(value, str) and value.strip().lower() == device
+
+    return on_device
+
+
+def _compile_device(p: EmailDeviceParams) -> Predicate:
+    selector = _selector(p.action, p.campaign_id, {"device": p.device}, _device_keep(p.device))
+    return count_result(selector, Window.of(p), Count.of(p), p.young_contacts)
+
+
+EMAIL_DEVICE = ConditionType(
+    name="email_device",
+    label="Email device",
+    description=(
+        "Opened (or clicked) on mobile / desktop / tablet, counted per device with a count "
+        "and window like 'email'. The event property 'device' is compared ignoring case; an "
+        "event without one is on 'unknown'."
+    ),
+    category=CATEGORY,
+    params=EmailDeviceParams,
+    compile=_compile_device,
+    reads=lambda p: _reads([p.action], Window.of(p).lookback, _young_reads(p)),
+    describe=lambda p: (f"email {p.action} on {p.device} {describe_count(p)} "
+                        f"{describe_window(p)}{describe_ids('campaign', p.campaign_id)}"),
+    examples=(
+        {"device": "mobile", "within": "30d"},
+        {"device": "desktop", "action": "clicked", "min_count": 3, "within": "90d"},
+        {"device": "mobile", "exactly": 0},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- email_opened_not_clicked
+
+
+class OpenedNotClickedParams(ParamsModel):
+    """Opened a campaign but did not click it, judged once enough time has passed."""
+
+    campaign_id: IdOrIds | None = _campaign_field()
+    after_send: Duration | None = Field(
+        default=None,
+        description="Only judge a send once this long has passed since it (default: at once).",
+    )
+    sent_within: Duration | None = Field(
+        default=None, description="Only sends in this sliding window count (default: any send)."
+    )
+
+    @model_validator(mode="after")
+    def _sane_waits(self) -> Self:
+        if (
+            self.after_send is not None
+            and self.sent_within is not None
+            and parse_duration(self.after_send) >= parse_duration(self.sent_within)
+        ):
+            raise ValueError("'after_send' must be shorter than 'sent_within' or nothing can match")
+        return self
+
+
+def _by_campaign(series_events: Sequence[Event]) -> dict[str, list[datetime]]:
+    grouped: dict[str, list[datetime]] = {}
+    for event in series_events:
+        campaign = event.properties.get(_CAMPAIGN)
+        if isinstance(campaign, str):
+            grouped.setdefault(campaign, []).append(event.at)
+    return grouped
+
+
+def _compile_opened_not_clicked(p: OpenedNotClickedParams) -> Predicate:
+    sends, opens, clicks = (_selector(a, p.campaign_id) for a in ("sent", "opened", "clicked"))
+    wait = parse_duration(p.after_send) if p.after_send else timedelta(0)
+    width = parse_duration(p.sent_within) if p.sent_within else None
+    open_key, click_key = ("email_onc", opens.key), ("email_onc", clicks.key)
+
+    def decide(sent: Sequence[Event], opened: dict[str, list[datetime]],
+               clicked: dict[str, list[datetime]], at: datetime) -> bool:
+        # Sends that are old enough to judge and still inside the send window.
+        high = bisect_right(sent, at - wait, key=_event_at)
+        low = 0 if width is None else bisect_right(sent, at - width, key=_event_at)
+        for send in sent[low:high]:
+            campaign = send.properties.get(_CAMPAIGN)
+            if not isinstance(campaign, str):
+                continue
+            if _any_between(opened.get(campaign), send.at, at) and not _any_between(
+                clicked.get(campaign), send.at, at
+            ):
+                return True
+        return False
+
+    def opened_not_clicked(view: ContactView, now: datetime) -> Result:
+        sent = sends.series(view).events
+        if not sent:
+            return False, None
+        opened = view.memo(open_key, lambda: _by_campaign(opens.series(view).events))
+        clicked = view.memo(click_key, lambda: _by_campaign(clicks.series(view).events))
+        match = decide(sent, opened, clicked, now)
+        # Only sends that can still become judgeable or leave the window matter.
+        reach = wait if width is None else max(wait, width)
+        candidates: list[datetime] = []
+        for send in sent[bisect_right(sent, now - reach, key=_event_at):]:
+            candidates.append(send.at + wait)
+            if width is not None:
+                candidates.append(send.at + width)
+        for series in (opens.series(view), clicks.series(view)):
+            candidates.extend(series.times[bisect_right(series.times, now):])
+        candidates.sort()
+        return match, first_change(
+            match, candidates, lambda at: decide(sent, opened, clicked, at), now)
+
+    return opened_not_clicked
+
+
+def _event_at(event: Event) -> datetime:
+    return event.at
+
+
+def _any_between(times: list[datetime] | None, start: datetime, end: datetime) -> bool:
+    """Is there a time in ``[start, end]``?"""
+    if not times:
+        return False
+    index = bisect_left(times, start)
+    return index < len(times) and times[index] <= end
+
+
+def _describe_onc(p: OpenedNotClickedParams) -> str:
+    wait = f", at least {p.after_send} after the send" if p.after_send else ""
+    window = f", sent in the last {p.sent_within}" if p.sent_within else ""
+    return f"opened but did not click{describe_ids('campaign', p.campaign_id)}{wait}{window}"
+
+
+EMAIL_OPENED_NOT_CLICKED = ConditionType(
+    name="email_opened_not_clicked",
+    label="Opened but did not click",
+    description=(
+        "For some send (email.sent) of the campaign(s): at least after_send has passed since "
+        "it, the contact opened that campaign after the send, and has not clicked it since the "
+        "send. Each send is judged on its own, so a resend starts afresh. A campaign with no "
+        "recorded send never matches; opens/clicks without campaign_id are ignored."
+    ),
+    category=CATEGORY,
+    params=OpenedNotClickedParams,
+    compile=_compile_opened_not_clicked,
+    reads=lambda p: _reads(
+        ["sent", "opened", "clicked"],
+        parse_duration(p.sent_within) if p.sent_within else ALL_HISTORY,
+    ),
+    describe=_describe_onc,
+    examples=(
+        {"campaign_id": "cmp_q4", "after_send": "3d"},
+        {"after_send": "2d", "sent_within": "30d"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- email_open_time
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Hour = Annotated[int, Field(ge=0, le=23, strict=True)]
+
+
+class OpenTimeParams(ParamsModel):
+    """When the contact usually opens email: the most common hour and weekday."""
+
+    hours: tuple[Hour, Hour] | None = Field(
+        default=None,
+        description="Most common open hour lies in [from, to] (local, inclusive; 22-2 wraps).",
+    )
+    weekdays: Annotated[list[Weekday], Field(min_length=1, max_length=7)] | None = Field(
+        default=None, description="Most common open weekday is one of these.")
+    timezone: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description="IANA zone for local time; default: attributes.timezone, else UTC.",
+    )
+    within: Duration | None = Field(default=None, description="Only opens in the last duration.")
+    min_opens: Annotated[NonNegInt, Field(ge=1)] = Field(
+        default=1, description="Fewer opens than this in the window never match.")
+
+    @model_validator(mode="after")
+    def _something_to_test(self) -> Self:
+        if self.hours is None and self.weekdays is None:
+            raise ValueError("give 'hours' and/or 'weekdays'")
+        if self.timezone is not None:
+            zone(self.timezone)
+        return self
+
+
+def _hour_range(start: int, end: int) -> list[int]:
+    """Inclusive local hours; a range whose start is after its end wraps past midnight."""
+    if start <= end:
+        return list(range(start, end + 1))
+    return [*range(start, 24), *range(0, end + 1)]
+
+
+def _contact_zone(view: ContactView, fixed: tzinfo | None) -> tzinfo:
+    if fixed is not None:
+        return fixed
+    name = view.attributes.get("timezone")
+    if isinstance(name, str):
+        try:
+            return zone(name)
+        except ValueError:
+            return UTC
+    return UTC
+
+
+def _compile_open_time(p: OpenTimeParams) -> Predicate:
+    selector = Selector.make(["email.opened"])
+    fixed = zone(p.timezone) if p.timezone else None
+    width = parse_duration(p.within) if p.within else None
+    hour_set = None if p.hours is None else frozenset(_hour_range(*p.hours))
+    days = None if p.weekdays is None else frozenset(_WEEKDAYS.index(d) for d in p.weekdays)
+    min_opens = p.min_opens
+
+    def local_slots(view: ContactView, tz: tzinfo) -> list[tuple[int, int]]:
+        def compute() -> list[tuple[int, int]]:
+            out = []
+            for event in selector.series(view).events:
+                local = event.at.astimezone(tz)
+                out.append((local.hour, local.weekday()))
+            return out
+
+        return view.memo(("email_open_time", str(tz)), compute)  # type: ignore[no-any-return]
+
+    def decide(hours: Counter[int], weekdays: Counter[int], n: int) -> bool:
+        if n < min_opens or n == 0:
+            return False
+        if hour_set is not None:
+            top = max(hours.values())
+            if not any(h in hour_set for h, c in hours.items() if c == top):
+                return False
+        if days is not None:
+            top = max(weekdays.values())
+            if not any(d in days for d, c in weekdays.items() if c == top):
+                return False
+        return True
+
+    def open_time(view: ContactView, now: datetime) -> Result:
+        times = selector.series(view).times
+        slots = local_slots(view, _contact_zone(view, fixed))
+        upper = bisect_right(times, now)
+        first = 0 if width is None else bisect_right(times, now - width)
+        hours: Counter[int] = Counter()
+        weekdays: Counter[int] = Counter()
+        for hour, day in slots[first:upper]:
+            hours[hour] += 1
+            weekdays[day] += 1
+        n = upper - first
+        match = decide(hours, weekdays, n)
+        # Sweep: opens leave the window at at + width and future opens arrive.
+        changes: list[tuple[datetime, int, int]] = []
+        if width is not None:
+            changes.extend((times[i] + width, -1, i) for i in range(first, upper))
+        arrivals_end = min(len(times), upper + CAP)
+        horizon = times[arrivals_end] if arrivals_end < len(times) else None
+        for i in range(upper, arrivals_end):
+            changes.append((times[i], 1, i))
+            if width is not None:
+                changes.append((times[i] + width, -1, i))
+        changes.sort(key=lambda c: c[0])
+        index = 0
+        for _ in range(CAP):
+            if index >= len(changes):
+                return match, horizon
+            at = changes[index][0]
+            if horizon is not None and at >= horizon:
+                return match, horizon  # future opens not examined: re-check early
+            while index < len(changes) and changes[index][0] == at:
+                _, delta, i = changes[index]
+                hour, day = slots[i]
+                hours[hour] += delta
+                weekdays[day] += delta
+                n += delta
+                index += 1
+            hours = +hours  # drop zero counts so max() only sees hours still present
+            weekdays = +weekdays
+            if decide(hours, weekdays, n) != match:
+                return match, at
+        return match, (changes[index][0] if index < len(changes) else None)
+
+    return open_time
+
+
+def _describe_open_time(p: OpenTimeParams) -> str:
+    parts = []
+    if p.hours is not None:
+        parts.append(f"most common open hour between {p.hours[0]}:00 and {p.hours[1]}:59")
+    if p.weekdays is not None:
+        parts.append(f"most common open weekday in {', '.join(p.weekdays)}")
+    window = f" in the last {p.within}" if p.within else ""
+    return " and ".join(parts) + window
+
+
+EMAIL_OPEN_TIME = ConditionType(
+    name="email_open_time",
+    label="Usual open time",
+    description=(
+        "The contact's most common email-open hour lies in a range, and/or their most common "
+        "open weekday is one of a list, in local time (timezone param, else "
+        "attributes.timezone, else UTC). Ties: it matches if any of the tied hours/days "
+        "qualifies. No opens (or fewer than min_opens) never match."
+    ),
+    category=CATEGORY,
+    params=OpenTimeParams,
+    compile=_compile_open_time,
+    reads=lambda p: _reads(
+        ["opened"],
+        parse_duration(p.within) if p.within else ALL_HISTORY,
+        frozenset() if p.timezone else frozenset({"attributes.timezone"}),
+    ),
+    describe=_describe_open_time,
+    examples=(
+        {"hours": [6, 11], "within": "90d", "min_opens": 3},
+        {"weekdays": ["sat", "sun"], "timezone": "Europe/London"},
+        {"hours": [22, 2], "weekdays": ["fri", "sat"], "within": "60d"},
+    ),
+)
+
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
+    EMAIL,
+    EMAIL_LAST,
+    EMAIL_CLICK_URL,
+    EMAIL_DEVICE,
+    EMAIL_OPENED_NOT_CLICKED,
+    EMAIL_OPEN_TIME,
+)
+
+
+@hookimpl
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    for condition_type in CONDITION_TYPES:
+        register(condition_type)

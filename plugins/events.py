@@ -1,0 +1,394 @@
+"""Product-behaviour conditions over any named event.
+
+An event is selected by its exact ``name`` (``"viewed_product"``,
+``"order.completed"``; ``"order.*"`` for a whole namespace) and optional
+``where`` filters on its properties, written with the attribute operators
+(``{"amount": {"op": "greater_than", "value": 100}}``). A missing property
+behaves as the operator table in :mod:`plugins.operators` says (false for every
+positive operator, true for the ``not_*`` ones).
+
+Missing data: a contact with no matching events has a count of 0, no first and
+no last occurrence (``include_never`` decides), and no sequence.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from core.contract import ConditionType, Predicate, Reads, Result
+from core.hookspecs import hookimpl
+from core.timeutil import parse_duration
+from core.view import ContactView
+from plugins._behavior import (
+    ALL_HISTORY,
+    Count,
+    CountWindowFields,
+    Duration,
+    EventRef,
+    Instant,
+    Occurrence,
+    OccurrenceFields,
+    ParamsModel,
+    Timing,
+    Window,
+    and_results,
+    count_in_window,
+    count_result,
+    describe_count,
+    describe_window,
+    first_change,
+    occurrence_result,
+    start_of,
+)
+
+CATEGORY = "Product behaviour"
+_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
+
+
+def _reads(refs: Sequence[EventRef], lookback: timedelta, young: bool = False) -> Reads:
+    events: frozenset[str] = frozenset()
+    for ref in refs:
+        events |= ref.selector().prefixes
+    return Reads(events=events, lookback=lookback, attributes=_YOUNG_ATTRS if young else frozenset())
+
+
+# --------------------------------------------------------------------------- event
+
+
+class EventParams(CountWindowFields, EventRef):
+    """Did (or did not) do an event, how often, in which window."""
+
+
+def _compile_event(p: EventParams) -> Predicate:
+    return count_result(p.selector(), Window.of(p), Count.of(p), p.young_contacts)
+
+
+EVENT = ConditionType(
+    name="event",
+    label="Did an event",
+    description=(
+        "Did (or did not) do a product event, compared as a count (min_count / max_count / "
+        "exactly; none given means at least 1) in a window (within, between, or ever), with "
+        "optional property filters. 'exactly: 0' is 'did not'."
+    ),
+    category=CATEGORY,
+    params=EventParams,
+    compile=_compile_event,
+    reads=lambda p: _reads([p], Window.of(p).lookback, p.young_contacts == "wait"),
+    describe=lambda p: f"did {p.describe()} {describe_count(p)} {describe_window(p)}",
+    examples=(
+        {"name": "viewed_product", "min_count": 3, "within": "48h"},
+        {"name": "order.completed", "where": {"amount": {"op": "greater_than", "value": 100}},
+         "min_count": 2, "within": "90d"},
+        {"name": "app.login", "exactly": 0, "within": "30d", "young_contacts": "wait"},
+        {"name": "feature_used", "where": {"feature": {"op": "in", "values": ["export", "api"]}},
+         "between": ["2026-11-01", "2026-11-30"]},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- event_first_last
+
+
+class FirstLastParams(OccurrenceFields, EventRef):
+    """When the first or last occurrence of an event happened."""
+
+    which: Literal["first", "last"] = Field(description="Test the first or the last occurrence.")
+    before: Instant | None = Field(
+        default=None, description="It happened before this instant (a date: before that day).")
+    after: Instant | None = Field(
+        default=None, description="It happened at or after this instant (a date: from that day).")
+
+    @model_validator(mode="after")
+    def _needs_timing(self) -> Self:
+        if all(x is None for x in (self.within, self.older_than, self.before, self.after)):
+            raise ValueError("give at least one of 'within', 'older_than', 'before', 'after'")
+        if (
+            self.before is not None
+            and self.after is not None
+            and start_of(self.after) >= start_of(self.before)
+        ):
+            raise ValueError("'after' must be earlier than 'before'")
+        return self
+
+    def occurrence(self) -> Occurrence:
+        return Occurrence(
+            self.which,
+            Timing(
+                within=parse_duration(self.within) if self.within else None,
+                older_than=parse_duration(self.older_than) if self.older_than else None,
+                before=start_of(self.before) if self.before else None,
+                after=start_of(self.after) if self.after else None,
+            ),
+            self.include_never,
+        )
+
+
+def _compile_first_last(p: FirstLastParams) -> Predicate:
+    selector = p.selector()
+    occurrence = p.occurrence()
+
+    def first_last(view: ContactView, now: datetime) -> Result:
+        return occurrence_result(selector.series(view).times, occurrence, now)
+
+    return first_last
+
+
+def _describe_first_last(p: FirstLastParams) -> str:
+    parts = []
+    if p.within:
+        parts.append(f"less than {p.within} ago")
+    if p.older_than:
+        parts.append(f"at least {p.older_than} ago")
+    if p.after:
+        parts.append(f"from {p.after}")
+    if p.before:
+        parts.append(f"before {p.before}")
+    never = " (or never)" if p.include_never else ""
+    return f"{p.which} {p.describe()} {' and '.join(parts)}{never}"
+
+
+EVENT_FIRST_LAST = ConditionType(
+    name="event_first_last",
+    label="First / last occurrence",
+    description=(
+        "The first (or last) occurrence of an event happened within a duration, at least a "
+        "duration ago (older_than), before and/or after fixed instants; combinations must all "
+        "hold. A contact who never did it matches only with include_never. 'before' a date "
+        "means before that day starts (UTC)."
+    ),
+    category=CATEGORY,
+    params=FirstLastParams,
+    compile=_compile_first_last,
+    reads=lambda p: _reads([p], p.occurrence().lookback()),
+    describe=_describe_first_last,
+    examples=(
+        {"name": "order.completed", "which": "first", "within": "30d"},
+        {"name": "app.login", "which": "last", "older_than": "14d"},
+        {"name": "trial.started", "which": "first", "after": "2026-11-01", "before": "2026-12-01"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- event_without
+
+
+class EventWithoutParams(CountWindowFields, EventRef):
+    """Did an event (counted in a window) without another event in the same window."""
+
+    without: EventRef = Field(description="The event that must not happen in the same window.")
+
+
+def _compile_without(p: EventWithoutParams) -> Predicate:
+    window = Window.of(p)
+    main = count_result(p.selector(), window, Count.of(p), p.young_contacts)
+    absent = p.without.selector()
+    none = Count(0, 0)
+
+    def without(view: ContactView, now: datetime) -> Result:
+        did = main(view, now)
+        if not did[0] and did[1] is None:
+            return did  # cannot match, whatever the other event does
+        match, recheck, _ = count_in_window(absent.series(view).times, window, none, now)
+        return and_results(did, (match, recheck))
+
+    return without
+
+
+EVENT_WITHOUT = ConditionType(
+    name="event_without",
+    label="Did one thing without another",
+    description=(
+        "Did an event (with a count and window like 'event') and did not do the 'without' "
+        "event in the same window: 'viewed a product 3+ times in 48 hours without a purchase'."
+    ),
+    category=CATEGORY,
+    params=EventWithoutParams,
+    compile=_compile_without,
+    reads=lambda p: _reads([p, p.without], Window.of(p).lookback, p.young_contacts == "wait"),
+    describe=lambda p: (f"did {p.describe()} {describe_count(p)} {describe_window(p)} "
+                        f"without {p.without.describe()}"),
+    examples=(
+        {"name": "viewed_product", "min_count": 3, "within": "48h",
+         "without": {"name": "order.completed"}},
+        {"name": "cart.added", "within": "7d",
+         "without": {"name": "checkout.started"}},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- event_sequence
+
+
+class SequenceParams(ParamsModel):
+    """One event followed by another within a time limit (or not followed by it)."""
+
+    first: EventRef = Field(description="The event that happens first (A).")
+    then: EventRef = Field(description="The event that follows (B).")
+    max_gap: Duration | None = Field(
+        default=None, description="B at most this long after A (default: any time after).")
+    mode: Literal["then", "not_then"] = Field(
+        default="then",
+        description=(
+            "'then': A was followed by B (B strictly after A, within max_gap). 'not_then': "
+            "A was not followed by B within max_gap, judged once max_gap has passed."
+        ),
+    )
+    within: Duration | None = Field(
+        default=None,
+        description=(
+            "Sliding window: 'then' — B (completing the sequence) happened in it; 'not_then' — "
+            "A happened in it. Default: ever."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _gap_rules(self) -> Self:
+        if self.mode == "not_then":
+            if self.max_gap is None:
+                raise ValueError("mode 'not_then' needs 'max_gap' (how long to wait for B)")
+            if self.within is not None and parse_duration(self.max_gap) >= parse_duration(
+                self.within
+            ):
+                raise ValueError("'max_gap' must be shorter than 'within' for 'not_then'")
+        return self
+
+    def lookback(self) -> timedelta:
+        if self.within is None:
+            return ALL_HISTORY
+        within = parse_duration(self.within)
+        if self.mode == "not_then":
+            return within  # A is in the window and B after it
+        if self.max_gap is None:
+            return ALL_HISTORY  # A may be any time before B
+        return within + parse_duration(self.max_gap)
+
+
+def _latest_completion(
+    a_times: Sequence[datetime], b_times: Sequence[datetime], at: datetime,
+    width: timedelta | None, gap: timedelta | None,
+) -> datetime | None:
+    """The latest B at or before ``at`` (inside the window) with an A in ``[B - gap, B)``."""
+    if not a_times:
+        return None
+    high = bisect_right(b_times, at)
+    low = 0 if width is None else bisect_right(b_times, at - width, 0, high)
+    for j in range(high - 1, low - 1, -1):
+        b = b_times[j]
+        i = bisect_left(a_times, b) - 1
+        if i >= 0 and (gap is None or a_times[i] >= b - gap):
+            return b
+    return None
+
+
+def _abandoned(
+    a_times: Sequence[datetime], b_times: Sequence[datetime], at: datetime,
+    width: timedelta | None, gap: timedelta,
+) -> bool:
+    """Is there an A (in the window, at least ``gap`` old) with no B in ``(A, A + gap]``?"""
+    high = bisect_right(a_times, at - gap)
+    low = 0 if width is None else bisect_right(a_times, at - width, 0, high)
+    for i in range(high - 1, low - 1, -1):
+        a = a_times[i]
+        j = bisect_right(b_times, a)
+        if j >= len(b_times) or b_times[j] > a + gap:
+            return True
+    return False
+
+
+def _compile_sequence(p: SequenceParams) -> Predicate:
+    first, then = p.first.selector(), p.then.selector()
+    gap = parse_duration(p.max_gap) if p.max_gap else None
+    width = parse_duration(p.within) if p.within else None
+
+    if p.mode == "not_then":
+        assert gap is not None
+        wait: timedelta = gap
+        reach = wait if width is None else width
+
+        def not_then(view: ContactView, now: datetime) -> Result:
+            a_times, b_times = first.series(view).times, then.series(view).times
+            match = _abandoned(a_times, b_times, now, width, wait)
+            # It can only change when some A becomes old enough to judge or leaves the
+            # window; a B arriving matters only at the judgement of the A before it.
+            start = bisect_right(a_times, now - reach)
+            candidates = sorted(
+                [a + wait for a in a_times[start:]]
+                + ([a + width for a in a_times[start:]] if width is not None else [])
+            )
+            return match, first_change(
+                match, candidates, lambda at: _abandoned(a_times, b_times, at, width, wait), now
+            )
+
+        return not_then
+
+    def followed(view: ContactView, now: datetime) -> Result:
+        a_times, b_times = first.series(view).times, then.series(view).times
+        done = _latest_completion(a_times, b_times, now, width, gap)
+        future = (a_times and a_times[-1] > now) or (b_times and b_times[-1] > now)
+        if not future:
+            if done is None or width is None:
+                return done is not None, None
+            return True, done + width
+        # Future events: the match begins at some future B and ends when the latest
+        # completing B leaves the window.
+        start = bisect_right(b_times, now if width is None else now - width)
+        candidates = sorted(
+            [b for b in b_times[start:] if b > now]
+            + ([b + width for b in b_times[start:]] if width is not None else [])
+        )
+        match = done is not None
+        return match, first_change(
+            match, candidates,
+            lambda at: _latest_completion(a_times, b_times, at, width, gap) is not None, now,
+        )
+
+    return followed
+
+
+def _describe_sequence(p: SequenceParams) -> str:
+    gap = f" within {p.max_gap}" if p.max_gap else ""
+    window = f" (in the last {p.within})" if p.within else ""
+    verb = "then" if p.mode == "then" else "not followed by"
+    return f"{p.first.describe()} {verb} {p.then.describe()}{gap}{window}"
+
+
+EVENT_SEQUENCE = ConditionType(
+    name="event_sequence",
+    label="Event sequence",
+    description=(
+        "A then B within a time limit ('then'; B strictly after A, at most max_gap later), "
+        "or A not followed by B within max_gap ('not_then', judged once max_gap has passed: "
+        "abandoned carts). 'within' limits when the sequence happened."
+    ),
+    category=CATEGORY,
+    params=SequenceParams,
+    compile=_compile_sequence,
+    reads=lambda p: _reads([p.first, p.then], p.lookback()),
+    describe=_describe_sequence,
+    examples=(
+        {"first": {"name": "trial.started"}, "then": {"name": "subscription.created"},
+         "max_gap": "14d", "within": "90d"},
+        {"first": {"name": "cart.added"}, "then": {"name": "order.completed"},
+         "max_gap": "1h", "mode": "not_then", "within": "7d"},
+    ),
+)
+
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
+    EVENT,
+    EVENT_FIRST_LAST,
+    EVENT_WITHOUT,
+    EVENT_SEQUENCE,
+)
+
+
+@hookimpl
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    for condition_type in CONDITION_TYPES:
+        register(condition_type)
+
