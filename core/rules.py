@@ -352,8 +352,11 @@ class _Parser:
             params = condition_type.params.model_validate(value)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
-                loc = [part for part in error["loc"] if not _is_union_tag(part, error)]
-                self.fail([*path, *loc], error["msg"], _field_suggestion(condition_type, error))
+                loc = _json_location(value, error["loc"])
+                if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                    loc.append(str((error.get("ctx") or {}).get("discriminator", "op")).strip("'"))
+                message, suggestion = _message(condition_type, error)
+                self.fail([*path, *loc], message, suggestion)
             return None
         except (ValueError, TypeError) as exc:  # validators outside pydantic's wrapping
             self.fail(path, str(exc))
@@ -389,18 +392,42 @@ def _object_keys(value: Any) -> Iterator[tuple[int, str]]:
             stack.extend(item)
 
 
-def _is_union_tag(part: Any, error: Mapping[str, Any]) -> bool:
-    """Pydantic puts the discriminator value into ``loc``; it is not a JSON path step."""
-    return isinstance(part, str) and "-" in part and part.startswith(("function-", "tagged-union"))
+def _json_location(value: Any, loc: tuple[Any, ...]) -> list[str | int]:
+    """Pydantic's ``loc`` as a path into the JSON the user wrote.
+
+    Discriminated unions insert the tag (``"within_last"``) and validators their
+    names into ``loc``; those are not steps in the document, so only parts that
+    exist in the input are kept, plus a final one naming a missing field.
+    """
+    out: list[str | int] = []
+    current = value
+    for index, part in enumerate(loc):
+        in_object = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_object or in_list:
+            current = current[part]
+            out.append(part)
+        elif index == len(loc) - 1 and isinstance(part, str | int):
+            out.append(part)
+    return out
 
 
-def _field_suggestion(condition_type: ConditionType[Any], error: Mapping[str, Any]) -> str | None:
-    if error["type"] == "extra_forbidden" and error["loc"]:
-        fields = _schema_fields(condition_type.params)
-        return suggest(str(error["loc"][-1]), fields)
-    if error["type"] == "missing":
-        return None
-    return None
+def _message(condition_type: ConditionType[Any], error: Mapping[str, Any]) -> tuple[str, str | None]:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "union_tag_invalid":
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+        field = ctx.get("discriminator", "'op'").strip("'")
+        hint = suggest(str(ctx.get("tag")), tags)
+        return f"unknown {field} {ctx.get('tag')!r}", hint or f"one of: {', '.join(tags)}"
+    if kind == "union_tag_not_found":
+        return f"{str(ctx.get('discriminator', 'op')).strip(chr(39))!r} is required", None
+    if kind == "extra_forbidden" and error["loc"]:
+        return "unknown parameter", suggest(str(error["loc"][-1]), _schema_fields(condition_type.params))
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return message, None
 
 
 def _schema_fields(model: type[BaseModel]) -> set[str]:

@@ -1,0 +1,1 @@
+"""``make bench``: printed figures, never assertions on wall-clock time."""

@@ -1,0 +1,22 @@
+"""Run every benchmark module and print its figures."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+
+MODULES = ("benchmarks.bench_core",)
+
+
+def main() -> int:
+    print(f"GrowthOS segment engine benchmarks — Python {platform.python_version()} on {platform.machine()}")
+    for name in MODULES:
+        module = importlib.import_module(name)
+        print(f"\n[{name.split('.')[-1]}] {(module.__doc__ or '').strip().splitlines()[0]}")
+        module.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
