@@ -1,0 +1,375 @@
+"""Ports: what the engine needs from storage and messaging, stated without AWS.
+
+The evaluator, scheduler, backfill and API logic are written against these
+protocols so they can be tested with in-memory fakes and run unchanged on
+DynamoDB/EventBridge (``infra.repos``, ``infra.publisher``) or on moto. The
+value types here are plain frozen dataclasses, never ORM objects, so nothing
+from ``infra`` leaks into ``core``.
+
+Shared conventions:
+
+- Every method takes the tenant first and can only see that tenant's data; an
+  id or cursor of another tenant behaves as "not found" or is rejected with
+  :class:`CursorError`, never as a read of someone else's items.
+- ``seq`` is an evaluation sequence: a larger number means a newer evaluation.
+  Use epoch microseconds of the moment the contact view was *read* (not
+  written), so an evaluation that saw older data loses to one that saw newer.
+- Times are aware UTC ``datetime`` objects in, ISO 8601 ``...Z`` strings in
+  stored records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+__all__ = [
+    "SEGMENT_STATUSES",
+    "SEGMENT_TYPES",
+    "ContactDocument",
+    "ContactViewLoader",
+    "CursorError",
+    "EventPublisher",
+    "MembershipRecord",
+    "MembershipStore",
+    "OutboundEvent",
+    "Page",
+    "PublishFailure",
+    "PublishResult",
+    "RecheckRecord",
+    "RecheckStore",
+    "SegmentRecord",
+    "SegmentStore",
+    "SegmentVersionConflict",
+    "StorageError",
+    "TransitionOutcome",
+    "TransitionResult",
+]
+
+T = TypeVar("T")
+
+ContactDocument = dict[str, Any]
+"""The contact view document of DESIGN.md section 4, as plain JSON types:
+``{"tenant_id", "contact_id", "attributes": {..., "custom": {...}}, "tags",
+"lists", "suppression", "scores", "events": [{"name", "at", "properties"}]}``."""
+
+SEGMENT_TYPES = ("shared", "embedded", "pinned", "static")
+SEGMENT_STATUSES = ("active", "archived")
+
+
+# --- errors -----------------------------------------------------------------
+
+
+class StorageError(Exception):
+    """Base of the errors a port raises for a caller to handle (not infrastructure failures)."""
+
+
+class SegmentVersionConflict(StorageError):
+    """The segment changed since the caller read it (optimistic concurrency)."""
+
+    def __init__(self, tenant_id: str, segment_id: str, expected: int, current: int | None) -> None:
+        self.tenant_id = tenant_id
+        self.segment_id = segment_id
+        self.expected = expected
+        self.current = current
+        super().__init__(
+            f"segment {segment_id!r} is at version {current}, not {expected}: reload and retry"
+        )
+
+
+class CursorError(StorageError, ValueError):
+    """A paging cursor is malformed or belongs to another tenant/segment/query."""
+
+
+# --- values -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results; ``cursor`` is opaque and ``None`` on the last page."""
+
+    items: list[T]
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    """One version of a segment definition as stored.
+
+    ``version`` is the version this record *is* (0: never saved). Saving a
+    record whose ``version`` is N writes version N+1 and succeeds only if the
+    stored head is still at N, so two editors cannot silently overwrite each
+    other. ``rule`` is the JsonLogic-shaped rule tree as plain JSON.
+    """
+
+    tenant_id: str
+    segment_id: str
+    name: str
+    rule: Mapping[str, Any]
+    type: str = "shared"
+    status: str = "active"
+    description: str = ""
+    exclude_segments: tuple[str, ...] = ()
+    include_contacts: tuple[str, ...] = ()
+    exclude_contacts: tuple[str, ...] = ()
+    version: int = 0
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "segment_id": self.segment_id,
+            "version": self.version,
+            "name": self.name,
+            "description": self.description,
+            "type": self.type,
+            "status": self.status,
+            "rule": dict(self.rule),
+            "exclude_segments": list(self.exclude_segments),
+            "include_contacts": list(self.include_contacts),
+            "exclude_contacts": list(self.exclude_contacts),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    """Stored membership of one contact in one segment (``member`` false: exited)."""
+
+    tenant_id: str
+    segment_id: str
+    contact_id: str
+    member: bool
+    seq: int
+    changed_at: str
+    transition_id: str
+    entered_at: str | None = None
+    exited_at: str | None = None
+    segment_version: int | None = None
+
+
+class TransitionOutcome(StrEnum):
+    APPLIED = "applied"
+    """The transition was written (with its counter update, atomically)."""
+    STALE = "stale"
+    """Refused: the stored membership comes from an evaluation at least as new
+    (this includes an exact redelivery of the same evaluation)."""
+    UNCHANGED = "unchanged"
+    """Refused: the contact is already in the requested state (duplicate enter,
+    exit of a non-member)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionResult:
+    outcome: TransitionOutcome
+    current: MembershipRecord | None
+    """The stored membership after the call (the refusing one when refused)."""
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome is TransitionOutcome.APPLIED
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckRecord:
+    """(tenant, segment, contact) must be re-evaluated at ``recheck_at``."""
+
+    tenant_id: str
+    segment_id: str
+    contact_id: str
+    recheck_at: datetime
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    """One notification for the event bus (``Segment Entered`` / ``Segment Exited``).
+
+    ``idempotency_id`` is stable across redeliveries of the same transition and
+    is added to the detail, so consumers can de-duplicate.
+    """
+
+    detail_type: str
+    detail: Mapping[str, Any]
+    idempotency_id: str
+    time: datetime | None = None
+    resources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PublishFailure:
+    event: OutboundEvent
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    sent: int
+    failed: list[PublishFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# --- ports ------------------------------------------------------------------
+
+
+@runtime_checkable
+class ContactViewLoader(Protocol):
+    """Loads the document every condition reads, in a bounded number of requests."""
+
+    def load_view(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        *,
+        now: datetime,
+        lookback: timedelta | None,
+    ) -> ContactDocument | None:
+        """The contact with its events since ``now - lookback``, oldest first.
+
+        ``lookback`` is the longest lookback of the tenant's active segments:
+        ``None`` loads no events (no segment reads them), ``timedelta.max``
+        loads all retained history. Returns ``None`` for an unknown contact.
+        Numbers come back as ``int``/``float`` (never ``Decimal``).
+        """
+        ...
+
+
+@runtime_checkable
+class SegmentStore(Protocol):
+    """Versioned segment definitions, with a cheap per-tenant active list."""
+
+    def get(self, tenant_id: str, segment_id: str, *, version: int | None = None) -> SegmentRecord | None:
+        """The current definition, or a given historical ``version``; ``None`` if absent."""
+        ...
+
+    def save(self, segment: SegmentRecord, *, now: datetime | None = None) -> SegmentRecord:
+        """Store ``segment`` as version ``segment.version + 1`` and return it.
+
+        Raises :class:`SegmentVersionConflict` if the stored head is not at
+        ``segment.version``; ``ValueError`` for an unknown type/status.
+        Archiving is a save with ``status="archived"``.
+        """
+        ...
+
+    def versions(self, tenant_id: str, segment_id: str) -> list[SegmentRecord]:
+        """Every stored version, newest first."""
+        ...
+
+    def list_segments(self, tenant_id: str, *, include_archived: bool = False) -> list[SegmentRecord]:
+        """Current heads, read now (not cached): the API's listing."""
+        ...
+
+    def active_segments(self, tenant_id: str) -> Sequence[SegmentRecord]:
+        """Active heads for evaluation; cached per tenant and revalidated with
+        one small read of the tenant's revision (so usually one request, or none
+        within the configured staleness window)."""
+        ...
+
+    def revision(self, tenant_id: str) -> int:
+        """Counter bumped by every save of any of the tenant's segments."""
+        ...
+
+    def tenants(self) -> Iterator[str]:
+        """Tenants that have ever saved a segment (the scheduler's work list)."""
+        ...
+
+
+@runtime_checkable
+class MembershipStore(Protocol):
+    """Membership with conditional transitions and exact counts.
+
+    A transition is applied only if the stored membership was produced by an
+    older evaluation (smaller ``seq``) and is not already in the target state;
+    the segment's member count changes in the same transaction, so counts are
+    exact under retries, duplicates and reordering.
+    """
+
+    def get(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipRecord | None: ...
+
+    def enter(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        seq: int,
+        at: datetime,
+        segment_version: int | None = None,
+    ) -> TransitionResult: ...
+
+    def exit(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        seq: int,
+        at: datetime,
+        segment_version: int | None = None,
+    ) -> TransitionResult: ...
+
+    def members(
+        self, tenant_id: str, segment_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[str]:
+        """Current member contact ids, in contact-id order, one page at a time."""
+        ...
+
+    def segments_of(self, tenant_id: str, contact_id: str) -> list[MembershipRecord]:
+        """The contact's current memberships (eventually consistent index read)."""
+        ...
+
+    def count(self, tenant_id: str, segment_id: str) -> int:
+        """Exact number of current members."""
+        ...
+
+
+@runtime_checkable
+class RecheckStore(Protocol):
+    """When each (segment, contact) pair must be re-evaluated without new data."""
+
+    shards: int
+    """The due index is split in this many shards per tenant; ``due`` is per shard
+    so a scheduler can read them in parallel."""
+
+    def schedule(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        recheck_at: datetime | None,
+        seq: int,
+    ) -> bool:
+        """Set (or with ``None`` clear) the pair's re-check; refused (``False``)
+        when a newer evaluation already set it."""
+        ...
+
+    def for_contact(self, tenant_id: str, contact_id: str) -> list[RecheckRecord]: ...
+
+    def due(
+        self,
+        tenant_id: str,
+        *,
+        now: datetime,
+        shard: int,
+        limit: int = 500,
+        cursor: str | None = None,
+    ) -> Page[RecheckRecord]:
+        """Re-checks of one shard due at ``now`` (minute precision), oldest first."""
+        ...
+
+
+@runtime_checkable
+class EventPublisher(Protocol):
+    """Publishes notifications; reports per-event failures instead of raising."""
+
+    def publish(self, events: Sequence[OutboundEvent]) -> PublishResult: ...

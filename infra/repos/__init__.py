@@ -1,0 +1,79 @@
+"""DynamoDB repositories behind the ports in :mod:`core.ports`.
+
+``build_repositories(settings)`` wires one botocore client (with the moto
+endpoint fix and a request counter) into every model, so callers get a
+coherent set and ``repos.requests`` reports what any operation cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra import aws
+from infra.aws import RequestCounter
+from infra.models import Models, build_models
+from infra.repos.contacts import ContactRepository, ContactViews, EventRepository
+from infra.repos.memberships import MembershipRepository
+from infra.repos.rechecks import RecheckRepository
+from infra.repos.segments import SegmentRepository
+from infra.settings import TABLE_LOGICAL_IDS, Settings
+
+__all__ = [
+    "ContactRepository",
+    "ContactViews",
+    "EventRepository",
+    "MembershipRepository",
+    "RecheckRepository",
+    "Repositories",
+    "SegmentRepository",
+    "build_repositories",
+    "create_tables",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    settings: Settings
+    client: Any
+    """The botocore DynamoDB client every repository shares."""
+    models: Models
+    requests: RequestCounter
+    contacts: ContactRepository
+    events: EventRepository
+    views: ContactViews
+    segments: SegmentRepository
+    memberships: MembershipRepository
+    rechecks: RecheckRepository
+
+
+def build_repositories(settings: Settings, *, dynamodb_client: Any = None) -> Repositories:
+    """Every repository for one deployment, sharing one client and request counter."""
+    client = dynamodb_client or aws.client("dynamodb", settings, parameter_validation=False)
+    requests = RequestCounter()
+    requests.attach(client)
+    models = build_models(settings, client)
+    return Repositories(
+        settings=settings,
+        client=client,
+        models=models,
+        requests=requests,
+        contacts=ContactRepository(models),
+        events=EventRepository(models, settings),
+        views=ContactViews(models, requests),
+        segments=SegmentRepository(models, cache_seconds=settings.segment_cache_seconds),
+        memberships=MembershipRepository(models, settings),
+        rechecks=RecheckRepository(models),
+    )
+
+
+def create_tables(settings: Settings, dynamodb_client: Any = None) -> dict[str, str]:
+    """Create the template's tables under ``settings``' names (local stack, tests).
+
+    Returns ``{logical_id: stream_arn}``.
+    """
+    from infra.template import create_tables as create_from_template
+
+    client = dynamodb_client or aws.client("dynamodb", settings)
+    names = {TABLE_LOGICAL_IDS[name]: table for name, table in settings.tables.as_dict().items()}
+    return create_from_template(client, names)

@@ -1,0 +1,354 @@
+"""Contacts and events: the writers other modules use, and the view loader.
+
+The loader is on the stream evaluator's hot path, so its cost is fixed by
+construction: one GetItem for the profile, one Query for the events since the
+tenant's longest lookback (more only if that range exceeds a 1 MB page), and
+``last_requests`` reports what it actually took.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+
+from core.ports import ContactDocument, Page
+from infra import keys
+from infra.aws import RequestCounter
+from infra.models import ContactModel, EventModel, Models
+from infra.repos._common import decode_cursor, encode_cursor, iso, plain, utcnow
+from infra.settings import Settings
+
+__all__ = ["ContactRepository", "ContactViews", "EventRepository"]
+
+_PROFILE_MAPS = ("attributes", "suppression", "scores")
+_PROFILE_LISTS = ("tags", "lists")
+
+
+def _conditional_failed(error: Exception) -> bool:
+    cause = getattr(error, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+def _profile_to_doc(item: ContactModel) -> ContactDocument:
+    attributes = plain(item.attributes) or {}
+    attributes.setdefault("custom", {})
+    return {
+        "tenant_id": item.tenant_id,
+        "contact_id": item.contact_id,
+        "attributes": attributes,
+        "tags": plain(item.tags) or [],
+        "lists": plain(item.lists) or [],
+        "suppression": plain(item.suppression) or {},
+        "scores": plain(item.scores) or {},
+    }
+
+
+def _event_to_doc(item: EventModel) -> dict[str, Any]:
+    return {"name": item.name, "at": item.at, "properties": plain(item.properties) or {}}
+
+
+class ContactRepository:
+    """Writes contact profiles (the contacts stream then triggers evaluation)."""
+
+    def __init__(self, models: Models) -> None:
+        self._model = models.contacts
+
+    def put(self, doc: Mapping[str, Any], *, now: datetime | None = None) -> None:
+        """Create or replace a contact's profile from a view-shaped document.
+
+        ``events`` in ``doc`` are ignored (use :class:`EventRepository`);
+        ``created_at`` survives a replace.
+        """
+        model = self._model
+        tenant_id, contact_id = doc["tenant_id"], doc["contact_id"]
+        stamp = iso(now or utcnow())
+        attributes = dict(doc.get("attributes") or {})
+        attributes["custom"] = dict(attributes.get("custom") or {})
+        item = model(keys.contact_pk(tenant_id, contact_id))
+        item.update(
+            actions=[
+                model.tenant_id.set(tenant_id),
+                model.contact_id.set(contact_id),
+                model.tenant_shard.set(keys.tenant_shard_key(tenant_id, keys.contact_shard(contact_id))),
+                model.attributes.set(attributes),
+                model.tags.set(list(doc.get("tags") or [])),
+                model.lists.set(list(doc.get("lists") or [])),
+                model.suppression.set(dict(doc.get("suppression") or {})),
+                model.scores.set(dict(doc.get("scores") or {})),
+                model.created_at.set(model.created_at | stamp),
+                model.updated_at.set(stamp),
+            ]
+        )
+
+    def patch(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        *,
+        attributes: Mapping[str, Any] | None = None,
+        custom: Mapping[str, Any] | None = None,
+        scores: Mapping[str, Any] | None = None,
+        suppression: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        lists: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Merge keys into the maps (a ``None`` value removes the key), replace lists.
+
+        One UpdateItem that touches only the named keys, so two modules updating
+        different scores of one contact do not overwrite each other. A contact
+        that does not exist yet is created.
+        """
+        model = self._model
+        actions: list[Any] = []
+        for field, changes in (("attributes", attributes), ("scores", scores), ("suppression", suppression)):
+            for key, value in (changes or {}).items():
+                if field == "attributes" and key == "custom":
+                    raise ValueError("pass custom attributes with custom=..., not attributes['custom']")
+                path = getattr(model, field)[key]
+                actions.append(path.remove() if value is None else path.set(value))
+        for key, value in (custom or {}).items():
+            path = model.attributes["custom"][key]
+            actions.append(path.remove() if value is None else path.set(value))
+        if tags is not None:
+            actions.append(model.tags.set(list(tags)))
+        if lists is not None:
+            actions.append(model.lists.set(list(lists)))
+        actions.append(model.updated_at.set(iso(now or utcnow())))
+        item = model(keys.contact_pk(tenant_id, contact_id))
+        try:
+            item.update(actions=actions, condition=model.pk.exists())
+            return
+        except UpdateError as error:
+            if not _conditional_failed(error):
+                raise
+        base_attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
+        base_attrs["custom"] = {k: v for k, v in (custom or {}).items() if v is not None}
+        self.put(
+            {
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "attributes": base_attrs,
+                "scores": {k: v for k, v in (scores or {}).items() if v is not None},
+                "suppression": {k: v for k, v in (suppression or {}).items() if v is not None},
+                "tags": list(tags or []),
+                "lists": list(lists or []),
+            },
+            now=now,
+        )
+
+    def get(self, tenant_id: str, contact_id: str, *, consistent: bool = True) -> ContactDocument | None:
+        """The profile without events (``None`` if unknown)."""
+        try:
+            item = self._model.get(keys.contact_pk(tenant_id, contact_id), consistent_read=consistent)
+        except DoesNotExist:
+            return None
+        return _profile_to_doc(item)
+
+    def delete(self, tenant_id: str, contact_id: str) -> bool:
+        try:
+            self._model(keys.contact_pk(tenant_id, contact_id)).delete(condition=self._model.pk.exists())
+        except DeleteError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def contact_ids(
+        self, tenant_id: str, *, shard: int, limit: int = 1000, cursor: str | None = None
+    ) -> Page[str]:
+        """One page of one shard of the tenant's contact ids (backfill slices)."""
+        shard_key = keys.tenant_shard_key(tenant_id, shard)
+        start = decode_cursor(
+            cursor,
+            equal={"tenant_shard": shard_key},
+            prefixed={"pk": keys.tenant_prefix(tenant_id)},
+            allowed=frozenset({"contact_id"}),
+        )
+        results = self._model.by_tenant_shard.query(shard_key, limit=limit, last_evaluated_key=start)
+        ids = [item.contact_id for item in results]
+        return Page(ids, encode_cursor(results.last_evaluated_key))
+
+
+class EventRepository:
+    """Appends behavioural events (TTL'd; the events stream triggers evaluation)."""
+
+    def __init__(self, models: Models, settings: Settings) -> None:
+        self._model = models.events
+        self._keep_for = settings.event_retention
+
+    def _item(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        name: str,
+        at: datetime,
+        properties: Mapping[str, Any] | None,
+        event_id: str | None,
+    ) -> EventModel:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"event name must be a non-empty string, got {name!r}")
+        if at.tzinfo is None:
+            raise ValueError("event time must be timezone-aware")
+        event_id = event_id or uuid.uuid4().hex
+        return self._model(
+            keys.event_pk(tenant_id, contact_id),
+            keys.event_sk(at, event_id),
+            tenant_id=tenant_id,
+            contact_id=contact_id,
+            event_id=event_id,
+            name=name,
+            at=iso(at),
+            properties=dict(properties or {}),
+            expires_at=at + self._keep_for,
+        )
+
+    def append(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        name: str,
+        *,
+        at: datetime,
+        properties: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
+    ) -> str | None:
+        """Store one event; returns its id, or ``None`` if that id was already stored.
+
+        Passing the source system's event id makes re-sends no-ops (no second
+        stream record, no second evaluation).
+        """
+        item = self._item(tenant_id, contact_id, name, at, properties, event_id)
+        try:
+            item.save(condition=self._model.pk.does_not_exist())
+        except PutError as error:
+            if _conditional_failed(error):
+                return None
+            raise
+        return item.event_id
+
+    def append_many(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Bulk load (demo data, imports): BatchWriteItem, 25 per request, unconditional.
+
+        Each mapping has ``tenant_id, contact_id, name, at`` (datetime) and
+        optionally ``properties`` and ``event_id``.
+        """
+        written = 0
+        with self._model.batch_write() as batch:
+            for event in events:
+                batch.save(
+                    self._item(
+                        event["tenant_id"],
+                        event["contact_id"],
+                        event["name"],
+                        event["at"],
+                        event.get("properties"),
+                        event.get("event_id"),
+                    )
+                )
+                written += 1
+        return written
+
+    def events(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Events at or after ``since``, oldest first (the newest ``limit`` if given)."""
+        condition = self._model.sk >= keys.event_sk_floor(since) if since is not None else None
+        results = self._model.query(
+            keys.event_pk(tenant_id, contact_id),
+            range_key_condition=condition,
+            scan_index_forward=False,
+            limit=limit,
+        )
+        found = [_event_to_doc(item) for item in results]
+        found.reverse()
+        return found
+
+
+class ContactViews:
+    """:class:`core.ports.ContactViewLoader` on DynamoDB: GetItem + one Query."""
+
+    def __init__(
+        self, models: Models, requests: RequestCounter | None = None, *, consistent: bool = True
+    ) -> None:
+        self._contacts = models.contacts
+        self._events = models.events
+        self._requests = requests
+        self._consistent = consistent
+        self.last_requests: int | None = None
+        """DynamoDB requests the last ``load_view`` made (benchmarks print it)."""
+
+    def load_view(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        *,
+        now: datetime,
+        lookback: timedelta | None,
+        max_events: int | None = None,
+    ) -> ContactDocument | None:
+        """See :meth:`core.ports.ContactViewLoader.load_view`.
+
+        Reads are strongly consistent by default: the evaluator runs right after
+        the write that triggered it and must see it. ``max_events`` keeps only
+        the newest N events (a guard for pathological contacts).
+        """
+        if self._requests is None:
+            return self._load(tenant_id, contact_id, now, lookback, max_events)
+        with self._requests.measure() as tally:
+            try:
+                return self._load(tenant_id, contact_id, now, lookback, max_events)
+            finally:
+                self.last_requests = tally.total
+
+    def _load(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        now: datetime,
+        lookback: timedelta | None,
+        max_events: int | None,
+    ) -> ContactDocument | None:
+        pk = keys.contact_pk(tenant_id, contact_id)
+        try:
+            item = self._contacts.get(pk, consistent_read=self._consistent)
+        except DoesNotExist:
+            return None
+        doc = _profile_to_doc(item)
+        if lookback is None:
+            doc["events"] = []
+            return doc
+        since = _since(now, lookback)
+        condition = self._events.sk >= keys.event_sk_floor(since) if since is not None else None
+        results = self._events.query(
+            keys.event_pk(tenant_id, contact_id),
+            range_key_condition=condition,
+            consistent_read=self._consistent,
+            scan_index_forward=False,
+            limit=max_events,
+        )
+        events = [_event_to_doc(event) for event in results]
+        events.reverse()
+        doc["events"] = events
+        return doc
+
+
+def _since(now: datetime, lookback: timedelta) -> datetime | None:
+    """``now - lookback``, or ``None`` for "all history" (and lookbacks past year 1000)."""
+    if lookback == timedelta.max:
+        return None
+    try:
+        since = now - lookback
+    except OverflowError:
+        return None
+    return since if since.year >= 1000 else None
+

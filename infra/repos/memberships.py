@@ -1,0 +1,196 @@
+"""Memberships: conditional enter/exit with exact counters, and member queries.
+
+A transition is one TransactWriteItems: an UpdateItem on the membership row,
+conditioned on "the stored row comes from an older evaluation and is not
+already in the target state", plus an ADD on one shard of the segment's
+counter. Either both happen or neither, which is what keeps counts exact when
+stream records are retried, duplicated or reordered. The membership row is
+also the notification outbox: its stream carries the transition (with a
+stable ``transition_id``) to the notifier.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from core.ports import MembershipRecord, Page, TransitionOutcome, TransitionResult
+from infra import keys
+from infra.models import MembershipModel, Models
+from infra.repos._common import decode_cursor, encode_cursor, iso
+from infra.settings import Settings
+
+__all__ = ["MembershipRepository"]
+
+
+def _record(item: MembershipModel) -> MembershipRecord:
+    return MembershipRecord(
+        tenant_id=item.tenant_id,
+        segment_id=item.segment_id,
+        contact_id=item.contact_id,
+        member=bool(item.member),
+        seq=int(item.seq),
+        changed_at=item.changed_at,
+        transition_id=item.transition_id,
+        entered_at=item.entered_at,
+        exited_at=item.exited_at,
+        segment_version=int(item.segment_version) if item.segment_version is not None else None,
+    )
+
+
+class MembershipRepository:
+    """:class:`core.ports.MembershipStore` on DynamoDB."""
+
+    def __init__(self, models: Models, settings: Settings) -> None:
+        self._model = models.memberships
+        self._counter = models.counters
+        self._connection = models.connection
+        self._tombstone = settings.membership_tombstone
+
+    def get(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipRecord | None:
+        try:
+            item = self._model.get(
+                keys.membership_pk(tenant_id, segment_id),
+                keys.check_contact_id(contact_id),
+                consistent_read=True,
+            )
+        except DoesNotExist:
+            return None
+        return _record(item)
+
+    def enter(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        seq: int,
+        at: datetime,
+        segment_version: int | None = None,
+    ) -> TransitionResult:
+        return self._transition(tenant_id, segment_id, contact_id, True, seq, at, segment_version)
+
+    def exit(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        seq: int,
+        at: datetime,
+        segment_version: int | None = None,
+    ) -> TransitionResult:
+        return self._transition(tenant_id, segment_id, contact_id, False, seq, at, segment_version)
+
+    def _transition(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        enter: bool,
+        seq: int,
+        at: datetime,
+        segment_version: int | None,
+    ) -> TransitionResult:
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
+        model = self._model
+        pk = keys.membership_pk(tenant_id, segment_id)
+        stamp = iso(at)
+        transition = keys.transition_id(tenant_id, segment_id, contact_id, seq, enter)
+        actions = [
+            model.tenant_id.set(tenant_id),
+            model.segment_id.set(segment_id),
+            model.contact_id.set(contact_id),
+            model.member.set(enter),
+            model.seq.set(seq),
+            model.changed_at.set(stamp),
+            model.transition_id.set(transition),
+        ]
+        if segment_version is not None:
+            actions.append(model.segment_version.set(segment_version))
+        if enter:
+            actions += [
+                model.entered_at.set(stamp),
+                model.contact_key.set(keys.membership_contact_key(tenant_id, contact_id)),
+                model.exited_at.remove(),
+                model.expires_at.remove(),
+            ]
+            # New row, or an exited row written by an older evaluation.
+            condition = model.pk.does_not_exist() | (
+                (model.member == False) & (model.seq < seq)  # noqa: E712 - DynamoDB BOOL comparison
+            )
+        else:
+            actions += [
+                model.exited_at.set(stamp),
+                model.contact_key.remove(),  # leaves the sparse by_contact index
+                model.expires_at.set(at + self._tombstone),
+            ]
+            condition = (model.member == True) & (model.seq < seq)  # noqa: E712
+        item = model(pk, keys.check_contact_id(contact_id))
+        shard = self._counter(
+            keys.counter_pk(tenant_id, segment_id), keys.counter_sk(keys.MEMBERS_COUNTER, contact_id)
+        )
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(item, actions=actions, condition=condition, return_values="ALL_OLD")
+                transaction.update(shard, actions=[self._counter.count.add(1 if enter else -1)])
+        except TransactWriteError as error:
+            reason = error.cancellation_reasons[0] if error.cancellation_reasons else None
+            if reason is None or reason.code != "ConditionalCheckFailed":
+                raise
+            current = _record(model.from_raw_data(reason.raw_item)) if reason.raw_item else None
+            return TransitionResult(_refusal(current, enter, seq), current)
+        applied = MembershipRecord(
+            tenant_id=tenant_id,
+            segment_id=segment_id,
+            contact_id=contact_id,
+            member=enter,
+            seq=seq,
+            changed_at=stamp,
+            transition_id=transition,
+            entered_at=stamp if enter else None,
+            exited_at=None if enter else stamp,
+            segment_version=segment_version,
+        )
+        return TransitionResult(TransitionOutcome.APPLIED, applied)
+
+    def members(
+        self, tenant_id: str, segment_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[str]:
+        """A page of current members; exited tombstones are filtered server-side,
+        so a page may hold fewer than ``limit`` ids while ``cursor`` is set."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        pk = keys.membership_pk(tenant_id, segment_id)
+        start = decode_cursor(cursor, equal={"pk": pk}, allowed=frozenset({"sk"}))
+        results = self._model.query(
+            pk,
+            filter_condition=self._model.member == True,  # noqa: E712
+            limit=limit,
+            last_evaluated_key=start,
+            attributes_to_get=["pk", "sk", "contact_id"],
+            consistent_read=True,
+        )
+        ids = [item.sk for item in results]
+        return Page(ids, encode_cursor(results.last_evaluated_key))
+
+    def segments_of(self, tenant_id: str, contact_id: str) -> list[MembershipRecord]:
+        results = self._model.by_contact.query(keys.membership_contact_key(tenant_id, contact_id))
+        return [_record(item) for item in results if item.member]
+
+    def count(self, tenant_id: str, segment_id: str) -> int:
+        results = self._counter.query(
+            keys.counter_pk(tenant_id, segment_id),
+            self._counter.sk.startswith(keys.counter_prefix(keys.MEMBERS_COUNTER)),
+            consistent_read=True,
+        )
+        return sum(int(item.count or 0) for item in results)
+
+
+def _refusal(current: MembershipRecord | None, enter: bool, seq: int) -> TransitionOutcome:
+    if current is not None and current.seq >= seq:
+        return TransitionOutcome.STALE
+    return TransitionOutcome.UNCHANGED
