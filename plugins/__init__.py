@@ -14,6 +14,12 @@ from core.host import PluginHost
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.attributes",
+    "plugins.email",
+    "plugins.events",
+    "plugins.scores",
+    "plugins.referrals",
+    "plugins.nudges",
+    "plugins.rfm",
 )
 """Built-in plugin modules, registered in this order."""
 

@@ -621,6 +621,18 @@ class Occurrence:
         return ALL_HISTORY
 
 
+def occurrence_of(params: OccurrenceFields, which: Literal["first", "last"] = "last") -> Occurrence:
+    """Compile the relative timing fields (``within`` / ``older_than``) of a params model."""
+    return Occurrence(
+        which,
+        Timing(
+            within=parse_duration(params.within) if params.within else None,
+            older_than=parse_duration(params.older_than) if params.older_than else None,
+        ),
+        params.include_never,
+    )
+
+
 def occurrence_result(
     times: Sequence[datetime], occurrence: Occurrence, now: datetime
 ) -> tuple[bool, datetime | None]:

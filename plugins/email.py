@@ -38,11 +38,9 @@ from plugins._behavior import (
     Duration,
     IdOrIds,
     NonNegInt,
-    Occurrence,
     OccurrenceFields,
     ParamsModel,
     Selector,
-    Timing,
     Window,
     count_result,
     describe_count,
@@ -50,6 +48,7 @@ from plugins._behavior import (
     describe_window,
     first_change,
     id_filter,
+    occurrence_of,
     occurrence_result,
 )
 
@@ -102,11 +101,14 @@ def _young_reads(params: CountWindowFields) -> frozenset[str]:
 # --------------------------------------------------------------------------- email
 
 
-class EmailParams(CountWindowFields):
-    """Did (or did not) do an email action, how many times, in which window."""
-
+class _EmailTarget(ParamsModel):
+    # A base listed last so that its fields come first in the schema and normal form.
     action: EmailAction = Field(description="The email event: email.<action>.")
     campaign_id: IdOrIds | None = _campaign_field()
+
+
+class EmailParams(CountWindowFields, _EmailTarget):
+    """Did (or did not) do an email action, how many times, in which window."""
 
 
 def _compile_email(p: EmailParams) -> Predicate:
@@ -145,11 +147,8 @@ EMAIL = ConditionType(
 # --------------------------------------------------------------------------- email_last
 
 
-class EmailLastParams(OccurrenceFields):
+class EmailLastParams(OccurrenceFields, _EmailTarget):
     """When the contact last did an email action."""
-
-    action: EmailAction
-    campaign_id: IdOrIds | None = _campaign_field()
 
     @model_validator(mode="after")
     def _needs_timing(self) -> Self:
@@ -158,20 +157,9 @@ class EmailLastParams(OccurrenceFields):
         return self
 
 
-def _occurrence(p: OccurrenceFields, which: Literal["first", "last"] = "last") -> Occurrence:
-    return Occurrence(
-        which,
-        Timing(
-            within=parse_duration(p.within) if p.within else None,
-            older_than=parse_duration(p.older_than) if p.older_than else None,
-        ),
-        p.include_never,
-    )
-
-
 def _compile_email_last(p: EmailLastParams) -> Predicate:
     selector = _selector(p.action, p.campaign_id)
-    occurrence = _occurrence(p)
+    occurrence = occurrence_of(p)
 
     def email_last(view: ContactView, now: datetime) -> Result:
         return occurrence_result(selector.series(view).times, occurrence, now)
@@ -201,7 +189,7 @@ EMAIL_LAST = ConditionType(
     category=CATEGORY,
     params=EmailLastParams,
     compile=_compile_email_last,
-    reads=lambda p: _reads([p.action], _occurrence(p).lookback()),
+    reads=lambda p: _reads([p.action], occurrence_of(p).lookback()),
     describe=_describe_email_last,
     examples=(
         {"action": "opened", "within": "7d"},
@@ -214,9 +202,7 @@ EMAIL_LAST = ConditionType(
 # --------------------------------------------------------------------------- email_click_url
 
 
-class EmailClickUrlParams(CountWindowFields):
-    """Clicked a link whose URL does (or does not) contain a string."""
-
+class _UrlTarget(ParamsModel):
     contains: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
         default=None, description="The clicked URL contains this text.")
     not_contains: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
@@ -229,6 +215,10 @@ class EmailClickUrlParams(CountWindowFields):
         if (self.contains is None) == (self.not_contains is None):
             raise ValueError("give exactly one of 'contains' and 'not_contains'")
         return self
+
+
+class EmailClickUrlParams(CountWindowFields, _UrlTarget):
+    """Clicked a link whose URL does (or does not) contain a string."""
 
 
 def _url_keep(p: EmailClickUrlParams) -> Callable[[Event], bool]:
@@ -287,12 +277,14 @@ EMAIL_CLICK_URL = ConditionType(
 Device = Literal["mobile", "desktop", "tablet", "unknown"]
 
 
-class EmailDeviceParams(CountWindowFields):
-    """Opens (or clicks) on one kind of device, counted in a window."""
-
+class _DeviceTarget(ParamsModel):
     device: Device = Field(description="Device class; 'unknown' is an event without a device.")
     action: Literal["opened", "clicked"] = "opened"
     campaign_id: IdOrIds | None = _campaign_field()
+
+
+class EmailDeviceParams(CountWindowFields, _DeviceTarget):
+    """Opens (or clicks) on one kind of device, counted in a window."""
 
 
 def _device_keep(device: str) -> Callable[[Event], bool]:

@@ -1,0 +1,89 @@
+"""In-app nudge conditions over ``nudge.shown``, ``nudge.clicked`` and ``nudge.dismissed``.
+
+Events carry the nudge in the ``nudge_id`` property. Missing data: an event
+without a ``nudge_id`` never matches a specific nudge but counts for "any
+nudge"; a contact with no nudge events has a count of 0, so "never shown a
+nudge" (``{"nudge": {"action": "shown", "exactly": 0}}``) matches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import Field
+
+from core.contract import ConditionType, Predicate, Reads
+from core.hookspecs import hookimpl
+from plugins._behavior import (
+    Count,
+    CountWindowFields,
+    IdOrIds,
+    ParamsModel,
+    Selector,
+    Window,
+    count_result,
+    describe_count,
+    describe_ids,
+    describe_window,
+    id_filter,
+)
+
+CATEGORY = "nudges"
+_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
+
+
+class _NudgeTarget(ParamsModel):
+    # A base listed last so that its fields come first in the schema and normal form.
+    action: Literal["shown", "clicked", "dismissed"] = Field(
+        description="The nudge event: nudge.<action>.")
+    nudge_id: IdOrIds | None = Field(
+        default=None, description="Only this nudge, or any of these (default: any nudge).")
+
+
+class NudgeParams(CountWindowFields, _NudgeTarget):
+    """Shown / clicked / dismissed a nudge (or any), how often, in which window."""
+
+
+def _selector(p: NudgeParams) -> Selector:
+    keep, key = id_filter("nudge_id", p.nudge_id)
+    return Selector.make([f"nudge.{p.action}"], keep, key)
+
+
+def _compile_nudge(p: NudgeParams) -> Predicate:
+    return count_result(_selector(p), Window.of(p), Count.of(p), p.young_contacts)
+
+
+NUDGE = ConditionType(
+    name="nudge",
+    label="Nudge interaction",
+    description=(
+        "Was shown / clicked / dismissed a given nudge (or any of several, or any at all), "
+        "compared as a count (min_count / max_count / exactly; none given means at least 1) "
+        "in a window. 'exactly: 0' is 'never'."
+    ),
+    category=CATEGORY,
+    params=NudgeParams,
+    compile=_compile_nudge,
+    reads=lambda p: Reads(
+        events=frozenset({f"nudge.{p.action}"}),
+        lookback=Window.of(p).lookback,
+        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+    ),
+    describe=lambda p: (f"nudge {p.action}{describe_ids('nudge', p.nudge_id)} "
+                        f"{describe_count(p)} {describe_window(p)}"),
+    examples=(
+        {"action": "shown", "nudge_id": "upgrade_banner", "min_count": 3, "within": "7d"},
+        {"action": "dismissed", "nudge_id": ["tour", "upgrade_banner"], "within": "30d"},
+        {"action": "shown", "exactly": 0},
+        {"action": "clicked", "exactly": 0, "within": "14d", "young_contacts": "wait"},
+    ),
+)
+
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (NUDGE,)
+
+
+@hookimpl
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    for condition_type in CONDITION_TYPES:
+        register(condition_type)

@@ -1,0 +1,193 @@
+"""Referral conditions.
+
+The referrer's document carries ``referral.invited`` and ``referral.converted``
+events, one per friend, with the friend in the ``referee_id`` property. The
+referred contact carries ``attributes.referred_by`` (the referrer's id).
+
+Counting is by friend, not by event: inviting the same friend three times is
+one referred friend. A friend counts in a window if any of their events is in
+it (for a sliding window: if their latest one is). Events without a
+``referee_id`` each count as a separate friend (we cannot tell them apart).
+
+"Never referred anyone" is ``{"referral": {"status": "invited", "exactly": 0}}``;
+with no window it is judged on all loaded history, so young contacts need no
+special case. With a ``within`` window, ``young_contacts`` applies as in every
+behavioural family.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from core.contract import ConditionType, Predicate, Reads, Result
+from core.hookspecs import hookimpl
+from core.view import ContactView, Event
+from plugins._behavior import (
+    Count,
+    CountWindowFields,
+    ParamsModel,
+    Selector,
+    Window,
+    contact_created_at,
+    count_in_window,
+    describe_count,
+    describe_window,
+    first_change,
+)
+
+CATEGORY = "referrals"
+_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
+
+
+class _ReferralTarget(ParamsModel):
+    # A base listed last so that its fields come first in the schema and normal form.
+    status: Literal["invited", "converted"] = Field(
+        description="'invited': friends invited (referral.invited); 'converted': invited "
+                    "friends who converted (referral.converted)."
+    )
+
+
+class ReferralParams(CountWindowFields, _ReferralTarget):
+    """How many friends the contact referred, at which stage, in which window."""
+
+
+def _friend(event: Event, index: int) -> Any:
+    friend = event.properties.get("referee_id")
+    if isinstance(friend, str | int) and not isinstance(friend, bool) and friend != "":
+        return ("id", friend)
+    return ("event", index)
+
+
+def _latest_per_friend(events: Sequence[Event], start: int, stop: int) -> list[datetime]:
+    """Each friend's latest event time among ``events[start:stop]``, sorted."""
+    latest: dict[Any, datetime] = {}
+    for index in range(start, stop):
+        event = events[index]
+        latest[_friend(event, index)] = event.at  # time-ordered: the last write is the latest
+    return sorted(latest.values())
+
+
+def _compile_referral(p: ReferralParams) -> Predicate:
+    selector = Selector.make([f"referral.{p.status}"])
+    window, count = Window.of(p), Count.of(p)
+    width = window.width
+    wait = p.young_contacts == "wait"
+    distinct_key = ("referrals", "distinct", selector.key, window.start, window.end)
+
+    def friends_at(events: Sequence[Event], times: Sequence[datetime], at: datetime) -> int:
+        high = bisect_right(times, at)
+        if width is not None:
+            low = 0
+        elif window.start is not None:
+            assert window.end is not None
+            low, high = bisect_left(times, window.start), min(high, bisect_left(times, window.end))
+        else:
+            low = 0
+        latest = _latest_per_friend(events, low, high)
+        if width is not None:
+            return len(latest) - bisect_right(latest, at - width)
+        return len(latest)
+
+    def referral(view: ContactView, now: datetime) -> Result:
+        if wait and width is not None:
+            created = contact_created_at(view)
+            if created is not None and now < created + width:
+                return False, created + width
+        series = selector.series(view)
+        events, times = series.events, series.times
+        if not times or times[-1] <= now:
+            # Nothing in the future: one time per friend, then a plain count.
+            def compute() -> list[datetime]:
+                if window.start is not None:
+                    assert window.end is not None
+                    low, high = bisect_left(times, window.start), bisect_left(times, window.end)
+                    return _latest_per_friend(events, low, high)
+                return _latest_per_friend(events, 0, len(events))
+
+            latest: list[datetime] = view.memo(distinct_key, compute)
+            match, recheck, _ = count_in_window(latest, Window(width=width), count, now)
+            return match, recheck
+        match = count.ok(friends_at(events, times, now))
+        candidates = sorted(
+            [t for t in times if t > now]
+            + ([t + width for t in times if t + width > now] if width is not None else [])
+        )
+        return match, first_change(
+            match, candidates, lambda at: count.ok(friends_at(events, times, at)), now
+        )
+
+    return referral
+
+
+REFERRAL = ConditionType(
+    name="referral",
+    label="Referred friends",
+    description=(
+        "Referred friends (distinct referee_id), invited or converted, compared as a count "
+        "(min_count / max_count / exactly; none given means at least 1) in a window. "
+        "'exactly: 0' with no window is 'never referred anyone'."
+    ),
+    category=CATEGORY,
+    params=ReferralParams,
+    compile=_compile_referral,
+    reads=lambda p: Reads(
+        events=frozenset({f"referral.{p.status}"}),
+        lookback=Window.of(p).lookback,
+        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+    ),
+    describe=lambda p: (f"referred friends ({p.status}) {describe_count(p)} "
+                        f"{describe_window(p)}"),
+    examples=(
+        {"status": "invited", "min_count": 3, "within": "30d"},
+        {"status": "converted", "min_count": 1},
+        {"status": "invited", "exactly": 0},
+    ),
+)
+
+
+class ReferredByParams(ParamsModel):
+    """The contact was referred by someone (or by one given referrer)."""
+
+    referrer_id: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None, description="Only if referred by this contact (default: by anyone).")
+
+
+def _compile_referred_by(p: ReferredByParams) -> Predicate:
+    wanted = p.referrer_id
+
+    def referred_by(view: ContactView, now: datetime) -> Result:
+        value = view.attributes.get("referred_by")
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            return False, None
+        return (wanted is None or str(value) == wanted), None
+
+    return referred_by
+
+
+REFERRED_BY = ConditionType(
+    name="referred_by",
+    label="Was referred",
+    description=(
+        "The contact was referred by someone: attributes.referred_by holds a referrer id "
+        "(optionally a given one). Missing, null, empty or non-id values mean not referred."
+    ),
+    category=CATEGORY,
+    params=ReferredByParams,
+    compile=_compile_referred_by,
+    reads=lambda p: Reads(attributes=frozenset({"attributes.referred_by"})),
+    describe=lambda p: "referred by " + (repr(p.referrer_id) if p.referrer_id else "someone"),
+    examples=({}, {"referrer_id": "c42"}),
+)
+
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (REFERRAL, REFERRED_BY)
+
+
+@hookimpl
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    for condition_type in CONDITION_TYPES:
+        register(condition_type)

@@ -1,0 +1,635 @@
+"""RFM conditions: recency, frequency, monetary value, quintile scores and named tiers.
+
+Orders are ``order.completed`` events with properties ``amount`` (a number),
+``currency`` and ``order_id``.
+
+Raw measures (conditions ``rfm_recency``, ``rfm_frequency``, ``rfm_monetary``)
+are computed from the contact alone. Missing data: an order without a numeric
+``amount`` counts as an order (frequency, recency) but adds nothing to spend
+and is left out of averages; with no order in the window the total is 0 and
+the average is unknown (matches nothing). A contact who never ordered has no
+recency: ``include_never`` decides.
+
+Scores and tiers (``rfm_score``, ``rfm_tier``) compare the contact with the
+rest of its tenant, through quintile thresholds that this plugin computes in
+the ``tenant_context`` hook (see :func:`compute_rfm_context`):
+
+- The analysis period is the last :data:`PERIOD` (365 days). A *customer* is
+  a contact with at least one order in the period; only customers get scores,
+  so a contact whose last order is older than the period has no score and no
+  tier (not even "lost": lost customers are still customers of the period).
+- Per customer: R = days since the last order (fractional), F = orders in the
+  period, M = total amount in the period (amounts summed as numbers, whatever
+  their currency: a multi-currency tenant should send converted amounts).
+- Thresholds are the 20/40/60/80th percentiles (nearest rank) of R, F and M
+  over the tenant's customers. Scores are 1-5: F and M score ``1 +`` the number
+  of thresholds strictly below the value (so ties at a threshold score low,
+  which keeps a tenant where most customers bought once from calling them all
+  frequent); R scores ``5 -`` the number of thresholds at or below the days
+  since the last order (fewer days is better). R therefore falls at exactly
+  ``last order + threshold``, an instant the scheduler can be given.
+- FM is the mean of the F and M scores rounded half up; the tier is a fixed
+  5x5 grid over (R, FM), see :data:`TIER_GRID`.
+
+Context and staleness: conditions read ``view.context["rfm"]``. Without it (or
+with no customers, or malformed) scores and tiers match nothing: the
+segment waits for data rather than guessing. A threshold set older than its
+``max_age_days`` (default 7) is *stale*; by default (``if_stale: "use"``) it is
+still used, because thresholds drift slowly and emptying "champions" because a
+nightly job failed would send every member a spurious exit. A condition can
+ask for ``if_stale: "no_match"`` instead; then the instant the set turns stale
+is part of its ``recheck_at``. A set stamped in the future counts as fresh.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import accumulate
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from core.contract import ConditionType, Predicate, Reads, Result
+from core.hookspecs import hookimpl
+from core.timeutil import UTC, parse_instant, to_iso
+from core.view import ContactView, Event
+from plugins._behavior import (
+    Count,
+    CountWindowFields,
+    NumberFields,
+    OccurrenceFields,
+    ParamsModel,
+    Selector,
+    Window,
+    WindowFields,
+    as_number,
+    count_result,
+    describe_count,
+    describe_number,
+    describe_window,
+    first_change,
+    merged,
+    number_test,
+    occurrence_of,
+    occurrence_result,
+)
+
+CATEGORY = "rfm"
+ORDER_EVENT = "order.completed"
+PERIOD = timedelta(days=365)
+"""The analysis period for scores and tiers (and their declared lookback)."""
+MAX_AGE = timedelta(days=7)
+"""Default age after which a threshold set is stale."""
+_DAY = timedelta(days=1)
+_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
+ORDERS = Selector.make([ORDER_EVENT])
+
+Tier = Literal[
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "new_customers",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cant_lose_them",
+    "hibernating",
+    "lost",
+]
+TIERS: tuple[str, ...] = Tier.__args__  # type: ignore[attr-defined]
+
+TIER_GRID: Mapping[int, tuple[str, str, str, str, str]] = {
+    # R: tiers for FM = 1, 2, 3, 4, 5
+    5: ("new_customers", "potential_loyalists", "potential_loyalists", "champions", "champions"),
+    4: ("promising", "potential_loyalists", "potential_loyalists", "loyal", "champions"),
+    3: ("about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"),
+    2: ("hibernating", "hibernating", "at_risk", "at_risk", "cant_lose_them"),
+    1: ("lost", "lost", "at_risk", "at_risk", "cant_lose_them"),
+}
+"""Every (R, FM) pair has exactly one tier, so tiers never overlap or leave gaps."""
+
+
+def tier_of(r: int, f: int, m: int) -> str:
+    fm = (f + m + 1) // 2
+    return TIER_GRID[r][fm - 1]
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def _cuts(values: list[float]) -> list[float]:
+    """The 20/40/60/80th percentiles by nearest rank (values need not be sorted)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    return [ordered[math.ceil(k * n / 5) - 1] for k in (1, 2, 3, 4)]
+
+
+def compute_rfm_context(
+    contacts: Iterable[Mapping[str, Any] | ContactView],
+    as_of: datetime,
+    *,
+    max_age: timedelta = MAX_AGE,
+) -> dict[str, Any]:
+    """The ``rfm`` tenant context: quintile thresholds over the tenant's customers at ``as_of``.
+
+    Pure (the hook supplies the clock), so tests and backfills can pin ``as_of``.
+    """
+    recency: list[float] = []
+    frequency: list[float] = []
+    monetary: list[float] = []
+    for contact in contacts:
+        view = contact if isinstance(contact, ContactView) else ContactView(contact)
+        state = _measures(_orders(view), as_of)
+        if state is None:
+            continue
+        since_last, count, spend = state
+        recency.append(since_last / _DAY)
+        frequency.append(count)
+        monetary.append(spend)
+    thresholds = None
+    if recency:
+        thresholds = {
+            "recency_days": _cuts(recency),
+            "frequency": _cuts(frequency),
+            "monetary": _cuts(monetary),
+        }
+    return {
+        "version": 1,
+        "computed_at": to_iso(as_of),
+        "period_days": PERIOD.days,
+        "max_age_days": max_age / _DAY,
+        "customers": len(recency),
+        "thresholds": thresholds,
+    }
+
+
+@hookimpl
+def tenant_context(tenant_id: str, contacts: Any) -> Mapping[str, Any] | None:
+    """RFM thresholds for the tenant, as of ``contacts.as_of`` if the caller pinned it, else now.
+
+    This hook runs off the evaluation path (on a schedule or when segments load),
+    so reading the clock here does not make evaluation impure: conditions only
+    ever see the stored ``computed_at``.
+    """
+    as_of = getattr(contacts, "as_of", None)
+    if not isinstance(as_of, datetime):
+        as_of = datetime.now(UTC)
+    return {"rfm": compute_rfm_context(contacts, as_of)}
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """A parsed threshold set: recency cuts as exact durations, F/M cuts as numbers."""
+
+    recency: tuple[timedelta, ...]
+    frequency: tuple[float, ...]
+    monetary: tuple[float, ...]
+    stale_at: datetime | None
+    """When the set turns stale (None: it has no valid computed_at, so it is stale already)."""
+
+
+def _numbers(raw: Any) -> tuple[float, ...] | None:
+    if not isinstance(raw, list | tuple) or len(raw) != 4:
+        return None
+    out = [as_number(x) for x in raw]
+    if any(x is None for x in out):
+        return None
+    return tuple(sorted(x for x in out if x is not None))
+
+
+def _parse_thresholds(context: Mapping[str, Any]) -> Thresholds | None:
+    data = context.get("rfm")
+    if not isinstance(data, Mapping):
+        return None
+    raw = data.get("thresholds")
+    if not isinstance(raw, Mapping):
+        return None
+    recency = _numbers(raw.get("recency_days"))
+    frequency = _numbers(raw.get("frequency"))
+    monetary = _numbers(raw.get("monetary"))
+    if recency is None or frequency is None or monetary is None:
+        return None
+    computed = parse_instant(data.get("computed_at"))
+    max_age = as_number(data.get("max_age_days"))
+    age = MAX_AGE if max_age is None or max_age < 0 else timedelta(days=max_age)
+    try:
+        cuts = tuple(timedelta(days=c) for c in recency)
+        stale_at = None if computed is None else computed + age
+    except OverflowError:
+        return None
+    return Thresholds(cuts, frequency, monetary, stale_at)
+
+
+def _thresholds(view: ContactView) -> Thresholds | None:
+    return view.memo(("rfm", "thresholds"), lambda: _parse_thresholds(view.context))  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- per-contact measures
+
+
+@dataclass(frozen=True, slots=True)
+class Orders:
+    times: list[datetime]
+    spend: list[float]
+    """``spend[i]`` is the total amount of the first ``i`` orders (prefix sums)."""
+
+
+def _orders(view: ContactView) -> Orders:
+    def compute() -> Orders:
+        series = ORDERS.series(view)
+        amounts = (as_number(e.properties.get("amount")) or 0.0 for e in series.events)
+        return Orders(series.times, [0.0, *accumulate(amounts)])
+
+    return view.memo(("rfm", "orders"), compute)  # type: ignore[no-any-return]
+
+
+def _measures(orders: Orders, at: datetime) -> tuple[timedelta, int, float] | None:
+    """(time since last order, orders in period, spend in period) at ``at``; None: no customer."""
+    high = bisect_right(orders.times, at)
+    low = bisect_right(orders.times, at - PERIOD, 0, high)
+    if high == low:
+        return None
+    return at - orders.times[high - 1], high - low, orders.spend[high] - orders.spend[low]
+
+
+def _scores(orders: Orders, cuts: Thresholds, at: datetime) -> tuple[int, int, int] | None:
+    state = _measures(orders, at)
+    if state is None:
+        return None
+    since_last, count, spend = state
+    r = 5 - bisect_right(cuts.recency, since_last)
+    f = 1 + bisect_left(cuts.frequency, count)
+    m = 1 + bisect_left(cuts.monetary, spend)
+    return r, f, m
+
+
+def _candidates(orders: Orders, cuts: Thresholds, now: datetime, stale: bool) -> Iterator[datetime]:
+    """Every instant after ``now`` at which a score could change, ascending.
+
+    R changes when the time since the last order reaches a threshold, F and M
+    when an order leaves the period, everything when a future order lands.
+    """
+    times = orders.times
+    high = bisect_right(times, now)
+    low = bisect_right(times, now - PERIOD, 0, high)
+    extra = [cuts.stale_at] if stale and cuts.stale_at is not None else []
+    if high == len(times):  # the usual case: no future orders, one last order
+        last = [times[high - 1] + c for c in cuts.recency] if high else []
+        departures = (times[i] + PERIOD for i in range(low, high))
+        return merged(last, departures, extra)
+    instants = [*extra]
+    for i in range(low, len(times)):
+        instants.append(times[i] + PERIOD)
+        if i >= high - 1:
+            instants.extend(times[i] + c for c in cuts.recency)
+            instants.append(times[i])
+    instants.sort()
+    return iter(instants)
+
+
+IfStale = Literal["use", "no_match"]
+
+
+class _StaleFields(ParamsModel):
+    if_stale: IfStale = Field(
+        default="use",
+        description=(
+            "When the tenant's thresholds are older than their max age: 'use' them anyway "
+            "(default), or match nothing until they are recomputed."
+        ),
+    )
+
+
+def _score_predicate(
+    decide: Callable[[tuple[int, int, int] | None], bool], if_stale: IfStale
+) -> Predicate:
+    """Evaluate ``decide`` on the contact's scores and find the exact instant it flips."""
+    strict = if_stale == "no_match"
+
+    def predicate(view: ContactView, now: datetime) -> Result:
+        cuts = _thresholds(view)
+        if cuts is None:
+            return False, None
+        if strict and (cuts.stale_at is None or now >= cuts.stale_at):
+            return False, None
+        orders = _orders(view)
+
+        def at(moment: datetime) -> bool:
+            if strict and cuts.stale_at is not None and moment >= cuts.stale_at:
+                return False
+            return decide(_scores(orders, cuts, moment))
+
+        match = at(now)
+        return match, first_change(match, _candidates(orders, cuts, now, strict), at, now)
+
+    return predicate
+
+
+# --------------------------------------------------------------------------- rfm_recency
+
+
+class RecencyParams(OccurrenceFields):
+    """Days since the last order: recent (within) or lapsed (older_than), or between."""
+
+    @model_validator(mode="after")
+    def _needs_timing(self) -> Self:
+        if self.within is None and self.older_than is None:
+            raise ValueError("give 'within' (ordered recently) and/or 'older_than' (lapsed)")
+        return self
+
+
+def _compile_recency(p: RecencyParams) -> Predicate:
+    occurrence = occurrence_of(p)
+
+    def recency(view: ContactView, now: datetime) -> Result:
+        return occurrence_result(ORDERS.series(view).times, occurrence, now)
+
+    return recency
+
+
+def _describe_recency(p: RecencyParams) -> str:
+    parts = []
+    if p.within:
+        parts.append(f"less than {p.within} ago")
+    if p.older_than:
+        parts.append(f"at least {p.older_than} ago")
+    return "last order " + " and ".join(parts) + (" (or never ordered)" if p.include_never else "")
+
+
+RFM_RECENCY = ConditionType(
+    name="rfm_recency",
+    label="Recency: days since last order",
+    description=(
+        "Time since the last order.completed: 'within' (ordered in the last N) and/or "
+        "'older_than' (no order in the last N: 'no order in 60 days'). It flips at exactly "
+        "last order + N. A contact who never ordered matches only with include_never."
+    ),
+    category=CATEGORY,
+    params=RecencyParams,
+    compile=_compile_recency,
+    reads=lambda p: Reads(events=frozenset({ORDER_EVENT}), lookback=occurrence_of(p).lookback()),
+    describe=_describe_recency,
+    examples=(
+        {"older_than": "60d"},
+        {"within": "30d"},
+        {"older_than": "30d", "within": "90d"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- rfm_frequency
+
+
+class FrequencyParams(CountWindowFields):
+    """How many orders in a period."""
+
+
+RFM_FREQUENCY = ConditionType(
+    name="rfm_frequency",
+    label="Frequency: orders in a period",
+    description=(
+        "Number of order.completed in a window (within, between, or ever), compared with "
+        "min_count / max_count / exactly (none given means at least 1)."
+    ),
+    category=CATEGORY,
+    params=FrequencyParams,
+    compile=lambda p: count_result(ORDERS, Window.of(p), Count.of(p), p.young_contacts),
+    reads=lambda p: Reads(
+        events=frozenset({ORDER_EVENT}),
+        lookback=Window.of(p).lookback,
+        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+    ),
+    describe=lambda p: f"ordered {describe_count(p)} {describe_window(p)}",
+    examples=(
+        {"min_count": 3, "within": "365d"},
+        {"exactly": 1},
+        {"exactly": 0, "within": "90d", "young_contacts": "wait"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- rfm_monetary
+
+
+class _MonetaryTarget(ParamsModel):
+    # A base listed last so that its fields come first in the schema and normal form.
+    measure: Literal["total", "average"] = Field(
+        default="total", description="Sum of order amounts, or their mean (average order value).")
+    currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = Field(
+        default=None,
+        description="Only orders in this currency (ISO code, any case); default: all orders, "
+                    "amounts summed as they are.",
+    )
+
+
+class MonetaryParams(NumberFields, WindowFields, _MonetaryTarget):
+    """Total spend or average order value in a window."""
+
+
+def _monetary_selector(currency: str | None) -> Selector:
+    code = currency.upper() if currency else None
+
+    def keep(event: Event) -> bool:
+        if as_number(event.properties.get("amount")) is None:
+            return False
+        if code is None:
+            return True
+        value = event.properties.get("currency")
+        return isinstance(value, str) and value.upper() == code
+
+    return Selector.make([ORDER_EVENT], keep, {"priced": code})
+
+
+def _compile_monetary(p: MonetaryParams) -> Predicate:
+    selector = _monetary_selector(p.currency)
+    window = Window.of(p)
+    width = window.width
+    test = number_test(p)
+    average = p.measure == "average"
+    prefix_key = ("rfm", "priced", selector.key)
+
+    def value_at(times: list[datetime], spend: list[float], at: datetime) -> bool:
+        high = bisect_right(times, at)
+        if width is not None:
+            low = bisect_right(times, at - width, 0, high)
+        elif window.start is not None:
+            assert window.end is not None
+            low = bisect_left(times, window.start)
+            high = max(low, min(high, bisect_left(times, window.end)))
+        else:
+            low = 0
+        total = spend[high] - spend[low]
+        if average:
+            return high > low and test(total / (high - low))
+        return test(total)
+
+    def monetary(view: ContactView, now: datetime) -> Result:
+        series = selector.series(view)
+        times = series.times
+
+        def prefix() -> list[float]:
+            return [0.0, *accumulate(as_number(e.properties.get("amount")) or 0.0
+                                     for e in series.events)]
+
+        spend: list[float] = view.memo(prefix_key, prefix)
+        match = value_at(times, spend, now)
+        high = bisect_right(times, now)
+        future = times[high:]
+        if width is None:
+            stream: Iterable[datetime] = future
+        else:
+            low = bisect_right(times, now - width, 0, high)
+            stream = merged((times[i] + width for i in range(low, len(times))), future)
+        return match, first_change(match, stream, lambda at: value_at(times, spend, at), now)
+
+    return monetary
+
+
+RFM_MONETARY = ConditionType(
+    name="rfm_monetary",
+    label="Monetary: spend or average order value",
+    description=(
+        "Total spend (sum of order amounts) or average order value in a window, compared with "
+        "gte / gt / lte / lt / eq. Orders without a numeric amount are ignored; no orders in "
+        "the window is a total of 0 and an unknown average (which matches nothing)."
+    ),
+    category=CATEGORY,
+    params=MonetaryParams,
+    compile=_compile_monetary,
+    reads=lambda p: Reads(events=frozenset({ORDER_EVENT}), lookback=Window.of(p).lookback),
+    describe=lambda p: (f"{'average order value' if p.measure == 'average' else 'total spend'} "
+                        f"{describe_number(p)} {describe_window(p)}"
+                        + (f" ({p.currency.upper()})" if p.currency else "")),
+    examples=(
+        {"measure": "total", "gte": 500, "within": "365d"},
+        {"measure": "average", "gt": 80, "within": "90d", "currency": "EUR"},
+        {"measure": "total", "lt": 50, "between": ["2026-01-01", "2026-12-31"]},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- rfm_score
+
+ScoreValue = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+class RfmScoreParams(_StaleFields):
+    """One RFM score (1-5, from the tenant's quintiles) in a range."""
+
+    dimension: Literal["recency", "frequency", "monetary"]
+    min: ScoreValue = Field(default=1, description="Lowest score that matches (inclusive).")
+    max: ScoreValue = Field(default=5, description="Highest score that matches (inclusive).")
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        if self.min > self.max:
+            raise ValueError("'min' is larger than 'max': nothing could match")
+        return self
+
+
+def _compile_rfm_score(p: RfmScoreParams) -> Predicate:
+    index = ("recency", "frequency", "monetary").index(p.dimension)
+    low, high = p.min, p.max
+
+    def decide(scores: tuple[int, int, int] | None) -> bool:
+        return scores is not None and low <= scores[index] <= high
+
+    return _score_predicate(decide, p.if_stale)
+
+
+_CONTEXT_READS = Reads(events=frozenset({ORDER_EVENT}), lookback=PERIOD,
+                       context=frozenset({"rfm"}))
+
+RFM_SCORE = ConditionType(
+    name="rfm_score",
+    label="RFM score",
+    description=(
+        "The contact's R, F or M score (1-5, from the tenant's quintile thresholds over the "
+        "last 365 days) lies in [min, max]. Contacts without an order in the period, or a "
+        "tenant without thresholds, never match."
+    ),
+    category=CATEGORY,
+    params=RfmScoreParams,
+    compile=_compile_rfm_score,
+    reads=lambda p: _CONTEXT_READS,
+    describe=lambda p: f"RFM {p.dimension} score between {p.min} and {p.max}",
+    examples=(
+        {"dimension": "monetary", "min": 4},
+        {"dimension": "recency", "max": 2},
+        {"dimension": "frequency", "min": 3, "max": 4, "if_stale": "no_match"},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- rfm_tier
+
+
+class RfmTierParams(_StaleFields):
+    """The contact's named RFM tier (champions, at risk, ...)."""
+
+    tier: Tier | Annotated[list[Tier], Field(min_length=1, max_length=11)] = Field(
+        description="The tier, or any of several.")
+
+
+def _compile_rfm_tier(p: RfmTierParams) -> Predicate:
+    wanted = frozenset([p.tier] if isinstance(p.tier, str) else p.tier)
+
+    def decide(scores: tuple[int, int, int] | None) -> bool:
+        return scores is not None and tier_of(*scores) in wanted
+
+    return _score_predicate(decide, p.if_stale)
+
+
+def _tier_words(tier: str | Sequence[str]) -> str:
+    return tier if isinstance(tier, str) else " or ".join(tier)
+
+
+RFM_TIER = ConditionType(
+    name="rfm_tier",
+    label="RFM tier",
+    description=(
+        "The contact's standard RFM tier: champions, loyal, potential_loyalists, "
+        "new_customers, promising, need_attention, about_to_sleep, at_risk, cant_lose_them, "
+        "hibernating, lost (from the R score and the mean of the F and M scores). "
+        "Contacts without an order in the last 365 days have no tier."
+    ),
+    category=CATEGORY,
+    params=RfmTierParams,
+    compile=_compile_rfm_tier,
+    reads=lambda p: _CONTEXT_READS,
+    describe=lambda p: f"RFM tier {_tier_words(p.tier)}",
+    examples=(
+        {"tier": "champions"},
+        {"tier": ["at_risk", "cant_lose_them"]},
+        {"tier": "lost", "if_stale": "no_match"},
+    ),
+)
+
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
+    RFM_RECENCY,
+    RFM_FREQUENCY,
+    RFM_MONETARY,
+    RFM_SCORE,
+    RFM_TIER,
+)
+
+
+@hookimpl
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    for condition_type in CONDITION_TYPES:
+        register(condition_type)
+
+
+__all__ = [
+    "CONDITION_TYPES",
+    "PERIOD",
+    "TIERS",
+    "TIER_GRID",
+    "compute_rfm_context",
+    "tier_of",
+]

@@ -1,0 +1,199 @@
+"""Score conditions: any named score (lead, nps, engagement, ...) compared or banded.
+
+Scores live under ``scores.<name>`` in the contact document. They do not
+change with time on their own, so ``recheck_at`` is always ``None``; a new
+score value is a data change that re-evaluates the contact.
+
+Missing data: a score that is absent, null, a boolean, a string (even
+``"82"``) or not finite is *unknown*, and an unknown score matches no
+comparison and no band. (``{"!": {"score": ...}}`` therefore matches it; to
+exclude unknown scores write the comparison positively.)
+
+Bands are named lower bounds: a score is in the band with the highest lower
+bound it reaches, so the defaults ``hot 80 / warm 50 / cold 0`` put 79.5 in
+warm, 100 and above in hot, and negative scores in no band. A tenant configures
+its own in the tenant context under ``scores.bands`` — per score name, or
+``"*"`` for every score — e.g. ``{"scores": {"bands": {"lead": {"hot": 90,
+"warm": 60, "cold": 0}}}}``; a condition may also carry its own ``bands``
+(which then win). A band name the resolved bands do not define never matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from pydantic import Field, model_validator
+
+from core.contract import ConditionType, Predicate, Reads, Result
+from core.hookspecs import hookimpl
+from core.view import ContactView
+from plugins._behavior import (
+    Number,
+    NumberFields,
+    ParamsModel,
+    as_number,
+    describe_number,
+    number_test,
+)
+
+CATEGORY = "scores"
+DEFAULT_BANDS: Mapping[str, float] = {"hot": 80, "warm": 50, "cold": 0}
+"""Lower bounds of the default bands: hot 80-100, warm 50-79, cold 0-49."""
+
+ScoreName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", examples=["lead", "nps"])]
+BandName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", examples=["hot", "warm"])]
+Bands = Annotated[dict[BandName, Number], Field(min_length=1, max_length=20)]
+
+_FALSE: Result = (False, None)
+_TRUE: Result = (True, None)
+
+
+# --------------------------------------------------------------------------- score
+
+
+class _ScoreTarget(ParamsModel):
+    # A base listed last so that its fields come first in the schema and normal form.
+    name: ScoreName = Field(description="The score, read from scores.<name>.")
+
+
+class ScoreParams(NumberFields, _ScoreTarget):
+    """Compare a named score; several bounds make a range (all must hold)."""
+
+
+def _compile_score(p: ScoreParams) -> Predicate:
+    name = p.name
+    test = number_test(p)
+
+    def score(view: ContactView, now: datetime) -> Result:
+        value = as_number(view.scores.get(name))
+        return _TRUE if value is not None and test(value) else _FALSE
+
+    return score
+
+
+SCORE = ConditionType(
+    name="score",
+    label="Score",
+    description=(
+        "Compare any named score (lead, nps, engagement, ...) with gte / gt / lte / lt / eq; "
+        "several bounds form a range. An unknown (missing or non-numeric) score never matches."
+    ),
+    category=CATEGORY,
+    params=ScoreParams,
+    compile=_compile_score,
+    reads=lambda p: Reads(attributes=frozenset({f"scores.{p.name}"})),
+    describe=lambda p: f"score {p.name} {describe_number(p)}",
+    examples=(
+        {"name": "nps", "gte": 9},
+        {"name": "lead", "gte": 50, "lt": 80},
+        {"name": "engagement", "gt": 70},
+    ),
+)
+
+
+# --------------------------------------------------------------------------- score_band
+
+
+class ScoreBandParams(ParamsModel):
+    """The score falls in a named band (hot / warm / cold by default)."""
+
+    band: BandName | Annotated[list[BandName], Field(min_length=1, max_length=20)] = Field(
+        description="The band, or any of several bands.")
+    name: ScoreName = Field(default="lead", description="The score, read from scores.<name>.")
+    bands: Bands | None = Field(
+        default=None,
+        description=(
+            "Band lower bounds for this condition only, e.g. {\"hot\": 80, \"warm\": 50, "
+            "\"cold\": 0}. Default: the tenant's bands, else hot 80 / warm 50 / cold 0."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _known_band(self) -> Self:
+        if self.bands is not None:
+            unknown = sorted(set(_as_list(self.band)) - set(self.bands))
+            if unknown:
+                raise ValueError(f"band {unknown[0]!r} is not one of the given bands "
+                                 f"{sorted(self.bands)}")
+        return self
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def band_of(value: float, bands: Mapping[str, Any]) -> str | None:
+    """The band with the highest lower bound that ``value`` reaches."""
+    best: str | None = None
+    best_floor = None
+    for band, floor in bands.items():
+        number = as_number(floor)
+        if number is None or value < number:
+            continue
+        if best_floor is None or number > best_floor:
+            best, best_floor = band, number
+    return best
+
+
+def tenant_bands(view: ContactView, name: str) -> Mapping[str, Any]:
+    """The tenant's bands for one score, else its ``"*"`` bands, else the defaults."""
+    config = view.context.get("scores")
+    if isinstance(config, Mapping):
+        bands = config.get("bands")
+        if isinstance(bands, Mapping):
+            for key in (name, "*"):
+                chosen = bands.get(key)
+                if isinstance(chosen, Mapping) and chosen:
+                    return chosen
+    return DEFAULT_BANDS
+
+
+def _compile_band(p: ScoreBandParams) -> Predicate:
+    name = p.name
+    wanted = frozenset(_as_list(p.band))
+    fixed: Mapping[str, float] | None = dict(p.bands) if p.bands is not None else None
+    lookup: Callable[[ContactView, str], Mapping[str, Any]] = (
+        (lambda view, _name: fixed) if fixed is not None else tenant_bands  # type: ignore[misc]
+    )
+
+    def score_band(view: ContactView, now: datetime) -> Result:
+        value = as_number(view.scores.get(name))
+        if value is None:
+            return _FALSE
+        return _TRUE if band_of(value, lookup(view, name)) in wanted else _FALSE
+
+    return score_band
+
+
+SCORE_BAND = ConditionType(
+    name="score_band",
+    label="Score band",
+    description=(
+        "A named score is in a named band: by default hot (80+), warm (50-79.99), cold "
+        "(0-49.99), configurable per tenant (tenant context 'scores.bands') or per condition. "
+        "An unknown score, or a band the tenant does not define, never matches."
+    ),
+    category=CATEGORY,
+    params=ScoreBandParams,
+    compile=_compile_band,
+    reads=lambda p: Reads(
+        attributes=frozenset({f"scores.{p.name}"}),
+        context=frozenset() if p.bands is not None else frozenset({"scores"}),
+    ),
+    describe=lambda p: f"score {p.name} in band {' or '.join(_as_list(p.band))}",
+    examples=(
+        {"band": "hot"},
+        {"band": ["warm", "hot"], "name": "lead"},
+        {"band": "champion", "name": "engagement", "bands": {"champion": 90, "fan": 60, "idle": 0}},
+    ),
+)
+
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (SCORE, SCORE_BAND)
+
+
+@hookimpl
+def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+    for condition_type in CONDITION_TYPES:
+        register(condition_type)
