@@ -160,8 +160,9 @@ class TransitionOutcome(StrEnum):
     """Refused: the stored membership comes from an evaluation at least as new
     (this includes an exact redelivery of the same evaluation)."""
     UNCHANGED = "unchanged"
-    """Refused: the contact is already in the requested state (duplicate enter,
-    exit of a non-member)."""
+    """No transition: the contact is already in the requested state (duplicate
+    enter, exit of a non-member). The newer ``seq`` is recorded, so an older
+    evaluation arriving later is refused as stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +317,16 @@ class MembershipStore(Protocol):
         at: datetime,
         segment_version: int | None = None,
     ) -> TransitionResult: ...
+
+    def confirm(
+        self, tenant_id: str, segment_id: str, contact_id: str, *, member: bool, seq: int, at: datetime
+    ) -> bool:
+        """Record that the evaluation at ``seq`` left the state at ``member`` (no
+        transition, no count change). Optional: an evaluator that skips writes
+        for unchanged results accepts that a concurrent older evaluation may
+        still flip the state until the next change; calling this closes that
+        window at the cost of a write. ``False`` if a newer evaluation won."""
+        ...
 
     def members(
         self, tenant_id: str, segment_id: str, *, limit: int = 100, cursor: str | None = None

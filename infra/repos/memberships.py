@@ -11,9 +11,10 @@ stable ``transition_id``) to the notifier.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from core.ports import MembershipRecord, Page, TransitionOutcome, TransitionResult
@@ -142,7 +143,18 @@ class MembershipRepository:
             if reason is None or reason.code != "ConditionalCheckFailed":
                 raise
             current = _record(model.from_raw_data(reason.raw_item)) if reason.raw_item else None
-            return TransitionResult(_refusal(current, enter, seq), current)
+            if current is not None and current.seq >= seq:
+                return TransitionResult(TransitionOutcome.STALE, current)
+            # Already in the requested state, but from an older evaluation: record
+            # this newer seq so an evaluation between the two cannot flip it later.
+            if not self.confirm(tenant_id, segment_id, contact_id, member=enter, seq=seq, at=at):
+                return TransitionResult(TransitionOutcome.STALE, self.get(tenant_id, segment_id, contact_id))
+            if current is None:  # a tombstone was created for a never-member
+                current = MembershipRecord(
+                    tenant_id, segment_id, contact_id, False, seq, stamp,
+                    keys.transition_id(tenant_id, segment_id, contact_id, seq, False),
+                )
+            return TransitionResult(TransitionOutcome.UNCHANGED, replace(current, seq=seq))
         applied = MembershipRecord(
             tenant_id=tenant_id,
             segment_id=segment_id,
@@ -156,6 +168,53 @@ class MembershipRepository:
             segment_version=segment_version,
         )
         return TransitionResult(TransitionOutcome.APPLIED, applied)
+
+    def confirm(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        member: bool,
+        seq: int,
+        at: datetime,
+    ) -> bool:
+        """Record that an evaluation at ``seq`` found the contact still ``member``.
+
+        No transition, no counter change: only the row's ``seq`` moves forward
+        (for a never-member, a tombstone row is created), so an *older*
+        evaluation that arrives later is refused instead of flipping the state.
+        Returns ``False`` if a newer evaluation got there first or the state
+        differs (then a real transition is needed).
+        """
+        model = self._model
+        pk = keys.membership_pk(tenant_id, segment_id)
+        item = model(pk, keys.check_contact_id(contact_id))
+        actions = [model.seq.set(seq)]
+        same_state = (model.member == member) & (model.seq < seq)
+        if member:
+            condition = same_state
+        else:
+            stamp = iso(at)
+            actions += [
+                model.tenant_id.set(tenant_id),
+                model.segment_id.set(segment_id),
+                model.contact_id.set(contact_id),
+                model.member.set(False),
+                model.changed_at.set(model.changed_at | stamp),
+                model.transition_id.set(
+                    model.transition_id | keys.transition_id(tenant_id, segment_id, contact_id, seq, False)
+                ),
+                model.expires_at.set(at + self._tombstone),
+            ]
+            condition = model.pk.does_not_exist() | same_state
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def members(
         self, tenant_id: str, segment_id: str, *, limit: int = 100, cursor: str | None = None
@@ -189,8 +248,3 @@ class MembershipRepository:
         )
         return sum(int(item.count or 0) for item in results)
 
-
-def _refusal(current: MembershipRecord | None, enter: bool, seq: int) -> TransitionOutcome:
-    if current is not None and current.seq >= seq:
-        return TransitionOutcome.STALE
-    return TransitionOutcome.UNCHANGED

@@ -1,0 +1,63 @@
+"""Integration fixtures: moto's in-process AWS, fresh tables per test.
+
+Fake credentials and ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled`` are set for the
+whole session before any client exists, so nothing here can reach real AWS and
+botocore's account-based endpoints cannot bypass the mock. Fixtures stay tiny:
+moto's Query cost grows with table size, and costs are asserted in requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from moto import mock_aws
+
+from infra.repos import Repositories, build_repositories, create_tables
+from infra.settings import Settings
+
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_CONFIG_FILE",
+         "AWS_SHARED_CREDENTIALS_FILE")
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fake_aws_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_ENV.items():
+            patch.setenv(name, value)
+        for name in UNSET:
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_CONFIG_FILE", "/dev/null")
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        yield
+
+
+@pytest.fixture
+def mock_aws_session() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.local("it")
+
+
+@pytest.fixture
+def repos(mock_aws_session: None, settings: Settings) -> Repositories:
+    create_tables(settings)
+    built = build_repositories(settings)
+    built.requests.reset()
+    return built
