@@ -513,6 +513,26 @@ def contact_created_at(view: ContactView) -> datetime | None:
     return view.memo(("behavior", "created_at"), compute)  # type: ignore[no-any-return]
 
 
+def wait_until_old_enough(
+    evaluate: Callable[[datetime], tuple[bool, datetime | None]],
+    created: datetime | None,
+    width: timedelta,
+    now: datetime,
+) -> tuple[bool, datetime | None]:
+    """``young_contacts: "wait"``: no match before ``created + width``, normal after.
+
+    The re-check of a young contact is when it comes of age only if it would
+    match then; otherwise it is when the normal answer first changes after that.
+    """
+    if created is None:
+        return evaluate(now)
+    ripe = created + width
+    if now >= ripe:
+        return evaluate(now)
+    match, recheck = evaluate(ripe)
+    return False, (ripe if match else recheck)
+
+
 def count_result(
     selector: Selector,
     window: Window,
@@ -524,11 +544,13 @@ def count_result(
     if young == "wait" and width is not None:
 
         def waiting(view: ContactView, now: datetime) -> tuple[bool, datetime | None]:
-            created = contact_created_at(view)
-            if created is not None and now < created + width:
-                return False, created + width
-            match, recheck, _ = count_in_window(selector.series(view).times, window, count, now)
-            return match, recheck
+            times = selector.series(view).times
+
+            def at(moment: datetime) -> tuple[bool, datetime | None]:
+                match, recheck, _ = count_in_window(times, window, count, moment)
+                return match, recheck
+
+            return wait_until_old_enough(at, contact_created_at(view), width, now)
 
         return waiting
 
@@ -700,6 +722,31 @@ def first_change(
         previous = at
         examined += 1
     return None
+
+
+def settle(
+    evaluate: Callable[[datetime], tuple[bool, datetime | None]], now: datetime, cap: int = 32
+) -> tuple[bool, datetime | None]:
+    """Turn a safe (possibly early) ``recheck_at`` into the exact one.
+
+    ``evaluate(t)`` must be the condition at instant ``t`` with a re-check that is
+    never late. Re-evaluating at each re-check until the answer differs walks
+    from one safe bound to the next, so the first differing instant is exact.
+    Used where two exact parts are combined (their combination alone is only safe).
+    """
+    match, recheck = evaluate(now)
+    for _ in range(cap):
+        if recheck is None:
+            return match, None
+        later, next_recheck = evaluate(recheck)
+        if later != match:
+            return match, recheck
+        if next_recheck is None:
+            return match, None  # same at the re-check, and nothing changes after it
+        if next_recheck <= recheck:
+            return match, recheck  # a part that cannot tell: settle for the safe bound
+        recheck = next_recheck
+    return match, recheck
 
 
 def merged(*streams: Iterable[datetime]) -> Iterator[datetime]:

@@ -43,6 +43,7 @@ from plugins._behavior import (
     describe_window,
     first_change,
     occurrence_result,
+    settle,
     start_of,
 )
 
@@ -190,12 +191,15 @@ def _compile_without(p: EventWithoutParams) -> Predicate:
     absent = p.without.selector()
     none = Count(0, 0)
 
-    def without(view: ContactView, now: datetime) -> Result:
-        did = main(view, now)
+    def at(view: ContactView, moment: datetime) -> Result:
+        did = main(view, moment)
         if not did[0] and did[1] is None:
             return did  # cannot match, whatever the other event does
-        match, recheck, _ = count_in_window(absent.series(view).times, window, none, now)
+        match, recheck, _ = count_in_window(absent.series(view).times, window, none, moment)
         return and_results(did, (match, recheck))
+
+    def without(view: ContactView, now: datetime) -> Result:
+        return settle(lambda moment: at(view, moment), now)
 
     return without
 

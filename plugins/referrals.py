@@ -38,6 +38,7 @@ from plugins._behavior import (
     describe_count,
     describe_window,
     first_change,
+    wait_until_old_enough,
 )
 
 CATEGORY = "referrals"
@@ -95,9 +96,11 @@ def _compile_referral(p: ReferralParams) -> Predicate:
 
     def referral(view: ContactView, now: datetime) -> Result:
         if wait and width is not None:
-            created = contact_created_at(view)
-            if created is not None and now < created + width:
-                return False, created + width
+            return wait_until_old_enough(
+                lambda moment: counted(view, moment), contact_created_at(view), width, now)
+        return counted(view, now)
+
+    def counted(view: ContactView, now: datetime) -> Result:
         series = selector.series(view)
         events, times = series.events, series.times
         if not times or times[-1] <= now:
