@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import boto3
@@ -42,26 +43,35 @@ def botocore_config(settings: Settings, **overrides: Any) -> Config:
     return Config(**options)
 
 
+_SESSION_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _cached_session(region: str, credentials: tuple[str, str] | None) -> boto3.session.Session:
+    # A session parses botocore's service models once; a new session per client
+    # re-reads them (~50 ms per client), which tests and the local stack feel.
+    if credentials is not None:
+        key, secret = credentials
+        return boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=region)
+    return boto3.session.Session(region_name=region)
+
+
 def session(settings: Settings) -> boto3.session.Session:
-    """A boto3 session for ``settings`` (static fake credentials for the local stack)."""
-    if settings.static_credentials is not None:
-        key, secret = settings.static_credentials
-        return boto3.session.Session(
-            aws_access_key_id=key, aws_secret_access_key=secret, region_name=settings.region
-        )
-    return boto3.session.Session(region_name=settings.region)
+    """The boto3 session for ``settings`` (static fake credentials for the local stack)."""
+    return _cached_session(settings.region, settings.static_credentials)
 
 
 def client(service: str, settings: Settings, *, boto_session: boto3.session.Session | None = None,
            **config_overrides: Any) -> Any:
     """A low-level client for ``service`` pointed where ``settings`` says."""
     chosen = boto_session or session(settings)
-    return chosen.client(
-        service,
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        config=botocore_config(settings, **config_overrides),
-    )
+    with _SESSION_LOCK:  # creating clients from one session is not thread-safe
+        return chosen.client(
+            service,
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=botocore_config(settings, **config_overrides),
+        )
 
 
 @dataclass(slots=True)

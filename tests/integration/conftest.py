@@ -57,7 +57,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 def repos(mock_aws_session: None, settings: Settings) -> Repositories:
-    create_tables(settings)
     built = build_repositories(settings)
+    create_tables(settings, built.client)
     built.requests.reset()
     return built
