@@ -20,6 +20,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.referrals",
     "plugins.nudges",
     "plugins.rfm",
+    "plugins.templates",
 )
 """Built-in plugin modules, registered in this order."""
 
