@@ -1,0 +1,70 @@
+"""Settings from the environment, and clients that cannot miss the moto endpoint fix."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from infra import aws
+from infra.repos import build_repositories, create_tables
+from infra.settings import TABLE_ENV, Settings, SettingsError
+from infra.template import load_template, table_env_vars
+
+TABLE_NAMES = {var: f"stack-{var.lower()}" for var in TABLE_ENV.values()}
+
+
+def test_settings_from_the_environment_the_template_sets() -> None:
+    assert set(table_env_vars(load_template())) == set(TABLE_NAMES)
+    env = {
+        **TABLE_NAMES,
+        "AWS_REGION": "eu-west-1",
+        "EVENT_BUS_NAME": "stack-segments",
+        "EVENT_RETENTION_DAYS": "30",
+        "SEGMENT_CACHE_SECONDS": "0.5",
+    }
+    settings = Settings.from_env(env)
+    assert settings.tables.contacts == "stack-contacts_table"
+    assert settings.region == "eu-west-1" and settings.endpoint_url is None
+    assert settings.event_retention == timedelta(days=30) and settings.segment_cache_seconds == 0.5
+    assert settings.account_id_endpoint_mode is None
+    # a local stack hands the same settings to a handler process through its env
+    local = Settings.local("demo", endpoint_url="http://127.0.0.1:5000")
+    again = Settings.from_env(local.table_env())
+    assert again.tables == local.tables and again.endpoint_url == local.endpoint_url
+    assert again.account_id_endpoint_mode == "disabled"
+
+
+def test_missing_or_malformed_variables_are_named() -> None:
+    with pytest.raises(SettingsError, match="CONTACTS_TABLE"):
+        Settings.from_env({k: v for k, v in TABLE_NAMES.items() if k != "CONTACTS_TABLE"})
+    with pytest.raises(SettingsError, match="EVENT_RETENTION_DAYS"):
+        Settings.from_env({**TABLE_NAMES, "EVENT_RETENTION_DAYS": "a year"})
+
+
+def test_client_config_carries_the_account_id_endpoint_fix() -> None:
+    config = aws.botocore_config(Settings.local("x"))
+    assert config.account_id_endpoint_mode == "disabled"
+    assert aws.botocore_config(Settings.from_env(TABLE_NAMES)).account_id_endpoint_mode is None
+
+
+def test_streams_work_under_moto_even_without_the_environment_variable(
+    mock_aws_session: None, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fix lives in the client config, not only in the test environment."""
+    monkeypatch.delenv("AWS_ACCOUNT_ID_ENDPOINT_MODE")
+    repos = build_repositories(settings)
+    streams = create_tables(settings, repos.client)
+    repos.contacts.put({"tenant_id": "t1", "contact_id": "c1"})
+    streams_client = aws.client("dynamodbstreams", settings)
+    description = streams_client.describe_stream(StreamArn=streams["ContactsTable"])["StreamDescription"]
+    shard = description["Shards"][0]["ShardId"]
+    iterator = streams_client.get_shard_iterator(
+        StreamArn=streams["ContactsTable"], ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams_client.get_records(ShardIterator=iterator)["Records"]
+    # moto emits an extra key-only INSERT for an UpdateItem that creates an item
+    # (DynamoDB emits one record); the last record carries the full new image.
+    assert {r["eventName"] for r in records} == {"INSERT"}
+    image = records[-1]["dynamodb"]["NewImage"]
+    assert image["pk"] == {"S": "t1#c1"} and image["tenant_id"] == {"S": "t1"}
