@@ -231,6 +231,11 @@ def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
                     continue
                 stack.append((item, [*path, key], depth + 1))
         elif isinstance(value, list | tuple):
+            if depth > limits.max_depth:
+                if not reported_depth:
+                    reported_depth = True
+                    yield RuleError(pointer(path), f"rule is nested deeper than {limits.max_depth} levels")
+                continue
             if len(value) > limits.max_list_length:
                 yield RuleError(
                     pointer(path),
@@ -238,7 +243,9 @@ def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
                 )
                 continue
             for index, item in enumerate(value):
-                stack.append((item, [*path, index], depth))
+                # A list inside a list is one level deeper (objects count their own
+                # level); without this, [[[...]]] could nest past Python's recursion limit.
+                stack.append((item, [*path, index], depth + 1 if isinstance(item, list | tuple) else depth))
         elif isinstance(value, str) and len(value) > limits.max_string_length:
             yield RuleError(
                 pointer(path),

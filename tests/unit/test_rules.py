@@ -137,6 +137,17 @@ def test_very_deep_input_fails_cleanly_without_recursion_error(toy_host):
     assert found[0][1].startswith("rule is nested deeper than")
 
 
+def test_deeply_nested_lists_in_an_expression_fail_cleanly(toy_host):
+    # Lists inside lists are nesting too: [[[...]]] used to pass the depth check
+    # and then overflow the stack while the expression was normalised.
+    deep: list = [1]
+    for _ in range(950):
+        deep = [deep]
+    found = errors_of({"in": ["x", deep]}, toy_host)
+    assert found[0][1].startswith("rule is nested deeper than"), found
+    assert found[0][0].startswith("/in/1/0/0")
+
+
 def test_reserved_and_expression_names_do_not_shadow_each_other(toy_host):
     # "!!" is a JsonLogic operator, so it is an expression, not a double negation.
     node = parse_rule({"!!": [{"var": "tags"}]}, toy_host)
