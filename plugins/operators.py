@@ -960,30 +960,40 @@ _PHRASES = {
     "not_between": "is not between {min} and {max}",
     "exists": "is known",
     "not_exists": "is unknown",
-    "within_last": "is within the last {amount} {unit}",
-    "more_than_ago": "is {amount} {unit} ago or more",
-    "within_next": "is within the next {amount} {unit}",
-    "last_days": "is between {days} days ago and today",
-    "next_days": "is between today and {days} days from now",
+    "within_last": "is within the last {span}",
+    "more_than_ago": "is {span} ago or more",
+    "within_next": "is within the next {span}",
+    "last_days": "is between {span} ago and today",
+    "next_days": "is between today and {span} from now",
 }
 _PERIODS = {
     "today": "today",
     "this_week": "this week",
     "this_month": "this month",
-    "in_days": "in exactly {days} days",
-    "within_days": "within the next {days} days",
+    "in_days": "in exactly {span}",
+    "within_days": "within the next {span}",
 }
+
+
+def _count(amount: int, unit: str) -> str:
+    return f"{amount} {unit.removesuffix('s') if amount == 1 else unit}"
 
 
 def describe_value_test(test: BaseModel) -> str:
     """Human wording of a test, without its subject: ``"is within the last 7 days"``."""
     data = test.model_dump()
     op = data["op"]
+    if "amount" in data:
+        data["span"] = _count(data["amount"], data["unit"])
+    elif data.get("days") is not None:
+        data["span"] = _count(data["days"], "days")
     if op == "anniversary":
         text = "has its anniversary " + _PERIODS[data["period"]].format(**data)
+    elif op in ("last_days", "next_days") and data["days"] == 0:
+        text = "is today"
     else:
         shown = {
-            k: _show_all(v) if isinstance(v, list) else v if k in ("pattern", "unit") else _show(v)
+            k: _show_all(v) if isinstance(v, list) else v if k in ("pattern", "span") else _show(v)
             for k, v in data.items()
         }
         text = _PHRASES[op].format(**shown)

@@ -720,7 +720,11 @@ def test_validation_messages_are_readable() -> None:
             {"op": "next_days", "days": 7, "tz": "Europe/London"},
             "is between today and 7 days from now (Europe/London)",
         ),
+        ({"op": "within_last", "amount": 1, "unit": "hours"}, "is within the last 1 hour"),
+        ({"op": "last_days", "days": 0}, "is today"),
+        ({"op": "last_days", "days": 1}, "is between 1 day ago and today"),
         ({"op": "anniversary", "period": "in_days", "days": 3}, "has its anniversary in exactly 3 days"),
+        ({"op": "anniversary", "period": "this_week"}, "has its anniversary this week"),
         ({"op": "not_exists"}, "is unknown"),
     ],
 )
