@@ -156,4 +156,7 @@ class Settings:
             env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = self.account_id_endpoint_mode
         if self.backfill_queue_url:
             env["BACKFILL_QUEUE_URL"] = self.backfill_queue_url
+        env["EVENT_RETENTION_DAYS"] = str(self.event_retention.days)
+        env["MEMBERSHIP_TOMBSTONE_DAYS"] = str(self.membership_tombstone.days)
+        env["SEGMENT_CACHE_SECONDS"] = str(self.segment_cache_seconds)
         return env

@@ -155,6 +155,14 @@ def test_patch_merges_keys_removes_nones_and_keeps_other_writers_changes(repos: 
     assert doc["tags"] == ["vip", "beta"]
 
 
+def test_patch_keys_are_names_not_paths(repos: Repositories) -> None:
+    repos.contacts.put(PROFILE, now=NOW)
+    repos.contacts.patch("t1", "c42", custom={"utm.source": "ads", "a b": 1})
+    doc = repos.contacts.get("t1", "c42")
+    assert doc is not None
+    assert doc["attributes"]["custom"]["utm.source"] == "ads" and doc["attributes"]["custom"]["a b"] == 1
+
+
 def test_patch_creates_a_missing_contact(repos: Repositories) -> None:
     repos.contacts.patch("t1", "new", scores={"lead": 5}, custom={"a": 1})
     doc = repos.contacts.get("t1", "new")
