@@ -162,7 +162,12 @@ class ContactView:
 
 
 def _as_list(value: Any) -> Sequence[Any]:
-    return value if isinstance(value, list | tuple) else ()
+    # DynamoDB string sets arrive as Python sets; order does not matter for tags or lists.
+    if isinstance(value, list | tuple):
+        return value
+    if isinstance(value, set | frozenset):
+        return tuple(sorted(value, key=str))
+    return ()
 
 
 def _plain(value: Any) -> Any:

@@ -101,3 +101,8 @@ def test_explanation_shows_missing_values_and_paths(toy_host):
     assert trace["children"][0]["path"] == "/or/0"
     assert trace["children"][0]["children"][0]["path"] == "/or/0/!"
     assert trace["children"][0]["children"][0]["values"] == {"attributes.plan": "(missing)"}
+
+
+def test_tags_stored_as_a_dynamodb_set_are_read(toy_host):
+    view = ContactView({"contact_id": "c1", "tags": {"vip", "beta"}, "lists": frozenset({"l1"})})
+    assert sorted(view.tags) == ["beta", "vip"] and list(view.lists) == ["l1"]
