@@ -315,13 +315,33 @@ class Selector:
             if name.endswith(".*"):
                 picked.extend(view.events_named(name[:-1]))
             else:
-                picked.extend(e for e in view.events_named(name) if e.name == name)
+                picked.extend(by_name(view).get(name, ()))
         if len(self.names) > 1:
             picked.sort(key=_at)
         if self.keep is not None:
             keep = self.keep
             picked = [e for e in picked if keep(e)]
         return Series(tuple(picked), [e.at for e in picked])
+
+
+def by_name(view: ContactView) -> dict[str, list[Event]]:
+    """The contact's events grouped by exact name, oldest first, built in one pass.
+
+    Every exact-name selection of every condition is then a dict lookup instead
+    of its own scan of the whole history.
+    """
+
+    def group() -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = {}
+        for event in view.events():
+            bucket = out.get(event.name)
+            if bucket is None:
+                out[event.name] = [event]
+            else:
+                bucket.append(event)
+        return out
+
+    return view.memo(("behavior", "by_name"), group)  # type: ignore[no-any-return]
 
 
 def _at(event: Event) -> datetime:

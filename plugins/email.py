@@ -19,7 +19,6 @@ Missing data, everywhere in this family:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal, Self
@@ -46,7 +45,6 @@ from plugins._behavior import (
     describe_count,
     describe_ids,
     describe_window,
-    first_change,
     id_filter,
     occurrence_of,
     occurrence_result,
@@ -371,54 +369,61 @@ def _compile_opened_not_clicked(p: OpenedNotClickedParams) -> Predicate:
     width = parse_duration(p.sent_within) if p.sent_within else None
     open_key, click_key = ("email_onc", opens.key), ("email_onc", clicks.key)
 
-    def decide(sent: Sequence[Event], opened: dict[str, list[datetime]],
-               clicked: dict[str, list[datetime]], at: datetime) -> bool:
-        # Sends that are old enough to judge and still inside the send window.
-        high = bisect_right(sent, at - wait, key=_event_at)
-        low = 0 if width is None else bisect_right(sent, at - width, key=_event_at)
-        for send in sent[low:high]:
-            campaign = send.properties.get(_CAMPAIGN)
-            if not isinstance(campaign, str):
-                continue
-            if _any_between(opened.get(campaign), send.at, at) and not _any_between(
-                clicked.get(campaign), send.at, at
-            ):
-                return True
-        return False
-
     def opened_not_clicked(view: ContactView, now: datetime) -> Result:
-        sent = sends.series(view).events
-        if not sent:
+        sent = sends.series(view)
+        if not sent.times:
             return False, None
         opened = view.memo(open_key, lambda: _by_campaign(opens.series(view).events))
         clicked = view.memo(click_key, lambda: _by_campaign(clicks.series(view).events))
-        match = decide(sent, opened, clicked, now)
-        # Only sends that can still become judgeable or leave the window matter.
-        reach = wait if width is None else max(wait, width)
-        candidates: list[datetime] = []
-        for send in sent[bisect_right(sent, now - reach, key=_event_at):]:
-            candidates.append(send.at + wait)
-            if width is not None:
-                candidates.append(send.at + width)
-        for series in (opens.series(view), clicks.series(view)):
-            candidates.extend(series.times[bisect_right(series.times, now):])
-        candidates.sort()
-        return match, first_change(
-            match, candidates, lambda at: decide(sent, opened, clicked, at), now)
+        # Each send qualifies on one interval of time: from when it is both old
+        # enough and opened, until it is clicked or leaves the send window. The
+        # condition is the union of those intervals, so both the answer and the
+        # instant it changes follow from them exactly.
+        spans: list[tuple[datetime, datetime | None]] = []
+        first = 0 if width is None else bisect_right(sent.times, now - width)
+        for send in sent.events[first:]:
+            campaign = send.properties.get(_CAMPAIGN)
+            if not isinstance(campaign, str):
+                continue
+            open_at = _first_at_or_after(opened.get(campaign), send.at)
+            if open_at is None:
+                continue
+            start = max(send.at + wait, open_at)
+            stop = _first_at_or_after(clicked.get(campaign), send.at)
+            if width is not None and (stop is None or send.at + width < stop):
+                stop = send.at + width
+            if stop is None or start < stop:
+                spans.append((start, stop))
+        return _union_at(spans, now)
 
     return opened_not_clicked
 
 
-def _event_at(event: Event) -> datetime:
-    return event.at
-
-
-def _any_between(times: list[datetime] | None, start: datetime, end: datetime) -> bool:
-    """Is there a time in ``[start, end]``?"""
+def _first_at_or_after(times: list[datetime] | None, start: datetime) -> datetime | None:
     if not times:
-        return False
+        return None
     index = bisect_left(times, start)
-    return index < len(times) and times[index] <= end
+    return times[index] if index < len(times) else None
+
+
+def _union_at(spans: list[tuple[datetime, datetime | None]], now: datetime) -> Result:
+    """Is ``now`` inside the union of half-open spans, and when does that change?"""
+    covering = [stop for start, stop in spans if start <= now and (stop is None or now < stop)]
+    if not covering:
+        later = [start for start, _ in spans if start > now]
+        return False, (min(later) if later else None)
+    if any(stop is None for stop in covering):
+        return True, None
+    end = max(stop for stop in covering if stop is not None)
+    extended = True
+    while extended:  # spans that start before the covered stretch ends extend it
+        extended = False
+        for start, stop in spans:
+            if start <= end and (stop is None or stop > end):
+                if stop is None:
+                    return True, None
+                end, extended = stop, True
+    return True, end
 
 
 def _describe_onc(p: OpenedNotClickedParams) -> str:
@@ -503,12 +508,37 @@ def _contact_zone(view: ContactView, fixed: tzinfo | None) -> tzinfo:
     return UTC
 
 
+_NEVER = 1 << 30  # "no number of departures can change this"
+
+
+def _preference(counts: list[int], inside: list[bool]) -> tuple[bool, int]:
+    """Is a most common slot inside the wanted set, and how many departures surely keep that?
+
+    Each departure lowers one count by one, so the best inside slot and the best
+    outside slot move at most one step per departure: that bounds how soon the
+    answer can flip, and the sweep skips ahead by the bound.
+    """
+    best_in = best_out = 0
+    for count, ok in zip(counts, inside, strict=True):
+        if ok:
+            best_in = max(best_in, count)
+        else:
+            best_out = max(best_out, count)
+    if best_in and best_in >= best_out:  # ties qualify
+        return True, (best_in - best_out if best_out else _NEVER)
+    if not best_in:
+        return False, _NEVER  # nothing inside, and departures cannot add any
+    return False, best_out - best_in - 1
+
+
 def _compile_open_time(p: OpenTimeParams) -> Predicate:
     selector = Selector.make(["email.opened"])
     fixed = zone(p.timezone) if p.timezone else None
     width = parse_duration(p.within) if p.within else None
     hour_set = None if p.hours is None else frozenset(_hour_range(*p.hours))
+    hour_in = None if hour_set is None else [h in hour_set for h in range(24)]
     days = None if p.weekdays is None else frozenset(_WEEKDAYS.index(d) for d in p.weekdays)
+    day_in = None if days is None else [d in days for d in range(7)]
     min_opens = p.min_opens
 
     def local_slots(view: ContactView, tz: tzinfo) -> list[tuple[int, int]]:
@@ -521,32 +551,63 @@ def _compile_open_time(p: OpenTimeParams) -> Predicate:
 
         return view.memo(("email_open_time", str(tz)), compute)  # type: ignore[no-any-return]
 
-    def decide(hours: Counter[int], weekdays: Counter[int], n: int) -> bool:
-        if n < min_opens or n == 0:
-            return False
-        if hour_set is not None:
-            top = max(hours.values())
-            if not any(h in hour_set for h, c in hours.items() if c == top):
-                return False
-        if days is not None:
-            top = max(weekdays.values())
-            if not any(d in days for d, c in weekdays.items() if c == top):
-                return False
-        return True
+    def decide(hours: list[int], weekdays: list[int], n: int) -> tuple[bool, int]:
+        """(match, departures that surely leave the match unchanged)."""
+        parts = [(n >= min_opens, n - min_opens if n >= min_opens else _NEVER)]
+        if hour_in is not None:
+            parts.append(_preference(hours, hour_in))
+        if day_in is not None:
+            parts.append(_preference(weekdays, day_in))
+        if all(ok for ok, _ in parts):
+            return True, min(skip for _, skip in parts)
+        return False, max(skip for ok, skip in parts if not ok)
 
     def open_time(view: ContactView, now: datetime) -> Result:
         times = selector.series(view).times
         slots = local_slots(view, _contact_zone(view, fixed))
         upper = bisect_right(times, now)
         first = 0 if width is None else bisect_right(times, now - width)
-        hours: Counter[int] = Counter()
-        weekdays: Counter[int] = Counter()
+        hours, weekdays = [0] * 24, [0] * 7
         for hour, day in slots[first:upper]:
             hours[hour] += 1
             weekdays[day] += 1
         n = upper - first
-        match = decide(hours, weekdays, n)
-        # Sweep: opens leave the window at at + width and future opens arrive.
+        match, skip = decide(hours, weekdays, n)
+        if upper < len(times):
+            return match, _sweep(times, slots, first, upper, width, hours, weekdays, n, match)
+        if width is None:
+            return match, None
+        # Only departures, in time order: skip the ones that cannot flip the answer,
+        # then test at the instant of the next one.
+        index = first
+        while index < upper:
+            if skip >= _NEVER:
+                return match, None
+            stop = min(upper, index + skip)
+            for i in range(index, stop):
+                hour, day = slots[i]
+                hours[hour] -= 1
+                weekdays[day] -= 1
+            n -= stop - index
+            index = stop
+            if index >= upper:
+                break
+            at = times[index]
+            while index < upper and times[index] == at:
+                hour, day = slots[index]
+                hours[hour] -= 1
+                weekdays[day] -= 1
+                n -= 1
+                index += 1
+            now_match, skip = decide(hours, weekdays, n)
+            if now_match != match:
+                return match, at + width
+        return match, None
+
+    def _sweep(times: list[datetime], slots: list[tuple[int, int]], first: int, upper: int,
+               width: timedelta | None, hours: list[int], weekdays: list[int], n: int,
+               match: bool) -> datetime | None:
+        """With future opens: walk every arrival and departure (rare, bounded)."""
         changes: list[tuple[datetime, int, int]] = []
         if width is not None:
             changes.extend((times[i] + width, -1, i) for i in range(first, upper))
@@ -558,12 +619,10 @@ def _compile_open_time(p: OpenTimeParams) -> Predicate:
                 changes.append((times[i] + width, -1, i))
         changes.sort(key=lambda c: c[0])
         index = 0
-        for _ in range(CAP):
-            if index >= len(changes):
-                return match, horizon
+        while index < len(changes):
             at = changes[index][0]
             if horizon is not None and at >= horizon:
-                return match, horizon  # future opens not examined: re-check early
+                return horizon  # future opens not examined: re-check early
             while index < len(changes) and changes[index][0] == at:
                 _, delta, i = changes[index]
                 hour, day = slots[i]
@@ -571,11 +630,9 @@ def _compile_open_time(p: OpenTimeParams) -> Predicate:
                 weekdays[day] += delta
                 n += delta
                 index += 1
-            hours = +hours  # drop zero counts so max() only sees hours still present
-            weekdays = +weekdays
-            if decide(hours, weekdays, n) != match:
-                return match, at
-        return match, (changes[index][0] if index < len(changes) else None)
+            if decide(hours, weekdays, n)[0] != match:
+                return at
+        return horizon
 
     return open_time
 

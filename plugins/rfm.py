@@ -468,15 +468,17 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
             return high > low and test(total / (high - low))
         return test(total)
 
+    floor_ok, ceiling_ok = _split_bounds(p)
+
     def monetary(view: ContactView, now: datetime) -> Result:
         series = selector.series(view)
         times = series.times
 
-        def prefix() -> list[float]:
-            return [0.0, *accumulate(as_number(e.properties.get("amount")) or 0.0
-                                     for e in series.events)]
+        def prefix() -> tuple[list[float], bool]:
+            amounts = [as_number(e.properties.get("amount")) or 0.0 for e in series.events]
+            return [0.0, *accumulate(amounts)], all(a >= 0 for a in amounts)
 
-        spend: list[float] = view.memo(prefix_key, prefix)
+        spend, no_refunds = view.memo(prefix_key, prefix)
         match = value_at(times, spend, now)
         high = bisect_right(times, now)
         future = times[high:]
@@ -484,10 +486,65 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
             stream: Iterable[datetime] = future
         else:
             low = bisect_right(times, now - width, 0, high)
+            if not future and not average and no_refunds:
+                return match, _falling_total_flip(
+                    times, spend, low, high, width, match, floor_ok, ceiling_ok)
             stream = merged((times[i] + width for i in range(low, len(times))), future)
         return match, first_change(match, stream, lambda at: value_at(times, spend, at), now)
 
     return monetary
+
+
+def _split_bounds(p: NumberFields) -> tuple[Callable[[float], bool], Callable[[float], bool]]:
+    """The lower bounds and the upper bounds of a comparison, as two tests."""
+    lows: list[Callable[[float], bool]] = []
+    highs: list[Callable[[float], bool]] = []
+    if p.gte is not None:
+        gte = p.gte
+        lows.append(lambda v: v >= gte)
+    if p.gt is not None:
+        gt = p.gt
+        lows.append(lambda v: v > gt)
+    if p.lte is not None:
+        lte = p.lte
+        highs.append(lambda v: v <= lte)
+    if p.lt is not None:
+        lt = p.lt
+        highs.append(lambda v: v < lt)
+    if p.eq is not None:
+        eq = p.eq
+        lows.append(lambda v: v >= eq)
+        highs.append(lambda v: v <= eq)
+    return (lambda v: all(t(v) for t in lows)), (lambda v: all(t(v) for t in highs))
+
+
+def _falling_total_flip(
+    times: list[datetime], spend: list[float], low: int, high: int, width: timedelta,
+    match: bool, floor_ok: Callable[[float], bool], ceiling_ok: Callable[[float], bool],
+) -> datetime | None:
+    """When a total that only falls (orders leave, none arrive, no refunds) flips the test.
+
+    The lower bounds can only go from met to unmet and the upper bounds from
+    unmet to met, each exactly once, so a binary search over departures finds
+    the instant instead of a walk through every order in the window.
+    """
+    count = high - low
+    total = spend[high]
+
+    def after(departed: int) -> float:
+        return total - spend[low + departed]
+
+    if match:
+        fails = bisect_left(range(1, count + 1), True, key=lambda j: not floor_ok(after(j)))
+        return None if fails == count else times[low + fails] + width
+    if not floor_ok(after(0)):
+        return None  # too small already, and it only falls
+    fits = bisect_left(range(1, count + 1), True, key=lambda j: ceiling_ok(after(j)))
+    if fits == count:
+        return None
+    at = times[low + fits]
+    departed = bisect_right(times, at, low, high) - low  # orders at the same instant leave together
+    return at + width if floor_ok(after(departed)) else None
 
 
 RFM_MONETARY = ConditionType(
