@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,8 +39,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictStr,
+    WithJsonSchema,
+    model_validator,
+)
 
+from core.errors import suggest
 from core.timeutil import DURATION_RE, UTC, parse_duration, parse_instant
 from core.view import MISSING, ContactView, Event, resolve_path
 from plugins.operators import (
@@ -104,8 +115,10 @@ def _check_instant(text: str) -> str:
 
 
 Duration = Annotated[
-    str,
-    Field(pattern=DURATION_RE.pattern, examples=["15m", "12h", "30d", "2w"]),
+    StrictStr,
+    # The pattern is published for rule builders; validation is parse_duration's,
+    # whose message says what to write instead of quoting a regex.
+    Field(examples=["15m", "12h", "30d", "2w"], json_schema_extra={"pattern": DURATION_RE.pattern}),
     AfterValidator(_check_duration),
 ]
 """A positive duration such as ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"``."""
@@ -122,8 +135,50 @@ NonNegInt = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)] | Annotated[int, Field(strict=True)]
 
-_Id = Annotated[str, Field(min_length=1, max_length=256)]
-IdOrIds = _Id | Annotated[list[_Id], Field(min_length=1, max_length=100)]
+def one_or_many(
+    what: str,
+    *,
+    choices: Sequence[str] | None = None,
+    pattern: str | None = None,
+    max_items: int = 100,
+) -> Any:
+    """A field holding one string or a non-empty list of them ("this or any of these").
+
+    Validated by hand rather than as a pydantic union, so that an error points
+    at the field itself (not at a union member) and names the allowed values.
+    """
+    item_schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 256}
+    if choices is not None:
+        item_schema = {"enum": list(choices)}
+    elif pattern is not None:
+        item_schema["pattern"] = pattern
+    checker = None if pattern is None else re.compile(pattern)
+
+    def check_item(item: Any) -> str:
+        if not isinstance(item, str) or not item or len(item) > 256:
+            raise ValueError(f"{what} must be a non-empty string (at most 256 characters)")
+        if choices is not None and item not in choices:
+            hint = suggest(item, choices)
+            raise ValueError(f"unknown {what} {item!r}" + (f"; {hint}" if hint else "")
+                             + f" (one of: {', '.join(choices)})")
+        if checker is not None and not checker.match(item):
+            raise ValueError(f"{what} {item!r} may only use letters, digits, '_' and '-' "
+                             "(at most 64)")
+        return item
+
+    def check(value: Any) -> str | list[str]:
+        if isinstance(value, list):
+            if not value or len(value) > max_items:
+                raise ValueError(f"give 1 to {max_items} {what} values")
+            return [check_item(item) for item in value]
+        return check_item(value)
+
+    schema = {"anyOf": [item_schema, {"type": "array", "items": item_schema, "minItems": 1,
+                                      "maxItems": max_items}]}
+    return Annotated[str | list[str], PlainValidator(check), WithJsonSchema(schema)]
+
+
+IdOrIds = one_or_many("id")
 """One id or a non-empty list of ids ("this campaign or any of these")."""
 
 

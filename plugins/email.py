@@ -53,7 +53,7 @@ from plugins._behavior import (
 EmailAction = Literal[
     "sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "complained", "converted"
 ]
-CATEGORY = "Email engagement"
+CATEGORY = "email"
 _CAMPAIGN = "campaign_id"
 
 

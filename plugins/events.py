@@ -47,7 +47,7 @@ from plugins._behavior import (
     start_of,
 )
 
-CATEGORY = "Product behaviour"
+CATEGORY = "events"
 _YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
 
 

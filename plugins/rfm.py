@@ -76,6 +76,7 @@ from plugins._behavior import (
     number_test,
     occurrence_of,
     occurrence_result,
+    one_or_many,
 )
 
 CATEGORY = "rfm"
@@ -629,7 +630,7 @@ RFM_SCORE = ConditionType(
 class RfmTierParams(_StaleFields):
     """The contact's named RFM tier (champions, at risk, ...)."""
 
-    tier: Tier | Annotated[list[Tier], Field(min_length=1, max_length=11)] = Field(
+    tier: one_or_many("tier", choices=TIERS, max_items=11) = Field(  # type: ignore[valid-type]
         description="The tier, or any of several.")
 
 

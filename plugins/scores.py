@@ -36,14 +36,17 @@ from plugins._behavior import (
     as_number,
     describe_number,
     number_test,
+    one_or_many,
 )
 
 CATEGORY = "scores"
 DEFAULT_BANDS: Mapping[str, float] = {"hot": 80, "warm": 50, "cold": 0}
 """Lower bounds of the default bands: hot 80-100, warm 50-79, cold 0-49."""
 
-ScoreName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", examples=["lead", "nps"])]
-BandName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", examples=["hot", "warm"])]
+_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+ScoreName = Annotated[str, Field(pattern=_NAME_PATTERN, examples=["lead", "nps"])]
+BandName = Annotated[str, Field(pattern=_NAME_PATTERN, examples=["hot", "warm"])]
+"""Band names: the same alphabet as score names (checked in one_or_many for ``band``)."""
 Bands = Annotated[dict[BandName, Number], Field(min_length=1, max_length=20)]
 
 _FALSE: Result = (False, None)
@@ -99,7 +102,7 @@ SCORE = ConditionType(
 class ScoreBandParams(ParamsModel):
     """The score falls in a named band (hot / warm / cold by default)."""
 
-    band: BandName | Annotated[list[BandName], Field(min_length=1, max_length=20)] = Field(
+    band: one_or_many("band", pattern=_NAME_PATTERN, max_items=20) = Field(  # type: ignore[valid-type]
         description="The band, or any of several bands.")
     name: ScoreName = Field(default="lead", description="The score, read from scores.<name>.")
     bands: Bands | None = Field(

@@ -337,3 +337,15 @@ def test_catalog_examples_validate() -> None:
         for example in condition.examples:
             condition.params.model_validate(example)
         assert condition.catalog_entry()["schema"]["type"] == "object"
+
+
+def test_invalid_params_get_readable_errors_at_their_field() -> None:
+    from core.errors import RuleValidationError
+    from core.rules import parse_rule
+
+    with pytest.raises(RuleValidationError) as caught:
+        parse_rule({"email": {"action": "opened", "within": "30 days", "campaign_id": []}}, HOST)
+    errors = {e.path: e.message for e in caught.value.errors}
+    assert errors["/email/within"] == (
+        "not a duration: '30 days' (use e.g. '15m', '12h', '30d', '2w')")
+    assert errors["/email/campaign_id"] == "give 1 to 100 id values"

@@ -248,3 +248,14 @@ def test_catalog_examples_validate() -> None:
     for condition in rfm.CONDITION_TYPES:
         for example in condition.examples:
             condition.params.model_validate(example)
+
+
+def test_unknown_tier_is_reported_with_a_suggestion() -> None:
+    from core.errors import RuleValidationError
+    from core.rules import parse_rule
+
+    with pytest.raises(RuleValidationError) as caught:
+        parse_rule({"rfm_tier": {"tier": ["lost", "champion"]}}, HOST)
+    (error,) = caught.value.errors
+    assert error.path == "/rfm_tier/tier"
+    assert "did you mean 'champions'?" in error.message
