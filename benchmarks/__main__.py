@@ -6,7 +6,7 @@ import importlib
 import platform
 import sys
 
-MODULES = ("benchmarks.bench_core",)
+MODULES = ("benchmarks.bench_core", "benchmarks.bench_behavior")
 
 
 def main() -> int:

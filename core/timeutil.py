@@ -56,6 +56,7 @@ def as_utc(moment: datetime) -> datetime:
 
 @lru_cache(maxsize=4096)
 def _parse_text(text: str, tz: tzinfo) -> datetime | None:
+    text = text.strip()  # cached by the raw text, so this runs once per distinct value
     try:
         if len(text) == 10:  # a calendar date: midnight in the given zone
             day = date.fromisoformat(text)
@@ -76,7 +77,7 @@ def parse_instant(value: object, tz: tzinfo = UTC) -> datetime | None:
     epoch seconds. Booleans are not numbers here (JSON keeps them apart).
     """
     if isinstance(value, str):
-        return _parse_text(value.strip(), tz)
+        return _parse_text(value, tz)
     if isinstance(value, datetime):
         return value.replace(tzinfo=tz).astimezone(UTC) if value.tzinfo is None else as_utc(value)
     if isinstance(value, date):
