@@ -9,6 +9,7 @@ contact.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import pluggy
@@ -46,7 +47,7 @@ def register_templates(register: Callable[[Template], None]) -> None:
 
 
 @hookspec
-def tenant_context(tenant_id: str, contacts: Any) -> Mapping[str, Any] | None:
+def tenant_context(tenant_id: str, contacts: Any, now: datetime) -> Mapping[str, Any] | None:
     """Compute tenant-wide data that this plugin's conditions need.
 
     Called off the per-contact path (when a tenant's segments are loaded or on a
@@ -57,6 +58,8 @@ def tenant_context(tenant_id: str, contacts: Any) -> Mapping[str, Any] | None:
     namespace is an error.
 
     :param tenant_id: the tenant whose data to summarise.
-    :param contacts: an iterable of contact documents of that tenant (a sample
-        or all of them, as the caller decides).
+    :param contacts: a re-iterable collection of contact documents of that
+        tenant (a sample or all of them, as the caller decides).
+    :param now: the instant the data is computed for; plugins never read the
+        clock themselves, so a recomputation for a past instant is reproducible.
     """

@@ -8,6 +8,7 @@ pays pluggy's dispatch cost.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
@@ -86,10 +87,12 @@ class PluginHost:
         ordered = sorted(self.condition_types.values(), key=lambda c: (c.category, c.name))
         return [c.catalog_entry() for c in ordered]
 
-    def tenant_context(self, tenant_id: str, contacts: Any) -> dict[str, Any]:
+    def tenant_context(self, tenant_id: str, contacts: Any, now: datetime) -> dict[str, Any]:
         """Merge every plugin's tenant-wide data; a namespace claimed twice is an error."""
         merged: dict[str, Any] = {}
-        for part in self.manager.hook.tenant_context(tenant_id=tenant_id, contacts=contacts):
+        for part in self.manager.hook.tenant_context(
+            tenant_id=tenant_id, contacts=contacts, now=now
+        ):
             if not part:
                 continue
             for namespace, data in dict(part).items():

@@ -146,8 +146,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     host = _host()
     segments = _segment_set(args, host)
     compiled = segments.segments[RULE_ID]
-    for _, doc in _contacts(args.contacts):
-        view = segments.view(doc)
+    contacts = [doc for _, doc in _contacts(args.contacts)]
+    needs_context = any(s.reads.context for s in segments.segments.values())
+    contexts: dict[Any, dict[str, Any]] = {}
+    for doc in contacts:
+        context = None
+        if needs_context:  # tenant-wide data (RFM thresholds) from this file's contacts, per tenant
+            tenant = doc.get("tenant_id")
+            if tenant not in contexts:
+                same_tenant = [c for c in contacts if c.get("tenant_id") == tenant]
+                contexts[tenant] = host.tenant_context(str(tenant), same_tenant, now)
+            context = contexts[tenant]
+        view = segments.view(doc, context=context)
         if args.explain:
             explanation = compiled.explain(view, now)
             match, recheck, trace = explanation.match, explanation.recheck_at, explanation.trace

@@ -55,7 +55,7 @@ from pydantic import Field, model_validator
 
 from core.contract import ConditionType, Predicate, Reads, Result
 from core.hookspecs import hookimpl
-from core.timeutil import UTC, parse_instant, to_iso
+from core.timeutil import parse_instant, to_iso
 from core.view import ContactView, Event
 from plugins._behavior import (
     Count,
@@ -170,17 +170,13 @@ def compute_rfm_context(
 
 
 @hookimpl
-def tenant_context(tenant_id: str, contacts: Any) -> Mapping[str, Any] | None:
-    """RFM thresholds for the tenant, as of ``contacts.as_of`` if the caller pinned it, else now.
+def tenant_context(tenant_id: str, contacts: Any, now: datetime) -> Mapping[str, Any] | None:
+    """RFM thresholds for the tenant as of ``now`` (the caller's instant, never the clock).
 
-    This hook runs off the evaluation path (on a schedule or when segments load),
-    so reading the clock here does not make evaluation impure: conditions only
-    ever see the stored ``computed_at``.
+    This hook runs off the evaluation path (on a schedule or when segments load);
+    conditions only ever see the stored ``computed_at``.
     """
-    as_of = getattr(contacts, "as_of", None)
-    if not isinstance(as_of, datetime):
-        as_of = datetime.now(UTC)
-    return {"rfm": compute_rfm_context(contacts, as_of)}
+    return {"rfm": compute_rfm_context(contacts, now)}
 
 
 @dataclass(frozen=True, slots=True)

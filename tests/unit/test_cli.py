@@ -132,3 +132,22 @@ def test_no_traceback_from_the_installed_command(tmp_path) -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_evaluate_supplies_tenant_context_from_the_contacts_file(capsys, tmp_path) -> None:
+    """RFM tiers need the tenant's quintile thresholds; the CLI computes them from the file."""
+    lines = []
+    for n in range(1, 6):  # customer n: n orders of n*50, the last one 60*(5-n)+1 days ago
+        events = [{"name": "order.completed", "at": f"2026-{11 - k:02d}-01T10:00:00Z",
+                   "properties": {"amount": n * 50, "currency": "EUR", "order_id": f"o{n}{k}"}}
+                  for k in range(n)]
+        events[0]["at"] = ["2026-03-01T10:00:00Z", "2026-06-01T10:00:00Z", "2026-08-01T10:00:00Z",
+                           "2026-10-01T10:00:00Z", "2026-11-21T10:00:00Z"][n - 1]
+        lines.append(json.dumps({"tenant_id": "t1", "contact_id": f"c{n}", "events": events}))
+    lines.append(json.dumps({"tenant_id": "t1", "contact_id": "c0", "events": []}))
+    contacts = write(tmp_path, "c.jsonl", "\n".join(lines) + "\n")
+    rule = write(tmp_path, "r.json", json.dumps({"rfm_tier": {"tier": "champions"}}))
+    code, out, err = run(capsys, "evaluate", "--rule", rule, "--contacts", contacts, "--now", NOW)
+    result = {x["contact_id"]: x["match"] for x in map(json.loads, out.splitlines())}
+    assert code == 0, err
+    assert result["c5"] is True and result["c0"] is False and result["c1"] is False

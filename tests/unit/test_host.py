@@ -126,17 +126,17 @@ class _Context:
         self.namespace = namespace
 
     @hookimpl
-    def tenant_context(self, tenant_id, contacts):
+    def tenant_context(self, tenant_id, contacts, now):
         return {self.namespace: {"tenant": tenant_id, "n": len(contacts)}}
 
 
 def test_tenant_context_merges_namespaces_and_rejects_clashes() -> None:
     host = PluginHost([_Context("rfm"), _Context("bands")], load_entry_points=False)
-    assert host.tenant_context("t1", [{}, {}]) == {"rfm": {"tenant": "t1", "n": 2},
+    assert host.tenant_context("t1", [{}, {}], NOW) == {"rfm": {"tenant": "t1", "n": 2},
                                                    "bands": {"tenant": "t1", "n": 2}}
     clash = PluginHost([_Context("rfm"), _Context("rfm")], load_entry_points=False)
     with pytest.raises(DuplicateNameError, match="'rfm'"):
-        clash.tenant_context("t1", [])
+        clash.tenant_context("t1", [], NOW)
 
 
 def test_catalog_lists_schema_and_valid_examples(toy_host: PluginHost) -> None:

@@ -92,12 +92,8 @@ def test_tenant_without_customers_has_no_thresholds() -> None:
         False, None)
 
 
-class _Contacts(list):  # type: ignore[type-arg]
-    as_of = AS_OF
-
-
 def test_tenant_context_hook_publishes_the_rfm_namespace() -> None:
-    merged = HOST.tenant_context("t1", _Contacts(TENANT.values()))
+    merged = HOST.tenant_context("t1", list(TENANT.values()), AS_OF)
     assert merged == {"rfm": CONTEXT}
 
 
