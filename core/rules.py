@@ -200,66 +200,69 @@ def _coerce_input(raw: Any) -> Any:
     return raw
 
 
+_Trail = tuple[Any, str | int] | None
+"""A path as a linked list (parent, key): cheap to extend, turned into a pointer only on error."""
+
+
+_PLAIN = frozenset({dict, list, tuple, str, float, int, bool, type(None)})
+
+
+def _pointer(trail: _Trail) -> str:
+    parts: list[str | int] = []
+    while trail is not None:
+        trail, key = trail
+        parts.append(key)
+    return pointer(reversed(parts))
+
+
 def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
     """Walk the raw JSON iteratively (no recursion: depth is what we are checking)."""
     nodes = 0
-    stack: list[tuple[Any, list[str | int], int]] = [(raw, [], 1)]
+    stack: list[tuple[Any, _Trail, int]] = [(raw, None, 1)]
     reported_depth = False
+    max_depth, max_list, max_string = limits.max_depth, limits.max_list_length, limits.max_string_length
     while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, dict):
-            if len(value) == 1 or depth == 1:
-                nodes += 1
-            if depth > limits.max_depth:
+        value, trail, depth = stack.pop()
+        kind = type(value)
+        if kind not in _PLAIN:  # subclasses (OrderedDict, str enums) get no free pass
+            kind = next((base for base in (dict, list, tuple, str, float) if isinstance(value, base)), kind)
+        if kind is str:
+            if len(value) > max_string:
+                yield RuleError(_pointer(trail),
+                                f"string has {len(value)} characters; the limit is {max_string}")
+            continue
+        if kind is dict or kind is list or kind is tuple:
+            if depth > max_depth:
                 if not reported_depth:
                     reported_depth = True
-                    yield RuleError(
-                        pointer(path),
-                        f"rule is nested deeper than {limits.max_depth} levels",
-                        "flatten nested and/or groups",
-                    )
+                    yield RuleError(_pointer(trail), f"rule is nested deeper than {max_depth} levels",
+                                    "flatten nested and/or groups")
                 continue
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    yield RuleError(pointer(path), "object keys must be strings")
-                    continue
-                if len(key) > limits.max_string_length:
-                    yield RuleError(
-                        pointer(path),
-                        f"object key has {len(key)} characters; the limit is {limits.max_string_length}",
-                    )
-                    continue
-                stack.append((item, [*path, key], depth + 1))
-        elif isinstance(value, list | tuple):
-            if depth > limits.max_depth:
-                if not reported_depth:
-                    reported_depth = True
-                    yield RuleError(pointer(path), f"rule is nested deeper than {limits.max_depth} levels")
-                continue
-            if len(value) > limits.max_list_length:
-                yield RuleError(
-                    pointer(path),
-                    f"list has {len(value)} items; the limit is {limits.max_list_length}",
-                )
-                continue
-            for index, item in enumerate(value):
-                # A list inside a list is one level deeper (objects count their own
-                # level); without this, [[[...]]] could nest past Python's recursion limit.
-                stack.append((item, [*path, index], depth + 1 if isinstance(item, list | tuple) else depth))
-        elif isinstance(value, str) and len(value) > limits.max_string_length:
-            yield RuleError(
-                pointer(path),
-                f"string has {len(value)} characters; the limit is {limits.max_string_length}",
-            )
-        elif isinstance(value, float) and value != value:
-            yield RuleError(pointer(path), "NaN is not a JSON number")
-        if nodes > limits.max_nodes:
-            yield RuleError(
-                "",
-                f"rule has more than {limits.max_nodes} nodes",
-                "split it into segments and reference them",
-            )
-            return
+            if kind is dict:
+                if len(value) == 1 or depth == 1:
+                    nodes += 1
+                    if nodes > limits.max_nodes:
+                        yield RuleError("", f"rule has more than {limits.max_nodes} nodes",
+                                        "split it into segments and reference them")
+                        return
+                for key, item in value.items():
+                    if type(key) is not str:
+                        yield RuleError(_pointer(trail), "object keys must be strings")
+                    elif len(key) > max_string:
+                        yield RuleError(_pointer(trail),
+                                        f"object key has {len(key)} characters; the limit is {max_string}")
+                    else:
+                        stack.append((item, (trail, key), depth + 1))
+            elif len(value) > max_list:
+                yield RuleError(_pointer(trail), f"list has {len(value)} items; the limit is {max_list}")
+            else:
+                for index, item in enumerate(value):
+                    # A list inside a list is one level deeper (objects count their own
+                    # level); without this, [[[...]]] could nest past Python's recursion limit.
+                    inner = type(item) is list or type(item) is tuple
+                    stack.append((item, (trail, index), depth + 1 if inner else depth))
+        elif kind is float and value != value:
+            yield RuleError(_pointer(trail), "NaN is not a JSON number")
 
 
 class _Parser:

@@ -159,3 +159,14 @@ def test_rule_reads_union(toy_host):
     reads = rule_reads(node)
     assert reads.attributes == {"attributes.plan", "tags"}
     assert reads.segments == {"s1"}
+
+
+def test_limits_apply_to_mapping_and_string_subclasses(toy_host):
+    from collections import OrderedDict
+
+    class Text(str):
+        pass
+
+    raw = OrderedDict(toy_eq=OrderedDict(field="plan", value=Text("x" * 50)))
+    found = errors_of(raw, toy_host, Limits(max_string_length=10))
+    assert found == [("/toy_eq/value", "string has 50 characters; the limit is 10", None)]
