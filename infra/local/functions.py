@@ -267,9 +267,17 @@ def load_app(template: Mapping[str, Any]) -> LocalApp:
 
 def _stream_source(function: str, name: str, ep: Mapping[str, Any], at: str) -> StreamSource:
     known = {
-        "Stream", "StartingPosition", "BatchSize", "MaximumBatchingWindowInSeconds",
-        "FunctionResponseTypes", "MaximumRetryAttempts", "BisectBatchOnFunctionError",
-        "MaximumRecordAgeInSeconds", "FilterCriteria", "DestinationConfig", "Enabled",
+        "Stream",
+        "StartingPosition",
+        "BatchSize",
+        "MaximumBatchingWindowInSeconds",
+        "FunctionResponseTypes",
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "FilterCriteria",
+        "DestinationConfig",
+        "Enabled",
         "ParallelizationFactor",
     }
     unknown = sorted(set(ep) - known)
@@ -281,9 +289,7 @@ def _stream_source(function: str, name: str, ep: Mapping[str, Any], at: str) -> 
     if position not in ("TRIM_HORIZON", "LATEST"):
         raise TemplateError(f"{at}.StartingPosition: expected TRIM_HORIZON or LATEST, got {position!r}")
     destination = (ep.get("DestinationConfig") or {}).get("OnFailure") or {}
-    filters = tuple(
-        str(f.get("Pattern")) for f in ((ep.get("FilterCriteria") or {}).get("Filters") or [])
-    )
+    filters = tuple(str(f.get("Pattern")) for f in ((ep.get("FilterCriteria") or {}).get("Filters") or []))
     return StreamSource(
         function=function,
         name=name,
@@ -292,8 +298,9 @@ def _stream_source(function: str, name: str, ep: Mapping[str, Any], at: str) -> 
         batch_size=_int(ep.get("BatchSize"), f"{at}.BatchSize", 100),
         batching_window=float(ep.get("MaximumBatchingWindowInSeconds") or 0),
         max_retries=_int(ep.get("MaximumRetryAttempts"), f"{at}.MaximumRetryAttempts", -1),
-        bisect_on_error=_bool(ep.get("BisectBatchOnFunctionError"), f"{at}.BisectBatchOnFunctionError",
-                              False),
+        bisect_on_error=_bool(
+            ep.get("BisectBatchOnFunctionError"), f"{at}.BisectBatchOnFunctionError", False
+        ),
         report_item_failures=_reports_items(ep),
         max_record_age=_int(ep.get("MaximumRecordAgeInSeconds"), f"{at}.MaximumRecordAgeInSeconds", -1),
         filters=filters,
@@ -357,7 +364,7 @@ class Resolver:
     def resolve(self, value: Any, where: str = "template") -> Any:
         if isinstance(value, Mapping):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref":
                     return self.ref(str(arg), where)
                 if key == "Fn::GetAtt":

@@ -22,7 +22,11 @@ Matcher = Callable[[Any], bool]
 
 _MISSING = object()
 _NUMERIC_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, "=": operator.eq, ">=": operator.ge, ">": operator.gt,
+    "<": operator.lt,
+    "<=": operator.le,
+    "=": operator.eq,
+    ">=": operator.ge,
+    ">": operator.gt,
 }
 
 
@@ -98,7 +102,7 @@ def _value(rule: Any, where: str) -> Matcher:
         return _same(rule)
     if len(rule) != 1:
         raise PatternError(f"{where}: one operator per object, got {sorted(rule)}")
-    (name, arg), = rule.items()
+    ((name, arg),) = rule.items()
     if name == "prefix" and isinstance(arg, str):
         return lambda value: isinstance(value, str) and value.startswith(arg)
     if name == "suffix" and isinstance(arg, str):

@@ -47,7 +47,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.local.functions import StreamSource
 from infra.local.patterns import compile_filters
-from infra.local.runtime import Invocation
+from infra.local.runtime import Invoke
 
 __all__ = [
     "DeliveryStats",
@@ -67,7 +67,6 @@ __all__ = [
 log = logging.getLogger("infra.local.pump")
 
 Record = dict[str, Any]
-Invoke = Callable[[dict[str, Any]], Invocation]
 OnFailure = Callable[[list[Record], str, int, str | None], None]
 """``(records, condition, invoke_count, last_error)``: records given up on."""
 
@@ -163,7 +162,7 @@ def deliver(
     stats: DeliveryStats | None = None,
     stop: threading.Event | None = None,
     wall_clock: Callable[[], float] = time.time,
-    backoff: Callable[[int], float] = lambda attempt: min(0.05 * 2 ** attempt, 2.0),
+    backoff: Callable[[int], float] = lambda attempt: min(0.05 * 2**attempt, 2.0),
 ) -> bool:
     """Deliver one batch with retries, bisection and the on-failure destination.
 
@@ -272,7 +271,7 @@ def lambda_record(raw: Mapping[str, Any], stream_arn: str, region: str) -> Recor
         "eventName": raw.get("eventName"),
         "eventVersion": raw.get("eventVersion", "1.1"),
         "eventSource": "aws:dynamodb",
-        "awsRegion": raw.get("awsRegion") or region,
+        "awsRegion": region,  # moto writes us-east-1 whatever the table's region
         "dynamodb": dynamodb,
         "eventSourceARN": stream_arn,
     }
@@ -379,8 +378,12 @@ class ShardWorker:
             except (ClientError, BotoCoreError, OSError) as error:
                 if self._stop.is_set():
                     return
-                log.warning("%s: reading shard %s failed (%s); retrying", self._reader.stream_arn,
-                            self.shard.shard_id, error)
+                log.warning(
+                    "%s: reading shard %s failed (%s); retrying",
+                    self._reader.stream_arn,
+                    self.shard.shard_id,
+                    error,
+                )
                 opened = False
                 self._stop.wait(1.0)
                 continue
@@ -484,8 +487,9 @@ class StreamPump:
                 stop=self._stop,
             )
 
-        worker = ShardWorker(shard, self.reader, self.config, handle, self._stop, position=position,
-                             poll_interval=self._poll)
+        worker = ShardWorker(
+            shard, self.reader, self.config, handle, self._stop, position=position, poll_interval=self._poll
+        )
         self.workers[shard.shard_id] = worker
         name = f"pump:{self.name}:{shard.shard_id[-8:]}"
         thread = threading.Thread(target=worker.run, name=name, daemon=True)
@@ -508,6 +512,7 @@ def failure_message(
     Like Lambda's, it names the shard and sequence range rather than carrying
     the records: a consumer reads them from the stream while they are retained.
     """
+
     def arrival(record: Record) -> str:
         created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
         moment = datetime.fromtimestamp(float(created), UTC) if isinstance(created, int | float) else None

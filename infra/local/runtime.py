@@ -28,7 +28,7 @@ from typing import Any
 
 from infra.local.functions import FunctionSpec
 
-__all__ = ["ACCOUNT_ID", "FakeContext", "Invocation", "LambdaFunction"]
+__all__ = ["ACCOUNT_ID", "FakeContext", "Invocation", "Invoke", "LambdaFunction"]
 
 ACCOUNT_ID = "123456789012"
 """moto's default account; ARNs built locally must agree with the ones moto returns."""
@@ -63,11 +63,16 @@ class Invocation:
     error: str | None = None
     """``"ExceptionType: message"`` for an unhandled exception or a time-out."""
     error_type: str | None = None
+    error_message: str | None = None
     duration: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+Invoke = Callable[[Any], Invocation]
+"""How triggers call a function: event in, :class:`Invocation` out."""
 
 
 class LambdaFunction:
@@ -86,8 +91,15 @@ class LambdaFunction:
         self.problem: str | None = None
 
     @classmethod
-    def of(cls, handler: Handler, *, name: str = "TestFunction", timeout: int = 30,
-           region: str = "us-east-1", clock: Callable[[], float] = time.monotonic) -> LambdaFunction:
+    def of(
+        cls,
+        handler: Handler,
+        *,
+        name: str = "TestFunction",
+        timeout: int = 30,
+        region: str = "us-east-1",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> LambdaFunction:
         """A function around a plain callable (tests, and handlers not in the template)."""
         label = getattr(handler, "__name__", type(handler).__name__)
         spec = FunctionSpec(name, f"{handler.__module__}.{label}", timeout, 128, {})
@@ -127,8 +139,12 @@ class LambdaFunction:
         except Exception as exc:  # any import-time failure of the handler's code
             self._state = "broken"
             self.problem = f"{self.spec.handler} failed to load: {type(exc).__name__}: {exc}"
-            log.error("%s: %s; its triggers are skipped\n%s", self.spec.logical_id, self.problem,
-                      traceback.format_exc())
+            log.error(
+                "%s: %s; its triggers are skipped\n%s",
+                self.spec.logical_id,
+                self.problem,
+                traceback.format_exc(),
+            )
             return
         if not callable(handler):
             self._state = "broken"
@@ -151,8 +167,12 @@ class LambdaFunction:
             except Exception as exc:  # the function's error is data for the caller
                 duration = self._clock() - started
                 log.debug("%s raised\n%s", self.spec.logical_id, traceback.format_exc())
-                return Invocation(error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__,
-                                  duration=duration)
+                return Invocation(
+                    error=f"{type(exc).__name__}: {exc}",
+                    error_type=type(exc).__name__,
+                    error_message=str(exc),
+                    duration=duration,
+                )
             duration = self._clock() - started
         if duration > self.spec.timeout:
             return Invocation(

@@ -1,0 +1,464 @@
+"""A deterministic, realistic demo tenant for the local stack (and anyone who needs one).
+
+``generate`` builds contacts and 90 days of events from a seed and an instant,
+so two runs with the same arguments produce the same people behaving the same
+way relative to "now". The shapes follow the contact document of DESIGN.md §4
+and the event vocabularies of the built-in plugins (``email.*``, ``nudge.*``,
+``referral.*``, ``order.completed``, product events), so every template has
+members and non-members. A handful of contacts sit minutes away from a
+time-driven transition (their last order turns 60 days old shortly after
+start-up), so the scheduler has something to do in the first minutes.
+
+Writing goes through the DynamoDB layer in batches (``BatchWriteItem``, 25 items
+per request): moto costs about a millisecond per item, which is what bounds how
+many events a demo can have and still start in seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.errors import RuleValidationError
+from core.host import PluginHost
+from core.ports import SegmentRecord, SegmentVersionConflict
+from core.rules import parse_rule
+from infra import keys
+from infra.repos import Repositories
+from infra.repos._common import iso
+
+__all__ = [
+    "DemoData",
+    "SeedReport",
+    "api_key_for",
+    "demo_segments",
+    "generate",
+    "write",
+]
+
+log = logging.getLogger("infra.demo_data")
+
+HISTORY = timedelta(days=90)
+
+
+def api_key_for(tenant_id: str) -> str:
+    """The local stack's API key for a demo tenant: ``local-<tenant>-key``.
+
+    Predictable on purpose (it is printed at start-up and used in the README's
+    curl lines); the local authorizer accepts nothing else.
+    """
+    return f"local-{keys.check_tenant_id(tenant_id)}-key"
+
+
+_FIRST = (
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Finn",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jonas",
+    "Kai",
+    "Lena",
+    "Maya",
+    "Noah",
+    "Olivia",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Yara",
+)
+_LAST = (
+    "Smith",
+    "Jones",
+    "Patel",
+    "Müller",
+    "Martin",
+    "Kowalski",
+    "Garcia",
+    "Nguyen",
+    "O'Brien",
+    "Rossi",
+    "Andersen",
+    "Dubois",
+    "Silva",
+    "Kim",
+    "Murphy",
+    "Schmidt",
+    "Novak",
+    "Okafor",
+)
+_DOMAINS = ("gmail.com", "outlook.com", "proton.me", "acme.io", "example.com", "fastmail.com")
+_COUNTRIES: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
+    ("GB", ("London", "Manchester", "Leeds", "Bristol"), "Europe/London", 0.26),
+    ("US", ("New York", "Austin", "Seattle", "Chicago"), "America/New_York", 0.24),
+    ("DE", ("Berlin", "Munich", "Hamburg"), "Europe/Berlin", 0.12),
+    ("FR", ("Paris", "Lyon"), "Europe/Paris", 0.08),
+    ("IE", ("Dublin", "Cork"), "Europe/Dublin", 0.07),
+    ("NL", ("Amsterdam", "Utrecht"), "Europe/Amsterdam", 0.07),
+    ("CA", ("Toronto", "Vancouver"), "America/Toronto", 0.06),
+    ("AU", ("Sydney", "Melbourne"), "Australia/Sydney", 0.05),
+    ("ES", ("Madrid", "Barcelona"), "Europe/Madrid", 0.05),
+)
+_PLANS = (("free", 0.55), ("starter", 0.25), ("pro", 0.15), ("enterprise", 0.05))
+_INTERESTS = ("automation", "analytics", "email", "referrals", "integrations", "mobile")
+_FEATURES = ("export", "api", "segments", "dashboards", "automations")
+_RECENT_SENDS = {"cmp_nov_newsletter": 0.2, "cmp_q4_promo": 0.1, "cmp_bf_2026": 0.1}
+"""Share of contacts each recent campaign is sent to (``email.sent`` events)."""
+_NUDGES = ("upgrade_banner", "tour", "nps_survey")
+# (campaign, days before now it was sent)
+_CAMPAIGNS = (
+    ("cmp_onboarding", 80),
+    ("cmp_oct_newsletter", 52),
+    ("cmp_nov_newsletter", 24),
+    ("cmp_q4_promo", 12),
+    ("cmp_bf_2026", 3),
+)
+_PERSONAS = (("dormant", 0.35), ("casual", 0.45), ("engaged", 0.185), ("power", 0.015))
+"""Power users are rare on purpose: each one has ~30 events, and moto pays per item."""
+
+
+@dataclass(slots=True)
+class DemoData:
+    """One tenant's generated contacts (view-shaped documents) and events."""
+
+    tenant_id: str
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    tenant_id: str
+    contacts: int
+    events: int
+    segments: list[str]
+    seconds: float
+
+
+def _pick(rng: random.Random, weighted: Iterable[tuple[Any, float]]) -> Any:
+    options = list(weighted)
+    return rng.choices([o[0] for o in options], weights=[o[1] for o in options])[0]
+
+
+def _at(rng: random.Random, now: datetime, *, newest: timedelta, oldest: timedelta) -> datetime:
+    span = max(0.0, (oldest - newest).total_seconds())
+    return now - newest - timedelta(seconds=rng.random() * span)
+
+
+def generate(tenant_id: str, contacts: int, *, now: datetime, seed: int = 7) -> DemoData:
+    """Contacts ``c1..cN`` of ``tenant_id`` with their events of the last 90 days."""
+    keys.check_tenant_id(tenant_id)
+    rng = random.Random(f"{seed}:{tenant_id}")
+    data = DemoData(tenant_id)
+    now = now.astimezone(UTC)
+    for number in range(1, contacts + 1):
+        contact_id = f"c{number}"
+        doc, persona = _contact(rng, tenant_id, contact_id, number, now)
+        data.contacts.append(doc)
+        data.events.extend(_events(rng, doc, persona, number, contacts, now))
+    _time_edges(data, now)
+    return data
+
+
+def _contact(
+    rng: random.Random, tenant_id: str, contact_id: str, number: int, now: datetime
+) -> tuple[dict[str, Any], str]:
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    country, cities, timezone, _ = _pick(rng, ((c, c[3]) for c in _COUNTRIES))
+    plan = _pick(rng, _PLANS)
+    persona = _pick(rng, _PERSONAS)
+    # Sign-ups skew recent: a quarter in the last 90 days, the rest over two years.
+    age_days = rng.randint(0, 89) if rng.random() < 0.25 else rng.randint(90, 730)
+    signed_up = now - timedelta(days=age_days, seconds=rng.randint(0, 86_399))
+    local = f"{first}.{last}".lower().replace("'", "").replace("ü", "ue")
+    custom: dict[str, Any] = {"interests": sorted(rng.sample(_INTERESTS, rng.randint(0, 3)))}
+    if plan != "free":
+        custom["seats"] = rng.choice((1, 3, 5, 10, 25, 50, 120))
+        custom["company"] = f"{last} {rng.choice(('Labs', 'GmbH', 'Ltd', 'Inc', 'Studio'))}"
+    custom["plan_type"] = "premium" if plan in ("pro", "enterprise") else "standard"
+    attributes: dict[str, Any] = {
+        "email": f"{local}{number}@{rng.choice(_DOMAINS)}",
+        "first_name": first,
+        "last_name": last,
+        "city": rng.choice(cities),
+        "country": country,
+        "timezone": timezone,
+        "plan": plan,
+        "signup_date": signed_up.date().isoformat(),
+        "created_at": iso(signed_up.replace(microsecond=0)),
+        "custom": custom,
+    }
+    if plan == "free" and rng.random() < 0.15:  # on a trial of a paid plan
+        attributes["trial_ends_at"] = (now + timedelta(days=rng.randint(0, 14))).date().isoformat()
+    if number > 20 and rng.random() < 0.10:
+        attributes["referred_by"] = f"c{rng.randint(1, number - 1)}"
+    unsubscribed = rng.random() < 0.04
+    bounced = rng.random() < 0.02
+    tags = [
+        t
+        for t, p in (
+            ("vip", 0.03),
+            ("beta", 0.08),
+            ("power-user", 0.10 if persona == "power" else 0.01),
+            ("do-not-call", 0.02),
+        )
+        if rng.random() < p
+    ]
+    lists = [
+        name
+        for name, p in (("newsletter", 0.6), ("launch-2026", 0.2), ("webinar-nov", 0.08))
+        if rng.random() < p and not unsubscribed
+    ]
+    scores: dict[str, Any] = {
+        "lead": rng.randint(0, 100),
+        "engagement": {
+            "dormant": rng.randint(0, 25),
+            "casual": rng.randint(20, 60),
+            "engaged": rng.randint(55, 90),
+            "power": rng.randint(80, 100),
+        }[persona],
+    }
+    if rng.random() < 0.4:
+        scores["nps"] = rng.choices(range(11), weights=(2, 1, 1, 2, 2, 4, 5, 9, 14, 12, 10))[0]
+    doc = {
+        "tenant_id": tenant_id,
+        "contact_id": contact_id,
+        "attributes": attributes,
+        "tags": tags,
+        "lists": lists,
+        "suppression": {
+            "unsubscribed": unsubscribed,
+            "bounced": bounced,
+            "status": "bounced" if bounced else ("unsubscribed" if unsubscribed else "ok"),
+        },
+        "scores": scores,
+    }
+    return doc, persona
+
+
+def _events(
+    rng: random.Random, doc: Mapping[str, Any], persona: str, number: int, total: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Events in the plugins' vocabulary (what the templates read), about 2.5 per contact."""
+    tenant_id, contact_id = doc["tenant_id"], doc["contact_id"]
+    attributes = doc["attributes"]
+    joined = datetime.fromisoformat(attributes["created_at"].replace("Z", "+00:00"))
+    oldest = min(HISTORY, now - joined)
+    out: list[tuple[str, datetime, dict[str, Any]]] = []
+    activity = {"dormant": 0.05, "casual": 0.35, "engaged": 0.75, "power": 0.95}[persona]
+    paid = attributes["plan"] != "free"
+
+    def when(newest: timedelta = timedelta(0), limit: timedelta = oldest) -> datetime:
+        return _at(rng, now, newest=newest, oldest=max(newest, min(limit, oldest)))
+
+    if not doc["suppression"]["unsubscribed"]:
+        for campaign, days_ago in _CAMPAIGNS:
+            sent = now - timedelta(days=days_ago, hours=rng.randint(0, 6))
+            share = _RECENT_SENDS.get(campaign)
+            if sent < joined or rng.random() > (share if share is not None else 0.25 * activity):
+                continue
+            if share is not None:
+                out.append(("email.sent", sent, {"campaign_id": campaign}))
+            if share is None or rng.random() < activity:
+                device = _pick(rng, (("mobile", 0.55), ("desktop", 0.4), ("tablet", 0.05)))
+                opened = sent + timedelta(minutes=rng.randint(3, 2880))
+                out.append(("email.opened", opened, {"campaign_id": campaign, "device": device}))
+                if rng.random() < activity * 0.5:
+                    url = rng.choice(("/pricing", "/blog/segments", "/features/automation", "/webinar"))
+                    clicked = opened + timedelta(seconds=rng.randint(5, 600))
+                    out.append(
+                        ("email.clicked", clicked, {"campaign_id": campaign, "device": device, "url": url})
+                    )
+                    if rng.random() < 0.15:
+                        out.append(
+                            (
+                                "email.converted",
+                                clicked + timedelta(minutes=rng.randint(1, 120)),
+                                {"campaign_id": campaign},
+                            )
+                        )
+    if persona == "power":
+        month = timedelta(days=30)
+        out.extend(("session.started", when(limit=month), {}) for _ in range(rng.randint(15, 20)))
+        out.extend(
+            ("feature_used", when(limit=month), {"feature": rng.choice(_FEATURES)})
+            for _ in range(rng.randint(10, 13))
+        )
+    else:
+        sessions = {"dormant": 0, "casual": int(rng.random() < 0.3), "engaged": rng.randint(1, 2)}[persona]
+        out.extend(("session.started", when(), {}) for _ in range(sessions))
+        if persona == "engaged" and rng.random() < 0.5:
+            out.append(("feature_used", when(), {"feature": rng.choice(_FEATURES)}))
+    if (joined > now - HISTORY and rng.random() < 0.6) or rng.random() < 0.1:
+        out.append(("onboarding.completed", when(limit=now - joined), {}))
+    if rng.random() < (0.5 if paid else 0.05):
+        orders = rng.randint(1, {"dormant": 1, "casual": 2, "engaged": 2, "power": 3}[persona])
+        # Dormant buyers ordered long ago: they are the at-risk audience.
+        newest = timedelta(days=61) if persona == "dormant" else timedelta(0)
+        for index in range(orders):
+            at = when(newest)
+            amount = round(rng.uniform(19, 240) * (2.5 if attributes["plan"] == "enterprise" else 1), 2)
+            if index == 0 and rng.random() < 0.2:
+                out.append(
+                    ("cart.added", at - timedelta(minutes=rng.randint(2, 90)), {"sku": "plan-upgrade"})
+                )
+            out.append(
+                (
+                    "order.completed",
+                    at,
+                    {
+                        "order_id": f"o-{contact_id}-{index}",
+                        "amount": amount,
+                        "currency": "GBP" if attributes["country"] == "GB" else "USD",
+                    },
+                )
+            )
+    if not paid and rng.random() < 0.2:
+        for _ in range(rng.randint(1, 3)):
+            at = when(limit=timedelta(days=30))
+            out.append(("nudge.shown", at, {"nudge_id": "upgrade_banner"}))
+            roll = rng.random()
+            if roll < 0.12:
+                out.append(("nudge.clicked", at + timedelta(seconds=20), {"nudge_id": "upgrade_banner"}))
+            elif roll < 0.4:
+                out.append(("nudge.dismissed", at + timedelta(seconds=8), {"nudge_id": "upgrade_banner"}))
+    elif rng.random() < 0.05:
+        out.append(("nudge.shown", when(), {"nudge_id": rng.choice(_NUDGES[1:])}))
+    if rng.random() < (0.15 if persona in ("engaged", "power") else 0.03):
+        for friend in range(rng.randint(1, 2)):
+            out.append(("referral.invited", when(), {"referee_id": f"friend-{number}-{friend}"}))
+        if rng.random() < 0.4 and total > number:
+            out.append(("referral.converted", when(), {"referee_id": f"c{rng.randint(number + 1, total)}"}))
+    events = []
+    for index, (name, at, properties) in enumerate(sorted(out, key=lambda e: e[1])):
+        if at > now or at < joined:
+            continue
+        events.append(
+            {
+                "tenant_id": tenant_id,
+                "contact_id": contact_id,
+                "name": name,
+                "at": at.replace(microsecond=0),
+                "properties": properties,
+                "event_id": f"seed-{contact_id}-{index}",
+            }
+        )
+    return events
+
+
+def _time_edges(data: DemoData, now: datetime) -> None:
+    """Give a few buyers a last order that turns 60 days old minutes after start-up."""
+    buyers = {e["contact_id"] for e in data.events if e["name"] == "order.completed"}
+    chosen = [c["contact_id"] for c in data.contacts if c["contact_id"] in buyers][:5]
+    for offset, contact_id in enumerate(chosen, start=1):
+        data.events = [
+            e for e in data.events if not (e["contact_id"] == contact_id and e["name"] == "order.completed")
+        ]
+        at = (now - timedelta(days=60) + timedelta(minutes=2 * offset)).replace(microsecond=0)
+        data.events.append(
+            {
+                "tenant_id": data.tenant_id,
+                "contact_id": contact_id,
+                "name": "order.completed",
+                "at": at,
+                "properties": {"order_id": f"o-{contact_id}-edge", "amount": 59.0, "currency": "USD"},
+                "event_id": f"seed-{contact_id}-edge",
+            }
+        )
+
+
+# --- segments -------------------------------------------------------------------
+
+
+def demo_segments(tenant_id: str, host: PluginHost) -> list[SegmentRecord]:
+    """The plugins' templates as the tenant's segments (id = template id).
+
+    A template whose rule does not validate with the installed plugins, or whose
+    id cannot be a segment id, is skipped with a warning rather than saved.
+    """
+    found: list[SegmentRecord] = []
+    for template in sorted(host.templates.values(), key=lambda t: t.id):
+        try:
+            keys.check_segment_id(template.id)
+            parse_rule(template.rule, host)
+        except (keys.InvalidKeyError, RuleValidationError) as exc:
+            log.warning("template %s not saved as a demo segment: %s", template.id, exc)
+            continue
+        found.append(
+            SegmentRecord(
+                tenant_id=tenant_id,
+                segment_id=template.id,
+                name=template.name,
+                rule=template.rule,
+                description=template.description,
+            )
+        )
+    return found
+
+
+# --- writing --------------------------------------------------------------------
+
+
+def _contact_item(model: Any, doc: Mapping[str, Any], stamp: str) -> Any:
+    """The item ``ContactRepository.put`` writes, for ``BatchWriteItem``.
+
+    The repository has no batch writer for profiles yet; this mirrors ``put``
+    field for field (the integration test reads seeded contacts back through
+    the repository to keep the two in step).
+    """
+    tenant_id, contact_id = doc["tenant_id"], doc["contact_id"]
+    attributes = dict(doc.get("attributes") or {})
+    attributes["custom"] = dict(attributes.get("custom") or {})
+    return model(
+        keys.contact_pk(tenant_id, contact_id),
+        tenant_id=tenant_id,
+        contact_id=contact_id,
+        tenant_shard=keys.tenant_shard_key(tenant_id, keys.contact_shard(contact_id)),
+        attributes=attributes,
+        tags=list(doc.get("tags") or []),
+        lists=list(doc.get("lists") or []),
+        suppression=dict(doc.get("suppression") or {}),
+        scores=dict(doc.get("scores") or {}),
+        created_at=stamp,
+        updated_at=stamp,
+    )
+
+
+def write(
+    repos: Repositories,
+    data: DemoData,
+    segments: Iterable[SegmentRecord] = (),
+    *,
+    now: datetime | None = None,
+) -> SeedReport:
+    """Save segments, then contacts and events in batches; returns what was written."""
+    started = time.perf_counter()
+    stamp = iso((now or datetime.now(UTC)).replace(microsecond=0))
+    saved: list[str] = []
+    for segment in segments:
+        try:
+            repos.segments.save(segment, now=now)
+        except SegmentVersionConflict:
+            log.info("segment %s already exists; left as it is", segment.segment_id)
+            continue
+        saved.append(segment.segment_id)
+    model = repos.models.contacts
+    with model.batch_write() as batch:
+        for doc in data.contacts:
+            batch.save(_contact_item(model, doc, stamp))
+    written = repos.events.append_many(data.events)
+    return SeedReport(data.tenant_id, len(data.contacts), written, saved, time.perf_counter() - started)

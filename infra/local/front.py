@@ -1,0 +1,383 @@
+"""The local API Gateway: HTTP on 127.0.0.1 to API Gateway proxy events and back.
+
+Requests are matched against the template's ``Type: Api`` routes, authorized by
+calling the API's REQUEST authorizer function first (as API Gateway does: a
+missing identity header or an ``Unauthorized`` error is a 401, a Deny policy a
+403, the policy's ``context`` lands in ``requestContext.authorizer``), and
+then handed to the route's function as a REST (v1) proxy event. The function's
+proxy response becomes the HTTP response, ``multiValueHeaders`` and base64
+bodies included. The error bodies are API Gateway's own.
+
+Paths are served from the root (``/health``), like ``sam local start-api``;
+the event's ``requestContext.path`` carries the stage prefix a deployed API has.
+Authorizer results are not cached locally (every request is authorized).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from infra.local.functions import ApiRoute, Authorizer
+from infra.local.motoserver import PortInUse
+from infra.local.runtime import ACCOUNT_ID, LambdaFunction
+
+__all__ = ["ApiFront", "HttpResponse", "policy_decision"]
+
+log = logging.getLogger("infra.local.front")
+
+MAX_BODY = 10 * 1024 * 1024
+"""API Gateway's payload limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    @classmethod
+    def json(cls, status: int, payload: Any) -> HttpResponse:
+        return cls(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """IAM wildcards: ``*`` and ``?`` only (``[`` is literal, unlike fnmatch)."""
+    return fnmatch.fnmatchcase(arn, pattern.replace("[", "[[]"))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_decision(policy: Any, method_arn: str) -> str:
+    """``"allow"``, ``"deny"`` (an explicit Deny matches) or ``"none"`` (no Allow matches)."""
+    statements = policy.get("Statement") if isinstance(policy, Mapping) else None
+    allowed = False
+    for statement in _listed(statements or []):
+        if not isinstance(statement, Mapping):
+            continue
+        actions = [a for a in _listed(statement.get("Action", [])) if isinstance(a, str)]
+        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
+            continue
+        resources = [r for r in _listed(statement.get("Resource", [])) if isinstance(r, str)]
+        if not any(_arn_matches(r, method_arn) for r in resources):
+            continue
+        effect = str(statement.get("Effect", "")).lower()
+        if effect == "deny":
+            return "deny"
+        allowed |= effect == "allow"
+    return "allow" if allowed else "none"
+
+
+class ApiFront:
+    """Turns HTTP requests into invocations of the template's API functions."""
+
+    def __init__(
+        self,
+        routes: Sequence[ApiRoute],
+        functions: Mapping[str, LambdaFunction],
+        authorizers: Mapping[str, Authorizer | None],
+        stages: Mapping[str, str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        region: str = "us-east-1",
+        ready: threading.Event | None = None,
+    ) -> None:
+        self.routes = list(routes)
+        self.functions = functions
+        self.authorizers = authorizers
+        self.stages = stages
+        self.region = region
+        self.ready = ready or threading.Event()
+        self.host = host
+        front = self
+
+        class Handler(_RequestHandler):
+            api = front
+
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as error:
+            if error.errno in (98, 48, 13):  # EADDRINUSE on Linux / macOS, EACCES
+                raise PortInUse(host, port, "API front") from None
+            raise
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="api-front", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    # --- one request ----------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        source_ip: str = "127.0.0.1",
+    ) -> HttpResponse:
+        if not self.ready.is_set():
+            return HttpResponse.json(
+                503, {"message": "the local stack is starting (seeding demo data); retry"}
+            )
+        split = urlsplit(target)
+        path = unquote(split.path) or "/"
+        for route in self.routes:
+            params = route.matches(method, path)
+            if params is not None:
+                break
+        else:
+            return HttpResponse.json(403, {"message": "Missing Authentication Token"})
+        stage = str(self.stages.get(route.api, "Prod"))
+        event = self._event(route, method, path, split.query, headers, body, stage, source_ip, params)
+        authorizer = self.authorizers.get(route.api)
+        if authorizer is not None:
+            verdict = self._authorize(authorizer, route, event, stage)
+            if isinstance(verdict, HttpResponse):
+                return verdict
+            event["requestContext"]["authorizer"] = verdict
+        function = self.functions[route.function]
+        result = function.invoke(event)
+        if not result.ok:
+            if result.error_type == "TimeoutError":
+                return HttpResponse.json(504, {"message": "Endpoint request timed out"})
+            log.error("%s failed on %s %s: %s", route.function, method, path, result.error)
+            return HttpResponse.json(502, {"message": "Internal server error"})
+        response = _proxy_response(result.payload)
+        if response is None:
+            log.error("%s returned a malformed proxy response: %r", route.function, result.payload)
+            return HttpResponse.json(502, {"message": "Internal server error"})
+        return response
+
+    def _event(
+        self,
+        route: ApiRoute,
+        method: str,
+        path: str,
+        query: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        stage: str,
+        source_ip: str,
+        params: Mapping[str, str],
+    ) -> dict[str, Any]:
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, value in headers:
+            single[name] = value
+            multi.setdefault(name, []).append(value)
+        query_single: dict[str, str] = {}
+        query_multi: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            query_single[name] = value
+            query_multi.setdefault(name, []).append(value)
+        text: str | None = None
+        encoded = False
+        if body:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text, encoded = base64.b64encode(body).decode("ascii"), True
+        now = datetime.now(UTC)
+        lowered = {k.lower(): v for k, v in single.items()}
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": single or None,
+            "multiValueHeaders": multi or None,
+            "queryStringParameters": query_single or None,
+            "multiValueQueryStringParameters": query_multi or None,
+            "pathParameters": dict(params) or None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": ACCOUNT_ID,
+                "apiId": route.api.lower(),
+                "resourceId": "local",
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{stage}{path}",
+                "stage": stage,
+                "protocol": "HTTP/1.1",
+                "requestId": str(uuid.uuid4()),
+                "extendedRequestId": str(uuid.uuid4()),
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "domainName": lowered.get("host", self.host),
+                "identity": {
+                    "sourceIp": source_ip,
+                    "userAgent": lowered.get("user-agent"),
+                    "accessKey": None,
+                    "accountId": None,
+                    "caller": None,
+                    "user": None,
+                    "userArn": None,
+                    "cognitoIdentityId": None,
+                    "cognitoIdentityPoolId": None,
+                },
+            },
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
+
+    def _authorize(
+        self, authorizer: Authorizer, route: ApiRoute, event: dict[str, Any], stage: str
+    ) -> dict[str, Any] | HttpResponse:
+        present = {k.lower() for k in (event["headers"] or {})}
+        if any(h.lower() not in present for h in authorizer.identity_headers):
+            return HttpResponse.json(401, {"message": "Unauthorized"})
+        method_arn = (
+            f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{route.api.lower()}/{stage}/"
+            f"{event['httpMethod']}{event['path']}"
+        )
+        request = {k: v for k, v in event.items() if k not in ("body", "isBase64Encoded", "resource")}
+        request.update(type="REQUEST", methodArn=method_arn, resource=route.path)
+        started = time.perf_counter()
+        result = self.functions[authorizer.function].invoke(request)
+        if not result.ok:
+            if result.error_message == "Unauthorized":
+                return HttpResponse.json(401, {"message": "Unauthorized"})
+            log.error("authorizer %s failed: %s", authorizer.function, result.error)
+            return HttpResponse.json(500, {"message": None})
+        payload = result.payload
+        if not isinstance(payload, Mapping) or "policyDocument" not in payload:
+            log.error("authorizer %s returned no policy: %r", authorizer.function, payload)
+            return HttpResponse.json(500, {"message": None})
+        decision = policy_decision(payload["policyDocument"], method_arn)
+        if decision == "deny":
+            return HttpResponse.json(
+                403, {"Message": "User is not authorized to access this resource with an explicit deny"}
+            )
+        if decision == "none":
+            return HttpResponse.json(403, {"Message": "User is not authorized to access this resource"})
+        context = payload.get("context") or {}
+        if not isinstance(context, Mapping) or any(
+            not isinstance(v, str | int | float | bool) for v in context.values()
+        ):
+            log.error(
+                "authorizer %s context must hold strings, numbers and booleans: %r",
+                authorizer.function,
+                context,
+            )
+            return HttpResponse.json(500, {"message": None})
+        return {
+            **context,
+            "principalId": payload.get("principalId"),
+            "integrationLatency": int((time.perf_counter() - started) * 1000),
+        }
+
+
+def _proxy_response(payload: Any) -> HttpResponse | None:
+    """A Lambda proxy response as HTTP; ``None`` if API Gateway would reject it (502)."""
+    if not isinstance(payload, Mapping):
+        return None
+    status = payload.get("statusCode")
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        return None
+    headers: list[tuple[str, str]] = []
+    multi = payload.get("multiValueHeaders") or {}
+    single = payload.get("headers") or {}
+    if not isinstance(multi, Mapping) or not isinstance(single, Mapping):
+        return None
+    lowered_multi = {str(k).lower() for k in multi}
+    for name, values in multi.items():
+        headers.extend((str(name), str(v)) for v in _listed(values))
+    headers.extend((str(k), str(v)) for k, v in single.items() if str(k).lower() not in lowered_multi)
+    body = payload.get("body")
+    if body is None:
+        raw = b""
+    elif not isinstance(body, str):
+        return None
+    elif payload.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    else:
+        raw = body.encode("utf-8")
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return HttpResponse(status, headers, raw)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    api: ApiFront
+    protocol_version = "HTTP/1.1"
+    server_version = "growthos-local-api"
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        unread_body = True  # refused before reading it: the connection cannot be reused
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            response = HttpResponse.json(411, {"message": "send a Content-Length (no chunked bodies)"})
+        elif length < 0:
+            response = HttpResponse.json(400, {"message": "bad Content-Length"})
+        elif length > MAX_BODY:
+            response = HttpResponse.json(413, {"message": "Request Too Long"})
+        else:
+            body = self.rfile.read(length) if length else b""
+            unread_body = False
+            response = self.api.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if unread_body:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+        log.info(
+            "%s %s -> %d (%.0f ms)",
+            self.command,
+            self.path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # one line per request is logged by _serve instead

@@ -1,0 +1,610 @@
+"""``make run``: the whole service on 127.0.0.1, from ``template.yaml``, ready in seconds.
+
+Order of start-up, and why:
+
+1. Bind the API port and moto's port first, so a taken port is one clear line
+   before any work is done.
+2. Create what the template declares (tables, queues, the bus) on moto, tables
+   with their streams *off*.
+3. Seed the demo tenants through the DynamoDB layer, then switch the streams on.
+   Seed data is history, like an import before go-live: replaying thousands of
+   seed records through the evaluator would keep the pump busy for minutes and
+   put a user's first real-time change at the back of that queue. Evaluating
+   seeded contacts for new segments is the backfill's job.
+4. Start one stream pump per ``Type: DynamoDB`` event, the SQS pollers, the
+   schedules and the bus printer, for every function whose handler exists.
+5. Warm the API and authorizer (their cold start happens before "ready", not on
+   the user's first curl), then answer requests.
+
+Ctrl-C (or SIGTERM) stops everything in reverse and exits 0 once every thread
+has finished; a second Ctrl-C during shutdown exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from infra import aws
+from infra.demo_data import SeedReport, api_key_for, demo_segments, generate, write
+from infra.local.bus import EventPrinter, tap_bus
+from infra.local.front import ApiFront
+from infra.local.functions import LocalApp, Resolver, TemplateError, load_app
+from infra.local.motoserver import MotoServer, PortInUse
+from infra.local.pump import MappingConfig, StreamPump, StreamReader, failure_message
+from infra.local.queues import QueuePoller, ScheduleRunner
+from infra.local.runtime import ACCOUNT_ID, LambdaFunction
+from infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
+from infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
+
+__all__ = ["DEFAULT_MOTO_PORT", "DEFAULT_PORT", "LocalStack", "Options", "auth_header", "main"]
+
+log = logging.getLogger("infra.local")
+
+DEFAULT_PORT = 3000
+DEFAULT_MOTO_PORT = 5055
+LOOPBACK = "127.0.0.1"
+READY_MARKER = "local stack ready in"
+"""Start of the line printed when the stack answers requests (tests wait for it)."""
+
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "SqsManagedSseEnabled",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    port: int = DEFAULT_PORT
+    moto_port: int = DEFAULT_MOTO_PORT
+    prefix: str = "growthos"
+    """The stack name: tables are ``<prefix>-contacts`` ..., the bus ``<prefix>-segments``."""
+    region: str = "us-east-1"
+    tenants: tuple[tuple[str, int], ...] = (("demo", 3000), ("acme", 100))
+    seed: int = 7
+    handler_log_level: str = "WARNING"
+    """Overrides the template's ``LogLevel`` parameter (Powertools JSON logs are noisy)."""
+    poll_interval: float = 0.25
+    """Seconds between GetRecords calls on an idle shard (Lambda polls four times a second)."""
+    template_path: Path = TEMPLATE_PATH
+    verbose_moto: bool = False
+
+
+def auth_header(app: LocalApp, api_key: str) -> tuple[str, str]:
+    """The header that carries an API key for this template's authorizer.
+
+    The authorizer reads ``x-api-key`` or ``Authorization: Bearer <key>``;
+    API Gateway refuses a request that lacks the authorizer's declared
+    identity header before calling it, so the header follows the template.
+    """
+    identities = {h.lower() for a in app.authorizers.values() if a for h in a.identity_headers}
+    if not identities or "x-api-key" in identities:
+        return "x-api-key", api_key
+    if identities == {"authorization"}:
+        return "Authorization", f"Bearer {api_key}"
+    raise TemplateError(f"cannot send an API key in identity headers {sorted(identities)}")
+
+
+@dataclass
+class _Started:
+    pumps: list[StreamPump] = field(default_factory=list)
+    pollers: list[QueuePoller] = field(default_factory=list)
+    schedules: list[ScheduleRunner] = field(default_factory=list)
+    printer: EventPrinter | None = None
+
+
+class LocalStack:
+    """The running local stack; :meth:`start` then :meth:`stop`."""
+
+    def __init__(self, options: Options, emit: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.emit = emit or (lambda line: print(line, flush=True))
+        self.template = load_template(options.template_path)
+        self.app = load_app(self.template)
+        self.stop_event = threading.Event()
+        self.ready = threading.Event()
+        self.functions = {
+            name: LambdaFunction(spec, options.region) for name, spec in self.app.functions.items()
+        }
+        self.resolver = Resolver()
+        self.front: ApiFront | None = None
+        self.moto: MotoServer | None = None
+        self.settings: Settings | None = None
+        self.reports: list[SeedReport] = []
+        self.queue_urls: dict[str, str] = {}
+        self._started = _Started()
+        self._clients: dict[str, Any] = {}
+
+    # --- start ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        began = time.perf_counter()
+        options = self.options
+        self._pseudo_parameters()
+        stages = {
+            api: str(self.resolver.resolve(stage, f"{api}.StageName"))
+            for api, stage in self.app.stages.items()
+        }
+        self.front = ApiFront(
+            self.app.routes,
+            self.functions,
+            self.app.authorizers,
+            stages,
+            host=LOOPBACK,
+            port=options.port,
+            region=options.region,
+            ready=self.ready,
+        )
+        self.moto = MotoServer(LOOPBACK, options.moto_port, verbose=options.verbose_moto)
+        self.moto.start()
+        self.front.start()
+        bus_name = self._bus_name()
+        self.settings = Settings.local(
+            options.prefix, endpoint_url=self.moto.url, region=options.region, event_bus_name=bus_name
+        )
+        for service in ("dynamodb", "dynamodbstreams", "sqs", "events"):
+            self._clients[service] = aws.client(service, self.settings)
+        self._create_resources(bus_name)
+        self._handler_environment()
+        self._seed()
+        self._enable_streams()
+        self._start_triggers()
+        for function in self._api_functions():
+            function.available()  # cold start now, not on the first request
+        self.ready.set()
+        self._banner(time.perf_counter() - began)
+
+    def _pseudo_parameters(self) -> None:
+        refs = self.resolver.refs
+        for name, parameter in (self.template.get("Parameters") or {}).items():
+            refs[name] = parameter.get("Default")
+        refs["LogLevel"] = self.options.handler_log_level
+        refs.update(
+            {
+                "AWS::StackName": self.options.prefix,
+                "AWS::Region": self.options.region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            }
+        )
+        for name in self.app.functions:
+            refs[name] = name
+            self.resolver.attributes[(name, "Arn")] = self.functions[name].arn
+        for api in self.app.stages:
+            refs[api] = api.lower()
+
+    def _resources(self, kind: str) -> dict[str, Mapping[str, Any]]:
+        return {k: v for k, v in self.template.get("Resources", {}).items() if v.get("Type") == kind}
+
+    def _bus_name(self) -> str:
+        buses = self._resources("AWS::Events::EventBus")
+        if len(buses) != 1:
+            raise TemplateError(f"expected one AWS::Events::EventBus in the template, found {len(buses)}")
+        ((logical_id, bus),) = buses.items()
+        name = str(self.resolver.resolve(bus.get("Properties", {}).get("Name"), f"{logical_id}.Name"))
+        region = self.options.region
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[(logical_id, "Name")] = name
+        self.resolver.attributes[(logical_id, "Arn")] = (
+            f"arn:aws:events:{region}:{ACCOUNT_ID}:event-bus/{name}"
+        )
+        return name
+
+    def _create_resources(self, bus_name: str) -> None:
+        assert self.settings is not None
+        settings = self.settings
+        names = {TABLE_LOGICAL_IDS[n]: table for n, table in settings.tables.as_dict().items()}
+        quiet = json.loads(
+            json.dumps(self.template)
+        )  # the same tables with their streams off (see module doc)
+        for resource in quiet["Resources"].values():
+            if resource.get("Type") == "AWS::DynamoDB::Table":
+                resource["Properties"].pop("StreamSpecification", None)
+        create_tables(self._clients["dynamodb"], names, quiet)
+        for logical_id, table in names.items():
+            self.resolver.refs[logical_id] = table
+            self.resolver.attributes[(logical_id, "Arn")] = (
+                f"arn:aws:dynamodb:{settings.region}:{ACCOUNT_ID}:table/{table}"
+            )
+        self._create_queues()
+        self.tap_url = tap_bus(self._clients["events"], self._clients["sqs"], bus_name, self.options.prefix)
+
+    def _create_queues(self) -> None:
+        pending = dict(self._resources("AWS::SQS::Queue"))
+        sqs = self._clients["sqs"]
+        while pending:
+            progressed = False
+            for logical_id, queue in list(pending.items()):
+                props = dict(queue.get("Properties") or {})
+                try:
+                    redrive = self.resolver.resolve(props.get("RedrivePolicy"), f"{logical_id}.RedrivePolicy")
+                except TemplateError:
+                    continue  # its dead-letter queue is not created yet
+                attributes = {
+                    k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
+                    for k in _QUEUE_ATTRIBUTES
+                    if k in props
+                }
+                if redrive:
+                    attributes["RedrivePolicy"] = json.dumps(redrive)
+                name = f"{self.options.prefix}-{logical_id}" + (".fifo" if props.get("FifoQueue") else "")
+                url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+                self.resolver.refs[logical_id] = url
+                self.resolver.attributes.update(
+                    {(logical_id, "Arn"): arn, (logical_id, "QueueName"): name, (logical_id, "QueueUrl"): url}
+                )
+                self.queue_urls[arn] = url
+                del pending[logical_id]
+                progressed = True
+            if not progressed:
+                raise TemplateError(
+                    f"queues reference something the local stack cannot resolve: {sorted(pending)}"
+                )
+
+    def _handler_environment(self) -> None:
+        """One process, one environment: the template's variables for every function."""
+        merged: dict[str, str] = {}
+        for name, spec in self.app.functions.items():
+            for variable, value in spec.environment.items():
+                resolved = str(self.resolver.resolve(value, f"{name}.Environment.{variable}"))
+                if variable in merged and merged[variable] != resolved:
+                    log.warning(
+                        "%s sets %s=%s but another function sets %s; the local stack uses one value",
+                        name,
+                        variable,
+                        resolved,
+                        merged[variable],
+                    )
+                merged.setdefault(variable, resolved)
+        assert self.moto is not None
+        keys = ",".join(f"{api_key_for(tenant)}={tenant}" for tenant, _ in self.options.tenants)
+        merged.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": self.options.region,
+                "AWS_DEFAULT_REGION": self.options.region,
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "API_KEYS": keys,
+            }
+        )
+        for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(variable, None)
+        os.environ.update(merged)
+
+    def _seed(self) -> None:
+        from infra.repos import build_repositories
+        from plugins import default_host
+
+        assert self.settings is not None
+        repos = build_repositories(self.settings)
+        host = default_host()
+        now = datetime.now(UTC).replace(microsecond=0)
+        for tenant, contacts in self.options.tenants:
+            if self.stop_event.is_set():
+                return
+            data = generate(tenant, contacts, now=now, seed=self.options.seed)
+            report = write(repos, data, demo_segments(tenant, host), now=now)
+            self.reports.append(report)
+            log.info(
+                "seeded %s: %d contacts, %d events, %d segments in %.1f s",
+                tenant,
+                report.contacts,
+                report.events,
+                len(report.segments),
+                report.seconds,
+            )
+
+    def _enable_streams(self) -> None:
+        dynamodb = self._clients["dynamodb"]
+        for logical_id, props in table_properties(self.template).items():
+            stream = props.get("StreamSpecification")
+            if not stream:
+                continue
+            table = self.resolver.refs[logical_id]
+            dynamodb.update_table(TableName=table, StreamSpecification={"StreamEnabled": True, **stream})
+            arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+            self.resolver.attributes[(logical_id, "StreamArn")] = arn
+
+    def _start_triggers(self) -> None:
+        started = self._started
+        region = self.options.region
+        for source in self.app.streams:
+            function = self.functions[source.function]
+            if not source.enabled or not function.available():
+                continue
+            arn = self.resolver.getatt(source.table, "StreamArn", f"{source.function}.{source.name}")
+            destination = self._destination(source.on_failure, source.on_failure_type, source.function)
+            pump = StreamPump(
+                f"{source.function}:{source.name}",
+                StreamReader(self._clients["dynamodbstreams"], arn, region),
+                MappingConfig.from_source(source),
+                function.invoke,
+                self._on_failure(function, arn, destination),
+                self.stop_event,
+                poll_interval=self.options.poll_interval,
+            )
+            pump.start()
+            started.pumps.append(pump)
+        for queue_source in self.app.queues:
+            function = self.functions[queue_source.function]
+            if not queue_source.enabled or not function.available():
+                continue
+            url = self.resolver.ref(queue_source.queue, f"{queue_source.function}.{queue_source.name}")
+            arn = self.resolver.getatt(queue_source.queue, "Arn", queue_source.name)
+            poller = QueuePoller(
+                queue_source, self._clients["sqs"], url, arn, function.invoke, self.stop_event, region
+            )
+            poller.start()
+            started.pollers.append(poller)
+        for schedule in self.app.schedules:
+            function = self.functions[schedule.function]
+            if not schedule.enabled or not function.available():
+                continue
+            runner = ScheduleRunner(schedule, function.invoke, self.stop_event, region)
+            runner.start()
+            started.schedules.append(runner)
+        started.printer = EventPrinter(self._clients["sqs"], self.tap_url, self.stop_event, self.emit)
+        started.printer.start()
+
+    def _destination(self, destination: Any, kind: str | None, function: str) -> str | None:
+        if destination is None:
+            return None
+        if kind not in (None, "SQS"):
+            log.warning(
+                "%s: on-failure destination type %s is not reproduced locally; failures are logged",
+                function,
+                kind,
+            )
+            return None
+        arn = self.resolver.resolve(destination, f"{function}.DestinationConfig")
+        return self.queue_urls.get(str(arn))
+
+    def _on_failure(
+        self, function: LambdaFunction, stream_arn: str, queue_url: str | None
+    ) -> Callable[[str, list[dict[str, Any]], str, int, str | None], None]:
+        sqs = self._clients["sqs"]
+
+        def send(
+            shard_id: str, records: list[dict[str, Any]], condition: str, count: int, error: str | None
+        ) -> None:
+            message = failure_message(
+                function_arn=function.arn,
+                stream_arn=stream_arn,
+                shard_id=shard_id,
+                records=records,
+                condition=condition,
+                invoke_count=count,
+                error=error,
+            )
+            info = message["DDBStreamBatchInfo"]
+            log.warning(
+                "%s gave up on %d record(s) %s..%s (%s)%s",
+                function.spec.logical_id,
+                len(records),
+                info["startSequenceNumber"],
+                info["endSequenceNumber"],
+                condition,
+                "" if queue_url else "; no on-failure destination, they are dropped",
+            )
+            if queue_url:
+                sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+
+        return send
+
+    def _api_functions(self) -> list[LambdaFunction]:
+        names = {route.function for route in self.app.routes}
+        names |= {a.function for a in self.app.authorizers.values() if a is not None}
+        return [self.functions[name] for name in sorted(names)]
+
+    def _banner(self, seconds: float) -> None:
+        assert self.front is not None and self.moto is not None
+        url = self.front.url
+        running = sorted(n for n, f in self.functions.items() if f.available())
+        missing = sorted(n for n, f in self.functions.items() if not f.available())
+        lines = [
+            f"{READY_MARKER} {seconds:.1f} s: API {url}",
+            f"  moto (DynamoDB, Streams, SQS, EventBridge)  {self.moto.url}",
+        ]
+        for report in self.reports:
+            lines.append(
+                f"  tenant {report.tenant_id:<6} {report.contacts} contacts, {report.events} events, "
+                f"{len(report.segments)} segments   API key: {api_key_for(report.tenant_id)}"
+            )
+        lines.append(f"  running: {', '.join(running)}")
+        if missing:
+            lines.append(f"  not written yet (triggers skipped): {', '.join(missing)}")
+        name, value = auth_header(self.app, api_key_for(self.options.tenants[0][0]))
+        header = f"-H '{name}: {value}'"
+        rule = json.dumps(
+            {
+                "rule": {
+                    "and": [
+                        {"score": {"name": "nps", "gte": 9}},
+                        {"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                    ]
+                }
+            }
+        )
+        lines += [
+            "",
+            "Try:",
+            f"  curl -s {url}/health {header}",
+            f"  curl -s {url}/condition-types {header} | head -c 600; echo",
+            f"  curl -s -X POST {url}/rules/validate {header} -d '{rule}'",
+            "In another terminal, `.venv/bin/segments simulate` writes live events; transitions print here.",
+            "Ctrl-C stops everything.",
+        ]
+        self.emit("\n".join(lines))
+
+    # --- stop -------------------------------------------------------------------------
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop every thread and server; ``True`` if all of them finished in time."""
+        deadline = time.monotonic() + timeout
+        self.ready.clear()
+        self.stop_event.set()
+        stuck: list[str] = []
+        if self.front is not None and not self.front.stop(max(0.1, deadline - time.monotonic())):
+            stuck.append("api-front")
+        started = self._started
+        for pump in started.pumps:
+            stuck += pump.join(max(0.1, deadline - time.monotonic()))
+        threads = [p.thread for p in started.pollers] + [
+            s.thread for s in started.schedules if s.thread.ident
+        ]
+        if started.printer is not None:
+            threads.append(started.printer.thread)
+        for thread in threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread.name)
+        if self.moto is not None and not self.moto.stop(max(0.1, deadline - time.monotonic())):
+            stuck.append("moto-server")
+        if stuck:
+            log.error("still running after %.0f s: %s", timeout, ", ".join(stuck))
+        return not stuck
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a port number, got {raw!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.local",
+        description="Run the segment engine locally on moto (no AWS, no Docker).",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=_env_int("LOCAL_API_PORT", DEFAULT_PORT),
+        help=f"API port on 127.0.0.1 (env LOCAL_API_PORT, default {DEFAULT_PORT}; 0: any free)",
+    )
+    parser.add_argument(
+        "--moto-port",
+        type=int,
+        default=_env_int("MOTO_PORT", DEFAULT_MOTO_PORT),
+        help=f"moto port on 127.0.0.1 (env MOTO_PORT, default {DEFAULT_MOTO_PORT}; 0: any free)",
+    )
+    parser.add_argument(
+        "--contacts",
+        type=int,
+        default=_env_int("DEMO_CONTACTS", 3000),
+        help="contacts of the demo tenant (env DEMO_CONTACTS, default 3000)",
+    )
+    parser.add_argument("--seed", type=int, default=7, help="demo data seed")
+    parser.add_argument(
+        "--prefix", default="growthos", help="stack name: prefix of every table, queue and bus"
+    )
+    parser.add_argument("--log-level", default="INFO", help="local stack log level (default INFO)")
+    parser.add_argument(
+        "--handler-log-level",
+        default="WARNING",
+        help="the template's LogLevel parameter for the functions (default WARNING)",
+    )
+    parser.add_argument("--verbose-moto", action="store_true", help="log every request moto serves")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> Options:
+    if args.contacts < 1:
+        raise SystemExit("--contacts must be at least 1")
+    tenants = (("demo", args.contacts), ("acme", min(100, args.contacts)))
+    return replace(
+        Options(),
+        port=args.port,
+        moto_port=args.moto_port,
+        prefix=args.prefix,
+        tenants=tenants,
+        seed=args.seed,
+        handler_log_level=args.handler_log_level.upper(),
+        verbose_moto=args.verbose_moto,
+    )
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("infra").setLevel(level.upper())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    options = _options(args)
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    stack: LocalStack | None = None
+    code = 0
+    try:
+        stack = LocalStack(options)
+        stack.start()
+        while not stack.stop_event.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except PortInUse as error:
+        flag = "--moto-port (or MOTO_PORT)" if error.what == "moto server" else "--port (or LOCAL_API_PORT)"
+        print(
+            f"error: port {error.port} on {error.host} is already in use; stop whatever listens there "
+            f"or choose another with {flag}",
+            file=sys.stderr,
+            flush=True,
+        )
+        code = 2
+    except (TemplateError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        code = 1
+
+    def force(signum: int, frame: FrameType | None) -> None:
+        print("\nforced exit", file=sys.stderr, flush=True)
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, force)
+    signal.signal(signal.SIGTERM, force)
+    if stack is not None:
+        if code == 0:
+            print("\nstopping ...", flush=True)
+        clean = stack.stop()
+        if code == 0:
+            print("stopped cleanly" if clean else "stopped, but some threads did not finish", flush=True)
+            code = 0 if clean else 1
+    return code
