@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The whole service on 127.0.0.1 (moto, demo data, stream pump, API on :3000); Ctrl-C stops it.
+# Ports: LOCAL_API_PORT (3000) and MOTO_PORT (5055); demo size: DEMO_CONTACTS (3000).
 run: $(STAMP)
+	$(BIN)/python -m infra.local
+
+# The offline CLI walkthrough on examples/ (no AWS libraries involved).
+demo: $(STAMP)
 	$(BIN)/python -m infra.demo
 
 test: $(STAMP)

@@ -183,6 +183,30 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write realistic changes into a running local stack (``make run``); AWS libraries load only here."""
+    import os
+
+    from infra.local.simulate import SimulationError, simulate
+    from infra.local.stack import DEFAULT_MOTO_PORT
+    from infra.settings import Settings
+
+    if args.count is not None and args.count < 1:
+        raise CliError("--count must be at least 1")
+    endpoint = args.endpoint or f"http://127.0.0.1:{os.environ.get('MOTO_PORT') or DEFAULT_MOTO_PORT}"
+    settings = Settings.local(args.prefix, endpoint_url=endpoint, region=args.region)
+    try:
+        written = simulate(settings, args.tenant, rate=args.rate, count=args.count, duration=args.duration,
+                           seed=args.seed, emit=lambda line: print(line, flush=True))
+    except SimulationError as exc:
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+        return 0
+    print(f"wrote {written} change(s)", flush=True)
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -216,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     templates = commands.add_parser("templates", help="the segment templates as JSON")
     templates.set_defaults(run=cmd_templates)
+
+    simulate = commands.add_parser("simulate", help="write realistic events into the running local stack")
+    add = simulate.add_argument
+    add("--tenant", default="demo", help="tenant to write for (default: demo)")
+    add("--rate", type=float, default=2.0, help="changes per second, on average (default: 2)")
+    add("--count", type=int, help="stop after this many changes (default: until Ctrl-C)")
+    add("--duration", type=float, help="stop after this many seconds")
+    add("--seed", type=int, help="random seed, for a repeatable run")
+    add("--endpoint", help="moto server URL (default: http://127.0.0.1:$MOTO_PORT, port 5055)")
+    add("--prefix", default="growthos", help="the local stack's --prefix (default: growthos)")
+    add("--region", default="us-east-1", help="the local stack's region (default: us-east-1)")
+    simulate.set_defaults(run=cmd_simulate)
     return parser
 
 

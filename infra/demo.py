@@ -1,4 +1,4 @@
-"""``make run`` until the local stack exists: the CLI walked through on sample data.
+"""``make demo``: the offline CLI walked through on sample data (``make run`` starts the local stack).
 
 It runs the same commands the README walkthrough shows, on the rules and
 contacts in ``examples/``, at a fixed ``--now`` so the output is reproducible.
