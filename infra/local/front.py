@@ -133,7 +133,8 @@ class ApiFront:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
-        self.server.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever, which must have started
+            self.server.shutdown()
         self.server.server_close()
         if self._thread is not None:
             self._thread.join(timeout)
