@@ -9,6 +9,7 @@ on-failure destination, bisection, record age, and lazy handler loading.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import time
@@ -628,3 +629,50 @@ def test_invocation_errors_carry_the_exception() -> None:
 
     result: Invocation = LambdaFunction.of(boom).invoke({})
     assert result.error_type == "KeyError" and "pk" in (result.error or "")
+
+
+def test_an_expired_iterator_is_reopened_after_the_last_record_read() -> None:
+    from infra.local.pump import IteratorExpired
+
+    class Expiring(FakeReader):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.opened: list[str | None] = []
+
+        def iterator(self, shard_id: str, position: str, sequence: str | None = None) -> str:
+            self.opened.append(sequence)
+            return super().iterator(shard_id, position, sequence)
+
+        def read(self, iterator: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+            if self.reads == 2:  # the third read finds its iterator forgotten
+                self.reads += 1
+                raise IteratorExpired("500")
+            return super().read(iterator, limit)
+
+    reader = Expiring({"s1": [record(n) for n in range(9)]}, chunk=3)
+    batches = run_worker(reader, MappingConfig(batch_size=100), until=9)
+    assert [n for b in batches for n in b] == list(range(9))  # nothing lost, nothing twice
+    assert reader.opened == [None, str(BASE_SEQ + 5)]
+
+
+def test_filter_patterns_cover_the_operators_lambda_supports() -> None:
+    def passes(pattern: dict[str, Any], value: dict[str, Any]) -> bool:
+        return compile_filters([json.dumps(pattern)])(value)
+
+    assert passes({"eventName": ["INSERT"]}, {"eventName": "INSERT"})
+    assert not passes({"eventName": ["INSERT"]}, {"eventName": "REMOVE"})
+    assert passes(
+        {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "t1#"}]}}}},
+        {"dynamodb": {"Keys": {"pk": {"S": "t1#c"}}}},
+    )
+    assert not passes({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "t1#"}]}}}}, {"dynamodb": {}})
+    assert passes({"eventName": [{"anything-but": ["REMOVE"]}]}, {"eventName": "MODIFY"})
+    assert passes({"x": [{"exists": False}]}, {"y": 1}) and not passes({"x": [{"exists": False}]}, {"x": 1})
+    assert passes({"x": [{"exists": True}]}, {"x": 0})
+    assert passes({"n": [{"numeric": [">", 1, "<=", 5]}]}, {"n": 5}) and not passes(
+        {"n": [{"numeric": [">", 1]}]}, {"n": True}
+    )
+    assert not passes({"flag": [1]}, {"flag": True})  # JSON booleans are not numbers
+    assert passes({"tags": ["vip"]}, {"tags": ["new", "vip"]})
+    with pytest.raises(ValueError, match="not supported"):
+        compile_filters(['{"x": [{"wildcard": "a*"}]}'])
