@@ -571,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Explicitly: a process started in the background of a script inherits SIGINT
+    # as ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, terminate)
     stack: LocalStack | None = None
     code = 0

@@ -204,7 +204,12 @@ def test_a_taken_port_is_one_clear_line_and_a_non_zero_exit(which: str) -> None:
         port = taken.getsockname()[1]
         ports = {"--port": "0", "--moto-port": "0", which: str(port)}
         running = start_stack(*[item for pair in ports.items() for item in pair], "--contacts", "5")
-        code = running.process.wait(60)
+        try:
+            code = running.process.wait(60)
+        finally:
+            if running.process.poll() is None:
+                running.process.kill()
+                running.process.wait(10)
     time.sleep(0.2)  # let the reader threads drain the pipes
     errors = [line for line in running.stderr if line.strip()]
     assert code == 2
@@ -212,3 +217,19 @@ def test_a_taken_port_is_one_clear_line_and_a_non_zero_exit(which: str) -> None:
         f"error: port {port} on 127.0.0.1 is already in use; stop whatever listens there or "
         f"choose another with {which} (or {'LOCAL_API_PORT' if which == '--port' else 'MOTO_PORT'})\n"
     ]
+
+
+def test_ctrl_c_while_seeding_stops_cleanly() -> None:
+    running = start_stack(
+        "--port", "0", "--moto-port", "0", "--contacts", "3000", "--prefix", f"e2ei{os.getpid()}"
+    )
+    try:
+        time.sleep(3)  # past imports, inside start-up (seeding 3,000 contacts takes longer than this)
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(STOP_TIMEOUT) == 0
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait(10)
+    running.wait_for(r"stopped cleanly", 5)
+    assert not any("Traceback" in line for line in running.stderr), "".join(running.stderr)
