@@ -16,4 +16,15 @@ names:
 
 Functions and triggers are read from the template (:mod:`infra.local.functions`),
 never restated here, so the local stack and the deployment cannot drift.
+
+API keys: each demo tenant gets ``local-<tenant>-key`` (``local-demo-key``,
+``local-acme-key``), handed to the real authorizer as ``API_KEYS``. Send it as
+the header the template's authorizer names as its identity source
+(``Authorization: Bearer <key>`` today; ``x-api-key: <key>`` is accepted too
+once the template lists that header); the start-up banner prints ready-made
+curl lines with the right header.
+
+Ports (127.0.0.1 only): the API on ``--port``/``LOCAL_API_PORT`` (3000), moto on
+``--moto-port``/``MOTO_PORT`` (5055); 0 picks a free port. A taken port is one
+line on stderr and exit code 2.
 """
