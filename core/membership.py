@@ -1,0 +1,455 @@
+"""Real-time membership: evaluate what a change can affect, write only what changed.
+
+One function decides membership everywhere — the stream evaluator, the
+scheduler and the backfill all call :meth:`MembershipEngine.evaluate` — so the
+three paths cannot disagree about ordering, counters or notifications.
+
+Per contact, one evaluation is:
+
+1. the affected segments (:class:`core.dependencies.DependencyIndex`) with their
+   dependents, in dependency order; nothing affected means no request at all;
+2. a sequence number ``seq`` taken from :class:`SeqClock` *before* anything is
+   read (see below);
+3. the contact view, with events back to the longest lookback the affected
+   segments (and the segments they reference) need — none for a pure
+   attribute change;
+4. the stored state of exactly those (segment, contact) pairs: membership and
+   re-check, in one strongly consistent read (:class:`PairStateReader`);
+5. evaluation in memory, then writes only where the stored state differs:
+   an enter/exit is a conditional transition that refuses older evaluations
+   (``seq``), and a re-check is written under the rule of :func:`recheck_write`.
+
+Why ``seq`` is the wall clock in microseconds, taken before the reads: the
+evaluator never trusts a stream record's image — it re-reads the contact with
+a consistent read — so its answer depends only on *when it read*. An
+evaluation that started reading later saw every write committed before it
+started, so "larger seq wins" means "the evaluation that saw more wins".
+Duplicate, retried and out-of-order records (across the contacts and events
+streams, or shards) therefore cannot reorder anything: each one re-reads the
+present. Stream sequence numbers are per shard and cannot order the two
+streams; a version counter on the contact item would not cover events (another
+table) and would need a write per evaluation. The clock's weakness is skew
+between hosts (Amazon Time Sync keeps it well under a millisecond); the
+verification below also repairs what a skewed clock could get wrong.
+
+Concurrent evaluations of one contact (the contacts stream, the events stream,
+the scheduler and a backfill run independently) leave one window: a newer
+evaluation finds nothing to change and writes nothing, then an older one,
+still in flight, lands a transition the newer data contradicts. Writing a
+"confirmation" for every unchanged pair (``MembershipStore.confirm``) would
+close it at the price of a write per affected segment per change. Instead the
+engine *verifies after applying a transition*: it re-reads the contact with a
+fresh ``seq`` and re-evaluates the segments it just moved, writing the
+correction if the data moved on meanwhile. Transitions are rare next to
+changes, so the cost lands where the risk is. ``confirm_unchanged=True``
+selects the confirm-everything policy instead (the benchmark measures both).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from core.contract import Result
+from core.dependencies import EVERYTHING, Change, DependencyIndex
+from core.host import PluginHost
+from core.ports import (
+    ContactViewLoader,
+    MembershipStore,
+    OutboundEvent,
+    RecheckStore,
+    TransitionOutcome,
+)
+from core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
+from core.timeutil import parse_instant
+
+__all__ = [
+    "ENTERED",
+    "EXITED",
+    "ContactOutcome",
+    "MembershipEngine",
+    "PairState",
+    "PairStateReader",
+    "SegmentSource",
+    "SeqClock",
+    "TenantSegments",
+    "recheck_write",
+    "transition_event",
+    "with_context",
+]
+
+ENTERED = "Segment Entered"
+EXITED = "Segment Exited"
+MIN_RECHECK_STEP = timedelta(seconds=1)
+"""A ``recheck_at`` at or before the evaluation instant is a plugin bug; it is pushed
+this far ahead so the scheduler cannot spin on a pair."""
+
+
+# --------------------------------------------------------------------------- sequence numbers
+
+
+class SeqClock:
+    """Epoch microseconds, strictly increasing within this process.
+
+    The strictness makes two evaluations of one process never tie, and
+    ``at_least`` lets a caller that has *seen* a stored seq step past it (so a
+    host whose clock lags still produces a newer number than what it read).
+    """
+
+    def __init__(self, wall_ns: Callable[[], int] = time.time_ns) -> None:
+        self._wall_ns = wall_ns
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self, at_least: int = 0) -> int:
+        with self._lock:
+            value = max(self._wall_ns() // 1000, self._last + 1, at_least)
+            self._last = value
+            return value
+
+
+# --------------------------------------------------------------------------- stored state
+
+
+@dataclass(frozen=True, slots=True)
+class PairState:
+    """What is stored for one (segment, contact) pair: membership and re-check."""
+
+    member: bool = False
+    seq: int | None = None
+    """Seq of the membership row (``None``: no row, never a member)."""
+    recheck_at: datetime | None = None
+    recheck_seq: int | None = None
+
+
+@runtime_checkable
+class PairStateReader(Protocol):
+    """Reads the stored state of several pairs of one contact in (ideally) one request."""
+
+    def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> Mapping[str, PairState]:
+        """State per segment id; pairs with nothing stored may be absent. Strongly
+        consistent: the engine skips writes on its word."""
+        ...
+
+
+# --------------------------------------------------------------------------- a tenant's segments
+
+
+@dataclass(frozen=True)
+class TenantSegments:
+    """A tenant's active segments compiled together, with their dependency index."""
+
+    tenant_id: str
+    segments: SegmentSet
+    index: DependencyIndex
+    versions: Mapping[str, int]
+    fingerprint: tuple[tuple[str, int], ...] = ()
+    """(segment id, version) of every definition used: equal fingerprints, same set."""
+    context: Mapping[str, Any] = field(default_factory=dict)
+    """Tenant-wide data plugins computed (``tenant_context`` hook), for views."""
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    """Stored segments left out because they no longer compile (id -> why)."""
+
+    @classmethod
+    def build(
+        cls,
+        tenant_id: str,
+        host: PluginHost,
+        definitions: Iterable[SegmentDefinition],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> TenantSegments:
+        """Compile; a segment that no longer validates (a plugin was removed, a
+        referenced segment archived) is left out with the segments that depend on
+        it, instead of stopping evaluation for the whole tenant."""
+        remaining = {d.id: d for d in definitions}
+        rejected: dict[str, str] = {}
+        while True:
+            try:
+                compiled = SegmentSet(host, remaining.values())
+                break
+            except SegmentSetError as error:
+                if not error.errors:
+                    raise
+                for sid, errors in error.errors.items():
+                    rejected[sid] = "; ".join(f"{e.path or '/'}: {e.message}" for e in errors)
+                    remaining.pop(sid, None)
+        versions = {sid: d.version for sid, d in remaining.items()}
+        return cls(
+            tenant_id=tenant_id,
+            segments=compiled,
+            index=DependencyIndex.of(compiled),
+            versions=versions,
+            fingerprint=tuple(sorted(versions.items())),
+            context=dict(context or {}),
+            rejected=rejected,
+        )
+
+    @property
+    def pinned(self) -> tuple[str, ...]:
+        return tuple(sid for sid, d in self.segments.definitions.items() if d.type is SegmentType.PINNED)
+
+
+@runtime_checkable
+class SegmentSource(Protocol):
+    """Compiled segments per tenant, cached by the adapter (per tenant revision)."""
+
+    def for_tenant(self, tenant_id: str, *, fresh: bool = False) -> TenantSegments:
+        """``fresh`` bypasses any staleness window (the backfill must see the version
+        it was started for)."""
+        ...
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def recheck_write(
+    stored: datetime | None, wanted: datetime | None, now: datetime, *, contact_gone: bool = False
+) -> tuple[bool, datetime | None]:
+    """Whether to write the pair's re-check, and what: ``(write, value)``.
+
+    The stored re-check must never be *later* than the first instant the
+    latest data could flip the pair, or a time-driven transition is lost. An
+    evaluation that may be racing a newer one cannot know whether it is the
+    newer, so it only ever moves the re-check *earlier* (an early re-check
+    costs one idempotent evaluation by the scheduler, nothing else). A stored
+    re-check that is already due belongs to whoever evaluates at or after it
+    (the scheduler, usually): that evaluation replaces it, later or cleared.
+    The stream evaluator therefore writes nothing when new events slide a
+    window's end later, and the scheduler moves it once, when it comes due.
+    """
+    if wanted is not None and wanted <= now:
+        wanted = now + MIN_RECHECK_STEP
+    if contact_gone:
+        return stored is not None, None
+    if wanted == stored:
+        return False, stored
+    if stored is None:
+        return True, wanted
+    if wanted is not None and wanted < stored:
+        return True, wanted
+    if stored <= now:
+        return True, wanted
+    return False, stored
+
+
+def transition_event(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+) -> OutboundEvent | None:
+    """The notification for one membership row change, or ``None`` if it is not a transition.
+
+    ``old``/``new`` are the row's images as plain values. Only a change of
+    ``member`` is a transition: a confirmation (newer ``seq``, same state), a
+    tombstone created for a never-member, and the key-only first INSERT moto
+    emits for an UpdateItem that creates an item are not. The idempotency id
+    is the row's ``transition_id``, which names (tenant, segment, contact, seq,
+    direction): every redelivery of a transition carries the same one.
+    """
+    if not new or not isinstance(new.get("member"), bool):
+        return None
+    was = bool(old.get("member")) if old else False
+    now_member = new["member"]
+    if was == now_member:
+        return None
+    transition = new.get("transition_id")
+    tenant_id, segment_id, contact_id = new.get("tenant_id"), new.get("segment_id"), new.get("contact_id")
+    if not all(isinstance(x, str) and x for x in (transition, tenant_id, segment_id, contact_id)):
+        return None
+    at = new.get("changed_at")
+    version = new.get("segment_version")
+    detail: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "segment_id": segment_id,
+        "segment_version": int(version) if version is not None else None,
+        "contact_id": contact_id,
+        "member": now_member,
+        "at": at,
+        "seq": int(new["seq"]) if new.get("seq") is not None else None,
+    }
+    if not now_member and new.get("entered_at"):
+        detail["entered_at"] = new.get("entered_at")
+    return OutboundEvent(
+        detail_type=ENTERED if now_member else EXITED,
+        detail=detail,
+        idempotency_id=str(transition),
+        time=parse_instant(at) if isinstance(at, str) else None,
+    )
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class ContactOutcome:
+    """What one evaluation of one contact did (for logs, tests and benchmarks)."""
+
+    tenant_id: str
+    contact_id: str
+    evaluated: tuple[str, ...] = ()
+    entered: list[str] = field(default_factory=list)
+    exited: list[str] = field(default_factory=list)
+    unchanged_writes: list[str] = field(default_factory=list)
+    """Transitions that found the pair already in the target state (a concurrent evaluation)."""
+    stale: list[str] = field(default_factory=list)
+    """Transitions refused because a newer evaluation had written."""
+    rescheduled: list[str] = field(default_factory=list)
+    confirmed: list[str] = field(default_factory=list)
+    contact_found: bool = True
+    seq: int | None = None
+    corrections: ContactOutcome | None = None
+    """The verification pass, when one ran."""
+
+    @property
+    def transitions(self) -> int:
+        own = len(self.entered) + len(self.exited)
+        return own + (self.corrections.transitions if self.corrections else 0)
+
+    def merge(self, other: ContactOutcome) -> None:
+        self.evaluated = tuple(dict.fromkeys((*self.evaluated, *other.evaluated)))
+        self.entered += other.entered
+        self.exited += other.exited
+        self.unchanged_writes += other.unchanged_writes
+        self.stale += other.stale
+        self.rescheduled += other.rescheduled
+        self.confirmed += other.confirmed
+
+
+class MembershipEngine:
+    """Evaluates contacts against their tenant's segments and writes transitions."""
+
+    def __init__(
+        self,
+        segments: SegmentSource,
+        views: ContactViewLoader,
+        states: PairStateReader,
+        memberships: MembershipStore,
+        rechecks: RecheckStore,
+        *,
+        clock: Callable[[], datetime],
+        seqs: SeqClock | None = None,
+        verify: bool = True,
+        confirm_unchanged: bool = False,
+    ) -> None:
+        self.segments = segments
+        self.views = views
+        self.states = states
+        self.memberships = memberships
+        self.rechecks = rechecks
+        self.clock = clock
+        self.seqs = seqs or SeqClock()
+        self.verify = verify
+        self.confirm_unchanged = confirm_unchanged
+
+    def evaluate(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        change: Change = EVERYTHING,
+        *,
+        only: Iterable[str] | None = None,
+        segments: TenantSegments | None = None,
+    ) -> ContactOutcome:
+        """Bring the stored membership of one contact up to date.
+
+        ``change`` selects the segments through the dependency index; ``only``
+        names them instead (scheduler, backfill) and their dependents follow.
+        Ids in ``only`` that are not active segments get their re-check cleared,
+        so a deleted segment's due rows do not come back every minute.
+        ``segments`` pins the compiled set (a backfill evaluates the version it
+        was started for, not whatever a cache holds).
+        """
+        if segments is not None and segments.tenant_id != tenant_id:
+            raise ValueError(f"segments of tenant {segments.tenant_id!r} used for tenant {tenant_id!r}")
+        tenant = segments or self.segments.for_tenant(tenant_id)
+        outcome = self._evaluate(tenant, contact_id, change, only, None)
+        if self.verify and (outcome.entered or outcome.exited):
+            moved = [*outcome.entered, *outcome.exited]
+            at_least = (outcome.seq or 0) + 1
+            outcome.corrections = self._evaluate(tenant, contact_id, EVERYTHING, moved, at_least)
+        return outcome
+
+    def _evaluate(
+        self,
+        tenant: TenantSegments,
+        contact_id: str,
+        change: Change,
+        only: Iterable[str] | None,
+        at_least: int | None,
+    ) -> ContactOutcome:
+        tenant_id = tenant.tenant_id
+        outcome = ContactOutcome(tenant_id, contact_id)
+        index = tenant.index
+        orphans: list[str] = []
+        if only is not None:
+            wanted = list(dict.fromkeys(only))
+            orphans = [sid for sid in wanted if sid not in tenant.versions]
+            targets = index.closure(wanted)
+        else:
+            targets = index.affected(change)
+        if not targets and not orphans:
+            return outcome
+        seq = self.seqs.next(at_least or 0)
+        outcome.seq = seq
+        now = self.clock()
+        doc = self.views.load_view(tenant_id, contact_id, now=now, lookback=index.lookback(targets))
+        stored = self.states.read(tenant_id, contact_id, [*targets, *orphans])
+        results: Mapping[str, Result]
+        if doc is None:
+            outcome.contact_found = False
+            results = {sid: (False, None) for sid in targets}
+        else:
+            view = tenant.segments.view(doc, context=tenant.context)
+            results = tenant.segments.evaluate(view, now, only=targets)
+        outcome.evaluated = tuple(targets)
+        for sid in targets:
+            match, recheck_at = results[sid]
+            state = stored.get(sid) or PairState()
+            self._write_membership(tenant, sid, contact_id, match, state, seq, now, outcome)
+            write, value = recheck_write(state.recheck_at, recheck_at, now, contact_gone=doc is None)
+            if write and self.rechecks.schedule(tenant_id, sid, contact_id, recheck_at=value, seq=seq):
+                outcome.rescheduled.append(sid)
+        for sid in orphans:
+            if (stored.get(sid) or PairState()).recheck_at is not None and self.rechecks.schedule(
+                tenant_id, sid, contact_id, recheck_at=None, seq=seq
+            ):
+                outcome.rescheduled.append(sid)
+        return outcome
+
+    def _write_membership(
+        self,
+        tenant: TenantSegments,
+        sid: str,
+        contact_id: str,
+        match: bool,
+        state: PairState,
+        seq: int,
+        now: datetime,
+        outcome: ContactOutcome,
+    ) -> None:
+        tenant_id = tenant.tenant_id
+        if match == state.member:
+            stale_guard = state.seq is None or state.seq < seq
+            if (
+                self.confirm_unchanged
+                and stale_guard
+                and self.memberships.confirm(tenant_id, sid, contact_id, member=match, seq=seq, at=now)
+            ):
+                outcome.confirmed.append(sid)
+            return
+        move = self.memberships.enter if match else self.memberships.exit
+        result = move(tenant_id, sid, contact_id, seq=seq, at=now, segment_version=tenant.versions.get(sid))
+        if result.outcome is TransitionOutcome.APPLIED:
+            (outcome.entered if match else outcome.exited).append(sid)
+        elif result.outcome is TransitionOutcome.UNCHANGED:
+            outcome.unchanged_writes.append(sid)
+        else:
+            outcome.stale.append(sid)
+
+
+def with_context(tenant: TenantSegments, context: Mapping[str, Any]) -> TenantSegments:
+    """The same compiled set with another tenant context (contexts refresh on their own clock)."""
+    return replace(tenant, context=dict(context))
