@@ -18,11 +18,13 @@ event                   ``T#C`` (event_pk)           ``<time 27 chars>#<event_id
 segment head            ``T``                        ``SEG#<segment_id>``
 segment version         ``T``                        ``VER#<segment_id>#<version:010>``
 tenant catalog          ``T``                        ``CATALOG``; GSI tenants: ``T``
+tenant context          ``T``                        ``CONTEXT``
 membership              ``T#S`` (membership_pk)      contact_id; GSI by_contact:
                                                      ``T#C`` / segment_id (members)
 re-check state          ``T#C`` (recheck_pk)         segment_id; GSI by_due:
                                                      ``T#NN`` / ``<due minute>``
 counter shard           ``T#S`` (counter_pk)         ``<name>#NN``
+backfill progress       ``T#S`` (counter_pk)         ``backfill#<version:010>#NN``
 ======================  ===========================  ===============================
 """
 
@@ -33,13 +35,17 @@ import zlib
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "BACKFILL_PREFIX",
     "CATALOG_SK",
     "CONTACT_SHARDS",
     "COUNTER_SHARDS",
     "MEMBERS_COUNTER",
     "RECHECK_SHARDS",
     "SEGMENT_HEAD_PREFIX",
+    "TENANT_CONTEXT_SK",
     "InvalidKeyError",
+    "backfill_progress_prefix",
+    "backfill_progress_sk",
     "check_contact_id",
     "check_event_id",
     "check_segment_id",
@@ -64,6 +70,7 @@ __all__ = [
     "segment_version_prefix",
     "segment_version_sk",
     "sortable_time",
+    "split_contact_pk",
     "tenant_prefix",
     "tenant_shard_key",
     "transition_id",
@@ -81,7 +88,11 @@ in the same minute after a backfill) spread over partitions."""
 SEGMENT_HEAD_PREFIX = "SEG#"
 SEGMENT_VERSION_PREFIX = "VER#"
 CATALOG_SK = "CATALOG"
+TENANT_CONTEXT_SK = "CONTEXT"
+"""Sort key of the tenant-context item (plugin data such as RFM thresholds) in the
+tenant's segments partition: read with the segments, refreshed by the scheduler."""
 MEMBERS_COUNTER = "members"
+BACKFILL_PREFIX = "backfill"
 
 _SEP = "#"
 # Tenant and segment ids appear inside composite keys followed by more parts, so
@@ -132,6 +143,15 @@ def _shard(value: str, shards: int) -> int:
 
 def contact_pk(tenant_id: str, contact_id: str) -> str:
     return tenant_prefix(tenant_id) + check_contact_id(contact_id)
+
+
+def split_contact_pk(pk: object) -> tuple[str, str]:
+    """``(tenant_id, contact_id)`` of a contact/event partition key (``T#C``), as a
+    stream record carries it; :class:`InvalidKeyError` if it is not one."""
+    if not isinstance(pk, str) or _SEP not in pk:
+        raise InvalidKeyError(f"not a contact key: {pk!r}")
+    tenant_id, contact_id = pk.split(_SEP, 1)
+    return check_tenant_id(tenant_id), check_contact_id(contact_id)
 
 
 def contact_shard(contact_id: str, shards: int = CONTACT_SHARDS) -> int:
@@ -260,3 +280,20 @@ def counter_prefix(name: str) -> str:
 
 def counter_sk(name: str, contact_id: str, shards: int = COUNTER_SHARDS) -> str:
     return f"{counter_prefix(name)}{_shard(check_contact_id(contact_id), shards):02d}"
+
+
+# --- backfill progress ------------------------------------------------------
+
+
+def backfill_progress_prefix(version: int) -> str:
+    """All slices of one backfill of one segment version (a Query sums them)."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidKeyError(f"invalid segment version: {version!r}")
+    return f"{BACKFILL_PREFIX}{_SEP}{version:010d}{_SEP}"
+
+
+def backfill_progress_sk(version: int, shard: int) -> str:
+    """One slice (contact shard) of a backfill: its cursor, count and state."""
+    if not isinstance(shard, int) or isinstance(shard, bool) or shard < 0 or shard > 99:
+        raise InvalidKeyError(f"invalid shard: {shard!r}")
+    return f"{backfill_progress_prefix(version)}{shard:02d}"

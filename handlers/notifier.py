@@ -1,0 +1,69 @@
+"""Notifier: memberships stream in, ``Segment Entered`` / ``Segment Exited`` events out.
+
+The memberships table is the outbox. A record becomes an event only when the
+row's ``member`` flag changed (confirmations, tombstones and moto's key-only
+INSERTs are not transitions), and a record is acknowledged only when
+EventBridge accepted its event; the others are reported as batch item
+failures and retried. Every event carries the transition's stable
+idempotency id, so the at-least-once redelivery is safe to consume.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from infra import aws
+from infra.evaluation import Notifier, record_id
+from infra.publisher import EventBridgePublisher
+from infra.settings import Settings
+
+__all__ = ["NotifierSettings", "handler"]
+
+logger = Logger(service="growthos-segments-notifier")
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierSettings:
+    """The deployment: the bus name and event source come from it."""
+
+    base: Settings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierSettings:
+        return cls(Settings.from_env(os.environ if env is None else env))
+
+
+@cache
+def notifier() -> Notifier:
+    settings = NotifierSettings.from_env().base
+    client = aws.client("events", settings)
+    return Notifier(EventBridgePublisher(client, settings.event_bus_name, source=settings.event_source))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event.get("Records") or []
+    if not records:  # BatchProcessor raises on an empty batch
+        return {"batchItemFailures": []}
+    result = notifier().notify(records)
+    logger.info(
+        "transitions published",
+        extra={"records": len(records), "sent": result.sent, "skipped": result.skipped,
+               "failed_records": len(result.failed)},
+    )
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        error = result.failed.get(record_id(record.raw_event))
+        if error is not None:
+            raise error
+
+    return process_partial_response(event, record_handler, processor, context)

@@ -1,0 +1,445 @@
+"""Backfill: membership of every contact of a tenant for a new or changed segment.
+
+A segment saved at version N is evaluated for each of the tenant's contacts
+through the same engine as the stream (so a backfill and a concurrent stream
+evaluation are ordered by ``seq`` like any two evaluations). Contacts are read
+in slices — the ``by_tenant_shard`` index splits every tenant into
+:data:`infra.keys.CONTACT_SHARDS` key-ordered shards — and a slice advances a
+page at a time:
+
+- **locally**, :meth:`Backfill.run` runs the slices on a thread pool in-process;
+- **on AWS**, one SQS message ``{tenant, segment, version}`` (sent by whoever
+  saved the segment) is split by a worker into one message per shard, and a
+  worker that nears its time limit sends the rest of its slice back to the
+  queue (:class:`BackfillWorker`, behind ``handlers.backfill``).
+
+Progress is one item per slice in the counters table (``T#S`` /
+``backfill#<version>#NN``): contacts done, enters, exits, the cursor of the
+next page and whether the slice finished. A page is counted only if the
+slice's stored cursor is still the one the page started from (a conditional
+update), so a redelivered message or a second worker on the same slice never
+counts twice, and a re-run resumes where the last one stopped instead of
+starting over. Evaluations are idempotent (unchanged pairs write nothing,
+transitions are conditional on ``seq``), which is what makes a re-run safe.
+
+A backfill of version N stops as soon as the segment is at a later version
+(that version's backfill covers it), and covers exits: a contact that was a
+member under the old rule and does not match the new one leaves.
+
+Start a backfill after the segment caches have seen the new version
+(``Settings.segment_cache_seconds``): a contact written before that is still
+evaluated by the stream against the old rule, and the backfill must read it
+afterwards. :func:`start_backfill` delays its message by that much.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from core.membership import TenantSegments
+from infra import aws, keys
+from infra.evaluation import EvaluationService
+from infra.repos._common import iso
+from infra.settings import Settings
+
+__all__ = [
+    "Backfill",
+    "BackfillJob",
+    "BackfillProgress",
+    "BackfillQueue",
+    "BackfillWorker",
+    "ProgressStore",
+    "SliceState",
+    "start_backfill",
+]
+
+log = logging.getLogger("infra.backfill")
+
+SQS_BATCH = 10
+MAX_DELAY_SECONDS = 900
+
+
+class JobError(ValueError):
+    """A backfill message is malformed (never retried into success: it is reported and dropped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillJob:
+    """A backfill of one segment version: the whole tenant (``shard`` None) or one slice."""
+
+    tenant_id: str
+    segment_id: str
+    version: int
+    shard: int | None = None
+    cursor: str | None = None
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {"tenant_id": self.tenant_id, "segment_id": self.segment_id,
+                                "version": self.version}
+        if self.shard is not None:
+            body["shard"] = self.shard
+        if self.cursor is not None:
+            body["cursor"] = self.cursor
+        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BackfillJob:
+        try:
+            body = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise JobError(f"backfill message is not JSON: {error}") from None
+        if not isinstance(body, dict):
+            raise JobError("backfill message must be a JSON object")
+        try:
+            tenant_id = keys.check_tenant_id(body.get("tenant_id"))
+            segment_id = keys.check_segment_id(body.get("segment_id"))
+        except keys.InvalidKeyError as error:
+            raise JobError(str(error)) from None
+        version, shard, cursor = body.get("version"), body.get("shard"), body.get("cursor")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise JobError(f"invalid segment version: {version!r}")
+        if shard is not None and (
+            not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < keys.CONTACT_SHARDS
+        ):
+            raise JobError(f"invalid shard: {shard!r}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise JobError("cursor must be a string")
+        return cls(tenant_id, segment_id, version, shard, cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class SliceState:
+    done: int
+    entered: int
+    exited: int
+    cursor: str | None
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillProgress:
+    """How far a backfill of one segment version has got (summed over its slices)."""
+
+    tenant_id: str
+    segment_id: str
+    version: int
+    done: int
+    entered: int
+    exited: int
+    slices_finished: int
+    slices: int = keys.CONTACT_SHARDS
+
+    @property
+    def complete(self) -> bool:
+        return self.slices_finished >= self.slices
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "segment_id": self.segment_id,
+            "version": self.version,
+            "contacts_done": self.done,
+            "entered": self.entered,
+            "exited": self.exited,
+            "slices_finished": self.slices_finished,
+            "slices": self.slices,
+            "complete": self.complete,
+        }
+
+
+class ProgressStore:
+    """Per-slice progress items in the counters table (raw client: the items carry
+    more than a count, and the counter model only knows counts)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _key(self, job: BackfillJob, shard: int) -> dict[str, Any]:
+        return {
+            "pk": {"S": keys.counter_pk(job.tenant_id, job.segment_id)},
+            "sk": {"S": keys.backfill_progress_sk(job.version, shard)},
+        }
+
+    def slice(self, job: BackfillJob) -> SliceState | None:
+        assert job.shard is not None
+        item = self._client.get_item(TableName=self._table, Key=self._key(job, job.shard),
+                                     ConsistentRead=True).get("Item")
+        return None if not item else _slice(item)
+
+    def advance(
+        self, job: BackfillJob, *, next_cursor: str | None, done: int, entered: int, exited: int
+    ) -> bool:
+        """Count one page that started at ``job.cursor``; ``False`` if someone else already did."""
+        assert job.shard is not None
+        values: dict[str, Any] = {
+            ":n": {"N": str(done)},
+            ":e": {"N": str(entered)},
+            ":x": {"N": str(exited)},
+            ":fin": {"BOOL": next_cursor is None},
+            ":t": {"S": iso(datetime.now(UTC))},
+        }
+        update = "ADD done :n, entered :e, exited :x SET finished = :fin, updated_at = :t"
+        if next_cursor is None:
+            update += " REMOVE next_cursor"
+        else:
+            update += ", next_cursor = :next"
+            values[":next"] = {"S": next_cursor}
+        if job.cursor is None:
+            condition = "attribute_not_exists(pk)"
+        else:
+            condition = "next_cursor = :start AND finished = :false"
+            values[":start"] = {"S": job.cursor}
+            values[":false"] = {"BOOL": False}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(job, job.shard),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _items(self, tenant_id: str, segment_id: str, version: int) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.counter_pk(tenant_id, segment_id)},
+                ":prefix": {"S": keys.backfill_progress_prefix(version)},
+            },
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._client.query(**kwargs)
+            items += response.get("Items", [])
+            if not response.get("LastEvaluatedKey"):
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def progress(self, tenant_id: str, segment_id: str, version: int) -> BackfillProgress:
+        slices = [_slice(item) for item in self._items(tenant_id, segment_id, version)]
+        return BackfillProgress(
+            tenant_id,
+            segment_id,
+            version,
+            done=sum(s.done for s in slices),
+            entered=sum(s.entered for s in slices),
+            exited=sum(s.exited for s in slices),
+            slices_finished=sum(1 for s in slices if s.finished),
+        )
+
+    def reset(self, tenant_id: str, segment_id: str, version: int) -> None:
+        """Forget a version's progress, so the next run starts from the first contact."""
+        for item in self._items(tenant_id, segment_id, version):
+            self._client.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def _slice(item: Mapping[str, Any]) -> SliceState:
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", "0"))
+
+    return SliceState(
+        done=number("done"),
+        entered=number("entered"),
+        exited=number("exited"),
+        cursor=item.get("next_cursor", {}).get("S"),
+        finished=bool(item.get("finished", {}).get("BOOL")),
+    )
+
+
+class Backfill:
+    """Runs backfill slices against the engine."""
+
+    def __init__(
+        self,
+        service: EvaluationService,
+        *,
+        page_size: int = 100,
+        progress: ProgressStore | None = None,
+    ) -> None:
+        self.service = service
+        self.page_size = page_size
+        counters = service.settings.tables.counters
+        self.progress_store = progress or ProgressStore(service.repos.client, counters)
+
+    def current(self, tenant_id: str, segment_id: str) -> tuple[TenantSegments, int | None]:
+        tenant = self.service.segments.for_tenant(tenant_id, fresh=True)
+        return tenant, tenant.versions.get(segment_id)
+
+    def plan(self, tenant_id: str, segment_id: str, version: int | None = None) -> list[BackfillJob]:
+        """One job per contact shard (``version`` defaults to the segment's current one)."""
+        if version is None:
+            _, version = self.current(tenant_id, segment_id)
+            if version is None:
+                raise LookupError(f"segment {segment_id!r} of tenant {tenant_id!r} is not active")
+        return [BackfillJob(tenant_id, segment_id, version, shard) for shard in range(keys.CONTACT_SHARDS)]
+
+    def progress(self, tenant_id: str, segment_id: str, version: int) -> BackfillProgress:
+        return self.progress_store.progress(tenant_id, segment_id, version)
+
+    def run_slice(
+        self, job: BackfillJob, *, remaining: Callable[[], float] | None = None, reserve: float = 10.0
+    ) -> BackfillJob | None:
+        """Advance one slice page by page; returns the continuation when time runs out."""
+        if job.shard is None:
+            raise ValueError("run_slice needs a job for one shard (see plan)")
+        tenant, current = self.current(job.tenant_id, job.segment_id)
+        if current is None:
+            log.info("backfill %s: segment is not active any more; nothing to do", job.to_json())
+            return None
+        if current > job.version:
+            log.info("backfill %s: superseded by version %d", job.to_json(), current)
+            return None
+        if current < job.version:
+            raise RuntimeError(f"segment {job.segment_id!r} is at version {current}, not yet {job.version}")
+        stored = self.progress_store.slice(job)
+        if stored is not None:
+            if stored.finished:
+                return None
+            job = replace(job, cursor=stored.cursor)  # resume where the slice really is
+        elif job.cursor is not None:
+            job = replace(job, cursor=None)  # no page counted yet: start at the beginning
+        engine = self.service.engine
+        contacts = self.service.repos.contacts
+        while True:
+            assert job.shard is not None
+            page = contacts.contact_ids(
+                job.tenant_id, shard=job.shard, limit=self.page_size, cursor=job.cursor
+            )
+            entered = exited = 0
+            for contact_id in page.items:
+                outcome = engine.evaluate(job.tenant_id, contact_id, only=[job.segment_id], segments=tenant)
+                entered += len(outcome.entered)
+                exited += len(outcome.exited)
+            counted = self.progress_store.advance(
+                job, next_cursor=page.cursor, done=len(page.items), entered=entered, exited=exited
+            )
+            if not counted:
+                log.info("backfill %s: another worker advanced this slice; leaving it", job.to_json())
+                return None
+            if page.cursor is None:
+                return None
+            job = replace(job, cursor=page.cursor)
+            if remaining is not None and remaining() < reserve:
+                return job
+
+    def run(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        version: int | None = None,
+        *,
+        workers: int = 4,
+        restart: bool = False,
+    ) -> BackfillProgress:
+        """The whole backfill in this process, ``workers`` slices at a time."""
+        jobs = self.plan(tenant_id, segment_id, version)
+        if restart:
+            self.progress_store.reset(tenant_id, segment_id, jobs[0].version)
+
+        def drain(job: BackfillJob) -> None:
+            pending: BackfillJob | None = job
+            while pending is not None:
+                pending = self.run_slice(pending)
+
+        if workers <= 1:
+            for job in jobs:
+                drain(job)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for future in [pool.submit(drain, job) for job in jobs]:
+                    future.result()
+        return self.progress(tenant_id, segment_id, jobs[0].version)
+
+
+class BackfillQueue:
+    """Backfill jobs on SQS (the template's ``BackfillQueue``)."""
+
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def send(self, jobs: Sequence[BackfillJob], *, delay_seconds: int = 0) -> None:
+        delay = max(0, min(MAX_DELAY_SECONDS, int(delay_seconds)))
+        for start in range(0, len(jobs), SQS_BATCH):
+            chunk = jobs[start:start + SQS_BATCH]
+            entries = [
+                {"Id": str(i), "MessageBody": job.to_json(), "DelaySeconds": delay}
+                for i, job in enumerate(chunk)
+            ]
+            response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                reason = failed[0].get("Message")
+                raise RuntimeError(f"could not queue {len(failed)} backfill job(s): {reason}")
+
+
+class BackfillWorker:
+    """What ``handlers.backfill`` does with one message: split a job, or run a slice
+    and queue its continuation."""
+
+    def __init__(self, backfill: Backfill, queue: BackfillQueue) -> None:
+        self.backfill = backfill
+        self.queue = queue
+
+    def handle(
+        self, job: BackfillJob, *, remaining: Callable[[], float] | None = None, reserve: float = 10.0
+    ) -> BackfillJob | None:
+        if job.shard is None:
+            self.queue.send(self.backfill.plan(job.tenant_id, job.segment_id, job.version))
+            return None
+        continuation = self.backfill.run_slice(job, remaining=remaining, reserve=reserve)
+        if continuation is not None:
+            self.queue.send([continuation])
+        return continuation
+
+
+def start_backfill(
+    settings: Settings,
+    tenant_id: str,
+    segment_id: str,
+    version: int,
+    *,
+    sqs_client: Any = None,
+    delay_seconds: float | None = None,
+) -> BackfillJob:
+    """Queue the backfill of a just-saved segment version (what the API calls after a save).
+
+    The message is delayed past the segment cache window, so every stream
+    evaluator already uses version ``version`` when the backfill reads contacts.
+    """
+    if not settings.backfill_queue_url:
+        raise RuntimeError("BACKFILL_QUEUE_URL is not set: no queue to start a backfill on")
+    job = BackfillJob(keys.check_tenant_id(tenant_id), keys.check_segment_id(segment_id), version)
+    client = sqs_client or aws.client("sqs", settings)
+    delay = settings.segment_cache_seconds + 1 if delay_seconds is None else delay_seconds
+    BackfillQueue(client, settings.backfill_queue_url).send([job], delay_seconds=int(delay + 0.999))
+    return job
+
+
+def wait_for(
+    backfill: Backfill, job: BackfillJob, *, timeout: float, poll: float = 0.2
+) -> BackfillProgress:
+    """Poll a backfill's progress until it completes or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = backfill.progress(job.tenant_id, job.segment_id, job.version)
+        if progress.complete or time.monotonic() >= deadline:
+            return progress
+        time.sleep(poll)

@@ -1,0 +1,847 @@
+"""Real-time membership on DynamoDB: the engine wired to the repositories.
+
+:class:`core.membership.MembershipEngine` decides; this module gives it what it
+needs on AWS (or moto) and adapts the three triggers to it:
+
+- :class:`TenantSegmentCache` compiles each tenant's active segments once per
+  revision (the repository's revision-checked cache says when they changed)
+  and attaches the tenant context;
+- :class:`DynamoPairStates` reads the stored membership and re-check of the
+  affected pairs with one strongly consistent ``BatchGetItem`` across both
+  tables (that is the third read of a contact change, after the view's
+  GetItem and Query);
+- :class:`TenantContexts` stores plugin tenant data (RFM thresholds) in the
+  tenant's segments partition, read at most every few minutes per container;
+- :class:`StreamEvaluator` turns contacts/events stream records into one
+  :class:`~core.dependencies.Change` per contact and evaluates each contact
+  once per batch; :class:`Notifier` turns memberships stream records into
+  ``Segment Entered`` / ``Segment Exited`` events; :class:`Scheduler` runs the
+  due re-checks and refreshes tenant contexts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from pynamodb.exceptions import TransactWriteError
+
+from core.dependencies import EVERYTHING, Change, changed_paths
+from core.host import PluginHost
+from core.membership import (
+    ContactOutcome,
+    MembershipEngine,
+    PairState,
+    SeqClock,
+    TenantSegments,
+    transition_event,
+    with_context,
+)
+from core.ports import (
+    EventPublisher,
+    MembershipRecord,
+    MembershipStore,
+    OutboundEvent,
+    Page,
+    SegmentRecord,
+    SegmentStore,
+    TransitionResult,
+)
+from core.segments import SegmentDefinition
+from infra import aws, keys
+from infra.publisher import EventBridgePublisher
+from infra.repos import Repositories, build_repositories
+from infra.repos._common import iso, parse_iso, plain
+from infra.settings import Settings
+
+__all__ = [
+    "BatchResult",
+    "ContactChanges",
+    "ContextRefresher",
+    "DynamoPairStates",
+    "EvaluationService",
+    "Notifier",
+    "NotifyResult",
+    "Scheduler",
+    "SchedulerReport",
+    "StoredContext",
+    "StreamEvaluator",
+    "TenantContexts",
+    "TenantSegmentCache",
+    "build_service",
+    "group_stream_records",
+    "record_id",
+]
+
+log = logging.getLogger("infra.evaluation")
+
+_DESERIALIZER = TypeDeserializer()
+BATCH_GET_KEYS = 100
+"""BatchGetItem reads at most 100 keys per request."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- raw item helpers
+
+
+def _image(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A stream image (DynamoDB JSON) as plain Python values (ints/floats, lists)."""
+    if not raw:
+        return None
+    return {name: plain(_DESERIALIZER.deserialize(value)) for name, value in raw.items()}
+
+
+def _s(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value.get("S") if isinstance(value, Mapping) else None
+
+
+def _n(item: Mapping[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    raw = value.get("N") if isinstance(value, Mapping) else None
+    return int(raw) if raw is not None else None
+
+
+# --------------------------------------------------------------------------- stored pair state
+
+
+class DynamoPairStates:
+    """:class:`core.membership.PairStateReader`: membership and re-check rows of one
+    contact's pairs, strongly consistent, one BatchGetItem for up to 50 segments.
+
+    Past 50 segments (a new or deleted contact touches all of them) membership
+    keys go in chunks of 100 and the re-checks come from one Query of the
+    contact's re-check partition, which holds every segment's row anyway.
+    """
+
+    def __init__(
+        self, repos: Repositories, *, max_attempts: int = 8, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._client = repos.client
+        self._memberships = repos.settings.tables.memberships
+        self._rechecks = repos.settings.tables.rechecks
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> dict[str, PairState]:
+        ids = list(dict.fromkeys(segment_ids))
+        if not ids:
+            return {}
+        members: dict[str, tuple[bool, int]] = {}
+        rechecks: dict[str, tuple[datetime, int]] = {}
+        membership_keys = [
+            {"pk": {"S": keys.membership_pk(tenant_id, sid)}, "sk": {"S": keys.check_contact_id(contact_id)}}
+            for sid in ids
+        ]
+        recheck_pk = keys.recheck_pk(tenant_id, contact_id)
+        if 2 * len(ids) <= BATCH_GET_KEYS:
+            recheck_keys = [{"pk": {"S": recheck_pk}, "sk": {"S": keys.check_segment_id(sid)}} for sid in ids]
+            self._batch_get(membership_keys, recheck_keys, members, rechecks)
+        else:
+            for start in range(0, len(membership_keys), BATCH_GET_KEYS):
+                self._batch_get(membership_keys[start:start + BATCH_GET_KEYS], [], members, rechecks)
+            self._query_rechecks(recheck_pk, rechecks)
+        out: dict[str, PairState] = {}
+        for sid in ids:
+            member, seq = members.get(sid, (False, None))
+            recheck_at, recheck_seq = rechecks.get(sid, (None, None))
+            if seq is not None or recheck_at is not None:
+                out[sid] = PairState(member, seq, recheck_at, recheck_seq)
+        return out
+
+    def _batch_get(
+        self,
+        membership_keys: list[dict[str, Any]],
+        recheck_keys: list[dict[str, Any]],
+        members: dict[str, tuple[bool, int]],
+        rechecks: dict[str, tuple[datetime, int]],
+    ) -> None:
+        request: dict[str, Any] = {}
+        if membership_keys:
+            request[self._memberships] = {
+                "Keys": membership_keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "#sid, #m, #q",
+                "ExpressionAttributeNames": {"#sid": "segment_id", "#m": "member", "#q": "seq"},
+            }
+        if recheck_keys:
+            request[self._rechecks] = {
+                "Keys": recheck_keys,
+                "ConsistentRead": True,
+                "ProjectionExpression": "#sk, #r, #q",
+                "ExpressionAttributeNames": {"#sk": "sk", "#r": "recheck_at", "#q": "seq"},
+            }
+        for attempt in range(self._max_attempts):
+            response = self._client.batch_get_item(RequestItems=request)
+            found = response.get("Responses", {})
+            for item in found.get(self._memberships, []):
+                sid, seq = _s(item, "segment_id"), _n(item, "seq")
+                if sid is not None and seq is not None:
+                    members[sid] = (bool(item.get("member", {}).get("BOOL")), seq)
+            for item in found.get(self._rechecks, []):
+                sid, at, seq = _s(item, "sk"), _s(item, "recheck_at"), _n(item, "seq")
+                if sid is not None and at is not None and seq is not None:
+                    rechecks[sid] = (parse_iso(at), seq)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return
+            self._sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+        raise RuntimeError("BatchGetItem kept returning unprocessed keys (throttled); retry the record")
+
+    def _query_rechecks(self, pk: str, rechecks: dict[str, tuple[datetime, int]]) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self._rechecks,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**kwargs)
+            for item in response.get("Items", []):
+                sid, at, seq = _s(item, "sk"), _s(item, "recheck_at"), _n(item, "seq")
+                if sid is not None and at is not None and seq is not None:
+                    rechecks[sid] = (parse_iso(at), seq)
+            if not response.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# --------------------------------------------------------------------------- tenant context
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContext:
+    context: Mapping[str, Any]
+    computed_at: datetime
+
+
+class TenantContexts:
+    """Plugin tenant data (``tenant_context`` hook) stored per tenant.
+
+    One small item in the tenant's segments partition, JSON-encoded (it is
+    never queried, only read whole), so reading it costs one GetItem per
+    tenant per cache window instead of anything per contact.
+    """
+
+    def __init__(self, repos: Repositories) -> None:
+        self._client = repos.client
+        self._table = repos.settings.tables.segments
+
+    def _key(self, tenant_id: str) -> dict[str, Any]:
+        return {"pk": {"S": keys.segment_pk(tenant_id)}, "sk": {"S": keys.TENANT_CONTEXT_SK}}
+
+    def get(self, tenant_id: str) -> StoredContext | None:
+        response = self._client.get_item(TableName=self._table, Key=self._key(tenant_id), ConsistentRead=True)
+        item = response.get("Item")
+        if not item:
+            return None
+        try:
+            context = json.loads(_s(item, "context") or "{}")
+            computed_at = parse_iso(_s(item, "computed_at") or "")
+        except ValueError:
+            log.warning("tenant %s: unreadable stored context ignored", tenant_id)
+            return None
+        return StoredContext(context if isinstance(context, dict) else {}, computed_at)
+
+    def put(self, tenant_id: str, context: Mapping[str, Any], computed_at: datetime) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(tenant_id),
+                "tenant_id": {"S": tenant_id},
+                "context": {"S": json.dumps(context, separators=(",", ":"), sort_keys=True, default=str)},
+                "computed_at": {"S": iso(computed_at)},
+            },
+        )
+
+
+# --------------------------------------------------------------------------- compiled segments
+
+
+def definition_of(record: SegmentRecord) -> SegmentDefinition:
+    return SegmentDefinition(
+        id=record.segment_id,
+        rule=dict(record.rule) if record.rule else None,
+        version=record.version,
+        name=record.name,
+        type=record.type,  # type: ignore[arg-type]  # SegmentDefinition coerces the string
+        exclude_segments=tuple(record.exclude_segments),
+        include_contacts=frozenset(record.include_contacts),
+        exclude_contacts=frozenset(record.exclude_contacts),
+    )
+
+
+@dataclass(slots=True)
+class _Compiled:
+    segments: TenantSegments
+    context_checked: float = 0.0
+
+
+class TenantSegmentCache:
+    """:class:`core.membership.SegmentSource`: a compiled set per tenant, rebuilt only
+    when the (segment id, version) fingerprint of the active heads changes.
+
+    The heads come from :meth:`SegmentStore.active_segments`, itself cached and
+    revalidated with one small read every few seconds, so a contact change
+    normally costs no segment request at all. Compiling (parsing, validating,
+    building closures) happens once per revision per container.
+    """
+
+    def __init__(
+        self,
+        store: SegmentStore,
+        host: PluginHost,
+        contexts: TenantContexts | None = None,
+        *,
+        context_seconds: float = 300.0,
+        max_tenants: int = 256,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._host = host
+        self._contexts = contexts
+        self._context_seconds = context_seconds
+        self._max = max_tenants
+        self._monotonic = monotonic
+        self._cache: OrderedDict[str, _Compiled] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def for_tenant(self, tenant_id: str, *, fresh: bool = False) -> TenantSegments:
+        records = self._store.list_segments(tenant_id) if fresh else self._store.active_segments(tenant_id)
+        fingerprint = tuple(sorted((r.segment_id, r.version) for r in records))
+        with self._lock:
+            entry = self._cache.get(tenant_id)
+        if entry is None or entry.segments.fingerprint != fingerprint:
+            compiled = TenantSegments.build(tenant_id, self._host, (definition_of(r) for r in records))
+            for sid, why in compiled.rejected.items():
+                log.warning("tenant %s: segment %s is not evaluated: %s", tenant_id, sid, why)
+            compiled = replace(compiled, fingerprint=fingerprint)
+            entry = _Compiled(compiled)
+        entry = self._with_context(tenant_id, entry, force=fresh)
+        with self._lock:
+            self._cache[tenant_id] = entry
+            self._cache.move_to_end(tenant_id)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return entry.segments
+
+    def _with_context(self, tenant_id: str, entry: _Compiled, *, force: bool) -> _Compiled:
+        if self._contexts is None or not entry.segments.index.context_readers:
+            return entry
+        now = self._monotonic()
+        if not force and entry.context_checked and now - entry.context_checked < self._context_seconds:
+            return entry
+        stored = self._contexts.get(tenant_id)
+        context = stored.context if stored is not None else {}
+        return _Compiled(with_context(entry.segments, context), now)
+
+    def invalidate(self, tenant_id: str) -> None:
+        with self._lock:
+            self._cache.pop(tenant_id, None)
+
+
+# --------------------------------------------------------------------------- transaction conflicts
+
+
+class ConflictRetrying:
+    """Retries a transition whose transaction was cancelled by a *conflict*.
+
+    Two contacts on one counter shard can transition at the same moment; DynamoDB
+    cancels one transaction with ``TransactionConflict`` (not a condition failure)
+    and botocore does not retry it. Re-running the transition is safe: it is
+    conditional on ``seq``.
+    """
+
+    def __init__(
+        self, inner: MembershipStore, *, attempts: int = 5, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._inner = inner
+        self._attempts = attempts
+        self._sleep = sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _retry(self, call: Callable[[], TransitionResult]) -> TransitionResult:
+        for attempt in range(self._attempts):
+            try:
+                return call()
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                conflict = any(r is not None and r.code == "TransactionConflict" for r in reasons)
+                if not conflict or attempt == self._attempts - 1:
+                    raise
+                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def enter(self, tenant_id: str, segment_id: str, contact_id: str, **kwargs: Any) -> TransitionResult:
+        return self._retry(lambda: self._inner.enter(tenant_id, segment_id, contact_id, **kwargs))
+
+    def exit(self, tenant_id: str, segment_id: str, contact_id: str, **kwargs: Any) -> TransitionResult:
+        return self._retry(lambda: self._inner.exit(tenant_id, segment_id, contact_id, **kwargs))
+
+    def confirm(self, tenant_id: str, segment_id: str, contact_id: str, **kwargs: Any) -> bool:
+        return self._inner.confirm(tenant_id, segment_id, contact_id, **kwargs)
+
+    def get(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipRecord | None:
+        return self._inner.get(tenant_id, segment_id, contact_id)
+
+    def members(self, tenant_id: str, segment_id: str, **kwargs: Any) -> Page[str]:
+        return self._inner.members(tenant_id, segment_id, **kwargs)
+
+    def segments_of(self, tenant_id: str, contact_id: str) -> list[MembershipRecord]:
+        return self._inner.segments_of(tenant_id, contact_id)
+
+    def count(self, tenant_id: str, segment_id: str) -> int:
+        return self._inner.count(tenant_id, segment_id)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@dataclass
+class EvaluationService:
+    """Everything the real-time handlers share in one container."""
+
+    settings: Settings
+    repos: Repositories
+    host: PluginHost
+    segments: TenantSegmentCache
+    contexts: TenantContexts
+    engine: MembershipEngine
+    clock: Callable[[], datetime]
+    events_client: Any = None
+    _publisher: EventPublisher | None = field(default=None, repr=False)
+
+    @property
+    def publisher(self) -> EventPublisher:
+        if self._publisher is None:
+            client = self.events_client or aws.client("events", self.settings)
+            self._publisher = EventBridgePublisher(
+                client, self.settings.event_bus_name, source=self.settings.event_source
+            )
+        return self._publisher
+
+
+def build_service(
+    settings: Settings,
+    *,
+    host: PluginHost | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+    repos: Repositories | None = None,
+    publisher: EventPublisher | None = None,
+    verify: bool = True,
+    confirm_unchanged: bool = False,
+    context_seconds: float = 300.0,
+    seqs: SeqClock | None = None,
+) -> EvaluationService:
+    """Wire the engine for one deployment (``host`` defaults to the installed plugins)."""
+    if host is None:
+        from plugins import default_host
+
+        host = default_host()
+    repos = repos or build_repositories(settings)
+    contexts = TenantContexts(repos)
+    cache = TenantSegmentCache(repos.segments, host, contexts, context_seconds=context_seconds)
+    engine = MembershipEngine(
+        cache,
+        repos.views,
+        DynamoPairStates(repos),
+        ConflictRetrying(repos.memberships),
+        repos.rechecks,
+        clock=clock,
+        seqs=seqs,
+        verify=verify,
+        confirm_unchanged=confirm_unchanged,
+    )
+    return EvaluationService(settings, repos, host, cache, contexts, engine, clock, _publisher=publisher)
+
+
+# --------------------------------------------------------------------------- stream records
+
+
+def record_id(record: Mapping[str, Any]) -> str:
+    """The item identifier Lambda expects in ``batchItemFailures`` for a stream record."""
+    return str((record.get("dynamodb") or {}).get("SequenceNumber") or record.get("eventID") or id(record))
+
+
+@dataclass
+class ContactChanges:
+    """Every record of one contact in a batch, merged into one change."""
+
+    tenant_id: str
+    contact_id: str
+    change: Change
+    records: list[str] = field(default_factory=list)
+
+
+def _table_of(record: Mapping[str, Any]) -> str | None:
+    arn = record.get("eventSourceARN")
+    if isinstance(arn, str) and ":table/" in arn:
+        return arn.split(":table/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def _profile(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if image is None else dict(image)
+
+
+def _change_of(record: Mapping[str, Any], is_event: bool) -> Change:
+    name = record.get("eventName")
+    body = record.get("dynamodb") or {}
+    if is_event:
+        if name == "REMOVE":
+            return Change(any_event=True)
+        new = _image(body.get("NewImage"))
+        return Change.of_event(new.get("name") if new else None)
+    if name == "MODIFY":
+        old, new = _image(body.get("OldImage")), _image(body.get("NewImage"))
+        if old is None or new is None:
+            return EVERYTHING
+        return Change(paths=changed_paths(_profile(old), _profile(new)))
+    return EVERYTHING  # INSERT (a new contact) or REMOVE (a deleted one): every segment
+
+
+def group_stream_records(
+    records: Sequence[Mapping[str, Any]], settings: Settings
+) -> tuple[list[ContactChanges], dict[str, Exception]]:
+    """Contacts and events stream records, one merged change per contact, in first-seen order.
+
+    Returns the groups and the records that cannot be understood at all (no
+    usable key): those are reported as failures, the rest proceed.
+    """
+    groups: dict[tuple[str, str], ContactChanges] = {}
+    poison: dict[str, Exception] = {}
+    for record in records:
+        rid = record_id(record)
+        try:
+            body = record.get("dynamodb")
+            if not isinstance(body, Mapping):
+                raise ValueError("record has no dynamodb section")
+            key_image = _image(body.get("Keys")) or {}
+            tenant_id, contact_id = keys.split_contact_pk(key_image.get("pk"))
+            table = _table_of(record)
+            if table == settings.tables.events:
+                is_event = True
+            elif table == settings.tables.contacts:
+                is_event = False
+            else:  # unknown table name (a renamed stack): the key shape tells
+                is_event = "sk" in key_image
+            change = _change_of(record, is_event)
+        except (ValueError, TypeError, KeyError) as error:
+            poison[rid] = error
+            continue
+        group = groups.get((tenant_id, contact_id))
+        if group is None:
+            group = groups[(tenant_id, contact_id)] = ContactChanges(tenant_id, contact_id, change)
+        else:
+            group.change = group.change | change
+        group.records.append(rid)
+    return list(groups.values()), poison
+
+
+@dataclass
+class BatchResult:
+    failed: dict[str, Exception] = field(default_factory=dict)
+    """Record id -> why (every record of a contact whose evaluation failed)."""
+    outcomes: list[ContactOutcome] = field(default_factory=list)
+
+
+class StreamEvaluator:
+    """Evaluates a batch of contacts/events stream records, each contact once."""
+
+    def __init__(self, service: EvaluationService, *, workers: int = 1) -> None:
+        self._service = service
+        self._workers = max(1, workers)
+
+    def evaluate_batch(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        groups, poison = group_stream_records(records, self._service.settings)
+        result = BatchResult(failed=dict(poison))
+        for rid, error in poison.items():
+            log.error("stream record %s cannot be read: %s", rid, error)
+        work = [g for g in groups if not g.change.empty]
+
+        def run(group: ContactChanges) -> ContactOutcome | Exception:
+            try:
+                return self._service.engine.evaluate(group.tenant_id, group.contact_id, group.change)
+            except Exception as error:  # one contact's failure must not fail the others
+                log.exception("evaluating %s/%s failed", group.tenant_id, group.contact_id)
+                return error
+
+        if self._workers > 1 and len(work) > 1:
+            with ThreadPoolExecutor(max_workers=min(self._workers, len(work))) as pool:
+                done = list(pool.map(run, work))
+        else:
+            done = [run(group) for group in work]
+        for group, outcome in zip(work, done, strict=True):
+            if isinstance(outcome, Exception):
+                for rid in group.records:
+                    result.failed[rid] = outcome
+            else:
+                result.outcomes.append(outcome)
+        return result
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+@dataclass
+class NotifyResult:
+    sent: int = 0
+    skipped: int = 0
+    failed: dict[str, Exception] = field(default_factory=dict)
+    events: list[OutboundEvent] = field(default_factory=list)
+
+
+class PublishError(RuntimeError):
+    """EventBridge did not accept a transition's event; its record is retried."""
+
+
+class Notifier:
+    """Memberships stream -> ``Segment Entered`` / ``Segment Exited`` events.
+
+    The memberships table is the outbox: an event exists only because a
+    transition was committed, and a record is acknowledged only once its
+    event is accepted. Delivery is at least once (a retried batch re-sends),
+    so every event carries the transition's stable idempotency id.
+    """
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
+
+    def notify(self, records: Sequence[Mapping[str, Any]]) -> NotifyResult:
+        result = NotifyResult()
+        pending: dict[str, OutboundEvent] = {}
+        owners: dict[str, list[str]] = {}
+        for record in records:
+            rid = record_id(record)
+            if record.get("eventName") not in ("INSERT", "MODIFY"):
+                result.skipped += 1  # REMOVE: a tombstone's TTL expiry, never a transition
+                continue
+            body = record.get("dynamodb") or {}
+            try:
+                event = transition_event(_image(body.get("OldImage")), _image(body.get("NewImage")))
+            except (TypeError, ValueError) as error:
+                result.failed[rid] = error
+                continue
+            if event is None:
+                result.skipped += 1
+                continue
+            pending.setdefault(event.idempotency_id, event)
+            owners.setdefault(event.idempotency_id, []).append(rid)
+        if not pending:
+            return result
+        published = self._publisher.publish(list(pending.values()))
+        failed_ids = set()
+        for failure in published.failed:
+            failed_ids.add(failure.event.idempotency_id)
+            error = PublishError(f"{failure.code}: {failure.message}")
+            for rid in owners.get(failure.event.idempotency_id, []):
+                result.failed[rid] = error
+        result.events = [e for i, e in pending.items() if i not in failed_ids]
+        result.sent = published.sent
+        return result
+
+
+# --------------------------------------------------------------------------- the scheduler
+
+
+@dataclass
+class SchedulerReport:
+    now: datetime
+    tenants: int = 0
+    due: int = 0
+    contacts: int = 0
+    entered: int = 0
+    exited: int = 0
+    failures: int = 0
+    complete: bool = True
+    """False when the run stopped for time; the rest is still due and runs next period."""
+    contexts_refreshed: list[str] = field(default_factory=list)
+
+
+class Scheduler:
+    """Re-evaluates the (segment, contact) pairs whose ``recheck_at`` is due.
+
+    The due index is ``tenant#NN / due minute`` (rounded up), so each tenant
+    costs one key-range Query per shard and page — never a scan of contacts.
+    A pair due at 12:00:30 sits in the 12:01 bucket and is evaluated by the
+    run that starts at 12:01: at most one period late, never early.
+    """
+
+    def __init__(
+        self,
+        service: EvaluationService,
+        *,
+        page_size: int = 200,
+        context_refresher: Callable[[str, datetime], bool] | None = None,
+    ) -> None:
+        self._service = service
+        self._page_size = page_size
+        self._refresh = context_refresher
+
+    def tenants(self) -> Iterator[str]:
+        return self._service.repos.segments.tenants()
+
+    def run(self, *, remaining: Callable[[], float] | None = None, reserve: float = 5.0) -> SchedulerReport:
+        """One period's work; ``remaining`` (seconds left) stops it early, cleanly."""
+        service = self._service
+        now = service.clock()
+        report = SchedulerReport(now=now)
+
+        def out_of_time() -> bool:
+            return remaining is not None and remaining() < reserve
+
+        tenants = list(self.tenants())
+        for tenant_id in tenants:
+            report.tenants += 1
+            for shard in range(service.repos.rechecks.shards):
+                if out_of_time() or not self._run_shard(tenant_id, shard, now, report, out_of_time):
+                    report.complete = False
+                    return report
+        # Contexts after every due re-check: a slow recomputation must not delay
+        # a time-driven transition.
+        for tenant_id in tenants:
+            if out_of_time():
+                report.complete = False
+                break
+            self._maybe_refresh_context(tenant_id, now, report)
+        return report
+
+    def _maybe_refresh_context(self, tenant_id: str, now: datetime, report: SchedulerReport) -> None:
+        if self._refresh is None:
+            return
+        try:
+            if self._refresh(tenant_id, now):
+                report.contexts_refreshed.append(tenant_id)
+        except Exception:  # a context failure must not stop time-driven transitions
+            log.exception("tenant %s: refreshing the tenant context failed", tenant_id)
+            report.failures += 1
+
+    def _run_shard(
+        self,
+        tenant_id: str,
+        shard: int,
+        now: datetime,
+        report: SchedulerReport,
+        out_of_time: Callable[[], bool],
+    ) -> bool:
+        service = self._service
+        cursor: str | None = None
+        seen: set[tuple[str, str]] = set()
+        while True:
+            page = service.repos.rechecks.due(
+                tenant_id, now=now, shard=shard, limit=self._page_size, cursor=cursor
+            )
+            by_contact: dict[str, list[str]] = {}
+            for record in page.items:
+                if (record.segment_id, record.contact_id) in seen:
+                    continue  # rewritten earlier in this run and read again from the index
+                seen.add((record.segment_id, record.contact_id))
+                by_contact.setdefault(record.contact_id, []).append(record.segment_id)
+            for contact_id, segment_ids in by_contact.items():
+                report.due += len(segment_ids)
+                report.contacts += 1
+                try:
+                    outcome = service.engine.evaluate(tenant_id, contact_id, only=segment_ids)
+                except Exception:  # the pair stays due and is retried next period
+                    log.exception("scheduled re-check of %s/%s failed", tenant_id, contact_id)
+                    report.failures += 1
+                    continue
+                report.entered += len(outcome.entered)
+                report.exited += len(outcome.exited)
+                if out_of_time():
+                    return False
+            cursor = page.cursor
+            if cursor is None:
+                return True
+
+
+def _without_stamps(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A context minus each namespace's ``computed_at``: what decides memberships."""
+    return {
+        name: {k: v for k, v in data.items() if k != "computed_at"} if isinstance(data, Mapping) else data
+        for name, data in context.items()
+    }
+
+
+class ContextRefresher:
+    """Recomputes a tenant's context (``tenant_context`` hook) when it is older than ``max_age``.
+
+    Only tenants with a segment that reads the context pay for it. The hook
+    needs the whole tenant (RFM quintiles are over every customer), so this
+    reads every contact once, with events back to what the context readers
+    need; ``on_changed`` then re-evaluates those segments for every contact
+    (a backfill), because a new threshold can move a contact with no change of
+    its own. Contacts are held in memory: ``max_contacts`` bounds a run.
+    """
+
+    def __init__(
+        self,
+        service: EvaluationService,
+        *,
+        max_age: timedelta = timedelta(hours=24),
+        max_contacts: int = 200_000,
+        page_size: int = 500,
+        on_changed: Callable[[str, list[str]], None] | None = None,
+    ) -> None:
+        self._service = service
+        self._max_age = max_age
+        self._max_contacts = max_contacts
+        self._page_size = page_size
+        self._on_changed = on_changed
+
+    def __call__(self, tenant_id: str, now: datetime) -> bool:
+        service = self._service
+        tenant = service.segments.for_tenant(tenant_id)
+        readers = list(tenant.index.context_readers)
+        if not readers:
+            return False
+        stored = service.contexts.get(tenant_id)
+        if stored is not None and now - stored.computed_at < self._max_age:
+            return False
+        lookback = tenant.index.lookback(readers)
+        docs: list[dict[str, Any]] = []
+        for contact_id in self._contact_ids(tenant_id):
+            doc = service.repos.views.load_view(tenant_id, contact_id, now=now, lookback=lookback)
+            if doc is not None:
+                docs.append(doc)
+        context = service.host.tenant_context(tenant_id, docs, now)
+        service.contexts.put(tenant_id, context, now)
+        service.segments.invalidate(tenant_id)
+        log.info("tenant %s: context recomputed from %d contacts", tenant_id, len(docs))
+        changed = stored is None or _without_stamps(stored.context) != _without_stamps(context)
+        if changed and self._on_changed is not None:
+            self._on_changed(tenant_id, readers)
+        return True
+
+    def _contact_ids(self, tenant_id: str) -> Iterator[str]:
+        contacts = self._service.repos.contacts
+        count = 0
+        for shard in range(keys.CONTACT_SHARDS):
+            cursor: str | None = None
+            while True:
+                page = contacts.contact_ids(tenant_id, shard=shard, limit=self._page_size, cursor=cursor)
+                for contact_id in page.items:
+                    count += 1
+                    if count > self._max_contacts:
+                        log.warning("tenant %s: context computed from the first %d contacts only",
+                                    tenant_id, self._max_contacts)
+                        return
+                    yield contact_id
+                cursor = page.cursor
+                if cursor is None:
+                    break
