@@ -231,17 +231,19 @@ class StoredContext:
 class TenantContexts:
     """Plugin tenant data (``tenant_context`` hook) stored per tenant.
 
-    One small item in the tenant's segments partition, JSON-encoded (it is
-    never queried, only read whole), so reading it costs one GetItem per
-    tenant per cache window instead of anything per contact.
+    One small item in the counters table (derived data; only the API writes
+    the segments table), JSON-encoded because it is never queried, only read
+    whole. Reading it costs one GetItem per tenant per cache window, nothing
+    per contact.
     """
 
     def __init__(self, repos: Repositories) -> None:
         self._client = repos.client
-        self._table = repos.settings.tables.segments
+        self._table = repos.settings.tables.counters
 
     def _key(self, tenant_id: str) -> dict[str, Any]:
-        return {"pk": {"S": keys.segment_pk(tenant_id)}, "sk": {"S": keys.TENANT_CONTEXT_SK}}
+        pk, sk = keys.tenant_context_key(tenant_id)
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
 
     def get(self, tenant_id: str) -> StoredContext | None:
         response = self._client.get_item(TableName=self._table, Key=self._key(tenant_id), ConsistentRead=True)
@@ -257,13 +259,15 @@ class TenantContexts:
         return StoredContext(context if isinstance(context, dict) else {}, computed_at)
 
     def put(self, tenant_id: str, context: Mapping[str, Any], computed_at: datetime) -> None:
-        self._client.put_item(
+        self._client.update_item(
             TableName=self._table,
-            Item={
-                **self._key(tenant_id),
-                "tenant_id": {"S": tenant_id},
-                "context": {"S": json.dumps(context, separators=(",", ":"), sort_keys=True, default=str)},
-                "computed_at": {"S": iso(computed_at)},
+            Key=self._key(tenant_id),
+            UpdateExpression="SET tenant_id = :t, #c = :c, computed_at = :at",
+            ExpressionAttributeNames={"#c": "context"},
+            ExpressionAttributeValues={
+                ":t": {"S": tenant_id},
+                ":c": {"S": json.dumps(context, separators=(",", ":"), sort_keys=True, default=str)},
+                ":at": {"S": iso(computed_at)},
             },
         )
 

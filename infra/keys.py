@@ -18,13 +18,13 @@ event                   ``T#C`` (event_pk)           ``<time 27 chars>#<event_id
 segment head            ``T``                        ``SEG#<segment_id>``
 segment version         ``T``                        ``VER#<segment_id>#<version:010>``
 tenant catalog          ``T``                        ``CATALOG``; GSI tenants: ``T``
-tenant context          ``T``                        ``CONTEXT``
 membership              ``T#S`` (membership_pk)      contact_id; GSI by_contact:
                                                      ``T#C`` / segment_id (members)
 re-check state          ``T#C`` (recheck_pk)         segment_id; GSI by_due:
                                                      ``T#NN`` / ``<due minute>``
 counter shard           ``T#S`` (counter_pk)         ``<name>#NN``
 backfill progress       ``T#S`` (counter_pk)         ``backfill#<version:010>#NN``
+tenant context          ``T#_tenant``                ``context``
 ======================  ===========================  ===============================
 """
 
@@ -42,7 +42,6 @@ __all__ = [
     "MEMBERS_COUNTER",
     "RECHECK_SHARDS",
     "SEGMENT_HEAD_PREFIX",
-    "TENANT_CONTEXT_SK",
     "InvalidKeyError",
     "backfill_progress_prefix",
     "backfill_progress_sk",
@@ -71,6 +70,7 @@ __all__ = [
     "segment_version_sk",
     "sortable_time",
     "split_contact_pk",
+    "tenant_context_key",
     "tenant_prefix",
     "tenant_shard_key",
     "transition_id",
@@ -88,9 +88,6 @@ in the same minute after a backfill) spread over partitions."""
 SEGMENT_HEAD_PREFIX = "SEG#"
 SEGMENT_VERSION_PREFIX = "VER#"
 CATALOG_SK = "CATALOG"
-TENANT_CONTEXT_SK = "CONTEXT"
-"""Sort key of the tenant-context item (plugin data such as RFM thresholds) in the
-tenant's segments partition: read with the segments, refreshed by the scheduler."""
 MEMBERS_COUNTER = "members"
 BACKFILL_PREFIX = "backfill"
 
@@ -297,3 +294,13 @@ def backfill_progress_sk(version: int, shard: int) -> str:
     if not isinstance(shard, int) or isinstance(shard, bool) or shard < 0 or shard > 99:
         raise InvalidKeyError(f"invalid shard: {shard!r}")
     return f"{backfill_progress_prefix(version)}{shard:02d}"
+
+
+# --- tenant context ---------------------------------------------------------
+
+
+def tenant_context_key(tenant_id: str) -> tuple[str, str]:
+    """``(pk, sk)`` of the tenant-context item (plugin data such as RFM thresholds) in
+    the counters table, next to the other derived per-tenant data. ``_tenant`` cannot
+    be a segment id (they start with a letter or digit), so it never meets a counter."""
+    return tenant_prefix(tenant_id) + "_tenant", "context"
