@@ -130,6 +130,9 @@ class LocalStack:
         self.settings: Settings | None = None
         self.reports: list[SeedReport] = []
         self.queue_urls: dict[str, str] = {}
+        """Queue URL by ARN, for on-failure destinations given as ``!GetAtt Queue.Arn``."""
+        self.tap_url = ""
+        """The queue the bus forwards every event to (read by the printer)."""
         self._started = _Started()
         self._clients: dict[str, Any] = {}
 
