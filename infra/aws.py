@@ -74,9 +74,13 @@ def client(service: str, settings: Settings, *, boto_session: boto3.session.Sess
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class RequestTally:
-    """Requests seen while a :meth:`RequestCounter.measure` block ran."""
+    """Requests seen while a :meth:`RequestCounter.measure` block ran.
+
+    Compared by identity: two nested blocks that saw the same requests are still
+    two blocks, and closing one must not close the other.
+    """
 
     by_operation: Counter[str] = field(default_factory=Counter)
 

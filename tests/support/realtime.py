@@ -11,7 +11,9 @@ two INSERT records for an UpdateItem that creates an item.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +24,32 @@ from infra.evaluation import BatchResult, EvaluationService, Notifier, NotifyRes
 from infra.local.pump import StreamReader
 from infra.repos import Repositories
 from infra.settings import Settings
+
+
+@contextmanager
+def atomic_dynamodb() -> Iterator[None]:
+    """Make each moto DynamoDB request atomic, as each DynamoDB request is.
+
+    moto applies a conditional write or a transaction without a lock, so two
+    threads can both pass a condition that only one of them would pass on
+    DynamoDB. Tests of concurrent evaluations need DynamoDB's semantics, not
+    moto's race: this serialises moto's request handling.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: DynamoHandler) -> object:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
+
 
 ROUTE_PATTERN = {"source": ["growthos.segments"], "detail-type": ["Segment Entered", "Segment Exited"]}
 
