@@ -94,22 +94,17 @@ class Streams:
         return records
 
 
-class Bus:
-    """The settings' bus, with a rule routing segment events to a queue we can read."""
+class Tap:
+    """A rule on the bus that forwards matching events to a queue the test reads."""
 
-    def __init__(self, settings: Settings, pattern: Mapping[str, Any] = ROUTE_PATTERN) -> None:
-        self.events = aws.client("events", settings)
-        self.sqs = aws.client("sqs", settings)
-        self.name = settings.event_bus_name
-        self.events.create_event_bus(Name=self.name)
-        self.queue_url = self.sqs.create_queue(QueueName=f"{self.name}-tap")["QueueUrl"]
+    def __init__(self, bus: Bus, name: str, pattern: Mapping[str, Any]) -> None:
+        self.sqs = bus.sqs
+        self.queue_url = self.sqs.create_queue(QueueName=f"{bus.name}-{name}")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        self.events.put_rule(Name="segment-events", EventBusName=self.name, EventPattern=json.dumps(pattern))
-        self.events.put_targets(
-            Rule="segment-events", EventBusName=self.name, Targets=[{"Id": "tap", "Arn": arn}]
-        )
+        bus.events.put_rule(Name=name, EventBusName=bus.name, EventPattern=json.dumps(pattern))
+        bus.events.put_targets(Rule=name, EventBusName=bus.name, Targets=[{"Id": name, "Arn": arn}])
 
     def received(self) -> list[dict[str, Any]]:
         """Every envelope routed since the last call, in arrival order."""
@@ -123,6 +118,23 @@ class Bus:
             for message in messages:
                 found.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class Bus:
+    """The settings' bus, with a tap on every segment event."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.events = aws.client("events", settings)
+        self.sqs = aws.client("sqs", settings)
+        self.name = settings.event_bus_name
+        self.events.create_event_bus(Name=self.name)
+        self.all = self.tap("segment-events", ROUTE_PATTERN)
+
+    def tap(self, name: str, pattern: Mapping[str, Any]) -> Tap:
+        return Tap(self, name, pattern)
+
+    def received(self) -> list[dict[str, Any]]:
+        return self.all.received()
 
 
 def summary(envelopes: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -189,6 +201,9 @@ class Realtime:
 
     def notify(self) -> NotifyResult:
         return self.notifier.notify(self.membership_records())
+
+    def notify_records(self, records: Sequence[Mapping[str, Any]]) -> NotifyResult:
+        return self.notifier.notify(records)
 
     def flush(self) -> list[tuple[str, str, str, str]]:
         """Evaluate pending changes, notify pending transitions, return what reached the bus."""
