@@ -71,9 +71,10 @@ class Clock:
 class Streams:
     """New records of each table's stream since the last read, in Lambda's shape."""
 
-    def __init__(self, settings: Settings, client: Any) -> None:
+    def __init__(self, settings: Settings, client: Any = None) -> None:
         self._settings = settings
-        self._client = client
+        # Its own client: reading streams is the test's business, not a cost of the code under test.
+        self._client = aws.client("dynamodb", settings)
         self._streams = aws.client("dynamodbstreams", settings)
         self._last: dict[tuple[str, str], str] = {}
 
