@@ -6,7 +6,7 @@ import importlib
 import platform
 import sys
 
-MODULES = ("benchmarks.bench_core", "benchmarks.bench_behavior")
+MODULES = ("benchmarks.bench_core", "benchmarks.bench_behavior", "benchmarks.bench_storage")
 
 
 def main() -> int:
