@@ -413,31 +413,6 @@ def demo_segments(tenant_id: str, host: PluginHost) -> list[SegmentRecord]:
 # --- writing --------------------------------------------------------------------
 
 
-def _contact_item(model: Any, doc: Mapping[str, Any], stamp: str) -> Any:
-    """The item ``ContactRepository.put`` writes, for ``BatchWriteItem``.
-
-    The repository has no batch writer for profiles yet; this mirrors ``put``
-    field for field (the integration test reads seeded contacts back through
-    the repository to keep the two in step).
-    """
-    tenant_id, contact_id = doc["tenant_id"], doc["contact_id"]
-    attributes = dict(doc.get("attributes") or {})
-    attributes["custom"] = dict(attributes.get("custom") or {})
-    return model(
-        keys.contact_pk(tenant_id, contact_id),
-        tenant_id=tenant_id,
-        contact_id=contact_id,
-        tenant_shard=keys.tenant_shard_key(tenant_id, keys.contact_shard(contact_id)),
-        attributes=attributes,
-        tags=list(doc.get("tags") or []),
-        lists=list(doc.get("lists") or []),
-        suppression=dict(doc.get("suppression") or {}),
-        scores=dict(doc.get("scores") or {}),
-        created_at=stamp,
-        updated_at=stamp,
-    )
-
-
 def write(
     repos: Repositories,
     data: DemoData,
@@ -447,7 +422,6 @@ def write(
 ) -> SeedReport:
     """Save segments, then contacts and events in batches; returns what was written."""
     started = time.perf_counter()
-    stamp = iso((now or datetime.now(UTC)).replace(microsecond=0))
     saved: list[str] = []
     for segment in segments:
         try:
@@ -456,9 +430,6 @@ def write(
             log.info("segment %s already exists; left as it is", segment.segment_id)
             continue
         saved.append(segment.segment_id)
-    model = repos.models.contacts
-    with model.batch_write() as batch:
-        for doc in data.contacts:
-            batch.save(_contact_item(model, doc, stamp))
+    repos.contacts.put_many(data.contacts, now=now)
     written = repos.events.append_many(data.events)
     return SeedReport(data.tenant_id, len(data.contacts), written, saved, time.perf_counter() - started)

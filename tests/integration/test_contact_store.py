@@ -243,3 +243,15 @@ def test_contact_id_cursor_cannot_cross_tenants(repos: Repositories) -> None:
         repos.contacts.contact_ids("t2", shard=shard, cursor=page.cursor)
     with pytest.raises(CursorError):
         repos.contacts.contact_ids("t1", shard=(shard + 1) % keys.CONTACT_SHARDS, cursor=page.cursor)
+
+
+def test_put_many_writes_what_put_writes(repos: Repositories) -> None:
+    doc = {"tenant_id": "t1", "contact_id": "b1", "attributes": {"plan": "free", "custom": {"seats": 3}},
+           "tags": ["vip"], "lists": ["l1"], "suppression": {"unsubscribed": False}, "scores": {"nps": 9}}
+    repos.contacts.put({**doc, "contact_id": "p1"}, now=NOW)
+    assert repos.contacts.put_many([doc, {**doc, "contact_id": "b2"}], now=NOW) == 2
+    one = repos.views.load_view("t1", "b1", now=NOW, lookback=None)
+    via_put = repos.views.load_view("t1", "p1", now=NOW, lookback=None)
+    assert one is not None and via_put is not None
+    assert {**one, "contact_id": "p1"} == via_put
+    assert repos.views.load_view("t2", "b1", now=NOW, lookback=None) is None
