@@ -244,6 +244,13 @@ class ProgressStore:
             slices_finished=sum(1 for s in slices if s.finished),
         )
 
+    def finished_slices(self, tenant_id: str, segment_id: str, version: int) -> set[int]:
+        return {
+            int(item["sk"]["S"].rsplit("#", 1)[1])
+            for item in self._items(tenant_id, segment_id, version)
+            if item.get("finished", {}).get("BOOL")
+        }
+
     def reset(self, tenant_id: str, segment_id: str, version: int) -> None:
         """Forget a version's progress, so the next run starts from the first contact."""
         for item in self._items(tenant_id, segment_id, version):
@@ -294,12 +301,24 @@ class Backfill:
         return self.progress_store.progress(tenant_id, segment_id, version)
 
     def run_slice(
-        self, job: BackfillJob, *, remaining: Callable[[], float] | None = None, reserve: float = 10.0
+        self,
+        job: BackfillJob,
+        *,
+        remaining: Callable[[], float] | None = None,
+        reserve: float = 10.0,
+        segments: TenantSegments | None = None,
     ) -> BackfillJob | None:
-        """Advance one slice page by page; returns the continuation when time runs out."""
+        """Advance one slice page by page; returns the continuation when time runs out.
+
+        ``segments`` is the tenant's compiled set when the caller just read it
+        (an in-process run); a message on its own reads it fresh.
+        """
         if job.shard is None:
             raise ValueError("run_slice needs a job for one shard (see plan)")
-        tenant, current = self.current(job.tenant_id, job.segment_id)
+        if segments is None:
+            tenant, current = self.current(job.tenant_id, job.segment_id)
+        else:
+            tenant, current = segments, segments.versions.get(job.segment_id)
         if current is None:
             log.info("backfill %s: segment is not active any more; nothing to do", job.to_json())
             return None
@@ -348,15 +367,24 @@ class Backfill:
         workers: int = 4,
         restart: bool = False,
     ) -> BackfillProgress:
-        """The whole backfill in this process, ``workers`` slices at a time."""
-        jobs = self.plan(tenant_id, segment_id, version)
+        """The whole backfill in this process, ``workers`` slices at a time; slices a
+        previous run finished are skipped (``restart`` forgets them first)."""
+        tenant, current = self.current(tenant_id, segment_id)
+        if current is None:
+            raise LookupError(f"segment {segment_id!r} of tenant {tenant_id!r} is not active")
+        version = current if version is None else version
         if restart:
-            self.progress_store.reset(tenant_id, segment_id, jobs[0].version)
+            self.progress_store.reset(tenant_id, segment_id, version)
+        finished = self.progress_store.finished_slices(tenant_id, segment_id, version)
+        jobs = [BackfillJob(tenant_id, segment_id, version, shard) for shard in range(keys.CONTACT_SHARDS)
+                if shard not in finished]
+        if not jobs:
+            return self.progress(tenant_id, segment_id, version)
 
         def drain(job: BackfillJob) -> None:
             pending: BackfillJob | None = job
             while pending is not None:
-                pending = self.run_slice(pending)
+                pending = self.run_slice(pending, segments=tenant)
 
         if workers <= 1:
             for job in jobs:
@@ -365,7 +393,7 @@ class Backfill:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for future in [pool.submit(drain, job) for job in jobs]:
                     future.result()
-        return self.progress(tenant_id, segment_id, jobs[0].version)
+        return self.progress(tenant_id, segment_id, version)
 
 
 class BackfillQueue:

@@ -1,0 +1,197 @@
+"""Backfill: a new or changed segment computed for every contact, in slices,
+in-process or fanned out through SQS; progress visible, re-runs safe."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import handlers.backfill as backfill_handler
+from infra import aws, keys
+from infra.backfill import Backfill, BackfillJob, start_backfill
+from infra.evaluation import build_service
+from infra.local.queues import sqs_record
+from infra.local.runtime import LambdaFunction
+from infra.repos import Repositories
+from infra.settings import Settings
+from tests.integration.conftest import NOW
+from tests.support.realtime import Bus, Clock, Realtime, Streams, atomic_dynamodb, summary
+
+PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
+FREE = {"attribute": {"field": "plan", "op": "equals", "value": "free"}}
+CONTACTS = [f"c{n:02d}" for n in range(20)]
+PRO_IDS = [c for n, c in enumerate(CONTACTS) if n % 2 == 0]
+FREE_IDS = [c for n, c in enumerate(CONTACTS) if n % 2 == 1]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.local("it", segment_cache_seconds=3600)
+
+
+@pytest.fixture
+def rt(repos: Repositories) -> Iterator[Realtime]:
+    clock = Clock(NOW)
+    service = build_service(repos.settings, repos=repos, clock=clock)
+    realtime = Realtime(repos, service, clock, Streams(repos.settings), Bus(repos.settings))
+    for n, cid in enumerate(CONTACTS):
+        realtime.contact(cid, attributes={"plan": "pro" if n % 2 == 0 else "free"})
+    assert realtime.flush() == []  # no segment yet: the stream has nothing to do
+    yield realtime
+
+
+def test_a_new_segment_is_computed_for_every_contact_with_visible_progress(rt: Realtime) -> None:
+    saved = rt.save("pro", PRO)
+    backfill = Backfill(rt.service, page_size=3)
+    progress = backfill.run("t1", "pro", workers=1)
+    assert progress.complete and progress.version == saved.version
+    assert (progress.done, progress.entered, progress.exited) == (20, 10, 0)
+    assert progress.slices_finished == keys.CONTACT_SHARDS
+    assert rt.members("pro") == PRO_IDS and rt.count("pro") == 10
+    assert sorted(rt.flush()) == [("ENTER", "t1", "pro", c) for c in PRO_IDS]
+    assert backfill.progress("t1", "pro", saved.version).to_json()["contacts_done"] == 20
+
+
+def test_a_rule_change_exits_those_who_no_longer_match(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    Backfill(rt.service).run("t1", "pro", workers=1)
+    rt.flush()
+    changed = rt.save("pro", FREE)  # same segment, new rule
+    with atomic_dynamodb():  # four slices at once; moto is not thread-safe, DynamoDB is
+        progress = Backfill(rt.service, page_size=4).run("t1", "pro", workers=4)
+    assert progress.version == changed.version
+    assert (progress.done, progress.entered, progress.exited) == (20, 10, 10)
+    assert rt.members("pro") == FREE_IDS and rt.count("pro") == 10
+    events = rt.flush()
+    assert sorted(e for e in events if e[0] == "EXIT") == [("EXIT", "t1", "pro", c) for c in PRO_IDS]
+    assert sorted(e for e in events if e[0] == "ENTER") == [("ENTER", "t1", "pro", c) for c in FREE_IDS]
+    versions = {e["detail"]["segment_version"] for e in rt.bus.received()}
+    assert versions <= {changed.version}
+
+
+def test_a_rerun_resumes_or_recounts_and_never_transitions_twice(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    backfill = Backfill(rt.service, page_size=5)
+    first = backfill.run("t1", "pro", workers=1)
+    rt.flush()
+    with rt.repos.requests.measure() as cost:
+        again = backfill.run("t1", "pro", workers=1)
+    assert again == first
+    assert dict(cost.by_operation) == {"Query": 3}  # the segments, the progress twice: no contact
+    with rt.repos.requests.measure() as cost:
+        restarted = backfill.run("t1", "pro", workers=1, restart=True)
+    assert (restarted.done, restarted.entered, restarted.exited) == (20, 0, 0)
+    assert "TransactWriteItems" not in cost.by_operation  # evaluations are idempotent
+    assert rt.flush() == [] and rt.count("pro") == 10
+
+
+def test_a_redelivered_or_duplicated_slice_counts_each_contact_once(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    backfill = Backfill(rt.service, page_size=1)
+    jobs = backfill.plan("t1", "pro")
+    busiest = max(jobs, key=lambda j: len(rt.repos.contacts.contact_ids("t1", shard=j.shard or 0).items))
+    size = len(rt.repos.contacts.contact_ids("t1", shard=busiest.shard or 0).items)
+    assert size >= 2
+    continuation = backfill.run_slice(busiest, remaining=lambda: 0.0)  # one page, then out of time
+    assert continuation is not None and continuation.cursor is not None
+    assert backfill.run_slice(busiest) is None  # the original message again: resumes, finishes
+    assert backfill.run_slice(continuation) is None  # the continuation, late: finished already
+    slice_state = backfill.progress_store.slice(busiest)
+    assert slice_state is not None and slice_state.finished and slice_state.done == size
+
+
+def test_a_superseded_version_stops_without_evaluating(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    backfill = Backfill(rt.service)
+    old_jobs = backfill.plan("t1", "pro")
+    rt.save("pro", FREE)
+    with rt.repos.requests.measure() as cost:
+        assert all(backfill.run_slice(job) is None for job in old_jobs)
+    assert "TransactWriteItems" not in cost.by_operation and rt.count("pro") == 0
+    assert backfill.progress("t1", "pro", old_jobs[0].version).done == 0
+
+
+def test_a_backfill_stays_in_its_tenant(rt: Realtime) -> None:
+    for cid in CONTACTS[:4]:
+        rt.contact(cid, tenant_id="t2", attributes={"plan": "pro"})
+    assert rt.flush() == []  # written before t2 had segments: nothing to evaluate
+    rt.save("pro", PRO, tenant_id="t2")
+    rt.save("pro", PRO)
+    progress = Backfill(rt.service).run("t1", "pro", workers=1)
+    assert progress.done == 20
+    assert rt.members("pro", tenant_id="t2") == [] and rt.count("pro", tenant_id="t2") == 0
+    assert Backfill(rt.service).run("t2", "pro", workers=1).done == 4
+    assert rt.members("pro", tenant_id="t2") == CONTACTS[:4]
+
+
+# --------------------------------------------------------------------------- through SQS
+
+
+@pytest.fixture
+def queue(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str, Settings]]:
+    sqs = aws.client("sqs", rt.settings)
+    url = sqs.create_queue(QueueName="backfill")["QueueUrl"]
+    settings = Settings.local("it", segment_cache_seconds=3600, backfill_queue_url=url)
+    for name, value in settings.table_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BACKFILL_PAGE_SIZE", "1")
+    backfill_handler.worker.cache_clear()
+    backfill_handler.settings.cache_clear()
+    yield sqs, url, settings
+    backfill_handler.worker.cache_clear()
+    backfill_handler.settings.cache_clear()
+
+
+def drain(sqs: Any, url: str, function: LambdaFunction) -> tuple[int, list[dict[str, Any]]]:
+    """Deliver the queue to the function until it is empty, as Lambda's poller would."""
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    delivered, failures = 0, []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"]).get(
+            "Messages", []
+        )
+        if not messages:
+            return delivered, failures
+        result = function.invoke({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]})
+        assert result.ok, result.error
+        failures += result.payload["batchItemFailures"]
+        delivered += 1
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+
+
+def test_on_aws_one_message_fans_out_to_slices_that_continue_themselves(
+    rt: Realtime, queue: tuple[Any, str, Settings]
+) -> None:
+    sqs, url, settings = queue
+    saved = rt.save("pro", PRO)
+    job = start_backfill(settings, "t1", "pro", saved.version, sqs_client=sqs, delay_seconds=0)
+    assert job == BackfillJob("t1", "pro", saved.version)
+    # 15 s left against a 20 s reserve: every slice hands over after each page (of one contact).
+    function = LambdaFunction.of(backfill_handler.handler, name="BackfillFunction", timeout=15)
+    delivered, failures = drain(sqs, url, function)
+    assert failures == []
+    assert delivered > 1 + keys.CONTACT_SHARDS  # the plan, the slices, and their continuations
+    progress = Backfill(rt.service).progress("t1", "pro", saved.version)
+    assert progress.complete and (progress.done, progress.entered) == (20, 10)
+    assert rt.members("pro") == PRO_IDS
+    assert sorted(summary(rt.bus.received()) + rt.flush()) == [("ENTER", "t1", "pro", c) for c in PRO_IDS]
+
+
+def test_a_malformed_message_is_reported_alone(rt: Realtime, queue: tuple[Any, str, Settings]) -> None:
+    sqs, url, _ = queue
+    saved = rt.save("pro", PRO)
+    good = BackfillJob("t1", "pro", saved.version, shard=0).to_json()
+    for body in (json.dumps({"tenant_id": "t1", "segment_id": "pro", "version": 0}), good, "not json"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 3
+    function = LambdaFunction.of(backfill_handler.handler, name="BackfillFunction", timeout=300)
+    result = function.invoke({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]})
+    assert result.ok, result.error
+    bad = {m["MessageId"] for m in messages if m["Body"] != good}
+    assert {f["itemIdentifier"] for f in result.payload["batchItemFailures"]} == bad
+    assert Backfill(rt.service).progress_store.slice(BackfillJob("t1", "pro", saved.version, 0)) is not None
