@@ -25,11 +25,25 @@ re-check state          ``T#C`` (recheck_pk)         segment_id; GSI by_due:
 counter shard           ``T#S`` (counter_pk)         ``<name>#NN``
 backfill progress       ``T#S`` (counter_pk)         ``backfill#<version:010>#NN``
 tenant context          ``T#_tenant``                ``context``
+contact counter shard   ``T#_tenant``                ``contacts#NN``
+audience snapshot       ``T#S`` (snapshot_pk)        ``H#<snapshot_id>`` (header),
+                                                     ``C#<snapshot_id>#NNNNNN`` (ids)
 ======================  ===========================  ===============================
+
+Contacts and events also carry a *sample key* for size estimates:
+``sample_pk = T#0P`` / ``sample_sk = <position:04x>#...``, where the position is
+a stable hash of the contact id in ``[0, 65536)`` and ``P`` its top two bits.
+Any prefix of the positions is a uniform random sample of the tenant's
+contacts, readable with one range Query per sample shard (``infra.estimate``).
+
+The idempotency table is the one exception to "every key starts with the
+tenant": Powertools owns its key (``<function>#<md5>``), and the hashed data
+always includes the tenant id, so two tenants can never share a record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -37,10 +51,13 @@ from datetime import UTC, datetime, timedelta
 __all__ = [
     "BACKFILL_PREFIX",
     "CATALOG_SK",
+    "CONTACTS_COUNTER",
     "CONTACT_SHARDS",
     "COUNTER_SHARDS",
     "MEMBERS_COUNTER",
     "RECHECK_SHARDS",
+    "SAMPLE_POSITIONS",
+    "SAMPLE_SHARDS",
     "SEGMENT_HEAD_PREFIX",
     "InvalidKeyError",
     "backfill_progress_prefix",
@@ -48,8 +65,12 @@ __all__ = [
     "check_contact_id",
     "check_event_id",
     "check_segment_id",
+    "check_snapshot_id",
     "check_tenant_id",
+    "contact_count_key",
+    "contact_count_pk",
     "contact_pk",
+    "contact_sample_sk",
     "contact_shard",
     "counter_pk",
     "counter_prefix",
@@ -57,6 +78,7 @@ __all__ = [
     "due_bucket",
     "due_bucket_floor",
     "event_pk",
+    "event_sample_sk",
     "event_sk",
     "event_sk_floor",
     "expires_at",
@@ -64,10 +86,17 @@ __all__ = [
     "membership_pk",
     "recheck_due_pk",
     "recheck_pk",
+    "sample_pk",
+    "sample_position",
+    "sample_range",
     "segment_head_sk",
     "segment_pk",
     "segment_version_prefix",
     "segment_version_sk",
+    "snapshot_chunk_prefix",
+    "snapshot_chunk_sk",
+    "snapshot_header_sk",
+    "snapshot_pk",
     "sortable_time",
     "split_contact_pk",
     "tenant_context_key",
@@ -89,6 +118,13 @@ SEGMENT_HEAD_PREFIX = "SEG#"
 SEGMENT_VERSION_PREFIX = "VER#"
 CATALOG_SK = "CATALOG"
 MEMBERS_COUNTER = "members"
+CONTACTS_COUNTER = "contacts"
+SAMPLE_POSITIONS = 65536
+"""Sample positions per tenant (4 hex digits in ``sample_sk``)."""
+SAMPLE_SHARDS = 4
+"""Partition-key values of the sample indexes per tenant: a tenant's writes to them
+spread over four keys (and the uniform sort-key prefix lets DynamoDB split further
+for heat), while a sample of up to a quarter of a tenant is still one Query."""
 BACKFILL_PREFIX = "backfill"
 
 _SEP = "#"
@@ -304,3 +340,94 @@ def tenant_context_key(tenant_id: str) -> tuple[str, str]:
     the counters table, next to the other derived per-tenant data. ``_tenant`` cannot
     be a segment id (they start with a letter or digit), so it never meets a counter."""
     return tenant_prefix(tenant_id) + "_tenant", "context"
+
+
+# --- samples (size estimates) -----------------------------------------------
+
+
+def sample_position(contact_id: str) -> int:
+    """Stable, uniform position of a contact in ``[0, SAMPLE_POSITIONS)``.
+
+    blake2b rather than the crc32 of :func:`contact_shard`: it must not be
+    correlated with the write shards, and crc32 is linear, so structured ids
+    (``c1``, ``c2``...) would land in patterned positions.
+    """
+    digest = hashlib.blake2b(check_contact_id(contact_id).encode("utf-8"), digest_size=2).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _sample_shard_of(position: int) -> int:
+    return position * SAMPLE_SHARDS // SAMPLE_POSITIONS
+
+
+def sample_pk(tenant_id: str, contact_id: str) -> str:
+    """Partition key of the ``by_sample`` indexes: ``T#0P`` (P: top bits of the position)."""
+    return tenant_shard_key(tenant_id, _sample_shard_of(sample_position(contact_id)))
+
+
+def contact_sample_sk(contact_id: str) -> str:
+    return f"{sample_position(contact_id):04x}{_SEP}{check_contact_id(contact_id)}"
+
+
+def event_sample_sk(contact_id: str, at: datetime, event_id: str) -> str:
+    """``<position>#<time>#<event id>``: a position range of a sample index holds the
+    events of exactly the contacts in that range."""
+    return f"{sample_position(contact_id):04x}{_SEP}{event_sk(at, event_id)}"
+
+
+def sample_range(tenant_id: str, start: int, stop: int) -> list[tuple[str, str | None, str | None]]:
+    """The Queries that read positions ``[start, stop)``: ``(sample_pk, low, high)`` per
+    sample shard, with inclusive ``sample_sk`` bounds, or ``None`` bounds when the
+    whole shard is wanted."""
+    if not 0 <= start <= stop <= SAMPLE_POSITIONS:
+        raise ValueError(f"invalid sample range [{start}, {stop})")
+    width = SAMPLE_POSITIONS // SAMPLE_SHARDS
+    out: list[tuple[str, str | None, str | None]] = []
+    for shard in range(SAMPLE_SHARDS):
+        lo, hi = max(start, shard * width), min(stop, (shard + 1) * width)
+        if lo >= hi:
+            continue
+        pk = tenant_shard_key(tenant_id, shard)
+        if lo == shard * width and hi == (shard + 1) * width:
+            out.append((pk, None, None))
+        else:
+            # '$' sorts right after '#', so "<hi-1>$" bounds every "<hi-1>#..." key.
+            out.append((pk, f"{lo:04x}", f"{hi - 1:04x}$"))
+    return out
+
+
+def contact_count_pk(tenant_id: str) -> str:
+    """The tenant's derived-data partition in the counters table (next to its context)."""
+    return tenant_context_key(tenant_id)[0]
+
+
+def contact_count_key(tenant_id: str, contact_id: str) -> tuple[str, str]:
+    """``(pk, sk)`` of the contact-counter shard a contact is counted in."""
+    return contact_count_pk(tenant_id), counter_sk(CONTACTS_COUNTER, contact_id, CONTACT_SHARDS)
+
+
+# --- audience snapshots -----------------------------------------------------
+
+_SNAPSHOT_RE = re.compile(r"^snap_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}$")
+
+
+def check_snapshot_id(snapshot_id: object) -> str:
+    return _check("snapshot id", snapshot_id, _SNAPSHOT_RE)
+
+
+def snapshot_pk(tenant_id: str, segment_id: str) -> str:
+    return membership_pk(tenant_id, segment_id)
+
+
+def snapshot_header_sk(snapshot_id: str) -> str:
+    return "H" + _SEP + check_snapshot_id(snapshot_id)
+
+
+def snapshot_chunk_prefix(snapshot_id: str) -> str:
+    return "C" + _SEP + check_snapshot_id(snapshot_id) + _SEP
+
+
+def snapshot_chunk_sk(snapshot_id: str, chunk: int) -> str:
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 0 <= chunk < 1_000_000:
+        raise InvalidKeyError(f"invalid snapshot chunk: {chunk!r}")
+    return f"{snapshot_chunk_prefix(snapshot_id)}{chunk:06d}"

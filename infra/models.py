@@ -1,4 +1,4 @@
-"""pynamodb models of the six tables, bound to table names at run time.
+"""pynamodb models of the eight tables, bound to table names at run time.
 
 The attribute/index definitions are module-level base classes; ``build_models``
 subclasses them with a ``Meta`` naming the physical table and endpoint, because
@@ -25,7 +25,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from infra.settings import TABLE_LOGICAL_IDS, Settings
@@ -34,11 +34,14 @@ __all__ = [
     "ContactModel",
     "CounterModel",
     "EventModel",
+    "IdempotencyModel",
     "MembershipModel",
     "Models",
     "RecheckModel",
     "SegmentCatalogModel",
     "SegmentModel",
+    "SnapshotChunkModel",
+    "SnapshotModel",
     "build_models",
 ]
 
@@ -60,6 +63,18 @@ class ContactsByTenantShard(GlobalSecondaryIndex["ContactModel"]):
     contact_id = UnicodeAttribute(range_key=True)
 
 
+class ContactsBySample(GlobalSecondaryIndex["ContactModel"]):
+    """Whole profiles by sample position: a prefix of positions is a uniform random
+    sample of a tenant, read with one Query per sample shard (size estimates)."""
+
+    class Meta:
+        index_name = "by_sample"
+        projection = AllProjection()
+
+    sample_pk = UnicodeAttribute(hash_key=True)
+    sample_sk = UnicodeAttribute(range_key=True)
+
+
 class ContactModel(Model):
     """One contact profile (the non-event part of the contact view)."""
 
@@ -76,11 +91,26 @@ class ContactModel(Model):
     scores = MapAttribute(default=dict)  # type: ignore[var-annotated]
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    sample_pk = UnicodeAttribute(null=True)
+    sample_sk = UnicodeAttribute(null=True)
 
     by_tenant_shard = ContactsByTenantShard()
+    by_sample = ContactsBySample()
 
 
 # --- events -----------------------------------------------------------------
+
+
+class EventsBySample(GlobalSecondaryIndex["EventModel"]):
+    """The events of the contacts in a range of sample positions (size estimates);
+    only what a condition reads is projected."""
+
+    class Meta:
+        index_name = "by_sample"
+        projection = IncludeProjection(["contact_id", "name", "at", "properties"])
+
+    sample_pk = UnicodeAttribute(hash_key=True)
+    sample_sk = UnicodeAttribute(range_key=True)
 
 
 class EventModel(Model):
@@ -97,6 +127,10 @@ class EventModel(Model):
     at = UnicodeAttribute()
     properties = MapAttribute(default=dict)  # type: ignore[var-annotated]
     expires_at = TTLAttribute(null=True)
+    sample_pk = UnicodeAttribute(null=True)
+    sample_sk = UnicodeAttribute(null=True)
+
+    by_sample = EventsBySample()
 
 
 # --- segments ---------------------------------------------------------------
@@ -239,6 +273,59 @@ class CounterModel(Model):
     count = NumberAttribute(default=0)
 
 
+# --- audience snapshots -----------------------------------------------------
+
+
+class SnapshotModel(Model):
+    """Header of an immutable audience snapshot (``H#<id>``): when, which version,
+    the breakdown counts. Written last, so a listed snapshot is always complete."""
+
+    STREAM_VIEW: ClassVar[str | None] = None
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    tenant_id = UnicodeAttribute()
+    segment_id = UnicodeAttribute()
+    snapshot_id = UnicodeAttribute()
+    segment_version = NumberAttribute(null=True)
+    label = UnicodeAttribute(default="")
+    taken_at = UnicodeAttribute()
+    chunks = NumberAttribute()
+    counts = MapAttribute(default=dict)  # type: ignore[var-annotated]
+
+
+class SnapshotChunkModel(Model):
+    """Up to a few hundred member ids of a snapshot with their suppression flags
+    (``C#<id>#NNNNNN``)."""
+
+    STREAM_VIEW: ClassVar[str | None] = None
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    ids = ListAttribute(default=list)  # type: ignore[var-annotated]
+    bounced = ListAttribute(default=list)  # type: ignore[var-annotated]
+    unsubscribed = ListAttribute(default=list)  # type: ignore[var-annotated]
+    spam = ListAttribute(default=list)  # type: ignore[var-annotated]
+    no_email = ListAttribute(default=list)  # type: ignore[var-annotated]
+
+
+# --- idempotency (Powertools) -----------------------------------------------
+
+
+class IdempotencyModel(Model):
+    """The item Powertools' DynamoDBPersistenceLayer writes (declared here so the
+    template test covers its table; the API never reads it through pynamodb)."""
+
+    STREAM_VIEW: ClassVar[str | None] = None
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = TTLAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    data = UnicodeAttribute(null=True)
+    validation = UnicodeAttribute(null=True)
+    in_progress_expiration = NumberAttribute(null=True)
+
+
 # --- binding ----------------------------------------------------------------
 
 
@@ -253,6 +340,9 @@ class Models:
     memberships: type[MembershipModel]
     rechecks: type[RecheckModel]
     counters: type[CounterModel]
+    snapshots: type[SnapshotModel]
+    snapshot_chunks: type[SnapshotChunkModel]
+    idempotency: type[IdempotencyModel]
     connection: Connection
     """For ``TransactWrite`` across tables (same client as the models)."""
 
@@ -269,6 +359,9 @@ class Models:
             "memberships": "memberships",
             "rechecks": "rechecks",
             "counters": "counters",
+            "snapshots": "snapshots",
+            "snapshot_chunks": "snapshots",
+            "idempotency": "idempotency",
         }
         grouped: dict[str, list[type[Model]]] = {}
         for attr, table in table_of.items():
@@ -284,6 +377,9 @@ _BASES: dict[str, tuple[str, type[Model]]] = {
     "memberships": ("memberships", MembershipModel),
     "rechecks": ("rechecks", RecheckModel),
     "counters": ("counters", CounterModel),
+    "snapshots": ("snapshots", SnapshotModel),
+    "snapshot_chunks": ("snapshots", SnapshotChunkModel),
+    "idempotency": ("idempotency", IdempotencyModel),
 }
 
 

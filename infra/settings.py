@@ -30,6 +30,8 @@ class TableNames:
     memberships: str
     rechecks: str
     counters: str
+    snapshots: str
+    idempotency: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TableNames:
@@ -47,6 +49,8 @@ TABLE_ENV: Mapping[str, str] = {
     "memberships": "MEMBERSHIPS_TABLE",
     "rechecks": "RECHECKS_TABLE",
     "counters": "COUNTERS_TABLE",
+    "snapshots": "SNAPSHOTS_TABLE",
+    "idempotency": "IDEMPOTENCY_TABLE",
 }
 """Environment variable carrying each table's name (set by ``template.yaml`` Globals)."""
 
@@ -57,6 +61,8 @@ TABLE_LOGICAL_IDS: Mapping[str, str] = {
     "memberships": "MembershipsTable",
     "rechecks": "RechecksTable",
     "counters": "CountersTable",
+    "snapshots": "SnapshotsTable",
+    "idempotency": "IdempotencyTable",
 }
 """Logical id of each table in ``template.yaml`` (the consistency test uses it)."""
 

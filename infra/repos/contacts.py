@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.constants import UPDATED_OLD
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from core.ports import ContactDocument, Page
@@ -52,10 +53,19 @@ def _event_to_doc(item: EventModel) -> dict[str, Any]:
 
 
 class ContactRepository:
-    """Writes contact profiles (the contacts stream then triggers evaluation)."""
+    """Writes contact profiles (the contacts stream then triggers evaluation).
+
+    It also keeps the tenant's contact count (sharded items in the counters
+    table): a size estimate scales its sample to it, and counting contacts any
+    other way means reading all of them. A create or delete is the profile
+    write plus one counter update; a crash between the two leaves the count off
+    by one, which an estimate tolerates (it falls back to the sample's own
+    scale when the counter is implausible).
+    """
 
     def __init__(self, models: Models) -> None:
         self._model = models.contacts
+        self._counter = models.counters
 
     def put(self, doc: Mapping[str, Any], *, now: datetime | None = None) -> None:
         """Create or replace a contact's profile from a view-shaped document.
@@ -68,34 +78,41 @@ class ContactRepository:
         stamp = iso(now or utcnow())
         attributes = dict(doc.get("attributes") or {})
         attributes["custom"] = dict(attributes.get("custom") or {})
-        item = model(keys.contact_pk(tenant_id, contact_id))
-        item.update(
-            actions=[
-                model.tenant_id.set(tenant_id),
-                model.contact_id.set(contact_id),
-                model.tenant_shard.set(keys.tenant_shard_key(tenant_id, keys.contact_shard(contact_id))),
-                model.attributes.set(attributes),
-                model.tags.set(list(doc.get("tags") or [])),
-                model.lists.set(list(doc.get("lists") or [])),
-                model.suppression.set(dict(doc.get("suppression") or {})),
-                model.scores.set(dict(doc.get("scores") or {})),
-                model.created_at.set(model.created_at | stamp),
-                model.updated_at.set(stamp),
-            ]
-        )
+        actions = [
+            model.tenant_id.set(tenant_id),
+            model.contact_id.set(contact_id),
+            model.tenant_shard.set(keys.tenant_shard_key(tenant_id, keys.contact_shard(contact_id))),
+            model.attributes.set(attributes),
+            model.tags.set(list(doc.get("tags") or [])),
+            model.lists.set(list(doc.get("lists") or [])),
+            model.suppression.set(dict(doc.get("suppression") or {})),
+            model.scores.set(dict(doc.get("scores") or {})),
+            model.created_at.set(model.created_at | stamp),
+            model.updated_at.set(stamp),
+            *self._sample_actions(tenant_id, contact_id),
+        ]
+        pk = keys.contact_pk(tenant_id, contact_id)
+        old = model._get_connection().update_item(pk, actions=actions, return_values=UPDATED_OLD)
+        if "created_at" not in (old.get("Attributes") or {}):
+            self.count_new(tenant_id, {contact_id: 1})
 
     def put_many(self, docs: Iterable[Mapping[str, Any]], *, now: datetime | None = None) -> int:
         """Bulk load (demo data, imports): BatchWriteItem, 25 per request, unconditional.
 
         Unlike :meth:`put` it sets ``created_at`` to ``now`` (a batch write cannot
-        keep an existing value), so use it for new contacts.
+        keep an existing value), so use it for new contacts: each one is added to
+        its tenant's contact count.
         """
         stamp = iso(now or utcnow())
         written = 0
+        new: dict[str, dict[str, int]] = {}
         with self._model.batch_write() as batch:
             for doc in docs:
                 batch.save(self._item(doc, stamp))
+                new.setdefault(doc["tenant_id"], {})[doc["contact_id"]] = 1
                 written += 1
+        for tenant_id, changes in new.items():
+            self.count_new(tenant_id, changes)
         return written
 
     def _item(self, doc: Mapping[str, Any], stamp: str) -> Any:
@@ -114,6 +131,8 @@ class ContactRepository:
             scores=dict(doc.get("scores") or {}),
             created_at=stamp,
             updated_at=stamp,
+            sample_pk=keys.sample_pk(tenant_id, contact_id),
+            sample_sk=keys.contact_sample_sk(contact_id),
         )
 
     def patch(
@@ -151,6 +170,7 @@ class ContactRepository:
         if lists is not None:
             actions.append(model.lists.set(list(lists)))
         actions.append(model.updated_at.set(iso(now or utcnow())))
+        actions.extend(self._sample_actions(tenant_id, contact_id))
         item = model(keys.contact_pk(tenant_id, contact_id))
         try:
             item.update(actions=actions, condition=model.pk.exists())
@@ -188,7 +208,42 @@ class ContactRepository:
             if _conditional_failed(error):
                 return False
             raise
+        self.count_new(tenant_id, {contact_id: -1})
         return True
+
+    def _sample_actions(self, tenant_id: str, contact_id: str) -> list[Any]:
+        """The sample-index keys (deterministic, so re-setting them on every write is
+        harmless and migrates contacts written before the index existed)."""
+        model = self._model
+        return [
+            model.sample_pk.set(keys.sample_pk(tenant_id, contact_id)),
+            model.sample_sk.set(keys.contact_sample_sk(contact_id)),
+        ]
+
+    def count_new(self, tenant_id: str, changes: Mapping[str, int]) -> None:
+        """Add ``changes`` (contact id -> +1 created / -1 deleted) to the tenant's
+        contact count, one UpdateItem per counter shard touched (bulk loads call
+        this once per batch)."""
+        per_shard: dict[tuple[str, str], int] = {}
+        for contact_id, delta in changes.items():
+            key = keys.contact_count_key(tenant_id, contact_id)
+            per_shard[key] = per_shard.get(key, 0) + delta
+        for (pk, sk), delta in sorted(per_shard.items()):
+            if delta:
+                self._counter(pk, sk).update(actions=[self._counter.count.add(delta)])
+
+    def count(self, tenant_id: str) -> int | None:
+        """The tenant's contact count (one Query), ``None`` if it was never counted."""
+        results = list(
+            self._counter.query(
+                keys.contact_count_pk(tenant_id),
+                self._counter.sk.startswith(keys.counter_prefix(keys.CONTACTS_COUNTER)),
+                consistent_read=True,
+            )
+        )
+        if not results:
+            return None
+        return sum(int(item.count or 0) for item in results)
 
     def contact_ids(
         self, tenant_id: str, *, shard: int, limit: int = 1000, cursor: str | None = None
@@ -237,6 +292,8 @@ class EventRepository:
             at=iso(at),
             properties=dict(properties or {}),
             expires_at=at + self._keep_for,
+            sample_pk=keys.sample_pk(tenant_id, contact_id),
+            sample_sk=keys.event_sample_sk(contact_id, at, event_id),
         )
 
     def append(
