@@ -1,32 +1,67 @@
-"""The audience API (API Gateway REST proxy, Powertools resolver).
+"""The audience API (API Gateway REST proxy, one Powertools resolver).
 
-Routes that exist today: ``GET /health``, ``GET /condition-types``,
-``GET /templates`` and ``POST /rules/validate``; the audience API issue adds
-segments, members, counts, estimates and explanations to this same resolver.
+Each route parses its request (pydantic models of :mod:`core.api_models`,
+validated by the resolver), calls one method of :class:`infra.audience.Audience`
+and shapes the response; the OpenAPI document at ``/openapi.json`` is generated
+from the same models (and committed as ``openapi.json``).
 
 The tenant comes only from the authorizer's context
 (``requestContext.authorizer.tenant_id``), never from the path, query or body,
-so one tenant's key can never name another tenant. Bad input is always a 4xx
-with a JSON body saying what is wrong; a 500 means a bug here.
+so one tenant's key can never name another tenant; an event without one is a
+401 before anything else is looked at. Bad input is always a 4xx with a JSON
+body ``{"message", "errors": [{"location", "path", "message", "suggestion"}]}``
+(``path`` a JSON pointer into the body, query or path): 400 for a body that is
+not a JSON object, 404 for ids this tenant does not have, 409 for version and
+state conflicts, 422 for values that do not validate. A 500 means a bug here.
+
+Bodies are read as JSON whatever the Content-Type says when it is a form or
+text type: ``curl -d`` sends ``application/x-www-form-urlencoded`` by default,
+and refusing every README-style request with a 415 helps nobody.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
-from typing import Any
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError, UnauthorizedError
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
-from core.errors import RuleValidationError
+from core.api_models import (
+    ConditionTypesOut,
+    ContactSegmentsOut,
+    CountOut,
+    ErrorOut,
+    EstimateIn,
+    EstimateOut,
+    ExplainOut,
+    MembershipOut,
+    MembersOut,
+    SegmentCreate,
+    SegmentListOut,
+    SegmentOut,
+    SegmentUpdate,
+    SnapshotContactsOut,
+    SnapshotIn,
+    SnapshotListOut,
+    SnapshotOut,
+    TemplatesOut,
+    ValidateIn,
+    ValidateOut,
+)
 from core.host import PluginHost
-from core.rules import parse_rule, rule_reads, to_json
+from infra.audience import ApiError, Audience, IdempotentCreates, located, validate
 from infra.keys import InvalidKeyError, check_tenant_id
 from plugins import default_host
 
-__all__ = ["app", "handler"]
+__all__ = ["app", "handler", "openapi_document"]
 
 logger = Logger(service="growthos-segments-api")
 app = APIGatewayRestResolver(enable_validation=True)
@@ -34,32 +69,73 @@ app = APIGatewayRestResolver(enable_validation=True)
 _HOST: PluginHost = default_host()
 """Built once per container: plugin discovery is pluggy's job at cold start only."""
 
+OPENAPI_TITLE = "GrowthOS Segment Engine: audience API"
+OPENAPI_VERSION = "1.0.0"
+_ERRORS: dict[int, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"model": ErrorOut}}}
+    for code, text in (
+        (400, "the body is not a JSON object, or a cursor is malformed"),
+        (401, "no tenant in the authorizer context"),
+        (404, "no such segment, contact or snapshot in this tenant"),
+        (409, "version conflict, archived segment, or a create still in progress"),
+        (422, "a value does not validate (every error, with JSON pointers)"),
+    )
+}
+
+
+def _responses(status: int = 200, description: str = "OK") -> dict[int, Any]:
+    """The success response (schema from the return annotation) and the error ones."""
+    return {status: {"description": description}, **_ERRORS}
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    audience: Audience
+    creates: IdempotentCreates
+
+
+@cache
+def service() -> Service:
+    """Built on the first request that needs AWS (catalog routes never do)."""
+    from infra import aws
+    from infra.backfill import start_backfill
+    from infra.repos import build_repositories
+    from infra.settings import Settings
+
+    settings = Settings.from_env()
+    repos = build_repositories(settings)
+
+    def backfill(tenant_id: str, segment_id: str, version: int) -> str:
+        if not settings.backfill_queue_url:
+            return "none"
+        start_backfill(settings, tenant_id, segment_id, version)
+        return "queued"
+
+    audience = Audience(repos, _HOST, start_backfill=backfill)
+    idempotency = aws.client("dynamodb", settings)
+    repos.requests.attach(idempotency)
+    return Service(audience, IdempotentCreates(audience, settings.tables.idempotency, idempotency))
+
 
 def current_tenant() -> str:
-    """The caller's tenant from the authorizer context; 401 when absent or malformed."""
-    context = app.current_event.raw_event.get("requestContext")
+    """The caller's tenant from the authorizer context (checked again in :func:`handler`)."""
+    tenant = _tenant_of(app.current_event.raw_event)
+    if tenant is None:
+        raise ApiError("no tenant in the authorizer context")
+    return tenant
+
+
+def _tenant_of(event: Any) -> str | None:
+    context = event.get("requestContext") if isinstance(event, dict) else None
     authorizer = context.get("authorizer") if isinstance(context, dict) else None
     tenant = authorizer.get("tenant_id") if isinstance(authorizer, dict) else None
     try:
         return check_tenant_id(tenant)
     except InvalidKeyError:
-        raise UnauthorizedError("no tenant in the authorizer context") from None
-
-
-def _json_body() -> Any:
-    try:
-        text = app.current_event.decoded_body
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequestError("body is not valid base64-encoded UTF-8") from None
-    if not text:
-        raise BadRequestError("a JSON body is required")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise BadRequestError(f"body is not valid JSON: {exc.msg} ({where})") from None
-    except RecursionError:
-        raise BadRequestError("body JSON is nested too deeply") from None
+        return None
 
 
 def _json(status: int, payload: Any) -> Response[Any]:
@@ -70,40 +146,275 @@ def _json(status: int, payload: Any) -> Response[Any]:
     )
 
 
-@app.get("/health")
+def _model(status: int, model: Any) -> Response[Any]:
+    """A model (or its dump, as idempotency replays it) with a status; the resolver
+    validates it against the route's return annotation and serializes it."""
+    payload = model if isinstance(model, dict) else model.model_dump(mode="json")
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=payload)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError) -> Response[Any]:
+    return _json(error.status, error.body())
+
+
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "missing", "json_invalid", "model_type"})
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(error: RequestValidationError) -> Response[Any]:
+    """Pydantic's errors as located entries: 400 when the body is not a JSON object
+    at all, 422 when its values do not validate."""
+    errors = []
+    unreadable = False
+    for item in error.errors():
+        loc = [str(part) for part in item.get("loc", ())]
+        location = loc[0] if loc and loc[0] in ("body", "query", "path", "header") else "request"
+        rest = loc[1:] if location != "request" else loc
+        if location == "body" and len(rest) <= 1 and item.get("type") in _NOT_AN_OBJECT and (
+            not rest or item.get("type") == "json_invalid" or rest[0] in ("body", "request")
+        ):
+            unreadable = True
+        if item.get("type") == "json_invalid":
+            message = f"body is not valid JSON: {(item.get('ctx') or {}).get('error', 'decode error')}"
+            errors.append(located("body", "", message))
+            continue
+        pointer = "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in rest)
+        errors.append(located(location, pointer, str(item.get("msg", "invalid value"))))
+    if unreadable:
+        return _json(400, {"message": "the body must be a JSON object", "errors": errors})
+    return _json(422, {"message": "the request does not validate", "errors": errors})
+
+
+@app.exception_handler([UnicodeDecodeError, binascii.Error, RecursionError])
+def _unreadable_body(error: Exception) -> Response[Any]:
+    message = "body JSON is nested too deeply" if isinstance(error, RecursionError) else (
+        "body is not valid base64-encoded UTF-8")
+    return _json(400, {"message": message, "errors": [located("body", "", message)]})
+
+
+@app.not_found
+def _no_route(error: NotFoundError) -> Response[Any]:
+    path = app.current_event.path
+    return _json(404, {"message": "no such route", "errors": [located("path", "", f"no route for {path}")]})
+
+
+# --- catalog and rules ---------------------------------------------------------------------
+
+
+@app.get("/health", include_in_schema=False)
 def health() -> dict[str, Any]:
     """Liveness only; the authorizer in front of it already proved the key."""
     return {"status": "ok", "condition_types": len(_HOST.condition_types)}
 
 
-@app.get("/condition-types")
-def condition_types() -> dict[str, Any]:
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[Any]:
+    return Response(200, content_types.APPLICATION_JSON, openapi_document())
+
+
+@app.get("/condition-types", summary="The condition-type catalog for the rule builder",
+         responses=_responses())
+def condition_types() -> ConditionTypesOut:
     current_tenant()
-    return {"condition_types": _HOST.catalog()}
+    return ConditionTypesOut(condition_types=_HOST.catalog())
 
 
-@app.get("/templates")
-def templates() -> dict[str, Any]:
+@app.get("/templates", summary="Pre-built segments", responses=_responses())
+def templates() -> TemplatesOut:
     current_tenant()
-    return {"templates": _HOST.list_templates()}
+    return TemplatesOut(templates=[dict(t) for t in _HOST.list_templates()])
 
 
-@app.post("/rules/validate")
-def validate_rule() -> Response[Any]:
-    """``{"rule": <rule>}`` -> 200 with the normal form and what it reads, or 422
-    with every error (JSON pointer into the rule, message, suggestion)."""
+@app.post(
+    "/rules/validate",
+    summary="Validate a rule: every error with a JSON pointer into the rule",
+    responses={**_responses(), 422: {"description": "the rule is invalid (valid: false, errors)"}},
+)
+def validate_rule(body: Annotated[ValidateIn, Body()]) -> Response[ValidateOut]:
     current_tenant()
-    body = _json_body()
-    if not isinstance(body, dict) or "rule" not in body:
-        raise BadRequestError('body must be a JSON object with a "rule" member')
-    try:
-        node = parse_rule(body["rule"], _HOST)
-    except RuleValidationError as exc:
-        errors = [{"path": e.path, "message": e.message, "suggestion": e.suggestion} for e in exc.errors]
-        return _json(422, {"valid": False, "errors": errors})
-    return _json(200, {"valid": True, "normalized": to_json(node), "reads": rule_reads(node).to_json()})
+    result = validate(_HOST, body.rule)
+    return _model(200 if result.valid else 422, result)
+
+
+@app.post("/rules/estimate", summary="Estimated size of an unsaved rule (95% interval)",
+          responses=_responses())
+def estimate_rule(body: Annotated[EstimateIn, Body()]) -> EstimateOut:
+    return service().audience.estimate(current_tenant(), body)
+
+
+# --- segments ------------------------------------------------------------------------------
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255,
+           description="replays the first response to a retried create for 24 h"),
+]
+
+
+@app.post("/segments", summary="Create a segment (starts its backfill)", responses=_responses(201, "Created"))
+def create_segment(
+    body: Annotated[SegmentCreate, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[SegmentOut]:
+    tenant = current_tenant()
+    if idempotency_key:
+        return _model(201, service().creates.create_segment(tenant, idempotency_key, body))
+    return _model(201, service().audience.create_segment(tenant, body))
+
+
+@app.get("/segments", summary="List segments (embedded ones only with type=embedded)", responses=_responses())
+def list_segments(
+    include_archived: Annotated[bool, Query()] = False,
+    type: Annotated[Literal["shared", "embedded", "pinned", "static"] | None, Query()] = None,
+) -> SegmentListOut:
+    return service().audience.list_segments(current_tenant(), include_archived=include_archived,
+                                            segment_type=type)
+
+
+@app.get("/segments/<segment_id>", summary="Get a segment", responses=_responses())
+def get_segment(segment_id: str) -> SegmentOut:
+    return service().audience.get_segment(current_tenant(), segment_id)
+
+
+@app.put("/segments/<segment_id>", summary="Replace a segment's definition (new version, backfill)",
+         responses=_responses())
+def update_segment(segment_id: str, body: Annotated[SegmentUpdate, Body()]) -> SegmentOut:
+    return service().audience.update_segment(current_tenant(), segment_id, body)
+
+
+@app.delete("/segments/<segment_id>", summary="Archive a segment", responses=_responses())
+def archive_segment(segment_id: str, version: Annotated[int | None, Query(ge=1)] = None) -> SegmentOut:
+    return service().audience.archive_segment(current_tenant(), segment_id, version)
+
+
+# --- membership ----------------------------------------------------------------------------
+
+
+@app.get("/segments/<segment_id>/members", summary="Current members, paged", responses=_responses())
+def members(
+    segment_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> MembersOut:
+    return service().audience.members(current_tenant(), segment_id, limit=limit, cursor=cursor)
+
+
+@app.get("/segments/<segment_id>/count", summary="Live member count", responses=_responses())
+def count(segment_id: str) -> CountOut:
+    return service().audience.count(current_tenant(), segment_id)
+
+
+@app.get("/segments/<segment_id>/members/<contact_id>", summary="Is this contact a member, since when",
+         responses=_responses())
+def membership(segment_id: str, contact_id: str) -> MembershipOut:
+    return service().audience.membership(current_tenant(), segment_id, contact_id)
+
+
+@app.get("/contacts/<contact_id>/segments", summary="Every segment a contact is in", responses=_responses())
+def contact_segments(contact_id: str) -> ContactSegmentsOut:
+    return service().audience.contact_segments(current_tenant(), contact_id)
+
+
+@app.post("/segments/<segment_id>/explain/<contact_id>",
+          summary="Evaluate now and explain why the contact is or is not a member", responses=_responses())
+def explain(segment_id: str, contact_id: str) -> ExplainOut:
+    return service().audience.explain(current_tenant(), segment_id, contact_id)
+
+
+# --- snapshots -----------------------------------------------------------------------------
+
+
+@app.post("/segments/<segment_id>/snapshots", summary="Freeze the audience now, with its breakdown",
+          responses=_responses(201, "Created"))
+def create_snapshot(
+    segment_id: str,
+    body: Annotated[SnapshotIn | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[SnapshotOut]:
+    tenant = current_tenant()
+    request = body or SnapshotIn()
+    if idempotency_key:
+        return _model(201, service().creates.create_snapshot(tenant, segment_id, idempotency_key, request))
+    return _model(201, service().audience.create_snapshot(tenant, segment_id, request))
+
+
+@app.get("/segments/<segment_id>/snapshots", summary="Snapshots of a segment, newest first",
+         responses=_responses())
+def list_snapshots(
+    segment_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> SnapshotListOut:
+    return service().audience.list_snapshots(current_tenant(), segment_id, limit=limit, cursor=cursor)
+
+
+@app.get("/segments/<segment_id>/snapshots/<snapshot_id>", summary="One snapshot's breakdown",
+         responses=_responses())
+def get_snapshot(segment_id: str, snapshot_id: str) -> SnapshotOut:
+    return service().audience.get_snapshot(current_tenant(), segment_id, snapshot_id)
+
+
+@app.get("/segments/<segment_id>/snapshots/<snapshot_id>/contacts",
+         summary="A snapshot's contact ids of one category, paged", responses=_responses())
+def snapshot_contacts(
+    segment_id: str,
+    snapshot_id: str,
+    category: Annotated[
+        Literal["all", "addressable", "bounced", "unsubscribed", "spam", "no_email"], Query()
+    ] = "all",
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> SnapshotContactsOut:
+    return service().audience.snapshot_contacts(current_tenant(), segment_id, snapshot_id,
+                                                category=category, cursor=cursor)
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+@cache
+def openapi_document() -> str:
+    """The OpenAPI document, byte-stable (the committed ``openapi.json`` is compared to it)."""
+    schema = json.loads(app.get_openapi_json_schema(title=OPENAPI_TITLE, version=OPENAPI_VERSION))
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "text/plain")
+
+
+def _json_content_type(event: dict[str, Any]) -> None:
+    """Treat form/text bodies as JSON (see the module doc)."""
+    for field in ("headers", "multiValueHeaders"):
+        headers = event.get(field)
+        if not isinstance(headers, dict):
+            continue
+        for name in list(headers):
+            if str(name).lower() != "content-type":
+                continue
+            value = headers[name]
+            first = value[0] if isinstance(value, list) and value else value
+            if isinstance(first, str) and first.split(";")[0].strip().lower() in _FORM_TYPES:
+                headers[name] = ["application/json"] if isinstance(value, list) else "application/json"
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if _tenant_of(event) is None:
+        body = {"message": "no tenant in the authorizer context",
+                "errors": [located("header", "", "the authorizer did not name a tenant")]}
+        return {
+            "statusCode": 401,
+            "multiValueHeaders": {"Content-Type": ["application/json"]},
+            "body": json.dumps(body),
+            "isBase64Encoded": False,
+        }
+    _json_content_type(event)
+    if os.environ.get("IDEMPOTENCY_TABLE"):
+        service().creates.register_lambda_context(context)
     return app.resolve(event, context)
+
+
+if __name__ == "__main__":  # python -m handlers.api > openapi.json
+    print(openapi_document(), end="")

@@ -17,6 +17,7 @@ from infra.repos.contacts import ContactRepository, ContactViews, EventRepositor
 from infra.repos.memberships import MembershipRepository
 from infra.repos.rechecks import RecheckRepository
 from infra.repos.segments import SegmentRepository
+from infra.repos.snapshots import SnapshotRepository
 from infra.settings import TABLE_LOGICAL_IDS, Settings
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "RecheckRepository",
     "Repositories",
     "SegmentRepository",
+    "SnapshotRepository",
     "build_repositories",
     "create_tables",
 ]
@@ -45,6 +47,7 @@ class Repositories:
     segments: SegmentRepository
     memberships: MembershipRepository
     rechecks: RecheckRepository
+    snapshots: SnapshotRepository
 
 
 def build_repositories(settings: Settings, *, dynamodb_client: Any = None) -> Repositories:
@@ -64,6 +67,7 @@ def build_repositories(settings: Settings, *, dynamodb_client: Any = None) -> Re
         segments=SegmentRepository(models, cache_seconds=settings.segment_cache_seconds),
         memberships=MembershipRepository(models, settings),
         rechecks=RecheckRepository(models),
+        snapshots=SnapshotRepository(models),
     )
 
 

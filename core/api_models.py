@@ -1,0 +1,269 @@
+"""Request and response bodies of the audience API, as pydantic models.
+
+They live in ``core`` (pure pydantic, no AWS) because both sides use them: the
+Powertools resolver in ``handlers.api`` validates requests and generates the
+OpenAPI document from them, and ``infra.audience`` builds the responses. The
+rule itself is typed loosely here (a JSON object) on purpose: its real
+validation is the rule language's (every error with a JSON pointer), which a
+JSON Schema could not express.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "ConditionTypesOut",
+    "ContactSegmentOut",
+    "ContactSegmentsOut",
+    "CountOut",
+    "ErrorDetail",
+    "ErrorOut",
+    "EstimateIn",
+    "EstimateOut",
+    "ExplainOut",
+    "MembersOut",
+    "MembershipOut",
+    "SegmentCreate",
+    "SegmentListOut",
+    "SegmentOut",
+    "SegmentUpdate",
+    "SnapshotContactsOut",
+    "SnapshotIn",
+    "SnapshotListOut",
+    "SnapshotOut",
+    "StoredMembership",
+    "TemplatesOut",
+    "ValidateIn",
+    "ValidateOut",
+]
+
+SegmentId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"),
+    Field(description="1-64 letters, digits, '_', '.', ':', '-'; starts with a letter or digit"),
+]
+ContactId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^#\x00-\x1f\x7f]{1,256}$"),
+    Field(description="1-256 characters, no '#' and no control characters"),
+]
+Rule = Annotated[
+    dict[str, Any],
+    Field(
+        description="A segment rule in JsonLogic shape, e.g. "
+        '{"and": [{"score": {"name": "nps", "gte": 9}}]}; see GET /condition-types',
+        examples=[{"and": [{"score": {"name": "nps", "gte": 9}}]}],
+    ),
+]
+SegmentTypeName = Literal["shared", "embedded", "pinned", "static"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    location: Literal["body", "query", "path", "header", "request"] = Field(
+        description="which part of the request 'path' points into"
+    )
+    path: str = Field(description="JSON pointer to the offending value within 'location' ('' for all of it)")
+    message: str
+    suggestion: str | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx: what went wrong, and where."""
+
+    message: str
+    errors: list[ErrorDetail] = Field(default_factory=list)
+
+
+# --- catalog and rules ----------------------------------------------------------------------
+
+
+class ConditionTypesOut(BaseModel):
+    condition_types: list[dict[str, Any]] = Field(
+        description="name, label, description, category, JSON Schema of the params, examples"
+    )
+
+
+class TemplatesOut(BaseModel):
+    templates: list[dict[str, Any]]
+
+
+class ValidateIn(_In):
+    rule: Rule
+
+
+class ValidateOut(BaseModel):
+    valid: bool
+    normalized: dict[str, Any] | None = None
+    reads: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EstimateIn(_In):
+    rule: Rule
+    exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
+    type: SegmentTypeName = Field(
+        default="shared", description="as what the rule would be saved: pinned segments are ANDed into "
+        "every type but 'pinned'"
+    )
+
+
+class EstimateOut(BaseModel):
+    estimate: int = Field(description="estimated number of matching contacts")
+    low: int = Field(description="lower bound of the confidence interval")
+    high: int = Field(description="upper bound of the confidence interval")
+    confidence: float = Field(description="confidence level of [low, high]")
+    exact: bool = Field(description="true when every contact was evaluated (small tenants)")
+    sample_size: int
+    matches: int = Field(description="matching contacts in the sample")
+    population: int = Field(description="the tenant's contacts the sample was scaled to")
+    population_source: Literal["counter", "sample", "exact"]
+    sampled_fraction: float
+    evaluated_at: str
+    reads: dict[str, Any] = Field(description="what the rule (with pinned/referenced segments) reads")
+
+
+# --- segments -----------------------------------------------------------------------------
+
+
+class SegmentCreate(_In):
+    id: SegmentId | None = Field(default=None, description="chosen by the caller, or generated")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    type: SegmentTypeName = "shared"
+    rule: Rule | None = Field(default=None, description="required unless the type is 'static'")
+    exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
+    include_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
+    exclude_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
+
+
+class SegmentUpdate(_In):
+    """The whole new definition, and the version it was edited from (optimistic
+    concurrency: a stale version is a 409)."""
+
+    version: int = Field(ge=1, description="the current version, as last read")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    type: SegmentTypeName = "shared"
+    rule: Rule | None = None
+    exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
+    include_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
+    exclude_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
+
+
+class SegmentOut(BaseModel):
+    id: str
+    version: int
+    name: str
+    description: str
+    type: SegmentTypeName
+    status: Literal["active", "archived"]
+    rule: dict[str, Any] | None
+    exclude_segments: list[str]
+    include_contacts: list[str]
+    exclude_contacts: list[str]
+    created_at: str | None
+    updated_at: str | None
+    backfill: Literal["queued", "running", "none"] | None = Field(
+        default=None, description="on create/update: how the new version's members are being filled"
+    )
+
+
+class SegmentListOut(BaseModel):
+    segments: list[SegmentOut]
+
+
+# --- membership ---------------------------------------------------------------------------
+
+
+class MembersOut(BaseModel):
+    segment_id: str
+    members: list[str]
+    cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+
+
+class CountOut(BaseModel):
+    segment_id: str
+    count: int = Field(description="exact number of current members (a live counter)")
+
+
+class MembershipOut(BaseModel):
+    segment_id: str
+    contact_id: str
+    member: bool
+    entered_at: str | None = None
+    exited_at: str | None = None
+    segment_version: int | None = None
+
+
+class ContactSegmentOut(BaseModel):
+    segment_id: str
+    name: str | None
+    entered_at: str | None
+    segment_version: int | None
+
+
+class ContactSegmentsOut(BaseModel):
+    contact_id: str
+    segments: list[ContactSegmentOut]
+
+
+class StoredMembership(BaseModel):
+    member: bool
+    entered_at: str | None = None
+    exited_at: str | None = None
+
+
+class ExplainOut(BaseModel):
+    segment_id: str
+    contact_id: str
+    version: int
+    evaluated_at: str
+    match: bool
+    recheck_at: str | None
+    trace: dict[str, Any] = Field(description="per node: JSON pointer, kind, match, what it read, why")
+    stored: StoredMembership = Field(
+        description="the stored membership, which the real-time path keeps in step with this"
+    )
+
+
+# --- snapshots ----------------------------------------------------------------------------
+
+
+class SnapshotIn(_In):
+    label: Annotated[str, StringConstraints(max_length=200)] = Field(
+        default="", description="what the snapshot is for, e.g. a campaign id"
+    )
+
+
+class SnapshotOut(BaseModel):
+    snapshot_id: str
+    segment_id: str
+    segment_version: int | None
+    label: str
+    taken_at: str
+    counts: dict[str, int] = Field(
+        description="all, addressable, bounced, unsubscribed, spam, no_email (flags can overlap; "
+        "addressable = none of them)"
+    )
+
+
+class SnapshotListOut(BaseModel):
+    snapshots: list[SnapshotOut]
+    cursor: str | None
+
+
+class SnapshotContactsOut(BaseModel):
+    snapshot_id: str
+    category: str
+    contacts: list[str]
+    cursor: str | None

@@ -1,0 +1,810 @@
+"""The audience API's service functions: one per route, tenant first, AWS behind them.
+
+``handlers.api`` parses a request, calls one method of :class:`Audience` and
+shapes the response; everything a route *means* is here, so it can be tested
+without API Gateway events. Failures a caller can fix are :class:`ApiError`
+subclasses carrying the HTTP status and a located error list; anything else
+is a bug (a 500).
+
+Choices worth knowing:
+
+- **Tenant isolation.** Every method takes the tenant from the caller (the
+  authorizer's context) and builds keys with it (``infra.keys``), so another
+  tenant's segment, contact, cursor or snapshot id is simply "not found".
+- **Saving validates the whole tenant.** A segment is checked alone first (the
+  rule language's errors, with pointers into the request body), then with every
+  active segment of the tenant (:class:`core.segments.SegmentSet`): unknown
+  references, cycles, and segments that the change would break. Nothing is
+  stored unless the whole set compiles.
+- **Explanations evaluate now.** ``explain`` evaluates the segment for the
+  contact at the current instant within the tenant's compiled set, so segment
+  references are *evaluated* at that same instant, not read from stored
+  memberships: the trace is self-consistent and shows why a referenced
+  segment matched. The stored membership is returned beside it; they differ
+  only while the real-time path is catching up (seconds).
+- **Membership check in one request.** The segment head, the membership row
+  and the contact's key come from one strongly consistent BatchGetItem, so a
+  check costs one DynamoDB request whatever the answer.
+- **Idempotent creates.** Segment and snapshot creation take an optional
+  ``Idempotency-Key``; with one, Powertools' idempotency (DynamoDB
+  persistence, one layer per function) replays the first response for 24 h,
+  refuses the same key with another body (422) and a concurrent duplicate
+  (409). The key is hashed together with the tenant id, so two tenants cannot
+  collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from core.api_models import (
+    ContactSegmentOut,
+    ContactSegmentsOut,
+    CountOut,
+    EstimateIn,
+    EstimateOut,
+    ExplainOut,
+    MembershipOut,
+    MembersOut,
+    SegmentCreate,
+    SegmentListOut,
+    SegmentOut,
+    SegmentUpdate,
+    SnapshotContactsOut,
+    SnapshotIn,
+    SnapshotListOut,
+    SnapshotOut,
+    StoredMembership,
+    ValidateOut,
+)
+from core.contract import Reads
+from core.errors import RuleError, RuleValidationError, suggest
+from core.host import PluginHost
+from core.membership import TenantSegments
+from core.ports import CursorError, SegmentRecord, SegmentVersionConflict
+from core.rules import SegmentRef, iter_nodes, parse_rule, rule_reads, to_json
+from core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
+from core.timeutil import to_iso
+from infra import keys
+from infra.estimate import Estimator
+from infra.evaluation import TenantContexts, TenantSegmentCache, definition_of
+from infra.repos import Repositories
+from infra.repos._common import iso
+from infra.repos.snapshots import CATEGORIES, SnapshotMember, SnapshotRecord
+
+__all__ = [
+    "ApiError",
+    "Audience",
+    "BadRequest",
+    "Conflict",
+    "IdempotentCreates",
+    "NotFound",
+    "Unprocessable",
+    "located",
+    "validate",
+]
+
+log = logging.getLogger("infra.audience")
+
+_DESERIALIZER = TypeDeserializer()
+DRAFT_ID = "_draft"
+"""Id of an unsaved rule inside a segment set: ids of saved segments start with a
+letter or digit, so it can never collide with one."""
+BATCH_GET = 100
+MEMBER_PAGE = 1000
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def located(location: str, path: str, message: str, suggestion: str | None = None) -> dict[str, Any]:
+    """One error entry: which part of the request, the JSON pointer within it, what."""
+    entry: dict[str, Any] = {"location": location, "path": path, "message": message}
+    if suggestion:
+        entry["suggestion"] = suggestion
+    return entry
+
+
+class ApiError(Exception):
+    """A failure the caller can fix; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = [dict(e) for e in errors]
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, "errors": self.errors}
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class Unprocessable(ApiError):
+    status = 422
+
+
+def _not_found(kind: str, location: str, name: str) -> NotFound:
+    return NotFound(f"{kind} not found", [located(location, f"/{name}", f"no such {kind} in this tenant")])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _segment_out(record: SegmentRecord, backfill: str | None = None) -> SegmentOut:
+    return SegmentOut(
+        id=record.segment_id,
+        version=record.version,
+        name=record.name,
+        description=record.description,
+        type=record.type,  # type: ignore[arg-type]
+        status=record.status,  # type: ignore[arg-type]
+        rule=dict(record.rule) if record.rule else None,
+        exclude_segments=list(record.exclude_segments),
+        include_contacts=list(record.include_contacts),
+        exclude_contacts=list(record.exclude_contacts),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        backfill=backfill,  # type: ignore[arg-type]
+    )
+
+
+def _snapshot_out(record: SnapshotRecord) -> SnapshotOut:
+    return SnapshotOut(
+        snapshot_id=record.snapshot_id,
+        segment_id=record.segment_id,
+        segment_version=record.segment_version,
+        label=record.label,
+        taken_at=record.taken_at,
+        counts=dict(record.counts),
+    )
+
+
+def _rule_errors(errors: Iterable[RuleError], prefix: str = "/rule") -> list[dict[str, Any]]:
+    return [located("body", prefix + e.path, e.message, e.suggestion) for e in errors]
+
+
+def _closure(tenant: TenantSegments, roots: Iterable[str]) -> list[str]:
+    """``roots`` and every segment they reference (effective rules: pinned and
+    exclusions included), for building the smallest set that evaluates them."""
+    seen: set[str] = set()
+    stack = [r for r in roots if r in tenant.segments.segments]
+    while stack:
+        sid = stack.pop()
+        if sid in seen:
+            continue
+        seen.add(sid)
+        stack.extend(r for r in tenant.segments.segments[sid].reads.segments if r not in seen)
+    return sorted(seen)
+
+
+def _reads_of(segment_set: SegmentSet, segment_id: str) -> Reads:
+    """Everything evaluating ``segment_id`` reads, through its references."""
+    total = Reads()
+    seen: set[str] = set()
+    stack = [segment_id]
+    while stack:
+        sid = stack.pop()
+        compiled = segment_set.segments.get(sid)
+        if sid in seen or compiled is None:
+            continue
+        seen.add(sid)
+        total = total.union(compiled.reads)
+        stack.extend(compiled.reads.segments)
+    return total
+
+
+def suppression_flags(doc: Mapping[str, Any] | None) -> dict[str, bool]:
+    """Why a send would skip a contact; a missing profile is not addressable."""
+    if not doc:
+        return {"bounced": False, "unsubscribed": False, "spam": False, "no_email": True}
+    suppression = doc.get("suppression") if isinstance(doc.get("suppression"), Mapping) else {}
+    assert isinstance(suppression, Mapping)
+    status = suppression.get("status")
+    attributes = doc.get("attributes") if isinstance(doc.get("attributes"), Mapping) else {}
+    assert isinstance(attributes, Mapping)
+    email = attributes.get("email")
+    return {
+        "bounced": suppression.get("bounced") is True or status == "bounced",
+        "unsubscribed": suppression.get("unsubscribed") is True or status == "unsubscribed",
+        "spam": status in ("complained", "spam") or suppression.get("complained") is True
+        or suppression.get("spam") is True,
+        "no_email": not (isinstance(email, str) and email.strip()),
+    }
+
+
+def validate(host: PluginHost, rule: Any) -> ValidateOut:
+    """Every error of a rule (pointers into the rule), or its normal form and reads.
+    Needs only the plugin host, so the route answers without any AWS client."""
+    try:
+        node = parse_rule(rule, host)
+    except RuleValidationError as exc:
+        errors = [{"path": e.path, "message": e.message, "suggestion": e.suggestion} for e in exc.errors]
+        return ValidateOut(valid=False, errors=errors)
+    return ValidateOut(valid=True, normalized=to_json(node), reads=rule_reads(node).to_json())
+
+
+# --------------------------------------------------------------------------- the service
+
+
+@dataclass
+class Audience:
+    """What every route of the audience API does."""
+
+    repos: Repositories
+    host: PluginHost
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    start_backfill: Callable[[str, str, int], str] | None = None
+    """Called after a save with (tenant, segment, version); returns ``queued`` or
+    ``running``. ``None``: no backfill (the response says ``none``)."""
+    estimator: Estimator | None = None
+
+    def __post_init__(self) -> None:
+        self.contexts = TenantContexts(self.repos)
+        self.compiled = TenantSegmentCache(self.repos.segments, self.host, self.contexts)
+        if self.estimator is None:
+            self.estimator = Estimator(self.repos)
+
+    # --- catalog and rules ---------------------------------------------------------------
+
+    def condition_types(self) -> list[dict[str, Any]]:
+        return self.host.catalog()
+
+    def templates(self) -> list[Any]:
+        return [dict(t) for t in self.host.list_templates()]
+
+    def validate(self, rule: Any) -> ValidateOut:
+        return validate(self.host, rule)
+
+    # --- estimate --------------------------------------------------------------------------
+
+    def estimate(self, tenant_id: str, request: EstimateIn) -> EstimateOut:
+        """Size of an unsaved rule as it would be saved (pinned segments ANDed in)."""
+        now = self.clock()
+        tenant = self.compiled.for_tenant(tenant_id)
+        draft = SegmentDefinition(
+            id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
+            exclude_segments=tuple(request.exclude_segments),
+        )
+        self._check_alone(draft, tenant.segments.definitions, for_draft=True)
+        pinned = tenant.pinned if draft.type is not SegmentType.PINNED else ()
+        roots = [*self._own_references(draft), *draft.exclude_segments, *pinned]
+        definitions = [tenant.segments.definitions[sid] for sid in _closure(tenant, roots)]
+        try:
+            segment_set = SegmentSet(self.host, [*definitions, draft])
+        except SegmentSetError as exc:
+            raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, DRAFT_ID)) from None
+        reads = _reads_of(segment_set, DRAFT_ID)
+        context = self._context(tenant, reads)
+        compiled = segment_set.segments[DRAFT_ID]
+
+        def matches(doc: Mapping[str, Any]) -> bool:
+            return bool(compiled.evaluate(segment_set.view(doc, context=context), now)[0])
+
+        assert self.estimator is not None
+        result = self.estimator.estimate(tenant_id, matches, reads, now)
+        return EstimateOut(
+            estimate=result.estimate,
+            low=result.low,
+            high=result.high,
+            confidence=result.confidence,
+            exact=result.exact,
+            sample_size=result.sample_size,
+            matches=result.matches,
+            population=result.population,
+            population_source=result.population_source,  # type: ignore[arg-type]
+            sampled_fraction=round(result.sampled_fraction, 6),
+            evaluated_at=iso(now),
+            reads=reads.to_json(),
+        )
+
+    def _context(self, tenant: TenantSegments, reads: Reads) -> Mapping[str, Any]:
+        if not reads.context or tenant.context:
+            return tenant.context
+        stored = self.contexts.get(tenant.tenant_id)
+        return stored.context if stored is not None else {}
+
+    # --- segments --------------------------------------------------------------------------
+
+    def create_segment(self, tenant_id: str, request: SegmentCreate) -> SegmentOut:
+        segment_id = request.id or f"seg_{secrets.token_hex(6)}"
+        record = SegmentRecord(
+            tenant_id=tenant_id, segment_id=segment_id, name=request.name,
+            description=request.description, type=request.type,
+            rule=request.rule if request.type != "static" and request.rule is not None else {},
+            exclude_segments=tuple(request.exclude_segments),
+            include_contacts=tuple(request.include_contacts),
+            exclude_contacts=tuple(request.exclude_contacts),
+            version=0,
+        )
+        self._check_type(request.type, request.rule)
+        return self._save(record, request.rule)
+
+    def update_segment(self, tenant_id: str, segment_id: str, request: SegmentUpdate) -> SegmentOut:
+        head = self._head(tenant_id, segment_id)
+        if head.version != request.version:
+            raise Conflict(
+                f"segment is at version {head.version}, not {request.version}: reload and retry",
+                [located("body", "/version", f"current version is {head.version}")],
+            )
+        self._check_type(request.type, request.rule)
+        record = replace(
+            head, name=request.name, description=request.description, type=request.type,
+            status="active",
+            rule=request.rule if request.type != "static" and request.rule is not None else {},
+            exclude_segments=tuple(request.exclude_segments),
+            include_contacts=tuple(request.include_contacts),
+            exclude_contacts=tuple(request.exclude_contacts),
+        )
+        return self._save(record, request.rule)
+
+    def archive_segment(self, tenant_id: str, segment_id: str, version: int | None) -> SegmentOut:
+        """Archive (the API's delete): a new version with status ``archived``. Refused
+        while another active segment references it."""
+        head = self._head(tenant_id, segment_id)
+        if version is not None and head.version != version:
+            raise Conflict(
+                f"segment is at version {head.version}, not {version}: reload and retry",
+                [located("query", "/version", f"current version is {head.version}")],
+            )
+        if head.status == "archived":
+            return _segment_out(head)
+        others = [r for r in self.repos.segments.list_segments(tenant_id) if r.segment_id != segment_id]
+        try:
+            SegmentSet(self.host, [definition_of(r) for r in others])
+        except SegmentSetError as exc:
+            users = sorted(exc.errors)
+            raise Conflict(
+                "other segments reference this one; change them first",
+                [located("path", "/segment_id", f"referenced by segment {sid!r}") for sid in users],
+            ) from None
+        try:
+            saved = self.repos.segments.save(replace(head, status="archived"), now=self.clock())
+        except SegmentVersionConflict as exc:
+            raise Conflict(str(exc)) from None
+        return _segment_out(saved)
+
+    def _check_type(self, segment_type: str, rule: Any) -> None:
+        if segment_type == "static" and rule is not None:
+            raise Unprocessable("a static segment has no rule", [
+                located("body", "/rule", "a static segment is its include_contacts list; drop the rule")])
+        if segment_type != "static" and rule is None:
+            raise Unprocessable("a rule is required", [located("body", "/rule", "a rule is required")])
+
+    def _save(self, record: SegmentRecord, rule: Any) -> SegmentOut:
+        tenant_id = record.tenant_id
+        current = {r.segment_id: r for r in self.repos.segments.list_segments(tenant_id)}
+        current.pop(record.segment_id, None)
+        definitions = {sid: definition_of(r) for sid, r in current.items()}
+        candidate = definition_of(replace(record, version=record.version + 1))
+        if rule is None:
+            candidate = replace(candidate, rule=None)
+        node = self._check_alone(candidate, definitions, for_draft=False)
+        try:
+            SegmentSet(self.host, [*definitions.values(), candidate])
+        except SegmentSetError as exc:
+            errors = self._set_errors(exc, record.segment_id)
+            raise Unprocessable("the segment set would not compile", errors) from None
+        if node is not None:
+            record = replace(record, rule=to_json(node))
+        try:
+            saved = self.repos.segments.save(record, now=self.clock())
+        except SegmentVersionConflict as exc:
+            if record.version == 0:
+                raise Conflict(
+                    f"segment {record.segment_id!r} already exists",
+                    [located("body", "/id", "choose another id, or update the existing segment")],
+                ) from None
+            raise Conflict(str(exc), [located("body", "/version", str(exc))]) from None
+        except ValueError as exc:  # too large for one item
+            raise Unprocessable(str(exc), [located("body", "", str(exc))]) from None
+        backfill = "none"
+        if self.start_backfill is not None:
+            backfill = self.start_backfill(tenant_id, saved.segment_id, saved.version)
+        self.compiled.invalidate(tenant_id)
+        return _segment_out(saved, backfill)
+
+    def _own_references(self, definition: SegmentDefinition) -> list[str]:
+        if definition.rule is None or definition.type is SegmentType.STATIC:
+            return []
+        node = parse_rule(definition.rule, self.host)
+        return [n.segment_id for _, n in iter_nodes(node) if isinstance(n, SegmentRef)]
+
+    def _check_alone(
+        self, definition: SegmentDefinition, others: Mapping[str, SegmentDefinition], *, for_draft: bool
+    ) -> Any:
+        """The rule language's errors (pointers into the body), then references.
+        Returns the parsed rule (``None`` for static segments)."""
+        errors: list[dict[str, Any]] = []
+        node = None
+        if definition.type is not SegmentType.STATIC and definition.rule is not None:
+            try:
+                node = parse_rule(definition.rule, self.host)
+            except RuleValidationError as exc:
+                raise Unprocessable("the rule is not valid", _rule_errors(exc.errors)) from None
+            for path, item in iter_nodes(node):
+                if not isinstance(item, SegmentRef):
+                    continue
+                if item.segment_id == definition.id:
+                    errors.append(located("body", "/rule" + path, "a segment cannot reference itself"))
+                elif item.segment_id not in others:
+                    errors.append(located("body", "/rule" + path + "/segment/id",
+                                          f"unknown segment {item.segment_id!r}",
+                                          suggest(item.segment_id, others)))
+        for index, excluded in enumerate(definition.exclude_segments):
+            if excluded == definition.id:
+                errors.append(located("body", f"/exclude_segments/{index}",
+                                      "a segment cannot exclude itself"))
+            elif excluded not in others:
+                errors.append(located("body", f"/exclude_segments/{index}", f"unknown segment {excluded!r}",
+                                      suggest(excluded, others)))
+        if errors:
+            raise Unprocessable("the segment references segments that do not exist", errors)
+        return node
+
+    @staticmethod
+    def _set_errors(exc: SegmentSetError, own_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for sid, errors in sorted(exc.errors.items()):
+            for error in errors:
+                if sid == own_id:
+                    out.append(located("body", "/rule" + error.path, error.message, error.suggestion))
+                else:
+                    out.append(located("body", "", f"segment {sid!r} would break: {error.path or '/'}: "
+                                       f"{error.message}", error.suggestion))
+        return out
+
+    def _head(self, tenant_id: str, segment_id: str) -> SegmentRecord:
+        record = self._get_head(tenant_id, segment_id)
+        if record is None:
+            raise _not_found("segment", "path", "segment_id")
+        return record
+
+    def _get_head(self, tenant_id: str, segment_id: str) -> SegmentRecord | None:
+        try:
+            keys.check_segment_id(segment_id)
+        except keys.InvalidKeyError:
+            return None
+        return self.repos.segments.get(tenant_id, segment_id)
+
+    def _active_head(self, tenant_id: str, segment_id: str) -> SegmentRecord:
+        head = self._head(tenant_id, segment_id)
+        if head.status != "active":
+            raise Conflict("segment is archived", [located("path", "/segment_id", "segment is archived")])
+        return head
+
+    def get_segment(self, tenant_id: str, segment_id: str) -> SegmentOut:
+        return _segment_out(self._head(tenant_id, segment_id))
+
+    def list_segments(
+        self, tenant_id: str, *, include_archived: bool = False, segment_type: str | None = None
+    ) -> SegmentListOut:
+        """Embedded segments belong to one module and are listed only when asked for."""
+        records = self.repos.segments.list_segments(tenant_id, include_archived=include_archived)
+        if segment_type is not None:
+            records = [r for r in records if r.type == segment_type]
+        else:
+            records = [r for r in records if r.type != "embedded"]
+        records.sort(key=lambda r: r.segment_id)
+        return SegmentListOut(segments=[_segment_out(r) for r in records])
+
+    # --- membership ------------------------------------------------------------------------
+
+    def members(self, tenant_id: str, segment_id: str, *, limit: int, cursor: str | None) -> MembersOut:
+        self._active_head(tenant_id, segment_id)
+        try:
+            page = self.repos.memberships.members(tenant_id, segment_id, limit=limit, cursor=cursor)
+        except CursorError as exc:
+            raise BadRequest(str(exc), [located("query", "/cursor", str(exc))]) from None
+        return MembersOut(segment_id=segment_id, members=page.items, cursor=page.cursor)
+
+    def count(self, tenant_id: str, segment_id: str) -> CountOut:
+        self._active_head(tenant_id, segment_id)
+        return CountOut(segment_id=segment_id, count=self.repos.memberships.count(tenant_id, segment_id))
+
+    def membership(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipOut:
+        """One strongly consistent BatchGetItem: segment head, membership row, contact key."""
+        try:
+            keys.check_segment_id(segment_id)
+        except keys.InvalidKeyError:
+            raise _not_found("segment", "path", "segment_id") from None
+        try:
+            keys.check_contact_id(contact_id)
+        except keys.InvalidKeyError:
+            raise _not_found("contact", "path", "contact_id") from None
+        tables = self.repos.settings.tables
+        request = {
+            tables.segments: {
+                "Keys": [{"pk": {"S": keys.segment_pk(tenant_id)},
+                          "sk": {"S": keys.segment_head_sk(segment_id)}}],
+                "ProjectionExpression": "#st",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ConsistentRead": True,
+            },
+            tables.memberships: {
+                "Keys": [{"pk": {"S": keys.membership_pk(tenant_id, segment_id)}, "sk": {"S": contact_id}}],
+                "ConsistentRead": True,
+            },
+            tables.contacts: {
+                "Keys": [{"pk": {"S": keys.contact_pk(tenant_id, contact_id)}}],
+                "ProjectionExpression": "pk",
+                "ConsistentRead": True,
+            },
+        }
+        found = self._batch_get(request)
+        segment = found.get(tables.segments)
+        if not segment:
+            raise _not_found("segment", "path", "segment_id")
+        if segment[0].get("status") != "active":
+            raise Conflict("segment is archived", [located("path", "/segment_id", "segment is archived")])
+        row = (found.get(tables.memberships) or [None])[0]
+        if row is not None and row.get("member") is True:
+            return MembershipOut(
+                segment_id=segment_id, contact_id=contact_id, member=True,
+                entered_at=row.get("entered_at"), segment_version=_int(row.get("segment_version")),
+            )
+        if not found.get(tables.contacts):
+            raise _not_found("contact", "path", "contact_id")
+        return MembershipOut(
+            segment_id=segment_id, contact_id=contact_id, member=False,
+            exited_at=row.get("exited_at") if row else None,
+            segment_version=_int(row.get("segment_version")) if row else None,
+        )
+
+    def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        pending: dict[str, Any] = request
+        for _ in range(8):
+            response = self.repos.client.batch_get_item(RequestItems=pending)
+            for table, items in response.get("Responses", {}).items():
+                found.setdefault(table, []).extend(
+                    {k: _DESERIALIZER.deserialize(v) for k, v in item.items()} for item in items
+                )
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+        raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+
+    def contact_segments(self, tenant_id: str, contact_id: str) -> ContactSegmentsOut:
+        self._contact_exists(tenant_id, contact_id)
+        records = self.repos.memberships.segments_of(tenant_id, contact_id)
+        names = {r.segment_id: r.name for r in self.repos.segments.active_segments(tenant_id)}
+        return ContactSegmentsOut(
+            contact_id=contact_id,
+            segments=[
+                ContactSegmentOut(segment_id=r.segment_id, name=names.get(r.segment_id),
+                                  entered_at=r.entered_at, segment_version=r.segment_version)
+                for r in sorted(records, key=lambda r: r.segment_id)
+            ],
+        )
+
+    def _contact_exists(self, tenant_id: str, contact_id: str) -> None:
+        try:
+            keys.check_contact_id(contact_id)
+        except keys.InvalidKeyError:
+            raise _not_found("contact", "path", "contact_id") from None
+        response = self.repos.client.get_item(
+            TableName=self.repos.settings.tables.contacts,
+            Key={"pk": {"S": keys.contact_pk(tenant_id, contact_id)}},
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+        )
+        if not response.get("Item"):
+            raise _not_found("contact", "path", "contact_id")
+
+    # --- explain ---------------------------------------------------------------------------
+
+    def explain(self, tenant_id: str, segment_id: str, contact_id: str) -> ExplainOut:
+        head = self._active_head(tenant_id, segment_id)
+        try:
+            keys.check_contact_id(contact_id)
+        except keys.InvalidKeyError:
+            raise _not_found("contact", "path", "contact_id") from None
+        tenant = self.compiled.for_tenant(tenant_id, fresh=True)
+        if segment_id in tenant.rejected:
+            raise Conflict("the stored segment no longer compiles",
+                           [located("path", "/segment_id", tenant.rejected[segment_id])])
+        segment_set = tenant.segments
+        if segment_id not in segment_set.segments:
+            raise _not_found("segment", "path", "segment_id")
+        reads = _reads_of(segment_set, segment_id)
+        now = self.clock()
+        doc = self.repos.views.load_view(tenant_id, contact_id, now=now, lookback=reads.lookback)
+        if doc is None:
+            raise _not_found("contact", "path", "contact_id")
+        view = segment_set.view(doc, context=self._context(tenant, reads))
+        explanation = segment_set.explain(segment_id, view, now)
+        stored = self.repos.memberships.get(tenant_id, segment_id, contact_id)
+        return ExplainOut(
+            segment_id=segment_id,
+            contact_id=contact_id,
+            version=tenant.versions.get(segment_id, head.version),
+            evaluated_at=iso(now),
+            match=explanation.match,
+            recheck_at=to_iso(explanation.recheck_at),
+            trace=explanation.trace,
+            stored=StoredMembership(
+                member=bool(stored and stored.member),
+                entered_at=stored.entered_at if stored and stored.member else None,
+                exited_at=stored.exited_at if stored and not stored.member else None,
+            ),
+        )
+
+    # --- snapshots -------------------------------------------------------------------------
+
+    def create_snapshot(self, tenant_id: str, segment_id: str, request: SnapshotIn) -> SnapshotOut:
+        """Every current member with the suppression state it has right now."""
+        head = self._active_head(tenant_id, segment_id)
+        now = self.clock()
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = self.repos.memberships.members(tenant_id, segment_id, limit=MEMBER_PAGE, cursor=cursor)
+            ids.extend(page.items)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        profiles = self._profiles(tenant_id, ids)
+        members = [SnapshotMember(cid, **suppression_flags(profiles.get(cid))) for cid in ids]
+        record = self.repos.snapshots.create(
+            tenant_id, segment_id, members, segment_version=head.version, label=request.label, now=now
+        )
+        return _snapshot_out(record)
+
+    def _profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Suppression and email of many contacts, 100 keys per BatchGetItem."""
+        table = self.repos.settings.tables.contacts
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(contact_ids), BATCH_GET):
+            chunk = contact_ids[start:start + BATCH_GET]
+            request = {table: {
+                "Keys": [{"pk": {"S": keys.contact_pk(tenant_id, cid)}} for cid in chunk],
+                "ProjectionExpression": "contact_id, suppression, #at.email",
+                "ExpressionAttributeNames": {"#at": "attributes"},
+            }}
+            for item in self._batch_get(request).get(table, []):
+                if isinstance(item.get("contact_id"), str):
+                    out[item["contact_id"]] = item
+        return out
+
+    def list_snapshots(
+        self, tenant_id: str, segment_id: str, *, limit: int, cursor: str | None
+    ) -> SnapshotListOut:
+        self._head(tenant_id, segment_id)
+        try:
+            page = self.repos.snapshots.list(tenant_id, segment_id, limit=limit, cursor=cursor)
+        except CursorError as exc:
+            raise BadRequest(str(exc), [located("query", "/cursor", str(exc))]) from None
+        return SnapshotListOut(snapshots=[_snapshot_out(r) for r in page.items], cursor=page.cursor)
+
+    def get_snapshot(self, tenant_id: str, segment_id: str, snapshot_id: str) -> SnapshotOut:
+        return _snapshot_out(self._snapshot(tenant_id, segment_id, snapshot_id))
+
+    def _snapshot(self, tenant_id: str, segment_id: str, snapshot_id: str) -> SnapshotRecord:
+        self._head(tenant_id, segment_id)
+        record = self.repos.snapshots.get(tenant_id, segment_id, snapshot_id)
+        if record is None:
+            raise _not_found("snapshot", "path", "snapshot_id")
+        return record
+
+    def snapshot_contacts(
+        self, tenant_id: str, segment_id: str, snapshot_id: str, *, category: str, cursor: str | None
+    ) -> SnapshotContactsOut:
+        if category not in CATEGORIES:
+            raise Unprocessable("unknown category", [located(
+                "query", "/category", f"category must be one of {', '.join(CATEGORIES)}",
+                suggest(category, CATEGORIES))])
+        record = self._snapshot(tenant_id, segment_id, snapshot_id)
+        try:
+            page = self.repos.snapshots.contacts(record, category, cursor=cursor)
+        except CursorError as exc:
+            raise BadRequest(str(exc), [located("query", "/cursor", str(exc))]) from None
+        return SnapshotContactsOut(snapshot_id=snapshot_id, category=category, contacts=page.items,
+                                   cursor=page.cursor)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+class IdempotentCreates:
+    """Segment and snapshot creation behind Powertools idempotency.
+
+    One DynamoDBPersistenceLayer per idempotent function (Powertools keeps
+    per-function state in it). The hashed key is ``[tenant, Idempotency-Key]``
+    and the request body is the validation payload, so a key replays only the
+    request it was first used for.
+    """
+
+    def __init__(
+        self, audience: Audience, table_name: str, client: Any, *, expires_after: int = 86_400
+    ) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        self.audience = audience
+        self.config = IdempotencyConfig(
+            event_key_jmespath="[tenant_id, key]",
+            payload_validation_jmespath="body",
+            expires_after_seconds=expires_after,
+            raise_on_no_idempotency_key=True,
+        )
+
+        def create_segment(request: dict[str, Any]) -> dict[str, Any]:
+            body = SegmentCreate.model_validate(request["body"])
+            return audience.create_segment(request["tenant_id"], body).model_dump(mode="json")
+
+        def create_snapshot(request: dict[str, Any]) -> dict[str, Any]:
+            body = SnapshotIn.model_validate(request["body"])
+            return audience.create_snapshot(
+                request["tenant_id"], request["segment_id"], body
+            ).model_dump(mode="json")
+
+        def wrap(function: Callable[[dict[str, Any]], dict[str, Any]], prefix: str) -> Any:
+            layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+            return idempotent_function(
+                function, data_keyword_argument="request", persistence_store=layer,
+                config=self.config, key_prefix=prefix,
+            )
+
+        self._create_segment = wrap(create_segment, "audience.create_segment")
+        self._create_snapshot = wrap(create_snapshot, "audience.create_snapshot")
+
+    def register_lambda_context(self, context: Any) -> None:
+        """Lets Powertools expire an in-progress record when the Lambda times out."""
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            self.config.register_lambda_context(context)
+
+    def create_segment(self, tenant_id: str, key: str, body: SegmentCreate) -> dict[str, Any]:
+        request = {"tenant_id": tenant_id, "key": key, "body": body.model_dump(mode="json")}
+        return self._call(self._create_segment, request)
+
+    def create_snapshot(self, tenant_id: str, segment_id: str, key: str, body: SnapshotIn) -> dict[str, Any]:
+        request = {"tenant_id": f"{tenant_id}#{segment_id}", "key": key, "segment_id": segment_id,
+                   "body": body.model_dump(mode="json")}
+        return self._call(self._create_snapshot, request)
+
+    def _call(self, function: Any, request: dict[str, Any]) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
+        try:
+            result = function(request=request)
+        except IdempotencyValidationError:
+            raise Unprocessable(
+                "this Idempotency-Key was used with a different request",
+                [located("header", "/Idempotency-Key", "use a new key for a different request")],
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress",
+                [located("header", "/Idempotency-Key", "retry when the first request has finished")],
+            ) from None
+        return dict(result)

@@ -1,0 +1,324 @@
+"""Size estimates of unsaved rules from a uniform random sample of a tenant's contacts.
+
+Why a sample index rather than loading views: a view is a GetItem plus a Query
+per contact, so a 400-contact sample would be 800 requests (seconds on DynamoDB
+latency, tens of seconds on moto). Instead every contact and every event carries
+a *sample position* — a stable hash of the contact id in ``[0, 65536)``
+(:func:`infra.keys.sample_position`) — and both tables have a ``by_sample``
+index keyed by ``T#0P`` (the position's top two bits) and ``<position>#...``.
+Positions ``[0, P)`` are then a uniform random sample of the tenant whose
+profiles come back from one range Query per sample shard, and whose events come
+back from one more (filtered to the rule's lookback and event names, and
+projected to what conditions read). A sample of up to a quarter of a tenant is
+two Queries plus one for the contact count.
+
+How big: the tenant's contact count comes from a counter
+(:meth:`infra.repos.ContactRepository.count`, one Query); the first read takes
+enough positions for :attr:`Estimator.target` contacts (plus 10 %), and when
+chance gives fewer, the next positions are read until the target is met. A
+tenant of at most :attr:`Estimator.exact_limit` contacts is read whole and
+counted exactly.
+
+The interval: the matching share ``k/n`` of the sample gets a 95 % Wilson score
+interval, with the finite-population correction (the sample can be a sizeable
+part of a small tenant), scaled to the tenant's count and clipped to what the
+sample proves (at least ``k`` members, at most ``N - (n - k)``). When the counter
+is missing or below the sample (data loaded before the counter existed), the
+population is the sample size divided by the sampled fraction instead, and the
+response says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from core.contract import Reads
+from core.ports import ContactDocument
+from infra import keys
+from infra.repos import Repositories
+from infra.repos._common import plain
+
+__all__ = ["Estimate", "Estimator", "SampleReader", "wilson_interval"]
+
+Z95 = 1.959963984540054
+_DESERIALIZER = TypeDeserializer()
+_VIEW_FIELDS = ("attributes", "tags", "lists", "suppression", "scores")
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    estimate: int
+    low: int
+    high: int
+    exact: bool
+    sample_size: int
+    matches: int
+    population: int
+    population_source: str
+    """``counter`` (the tenant's contact count), ``sample`` (scaled from the sample) or
+    ``exact`` (every contact was read)."""
+    sampled_fraction: float
+    confidence: float = 0.95
+
+
+def wilson_interval(matches: int, n: int, population: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a share, with the finite-population correction.
+
+    The correction shrinks the variance by ``(N - n) / (N - 1)``, expressed as a
+    larger effective sample; a sample that is the whole population has no
+    uncertainty left.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    share = matches / n
+    if population <= n:
+        return share, share
+    effective = n * (population - 1) / (population - n)
+    z2 = z * z
+    denominator = 1 + z2 / effective
+    centre = (share + z2 / (2 * effective)) / denominator
+    half = z / denominator * math.sqrt(share * (1 - share) / effective + z2 / (4 * effective * effective))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class SampleReader:
+    """Reads the contacts (and their events) at a range of sample positions."""
+
+    def __init__(self, repos: Repositories) -> None:
+        self._client = repos.client
+        self._contacts = repos.settings.tables.contacts
+        self._events = repos.settings.tables.events
+
+    def _query(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
+        """Every page of one Query (pages follow 1 MB limits, not item counts)."""
+        start: dict[str, Any] | None = None
+        while True:
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._client.query(**kwargs)
+            for item in response.get("Items", ()):
+                yield {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    @staticmethod
+    def _key_condition(pk: str, low: str | None, high: str | None) -> tuple[str, dict[str, Any]]:
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if low is None or high is None:
+            return "sample_pk = :pk", values
+        values[":lo"], values[":hi"] = {"S": low}, {"S": high}
+        return "sample_pk = :pk AND sample_sk BETWEEN :lo AND :hi", values
+
+    def contacts(
+        self, tenant_id: str, start: int, stop: int, paths: frozenset[str] | None
+    ) -> list[ContactDocument]:
+        """Profiles at positions ``[start, stop)``, projected to ``paths`` (dotted paths
+        of the contact document; ``None`` reads everything)."""
+        names: dict[str, str] = {}
+        projection = _projection(paths, names)
+        docs: list[ContactDocument] = []
+        for pk, low, high in keys.sample_range(tenant_id, start, stop):
+            condition, values = self._key_condition(pk, low, high)
+            kwargs: dict[str, Any] = {
+                "TableName": self._contacts,
+                "IndexName": "by_sample",
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+            if projection is not None:
+                kwargs["ProjectionExpression"] = projection
+                kwargs["ExpressionAttributeNames"] = names
+            for item in self._query(**kwargs):
+                docs.append(_profile(tenant_id, item))
+        return docs
+
+    def events(
+        self,
+        tenant_id: str,
+        start: int,
+        stop: int,
+        *,
+        since: datetime | None,
+        prefixes: frozenset[str],
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Events of the contacts at positions ``[start, stop)``, per contact, oldest
+        first: only those at or after ``since`` and named under ``prefixes``."""
+        names = {"#n": "name", "#a": "at", "#sk": "sk"}
+        filters: list[str] = []
+        base_values: dict[str, Any] = {}
+        if since is not None:
+            filters.append("#sk >= :since")
+            base_values[":since"] = {"S": keys.event_sk_floor(since)}
+        if "" not in prefixes:
+            alternatives: list[str] = []
+            for index, prefix in enumerate(sorted(prefixes)):
+                if prefix.endswith("."):
+                    alternatives.append(f"begins_with(#n, :p{index})")
+                    base_values[f":p{index}"] = {"S": prefix}
+                else:
+                    alternatives.append(f"#n = :e{index} OR begins_with(#n, :p{index})")
+                    base_values[f":e{index}"] = {"S": prefix}
+                    base_values[f":p{index}"] = {"S": prefix + "."}
+            filters.append("(" + " OR ".join(alternatives) + ")")
+        found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for pk, low, high in keys.sample_range(tenant_id, start, stop):
+            condition, values = self._key_condition(pk, low, high)
+            kwargs: dict[str, Any] = {
+                "TableName": self._events,
+                "IndexName": "by_sample",
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": {**values, **base_values},
+                "ExpressionAttributeNames": names,
+                "ProjectionExpression": "contact_id, #n, #a, properties, #sk",
+            }
+            if filters:
+                kwargs["FilterExpression"] = " AND ".join(filters)
+            for item in self._query(**kwargs):
+                contact_id = item.get("contact_id")
+                if not isinstance(contact_id, str):
+                    continue
+                event = {"name": item.get("name"), "at": item.get("at"),
+                         "properties": plain(item.get("properties") or {})}
+                found.setdefault(contact_id, []).append((str(item.get("sk", "")), event))
+        # sk is fixed-width time#id: sorting on it is time order, as the view loader's Query.
+        return {cid: [e for _, e in sorted(events, key=lambda p: p[0])] for cid, events in found.items()}
+
+
+def _projection(paths: frozenset[str] | None, names: dict[str, str]) -> str | None:
+    """A ProjectionExpression for the document paths a rule reads (``None``: all).
+
+    Paths are cut at three levels and at anything that is not a plain name, and
+    a path under another one is dropped (DynamoDB refuses overlapping paths).
+    """
+    if paths is None or "*" in paths:
+        return None
+    wanted: set[tuple[str, ...]] = set()
+    for path in paths:
+        parts = path.split(".")
+        if parts[0] not in _VIEW_FIELDS:
+            return None  # a path outside the profile fields: read everything, stay correct
+        kept: list[str] = []
+        for part in parts[:3]:
+            if not part or part.isdigit():
+                break
+            kept.append(part)
+        wanted.add(tuple(kept))
+    minimal = sorted(p for p in wanted if not any(q != p and p[: len(q)] == q for q in wanted))
+    placeholders: dict[str, str] = {}
+    rendered = []
+    for path in minimal:
+        tokens = []
+        for part in path:
+            token = placeholders.get(part)
+            if token is None:
+                token = placeholders[part] = f"#f{len(placeholders)}"
+                names[token] = part
+            tokens.append(token)
+        rendered.append(".".join(tokens))
+    names["#cid"] = "contact_id"
+    return ", ".join(["#cid", *rendered])
+
+
+def _profile(tenant_id: str, item: Mapping[str, Any]) -> ContactDocument:
+    attributes = plain(item.get("attributes")) or {}
+    if not isinstance(attributes, dict):
+        attributes = {}
+    attributes.setdefault("custom", {})
+    return {
+        "tenant_id": tenant_id,
+        "contact_id": item.get("contact_id"),
+        "attributes": attributes,
+        "tags": plain(item.get("tags")) or [],
+        "lists": plain(item.get("lists")) or [],
+        "suppression": plain(item.get("suppression")) or {},
+        "scores": plain(item.get("scores")) or {},
+    }
+
+
+class Estimator:
+    """Estimates how many of a tenant's contacts a predicate matches."""
+
+    def __init__(
+        self,
+        repos: Repositories,
+        *,
+        target: int = 400,
+        exact_limit: int = 1000,
+        max_rounds: int = 4,
+    ) -> None:
+        self.repos = repos
+        self.reader = SampleReader(repos)
+        self.target = target
+        """Contacts the sample aims for: ±5 percentage points at worst (p = 0.5)."""
+        self.exact_limit = exact_limit
+        """Tenants up to this size are read whole and counted exactly."""
+        self.max_rounds = max_rounds
+
+    def estimate(
+        self,
+        tenant_id: str,
+        matches: Callable[[ContactDocument], bool],
+        reads: Reads,
+        now: datetime,
+    ) -> Estimate:
+        """Sample the tenant, count the documents ``matches`` accepts, scale up.
+
+        ``reads`` (what the rule and everything it references read) bounds the
+        projection, the event names and how far back events are loaded.
+        """
+        counted = self.repos.contacts.count(tenant_id)
+        total = keys.SAMPLE_POSITIONS
+        if counted is not None and counted <= self.exact_limit:
+            stop = total
+        elif counted:
+            stop = min(total, math.ceil(total * self.target * 1.1 / counted))
+        else:
+            stop = max(1, total // 64)  # no counter: start small and grow from what is found
+        paths = None if "*" in reads.attributes else frozenset(reads.attributes)
+        since = _since(now, reads.lookback)
+        start, n, hits = 0, 0, 0
+        for _ in range(self.max_rounds):
+            docs = self.reader.contacts(tenant_id, start, stop, paths)
+            events: dict[str, list[dict[str, Any]]] = {}
+            if reads.lookback is not None and docs:
+                events = self.reader.events(tenant_id, start, stop, since=since, prefixes=reads.events)
+            for doc in docs:
+                doc["events"] = events.get(doc["contact_id"], [])
+                hits += bool(matches(doc))
+            n += len(docs)
+            start = stop
+            if stop >= total or n >= self.target:
+                break
+            grow = self.target * 1.2 / n if n else 8.0
+            stop = min(total, max(stop + 1, math.ceil(stop * grow)))
+        fraction = start / total
+        exact = start >= total
+        if exact:
+            return Estimate(hits, hits, hits, True, n, hits, n, "exact", 1.0)
+        if counted is not None and counted >= n:
+            population, source = counted, "counter"
+        else:
+            population, source = (round(n / fraction) if fraction else n), "sample"
+        low_share, high_share = wilson_interval(hits, n, population)
+        low = max(hits, math.floor(low_share * population))
+        high = min(population - (n - hits), math.ceil(high_share * population))
+        estimate = min(max(round(hits / n * population) if n else 0, low), high)
+        return Estimate(estimate, low, high, False, n, hits, population, source, fraction)
+
+
+def _since(now: datetime, lookback: timedelta | None) -> datetime | None:
+    """``now - lookback`` for the filter, ``None`` for all history (as the view loader)."""
+    if lookback is None or lookback == timedelta.max:
+        return None
+    try:
+        since = now - lookback
+    except OverflowError:
+        return None
+    return since if since.year >= 1000 else None

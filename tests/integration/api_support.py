@@ -1,0 +1,127 @@
+"""Helpers for the audience API route tests: synthetic API Gateway events on moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from core.ports import SegmentRecord
+from infra import aws
+from infra.audience import Audience, IdempotentCreates
+from infra.backfill import Backfill
+from infra.evaluation import build_service
+from infra.repos import Repositories
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, list[str]]
+
+
+class FakeContext:
+    function_name = "api"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+    aws_request_id = "req"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def event(
+    method: str,
+    path: str,
+    *,
+    tenant: str | None = "t1",
+    body: Any = None,
+    raw_body: str | None = None,
+    query: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event as the deployed API (and the local front) sends it."""
+    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    context: dict[str, Any] = {"stage": "v1", "requestId": "r1", "path": f"/v1{path}",
+                               "identity": {"sourceIp": "127.0.0.1"}}
+    if tenant is not None:
+        context["authorizer"] = {"tenant_id": tenant, "principalId": f"tenant:{tenant}"}
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": dict(query) if query else None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": context,
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class Api:
+    """Calls ``handlers.api.handler`` with synthetic events, against moto."""
+
+    repos: Repositories
+    audience: Audience
+    clock: Callable[[], datetime]
+    backfills: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Reply:
+        from handlers.api import handler
+
+        result = handler(event(method, path, **kwargs), FakeContext())
+        body = json.loads(result["body"]) if result.get("body") else None
+        return Reply(result["statusCode"], body, result.get("multiValueHeaders") or {})
+
+    def get(self, path: str, **kwargs: Any) -> Reply:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return self.call("POST", path, body=body, **kwargs)
+
+    # --- data ------------------------------------------------------------------------------
+
+    def contact(self, contact_id: str, tenant: str = "t1", **profile: Any) -> None:
+        self.repos.contacts.put({"tenant_id": tenant, "contact_id": contact_id, **profile}, now=self.clock())
+
+    def save(self, segment_id: str, rule: Any, tenant: str = "t1", **fields: Any) -> SegmentRecord:
+        head = self.repos.segments.get(tenant, segment_id)
+        return self.repos.segments.save(SegmentRecord(
+            tenant_id=tenant, segment_id=segment_id, name=fields.pop("name", segment_id), rule=rule,
+            version=head.version if head else 0, **fields), now=self.clock())
+
+    def backfill(self, tenant: str, segment_id: str) -> None:
+        """What the backfill worker does for a saved segment, in-process."""
+        service = build_service(self.repos.settings, repos=self.repos, clock=self.clock)
+        Backfill(service).run(tenant, segment_id, workers=1)
+
+
+def build_api(repos: Repositories, clock: Callable[[], datetime]) -> tuple[Api, Any]:
+    """The API wired to ``repos`` with a fixed clock; returns it and the Service to install."""
+    from handlers.api import _HOST, Service
+
+    recorded: list[tuple[str, str, int]] = []
+
+    def start(tenant: str, segment_id: str, version: int) -> str:
+        recorded.append((tenant, segment_id, version))
+        return "queued"
+
+    audience = Audience(repos, _HOST, clock=clock, start_backfill=start)
+    idempotency = aws.client("dynamodb", repos.settings)
+    repos.requests.attach(idempotency)
+    creates = IdempotentCreates(audience, repos.settings.tables.idempotency, idempotency)
+    return Api(repos, audience, clock, recorded), Service(audience, creates)
+
+
+def path(*parts: str) -> str:
+    return "/" + "/".join(quote(p, safe="") for p in parts)
