@@ -785,7 +785,8 @@ class IdempotentCreates:
         return self._call(self._create_segment, request)
 
     def create_snapshot(self, tenant_id: str, segment_id: str, key: str, body: SnapshotIn) -> dict[str, Any]:
-        request = {"tenant_id": f"{tenant_id}#{segment_id}", "key": key, "segment_id": segment_id,
+        # The segment is part of the key: one key may snapshot two segments.
+        request = {"tenant_id": tenant_id, "key": f"{segment_id}#{key}", "segment_id": segment_id,
                    "body": body.model_dump(mode="json")}
         return self._call(self._create_snapshot, request)
 

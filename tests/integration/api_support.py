@@ -47,8 +47,12 @@ def event(
     """An API Gateway REST proxy event as the deployed API (and the local front) sends it."""
     text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
     all_headers = {"Content-Type": "application/json", **(headers or {})}
-    context: dict[str, Any] = {"stage": "v1", "requestId": "r1", "path": f"/v1{path}",
-                               "identity": {"sourceIp": "127.0.0.1"}}
+    context: dict[str, Any] = {
+        "stage": "v1",
+        "requestId": "r1",
+        "path": f"/v1{path}",
+        "identity": {"sourceIp": "127.0.0.1"},
+    }
     if tenant is not None:
         context["authorizer"] = {"tenant_id": tenant, "principalId": f"tenant:{tenant}"}
     return {
@@ -96,9 +100,17 @@ class Api:
 
     def save(self, segment_id: str, rule: Any, tenant: str = "t1", **fields: Any) -> SegmentRecord:
         head = self.repos.segments.get(tenant, segment_id)
-        return self.repos.segments.save(SegmentRecord(
-            tenant_id=tenant, segment_id=segment_id, name=fields.pop("name", segment_id), rule=rule,
-            version=head.version if head else 0, **fields), now=self.clock())
+        return self.repos.segments.save(
+            SegmentRecord(
+                tenant_id=tenant,
+                segment_id=segment_id,
+                name=fields.pop("name", segment_id),
+                rule=rule,
+                version=head.version if head else 0,
+                **fields,
+            ),
+            now=self.clock(),
+        )
 
     def backfill(self, tenant: str, segment_id: str) -> None:
         """What the backfill worker does for a saved segment, in-process."""
@@ -125,3 +137,18 @@ def build_api(repos: Repositories, clock: Callable[[], datetime]) -> tuple[Api, 
 
 def path(*parts: str) -> str:
     return "/" + "/".join(quote(p, safe="") for p in parts)
+
+
+PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
+OPENED = {"email": {"action": "opened", "within": "30d"}}
+
+
+def install(repos: Repositories, clock: Callable[[], datetime], patch: Any) -> Api:
+    """Point ``handlers.api`` at ``repos`` (the environment too, for code reading it)."""
+    import handlers.api as module
+
+    for name, value in repos.settings.table_env().items():
+        patch.setenv(name, value)
+    api, service = build_api(repos, clock)
+    patch.setattr(module, "service", lambda: service)
+    return api
