@@ -14,7 +14,7 @@ two Queries plus one for the contact count.
 
 How big: the tenant's contact count comes from a counter
 (:meth:`infra.repos.ContactRepository.count`, one Query); the first read takes
-enough positions for :attr:`Estimator.target` contacts (plus 10 %), and when
+enough positions for :attr:`Estimator.target` contacts (plus 25 %), and when
 chance gives fewer, the next positions are read until the target is met. A
 tenant of at most :attr:`Estimator.exact_limit` contacts is read whole and
 counted exactly.
@@ -31,14 +31,17 @@ response says so.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
 from core.contract import Reads
+from core.dependencies import event_matches
 from core.ports import ContactDocument
 from infra import keys
 from infra.repos import Repositories
@@ -147,9 +150,10 @@ class SampleReader:
         *,
         since: datetime | None,
         prefixes: frozenset[str],
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         """Events of the contacts at positions ``[start, stop)``, per contact, oldest
-        first: only those at or after ``since`` and named under ``prefixes``."""
+        first as ``(sk, event)``: only those at or after ``since`` and named under
+        ``prefixes``."""
         names = {"#n": "name", "#a": "at", "#sk": "sk"}
         filters: list[str] = []
         base_values: dict[str, Any] = {}
@@ -188,7 +192,7 @@ class SampleReader:
                          "properties": plain(item.get("properties") or {})}
                 found.setdefault(contact_id, []).append((str(item.get("sk", "")), event))
         # sk is fixed-width time#id: sorting on it is time order, as the view loader's Query.
-        return {cid: [e for _, e in sorted(events, key=lambda p: p[0])] for cid, events in found.items()}
+        return {cid: sorted(events, key=lambda p: p[0]) for cid, events in found.items()}
 
 
 def _projection(paths: frozenset[str] | None, names: dict[str, str]) -> str | None:
@@ -242,8 +246,40 @@ def _profile(tenant_id: str, item: Mapping[str, Any]) -> ContactDocument:
     }
 
 
+@dataclass
+class _Sample:
+    """One tenant's sampled contacts, column by column (see :class:`Estimator`)."""
+
+    stop: int
+    counted: int | None
+    created: float
+    docs: dict[str, ContactDocument]
+    paths: frozenset[str] | None
+    """Document paths read so far (``None``: everything)."""
+    events: dict[str, tuple[datetime | None, dict[str, list[tuple[str, dict[str, Any]]]]]] = field(
+        default_factory=dict
+    )
+    """Per event prefix: since when it was read, and ``(sk, event)`` per contact."""
+
+    def covers(self, prefix: str, since: datetime | None) -> bool:
+        for cached, (cached_since, _) in self.events.items():
+            if event_matches(cached, prefix) and (
+                cached_since is None or (since is not None and cached_since <= since)
+            ):
+                return True
+        return False
+
+
 class Estimator:
-    """Estimates how many of a tenant's contacts a predicate matches."""
+    """Estimates how many of a tenant's contacts a predicate matches.
+
+    The sample is kept per tenant for :attr:`cache_seconds`, column by column: a
+    rule builder calls the estimate on every edit, and each call then reads only
+    the document paths and event names no earlier call of the window read
+    (usually none). An estimate is a statement about a sample anyway; one that
+    is up to a minute old is as good, and the response's ``evaluated_at`` is the
+    instant the rule was evaluated, not when the sample was read.
+    """
 
     def __init__(
         self,
@@ -252,6 +288,8 @@ class Estimator:
         target: int = 400,
         exact_limit: int = 1000,
         max_rounds: int = 4,
+        cache_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.repos = repos
         self.reader = SampleReader(repos)
@@ -260,6 +298,10 @@ class Estimator:
         self.exact_limit = exact_limit
         """Tenants up to this size are read whole and counted exactly."""
         self.max_rounds = max_rounds
+        self.cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[str, _Sample] = {}
+        self._lock = threading.Lock()
 
     def estimate(
         self,
@@ -273,35 +315,23 @@ class Estimator:
         ``reads`` (what the rule and everything it references read) bounds the
         projection, the event names and how far back events are loaded.
         """
-        counted = self.repos.contacts.count(tenant_id)
-        total = keys.SAMPLE_POSITIONS
-        if counted is not None and counted <= self.exact_limit:
-            stop = total
-        elif counted:
-            stop = min(total, math.ceil(total * self.target * 1.1 / counted))
-        else:
-            stop = max(1, total // 64)  # no counter: start small and grow from what is found
         paths = None if "*" in reads.attributes else frozenset(reads.attributes)
         since = _since(now, reads.lookback)
-        start, n, hits = 0, 0, 0
-        for _ in range(self.max_rounds):
-            docs = self.reader.contacts(tenant_id, start, stop, paths)
-            events: dict[str, list[dict[str, Any]]] = {}
-            if reads.lookback is not None and docs:
-                events = self.reader.events(tenant_id, start, stop, since=since, prefixes=reads.events)
-            for doc in docs:
-                doc["events"] = events.get(doc["contact_id"], [])
-                hits += bool(matches(doc))
-            n += len(docs)
-            start = stop
-            if stop >= total or n >= self.target:
-                break
-            grow = self.target * 1.2 / n if n else 8.0
-            stop = min(total, max(stop + 1, math.ceil(stop * grow)))
-        fraction = start / total
-        exact = start >= total
-        if exact:
+        sample = self._sample(tenant_id, paths)
+        if reads.lookback is not None:
+            self._add_events(tenant_id, sample, reads.events, since)
+        floor = keys.event_sk_floor(since) if since is not None else ""
+        n = hits = 0
+        for contact_id, profile in sample.docs.items():
+            doc = dict(profile)
+            doc["events"] = self._events_of(sample, contact_id, reads, floor)
+            hits += bool(matches(doc))
+            n += 1
+        total = keys.SAMPLE_POSITIONS
+        fraction = sample.stop / total
+        if sample.stop >= total:
             return Estimate(hits, hits, hits, True, n, hits, n, "exact", 1.0)
+        counted = sample.counted
         if counted is not None and counted >= n:
             population, source = counted, "counter"
         else:
@@ -311,6 +341,94 @@ class Estimator:
         high = min(population - (n - hits), math.ceil(high_share * population))
         estimate = min(max(round(hits / n * population) if n else 0, low), high)
         return Estimate(estimate, low, high, False, n, hits, population, source, fraction)
+
+    def _sample(self, tenant_id: str, paths: frozenset[str] | None) -> _Sample:
+        """The cached sample with ``paths`` read, reading what is missing."""
+        now = self._monotonic()
+        with self._lock:
+            sample = self._cache.get(tenant_id)
+        if sample is not None and now - sample.created >= self.cache_seconds:
+            sample = None
+        if sample is not None:
+            if sample.paths is None or (paths is not None and paths <= sample.paths):
+                return sample
+            missing = None if paths is None else paths - sample.paths
+            columns = self.reader.contacts(tenant_id, 0, sample.stop, missing)
+            if {d["contact_id"] for d in columns} == set(sample.docs):
+                for column in columns:
+                    _merge(sample.docs[column["contact_id"]], column)
+                sample.paths = None if missing is None else sample.paths | missing
+                return sample
+            sample = None  # contacts came or went: read a fresh sample
+        sample = self._fresh(tenant_id, paths, now)
+        with self._lock:
+            self._cache[tenant_id] = sample
+            if len(self._cache) > 256:
+                self._cache.pop(next(iter(self._cache)))
+        return sample
+
+    def _fresh(self, tenant_id: str, paths: frozenset[str] | None, now: float) -> _Sample:
+        """Positions ``[0, stop)`` grown until they hold :attr:`target` contacts."""
+        counted = self.repos.contacts.count(tenant_id)
+        total = keys.SAMPLE_POSITIONS
+        if counted is not None and counted <= self.exact_limit:
+            stop = total
+        elif counted:
+            stop = min(total, math.ceil(total * self.target * 1.25 / counted))
+        else:
+            stop = max(1, total // 64)  # no counter: start small and grow from what is found
+        docs: dict[str, ContactDocument] = {}
+        start = 0
+        for _ in range(self.max_rounds):
+            for doc in self.reader.contacts(tenant_id, start, stop, paths):
+                docs[doc["contact_id"]] = doc
+            start = stop
+            if stop >= total or len(docs) >= self.target:
+                break
+            grow = self.target * 1.2 / len(docs) if docs else 8.0
+            stop = min(total, max(stop + 1, math.ceil(stop * grow)))
+        return _Sample(start, counted, now, docs, paths)
+
+    def _add_events(
+        self, tenant_id: str, sample: _Sample, prefixes: frozenset[str], since: datetime | None
+    ) -> None:
+        missing = frozenset(p for p in prefixes if not sample.covers(p, since))
+        if not missing or not sample.docs:
+            return
+        found = self.reader.events(tenant_id, 0, sample.stop, since=since, prefixes=missing)
+        for prefix in missing:
+            sample.events[prefix] = (since, {
+                cid: [pair for pair in pairs if event_matches(prefix, str(pair[1].get("name")))]
+                for cid, pairs in found.items()
+            })
+
+    @staticmethod
+    def _events_of(sample: _Sample, contact_id: str, reads: Reads, floor: str) -> list[dict[str, Any]]:
+        if reads.lookback is None:
+            return []
+        picked: dict[str, dict[str, Any]] = {}
+        for prefix, (_, per_contact) in sample.events.items():
+            if not any(event_matches(prefix, wanted) or event_matches(wanted, prefix)
+                       for wanted in reads.events):
+                continue
+            for sk, event in per_contact.get(contact_id, ()):
+                if sk >= floor and any(event_matches(w, str(event.get("name"))) for w in reads.events):
+                    picked[sk] = event
+        return [picked[sk] for sk in sorted(picked)]
+
+
+def _merge(target: dict[str, Any], column: Mapping[str, Any]) -> None:
+    """Add the values of a projected read to a cached document (maps merge by key)."""
+    for name in _VIEW_FIELDS:
+        value = column.get(name)
+        if isinstance(value, dict) and isinstance(target.get(name), dict):
+            for key, inner in value.items():
+                if isinstance(inner, dict) and isinstance(target[name].get(key), dict):
+                    target[name][key].update(inner)
+                elif key != "custom" or inner:
+                    target[name][key] = inner
+        elif value:
+            target[name] = value
 
 
 def _since(now: datetime, lookback: timedelta | None) -> datetime | None:

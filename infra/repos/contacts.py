@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.constants import UPDATED_OLD
+from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from core.ports import ContactDocument, Page
@@ -92,8 +92,8 @@ class ContactRepository:
             *self._sample_actions(tenant_id, contact_id),
         ]
         pk = keys.contact_pk(tenant_id, contact_id)
-        old = model._get_connection().update_item(pk, actions=actions, return_values=UPDATED_OLD)
-        if "created_at" not in (old.get("Attributes") or {}):
+        old = model._get_connection().update_item(pk, actions=actions, return_values=ALL_OLD)
+        if not old.get("Attributes"):  # there was no item: a new contact
             self.count_new(tenant_id, {contact_id: 1})
 
     def put_many(self, docs: Iterable[Mapping[str, Any]], *, now: datetime | None = None) -> int:
