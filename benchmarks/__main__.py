@@ -6,7 +6,12 @@ import importlib
 import platform
 import sys
 
-MODULES = ("benchmarks.bench_core", "benchmarks.bench_behavior", "benchmarks.bench_storage")
+MODULES = (
+    "benchmarks.bench_core",
+    "benchmarks.bench_behavior",
+    "benchmarks.bench_storage",
+    "benchmarks.bench_api",
+)
 
 
 def main() -> int:

@@ -1,0 +1,159 @@
+"""Audience API on the local stack (demo tenant, 3,000 contacts): latency and DynamoDB requests per call.
+
+The stack runs in this process (so the API's request counter can be read) and
+every call goes over HTTP through the local API Gateway front and the real
+authorizer, as `curl` would. Figures are p50 / p99 wall time per call and the
+DynamoDB requests one call costs (counted on the API function's client). The
+estimate is measured cold (its one-minute sample cache emptied before every
+call) and warm (the rule builder's case: the same tenant again within a minute).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.timing import percentiles_ms, row
+
+KEY = {"x-api-key": "local-demo-key", "Content-Type": "application/json"}
+PROMOTERS = {"score": {"name": "nps", "gte": 9}}
+RULES = {
+    "attribute rule": {"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+    "email rule (30 days)": {"email": {"action": "opened", "min_count": 2, "within": "30d"}},
+    "score AND order (90 days)": {
+        "and": [PROMOTERS, {"event": {"name": "order.completed", "within": "90d"}}]
+    },
+}
+
+
+def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=KEY, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _measure(
+    call: Callable[[], Any], times: int, before: Callable[[], None] | None = None
+) -> tuple[float, float, int]:
+    """p50, p99 (ms) and the DynamoDB requests of the last call."""
+    from handlers.api import service
+
+    counter = service().audience.repos.requests
+    samples = []
+    requests = 0
+    for _ in range(times):
+        if before is not None:
+            before()
+        with counter.measure() as tally:
+            started = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - started)
+        requests = tally.total
+    p50, p99 = percentiles_ms(samples)
+    return p50, p99, requests
+
+
+def main() -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        os.environ.setdefault(name, value)
+    logging.getLogger("infra").setLevel(logging.WARNING)
+    from infra.local.stack import LocalStack, Options
+
+    stack = LocalStack(
+        Options(port=0, moto_port=0, prefix="benchapi", handler_log_level="ERROR"), emit=lambda _: None
+    )
+    started = time.perf_counter()
+    stack.start()
+    try:
+        assert stack.front is not None
+        base = stack.front.url
+        row("local stack start (3,000 demo contacts) to ready", f"{time.perf_counter() - started:.1f} s")
+        _run(base)
+    finally:
+        stack.stop()
+
+
+def _run(base: str) -> None:
+    from handlers.api import service
+
+    status, created = _call(
+        base, "POST", "/segments", {"id": "bench_promoters", "name": "Promoters", "rule": PROMOTERS}
+    )
+    assert status == 201, created
+    deadline = time.monotonic() + 180
+    count = previous = -1
+    while time.monotonic() < deadline:
+        count = _call(base, "GET", "/segments/bench_promoters/count")[1]["count"]
+        if count > 0 and count == previous:
+            break
+        previous = count
+        time.sleep(2.0)
+    row("segment created -> backfilled (members)", f"{count}")
+
+    members = _call(base, "GET", "/segments/bench_promoters/members?limit=100")[1]["members"]
+    contacts = [*members[:20], *(f"c{i}" for i in range(1, 21))]
+    position = iter(range(10**9))
+
+    def check() -> None:
+        contact = contacts[next(position) % len(contacts)]
+        status, _ = _call(base, "GET", f"/segments/bench_promoters/members/{contact}")
+        assert status == 200
+
+    p50, p99, requests = _measure(check, 200)
+    row(
+        "membership check (GET /segments/{id}/members/{contact})",
+        f"{p50:.1f} / {p99:.1f} ms",
+        f"p50 / p99, {requests} DynamoDB request(s)",
+    )
+
+    def page() -> None:
+        status, body = _call(base, "GET", "/segments/bench_promoters/members?limit=100")
+        assert status == 200 and len(body["members"]) == min(100, count)
+
+    p50, p99, requests = _measure(page, 100)
+    row(
+        "member page of 100 (GET /segments/{id}/members)",
+        f"{p50:.1f} / {p99:.1f} ms",
+        f"p50 / p99, {requests} DynamoDB request(s)",
+    )
+
+    estimator = service().audience.estimator
+    assert estimator is not None
+    for label, rule in RULES.items():
+
+        def estimate(rule: Any = rule) -> None:
+            status, body = _call(base, "POST", "/rules/estimate", {"rule": rule})
+            assert status == 200 and not body["exact"], body
+
+        p50, p99, requests = _measure(estimate, 15, before=lambda: estimator._cache.clear())
+        row(
+            f"estimate, cold: {label}",
+            f"{p50:.0f} / {p99:.0f} ms",
+            f"p50 / p99, {requests} DynamoDB request(s)",
+        )
+        p50, p99, requests = _measure(estimate, 50)
+        row(
+            f"estimate, warm (same tenant within a minute): {label}",
+            f"{p50:.0f} / {p99:.0f} ms",
+            f"p50 / p99, {requests} DynamoDB request(s)",
+        )
+    _, sample = _call(base, "POST", "/rules/estimate", {"rule": RULES["attribute rule"]})
+    row(
+        "  estimate sample size / tenant contacts",
+        f"{sample['sample_size']} / {sample['population']}",
+        "target ≤ 1 s",
+    )
+
+
+if __name__ == "__main__":
+    main()
