@@ -14,7 +14,7 @@ two Queries plus one for the contact count.
 
 How big: the tenant's contact count comes from a counter
 (:meth:`infra.repos.ContactRepository.count`, one Query); the first read takes
-enough positions for :attr:`Estimator.target` contacts (plus 25 %), and when
+enough positions for :attr:`Estimator.target` contacts (plus 10 %), and when
 chance gives fewer, the next positions are read until the target is met. A
 tenant of at most :attr:`Estimator.exact_limit` contacts is read whole and
 counted exactly.
@@ -374,7 +374,7 @@ class Estimator:
         if counted is not None and counted <= self.exact_limit:
             stop = total
         elif counted:
-            stop = min(total, math.ceil(total * self.target * 1.25 / counted))
+            stop = min(total, math.ceil(total * self.target * 1.1 / counted))
         else:
             stop = max(1, total // 64)  # no counter: start small and grow from what is found
         docs: dict[str, ContactDocument] = {}

@@ -25,7 +25,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from infra.settings import TABLE_LOGICAL_IDS, Settings
@@ -102,12 +102,15 @@ class ContactModel(Model):
 
 
 class EventsBySample(GlobalSecondaryIndex["EventModel"]):
-    """The events of the contacts in a range of sample positions (size estimates);
-    only what a condition reads is projected."""
+    """The events of the contacts in a range of sample positions (size estimates).
+
+    ALL rather than INCLUDE of the four attributes conditions read: event items
+    are small, and moto applies an INCLUDE projection per matched item at a cost
+    that doubled the local estimate's time."""
 
     class Meta:
         index_name = "by_sample"
-        projection = IncludeProjection(["contact_id", "name", "at", "properties"])
+        projection = AllProjection()
 
     sample_pk = UnicodeAttribute(hash_key=True)
     sample_sk = UnicodeAttribute(range_key=True)
