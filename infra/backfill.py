@@ -341,11 +341,9 @@ class Backfill:
             page = contacts.contact_ids(
                 job.tenant_id, shard=job.shard, limit=self.page_size, cursor=job.cursor
             )
-            entered = exited = 0
-            for contact_id in page.items:
-                outcome = engine.evaluate(job.tenant_id, contact_id, only=[job.segment_id], segments=tenant)
-                entered += len(outcome.entered)
-                exited += len(outcome.exited)
+            outcomes = engine.evaluate_many(job.tenant_id, page.items, only=[job.segment_id], segments=tenant)
+            entered = sum(len(o.entered) for o in outcomes)
+            exited = sum(len(o.exited) for o in outcomes)
             counted = self.progress_store.advance(
                 job, next_cursor=page.cursor, done=len(page.items), entered=entered, exited=exited
             )

@@ -119,12 +119,14 @@ def _n(item: Mapping[str, Any], name: str) -> int | None:
 
 
 class DynamoPairStates:
-    """:class:`core.membership.PairStateReader`: membership and re-check rows of one
-    contact's pairs, strongly consistent, one BatchGetItem for up to 50 segments.
+    """:class:`core.membership.PairStateReader`: membership and re-check rows of
+    (segment, contact) pairs, strongly consistent, up to 50 pairs per BatchGetItem
+    (two keys each, one per table, in the same request).
 
-    Past 50 segments (a new or deleted contact touches all of them) membership
-    keys go in chunks of 100 and the re-checks come from one Query of the
-    contact's re-check partition, which holds every segment's row anyway.
+    One contact with more than 50 affected segments (a new or deleted contact
+    touches all of them) reads its membership keys in chunks of 100 and its
+    re-checks with one Query of its re-check partition, which holds every
+    segment's row anyway.
     """
 
     def __init__(
@@ -137,71 +139,88 @@ class DynamoPairStates:
         self._sleep = sleep
 
     def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> dict[str, PairState]:
-        ids = list(dict.fromkeys(segment_ids))
-        if not ids:
+        return self.read_many(tenant_id, [contact_id], segment_ids).get(contact_id, {})
+
+    def read_many(
+        self, tenant_id: str, contact_ids: Sequence[str], segment_ids: Sequence[str]
+    ) -> dict[str, dict[str, PairState]]:
+        contacts = list(dict.fromkeys(contact_ids))
+        segments = list(dict.fromkeys(segment_ids))
+        if not contacts or not segments:
             return {}
-        members: dict[str, tuple[bool, int]] = {}
-        rechecks: dict[str, tuple[datetime, int]] = {}
+        members: dict[tuple[str, str], tuple[bool, int]] = {}
+        rechecks: dict[tuple[str, str], tuple[datetime, int]] = {}
         membership_keys = [
-            {"pk": {"S": keys.membership_pk(tenant_id, sid)}, "sk": {"S": keys.check_contact_id(contact_id)}}
-            for sid in ids
+            (self._memberships,
+             {"pk": {"S": keys.membership_pk(tenant_id, sid)}, "sk": {"S": keys.check_contact_id(cid)}})
+            for cid in contacts
+            for sid in segments
         ]
-        recheck_pk = keys.recheck_pk(tenant_id, contact_id)
-        if 2 * len(ids) <= BATCH_GET_KEYS:
-            recheck_keys = [{"pk": {"S": recheck_pk}, "sk": {"S": keys.check_segment_id(sid)}} for sid in ids]
-            self._batch_get(membership_keys, recheck_keys, members, rechecks)
+        if len(contacts) == 1 and 2 * len(segments) > BATCH_GET_KEYS:
+            wanted = membership_keys
+            self._query_rechecks(keys.recheck_pk(tenant_id, contacts[0]), contacts[0], rechecks)
         else:
-            for start in range(0, len(membership_keys), BATCH_GET_KEYS):
-                self._batch_get(membership_keys[start:start + BATCH_GET_KEYS], [], members, rechecks)
-            self._query_rechecks(recheck_pk, rechecks)
-        out: dict[str, PairState] = {}
-        for sid in ids:
-            member, seq = members.get(sid, (False, None))
-            recheck_at, recheck_seq = rechecks.get(sid, (None, None))
-            if seq is not None or recheck_at is not None:
-                out[sid] = PairState(member, seq, recheck_at, recheck_seq)
+            wanted = membership_keys + [
+                (self._rechecks,
+                 {"pk": {"S": keys.recheck_pk(tenant_id, cid)}, "sk": {"S": keys.check_segment_id(sid)}})
+                for cid in contacts
+                for sid in segments
+            ]
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            self._batch_get(wanted[start:start + BATCH_GET_KEYS], members, rechecks)
+        out: dict[str, dict[str, PairState]] = {}
+        for cid in contacts:
+            states: dict[str, PairState] = {}
+            for sid in segments:
+                member, seq = members.get((cid, sid), (False, None))
+                recheck_at, recheck_seq = rechecks.get((cid, sid), (None, None))
+                if seq is not None or recheck_at is not None:
+                    states[sid] = PairState(member, seq, recheck_at, recheck_seq)
+            out[cid] = states
         return out
 
     def _batch_get(
         self,
-        membership_keys: list[dict[str, Any]],
-        recheck_keys: list[dict[str, Any]],
-        members: dict[str, tuple[bool, int]],
-        rechecks: dict[str, tuple[datetime, int]],
+        wanted: list[tuple[str, dict[str, Any]]],
+        members: dict[tuple[str, str], tuple[bool, int]],
+        rechecks: dict[tuple[str, str], tuple[datetime, int]],
     ) -> None:
         request: dict[str, Any] = {}
-        if membership_keys:
-            request[self._memberships] = {
-                "Keys": membership_keys,
-                "ConsistentRead": True,
-                "ProjectionExpression": "#sid, #m, #q",
-                "ExpressionAttributeNames": {"#sid": "segment_id", "#m": "member", "#q": "seq"},
-            }
-        if recheck_keys:
-            request[self._rechecks] = {
-                "Keys": recheck_keys,
-                "ConsistentRead": True,
-                "ProjectionExpression": "#sk, #r, #q",
-                "ExpressionAttributeNames": {"#sk": "sk", "#r": "recheck_at", "#q": "seq"},
-            }
+        for table, key in wanted:
+            if table not in request:
+                projection = "#c, #sid, #m, #q" if table == self._memberships else "#c, #sk, #r, #q"
+                names = (
+                    {"#c": "contact_id", "#sid": "segment_id", "#m": "member", "#q": "seq"}
+                    if table == self._memberships
+                    else {"#c": "contact_id", "#sk": "sk", "#r": "recheck_at", "#q": "seq"}
+                )
+                request[table] = {"Keys": [], "ConsistentRead": True, "ProjectionExpression": projection,
+                                  "ExpressionAttributeNames": names}
+            request[table]["Keys"].append(key)
         for attempt in range(self._max_attempts):
             response = self._client.batch_get_item(RequestItems=request)
             found = response.get("Responses", {})
             for item in found.get(self._memberships, []):
-                sid, seq = _s(item, "segment_id"), _n(item, "seq")
-                if sid is not None and seq is not None:
-                    members[sid] = (bool(item.get("member", {}).get("BOOL")), seq)
+                cid, sid, seq = _s(item, "contact_id"), _s(item, "segment_id"), _n(item, "seq")
+                if cid is not None and sid is not None and seq is not None:
+                    members[(cid, sid)] = (bool(item.get("member", {}).get("BOOL")), seq)
             for item in found.get(self._rechecks, []):
-                sid, at, seq = _s(item, "sk"), _s(item, "recheck_at"), _n(item, "seq")
-                if sid is not None and at is not None and seq is not None:
-                    rechecks[sid] = (parse_iso(at), seq)
+                self._recheck(item, rechecks)
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return
             self._sleep(min(1.0, 0.02 * 2**attempt) * random.random())
         raise RuntimeError("BatchGetItem kept returning unprocessed keys (throttled); retry the record")
 
-    def _query_rechecks(self, pk: str, rechecks: dict[str, tuple[datetime, int]]) -> None:
+    @staticmethod
+    def _recheck(item: Mapping[str, Any], rechecks: dict[tuple[str, str], tuple[datetime, int]]) -> None:
+        cid, sid, at, seq = _s(item, "contact_id"), _s(item, "sk"), _s(item, "recheck_at"), _n(item, "seq")
+        if cid is not None and sid is not None and at is not None and seq is not None:
+            rechecks[(cid, sid)] = (parse_iso(at), seq)
+
+    def _query_rechecks(
+        self, pk: str, contact_id: str, rechecks: dict[tuple[str, str], tuple[datetime, int]]
+    ) -> None:
         kwargs: dict[str, Any] = {
             "TableName": self._rechecks,
             "KeyConditionExpression": "pk = :pk",
@@ -211,9 +230,7 @@ class DynamoPairStates:
         while True:
             response = self._client.query(**kwargs)
             for item in response.get("Items", []):
-                sid, at, seq = _s(item, "sk"), _s(item, "recheck_at"), _n(item, "seq")
-                if sid is not None and at is not None and seq is not None:
-                    rechecks[sid] = (parse_iso(at), seq)
+                self._recheck(item, rechecks)
             if not response.get("LastEvaluatedKey"):
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

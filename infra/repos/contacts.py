@@ -413,9 +413,43 @@ class ContactViews:
         except DoesNotExist:
             return None
         doc = _profile_to_doc(item)
+        doc["events"] = self._events_since(tenant_id, contact_id, now, lookback, max_events)
+        return doc
+
+    def load_views(
+        self,
+        tenant_id: str,
+        contact_ids: Sequence[str],
+        *,
+        now: datetime,
+        lookback: timedelta | None,
+    ) -> dict[str, ContactDocument | None]:
+        """Many views at once (backfill pages): one BatchGetItem per 100 profiles, then
+        one events Query per found contact, and none when ``lookback`` is ``None``."""
+        ids = list(dict.fromkeys(contact_ids))
+        pks = [keys.contact_pk(tenant_id, contact_id) for contact_id in ids]
+        found = {
+            item.contact_id: _profile_to_doc(item)
+            for item in self._contacts.batch_get(pks, consistent_read=self._consistent)
+        }
+        out: dict[str, ContactDocument | None] = {}
+        for contact_id in ids:
+            doc = found.get(contact_id)
+            if doc is not None:
+                doc["events"] = self._events_since(tenant_id, contact_id, now, lookback, None)
+            out[contact_id] = doc
+        return out
+
+    def _events_since(
+        self,
+        tenant_id: str,
+        contact_id: str,
+        now: datetime,
+        lookback: timedelta | None,
+        max_events: int | None,
+    ) -> list[dict[str, Any]]:
         if lookback is None:
-            doc["events"] = []
-            return doc
+            return []
         since = _since(now, lookback)
         condition = self._events.sk >= keys.event_sk_floor(since) if since is not None else None
         results = self._events.query(
@@ -427,8 +461,7 @@ class ContactViews:
         )
         events = [_event_to_doc(event) for event in results]
         events.reverse()
-        doc["events"] = events
-        return doc
+        return events
 
 
 def _since(now: datetime, lookback: timedelta) -> datetime | None:

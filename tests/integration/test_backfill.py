@@ -195,3 +195,18 @@ def test_a_malformed_message_is_reported_alone(rt: Realtime, queue: tuple[Any, s
     bad = {m["MessageId"] for m in messages if m["Body"] != good}
     assert {f["itemIdentifier"] for f in result.payload["batchItemFailures"]} == bad
     assert Backfill(rt.service).progress_store.slice(BackfillJob("t1", "pro", saved.version, 0)) is not None
+
+
+def test_a_page_of_contacts_is_read_in_bulk_not_one_by_one(rt: Realtime) -> None:
+    rt.save("enterprise", {"attribute": {"field": "plan", "op": "equals", "value": "enterprise"}})
+    with rt.repos.requests.measure() as cost:
+        progress = Backfill(rt.service, page_size=100).run("t1", "enterprise", workers=1)
+    assert progress.done == 20 and progress.entered == 0
+    ops = cost.by_operation
+    shards = keys.CONTACT_SHARDS
+    # Per slice: its progress (GetItem), its contact ids (Query), the profiles and the
+    # pair states of the page (BatchGetItem each), the progress update. No GetItem
+    # per contact, and no events Query at all (the rule reads no events).
+    assert ops["GetItem"] == shards and ops["UpdateItem"] == shards
+    assert ops["BatchGetItem"] <= 2 * shards
+    assert ops["Query"] == shards + 3  # + the fresh segment list and the progress, read twice
