@@ -35,12 +35,14 @@ class StreamSettings:
 
     base: Settings
     workers: int = 4
-    """Contacts evaluated in parallel (I/O bound: each is a few DynamoDB round trips)."""
+    """Contacts evaluated in parallel (I/O bound: each is a few DynamoDB round trips).
+    One by default against an endpoint override (the local stack's moto applies
+    concurrent conditional writes without DynamoDB's isolation)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
         env = os.environ if env is None else env
-        raw = env.get("EVALUATOR_WORKERS") or "4"
+        raw = env.get("EVALUATOR_WORKERS") or ("1" if env.get("AWS_ENDPOINT_URL") else "4")
         try:
             workers = int(raw)
         except ValueError:

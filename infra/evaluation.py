@@ -816,7 +816,7 @@ class ContextRefresher:
         *,
         max_age: timedelta = timedelta(hours=24),
         max_contacts: int = 200_000,
-        page_size: int = 500,
+        page_size: int = 100,
         on_changed: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         self._service = service
@@ -836,10 +836,9 @@ class ContextRefresher:
             return False
         lookback = tenant.index.lookback(readers)
         docs: list[dict[str, Any]] = []
-        for contact_id in self._contact_ids(tenant_id):
-            doc = service.repos.views.load_view(tenant_id, contact_id, now=now, lookback=lookback)
-            if doc is not None:
-                docs.append(doc)
+        for page in self._pages(tenant_id):
+            loaded = service.repos.views.load_views(tenant_id, page, now=now, lookback=lookback)
+            docs.extend(doc for doc in loaded.values() if doc is not None)
         context = service.host.tenant_context(tenant_id, docs, now)
         service.contexts.put(tenant_id, context, now)
         service.segments.invalidate(tenant_id)
@@ -849,20 +848,20 @@ class ContextRefresher:
             self._on_changed(tenant_id, readers)
         return True
 
-    def _contact_ids(self, tenant_id: str) -> Iterator[str]:
+    def _pages(self, tenant_id: str) -> Iterator[list[str]]:
         contacts = self._service.repos.contacts
         count = 0
         for shard in range(keys.CONTACT_SHARDS):
             cursor: str | None = None
             while True:
                 page = contacts.contact_ids(tenant_id, shard=shard, limit=self._page_size, cursor=cursor)
-                for contact_id in page.items:
-                    count += 1
-                    if count > self._max_contacts:
-                        log.warning("tenant %s: context computed from the first %d contacts only",
-                                    tenant_id, self._max_contacts)
-                        return
-                    yield contact_id
+                if count + len(page.items) > self._max_contacts:
+                    log.warning("tenant %s: context computed from the first %d contacts only",
+                                tenant_id, count)
+                    return
+                count += len(page.items)
+                if page.items:
+                    yield page.items
                 cursor = page.cursor
                 if cursor is None:
                     break

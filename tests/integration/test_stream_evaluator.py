@@ -273,3 +273,15 @@ def test_a_poison_record_fails_alone_while_the_rest_of_the_batch_succeeds(
     c3 = [r["dynamodb"]["SequenceNumber"] for r in records if r["dynamodb"]["Keys"]["pk"]["S"] == "t1#c3"]
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(["999", *c3])
     assert rt.members("pro") == ["c1", "c2"]
+
+
+def test_the_handler_settings_read_their_environment(settings: Settings) -> None:
+    env = settings.table_env()
+    env.pop("AWS_ENDPOINT_URL", None)
+    assert stream_handler.StreamSettings.from_env(env).workers == 4
+    local = {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+    assert stream_handler.StreamSettings.from_env(local).workers == 1
+    assert stream_handler.StreamSettings.from_env({**env, "EVALUATOR_WORKERS": "8"}).workers == 8
+    for bad in ("0", "many"):
+        with pytest.raises(ValueError, match="EVALUATOR_WORKERS"):
+            stream_handler.StreamSettings.from_env({**env, "EVALUATOR_WORKERS": bad})
