@@ -29,8 +29,10 @@ streams, or shards) therefore cannot reorder anything: each one re-reads the
 present. Stream sequence numbers are per shard and cannot order the two
 streams; a version counter on the contact item would not cover events (another
 table) and would need a write per evaluation. The clock's weakness is skew
-between hosts (Amazon Time Sync keeps it well under a millisecond); the
-verification below also repairs what a skewed clock could get wrong.
+between hosts (Amazon Time Sync keeps it well under a millisecond): a row
+written by a host whose clock ran ahead can refuse a newer evaluation, so a
+refusal by a row that *disagrees* is verified too (below), with a ``seq``
+stepped past the refusing one.
 
 Concurrent evaluations of one contact (the contacts stream, the events stream,
 the scheduler and a backfill run independently) leave one window: a newer
@@ -307,6 +309,10 @@ class ContactOutcome:
     """Transitions that found the pair already in the target state (a concurrent evaluation)."""
     stale: list[str] = field(default_factory=list)
     """Transitions refused because a newer evaluation had written."""
+    conflicts: list[str] = field(default_factory=list)
+    """Of ``stale``, those where the newer row disagrees with this evaluation."""
+    seen_seq: int = 0
+    """The largest stored seq a refusal showed (verification steps past it)."""
     rescheduled: list[str] = field(default_factory=list)
     confirmed: list[str] = field(default_factory=list)
     contact_found: bool = True
@@ -418,9 +424,13 @@ class MembershipEngine:
         return segments or self.segments.for_tenant(tenant_id)
 
     def _verify(self, tenant: TenantSegments, outcome: ContactOutcome) -> None:
-        if self.verify and (outcome.entered or outcome.exited):
-            moved = [*outcome.entered, *outcome.exited]
-            at_least = (outcome.seq or 0) + 1
+        """Re-read and re-evaluate what this evaluation moved, or was refused by a row
+        that disagrees with it: the data may have moved on under a concurrent
+        evaluation that wrote nothing, or the refusing row may come from a host
+        whose clock ran ahead. The fresh ``seq`` steps past every seq seen."""
+        moved = [*outcome.entered, *outcome.exited, *outcome.conflicts]
+        if self.verify and moved:
+            at_least = max(outcome.seq or 0, outcome.seen_seq) + 1
             outcome.corrections = self._evaluate(tenant, outcome.contact_id, EVERYTHING, moved, at_least)
 
     @staticmethod
@@ -515,6 +525,10 @@ class MembershipEngine:
             outcome.unchanged_writes.append(sid)
         else:
             outcome.stale.append(sid)
+            current = result.current
+            if current is not None and current.member != match:
+                outcome.conflicts.append(sid)
+                outcome.seen_seq = max(outcome.seen_seq, current.seq)
 
 
 def with_context(tenant: TenantSegments, context: Mapping[str, Any]) -> TenantSegments:

@@ -317,3 +317,34 @@ def test_confirming_unchanged_pairs_refuses_the_stale_writer_instead() -> None:
     memory = race(confirm_unchanged=True)
     assert memory.rows[("t1", "pro", "c1")].member and memory.counts[("t1", "pro")] == 1
     assert [kind for kind, *_ in memory.log] == ["enter"]
+
+
+def test_a_row_from_a_clock_that_ran_ahead_does_not_pin_a_stale_state() -> None:
+    memory = Memory()
+    engine = build(memory, SegmentDefinition("pro", PRO))
+    contact(memory, "c1", plan="free")
+    # A host whose clock was far ahead entered c1 from data that is no longer true.
+    future = 10**18
+    memory.rows[("t1", "pro", "c1")] = MembershipRecord("t1", "pro", "c1", True, future, "x", "y")
+    memory.counts[("t1", "pro")] = 1
+    outcome = engine.evaluate("t1", "c1")
+    assert outcome.stale == ["pro"] and outcome.conflicts == ["pro"]
+    assert outcome.corrections is not None and outcome.corrections.exited == ["pro"]
+    assert memory.rows[("t1", "pro", "c1")].seq > future and memory.counts[("t1", "pro")] == 0
+
+
+class Blind:
+    """A state read that happened before the row below was written."""
+
+    def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> Mapping[str, PairState]:
+        return {}
+
+
+def test_a_refusal_by_a_row_that_agrees_needs_no_second_look() -> None:
+    memory = Memory()
+    engine = build(memory, SegmentDefinition("pro", PRO))
+    contact(memory, "c1", plan="pro")
+    engine.states = Blind()
+    memory.rows[("t1", "pro", "c1")] = MembershipRecord("t1", "pro", "c1", True, 10**18, "x", "y")
+    outcome = engine.evaluate("t1", "c1")
+    assert outcome.stale == ["pro"] and outcome.conflicts == [] and outcome.corrections is None
