@@ -201,13 +201,14 @@ def _values_read(node: Condition, view: ContactView, now: datetime) -> dict[str,
         value = resolve_path(view.doc, path.split("."))
         values[path] = "(missing)" if value is MISSING else value
     if reads.events:
+        # Count what the window sees, (now - lookback, now]: an event exactly at the
+        # edge has left a "within" window, and a future event has not happened yet.
         lookback = reads.lookback
         start = None if lookback in (None, timedelta.max) else now - lookback
         for prefix in sorted(reads.events):
             events: Sequence[Any] = view.events_named(prefix) if prefix else view.events()
-            if start is not None:
-                events = view.events_since(events, start)
-            values[f"events:{prefix or '*'}"] = len(events)
+            counted = sum(1 for e in events if (start is None or e.at > start) and e.at <= now)
+            values[f"events:{prefix or '*'}"] = counted
     return values
 
 

@@ -106,3 +106,20 @@ def test_explanation_shows_missing_values_and_paths(toy_host):
 def test_tags_stored_as_a_dynamodb_set_are_read(toy_host):
     view = ContactView({"contact_id": "c1", "tags": {"vip", "beta"}, "lists": frozenset({"l1"})})
     assert sorted(view.tags) == ["beta", "vip"] and list(view.lists) == ["l1"]
+
+
+def test_explanation_counts_events_inside_the_window_only():
+    from plugins import default_host
+
+    host = default_host(load_entry_points=False)
+    rule = {"email": {"action": "opened", "min_count": 1, "within": "30d"}}
+    compiled = compile_rule(parse_rule(rule, host))
+    at = lambda delta: to_iso(NOW + delta)  # noqa: E731
+    doc = {"contact_id": "c1", "events": [
+        {"name": "email.opened", "at": at(-timedelta(days=30)), "properties": {}},   # on the edge: out
+        {"name": "email.opened", "at": at(-timedelta(days=29)), "properties": {}},   # in
+        {"name": "email.opened", "at": at(timedelta(hours=1)), "properties": {}},    # future: out
+    ]}
+    trace = compiled.explain(ContactView(doc), NOW).trace
+    counts = {k: v for k, v in trace["values"].items() if k.startswith("events:")}
+    assert list(counts.values()) == [1]
