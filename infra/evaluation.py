@@ -708,7 +708,7 @@ class Scheduler:
         service: EvaluationService,
         *,
         page_size: int = 200,
-        context_refresher: Callable[[str, datetime], bool] | None = None,
+        context_refresher: Callable[[str, datetime, Callable[[], bool]], bool] | None = None,
     ) -> None:
         self._service = service
         self._page_size = page_size
@@ -739,14 +739,16 @@ class Scheduler:
             if out_of_time():
                 report.complete = False
                 break
-            self._maybe_refresh_context(tenant_id, now, report)
+            self._maybe_refresh_context(tenant_id, now, report, out_of_time)
         return report
 
-    def _maybe_refresh_context(self, tenant_id: str, now: datetime, report: SchedulerReport) -> None:
+    def _maybe_refresh_context(
+        self, tenant_id: str, now: datetime, report: SchedulerReport, out_of_time: Callable[[], bool]
+    ) -> None:
         if self._refresh is None:
             return
         try:
-            if self._refresh(tenant_id, now):
+            if self._refresh(tenant_id, now, out_of_time):
                 report.contexts_refreshed.append(tenant_id)
         except Exception:  # a context failure must not stop time-driven transitions
             log.exception("tenant %s: refreshing the tenant context failed", tenant_id)
@@ -825,7 +827,10 @@ class ContextRefresher:
         self._page_size = page_size
         self._on_changed = on_changed
 
-    def __call__(self, tenant_id: str, now: datetime) -> bool:
+    def __call__(self, tenant_id: str, now: datetime, out_of_time: Callable[[], bool] | None = None) -> bool:
+        """Recompute if stale; ``False`` when fresh, not needed, or out of time (then the
+        stale context stays in use, as RFM conditions allow by default, and the next
+        run tries again)."""
         service = self._service
         tenant = service.segments.for_tenant(tenant_id)
         readers = list(tenant.index.context_readers)
@@ -837,6 +842,10 @@ class ContextRefresher:
         lookback = tenant.index.lookback(readers)
         docs: list[dict[str, Any]] = []
         for page in self._pages(tenant_id):
+            if out_of_time is not None and out_of_time():
+                log.warning("tenant %s: out of time after %d contacts; context not recomputed this run",
+                            tenant_id, len(docs))
+                return False
             loaded = service.repos.views.load_views(tenant_id, page, now=now, lookback=lookback)
             docs.extend(doc for doc in loaded.values() if doc is not None)
         context = service.host.tenant_context(tenant_id, docs, now)

@@ -188,6 +188,9 @@ def test_tenant_contexts_are_computed_stored_and_trigger_a_backfill(rt: Realtime
     # Fresh enough: not recomputed the next minute, and no second backfill.
     assert run(rt, NOW + timedelta(minutes=1), context_refresher=refresher).contexts_refreshed == []
     assert len(backfills) == 1
+    # A run without time for it leaves the stored context alone.
+    assert not refresher("t1", NOW + timedelta(days=2), lambda: True)
+    assert rt.service.contexts.get("t1").computed_at == NOW  # type: ignore[union-attr]
     # With the thresholds in place, evaluation uses them: the biggest spender is a champion.
     rt.service.segments.invalidate("t1")
     rt.service.engine.evaluate("t1", "c5")
