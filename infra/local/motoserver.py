@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -76,7 +77,7 @@ class MotoServer:
 
         # werkzeug logs every request (and a traceback for each moto 500) unless told not to.
         logging.getLogger("werkzeug").setLevel(logging.INFO if self._verbose else logging.CRITICAL)
-        app = DomainDispatcherApplication(create_backend_app)
+        app = _SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
         sock = listen(self.host, self.requested_port, "moto server")
         try:
             self._server = make_server(
@@ -121,6 +122,27 @@ class MotoServer:
                 first_seen = prune_shard_iterators(first_seen, max_age, time.monotonic())
             except Exception:  # moto internals moved: log once a minute, keep serving
                 log.debug("shard iterator sweep failed", exc_info=True)
+
+
+class _SerializedDynamoDB:
+    """Run DynamoDB (and Streams) requests one at a time.
+
+    moto applies concurrent requests without isolation: a conditional write and
+    a transaction from two functions of the stack can interleave and both pass
+    their conditions, which real DynamoDB never allows. Only DynamoDB calls are
+    serialised; SQS long polls (the bus printer, queue triggers) must not hold
+    the lock while they wait.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))  # the body is built inside the lock
 
 
 def prune_shard_iterators(first_seen: dict[str, float], max_age: float, now: float) -> dict[str, float]:
