@@ -10,6 +10,7 @@ MODULES = (
     "benchmarks.bench_core",
     "benchmarks.bench_behavior",
     "benchmarks.bench_storage",
+    "benchmarks.bench_membership",
     "benchmarks.bench_api",
 )
 
