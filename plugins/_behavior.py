@@ -76,8 +76,10 @@ __all__ = [
     "Series",
     "Timing",
     "Window",
+    "all_of",
     "and_results",
     "as_number",
+    "bound_checks",
     "contact_created_at",
     "count_in_window",
     "count_result",
@@ -882,27 +884,46 @@ class NumberFields(ParamsModel):
         return self
 
 
-def number_test(params: NumberFields) -> Callable[[float], bool]:
-    """Compile the bounds once into one closure."""
-    checks: list[Callable[[float], bool]] = []
+def bound_checks(
+    params: NumberFields,
+) -> tuple[list[Callable[[float], bool]], list[Callable[[float], bool]]]:
+    """The lower-bound and upper-bound checks of a comparison (``eq`` is one of each).
+
+    Kept apart because a total that only falls crosses its lower bounds and its
+    upper bounds in opposite directions (RFM spend rechecks rely on that).
+    """
+    lows: list[Callable[[float], bool]] = []
+    highs: list[Callable[[float], bool]] = []
     if params.gte is not None:
         gte = params.gte
-        checks.append(lambda v: v >= gte)
+        lows.append(lambda v: v >= gte)
     if params.gt is not None:
         gt = params.gt
-        checks.append(lambda v: v > gt)
+        lows.append(lambda v: v > gt)
     if params.lte is not None:
         lte = params.lte
-        checks.append(lambda v: v <= lte)
+        highs.append(lambda v: v <= lte)
     if params.lt is not None:
         lt = params.lt
-        checks.append(lambda v: v < lt)
+        highs.append(lambda v: v < lt)
     if params.eq is not None:
         eq = params.eq
-        checks.append(lambda v: v == eq)
+        lows.append(lambda v: v >= eq)
+        highs.append(lambda v: v <= eq)
+    return lows, highs
+
+
+def all_of(checks: list[Callable[[float], bool]]) -> Callable[[float], bool]:
+    """One closure for several checks (the single check itself when there is one)."""
     if len(checks) == 1:
         return checks[0]
     return lambda v: all(check(v) for check in checks)
+
+
+def number_test(params: NumberFields) -> Callable[[float], bool]:
+    """Compile the bounds once into one closure."""
+    lows, highs = bound_checks(params)
+    return all_of(lows + highs)
 
 
 def describe_number(params: NumberFields) -> str:

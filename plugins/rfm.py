@@ -66,7 +66,9 @@ from plugins._behavior import (
     Selector,
     Window,
     WindowFields,
+    all_of,
     as_number,
+    bound_checks,
     count_result,
     describe_count,
     describe_number,
@@ -465,7 +467,8 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
             return high > low and test(total / (high - low))
         return test(total)
 
-    floor_ok, ceiling_ok = _split_bounds(p)
+    lows, highs = bound_checks(p)
+    floor_ok, ceiling_ok = all_of(lows), all_of(highs)
 
     def monetary(view: ContactView, now: datetime) -> Result:
         series = selector.series(view)
@@ -490,29 +493,6 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
         return match, first_change(match, stream, lambda at: value_at(times, spend, at), now)
 
     return monetary
-
-
-def _split_bounds(p: NumberFields) -> tuple[Callable[[float], bool], Callable[[float], bool]]:
-    """The lower bounds and the upper bounds of a comparison, as two tests."""
-    lows: list[Callable[[float], bool]] = []
-    highs: list[Callable[[float], bool]] = []
-    if p.gte is not None:
-        gte = p.gte
-        lows.append(lambda v: v >= gte)
-    if p.gt is not None:
-        gt = p.gt
-        lows.append(lambda v: v > gt)
-    if p.lte is not None:
-        lte = p.lte
-        highs.append(lambda v: v <= lte)
-    if p.lt is not None:
-        lt = p.lt
-        highs.append(lambda v: v < lt)
-    if p.eq is not None:
-        eq = p.eq
-        lows.append(lambda v: v >= eq)
-        highs.append(lambda v: v <= eq)
-    return (lambda v: all(t(v) for t in lows)), (lambda v: all(t(v) for t in highs))
 
 
 def _falling_total_flip(
