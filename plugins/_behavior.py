@@ -83,6 +83,7 @@ __all__ = [
     "contact_created_at",
     "count_in_window",
     "count_result",
+    "describe_ages",
     "describe_count",
     "describe_window",
     "first_change",
@@ -952,6 +953,16 @@ def describe_window(params: WindowFields) -> str:
     if params.between is not None:
         return f"between {params.between[0]} and {params.between[1]}"
     return "(all history)"
+
+
+def describe_ages(params: OccurrenceFields) -> list[str]:
+    """The relative-age parts of a first/last occurrence, to be joined with "and"."""
+    parts = []
+    if params.within:
+        parts.append(f"less than {params.within} ago")
+    if params.older_than:
+        parts.append(f"at least {params.older_than} ago")
+    return parts
 
 
 def describe_ids(label: str, wanted: str | Sequence[str] | None) -> str:

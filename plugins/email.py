@@ -42,10 +42,13 @@ from plugins._behavior import (
     Selector,
     Window,
     count_result,
+    describe_ages,
     describe_count,
     describe_ids,
     describe_window,
+    first_change,
     id_filter,
+    merged,
     occurrence_of,
     occurrence_result,
 )
@@ -166,11 +169,7 @@ def _compile_email_last(p: EmailLastParams) -> Predicate:
 
 
 def _describe_email_last(p: EmailLastParams) -> str:
-    parts = []
-    if p.within:
-        parts.append(f"less than {p.within} ago")
-    if p.older_than:
-        parts.append(f"at least {p.older_than} ago")
+    parts = describe_ages(p)
     never = " (or never)" if p.include_never else ""
     return (f"last email {p.action}{describe_ids('campaign', p.campaign_id)} "
             f"{' and '.join(parts)}{never}")
@@ -456,6 +455,66 @@ EMAIL_OPENED_NOT_CLICKED = ConditionType(
 )
 
 
+# --------------------------------------------------------------------------- email_opened_last_sent
+
+
+class OpenedLastSentParams(ParamsModel):
+    """Opened the most recent email sent to the contact; there is nothing to configure."""
+
+
+def _compile_opened_last_sent(p: OpenedLastSentParams) -> Predicate:
+    sends, opens = _selector("sent", None), _selector("opened", None)
+    open_key = ("email_onc", opens.key)  # the same grouping email_opened_not_clicked memoises
+
+    def opened_last_sent(view: ContactView, now: datetime) -> Result:
+        sent = sends.series(view)
+        if not sent.times:
+            return False, None
+        opened = view.memo(open_key, lambda: _by_campaign(opens.series(view).events))
+
+        def at(moment: datetime) -> bool:
+            upper = bisect_right(sent.times, moment)
+            if not upper:
+                return False
+            latest = sent.times[upper - 1]
+            for send in sent.events[bisect_left(sent.times, latest):upper]:
+                campaign = send.properties.get(_CAMPAIGN)
+                if isinstance(campaign, str):
+                    open_at = _first_at_or_after(opened.get(campaign), latest)
+                    if open_at is not None and open_at <= moment:
+                        return True
+            return False
+
+        # Nothing here depends on a window: the answer only changes when a send or
+        # an open stamped after now arrives, so those are the only candidates.
+        match = at(now)
+        open_times = opens.series(view).times
+        arrivals = merged(sent.times[bisect_right(sent.times, now):],
+                          open_times[bisect_right(open_times, now):])
+        return match, first_change(match, arrivals, at, now)
+
+    return opened_last_sent
+
+
+EMAIL_OPENED_LAST_SENT = ConditionType(
+    name="email_opened_last_sent",
+    label="Opened the most recent email",
+    description=(
+        "The contact opened the most recent email sent to them: the newest email.sent at or "
+        "before now, and an email.opened of the same campaign_id at or after that send. Sends "
+        "at the same instant are all the most recent (opening any of them is enough). A contact "
+        "never sent an email does not match; a send or open without campaign_id cannot be "
+        "matched to each other, so a newest send without one does not match."
+    ),
+    category=CATEGORY,
+    params=OpenedLastSentParams,
+    compile=_compile_opened_last_sent,
+    reads=lambda p: _reads(["sent", "opened"], ALL_HISTORY),
+    describe=lambda p: "opened the most recent email sent to them",
+    examples=({},),
+)
+
+
 # --------------------------------------------------------------------------- email_open_time
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -678,6 +737,7 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
     EMAIL_CLICK_URL,
     EMAIL_DEVICE,
     EMAIL_OPENED_NOT_CLICKED,
+    EMAIL_OPENED_LAST_SENT,
     EMAIL_OPEN_TIME,
 )
 

@@ -7,6 +7,15 @@ An event is selected by its exact ``name`` (``"viewed_product"``,
 behaves as the operator table in :mod:`plugins.operators` says (false for every
 positive operator, true for the ``not_*`` ones).
 
+``last_activity`` is the one condition here that reads events of every name:
+the contact's "last activity" is its newest event, whatever it is called
+(product events, ``email.*`` including sends, ``order.*``, ``nudge.*``, ...).
+It declares the event prefix ``""`` (every event), so an event of any name
+re-evaluates it, and loads back only as far as its answer needs: "active in the
+last 14 days" needs 14 days; "no activity in the last 60 days, never-active
+contacts included" needs 60 days (an older event and no event at all give the
+same answer); "inactive for 60 days but active at some time" needs all history.
+
 Missing data: a contact with no matching events has a count of 0, no first and
 no last occurrence (``include_never`` decides), and no sequence.
 """
@@ -36,15 +45,20 @@ from plugins._behavior import (
     ParamsModel,
     Timing,
     Window,
+    YoungContacts,
     and_results,
+    contact_created_at,
     count_in_window,
     count_result,
+    describe_ages,
     describe_count,
     describe_window,
     first_change,
+    occurrence_of,
     occurrence_result,
     settle,
     start_of,
+    wait_until_old_enough,
 )
 
 CATEGORY = "events"
@@ -141,11 +155,7 @@ def _compile_first_last(p: FirstLastParams) -> Predicate:
 
 
 def _describe_first_last(p: FirstLastParams) -> str:
-    parts = []
-    if p.within:
-        parts.append(f"less than {p.within} ago")
-    if p.older_than:
-        parts.append(f"at least {p.older_than} ago")
+    parts = describe_ages(p)
     if p.after:
         parts.append(f"from {p.after}")
     if p.before:
@@ -383,11 +393,98 @@ EVENT_SEQUENCE = ConditionType(
     ),
 )
 
+
+# --------------------------------------------------------------------------- last_activity
+
+
+class LastActivityParams(OccurrenceFields):
+    """When the contact was last active: the time of its newest event of any name."""
+
+    young_contacts: YoungContacts = Field(
+        default="match",
+        description=(
+            "Only with 'older_than' and include_never (the 'not active in the last N' form): "
+            "'match' judges a contact younger than older_than on its life so far; 'wait' keeps "
+            "it out until it has existed that long (age from attributes.created_at, else "
+            "attributes.signup_date; a contact with neither is treated as old enough)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _activity_shape(self) -> Self:
+        if self.within is None and self.older_than is None:
+            raise ValueError("give 'within' (active recently) and/or 'older_than' (inactive that long)")
+        if self.young_contacts == "wait" and (self.older_than is None or not self.include_never):
+            raise ValueError(
+                "young_contacts 'wait' only applies to 'older_than' with include_never true: "
+                "otherwise a contact who has not been active yet cannot match anyway"
+            )
+        return self
+
+
+def _activity_times(view: ContactView) -> list[datetime]:
+    """Times of every event of the contact, oldest first (shared by every last_activity)."""
+    return view.memo(("activity", "times"), lambda: [e.at for e in view.events()])  # type: ignore[no-any-return]
+
+
+def _compile_last_activity(p: LastActivityParams) -> Predicate:
+    occurrence = occurrence_of(p)
+    if p.young_contacts == "wait":
+        assert p.older_than is not None  # validated
+        width = parse_duration(p.older_than)
+
+        def waiting(view: ContactView, now: datetime) -> Result:
+            times = _activity_times(view)
+            return wait_until_old_enough(
+                lambda at: occurrence_result(times, occurrence, at), contact_created_at(view), width, now
+            )
+
+        return waiting
+
+    def last_activity(view: ContactView, now: datetime) -> Result:
+        return occurrence_result(_activity_times(view), occurrence, now)
+
+    return last_activity
+
+
+def _describe_last_activity(p: LastActivityParams) -> str:
+    parts = describe_ages(p)
+    never = " (or never)" if p.include_never else ""
+    young = f" (contacts younger than {p.older_than} wait)" if p.young_contacts == "wait" else ""
+    return f"last activity (any event) {' and '.join(parts)}{never}{young}"
+
+
+LAST_ACTIVITY = ConditionType(
+    name="last_activity",
+    label="Last activity",
+    description=(
+        "The contact's most recent event of any name (its last activity) happened within a "
+        "duration (now - at < d), or at least a duration ago (older_than: no event in the last "
+        "d), or between the two. A contact with no event matches only with include_never; "
+        "young_contacts 'wait' keeps never-active contacts out until they are older_than old."
+    ),
+    category=CATEGORY,
+    params=LastActivityParams,
+    compile=_compile_last_activity,
+    reads=lambda p: Reads(
+        events=frozenset({""}),
+        lookback=occurrence_of(p).lookback(),
+        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+    ),
+    describe=_describe_last_activity,
+    examples=(
+        {"within": "14d"},
+        {"older_than": "60d", "include_never": True, "young_contacts": "wait"},
+        {"within": "90d", "older_than": "30d"},
+    ),
+)
+
 CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
     EVENT,
     EVENT_FIRST_LAST,
     EVENT_WITHOUT,
     EVENT_SEQUENCE,
+    LAST_ACTIVITY,
 )
 
 

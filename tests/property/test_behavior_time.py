@@ -98,6 +98,7 @@ EXTRA: dict[str, list[dict[str, Any]]] = {
     "email_click_url": [{"contains": "PRICING", "case_insensitive": True, "within": "15d"}],
     "email_device": [{"device": "unknown", "within": "40d", "max_count": 1}],
     "email_opened_not_clicked": [{"after_send": "1d", "sent_within": "5d"}],
+    "email_opened_last_sent": [{}],
     "email_open_time": [{"hours": [10, 14], "within": "15d"}, {"weekdays": ["mon", "tue", "wed"],
                                                               "within": "9d"}],
     "event": [
@@ -109,6 +110,11 @@ EXTRA: dict[str, list[dict[str, Any]]] = {
         {"name": "viewed_product", "which": "last", "within": "6d"},
         {"name": "app.login", "which": "last", "older_than": "3d", "include_never": True},
         {"name": "cart.added", "which": "first", "older_than": "2d", "within": "40d"},
+    ],
+    "last_activity": [
+        {"within": "5d", "include_never": True},
+        {"older_than": "3d"},
+        {"older_than": "10d", "within": "40d", "include_never": True, "young_contacts": "wait"},
     ],
     "event_without": [{"name": "viewed_product", "min_count": 2, "within": "5d",
                        "without": {"name": "cart.added"}}],

@@ -6,7 +6,7 @@ in ANA (not computed by the plugin), at instants on both sides of each edge.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -43,9 +43,14 @@ ANA = {
 
 def run(name: str, params: dict[str, Any], now: str, doc: dict[str, Any] = ANA
         ) -> tuple[bool, datetime | None]:
+    return run_at(name, params, t(now), doc)
+
+
+def run_at(name: str, params: dict[str, Any], now: datetime, doc: dict[str, Any] = ANA
+           ) -> tuple[bool, datetime | None]:
     condition = HOST.condition_types[name]
     predicate = condition.compile(condition.params.model_validate(params))
-    return predicate(ContactView(doc), t(now))
+    return predicate(ContactView(doc), now)
 
 
 # --------------------------------------------------------------------------- email
@@ -299,6 +304,100 @@ def test_opened_not_clicked_needs_a_recorded_send() -> None:
     doc = {"events": [ev("email.opened", "2026-11-02T08:00:00Z", campaign_id="cmp_q4")]}
     assert run("email_opened_not_clicked", {"campaign_id": "cmp_q4"}, "2026-11-22T00:00:00Z",
                doc) == (False, None)
+
+
+# --------------------------------------------------------------------------- opened the last send
+
+MICRO = timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Newest send is cmp_q4 (11-01 09:00), opened 11-02: a match until cmp_bf is sent.
+        # Nothing sent yet; the send itself changes nothing, its open does.
+        (t("2026-11-01T09:00:00Z") - MICRO, (False, t("2026-11-02T08:00:00Z"))),
+        (t("2026-11-01T09:00:00Z"), (False, t("2026-11-02T08:00:00Z"))),  # sent, not opened
+        (t("2026-11-02T08:00:00Z") - MICRO, (False, t("2026-11-02T08:00:00Z"))),
+        (t("2026-11-02T08:00:00Z"), (True, t("2026-11-19T10:00:00Z"))),
+        (t("2026-11-19T10:00:00Z") - MICRO, (True, t("2026-11-19T10:00:00Z"))),
+        # cmp_bf is now the newest send; the older opens of cmp_q4 do not count for it.
+        (t("2026-11-19T10:00:00Z"), (False, t("2026-11-20T07:15:00Z"))),
+        (t("2026-11-20T07:15:00Z") - MICRO, (False, t("2026-11-20T07:15:00Z"))),
+        (t("2026-11-20T07:15:00Z"), (True, None)),
+        (t("2027-06-01T00:00:00Z"), (True, None)),  # no window: it never lapses with time
+    ],
+)
+def test_opened_the_most_recent_email_sent(now: datetime, expected: Any) -> None:
+    assert run_at("email_opened_last_sent", {}, now) == expected
+
+
+def test_an_open_counts_from_the_instant_of_the_send_and_only_for_its_campaign() -> None:
+    sent = ev("email.sent", "2026-11-10T00:00:00Z", campaign_id="cmp_a")
+    now = t("2026-11-22T00:00:00Z")
+    same_instant = {"events": [sent, ev("email.opened", "2026-11-10T00:00:00Z", campaign_id="cmp_a")]}
+    assert run_at("email_opened_last_sent", {}, now, same_instant) == (True, None)
+    just_before = {"events": [sent, ev("email.opened", "2026-11-09T23:59:59.999999Z",
+                                       campaign_id="cmp_a")]}
+    assert run_at("email_opened_last_sent", {}, now, just_before) == (False, None)
+    other = {"events": [sent, ev("email.opened", "2026-11-11T00:00:00Z", campaign_id="cmp_b")]}
+    assert run_at("email_opened_last_sent", {}, now, other) == (False, None)
+    unattributed = {"events": [sent, ev("email.opened", "2026-11-11T00:00:00Z")]}
+    assert run_at("email_opened_last_sent", {}, now, unattributed) == (False, None)
+
+
+def test_a_resend_of_the_same_campaign_needs_a_new_open() -> None:
+    doc = {"events": [
+        ev("email.sent", "2026-11-01T00:00:00Z", campaign_id="cmp_a"),
+        ev("email.opened", "2026-11-02T00:00:00Z", campaign_id="cmp_a"),
+        ev("email.sent", "2026-11-15T00:00:00Z", campaign_id="cmp_a"),
+    ]}
+    assert run_at("email_opened_last_sent", {}, t("2026-11-14T00:00:00Z"), doc) == (
+        True, t("2026-11-15T00:00:00Z"))
+    assert run_at("email_opened_last_sent", {}, t("2026-11-15T00:00:00Z"), doc) == (False, None)
+
+
+def test_sends_at_the_same_instant_are_all_the_most_recent() -> None:
+    sends = [ev("email.sent", "2026-11-10T00:00:00Z", campaign_id="cmp_a"),
+             ev("email.sent", "2026-11-10T00:00:00Z", campaign_id="cmp_b")]
+    now = t("2026-11-22T00:00:00Z")
+    for campaign, expected in (("cmp_a", True), ("cmp_b", True), ("cmp_c", False)):
+        doc = {"events": [*sends, ev("email.opened", "2026-11-11T00:00:00Z", campaign_id=campaign)]}
+        assert run_at("email_opened_last_sent", {}, now, doc) == (expected, None), campaign
+
+
+def test_never_sent_or_newest_send_without_campaign_never_matches() -> None:
+    now = t("2026-11-22T00:00:00Z")
+    opens_only = {"events": [ev("email.opened", "2026-11-11T00:00:00Z", campaign_id="cmp_a")]}
+    assert run_at("email_opened_last_sent", {}, now, opens_only) == (False, None)
+    assert run_at("email_opened_last_sent", {}, now, {"events": []}) == (False, None)
+    anonymous = {"events": [
+        ev("email.sent", "2026-11-01T00:00:00Z", campaign_id="cmp_a"),
+        ev("email.opened", "2026-11-02T00:00:00Z", campaign_id="cmp_a"),
+        ev("email.sent", "2026-11-10T00:00:00Z"),
+        ev("email.opened", "2026-11-11T00:00:00Z"),
+    ]}
+    assert run_at("email_opened_last_sent", {}, now, anonymous) == (False, None)
+
+
+def test_opened_last_sent_reads_sends_and_opens_of_all_history() -> None:
+    condition = HOST.condition_types["email_opened_last_sent"]
+    reads = condition.reads(condition.params.model_validate({}))
+    assert reads.events == {"email.sent", "email.opened"}
+    assert reads.lookback == timedelta.max  # the newest send may be of any age
+    with pytest.raises(ValueError, match="campaign_id"):
+        condition.params.model_validate({"campaign_id": "cmp_a"})
+
+
+def test_opened_last_sent_explanation_shows_what_it_read() -> None:
+    from core.compiler import compile_rule
+    from core.rules import parse_rule
+
+    rule = compile_rule(parse_rule({"email_opened_last_sent": {}}, HOST))
+    trace = rule.explain(ContactView(ANA), t("2026-11-19T12:00:00Z")).trace
+    assert trace["match"] is False and trace["recheck_at"] == "2026-11-20T07:15:00Z"
+    assert trace["description"] == "opened the most recent email sent to them"
+    assert trace["values"] == {"events:email.opened": 2, "events:email.sent": 2}
 
 
 # --------------------------------------------------------------------------- email_open_time

@@ -6,7 +6,7 @@ both sides of each window edge.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -46,9 +46,14 @@ def with_events(*extra: dict[str, Any]) -> dict[str, Any]:
 
 def run(name: str, params: dict[str, Any], now: str, doc: dict[str, Any] = BEN
         ) -> tuple[bool, datetime | None]:
+    return run_at(name, params, t(now), doc)
+
+
+def run_at(name: str, params: dict[str, Any], now: datetime, doc: dict[str, Any] = BEN
+           ) -> tuple[bool, datetime | None]:
     condition = HOST.condition_types[name]
     predicate = condition.compile(condition.params.model_validate(params))
-    return predicate(ContactView(doc), t(now))
+    return predicate(ContactView(doc), now)
 
 
 # --------------------------------------------------------------------------- event
@@ -245,6 +250,168 @@ def test_not_then_needs_a_gap() -> None:
     with pytest.raises(ValueError, match="max_gap"):
         condition.params.model_validate({"first": {"name": "a"}, "then": {"name": "b"},
                                          "mode": "not_then"})
+
+
+# --------------------------------------------------------------------------- last activity
+
+MICRO = timedelta(microseconds=1)
+LAST_SEEN = t("2026-11-21T18:05:00Z")  # BEN's newest event (cart.added)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (LAST_SEEN + timedelta(days=14) - MICRO, (True, LAST_SEEN + timedelta(days=14))),
+        (t("2026-12-05T18:05:00Z"), (False, None)),  # exactly 14 days: no longer "within"
+        (t("2026-12-05T18:05:00Z") + MICRO, (False, None)),
+    ],
+)
+def test_active_in_the_last_14_days(now: datetime, expected: Any) -> None:
+    assert run_at("last_activity", {"within": "14d"}, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (t("2027-01-20T18:05:00Z") - MICRO, (False, t("2027-01-20T18:05:00Z"))),
+        (t("2027-01-20T18:05:00Z"), (True, None)),  # 60 days (11-21 + 60d) to the instant
+        (t("2027-01-20T18:05:00Z") + MICRO, (True, None)),
+    ],
+)
+def test_no_activity_in_the_last_60_days(now: datetime, expected: Any) -> None:
+    assert run_at("last_activity", {"older_than": "60d"}, now) == expected
+
+
+def test_activity_is_an_event_of_any_name() -> None:
+    doc = with_events(ev("support.ticket_opened", "2026-11-25T00:00:00Z"))
+    # At 11-22 the newest event is the cart (11-21 18:05); the ticket arrives on
+    # 11-25 and becomes the last activity, so "inactive 60 days" starts 60 days later.
+    assert run("last_activity", {"older_than": "60d"}, "2026-11-22T00:00:00Z", doc) == (
+        False, t("2027-01-24T00:00:00Z"))
+    assert run("last_activity", {"within": "1d"}, "2026-11-24T00:00:00Z", doc) == (
+        False, t("2026-11-25T00:00:00Z"))
+
+
+def test_never_active_matches_only_with_include_never() -> None:
+    nobody = {"contact_id": "n", "events": []}
+    now = "2026-11-22T00:00:00Z"
+    assert run("last_activity", {"older_than": "60d"}, now, nobody) == (False, None)
+    assert run("last_activity", {"older_than": "60d", "include_never": True}, now, nobody) == (
+        True, None)
+    assert run("last_activity", {"within": "14d"}, now, nobody) == (False, None)
+
+
+INACTIVE_60D = {"older_than": "60d", "include_never": True, "young_contacts": "wait"}
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Created 11-01 00:00 with no events: out until it is 60 days old (12-31 00:00).
+        (t("2026-11-22T00:00:00Z"), (False, t("2026-12-31T00:00:00Z"))),
+        (t("2026-12-31T00:00:00Z") - MICRO, (False, t("2026-12-31T00:00:00Z"))),
+        (t("2026-12-31T00:00:00Z"), (True, None)),
+    ],
+)
+def test_a_young_never_active_contact_waits_for_the_whole_period(now: datetime,
+                                                                 expected: Any) -> None:
+    young = {"attributes": {"created_at": "2026-11-01T00:00:00Z"}, "events": []}
+    assert run_at("last_activity", INACTIVE_60D, now, young) == expected
+    by_signup = {"attributes": {"signup_date": "2026-11-01"}, "events": []}
+    assert run_at("last_activity", INACTIVE_60D, now, by_signup) == expected
+
+
+def test_young_contacts_wait_and_activity() -> None:
+    now = "2026-11-22T00:00:00Z"
+    # Active on 11-10: when it comes of age (12-31) that is 51 days ago, so it
+    # enters when the activity is 60 days old, on 2027-01-09.
+    acted = {"attributes": {"created_at": "2026-11-01T00:00:00Z"},
+             "events": [ev("app.login", "2026-11-10T00:00:00Z")]}
+    assert run("last_activity", INACTIVE_60D, now, acted) == (False, t("2027-01-09T00:00:00Z"))
+    # A contact with neither date counts as old enough; by default a young one matches.
+    assert run("last_activity", INACTIVE_60D, now, {"events": []}) == (True, None)
+    young = {"attributes": {"created_at": "2026-11-01T00:00:00Z"}, "events": []}
+    assert run("last_activity", {"older_than": "60d", "include_never": True}, now, young) == (
+        True, None)
+
+
+def test_last_activity_params_are_checked() -> None:
+    condition = HOST.condition_types["last_activity"]
+    with pytest.raises(ValueError, match="'within'"):
+        condition.params.model_validate({})
+    with pytest.raises(ValueError, match="include_never"):
+        condition.params.model_validate({"older_than": "60d", "young_contacts": "wait"})
+    with pytest.raises(ValueError, match="older_than"):
+        condition.params.model_validate({"within": "14d", "include_never": True,
+                                         "young_contacts": "wait"})
+    with pytest.raises(ValueError, match="shorter"):
+        condition.params.model_validate({"within": "14d", "older_than": "30d"})
+
+
+@pytest.mark.parametrize(
+    ("params", "lookback", "attributes"),
+    [
+        ({"within": "14d"}, timedelta(days=14), set()),
+        # "Nothing in the last 60 days, never included": an older event and none at all
+        # give the same answer, so 60 days of events decide it exactly.
+        ({"older_than": "60d", "include_never": True}, timedelta(days=60), set()),
+        (INACTIVE_60D, timedelta(days=60), {"attributes.created_at", "attributes.signup_date"}),
+        # Never-active contacts excluded: whether there is any event at all matters.
+        ({"older_than": "60d"}, timedelta.max, set()),
+        ({"within": "14d", "include_never": True}, timedelta.max, set()),
+    ],
+)
+def test_last_activity_reads_every_event_name_back_to_what_it_needs(
+        params: dict[str, Any], lookback: timedelta, attributes: set[str]) -> None:
+    condition = HOST.condition_types["last_activity"]
+    reads = condition.reads(condition.params.model_validate(params))
+    assert reads.events == {""}
+    assert reads.lookback == lookback
+    assert reads.attributes == attributes
+
+
+def test_inactive_60_days_is_exact_on_the_events_the_loader_keeps() -> None:
+    # The loader keeps events back to the lookback; dropping older ones must not
+    # change the answer (the one kept event is exactly at the edge: it has left).
+    now = t("2026-11-22T00:00:00Z")
+    edge = ev("app.login", "2026-09-23T00:00:00Z")  # now - 60 days
+    older = ev("app.login", "2026-08-01T00:00:00Z")
+    created = {"created_at": "2026-01-01T00:00:00Z"}
+    full = run_at("last_activity", INACTIVE_60D, now, {"attributes": created, "events": [older, edge]})
+    loaded = run_at("last_activity", INACTIVE_60D, now, {"attributes": created, "events": [edge]})
+    none = run_at("last_activity", INACTIVE_60D, now, {"attributes": created, "events": []})
+    assert full == loaded == none == (True, None)
+
+
+def test_an_event_of_any_name_reaches_a_last_activity_segment() -> None:
+    from core.dependencies import Change, DependencyIndex
+    from core.segments import SegmentDefinition, SegmentSet
+    from plugins import default_host
+
+    index = DependencyIndex.of(SegmentSet(default_host(load_entry_points=False), [
+        SegmentDefinition("active", {"last_activity": {"within": "14d"}}),
+        SegmentDefinition("orders", {"event": {"name": "order.completed"}}),
+    ]))
+    for name in ("email.sent", "support.ticket_opened", "x"):
+        assert index.affected(Change.of_event(name)) == ["active"]
+    assert index.affected(Change.of_event("order.completed")) == ["active", "orders"]
+    assert index.affected(Change(any_event=True)) == ["active", "orders"]
+    assert index.lookback(["active"]) == timedelta(days=14)
+
+
+def test_last_activity_explanation_counts_every_event_in_its_window() -> None:
+    from core.compiler import compile_rule
+    from core.rules import parse_rule
+
+    rule = compile_rule(parse_rule({"last_activity": INACTIVE_60D}, HOST))
+    doc = {**BEN, "attributes": {"created_at": "2026-01-01T00:00:00Z"}}
+    trace = rule.explain(ContactView(doc), t("2026-11-22T00:00:00Z")).trace
+    assert trace["match"] is False and trace["recheck_at"] == "2027-01-20T18:05:00Z"
+    assert trace["description"] == (
+        "last activity (any event) at least 60d ago (or never) (contacts younger than 60d wait)")
+    # Events in (09-23, 11-22]: everything but the 09-01 order.
+    assert trace["values"] == {"attributes.created_at": "2026-01-01T00:00:00Z",
+                               "attributes.signup_date": "(missing)", "events:*": 8}
 
 
 def test_catalog_examples_validate() -> None:
