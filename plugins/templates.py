@@ -3,8 +3,14 @@
 Each template is an ordinary rule built only from built-in condition types, so a
 team can pick one and edit it like any rule. Where a template has to assume an
 event or attribute name that GrowthOS does not fix (``onboarding.completed``,
-``session.started``, ``attributes.trial_ends_at``), the description says so,
-so nobody mistakes an empty segment for an empty audience.
+``session.started``, ``attributes.trial_ends_at``, ``custom.customer_ltv``), the
+description says so, so nobody mistakes an empty segment for an empty audience.
+
+The email and lead templates follow the segmentation guide's definitions. Its
+"lead score" is GrowthOS's ``scores.lead`` (the score the lead bands and the
+rest of the product read), in both "engaged or high value" and the lead
+templates; its lifetime value is the custom field ``customer_ltv``. "Last
+activity" is the contact's newest event of any name (``last_activity``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ ENGAGED: dict[str, Any] = {
         {"email": {"action": "opened", "min_count": 3, "within": "30d"}},
         {"email": {"action": "clicked", "min_count": 1, "within": "30d"}},
     ]
+}
+
+LEAD_75: dict[str, Any] = {"score": {"name": "lead", "gte": 75}}
+LTV_1000: dict[str, Any] = {
+    "attribute": {"field": "custom.customer_ltv", "op": "greater_or_equal", "value": 1000}
 }
 
 TEMPLATES: tuple[Template, ...] = (
@@ -72,21 +83,27 @@ TEMPLATES: tuple[Template, ...] = (
         id="engaged_or_high_value",
         name="Engaged or high value",
         description=(
-            "Engaged (3+ opens and 1+ click in 30 days) or an RFM monetary score of 4-5 "
-            "(top two spend quintiles of the tenant over the last 365 days)."
+            "Engaged (3+ email opens and 1+ click in the last 30 days), or high value: lead "
+            "score (scores.lead) of at least 75 and the custom field customer_ltv of at least "
+            "1,000. A missing or non-numeric score or customer_ltv is not high value."
         ),
         category="email",
-        rule={"or": [ENGAGED, {"rfm_score": {"dimension": "monetary", "min": 4}}]},
+        rule={"or": [ENGAGED, {"and": [LEAD_75, LTV_1000]}]},
     ),
     Template(
         id="click_but_never_convert",
         name="Clicked but never converted",
-        description="Clicked an email in the last 90 days and never had an email conversion.",
+        description=(
+            "At least 10 email clicks in total, the last one in the last 30 days, and never an "
+            "email conversion (an email.converted event: a conversion your email platform "
+            "attributed to a campaign; orders it did not attribute do not count)."
+        ),
         category="email",
         rule={
             "and": [
-                {"email": {"action": "clicked", "min_count": 1, "within": "90d"}},
+                {"email": {"action": "clicked", "min_count": 10}},
                 {"email": {"action": "converted", "exactly": 0}},
+                {"email_last": {"action": "clicked", "within": "30d"}},
             ]
         },
     ),
@@ -103,23 +120,52 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         id="hot_leads",
         name="Hot leads",
-        description="Lead score in the tenant's hot band (default 80-100).",
+        description=(
+            "Lead score (scores.lead) 80 to 100, active in the last 14 days (any event), and "
+            "opened the most recent email sent to them (same campaign, at or after the send); "
+            "contacts never sent an email are not hot."
+        ),
         category="scores",
-        rule={"score_band": {"name": "lead", "band": "hot"}},
+        rule={
+            "and": [
+                {"score": {"name": "lead", "gte": 80, "lte": 100}},
+                {"last_activity": {"within": "14d"}},
+                {"email_opened_last_sent": {}},
+            ]
+        },
     ),
     Template(
         id="warm_leads",
         name="Warm leads",
-        description="Lead score in the tenant's warm band (default 50-79).",
+        description=(
+            "Lead score (scores.lead) from 50 to under 80 (50-79 for whole-number scores) and "
+            "active in the last 30 days (any event)."
+        ),
         category="scores",
-        rule={"score_band": {"name": "lead", "band": "warm"}},
+        rule={
+            "and": [
+                {"score": {"name": "lead", "gte": 50, "lt": 80}},
+                {"last_activity": {"within": "30d"}},
+            ]
+        },
     ),
     Template(
         id="cold_leads",
         name="Cold leads",
-        description="Lead score in the tenant's cold band (default 0-49).",
+        description=(
+            "Lead score (scores.lead) from 0 to under 50 (0-49 for whole-number scores), or no "
+            "activity (any event) in the last 60 days: they enter exactly 60 days after their "
+            "last event. A contact never active counts once it is 60 days old (by "
+            "attributes.created_at, else signup_date), not as soon as it signs up."
+        ),
         category="scores",
-        rule={"score_band": {"name": "lead", "band": "cold"}},
+        rule={
+            "or": [
+                {"score": {"name": "lead", "gte": 0, "lt": 50}},
+                {"last_activity": {"older_than": "60d", "include_never": True,
+                                   "young_contacts": "wait"}},
+            ]
+        },
     ),
     Template(
         id="promoters",

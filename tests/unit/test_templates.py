@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from core.compiler import compile_rule
-from core.rules import normalize, parse_rule
+from core.rules import normalize, parse_rule, rule_reads
 from core.view import ContactView
 from plugins import default_host, templates
 
@@ -56,27 +56,170 @@ def test_engaged_needs_three_opens_and_a_click_in_30_days() -> None:
     assert member("engaged", {"events": opens})[0] is False
 
 
-def test_engaged_or_high_value_lets_big_spenders_in_without_email() -> None:
+# --------------------------------------------------------------------------- the guide's definitions
+# Each contact below is worked out by hand against NOW (2026-11-22 12:00 UTC);
+# edges are probed exactly at the boundary instant and a microsecond either side.
+
+MICRO = timedelta(microseconds=1)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+HIGH_VALUE = {"scores": {"lead": 75}, "attributes": {"custom": {"customer_ltv": 1000}}}
+
+
+def test_engaged_or_high_value_engaged_branch_at_its_edge() -> None:
+    opens = [ev("email.opened", f"2026-11-{day:02d}T09:00:00Z") for day in (1, 10, 20)]
+    doc = {"events": [*opens, ev("email.clicked", "2026-11-20T09:05:00Z")]}
+    # The 11-01 open leaves the 30-day window at 12-01 09:00: two opens are not engaged.
+    assert member("engaged_or_high_value", doc) == (True, at("2026-12-01T09:00:00Z"))
+    assert member("engaged_or_high_value", doc, now=at("2026-12-01T09:00:00Z") - MICRO)[0] is True
+    assert member("engaged_or_high_value", doc, now=at("2026-12-01T09:00:00Z")) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("lead", "ltv", "expected"),
+    [
+        (75, 1000, True),
+        (100, 250_000.5, True),
+        (74.99, 1000, False),
+        (75, 999.99, False),
+        (75, "1000", False),  # a numeric string is not a number
+        (None, 5000, False),  # no lead score
+        (90, None, False),  # no customer_ltv
+    ],
+)
+def test_engaged_or_high_value_high_value_branch(lead: Any, ltv: Any, expected: bool) -> None:
+    doc: dict[str, Any] = {"scores": {}, "attributes": {"custom": {}}}
+    if lead is not None:
+        doc["scores"]["lead"] = lead
+    if ltv is not None:
+        doc["attributes"]["custom"]["customer_ltv"] = ltv
+    assert member("engaged_or_high_value", doc) == (expected, None)
+
+
+def test_engaged_or_high_value_is_no_longer_an_rfm_spend_score() -> None:
     context = {"rfm": {"computed_at": "2026-11-21T00:00:00Z",
                        "thresholds": {"recency_days": [5, 10, 20, 40],
                                       "frequency": [1, 1, 2, 3], "monetary": [10, 20, 50, 100]}}}
-    spender = {"events": [ev("order.completed", "2026-11-01T00:00:00Z", amount=60)]}
-    assert member("engaged_or_high_value", spender, context)[0] is True  # M score 4
-    cheap = {"events": [ev("order.completed", "2026-11-01T00:00:00Z", amount=30)]}
-    assert member("engaged_or_high_value", cheap, context)[0] is False  # M score 3
+    spender = {"events": [ev("order.completed", "2026-11-01T00:00:00Z", amount=60)]}  # M score 4
+    assert member("engaged_or_high_value", spender, context)[0] is False
+    assert member("engaged_or_high_value", {**spender, **HIGH_VALUE}, context)[0] is True
 
 
-def test_click_but_never_convert() -> None:
-    click = ev("email.clicked", "2026-11-15T00:00:00Z")
-    assert member("click_but_never_convert", {"events": [click]})[0] is True
-    converted = ev("email.converted", "2026-01-01T00:00:00Z")
-    assert member("click_but_never_convert", {"events": [click, converted]})[0] is False
+TEN_CLICKS = [ev("email.clicked", f"2026-11-{day:02d}T10:00:00Z", campaign_id="cmp_a")
+              for day in range(1, 11)]
 
 
-def test_lead_bands_and_nps() -> None:
-    assert member("hot_leads", {"scores": {"lead": 80}})[0] is True
-    assert member("warm_leads", {"scores": {"lead": 79}})[0] is True
-    assert member("cold_leads", {"scores": {"lead": 49}})[0] is True
+def test_click_but_never_convert_at_the_edge_of_the_last_click() -> None:
+    doc = {"events": TEN_CLICKS}
+    # The last click (11-10 10:00) is 30 days old at 12-10 10:00.
+    assert member("click_but_never_convert", doc) == (True, at("2026-12-10T10:00:00Z"))
+    edge = at("2026-12-10T10:00:00Z")
+    assert member("click_but_never_convert", doc, now=edge - MICRO) == (True, edge)
+    assert member("click_but_never_convert", doc, now=edge) == (False, None)
+    assert member("click_but_never_convert", doc, now=edge + MICRO) == (False, None)
+
+
+def test_click_but_never_convert_needs_ten_clicks_and_no_email_conversion_ever() -> None:
+    assert member("click_but_never_convert", {"events": TEN_CLICKS[1:]}) == (False, None)
+    assert member("click_but_never_convert", {"events": TEN_CLICKS[:1]}) == (False, None)
+    long_ago = ev("email.converted", "2025-01-01T00:00:00Z", campaign_id="cmp_old")
+    assert member("click_but_never_convert", {"events": [*TEN_CLICKS, long_ago]}) == (False, None)
+    # An order is not an email conversion (the description says so).
+    order = ev("order.completed", "2026-11-05T00:00:00Z", amount=30)
+    assert member("click_but_never_convert", {"events": [*TEN_CLICKS, order]})[0] is True
+    # A tenth click still to come: the contact enters when it happens.
+    future = {"events": [*TEN_CLICKS[1:], ev("email.clicked", "2026-11-25T00:00:00Z")]}
+    assert member("click_but_never_convert", future) == (False, at("2026-11-25T00:00:00Z"))
+
+
+HOT_EVENTS = [
+    ev("email.sent", "2026-11-15T10:00:00Z", campaign_id="cmp_a"),
+    ev("email.opened", "2026-11-16T08:00:00Z", campaign_id="cmp_a"),
+]
+
+
+def test_hot_leads_at_the_edge_of_last_activity() -> None:
+    doc = {"scores": {"lead": 80}, "events": HOT_EVENTS}
+    # Last activity: the open on 11-16 08:00; 14 days later is 11-30 08:00.
+    edge = at("2026-11-30T08:00:00Z")
+    assert member("hot_leads", doc) == (True, edge)
+    assert member("hot_leads", doc, now=edge - MICRO) == (True, edge)
+    assert member("hot_leads", doc, now=edge) == (False, None)
+
+
+@pytest.mark.parametrize(("lead", "expected"), [(79, False), (79.99, False), (80, True),
+                                                (100, True), (100.01, False), ("90", False)])
+def test_hot_leads_score_range(lead: Any, expected: bool) -> None:
+    assert member("hot_leads", {"scores": {"lead": lead}, "events": HOT_EVENTS})[0] is expected
+
+
+def test_hot_leads_must_have_opened_the_most_recent_email() -> None:
+    unopened = ev("email.sent", "2026-11-20T10:00:00Z", campaign_id="cmp_b")
+    assert member("hot_leads", {"scores": {"lead": 90}, "events": [*HOT_EVENTS, unopened]}) == (
+        False, None)
+    never_emailed = {"scores": {"lead": 90}, "events": [ev("app.login", "2026-11-21T00:00:00Z")]}
+    assert member("hot_leads", never_emailed) == (False, None)
+    assert member("hot_leads", {"scores": {"lead": 90}}) == (False, None)  # was hot by score alone
+
+
+@pytest.mark.parametrize(("lead", "expected"), [(49.99, False), (50, True), (79, True),
+                                                (79.99, True), (80, False)])
+def test_warm_leads_score_range(lead: Any, expected: bool) -> None:
+    doc = {"scores": {"lead": lead}, "events": [ev("page.viewed", "2026-11-20T00:00:00Z")]}
+    assert member("warm_leads", doc)[0] is expected
+
+
+def test_warm_leads_at_the_edge_of_last_activity() -> None:
+    doc = {"scores": {"lead": 60}, "events": [ev("page.viewed", "2026-11-01T00:00:00Z")]}
+    edge = at("2026-12-01T00:00:00Z")  # 30 days after the only event
+    assert member("warm_leads", doc) == (True, edge)
+    assert member("warm_leads", doc, now=edge - MICRO) == (True, edge)
+    assert member("warm_leads", doc, now=edge) == (False, None)
+    assert member("warm_leads", {"scores": {"lead": 60}}) == (False, None)  # never active
+
+
+@pytest.mark.parametrize(("lead", "expected"), [(-1, False), (0, True), (49, True),
+                                                (49.99, True), (50, False), (None, False)])
+def test_cold_leads_by_score_when_active(lead: Any, expected: bool) -> None:
+    doc = {"scores": {} if lead is None else {"lead": lead},
+           "events": [ev("app.login", "2026-11-21T00:00:00Z")]}
+    assert member("cold_leads", doc)[0] is expected
+
+
+def test_cold_leads_by_60_days_without_activity() -> None:
+    doc = {"scores": {"lead": 90}, "attributes": {"created_at": "2026-01-01T00:00:00Z"},
+           "events": [ev("nudge.shown", "2026-09-23T12:00:00Z", nudge_id="tour")]}
+    # The only event is exactly 60 days old at NOW: cold from that instant on.
+    assert member("cold_leads", doc, now=NOW - MICRO) == (False, NOW)
+    assert member("cold_leads", doc) == (True, None)
+    assert member("cold_leads", doc, now=NOW + MICRO) == (True, None)
+
+
+def test_cold_leads_never_active_contacts_wait_until_60_days_old() -> None:
+    young = {"scores": {"lead": 90}, "attributes": {"created_at": "2026-10-01T00:00:00Z"}}
+    edge = at("2026-11-30T00:00:00Z")  # 60 days after it was created
+    assert member("cold_leads", young) == (False, edge)
+    assert member("cold_leads", young, now=edge - MICRO) == (False, edge)
+    assert member("cold_leads", young, now=edge) == (True, None)
+    # With neither created_at nor signup_date the contact counts as old enough.
+    assert member("cold_leads", {"scores": {"lead": 90}}) == (True, None)
+
+
+def test_lead_templates_read_every_event_name_and_no_more_history_than_needed() -> None:
+    def reads(template_id: str) -> Any:
+        return rule_reads(parse_rule(HOST.templates[template_id].rule, HOST))
+
+    assert "" in reads("hot_leads").events and "" in reads("cold_leads").events
+    assert reads("warm_leads").lookback == timedelta(days=30)
+    assert reads("cold_leads").lookback == timedelta(days=60)
+    assert reads("hot_leads").lookback == timedelta.max  # the newest send may be of any age
+
+
+def test_nps_templates() -> None:
     assert member("promoters", {"scores": {"nps": 9}})[0] is True
     assert member("detractors", {"scores": {"nps": 6}})[0] is True
     assert member("detractors", {"scores": {"nps": 7}})[0] is False
