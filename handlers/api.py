@@ -14,9 +14,12 @@ body ``{"message", "errors": [{"location", "path", "message", "suggestion"}]}``
 not a JSON object, 404 for ids this tenant does not have, 409 for version and
 state conflicts, 422 for values that do not validate. A 500 means a bug here.
 
-Bodies are read as JSON whatever the Content-Type says when it is a form or
-text type: ``curl -d`` sends ``application/x-www-form-urlencoded`` by default,
-and refusing every README-style request with a 415 helps nobody.
+Bodies are JSON. They are read as JSON whatever the Content-Type says when it
+is a form or text type (``curl -d`` sends ``application/x-www-form-urlencoded``
+by default, and refusing every README-style request helps nobody); a body of
+any other type (XML, multipart, ...) is a 415 in the error shape above. A body
+Python cannot decode as JSON (bad syntax, invalid UTF-8, ``NaN``, an integer
+longer than Python's 4,300-digit conversion limit) is a 400.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import sys
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -64,7 +68,32 @@ from plugins import default_host
 __all__ = ["app", "handler", "openapi_document"]
 
 logger = Logger(service="growthos-segments-api")
-app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _strict_int(text: str) -> int:
+    limit = sys.get_int_max_str_digits()
+    if len(text.lstrip("-")) > limit:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {limit} can be read)")
+    return int(text)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _read_json(text: str) -> Any:
+    """The resolver's body decoder: what ``json.loads`` refuses with a bare ``ValueError``
+    (an over-long integer) or accepts beyond JSON (``NaN``, ``Infinity``) becomes the
+    ``JSONDecodeError`` the resolver answers with a 400, instead of escaping as a 500."""
+    try:
+        return json.loads(text, parse_int=_strict_int, parse_constant=_not_json)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        raise json.JSONDecodeError(str(exc), text, 0) from None
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_read_json)
 
 _HOST: PluginHost = default_host()
 """Built once per container: plugin discovery is pluggy's job at cold start only."""
@@ -78,6 +107,7 @@ _ERRORS: dict[int, dict[str, Any]] = {
         (401, "no tenant in the authorizer context"),
         (404, "no such segment, contact or snapshot in this tenant"),
         (409, "version conflict, archived segment, or a create still in progress"),
+        (415, "the request has a body that is not JSON"),
         (422, "a value does not validate (every error, with JSON pointers)"),
     )
 }
@@ -381,36 +411,58 @@ def openapi_document() -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-_FORM_TYPES = ("application/x-www-form-urlencoded", "text/plain")
+_READ_AS_JSON = frozenset({"application/json", "application/x-www-form-urlencoded", "text/plain"})
 
 
-def _json_content_type(event: dict[str, Any]) -> None:
-    """Treat form/text bodies as JSON (see the module doc)."""
+def _error_response(status: int, message: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """A proxy response in the error shape, for refusals made before the resolver runs."""
+    return {
+        "statusCode": status,
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "body": json.dumps({"message": message, "errors": errors}, ensure_ascii=False),
+        "isBase64Encoded": False,
+    }
+
+
+def _content_type_headers(event: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Every ``(headers dict, key)`` holding the Content-Type, single- and multi-value."""
+    found = []
     for field in ("headers", "multiValueHeaders"):
         headers = event.get(field)
-        if not isinstance(headers, dict):
-            continue
-        for name in list(headers):
-            if str(name).lower() != "content-type":
-                continue
-            value = headers[name]
-            first = value[0] if isinstance(value, list) and value else value
-            if isinstance(first, str) and first.split(";")[0].strip().lower() in _FORM_TYPES:
-                headers[name] = ["application/json"] if isinstance(value, list) else "application/json"
+        if isinstance(headers, dict):
+            found.extend((headers, name) for name in headers if str(name).lower() == "content-type")
+    return found
+
+
+def _refuse_non_json_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A 415 for a body of a type that is not read as JSON; otherwise the Content-Type is
+    made ``application/json`` so the resolver parses the body as JSON (and never reaches
+    its form or multipart parsers, which this API does not offer). An empty body has no
+    type to check: the route then answers for the missing body."""
+    places = _content_type_headers(event)
+    media = ""
+    for headers, name in places:
+        value = headers[name]
+        first = value[0] if isinstance(value, list) and value else value
+        if isinstance(first, str):
+            media = first.split(";")[0].strip().lower()
+            break
+    if event.get("body") and media and media not in _READ_AS_JSON and not media.endswith("+json"):
+        return _error_response(415, "the body must be JSON", [
+            located("header", "/Content-Type", f"send the body as application/json, not {media[:100]}")])
+    for headers, name in places:
+        headers[name] = ["application/json"] if isinstance(headers[name], list) else "application/json"
+    return None
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _tenant_of(event) is None:
-        body = {"message": "no tenant in the authorizer context",
-                "errors": [located("header", "", "the authorizer did not name a tenant")]}
-        return {
-            "statusCode": 401,
-            "multiValueHeaders": {"Content-Type": ["application/json"]},
-            "body": json.dumps(body),
-            "isBase64Encoded": False,
-        }
-    _json_content_type(event)
+        return _error_response(401, "no tenant in the authorizer context",
+                               [located("header", "", "the authorizer did not name a tenant")])
+    refused = _refuse_non_json_body(event)
+    if refused is not None:
+        return refused
     if os.environ.get("IDEMPOTENCY_TABLE"):
         service().creates.register_lambda_context(context)
     return app.resolve(event, context)

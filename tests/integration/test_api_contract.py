@@ -1,0 +1,124 @@
+"""The HTTP contract at its edges: every input the API cannot use is a documented 4xx in the
+error shape, never a 5xx, and the OpenAPI document says what the answers are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from handlers.api import openapi_document
+from infra.repos import Repositories
+from tests.integration.api_support import PRO, Api, install
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+DOC = json.loads(openapi_document())
+
+BODY_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/rules/validate", {"rule": PRO}),
+    ("POST", "/rules/estimate", {"rule": PRO}),
+    ("POST", "/segments", {"name": "n", "rule": PRO}),
+    ("PUT", "/segments/{segment_id}", {"version": 1, "name": "n", "rule": PRO}),
+    ("POST", "/segments/{segment_id}/snapshots", {"label": "x"}),
+]
+"""Every operation with a request body (method, route of the document, a valid body)."""
+
+
+@pytest.fixture
+def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    api = install(repos, lambda: NOW, monkeypatch)
+    assert api.post("/segments", {"id": "pro", "name": "Pro", "rule": PRO}).status == 201
+    yield api
+
+
+def documented(method: str, route: str, status: int) -> bool:
+    return str(status) in DOC["paths"][route][method.lower()]["responses"]
+
+
+def assert_error_shape(body: Any) -> None:
+    assert isinstance(body, dict) and isinstance(body.get("message"), str), body
+    assert body["errors"] and all({"location", "path", "message"} <= set(e) for e in body["errors"]), body
+
+
+def concrete(route: str) -> str:
+    return route.replace("{segment_id}", "pro")
+
+
+def test_the_routes_with_a_body_are_the_documents() -> None:
+    with_body = {
+        (method.upper(), route) for route, item in DOC["paths"].items()
+        for method, op in item.items() if "requestBody" in op
+    }
+    assert with_body == {(method, route) for method, route, _ in BODY_ROUTES}
+
+
+# --- bodies that cannot be decoded ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "route", "body"), BODY_ROUTES)
+def test_an_integer_longer_than_python_reads_is_400_on_every_route(
+    api: Api, method: str, route: str, body: dict[str, Any]
+) -> None:
+    huge = "9" * 5000
+    for raw in (json.dumps(body)[:-1] + f', "x": {huge}}}', json.dumps({**body, "version": 1})
+                .replace('"version": 1', f'"version": {huge}')):
+        reply = api.call(method, concrete(route), raw_body=raw)
+        assert reply.status == 400, reply.body
+        assert_error_shape(reply.body)
+        assert "5000 digits" in reply.body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_literals_are_400(api: Api, literal: str) -> None:
+    raw = '{"rule": {"score": {"name": "n", "gte": LITERAL}}}'.replace("LITERAL", literal)
+    reply = api.call("POST", "/rules/validate", raw_body=raw)
+    assert reply.status == 400, reply.body
+    assert_error_shape(reply.body)
+    assert literal.lstrip("-") in reply.body["errors"][0]["message"]
+
+
+# --- content types ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "route", "body"), BODY_ROUTES)
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/xml", "multipart/form-data", "multipart/form-data; boundary=x", "image/png"],
+)
+def test_a_body_of_another_type_is_a_documented_415(
+    api: Api, method: str, route: str, body: dict[str, Any], content_type: str
+) -> None:
+    headers = {"Content-Type": content_type}
+    reply = api.call(method, concrete(route), raw_body=json.dumps(body), headers=headers)
+    assert reply.status == 415, reply.body
+    assert_error_shape(reply.body)
+    assert reply.body["errors"][0] == {
+        "location": "header", "path": "/Content-Type",
+        "message": f"send the body as application/json, not {content_type.split(';')[0]}",
+    }
+    assert documented(method, route, 415)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON; charset=utf-8", "application/merge-patch+json",
+     "text/plain", "application/x-www-form-urlencoded"],
+)
+def test_json_and_the_types_curl_sends_are_read_as_json(api: Api, content_type: str) -> None:
+    reply = api.call("POST", "/rules/validate", raw_body=json.dumps({"rule": PRO}),
+                     headers={"Content-Type": content_type})
+    assert reply.status == 200 and reply.body["valid"] is True, reply.body
+
+
+def test_an_empty_body_is_missing_whatever_its_type(api: Api) -> None:
+    for content_type in ("application/xml", "multipart/form-data"):
+        reply = api.call("POST", "/rules/validate", raw_body="", headers={"Content-Type": content_type})
+        assert reply.status == 400, reply.body
+        assert_error_shape(reply.body)
+    # a snapshot's body is optional: no body of any declared type is simply no label
+    reply = api.call("POST", "/segments/pro/snapshots", raw_body="", headers={"Content-Type": "text/xml"})
+    assert reply.status == 201 and reply.body["label"] == ""
