@@ -9,6 +9,14 @@ members and non-members. A handful of contacts sit minutes away from a
 time-driven transition (their last order turns 60 days old shortly after
 start-up), so the scheduler has something to do in the first minutes.
 
+Two additions feed the templates that follow the segmentation guide: every
+contact carries the custom field ``customer_ltv`` (what it paid: whole months
+of its plan since sign-up plus its orders), and a few percent of engaged
+contacts are heavy email readers (several opens in the last month and many
+clicks, some converted), so "engaged", "engaged or high value" and "click but
+never converted" have members and near misses. Both draw on their own random
+streams, so the rest of the data is the same as without them.
+
 Writing goes through the DynamoDB layer in batches (``BatchWriteItem``, 25 items
 per request): moto costs about a millisecond per item, which is what bounds how
 many events a demo can have and still start in seconds.
@@ -127,6 +135,10 @@ _CAMPAIGNS = (
     ("cmp_q4_promo", 12),
     ("cmp_bf_2026", 3),
 )
+_MONTHLY_PRICE = {"free": 0, "starter": 29, "pro": 99, "enterprise": 499}
+"""Plan prices behind ``custom.customer_ltv``."""
+_READER_SHARE = 0.10
+"""Share of engaged contacts (engagement score 55+, subscribed) who are heavy email readers."""
 _PERSONAS = (("dormant", 0.35), ("casual", 0.45), ("engaged", 0.185), ("power", 0.015))
 """Power users are rare on purpose: each one has ~30 events, and moto pays per item."""
 
@@ -171,6 +183,8 @@ def generate(tenant_id: str, contacts: int, *, now: datetime, seed: int = 7) -> 
         data.contacts.append(doc)
         data.events.extend(_events(rng, doc, persona, number, contacts, now))
     _time_edges(data, now)
+    _email_readers(data, random.Random(f"{seed}:{tenant_id}:readers"), now)
+    _lifetime_values(data, now)
     return data
 
 
@@ -250,13 +264,17 @@ def _contact(
     return doc, persona
 
 
+def _joined(doc: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(doc["attributes"]["created_at"].replace("Z", "+00:00"))
+
+
 def _events(
     rng: random.Random, doc: Mapping[str, Any], persona: str, number: int, total: int, now: datetime
 ) -> list[dict[str, Any]]:
     """Events in the plugins' vocabulary (what the templates read), about 2.5 per contact."""
     tenant_id, contact_id = doc["tenant_id"], doc["contact_id"]
     attributes = doc["attributes"]
-    joined = datetime.fromisoformat(attributes["created_at"].replace("Z", "+00:00"))
+    joined = _joined(doc)
     oldest = min(HISTORY, now - joined)
     out: list[tuple[str, datetime, dict[str, Any]]] = []
     activity = {"dormant": 0.05, "casual": 0.35, "engaged": 0.75, "power": 0.95}[persona]
@@ -379,6 +397,62 @@ def _time_edges(data: DemoData, now: datetime) -> None:
                 "event_id": f"seed-{contact_id}-edge",
             }
         )
+
+
+def _email_readers(data: DemoData, rng: random.Random, now: datetime) -> None:
+    """Heavy email readers: 3-5 opens in the last 30 days and 2-12 clicks on campaigns
+    sent since they joined (about half reach 10 clicks; some of those converted)."""
+    for doc in data.contacts:
+        if doc["suppression"]["unsubscribed"] or doc["scores"]["engagement"] < 55:
+            continue
+        if rng.random() >= _READER_SHARE:
+            continue
+        contact_id = doc["contact_id"]
+        joined = _joined(doc)
+        sent = [(c, now - timedelta(days=d)) for c, d in _CAMPAIGNS if now - timedelta(days=d) >= joined]
+        recent = [(c, at) for c, at in sent if now - at < timedelta(days=30)]
+        if not recent:
+            continue
+        out: list[tuple[str, datetime, dict[str, Any]]] = []
+
+        def after(at: datetime, days: float) -> datetime:
+            return min(now, at + timedelta(seconds=rng.random() * days * 86_400))
+
+        for _ in range(rng.randint(3, 5)):
+            campaign, at = rng.choice(recent)
+            out.append(("email.opened", after(at, 2), {"campaign_id": campaign, "device": "mobile"}))
+        clicks = rng.randint(10, 12) if rng.random() < 0.5 else rng.randint(2, 4)
+        for _ in range(clicks):
+            campaign, at = rng.choice(sent)
+            url = rng.choice(("/pricing", "/blog/segments", "/features/automation", "/webinar"))
+            out.append(("email.clicked", after(at, 10), {"campaign_id": campaign, "url": url}))
+        if rng.random() < 0.3:
+            campaign, at = rng.choice(sent)
+            out.append(("email.converted", after(at, 10), {"campaign_id": campaign}))
+        for index, (name, at, properties) in enumerate(sorted(out, key=lambda e: e[1])):
+            data.events.append(
+                {
+                    "tenant_id": data.tenant_id,
+                    "contact_id": contact_id,
+                    "name": name,
+                    "at": at.replace(microsecond=0),
+                    "properties": properties,
+                    "event_id": f"seed-{contact_id}-reader-{index}",
+                }
+            )
+
+
+def _lifetime_values(data: DemoData, now: datetime) -> None:
+    """``custom.customer_ltv``: whole months of the plan since sign-up plus the orders seen."""
+    spent: dict[str, float] = {}
+    for event in data.events:
+        if event["name"] == "order.completed":
+            spent[event["contact_id"]] = spent.get(event["contact_id"], 0.0) + event["properties"]["amount"]
+    for doc in data.contacts:
+        attributes = doc["attributes"]
+        months = (now - _joined(doc)).days // 30
+        value = months * _MONTHLY_PRICE[attributes["plan"]] + spent.get(doc["contact_id"], 0.0)
+        attributes["custom"]["customer_ltv"] = round(value)
 
 
 # --- segments -------------------------------------------------------------------
