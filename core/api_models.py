@@ -10,11 +10,13 @@ JSON Schema could not express.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "MAX_VERSION",
     "ConditionTypesOut",
     "ContactSegmentOut",
     "ContactSegmentsOut",
@@ -26,6 +28,7 @@ __all__ = [
     "ExplainOut",
     "MembersOut",
     "MembershipOut",
+    "RuleErrorOut",
     "SegmentCreate",
     "SegmentListOut",
     "SegmentOut",
@@ -56,9 +59,58 @@ Rule = Annotated[
         description="A segment rule in JsonLogic shape, e.g. "
         '{"and": [{"score": {"name": "nps", "gte": 9}}]}; see GET /condition-types',
         examples=[{"and": [{"score": {"name": "nps", "gte": 9}}]}],
+        # Every rule node has exactly one key. The rule language checks it (with a message
+        # and a pointer); the document says it so that it describes the same requests.
+        json_schema_extra={"minProperties": 1, "maxProperties": 1},
     ),
 ]
 SegmentTypeName = Literal["shared", "embedded", "pinned", "static"]
+MAX_VERSION = 2**53 - 1
+"""Segment versions count saves from 1; the bound keeps them exact in every JSON reader."""
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+
+
+def _text(*, allow_line_breaks: bool) -> AfterValidator:
+    """Refuses control characters (Unicode category Cc), which no name or label needs and
+    which break the logs, terminals and CSV exports these texts end up in."""
+    allowed = "\t\n\r" if allow_line_breaks else ""
+
+    def check(value: str) -> str:
+        for index, char in enumerate(value):
+            if unicodedata.category(char) == "Cc" and char not in allowed:
+                raise ValueError(f"control character U+{ord(char):04X} at position {index} is not allowed")
+        return value
+
+    return AfterValidator(check)
+
+
+_ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    _text(allow_line_breaks=False),
+    Field(description="1-200 characters, no control characters", json_schema_extra={"pattern": _ONE_LINE}),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=2000),
+    _text(allow_line_breaks=True),
+    Field(description="up to 2,000 characters; line breaks and tabs are the only control characters allowed",
+          json_schema_extra={"pattern": _LINES}),
+]
+Label = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    _text(allow_line_breaks=False),
+    Field(json_schema_extra={"pattern": _ONE_LINE}),
+]
+_RULE_UNLESS_STATIC: dict[str, Any] = {
+    # What Audience checks on save, said in JSON Schema: a static segment is its list only.
+    "if": {"properties": {"type": {"const": "static"}}, "required": ["type"]},
+    "then": {"properties": {"rule": {"type": "null"}}},
+    "else": {"properties": {"rule": {"type": "object"}}, "required": ["rule"]},
+}
 
 
 class _In(BaseModel):
@@ -101,11 +153,17 @@ class ValidateIn(_In):
     rule: Rule
 
 
+class RuleErrorOut(BaseModel):
+    path: str = Field(description="JSON pointer into the rule ('' for the whole rule)")
+    message: str
+    suggestion: str | None = None
+
+
 class ValidateOut(BaseModel):
     valid: bool
     normalized: dict[str, Any] | None = None
     reads: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] = Field(default_factory=list)
+    errors: list[RuleErrorOut] = Field(default_factory=list)
 
 
 class EstimateIn(_In):
@@ -136,9 +194,11 @@ class EstimateOut(BaseModel):
 
 
 class SegmentCreate(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_RULE_UNLESS_STATIC)
+
     id: SegmentId | None = Field(default=None, description="chosen by the caller, or generated")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    name: Name
+    description: Description = ""
     type: SegmentTypeName = "shared"
     rule: Rule | None = Field(default=None, description="required unless the type is 'static'")
     exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
@@ -150,11 +210,13 @@ class SegmentUpdate(_In):
     """The whole new definition, and the version it was edited from (optimistic
     concurrency: a stale version is a 409)."""
 
-    version: int = Field(ge=1, description="the current version, as last read")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_RULE_UNLESS_STATIC)
+
+    version: Version = Field(description="the current version, as last read")
+    name: Name
+    description: Description = ""
     type: SegmentTypeName = "shared"
-    rule: Rule | None = None
+    rule: Rule | None = Field(default=None, description="required unless the type is 'static'")
     exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
     include_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
     exclude_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
@@ -240,9 +302,7 @@ class ExplainOut(BaseModel):
 
 
 class SnapshotIn(_In):
-    label: Annotated[str, StringConstraints(max_length=200)] = Field(
-        default="", description="what the snapshot is for, e.g. a campaign id"
-    )
+    label: Label = Field(default="", description="what the snapshot is for, e.g. a campaign id")
 
 
 class SnapshotOut(BaseModel):

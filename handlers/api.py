@@ -39,6 +39,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
 from core.api_models import (
+    MAX_VERSION,
     ConditionTypesOut,
     ContactSegmentsOut,
     CountOut,
@@ -262,7 +263,12 @@ def templates() -> TemplatesOut:
 @app.post(
     "/rules/validate",
     summary="Validate a rule: every error with a JSON pointer into the rule",
-    responses={**_responses(), 422: {"description": "the rule is invalid (valid: false, errors)"}},
+    responses={**_responses(), 422: {
+        "description": "the rule is invalid (ValidateOut: valid false, every error with a pointer into "
+        "the rule), or the request is (ErrorOut, e.g. no rule at all)",
+        "content": {"application/json": {"schema": {"anyOf": [
+            {"$ref": "#/components/schemas/ValidateOut"}, {"$ref": "#/components/schemas/ErrorOut"}]}}},
+    }},
 )
 def validate_rule(body: Annotated[ValidateIn, Body()]) -> Response[ValidateOut]:
     current_tenant()
@@ -316,7 +322,9 @@ def update_segment(segment_id: str, body: Annotated[SegmentUpdate, Body()]) -> S
 
 
 @app.delete("/segments/<segment_id>", summary="Archive a segment", responses=_responses())
-def archive_segment(segment_id: str, version: Annotated[int | None, Query(ge=1)] = None) -> SegmentOut:
+def archive_segment(
+    segment_id: str, version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None
+) -> SegmentOut:
     return service().audience.archive_segment(current_tenant(), segment_id, version)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from handlers.api import openapi_document
@@ -122,3 +123,82 @@ def test_an_empty_body_is_missing_whatever_its_type(api: Api) -> None:
     # a snapshot's body is optional: no body of any declared type is simply no label
     reply = api.call("POST", "/segments/pro/snapshots", raw_body="", headers={"Content-Type": "text/xml"})
     assert reply.status == 201 and reply.body["label"] == ""
+
+
+# --- the document and the answers agree --------------------------------------------------------
+
+
+def schema_accepts(schema: dict[str, Any], value: Any) -> bool:
+    """``value`` against a schema of the document (its ``$ref``s resolved within it)."""
+    return bool(jsonschema_rs.validator_for({**schema, "components": DOC["components"]}).is_valid(value))
+
+
+def request_schema(method: str, route: str) -> dict[str, Any]:
+    return DOC["paths"][route][method.lower()]["requestBody"]["content"]["application/json"]["schema"]
+
+
+def response_schema(method: str, route: str, status: int) -> dict[str, Any]:
+    response = DOC["paths"][route][method.lower()]["responses"][str(status)]
+    return response["content"]["application/json"]["schema"]
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body"),
+    [
+        ("POST", "/rules/validate", {}),
+        ("POST", "/rules/validate", {"rule": {}}),
+        ("POST", "/rules/validate", {"rule": None}),
+        ("POST", "/rules/validate", {"rule": {"and": [PRO]}}),
+        ("POST", "/rules/estimate", {"rule": {}}),
+        ("POST", "/segments", {"name": "x", "rule": None}),
+        ("POST", "/segments", {"name": "x"}),
+        ("POST", "/segments", {"name": "x", "rule": {}}),
+        ("POST", "/segments", {"name": "x", "type": "static"}),
+        ("POST", "/segments", {"name": "x", "type": "static", "rule": PRO}),
+        ("POST", "/segments", {"name": "x", "rule": PRO}),
+        ("PUT", "/segments/{segment_id}", {"version": 1, "name": "x", "rule": None}),
+        ("PUT", "/segments/{segment_id}", {"version": 1, "name": "x", "type": "static"}),
+    ],
+)
+def test_the_document_accepts_exactly_the_bodies_the_api_accepts(
+    api: Api, method: str, route: str, body: dict[str, Any]
+) -> None:
+    reply = api.call(method, concrete(route), body=body)
+    assert reply.status in (200, 201, 422), reply.body
+    assert schema_accepts(request_schema(method, route), body) == (reply.status < 300), reply.body
+    assert schema_accepts(response_schema(method, route, reply.status), reply.body), reply.body
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body", "pointer"),
+    [
+        ("POST", "/segments", {"name": "a\u0000b", "rule": PRO}, "/name"),
+        ("POST", "/segments", {"name": "line\nbreak", "rule": PRO}, "/name"),
+        ("POST", "/segments", {"name": "bell\u0007", "rule": PRO}, "/name"),
+        ("POST", "/segments", {"name": "c1\u0085", "rule": PRO}, "/name"),
+        ("POST", "/segments", {"name": "n", "description": "nul\u0000", "rule": PRO}, "/description"),
+        ("PUT", "/segments/pro", {"version": 1, "name": "\u001b[31mred", "rule": PRO}, "/name"),
+        ("POST", "/segments/pro/snapshots", {"label": "tab\there"}, "/label"),
+    ],
+)
+def test_control_characters_in_names_and_labels_are_422_with_a_pointer(
+    api: Api, method: str, route: str, body: dict[str, Any], pointer: str
+) -> None:
+    reply = api.call(method, route, body=body)
+    assert reply.status == 422, reply.body
+    (error,) = reply.body["errors"]
+    assert error["location"] == "body" and error["path"] == pointer
+    assert "control character U+" in error["message"]
+
+
+def test_descriptions_may_have_line_breaks(api: Api) -> None:
+    reply = api.post("/segments", {"name": "n", "description": "one\r\ntwo\tthree", "rule": PRO})
+    assert reply.status == 201 and reply.body["description"] == "one\r\ntwo\tthree"
+
+
+def test_versions_beyond_exact_json_integers_are_422(api: Api) -> None:
+    reply = api.call("PUT", "/segments/pro", body={"version": 2**53, "name": "n", "rule": PRO})
+    assert reply.status == 422 and reply.body["errors"][0]["path"] == "/version", reply.body
+    reply = api.call("DELETE", "/segments/pro", query={"version": str(2**64)})
+    assert reply.status == 422 and reply.body["errors"][0]["location"] == "query", reply.body
+    assert api.get("/segments/pro").body["status"] == "active"
