@@ -3,9 +3,14 @@
 The memberships table is the outbox. A record becomes an event only when the
 row's ``member`` flag changed (confirmations, tombstones and moto's key-only
 INSERTs are not transitions), and a record is acknowledged only when
-EventBridge accepted its event; the others are reported as batch item
-failures and retried. Every event carries the transition's stable
-idempotency id, so the at-least-once redelivery is safe to consume.
+EventBridge accepted its event. The first failure of a batch stops it: that
+record and every later one are reported as batch item failures, which is
+where Lambda restarts anyway, so a pair's events are never published out of
+order (:class:`infra.evaluation.Notifier`). A batch whose every record failed
+(EventBridge down) is a partial response too, not a function error: the retry
+restarts at its first record instead of bisecting it. Every event carries the
+transition's stable idempotency id, so the at-least-once redelivery is safe
+to consume.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from infra.settings import Settings
 __all__ = ["NotifierSettings", "handler"]
 
 logger = Logger(service="growthos-segments-notifier")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,8 +70,10 @@ __all__ = [
     "ContextRefresher",
     "DynamoPairStates",
     "EvaluationService",
+    "HeldBack",
     "Notifier",
     "NotifyResult",
+    "PublishError",
     "Scheduler",
     "SchedulerReport",
     "StoredContext",
@@ -631,6 +633,16 @@ class PublishError(RuntimeError):
     """EventBridge did not accept a transition's event; its record is retried."""
 
 
+class HeldBack(RuntimeError):
+    """A record after the batch's first failure: not published in this invocation,
+    because Lambda redelivers everything from the first failed record anyway."""
+
+
+def _pair(event: OutboundEvent) -> tuple[Any, Any, Any]:
+    detail = event.detail
+    return detail.get("tenant_id"), detail.get("segment_id"), detail.get("contact_id")
+
+
 class Notifier:
     """Memberships stream -> ``Segment Entered`` / ``Segment Exited`` events.
 
@@ -638,6 +650,18 @@ class Notifier:
     transition was committed, and a record is acknowledged only once its
     event is accepted. Delivery is at least once (a retried batch re-sends),
     so every event carries the transition's stable idempotency id.
+
+    Order per (segment, contact) pair is the stream's, which is commit order.
+    A partial failure must not break it, and Lambda's partial batch response
+    cannot express "retry only this record": it checkpoints before the first
+    failed record and redelivers everything after it. So the batch stops at
+    its first failure: that record and every later one are reported failed,
+    and nothing after it is published. Events before it go out in stream order
+    and never two of one pair in one ``PutEvents`` request (EventBridge
+    processes the entries of a request independently: it could refuse the
+    enter and accept the exit that follows it). The result: an event is
+    published only after every earlier event of its pair was accepted, and a
+    redelivered record is never published after a later one of its pair.
     """
 
     def __init__(self, publisher: EventPublisher) -> None:
@@ -645,10 +669,12 @@ class Notifier:
 
     def notify(self, records: Sequence[Mapping[str, Any]]) -> NotifyResult:
         result = NotifyResult()
+        ids = [record_id(record) for record in records]
+        stop = len(records)
+        stop_error: Exception | None = None
         pending: dict[str, OutboundEvent] = {}
-        owners: dict[str, list[str]] = {}
-        for record in records:
-            rid = record_id(record)
+        first_index: dict[str, int] = {}
+        for index, record in enumerate(records):
             if record.get("eventName") not in ("INSERT", "MODIFY"):
                 result.skipped += 1  # REMOVE: a tombstone's TTL expiry, never a transition
                 continue
@@ -656,25 +682,46 @@ class Notifier:
             try:
                 event = transition_event(_image(body.get("OldImage")), _image(body.get("NewImage")))
             except (TypeError, ValueError) as error:
-                result.failed[rid] = error
-                continue
+                stop, stop_error = index, error
+                break
             if event is None:
                 result.skipped += 1
                 continue
-            pending.setdefault(event.idempotency_id, event)
-            owners.setdefault(event.idempotency_id, []).append(rid)
-        if not pending:
-            return result
-        published = self._publisher.publish(list(pending.values()))
-        failed_ids = set()
-        for failure in published.failed:
-            failed_ids.add(failure.event.idempotency_id)
-            error = PublishError(f"{failure.code}: {failure.message}")
-            for rid in owners.get(failure.event.idempotency_id, []):
-                result.failed[rid] = error
-        result.events = [e for i, e in pending.items() if i not in failed_ids]
-        result.sent = published.sent
+            if event.idempotency_id not in pending:  # a duplicate record: its first copy decides
+                pending[event.idempotency_id] = event
+                first_index[event.idempotency_id] = index
+        for run in self._runs(list(pending.values())):
+            published = self._publisher.publish(run)
+            result.sent += published.sent
+            refused = {f.event.idempotency_id: f for f in published.failed}
+            result.events += [e for e in run if e.idempotency_id not in refused]
+            if refused:
+                first = min(refused, key=first_index.__getitem__)
+                failure = refused[first]
+                stop = min(stop, first_index[first])
+                stop_error = PublishError(f"{failure.code}: {failure.message}")
+                break
+        for index in range(stop, len(records)):
+            result.failed[ids[index]] = stop_error if index == stop else HeldBack(
+                f"held back behind record {ids[stop]}, which failed: {stop_error}"
+            )
         return result
+
+    @staticmethod
+    def _runs(events: list[OutboundEvent]) -> Iterator[list[OutboundEvent]]:
+        """Consecutive events, cut before a pair's second event: one run never holds
+        two events of one pair, so a later event is sent only after the earlier was
+        accepted (the publisher may split a run into several requests, never merge)."""
+        run: list[OutboundEvent] = []
+        pairs: set[tuple[Any, Any, Any]] = set()
+        for event in events:
+            if _pair(event) in pairs:
+                yield run
+                run, pairs = [], set()
+            run.append(event)
+            pairs.add(_pair(event))
+        if run:
+            yield run
 
 
 # --------------------------------------------------------------------------- the scheduler

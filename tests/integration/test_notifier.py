@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import pytest
 import handlers.notifier as notifier_handler
 from core.ports import OutboundEvent, PublishFailure, PublishResult
 from infra import keys
-from infra.evaluation import Notifier, build_service
+from infra.evaluation import HeldBack, Notifier, PublishError, build_service
+from infra.local.pump import MappingConfig, deliver
 from infra.local.runtime import LambdaFunction
 from infra.repos import Repositories
 from tests.integration.conftest import NOW
@@ -137,7 +138,7 @@ class FlakyPublisher:
         return PublishResult(sent=len(events) - len(failed), failed=failed)
 
 
-def test_an_event_that_was_not_accepted_fails_only_its_records(rt: Realtime) -> None:
+def test_an_event_that_was_not_accepted_fails_its_record_and_holds_back_the_rest(rt: Realtime) -> None:
     rt.save("pro", PRO)
     for cid in ("c1", "c2", "c3"):
         rt.contact(cid, attributes={"plan": "pro"})
@@ -145,9 +146,15 @@ def test_an_event_that_was_not_accepted_fails_only_its_records(rt: Realtime) -> 
     records = rt.membership_records()
     publisher = FlakyPublisher(refuse="c2")
     result = Notifier(publisher).notify(records)
-    c2 = {r["dynamodb"]["SequenceNumber"] for r in records if r["dynamodb"]["Keys"]["sk"]["S"] == "c2"}
-    assert set(result.failed) <= c2 and result.failed  # the full-image record of c2 (not its key-only one)
-    assert sorted(e.detail["contact_id"] for e in publisher.published) == ["c1", "c3"]
+    ids = [r["dynamodb"]["SequenceNumber"] for r in records]
+    c2_full = next(i for i, r in enumerate(records)
+                   if r["dynamodb"]["Keys"]["sk"]["S"] == "c2" and "member" in r["dynamodb"]["NewImage"])
+    # Lambda retries from the first failed record whatever else is reported, so
+    # that record and every later one are failed; the key-only INSERT before it is not.
+    assert list(result.failed) == ids[c2_full:]
+    assert isinstance(result.failed[ids[c2_full]], PublishError)
+    assert all(isinstance(result.failed[i], HeldBack) for i in ids[c2_full + 1:])
+    assert "c1" in [e.detail["contact_id"] for e in publisher.published]
 
 
 def test_the_handler_reports_unpublished_records_and_answers_empty_batches(
@@ -180,3 +187,125 @@ def test_the_handler_reports_unpublished_records_and_answers_empty_batches(
         assert summary(rt.bus.received()) == [("ENTER", "t1", "pro", "c2")]
     finally:
         notifier_handler.notifier.cache_clear()
+
+
+# --------------------------------------------------------------------------- order under partial failures
+
+
+class RefuseOnce:
+    """EventBridge refusing chosen entries once (throttling), accepting the rest of
+    each call; every call is recorded, so a test can see what shared a request."""
+
+    def __init__(self, inner: Any, refuse: Callable[[OutboundEvent], bool]) -> None:
+        self.inner = inner
+        self.refuse = refuse
+        self.refused: set[str] = set()
+        self.calls: list[list[OutboundEvent]] = []
+
+    def publish(self, events: Sequence[OutboundEvent]) -> PublishResult:
+        self.calls.append(list(events))
+        failed = []
+        accepted = []
+        for event in events:
+            if event.idempotency_id not in self.refused and self.refuse(event):
+                self.refused.add(event.idempotency_id)
+                failed.append(PublishFailure(event, "ThrottlingException", "Rate exceeded"))
+            else:
+                accepted.append(event)
+        sent = self.inner.publish(accepted) if accepted else PublishResult(0)
+        return PublishResult(sent.sent, [*failed, *sent.failed])
+
+
+def pair_of(envelope: Mapping[str, Any]) -> tuple[str, str, str]:
+    detail = envelope["detail"]
+    return detail["tenant_id"], detail["segment_id"], detail["contact_id"]
+
+
+def replay(envelopes: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], bool]:
+    """A consumer as the README describes one: drop repeated idempotency ids, apply the
+    rest in arrival order."""
+    seen: set[str] = set()
+    state: dict[tuple[str, str, str], bool] = {}
+    for envelope in envelopes:
+        detail = envelope["detail"]
+        if detail["idempotency_id"] not in seen:
+            seen.add(detail["idempotency_id"])
+            state[pair_of(envelope)] = detail["member"]
+    return state
+
+
+def assert_never_older_after_newer(envelopes: Sequence[Mapping[str, Any]]) -> None:
+    newest: dict[tuple[str, str, str], int] = {}
+    for envelope in envelopes:
+        pair, seq = pair_of(envelope), envelope["detail"]["seq"]
+        assert seq >= newest.get(pair, 0), f"{pair}: seq {seq} arrived after {newest[pair]}"
+        newest[pair] = seq
+
+
+def deliver_to_handler(rt: Realtime, records: list[dict[str, Any]]) -> None:
+    """The notifier's event source mapping: partial batch responses, retry from the
+    first failed record, until the batch is done."""
+    function = LambdaFunction.of(notifier_handler.handler, name="NotifierFunction")
+    config = MappingConfig(report_item_failures=True, bisect_on_error=True)
+    given_up: list[dict[str, Any]] = []
+    assert deliver(records, invoke=function.invoke, config=config,
+                   on_failure=lambda recs, *_: given_up.extend(recs), backoff=lambda attempt: 0.0)
+    assert given_up == []
+
+
+@pytest.fixture
+def handler_publisher(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., RefuseOnce]]:
+    for name, value in rt.settings.table_env().items():
+        monkeypatch.setenv(name, value)
+    notifier_handler.notifier.cache_clear()
+
+    def install(refuse: Callable[[OutboundEvent], bool]) -> RefuseOnce:
+        publisher = RefuseOnce(rt.service.publisher, refuse)
+        monkeypatch.setattr(notifier_handler.notifier(), "_publisher", publisher)
+        return publisher
+
+    yield install
+    notifier_handler.notifier.cache_clear()
+
+
+def test_a_refused_enter_is_never_overtaken_by_the_exit_that_follows_it(
+    rt: Realtime, handler_publisher: Callable[..., RefuseOnce]
+) -> None:
+    rt.save("pro", PRO)
+    rt.contact("c1", attributes={"plan": "pro"})
+    rt.contact("c2", attributes={"plan": "pro"})
+    rt.evaluate()
+    rt.repos.contacts.patch("t1", "c1", attributes={"plan": "free"})
+    rt.evaluate()
+    records = rt.membership_records()  # c1 enter, c2 enter, c1 exit: one batch
+    publisher = handler_publisher(
+        lambda e: e.detail_type == "Segment Entered" and e.detail["contact_id"] == "c1"
+    )
+    deliver_to_handler(rt, records)
+    envelopes = rt.bus.received()
+    assert publisher.refused  # the fault did happen
+    assert_never_older_after_newer(envelopes)
+    assert replay(envelopes) == {("t1", "pro", "c1"): False, ("t1", "pro", "c2"): True}
+    # No PutEvents request ever carried two events of one pair (EventBridge may
+    # accept the second and refuse the first).
+    for call in publisher.calls:
+        pairs = [(e.detail["segment_id"], e.detail["contact_id"]) for e in call]
+        assert len(pairs) == len(set(pairs))
+
+
+def test_a_batch_that_failed_whole_is_a_partial_response_not_a_function_error(
+    rt: Realtime, handler_publisher: Callable[..., RefuseOnce]
+) -> None:
+    rt.save("pro", PRO)
+    rt.contact("c1", attributes={"plan": "pro"})
+    rt.evaluate()
+    records = [r for r in rt.membership_records() if "member" in r["dynamodb"]["NewImage"]]
+    handler_publisher(lambda e: True)  # EventBridge refuses everything once
+    function = LambdaFunction.of(notifier_handler.handler, name="NotifierFunction")
+    response = function.invoke({"Records": records})
+    assert response.ok, response.error  # an error would make Lambda bisect the batch
+    assert [f["itemIdentifier"] for f in response.payload["batchItemFailures"]] == [
+        r["dynamodb"]["SequenceNumber"] for r in records
+    ]
+    assert function.invoke({"Records": records}).payload == {"batchItemFailures": []}
+    assert summary(rt.bus.received()) == [("ENTER", "t1", "pro", "c1")]
