@@ -8,13 +8,14 @@ contact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import pluggy
 
 from core.contract import ConditionType, Template
+from core.view import ContactView
 
 PROJECT = "growthos.segments"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -47,19 +48,26 @@ def register_templates(register: Callable[[Template], None]) -> None:
 
 
 @hookspec
-def tenant_context(tenant_id: str, contacts: Any, now: datetime) -> Mapping[str, Any] | None:
+def tenant_context(
+    tenant_id: str, contacts: Iterable[ContactView], now: datetime
+) -> Mapping[str, Any] | None:
     """Compute tenant-wide data that this plugin's conditions need.
 
-    Called off the per-contact path (when a tenant's segments are loaded or on a
-    schedule), never per evaluation. Return a mapping ``{namespace: data}``
+    Called off the per-contact path (on a schedule, or when a tenant's data is
+    first loaded), never per evaluation. Return a mapping ``{namespace: data}``
     (namespace normally the plugin's condition-type prefix, e.g. ``"rfm"``) or
     ``None`` when the plugin needs nothing. Results from all plugins are merged
     into :attr:`core.view.ContactView.context`; two plugins returning the same
     namespace is an error.
 
     :param tenant_id: the tenant whose data to summarise.
-    :param contacts: a re-iterable collection of contact documents of that
-        tenant (a sample or all of them, as the caller decides).
+    :param contacts: every contact of that tenant, as views that carry only what
+        the conditions reading a tenant context declare in their
+        :class:`core.contract.Reads` (event-name prefixes, lookback, profile
+        paths): declare there what the context is computed from. It is a
+        stream: iterate it once, keep per-contact aggregates rather than the
+        views (a tenant may have millions of contacts), and let exceptions
+        raised while iterating propagate (one says the caller ran out of time).
     :param now: the instant the data is computed for; plugins never read the
         clock themselves, so a recomputation for a past instant is reproducible.
     """

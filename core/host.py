@@ -87,8 +87,17 @@ class PluginHost:
         ordered = sorted(self.condition_types.values(), key=lambda c: (c.category, c.name))
         return [c.catalog_entry() for c in ordered]
 
-    def tenant_context(self, tenant_id: str, contacts: Any, now: datetime) -> dict[str, Any]:
-        """Merge every plugin's tenant-wide data; a namespace claimed twice is an error."""
+    def tenant_context(self, tenant_id: str, contacts: Iterable[Any], now: datetime) -> dict[str, Any]:
+        """Merge every plugin's tenant-wide data; a namespace claimed twice is an error.
+
+        Every implementation iterates ``contacts`` once, so with several of them it
+        must be re-iterable: a list, or a stream whose every iteration is a new pass
+        over storage (what the scheduler passes). A one-shot iterator is refused
+        then, instead of leaving every plugin after the first with no contacts.
+        """
+        if iter(contacts) is contacts and len(self.manager.hook.tenant_context.get_hookimpls()) > 1:
+            raise TypeError("tenant_context needs a re-iterable collection of contacts: "
+                            "several plugins read it, each in its own pass")
         merged: dict[str, Any] = {}
         for part in self.manager.hook.tenant_context(
             tenant_id=tenant_id, contacts=contacts, now=now

@@ -20,7 +20,8 @@ from aws_lambda_powertools import Logger
 
 from infra import aws
 from infra.backfill import BackfillJob, BackfillQueue
-from infra.evaluation import ContextRefresher, Scheduler, build_service
+from infra.context import ContextRefresher
+from infra.evaluation import Scheduler, build_service
 from infra.settings import Settings, SettingsError
 
 __all__ = ["SchedulerSettings", "handler"]

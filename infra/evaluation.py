@@ -10,8 +10,8 @@ needs on AWS (or moto) and adapts the three triggers to it:
   affected pairs with one strongly consistent ``BatchGetItem`` across both
   tables (that is the third read of a contact change, after the view's
   GetItem and Query);
-- :class:`TenantContexts` stores plugin tenant data (RFM thresholds) in the
-  tenant's segments partition, read at most every few minutes per container;
+- :class:`infra.context.TenantContexts` stores plugin tenant data (RFM
+  thresholds), read at most every few minutes per container;
 - :class:`StreamEvaluator` turns contacts/events stream records into one
   :class:`~core.dependencies.Change` per contact and evaluates each contact
   once per batch; :class:`Notifier` turns memberships stream records into
@@ -21,7 +21,6 @@ needs on AWS (or moto) and adapts the three triggers to it:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -30,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -59,15 +58,15 @@ from core.ports import (
 )
 from core.segments import SegmentDefinition
 from infra import aws, keys
+from infra.context import TenantContexts
 from infra.publisher import EventBridgePublisher
 from infra.repos import Repositories, build_repositories
-from infra.repos._common import iso, parse_iso, plain
+from infra.repos._common import parse_iso, plain
 from infra.settings import Settings
 
 __all__ = [
     "BatchResult",
     "ContactChanges",
-    "ContextRefresher",
     "DynamoPairStates",
     "EvaluationService",
     "HeldBack",
@@ -76,9 +75,7 @@ __all__ = [
     "PublishError",
     "Scheduler",
     "SchedulerReport",
-    "StoredContext",
     "StreamEvaluator",
-    "TenantContexts",
     "TenantSegmentCache",
     "build_service",
     "group_stream_records",
@@ -236,59 +233,6 @@ class DynamoPairStates:
             if not response.get("LastEvaluatedKey"):
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-# --------------------------------------------------------------------------- tenant context
-
-
-@dataclass(frozen=True, slots=True)
-class StoredContext:
-    context: Mapping[str, Any]
-    computed_at: datetime
-
-
-class TenantContexts:
-    """Plugin tenant data (``tenant_context`` hook) stored per tenant.
-
-    One small item in the counters table (derived data; only the API writes
-    the segments table), JSON-encoded because it is never queried, only read
-    whole. Reading it costs one GetItem per tenant per cache window, nothing
-    per contact.
-    """
-
-    def __init__(self, repos: Repositories) -> None:
-        self._client = repos.client
-        self._table = repos.settings.tables.counters
-
-    def _key(self, tenant_id: str) -> dict[str, Any]:
-        pk, sk = keys.tenant_context_key(tenant_id)
-        return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-    def get(self, tenant_id: str) -> StoredContext | None:
-        response = self._client.get_item(TableName=self._table, Key=self._key(tenant_id), ConsistentRead=True)
-        item = response.get("Item")
-        if not item:
-            return None
-        try:
-            context = json.loads(_s(item, "context") or "{}")
-            computed_at = parse_iso(_s(item, "computed_at") or "")
-        except ValueError:
-            log.warning("tenant %s: unreadable stored context ignored", tenant_id)
-            return None
-        return StoredContext(context if isinstance(context, dict) else {}, computed_at)
-
-    def put(self, tenant_id: str, context: Mapping[str, Any], computed_at: datetime) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._key(tenant_id),
-            UpdateExpression="SET tenant_id = :t, #c = :c, computed_at = :at",
-            ExpressionAttributeNames={"#c": "context"},
-            ExpressionAttributeValues={
-                ":t": {"S": tenant_id},
-                ":c": {"S": json.dumps(context, separators=(",", ":"), sort_keys=True, default=str)},
-                ":at": {"S": iso(computed_at)},
-            },
-        )
 
 
 # --------------------------------------------------------------------------- compiled segments
@@ -838,86 +782,3 @@ class Scheduler:
             cursor = page.cursor
             if cursor is None:
                 return True
-
-
-def _without_stamps(context: Mapping[str, Any]) -> dict[str, Any]:
-    """A context minus each namespace's ``computed_at``: what decides memberships."""
-    return {
-        name: {k: v for k, v in data.items() if k != "computed_at"} if isinstance(data, Mapping) else data
-        for name, data in context.items()
-    }
-
-
-class ContextRefresher:
-    """Recomputes a tenant's context (``tenant_context`` hook) when it is older than ``max_age``.
-
-    Only tenants with a segment that reads the context pay for it. The hook
-    needs the whole tenant (RFM quintiles are over every customer), so this
-    reads every contact once, with events back to what the context readers
-    need; ``on_changed`` then re-evaluates those segments for every contact
-    (a backfill), because a new threshold can move a contact with no change of
-    its own. Contacts are held in memory: ``max_contacts`` bounds a run.
-    """
-
-    def __init__(
-        self,
-        service: EvaluationService,
-        *,
-        max_age: timedelta = timedelta(hours=24),
-        max_contacts: int = 200_000,
-        page_size: int = 100,
-        on_changed: Callable[[str, list[str]], None] | None = None,
-    ) -> None:
-        self._service = service
-        self._max_age = max_age
-        self._max_contacts = max_contacts
-        self._page_size = page_size
-        self._on_changed = on_changed
-
-    def __call__(self, tenant_id: str, now: datetime, out_of_time: Callable[[], bool] | None = None) -> bool:
-        """Recompute if stale; ``False`` when fresh, not needed, or out of time (then the
-        stale context stays in use, as RFM conditions allow by default, and the next
-        run tries again)."""
-        service = self._service
-        tenant = service.segments.for_tenant(tenant_id)
-        readers = list(tenant.index.context_readers)
-        if not readers:
-            return False
-        stored = service.contexts.get(tenant_id)
-        if stored is not None and now - stored.computed_at < self._max_age:
-            return False
-        lookback = tenant.index.lookback(readers)
-        docs: list[dict[str, Any]] = []
-        for page in self._pages(tenant_id):
-            if out_of_time is not None and out_of_time():
-                log.warning("tenant %s: out of time after %d contacts; context not recomputed this run",
-                            tenant_id, len(docs))
-                return False
-            loaded = service.repos.views.load_views(tenant_id, page, now=now, lookback=lookback)
-            docs.extend(doc for doc in loaded.values() if doc is not None)
-        context = service.host.tenant_context(tenant_id, docs, now)
-        service.contexts.put(tenant_id, context, now)
-        service.segments.invalidate(tenant_id)
-        log.info("tenant %s: context recomputed from %d contacts", tenant_id, len(docs))
-        changed = stored is None or _without_stamps(stored.context) != _without_stamps(context)
-        if changed and self._on_changed is not None:
-            self._on_changed(tenant_id, readers)
-        return True
-
-    def _pages(self, tenant_id: str) -> Iterator[list[str]]:
-        contacts = self._service.repos.contacts
-        count = 0
-        for shard in range(keys.CONTACT_SHARDS):
-            cursor: str | None = None
-            while True:
-                page = contacts.contact_ids(tenant_id, shard=shard, limit=self._page_size, cursor=cursor)
-                if count + len(page.items) > self._max_contacts:
-                    log.warning("tenant %s: context computed from the first %d contacts only",
-                                tenant_id, count)
-                    return
-                count += len(page.items)
-                if page.items:
-                    yield page.items
-                cursor = page.cursor
-                if cursor is None:
-                    break

@@ -11,7 +11,8 @@ import pytest
 
 import handlers.scheduler as scheduler_handler
 from core.ports import SegmentRecord
-from infra.evaluation import ContextRefresher, Scheduler, build_service
+from infra.context import ContextRefresher
+from infra.evaluation import Scheduler, build_service
 from infra.local.runtime import LambdaFunction
 from infra.repos import Repositories
 from infra.settings import Settings
