@@ -30,12 +30,15 @@ import os
 import sys
 from dataclasses import dataclass
 from functools import cache
+from re import Match
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
 from core.api_models import (
@@ -62,6 +65,7 @@ from core.api_models import (
     ValidateOut,
 )
 from core.host import PluginHost
+from handlers.authorizer import API_KEY_HEADER
 from infra.audience import ApiError, Audience, IdempotentCreates, located, validate
 from infra.keys import InvalidKeyError, check_tenant_id
 from plugins import default_host
@@ -94,7 +98,17 @@ def _read_json(text: str) -> Any:
         raise json.JSONDecodeError(str(exc), text, 0) from None
 
 
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_read_json)
+class _Resolver(APIGatewayRestResolver):
+    """API Gateway hands a REST API the request path as it was sent, percent-encoded, so
+    ``%2F`` inside an id stays inside one path segment while routing; each route
+    parameter is decoded once it is matched (``/contacts/a%2Fb/segments`` is contact
+    ``a/b``)."""
+
+    def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
+        return {name: unquote(value) for name, value in match.groupdict().items()}
+
+
+app = _Resolver(enable_validation=True, json_body_deserializer=_read_json)
 
 _HOST: PluginHost = default_host()
 """Built once per container: plugin discovery is pluggy's job at cold start only."""
@@ -105,7 +119,7 @@ _ERRORS: dict[int, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"model": ErrorOut}}}
     for code, text in (
         (400, "the body is not a JSON object, or a cursor is malformed"),
-        (401, "no tenant in the authorizer context"),
+        (401, "missing or unknown API key: send it in the x-api-key header"),
         (404, "no such segment, contact or snapshot in this tenant"),
         (409, "version conflict, archived segment, or a create still in progress"),
         (415, "the request has a body that is not JSON"),
@@ -415,7 +429,11 @@ def snapshot_contacts(
 @cache
 def openapi_document() -> str:
     """The OpenAPI document, byte-stable (the committed ``openapi.json`` is compared to it)."""
-    schema = json.loads(app.get_openapi_json_schema(title=OPENAPI_TITLE, version=OPENAPI_VERSION))
+    schema = json.loads(app.get_openapi_json_schema(
+        title=OPENAPI_TITLE, version=OPENAPI_VERSION,
+        security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, in_=APIKeyIn.header)},
+        security=[{"apiKey": []}],
+    ))
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -466,8 +484,8 @@ def _refuse_non_json_body(event: dict[str, Any]) -> dict[str, Any] | None:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _tenant_of(event) is None:
-        return _error_response(401, "no tenant in the authorizer context",
-                               [located("header", "", "the authorizer did not name a tenant")])
+        return _error_response(401, "no tenant in the authorizer context", [located(
+            "header", f"/{API_KEY_HEADER}", "the authorizer did not name a tenant for this request's key")])
     refused = _refuse_non_json_body(event)
     if refused is not None:
         return refused

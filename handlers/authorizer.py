@@ -34,8 +34,10 @@ from infra.keys import InvalidKeyError, check_tenant_id
 __all__ = ["API_KEY_HEADER", "AuthorizerSettings", "ConfigError", "handler", "key_from_headers"]
 
 API_KEY_HEADER = "x-api-key"
-"""Where callers put their key. ``Authorization: Bearer <key>`` is accepted too,
-so the authorizer works whichever header the API's identity source names."""
+"""Where callers put their key: the authorizer's identity source in ``template.yaml``.
+No other header is read. API Gateway caches a verdict under the identity source's
+value, so a key taken from another header would let a request with the same
+``x-api-key`` (even an empty one) reuse a verdict it never earned."""
 
 logger = Logger(service="growthos-segments-authorizer")
 
@@ -88,15 +90,9 @@ class AuthorizerSettings:
 
 
 def key_from_headers(headers: Mapping[str, str] | None) -> str | None:
-    """The presented key: ``x-api-key``, else ``Authorization: Bearer <key>``."""
+    """The presented key: the ``x-api-key`` header (any case), or ``None`` if it is empty."""
     lowered = {str(k).lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    key = lowered.get(API_KEY_HEADER, "").strip()
-    if key:
-        return key
-    scheme, _, credentials = lowered.get("authorization", "").strip().partition(" ")
-    if scheme.lower() in ("bearer", "apikey") and credentials.strip():
-        return credentials.strip()
-    return None
+    return lowered.get(API_KEY_HEADER, "").strip() or None
 
 
 _settings: AuthorizerSettings | None = None

@@ -6,7 +6,17 @@ missing identity header or an ``Unauthorized`` error is a 401, a Deny policy a
 403, the policy's ``context`` lands in ``requestContext.authorizer``), and
 then handed to the route's function as a REST (v1) proxy event. The function's
 proxy response becomes the HTTP response, ``multiValueHeaders`` and base64
-bodies included. The error bodies are API Gateway's own.
+bodies included.
+
+Like API Gateway, the front routes on the path as it was sent: ``%2F`` inside
+a segment does not separate segments, and the event's ``path`` keeps the
+percent-encoding while ``pathParameters`` are decoded. The identity header of
+the authorizer must be present and non-empty, or the request is a 401 before
+the authorizer runs. The refusals API Gateway makes itself (401, 403, unknown
+route, 5xx) use the API's ``GatewayResponses`` of the template: its status
+codes and ``application/json`` templates (with ``$context.error.message`` and
+``$context.error.messageString``), falling back to ``DEFAULT_4XX`` /
+``DEFAULT_5XX`` and then to API Gateway's own bodies, as API Gateway does.
 
 Paths are served from the root (``/health``), like ``sam local start-api``;
 the event's ``requestContext.path`` carries the stage prefix a deployed API has.
@@ -33,8 +43,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from infra.local.functions import ApiRoute, Authorizer
 from infra.local.motoserver import PortInUse
 from infra.local.runtime import ACCOUNT_ID, LambdaFunction
+from infra.template import load_template
 
-__all__ = ["ApiFront", "HttpResponse", "policy_decision"]
+__all__ = ["ApiFront", "GatewayResponse", "HttpResponse", "gateway_responses", "policy_decision"]
 
 log = logging.getLogger("infra.local.front")
 
@@ -51,6 +62,38 @@ class HttpResponse:
     @classmethod
     def json(cls, status: int, payload: Any) -> HttpResponse:
         return cls(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayResponse:
+    """One ``GatewayResponses`` entry of a REST API: a status override and a JSON template."""
+
+    status: int | None = None
+    template: str | None = None
+
+    def render(self, status: int, message: str | None, default: Mapping[str, Any]) -> HttpResponse:
+        if self.template is None:
+            return HttpResponse.json(self.status or status, default)
+        body = self.template.replace("$context.error.messageString", json.dumps(message))
+        body = body.replace("$context.error.message", message or "")
+        return HttpResponse(self.status or status, [("Content-Type", "application/json")], body.encode())
+
+
+def gateway_responses(template: Mapping[str, Any]) -> dict[str, dict[str, GatewayResponse]]:
+    """``GatewayResponses`` of every ``AWS::Serverless::Api``, by API logical id and response type."""
+    found: dict[str, dict[str, GatewayResponse]] = {}
+    for name, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, Mapping) or resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        declared = (resource.get("Properties") or {}).get("GatewayResponses") or {}
+        found[name] = {
+            kind: GatewayResponse(
+                status=int(entry["StatusCode"]) if entry.get("StatusCode") is not None else None,
+                template=(entry.get("ResponseTemplates") or {}).get("application/json"),
+            )
+            for kind, entry in declared.items()
+        }
+    return found
 
 
 def _arn_matches(pattern: str, arn: str) -> bool:
@@ -96,8 +139,12 @@ class ApiFront:
         port: int = 3000,
         region: str = "us-east-1",
         ready: threading.Event | None = None,
+        responses: Mapping[str, Mapping[str, GatewayResponse]] | None = None,
     ) -> None:
+        """``responses`` are the APIs' gateway responses; by default those of the
+        project's ``template.yaml`` (:func:`gateway_responses`)."""
         self.routes = list(routes)
+        self.responses = gateway_responses(load_template()) if responses is None else responses
         self.functions = functions
         self.authorizers = authorizers
         self.stages = stages
@@ -143,6 +190,25 @@ class ApiFront:
 
     # --- one request ----------------------------------------------------------------
 
+    def gateway_response(
+        self,
+        api: str | None,
+        kind: str | None,
+        status: int,
+        message: str | None,
+        default_key: str = "message",
+    ) -> HttpResponse:
+        """API Gateway's own answer of response type ``kind``: the API's entry for it,
+        else its ``DEFAULT_4XX``/``DEFAULT_5XX``, else API Gateway's built-in body.
+        ``kind`` None: a refusal with no type of its own (502s, and the local-only 503,
+        411, 400). Without a route (``api`` None) the only API of the template is meant."""
+        if api is None and len(self.responses) == 1:
+            api = next(iter(self.responses))
+        declared = self.responses.get(api or "", {})
+        fallback = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        entry = declared.get(kind or fallback) or declared.get(fallback) or GatewayResponse()
+        return entry.render(status, message, {default_key: message})
+
     def handle(
         self,
         method: str,
@@ -152,19 +218,22 @@ class ApiFront:
         source_ip: str = "127.0.0.1",
     ) -> HttpResponse:
         if not self.ready.is_set():
-            return HttpResponse.json(
-                503, {"message": "the local stack is starting (seeding demo data); retry"}
+            return self.gateway_response(
+                None, None, 503, "the local stack is starting (seeding demo data); retry"
             )
         split = urlsplit(target)
-        path = unquote(split.path) or "/"
+        path = split.path or "/"
         for route in self.routes:
             params = route.matches(method, path)
             if params is not None:
                 break
         else:
-            return HttpResponse.json(403, {"message": "Missing Authentication Token"})
+            return self.gateway_response(
+                None, "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token"
+            )
         stage = str(self.stages.get(route.api, "Prod"))
-        event = self._event(route, method, path, split.query, headers, body, stage, source_ip, params)
+        decoded = {name: unquote(value) for name, value in params.items()}
+        event = self._event(route, method, path, split.query, headers, body, stage, source_ip, decoded)
         authorizer = self.authorizers.get(route.api)
         if authorizer is not None:
             verdict = self._authorize(authorizer, route, event, stage)
@@ -175,13 +244,15 @@ class ApiFront:
         result = function.invoke(event)
         if not result.ok:
             if result.error_type == "TimeoutError":
-                return HttpResponse.json(504, {"message": "Endpoint request timed out"})
+                return self.gateway_response(
+                    route.api, "INTEGRATION_TIMEOUT", 504, "Endpoint request timed out"
+                )
             log.error("%s failed on %s %s: %s", route.function, method, path, result.error)
-            return HttpResponse.json(502, {"message": "Internal server error"})
+            return self.gateway_response(route.api, None, 502, "Internal server error")
         response = _proxy_response(result.payload)
         if response is None:
             log.error("%s returned a malformed proxy response: %r", route.function, result.payload)
-            return HttpResponse.json(502, {"message": "Internal server error"})
+            return self.gateway_response(route.api, None, 502, "Internal server error")
         return response
 
     def _event(
@@ -258,9 +329,9 @@ class ApiFront:
     def _authorize(
         self, authorizer: Authorizer, route: ApiRoute, event: dict[str, Any], stage: str
     ) -> dict[str, Any] | HttpResponse:
-        present = {k.lower() for k in (event["headers"] or {})}
+        present = {k.lower() for k, v in (event["headers"] or {}).items() if v.strip()}
         if any(h.lower() not in present for h in authorizer.identity_headers):
-            return HttpResponse.json(401, {"message": "Unauthorized"})
+            return self.gateway_response(route.api, "UNAUTHORIZED", 401, "Unauthorized")
         method_arn = (
             f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{route.api.lower()}/{stage}/"
             f"{event['httpMethod']}{event['path']}"
@@ -271,20 +342,23 @@ class ApiFront:
         result = self.functions[authorizer.function].invoke(request)
         if not result.ok:
             if result.error_message == "Unauthorized":
-                return HttpResponse.json(401, {"message": "Unauthorized"})
+                return self.gateway_response(route.api, "UNAUTHORIZED", 401, "Unauthorized")
             log.error("authorizer %s failed: %s", authorizer.function, result.error)
-            return HttpResponse.json(500, {"message": None})
+            return self.gateway_response(route.api, "AUTHORIZER_FAILURE", 500, None)
         payload = result.payload
         if not isinstance(payload, Mapping) or "policyDocument" not in payload:
             log.error("authorizer %s returned no policy: %r", authorizer.function, payload)
-            return HttpResponse.json(500, {"message": None})
+            return self.gateway_response(route.api, "AUTHORIZER_CONFIGURATION_ERROR", 500, None)
         decision = policy_decision(payload["policyDocument"], method_arn)
         if decision == "deny":
-            return HttpResponse.json(
-                403, {"Message": "User is not authorized to access this resource with an explicit deny"}
+            return self.gateway_response(
+                route.api, "ACCESS_DENIED", 403,
+                "User is not authorized to access this resource with an explicit deny", "Message",
             )
         if decision == "none":
-            return HttpResponse.json(403, {"Message": "User is not authorized to access this resource"})
+            return self.gateway_response(
+                route.api, "ACCESS_DENIED", 403, "User is not authorized to access this resource", "Message"
+            )
         context = payload.get("context") or {}
         if not isinstance(context, Mapping) or any(
             not isinstance(v, str | int | float | bool) for v in context.values()
@@ -294,7 +368,7 @@ class ApiFront:
                 authorizer.function,
                 context,
             )
-            return HttpResponse.json(500, {"message": None})
+            return self.gateway_response(route.api, "AUTHORIZER_CONFIGURATION_ERROR", 500, None)
         return {
             **context,
             "principalId": payload.get("principalId"),
@@ -348,11 +422,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            response = HttpResponse.json(411, {"message": "send a Content-Length (no chunked bodies)"})
+            response = self.api.gateway_response(None, None, 411, "send a Content-Length (no chunked bodies)")
         elif length < 0:
-            response = HttpResponse.json(400, {"message": "bad Content-Length"})
+            response = self.api.gateway_response(None, None, 400, "bad Content-Length")
         elif length > MAX_BODY:
-            response = HttpResponse.json(413, {"message": "Request Too Long"})
+            response = self.api.gateway_response(None, "REQUEST_TOO_LARGE", 413, "Request Too Long")
         else:
             body = self.rfile.read(length) if length else b""
             unread_body = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,11 @@ from infra import aws
 from infra.audience import Audience, IdempotentCreates
 from infra.backfill import Backfill
 from infra.evaluation import build_service
+from infra.local.front import ApiFront
+from infra.local.functions import Authorizer, load_app
+from infra.local.runtime import LambdaFunction
 from infra.repos import Repositories
+from infra.template import load_template
 
 
 @dataclass
@@ -152,3 +157,35 @@ def install(repos: Repositories, clock: Callable[[], datetime], patch: Any) -> A
     api, service = build_api(repos, clock)
     patch.setattr(module, "service", lambda: service)
     return api
+
+
+def local_front(
+    functions: dict[str, LambdaFunction] | None = None,
+    *,
+    identity: tuple[str, ...] = ("x-api-key",),
+    ready: bool = True,
+) -> ApiFront:
+    """The local API Gateway over the template's routes and functions (or ``functions``),
+    with ``identity`` as the authorizer's identity headers; call its ``handle`` directly.
+    The authorizer reads ``API_KEYS`` from the environment."""
+    app = load_app(load_template())
+    authorizers = {
+        api: Authorizer(a.name, a.function, a.payload_type, identity, a.reauthorize_every) if a else None
+        for api, a in app.authorizers.items()
+    }
+    built = functions or {name: LambdaFunction(spec, "us-east-1") for name, spec in app.functions.items()}
+    event = threading.Event()
+    if ready:
+        event.set()
+    front = ApiFront(app.routes, built, authorizers, {api: "v1" for api in app.stages}, port=0, ready=event)
+    front.server.server_close()  # handle() is called directly; no socket needed
+    return front
+
+
+def reset_authorizer(patch: Any, api_keys: str) -> None:
+    """``API_KEYS`` for the authorizer function, read afresh on its next call."""
+    import handlers.authorizer as module
+
+    patch.setenv("API_KEYS", api_keys)
+    patch.setattr(module, "_settings", None)
+    patch.setattr(module, "_config_error", None)

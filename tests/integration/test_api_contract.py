@@ -13,8 +13,9 @@ import jsonschema_rs
 import pytest
 
 from handlers.api import openapi_document
+from infra.local.front import ApiFront
 from infra.repos import Repositories
-from tests.integration.api_support import PRO, Api, install
+from tests.integration.api_support import PRO, Api, install, local_front, reset_authorizer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DOC = json.loads(openapi_document())
@@ -202,3 +203,63 @@ def test_versions_beyond_exact_json_integers_are_422(api: Api) -> None:
     reply = api.call("DELETE", "/segments/pro", query={"version": str(2**64)})
     assert reply.status == 422 and reply.body["errors"][0]["location"] == "query", reply.body
     assert api.get("/segments/pro").body["status"] == "active"
+
+
+# --- through the local API Gateway: paths, keys and routes ---------------------------------------
+
+KEY = "contract-key"
+
+
+@pytest.fixture
+def front(api: Api, monkeypatch: pytest.MonkeyPatch) -> ApiFront:
+    reset_authorizer(monkeypatch, f"{KEY}=t1")
+    return local_front()
+
+
+def http(front: ApiFront, method: str, target: str, key: str | None = KEY) -> tuple[int, Any]:
+    response = front.handle(method, target, [("x-api-key", key)] if key is not None else [], b"")
+    return response.status, json.loads(response.body)
+
+
+def test_an_encoded_slash_stays_inside_its_path_segment(api: Api, front: ApiFront) -> None:
+    api.contact("a/b", attributes={"plan": "pro"})
+    api.backfill("t1", "pro")
+    status, body = http(front, "GET", "/segments/pro%2Fmembers")
+    assert status == 404 and body["errors"][0]["path"] == "/segment_id", body  # not the member list
+    status, body = http(front, "GET", "/segments/pro/members/a%2Fb")
+    assert (status, body["contact_id"], body["member"]) == (200, "a/b", True), body
+    status, body = http(front, "GET", "/contacts/a%2Fb/segments")
+    assert status == 200 and [s["segment_id"] for s in body["segments"]] == ["pro"], body
+
+
+@pytest.mark.parametrize(
+    ("target", "route"),
+    [
+        ("/segments/%0A/count", "/segments/{segment_id}/count"),
+        ("/segments/pro/members/%00", "/segments/{segment_id}/members/{contact_id}"),
+        ("/contacts/%7F/segments", "/contacts/{contact_id}/segments"),
+    ],
+)
+def test_control_characters_in_a_path_are_a_documented_404(front: ApiFront, target: str, route: str) -> None:
+    status, body = http(front, "GET", target)
+    assert status == 404, body
+    assert_error_shape(body)
+    assert schema_accepts(response_schema("GET", route, 404), body)
+
+
+def test_the_root_is_a_404_in_the_error_shape(front: ApiFront) -> None:
+    for key in (KEY, None):
+        status, body = http(front, "GET", "/", key)
+        assert status == 404 and body["message"] == "no such route", body
+        assert_error_shape(body)
+
+
+@pytest.mark.parametrize("key", [None, "", "wrong"])
+def test_without_a_valid_key_the_401_says_where_the_key_goes(front: ApiFront, key: str | None) -> None:
+    status, body = http(front, "GET", "/segments", key)
+    assert status == 401
+    assert_error_shape(body)
+    assert body["errors"][0]["location"] == "header" and body["errors"][0]["path"] == "/x-api-key"
+    assert schema_accepts(response_schema("GET", "/segments", 401), body)
+    scheme = {"type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert DOC["components"]["securitySchemes"]["apiKey"] == scheme and DOC["security"] == [{"apiKey": []}]

@@ -1,9 +1,11 @@
 """The local API Gateway with the real authorizer and API handlers (no sockets: ``ApiFront.handle``).
 
 What API Gateway does around the functions is what is pinned here: the REQUEST
-authorizer runs first, its verdict maps to 401/403, its context reaches the
-API function, unknown routes are 403 ``Missing Authentication Token``, and a
-broken function is a 502, never a stack trace in the response.
+authorizer runs first (only with a non-empty identity header), its verdict maps
+to 401/403, its context reaches the API function, the path is routed as sent
+(percent-encoded), unknown routes are ``Missing Authentication Token``, a
+broken function is a 502, never a stack trace in the response, and every one of
+these refusals has the body the template's ``GatewayResponses`` give it.
 """
 
 from __future__ import annotations
@@ -11,49 +13,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import handlers.authorizer as authorizer_module
 from handlers.authorizer import AuthorizerSettings, ConfigError, key_from_headers
-from infra.local.front import ApiFront, HttpResponse, policy_decision
-from infra.local.functions import ApiRoute, Authorizer, FunctionSpec, load_app
+from infra.local.front import GatewayResponse, HttpResponse, gateway_responses, policy_decision
+from infra.local.functions import ApiRoute, FunctionSpec, load_app
 from infra.local.runtime import LambdaFunction
 from infra.template import load_template
+from tests.integration.api_support import local_front, reset_authorizer
 
 KEY = "local-demo-key"
 
 
 @pytest.fixture
 def api_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("API_KEYS", f"{KEY}=demo,local-acme-key=acme")
-    monkeypatch.setattr(authorizer_module, "_settings", None)
-    monkeypatch.setattr(authorizer_module, "_config_error", None)
+    reset_authorizer(monkeypatch, f"{KEY}=demo,local-acme-key=acme")
     yield
 
 
-def make_front(
-    functions: dict[str, LambdaFunction] | None = None,
-    *,
-    identity: tuple[str, ...] = ("x-api-key",),
-    ready: bool = True,
-) -> ApiFront:
-    """The template's routes and functions, with the identity header under test."""
-    app = load_app(load_template())
-    authorizers = {
-        api: Authorizer(a.name, a.function, a.payload_type, identity, a.reauthorize_every) if a else None
-        for api, a in app.authorizers.items()
-    }
-    built = functions or {name: LambdaFunction(spec, "us-east-1") for name, spec in app.functions.items()}
-    event = threading.Event()
-    if ready:
-        event.set()
-    front = ApiFront(app.routes, built, authorizers, {api: "v1" for api in app.stages}, port=0, ready=event)
-    front.server.server_close()  # handle() is called directly; no socket needed
-    return front
+make_front = local_front
 
 
 def body(response: HttpResponse) -> Any:
@@ -67,11 +48,34 @@ def test_a_known_key_reaches_the_api_with_its_tenant(api_keys: None) -> None:
     assert any(entry["name"] == "attribute" for entry in body(response)["condition_types"])
 
 
-def test_missing_unknown_and_malformed_keys_are_401(api_keys: None) -> None:
-    front = make_front(identity=())
-    for headers in ([], [("x-api-key", "nope")], [("Authorization", "Basic abc")]):
+UNAUTHORIZED = {
+    "message": "missing or unknown API key",
+    "errors": [{"location": "header", "path": "/x-api-key",
+                "message": "send your tenant's API key in the x-api-key header"}],
+}
+
+
+def test_missing_unknown_and_malformed_keys_are_401_saying_where_the_key_goes(api_keys: None) -> None:
+    front = make_front(identity=())  # the authorizer itself decides
+    for headers in ([], [("x-api-key", "nope")], [("Authorization", "Basic abc")],
+                    [("x-api-key", ""), ("Authorization", f"Bearer {KEY}")],
+                    [("Authorization", f"Bearer {KEY}")]):
         response = front.handle("GET", "/condition-types", headers, b"")
-        assert (response.status, body(response)) == (401, {"message": "Unauthorized"}), headers
+        assert (response.status, body(response)) == (401, UNAUTHORIZED), headers
+
+
+def test_an_empty_identity_header_is_refused_before_the_authorizer_runs(api_keys: None) -> None:
+    calls: list[Any] = []
+    app = load_app(load_template())
+    functions = {name: LambdaFunction(spec, "us-east-1") for name, spec in app.functions.items()}
+    (auth,) = [a for a in app.authorizers.values() if a]
+    functions[auth.function] = LambdaFunction.of(lambda e, c: calls.append(e), name=auth.function)
+    front = make_front(functions)
+    for value in ("", "   "):
+        headers = [("x-api-key", value), ("Authorization", f"Bearer {KEY}")]
+        response = front.handle("GET", "/health", headers, b"")
+        assert (response.status, body(response)) == (401, UNAUTHORIZED)
+    assert calls == []
 
 
 def test_a_missing_identity_header_is_refused_before_the_authorizer_runs(api_keys: None) -> None:
@@ -86,7 +90,8 @@ def test_a_missing_identity_header_is_refused_before_the_authorizer_runs(api_key
     (auth,) = [a for a in app.authorizers.values() if a]
     functions[auth.function] = LambdaFunction.of(authorizer, name=auth.function)
     front = make_front(functions, identity=("x-api-key",))
-    assert front.handle("GET", "/health", [("Authorization", f"Bearer {KEY}")], b"").status == 401
+    response = front.handle("GET", "/health", [("Authorization", f"Bearer {KEY}")], b"")
+    assert (response.status, body(response)) == (401, UNAUTHORIZED)
     assert calls == []
 
 
@@ -110,7 +115,7 @@ def test_the_authorizer_context_and_the_proxy_event_have_api_gateways_shape(api_
     front = make_front(functions)
     response = front.handle(
         "POST",
-        "/segments/seg%201/members?limit=5&tag=a&tag=b",
+        "/segments/seg%201%2Fx/members?limit=5&tag=a&tag=b",
         [("x-api-key", KEY), ("Content-Type", "application/json")],
         b'{"x": 1}',
     )
@@ -118,15 +123,16 @@ def test_the_authorizer_context_and_the_proxy_event_have_api_gateways_shape(api_
     assert ("Set-Cookie", "a=1") in response.headers and ("Set-Cookie", "b=2") in response.headers
     assert ("X-One", "1") in response.headers
     [event] = seen
-    assert event["path"] == "/segments/seg 1/members" and event["resource"] == "/{proxy+}"
-    assert event["pathParameters"] == {"proxy": "segments/seg 1/members"}
+    # API Gateway routes on the path as sent and passes it so; path parameters are decoded
+    assert event["path"] == "/segments/seg%201%2Fx/members" and event["resource"] == "/{proxy+}"
+    assert event["pathParameters"] == {"proxy": "segments/seg 1/x/members"}
     assert event["queryStringParameters"] == {"limit": "5", "tag": "b"}
     assert event["multiValueQueryStringParameters"]["tag"] == ["a", "b"]
     assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False
     context = event["requestContext"]
     assert context["authorizer"]["tenant_id"] == "demo"
     assert context["authorizer"]["principalId"] == "tenant:demo"
-    assert context["stage"] == "v1" and context["path"] == "/v1/segments/seg 1/members"
+    assert context["stage"] == "v1" and context["path"] == "/v1/segments/seg%201%2Fx/members"
 
 
 def test_binary_request_bodies_are_base64_encoded(api_keys: None) -> None:
@@ -169,16 +175,62 @@ def test_a_crashing_function_is_a_502_with_api_gateways_body(api_keys: None) -> 
     (route,) = app.routes
     functions[route.function] = LambdaFunction.of(boom, name=route.function)
     response = make_front(functions).handle("GET", "/health", [("x-api-key", KEY)], b"")
-    assert (response.status, body(response)) == (502, {"message": "Internal server error"})
+    assert (response.status, body(response)) == (502, {"message": "Internal server error", "errors": []})
 
 
-def test_routes_outside_the_template_are_missing_authentication_token(api_keys: None) -> None:
-    response = make_front().handle("GET", "/", [("x-api-key", KEY)], b"")
-    assert (response.status, body(response)) == (403, {"message": "Missing Authentication Token"})
+def test_routes_outside_the_template_are_a_404_in_the_error_shape(api_keys: None) -> None:
+    for headers in ([("x-api-key", KEY)], []):
+        response = make_front().handle("GET", "/", headers, b"")
+        assert (response.status, body(response)) == (404, {
+            "message": "no such route",
+            "errors": [{"location": "path", "path": "", "message": "no route for this method and path"}],
+        })
 
 
-def test_requests_before_ready_are_503(api_keys: None) -> None:
-    assert make_front(ready=False).handle("GET", "/health", [("x-api-key", KEY)], b"").status == 503
+def test_requests_before_ready_are_503_in_the_error_shape(api_keys: None) -> None:
+    response = make_front(ready=False).handle("GET", "/health", [("x-api-key", KEY)], b"")
+    message = "the local stack is starting (seeding demo data); retry"
+    assert (response.status, body(response)) == (503, {"message": message, "errors": []})
+
+
+def test_a_failing_authorizer_is_a_500_in_the_error_shape(api_keys: None) -> None:
+    app = load_app(load_template())
+    functions = {name: LambdaFunction(spec, "us-east-1") for name, spec in app.functions.items()}
+    (auth,) = [a for a in app.authorizers.values() if a]
+
+    def broken(event: Any, context: Any) -> Any:
+        raise RuntimeError("secret detail")
+
+    for function in (broken, lambda e, c: {"no": "policy"}):
+        functions[auth.function] = LambdaFunction.of(function, name=auth.function)
+        response = make_front(functions).handle("GET", "/health", [("x-api-key", KEY)], b"")
+        assert (response.status, body(response)) == (
+            500, {"message": "the API key could not be checked; retry", "errors": []})
+
+
+def test_gateway_responses_fall_back_like_api_gateway() -> None:
+    template = {"Resources": {"Api": {"Type": "AWS::Serverless::Api", "Properties": {"GatewayResponses": {
+        "UNAUTHORIZED": {"StatusCode": "401", "ResponseTemplates": {"application/json": '{"u": 1}'}},
+        "MISSING_AUTHENTICATION_TOKEN": {"StatusCode": "404"},
+        "DEFAULT_4XX": {"ResponseTemplates": {
+            "application/json": '{"m": $context.error.messageString, "raw": "$context.error.message"}'}},
+    }}}, "Other": {"Type": "AWS::Serverless::Api", "Properties": {}}}}
+    responses = gateway_responses(template)
+    assert responses["Other"] == {}
+    assert responses["Api"]["MISSING_AUTHENTICATION_TOKEN"] == GatewayResponse(404, None)
+    front = make_front()
+    front.responses = responses
+    cases = [
+        ("Api", "UNAUTHORIZED", 401, "Unauthorized", 401, {"u": 1}),
+        ("Api", "THROTTLED", 429, "Slow down", 429, {"m": "Slow down", "raw": "Slow down"}),
+        ("Api", "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", 404,
+         {"message": "Missing Authentication Token"}),
+        ("Api", None, 502, "Internal server error", 502, {"message": "Internal server error"}),
+        ("Other", "UNAUTHORIZED", 401, "Unauthorized", 401, {"message": "Unauthorized"}),
+    ]
+    for api, kind, status, message, answered, payload in cases:
+        response = front.gateway_response(api, kind, status, message)
+        assert (response.status, body(response)) == (answered, payload), (api, kind)
 
 
 def test_bad_input_to_the_api_is_4xx_never_500(api_keys: None) -> None:
@@ -282,17 +334,15 @@ def test_api_keys_parse_plain_and_hashed_entries_and_refuse_bad_ones() -> None:
             AuthorizerSettings.parse(bad)
 
 
-def test_keys_come_from_x_api_key_or_a_bearer_authorization() -> None:
+def test_keys_come_only_from_x_api_key() -> None:
     assert key_from_headers({"X-Api-Key": " k "}) == "k"
-    assert key_from_headers({"authorization": "Bearer k"}) == "k"
-    assert key_from_headers({"Authorization": "Basic k"}) is None
+    assert key_from_headers({"authorization": "Bearer k"}) is None
+    assert key_from_headers({"x-api-key": " ", "Authorization": "Bearer k"}) is None
     assert key_from_headers(None) is None
 
 
 def test_a_misconfigured_authorizer_refuses_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("API_KEYS", "broken")
-    monkeypatch.setattr(authorizer_module, "_settings", None)
-    monkeypatch.setattr(authorizer_module, "_config_error", None)
+    reset_authorizer(monkeypatch, "broken")
     assert make_front().handle("GET", "/health", [("x-api-key", "broken")], b"").status == 401
 
 
