@@ -17,7 +17,8 @@ Per contact, one evaluation is:
    re-check, in one strongly consistent read (:class:`PairStateReader`);
 5. evaluation in memory, then writes only where the stored state differs:
    an enter/exit is a conditional transition that refuses older evaluations
-   (``seq``), and a re-check is written under the rule of :func:`recheck_write`.
+   (``seq``), and a re-check is written under the rule of :func:`recheck_write`
+   (earlier always; later only in place of the due row this evaluation read).
 
 Why ``seq`` is the wall clock in microseconds, taken before the reads: the
 evaluator never trusts a stream record's image — it re-reads the contact with
@@ -45,6 +46,14 @@ fresh ``seq`` and re-evaluates the segments it just moved, writing the
 correction if the data moved on meanwhile. Transitions are rare next to
 changes, so the cost lands where the risk is. ``confirm_unchanged=True``
 selects the confirm-everything policy instead (the benchmark measures both).
+
+Re-checks do not rely on ``seq`` at all: a write that moves one earlier is
+always accepted (whoever wrote the stored one, whatever its seq), and one that
+moves it later or clears it is accepted only in place of the row this
+evaluation read, and is verified like a transition. The verification pass
+itself never moves a re-check later: the stored one stays due and the
+scheduler comes back to it. A re-check can therefore be early, never late,
+whatever the hosts' clocks say.
 """
 
 from __future__ import annotations
@@ -228,12 +237,17 @@ def recheck_write(
     The stored re-check must never be *later* than the first instant the
     latest data could flip the pair, or a time-driven transition is lost. An
     evaluation that may be racing a newer one cannot know whether it is the
-    newer, so it only ever moves the re-check *earlier* (an early re-check
-    costs one idempotent evaluation by the scheduler, nothing else). A stored
-    re-check that is already due belongs to whoever evaluates at or after it
-    (the scheduler, usually): that evaluation replaces it, later or cleared.
-    The stream evaluator therefore writes nothing when new events slide a
-    window's end later, and the scheduler moves it once, when it comes due.
+    newer — ``seq`` cannot tell when the two run on hosts whose clocks
+    disagree — so it moves the re-check *earlier* freely (the store accepts an
+    earlier value from anyone, and an early re-check costs one idempotent
+    evaluation by the scheduler, nothing else). A stored re-check that is
+    already due belongs to whoever evaluates at or after it (the scheduler,
+    usually): that evaluation replaces it, later or cleared, as a
+    compare-and-set on the row it read, and then verifies the move
+    (:meth:`MembershipEngine.evaluate`). The stream evaluator therefore writes
+    nothing when new events slide a window's end later, and the scheduler
+    moves it once, when it comes due. A deleted contact's re-checks are
+    cleared the same way (verified too: the contact may be back already).
     """
     if wanted is not None and wanted <= now:
         wanted = now + MIN_RECHECK_STEP
@@ -314,6 +328,8 @@ class ContactOutcome:
     seen_seq: int = 0
     """The largest stored seq a refusal showed (verification steps past it)."""
     rescheduled: list[str] = field(default_factory=list)
+    postponed: list[str] = field(default_factory=list)
+    """Of ``rescheduled``, re-checks moved later or cleared (verified like transitions)."""
     confirmed: list[str] = field(default_factory=list)
     contact_found: bool = True
     seq: int | None = None
@@ -321,9 +337,18 @@ class ContactOutcome:
     """The verification pass, when one ran."""
 
     @property
+    def entries(self) -> int:
+        """Enters applied, the verification pass's included."""
+        return len(self.entered) + (self.corrections.entries if self.corrections else 0)
+
+    @property
+    def exits(self) -> int:
+        """Exits applied, the verification pass's included."""
+        return len(self.exited) + (self.corrections.exits if self.corrections else 0)
+
+    @property
     def transitions(self) -> int:
-        own = len(self.entered) + len(self.exited)
-        return own + (self.corrections.transitions if self.corrections else 0)
+        return self.entries + self.exits
 
     def merge(self, other: ContactOutcome) -> None:
         self.evaluated = tuple(dict.fromkeys((*self.evaluated, *other.evaluated)))
@@ -332,6 +357,7 @@ class ContactOutcome:
         self.unchanged_writes += other.unchanged_writes
         self.stale += other.stale
         self.rescheduled += other.rescheduled
+        self.postponed += other.postponed
         self.confirmed += other.confirmed
 
 
@@ -427,11 +453,19 @@ class MembershipEngine:
         """Re-read and re-evaluate what this evaluation moved, or was refused by a row
         that disagrees with it: the data may have moved on under a concurrent
         evaluation that wrote nothing, or the refusing row may come from a host
-        whose clock ran ahead. The fresh ``seq`` steps past every seq seen."""
-        moved = [*outcome.entered, *outcome.exited, *outcome.conflicts]
+        whose clock ran ahead. The fresh ``seq`` steps past every seq seen.
+
+        A re-check moved later (or cleared) counts as moved: a concurrent evaluation
+        of newer data that found the old re-check not yet due (its clock is behind,
+        or it took its instant earlier) wrote nothing, trusting it. The pass reads
+        after the move, or that evaluation read after it; either way the newer
+        data's re-check gets written, earlier, which is always accepted."""
+        moved = [*outcome.entered, *outcome.exited, *outcome.conflicts, *outcome.postponed]
         if self.verify and moved:
             at_least = max(outcome.seq or 0, outcome.seen_seq) + 1
-            outcome.corrections = self._evaluate(tenant, outcome.contact_id, EVERYTHING, moved, at_least)
+            outcome.corrections = self._evaluate(
+                tenant, outcome.contact_id, EVERYTHING, list(dict.fromkeys(moved)), at_least
+            )
 
     @staticmethod
     def _targets(
@@ -459,7 +493,8 @@ class MembershipEngine:
         now = self.clock()
         doc = self.views.load_view(tenant_id, contact_id, now=now, lookback=tenant.index.lookback(targets))
         stored = self.states.read(tenant_id, contact_id, [*targets, *orphans])
-        return self._apply(tenant, contact_id, targets, orphans, doc, stored, seq, now)
+        return self._apply(tenant, contact_id, targets, orphans, doc, stored, seq, now,
+                           verifying=at_least is not None)
 
     def _apply(
         self,
@@ -471,6 +506,8 @@ class MembershipEngine:
         stored: Mapping[str, PairState],
         seq: int,
         now: datetime,
+        *,
+        verifying: bool = False,
     ) -> ContactOutcome:
         tenant_id = tenant.tenant_id
         outcome = ContactOutcome(tenant_id, contact_id, seq=seq)
@@ -487,14 +524,24 @@ class MembershipEngine:
             state = stored.get(sid) or PairState()
             self._write_membership(tenant, sid, contact_id, match, state, seq, now, outcome)
             write, value = recheck_write(state.recheck_at, recheck_at, now, contact_gone=doc is None)
-            if write and self.rechecks.schedule(tenant_id, sid, contact_id, recheck_at=value, seq=seq):
+            later = state.recheck_at is not None and (value is None or value > state.recheck_at)
+            if write and later and verifying:
+                continue  # not verified itself: the stored one stays due and the scheduler returns
+            if write and self._schedule(tenant_id, sid, contact_id, value, seq, state):
                 outcome.rescheduled.append(sid)
+                if later:
+                    outcome.postponed.append(sid)
         for sid in orphans:
-            if (stored.get(sid) or PairState()).recheck_at is not None and self.rechecks.schedule(
-                tenant_id, sid, contact_id, recheck_at=None, seq=seq
-            ):
+            state = stored.get(sid) or PairState()
+            if state.recheck_at is not None and self._schedule(tenant_id, sid, contact_id, None, seq, state):
                 outcome.rescheduled.append(sid)
         return outcome
+
+    def _schedule(
+        self, tenant_id: str, sid: str, contact_id: str, value: datetime | None, seq: int, state: PairState
+    ) -> bool:
+        read = (state.recheck_at, state.recheck_seq or 0) if state.recheck_at is not None else None
+        return self.rechecks.schedule(tenant_id, sid, contact_id, recheck_at=value, seq=seq, replacing=read)
 
     def _write_membership(
         self,

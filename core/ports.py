@@ -359,9 +359,20 @@ class RecheckStore(Protocol):
         *,
         recheck_at: datetime | None,
         seq: int,
+        replacing: tuple[datetime, int] | None = None,
     ) -> bool:
-        """Set (or with ``None`` clear) the pair's re-check; refused (``False``)
-        when a newer evaluation already set it."""
+        """Set (or with ``None`` clear) the pair's re-check; ``True`` if written.
+
+        A stored re-check must never be later than the first instant the latest
+        data could flip the pair, and ``seq`` cannot tell which of two hosts saw
+        the latest data (their clocks disagree). So the rule is about values,
+        not seqs: an *earlier* re-check is always written (no row, or the stored
+        one is later), whoever wrote the stored one; a *later* one, or clearing,
+        is written only if the row is still the one the caller read —
+        ``replacing`` is its ``(recheck_at, seq)``, ``None`` for no row — so an
+        evaluation never moves later a re-check written after it read. ``seq``
+        is recorded with the value and identifies that write.
+        """
         ...
 
     def for_contact(self, tenant_id: str, contact_id: str) -> list[RecheckRecord]: ...

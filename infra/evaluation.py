@@ -775,8 +775,8 @@ class Scheduler:
                     log.exception("scheduled re-check of %s/%s failed", tenant_id, contact_id)
                     report.failures += 1
                     continue
-                report.entered += len(outcome.entered)
-                report.exited += len(outcome.exited)
+                report.entered += outcome.entries
+                report.exited += outcome.exits
                 if out_of_time():
                     return False
             cursor = page.cursor

@@ -8,7 +8,7 @@ key-range Query per shard instead of scanning.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pynamodb.exceptions import DeleteError, PutError
 
@@ -28,6 +28,13 @@ def _record(item: RecheckModel) -> RecheckRecord:
         recheck_at=parse_iso(item.recheck_at),
         seq=int(item.seq),
     )
+
+
+def _stamp(moment: datetime) -> str:
+    """``2026-11-20T09:14:00.000000Z``: always microseconds, so that strings order as instants."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _conditional_failed(error: Exception) -> bool:
@@ -50,31 +57,39 @@ class RecheckRepository:
         *,
         recheck_at: datetime | None,
         seq: int,
+        replacing: tuple[datetime, int] | None = None,
     ) -> bool:
-        """Set or clear the pair's re-check unless a newer evaluation already did.
+        """Write the pair's re-check under the rule of :meth:`core.ports.RecheckStore.schedule`.
 
-        Clearing deletes the row, so a later *older* evaluation could recreate
-        it; that costs one extra scheduled re-evaluation, which is idempotent.
+        One conditional PutItem (or DeleteItem to clear): "no row, or the stored
+        re-check is later than this one, or the row is still ``replacing``".
+        ``recheck_at`` is stored at a fixed width so that DynamoDB's string
+        comparison is chronological; rows written at second precision by earlier
+        versions match ``replacing`` in either form.
         """
         model = self._model
         pk = keys.recheck_pk(tenant_id, contact_id)
         sk = keys.check_segment_id(segment_id)
-        newer_wins = model.pk.does_not_exist() | (model.seq < seq)
+        unchanged = model.pk.does_not_exist()
+        if replacing is not None:
+            read_at, read_seq = replacing
+            unchanged = (model.recheck_at.is_in(_stamp(read_at), iso(read_at))) & (model.seq == read_seq)
         try:
             if recheck_at is None:
-                model(pk, sk).delete(condition=newer_wins)
+                model(pk, sk).delete(condition=unchanged)
             else:
+                earlier = model.pk.does_not_exist() | (model.recheck_at > _stamp(recheck_at))
                 model(
                     pk,
                     sk,
                     tenant_id=tenant_id,
                     segment_id=segment_id,
                     contact_id=contact_id,
-                    recheck_at=iso(recheck_at),
+                    recheck_at=_stamp(recheck_at),
                     seq=seq,
                     due_pk=keys.recheck_due_pk(tenant_id, contact_id),
                     due_at=keys.due_bucket(recheck_at),
-                ).save(condition=newer_wins)
+                ).save(condition=earlier | unchanged)
         except (PutError, DeleteError) as error:
             if _conditional_failed(error):
                 return False

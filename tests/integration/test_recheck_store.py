@@ -36,15 +36,50 @@ def test_schedule_and_read_back(repos: Repositories) -> None:
     assert record == RecheckRecord("t1", "seg1", "c1", at, 5)
 
 
-def test_older_evaluations_cannot_move_or_clear_a_newer_recheck(repos: Repositories) -> None:
+def test_an_earlier_recheck_is_accepted_whatever_its_seq(repos: Repositories) -> None:
     r = repos.rechecks
     assert r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=2), seq=10)
-    assert not r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=1), seq=9)
-    assert not r.schedule("t1", "seg1", "c1", recheck_at=None, seq=10)
-    assert r.for_contact("t1", "c1")[0].recheck_at == NOW + timedelta(hours=2)
-    assert r.schedule("t1", "seg1", "c1", recheck_at=None, seq=11)
+    # A host whose clock is behind: a smaller seq, and it needs the pair sooner.
+    assert r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=1), seq=9)
+    assert not r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=1), seq=11)  # not earlier
+    assert r.for_contact("t1", "c1") == [RecheckRecord("t1", "seg1", "c1", NOW + timedelta(hours=1), 9)]
+
+
+def test_later_or_cleared_only_if_the_row_is_still_the_one_read(repos: Repositories) -> None:
+    r = repos.rechecks
+    read = (NOW + timedelta(hours=1), 9)
+    assert r.schedule("t1", "seg1", "c1", recheck_at=read[0], seq=read[1])
+    # A larger seq proves nothing: without the row it read, no later value and no clearing.
+    assert not r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=3), seq=10**18)
+    assert not r.schedule("t1", "seg1", "c1", recheck_at=None, seq=10**18)
+    assert not r.schedule("t1", "seg1", "c1", recheck_at=None, seq=12, replacing=(read[0], 8))
+    assert r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=3), seq=5, replacing=read)
+    assert not r.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(hours=4), seq=13, replacing=read)
+    assert r.for_contact("t1", "c1")[0].recheck_at == NOW + timedelta(hours=3)
+    assert r.schedule("t1", "seg1", "c1", recheck_at=None, seq=14, replacing=(NOW + timedelta(hours=3), 5))
     assert r.for_contact("t1", "c1") == []
-    assert r.schedule("t1", "seg1", "c1", recheck_at=None, seq=12)  # clearing nothing is fine
+    assert r.schedule("t1", "seg1", "c1", recheck_at=None, seq=15)  # clearing no row: nothing to do
+
+
+def test_earlier_is_chronological_below_the_second(repos: Repositories) -> None:
+    r = repos.rechecks
+    whole = NOW + timedelta(minutes=5)
+    assert r.schedule("t1", "seg1", "c1", recheck_at=whole + timedelta(microseconds=500_000), seq=2)
+    assert r.schedule("t1", "seg1", "c1", recheck_at=whole, seq=1)  # "…:00Z" sorts after "…:00.5Z" as text
+    assert not r.schedule("t1", "seg1", "c1", recheck_at=whole + timedelta(microseconds=1), seq=3)
+    assert r.for_contact("t1", "c1")[0].recheck_at == whole
+
+
+def test_a_row_stored_at_second_precision_can_still_be_replaced(repos: Repositories) -> None:
+    due = NOW + timedelta(minutes=5)
+    repos.models.rechecks(
+        keys.recheck_pk("t1", "c1"), "seg1", tenant_id="t1", segment_id="seg1", contact_id="c1",
+        recheck_at="2026-11-22T12:05:00Z", seq=4, due_pk=keys.recheck_due_pk("t1", "c1"),
+        due_at=keys.due_bucket(due),
+    ).save()
+    assert repos.rechecks.for_contact("t1", "c1")[0].recheck_at == due
+    assert repos.rechecks.schedule("t1", "seg1", "c1", recheck_at=NOW + timedelta(days=1), seq=5,
+                                   replacing=(due, 4))
 
 
 def test_due_uses_minute_precision_and_never_fires_early(repos: Repositories) -> None:

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 import handlers.stream as stream_handler
 from core.membership import PairState
-from infra.evaluation import DynamoPairStates, build_service
+from infra.evaluation import (
+    DynamoPairStates,
+    EvaluationService,
+    Scheduler,
+    SchedulerReport,
+    StreamEvaluator,
+    build_service,
+)
 from infra.local.runtime import LambdaFunction
 from infra.repos import Repositories
 from infra.settings import Settings
 from tests.integration.conftest import NOW
-from tests.support.realtime import Bus, Clock, Realtime, Streams, atomic_dynamodb
+from tests.support.realtime import Bus, Clock, Hosts, Realtime, Streams, atomic_dynamodb
 
 PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
 OPENED = {"email": {"action": "opened", "within": "30d"}}
@@ -172,20 +179,23 @@ def test_tenants_are_isolated_in_one_batch(rt: Realtime) -> None:
 
 class Gate:
     """Holds the first state read until released: that evaluation has read the
-    contact but not yet written, while another one runs start to end."""
+    contact (and with ``after``, its stored state too) but not yet written, while
+    another one runs start to end."""
 
-    def __init__(self, inner: DynamoPairStates) -> None:
+    def __init__(self, inner: DynamoPairStates, *, after: bool = False) -> None:
         self.inner = inner
+        self.after = after
         self.waiting = threading.Event()
         self.release = threading.Event()
         self.calls = 0
 
     def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> Mapping[str, PairState]:
         self.calls += 1
+        states = self.inner.read(tenant_id, contact_id, segment_ids) if self.after else None
         if self.calls == 1:
             self.waiting.set()
             assert self.release.wait(10)
-        return self.inner.read(tenant_id, contact_id, segment_ids)
+        return states if states is not None else self.inner.read(tenant_id, contact_id, segment_ids)
 
 
 def test_concurrent_evaluations_of_one_contact_end_in_the_newest_state(rt: Realtime) -> None:
@@ -285,3 +295,80 @@ def test_the_handler_settings_read_their_environment(settings: Settings) -> None
     for bad in ("0", "many"):
         with pytest.raises(ValueError, match="EVALUATOR_WORKERS"):
             stream_handler.StreamSettings.from_env({**env, "EVALUATOR_WORKERS": bad})
+
+
+# --------------------------------------------------------------------------- re-checks under clock skew
+
+NEW_SIGNUP = {"attribute": {"field": "signup_date", "op": "within_last", "amount": 7, "unit": "days"}}
+SKEW_MS = 50
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def due_run(service: EvaluationService, rt: Realtime, when: str) -> SchedulerReport:
+    rt.clock.now = at(when)
+    report = Scheduler(service).run()
+    assert report.failures == 0
+    return report
+
+
+def signup_corrected_under_a_scheduler_run(rt: Realtime, scheduler: EvaluationService,
+                                           stream: EvaluationService) -> None:
+    """c1 signed up on 11-15 (in new_signups until 11-22); its signup date is then
+    corrected to 11-20 and, while the scheduler's 11-22 re-check runs, to 11-19."""
+    rt.save("new_signups", NEW_SIGNUP)
+    rt.clock.now = at("2026-11-21T12:00:00")
+    rt.contact("c1", attributes={"signup_date": "2026-11-15"})
+    StreamEvaluator(stream).evaluate_batch(rt.change_records())
+    rt.repos.contacts.patch("t1", "c1", attributes={"signup_date": "2026-11-20"})
+    assert due_run(scheduler, rt, "2026-11-22T00:00:00").due == 1
+    assert [r.recheck_at for r in rt.repos.rechecks.for_contact("t1", "c1")] == [at("2026-11-27T00:00:00")]
+    rt.repos.contacts.patch("t1", "c1", attributes={"signup_date": "2026-11-19"})
+    assert not StreamEvaluator(stream).evaluate_batch(rt.change_records()).failed
+
+
+def test_an_earlier_recheck_from_a_host_whose_clock_lags_is_never_dropped(rt: Realtime) -> None:
+    ahead, behind = Hosts(SKEW_MS, 0).seqs
+    scheduler, stream = rt.host(ahead), rt.host(behind)
+    signup_corrected_under_a_scheduler_run(rt, scheduler, stream)
+    # The stream evaluation needs 11-26; its seq is older than the scheduler's row.
+    assert [r.recheck_at for r in rt.repos.rechecks.for_contact("t1", "c1")] == [at("2026-11-26T00:00:00")]
+    assert due_run(scheduler, rt, "2026-11-26T00:00:00").exited == 1
+    assert rt.members("new_signups") == []
+
+
+def test_a_host_whose_clock_ran_ahead_does_not_pin_a_due_recheck(rt: Realtime) -> None:
+    behind, ahead = Hosts(0, SKEW_MS).seqs
+    scheduler, stream = rt.host(behind), rt.host(ahead)
+    signup_corrected_under_a_scheduler_run(rt, scheduler, stream)  # the scheduler moved it to 11-27
+    assert [r.recheck_at for r in rt.repos.rechecks.for_contact("t1", "c1")] == [at("2026-11-26T00:00:00")]
+    assert due_run(scheduler, rt, "2026-11-22T00:01:00").due == 0  # not due again every minute
+    assert due_run(scheduler, rt, "2026-11-26T00:00:00").exited == 1
+
+
+def test_a_stale_evaluation_on_a_faster_clock_cannot_move_a_recheck_later(rt: Realtime) -> None:
+    behind, ahead = Hosts(0, SKEW_MS).seqs
+    scheduler, stream = rt.host(behind), rt.host(ahead)
+    rt.save("new_signups", NEW_SIGNUP)
+    rt.clock.now = at("2026-11-21T12:00:00")
+    rt.contact("c1", attributes={"signup_date": "2026-11-15"})
+    StreamEvaluator(scheduler).evaluate_batch(rt.change_records())
+    rt.repos.contacts.patch("t1", "c1", attributes={"signup_date": "2026-11-20"})
+    records = rt.change_records()
+    rt.clock.now = at("2026-11-22T00:00:00")
+    # The stream host reads signup 11-20 and the due 11-22 re-check, then stalls...
+    gate = Gate(stream.engine.states, after=True)  # type: ignore[arg-type]
+    stream.engine.states = gate
+    stale = threading.Thread(target=StreamEvaluator(stream).evaluate_batch, args=(records,))
+    stale.start()
+    assert gate.waiting.wait(10)
+    # ... the signup is corrected to 11-19 and the scheduler moves the re-check to 11-26 ...
+    rt.repos.contacts.patch("t1", "c1", attributes={"signup_date": "2026-11-19"})
+    assert due_run(scheduler, rt, "2026-11-22T00:00:00").due == 1
+    # ... then the stalled evaluation, with its larger seq, writes what signup 11-20 needs.
+    gate.release.set()
+    stale.join(10)
+    assert [r.recheck_at for r in rt.repos.rechecks.for_contact("t1", "c1")] == [at("2026-11-26T00:00:00")]
+    assert due_run(scheduler, rt, "2026-11-26T00:00:00").exited == 1

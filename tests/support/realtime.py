@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.membership import SeqClock
 from core.ports import SegmentRecord
 from infra import aws
-from infra.evaluation import BatchResult, EvaluationService, Notifier, NotifyResult, StreamEvaluator
+from infra.evaluation import (
+    BatchResult,
+    EvaluationService,
+    Notifier,
+    NotifyResult,
+    StreamEvaluator,
+    build_service,
+)
 from infra.local.pump import StreamReader
 from infra.repos import Repositories
 from infra.settings import Settings
@@ -66,6 +75,17 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+class Hosts:
+    """Evaluation hosts whose wall clocks disagree: host ``i`` reads a frozen instant
+    plus its own offset. The instant never moves, so every evaluation of a host
+    that is behind takes a smaller ``seq`` than any of a host that is ahead, as two
+    evaluations within the skew would on real clocks, deterministically."""
+
+    def __init__(self, *offsets_ms: float) -> None:
+        base = time.time_ns()
+        self.seqs = [SeqClock(lambda offset=offset: base + int(offset * 1_000_000)) for offset in offsets_ms]
 
 
 class Streams:
@@ -167,6 +187,10 @@ class Realtime:
     @property
     def settings(self) -> Settings:
         return self.repos.settings
+
+    def host(self, seqs: SeqClock) -> EvaluationService:
+        """Another host of the same deployment (same tables and clock, its own seq clock)."""
+        return build_service(self.settings, repos=self.repos, clock=self.clock, seqs=seqs)
 
     def save(self, segment_id: str, rule: Any, *, tenant_id: str = "t1", **fields: Any) -> SegmentRecord:
         """Create the segment, or store a new version of it."""

@@ -115,12 +115,14 @@ class Memory:
     shards = 1
 
     def schedule(self, tenant_id: str, segment_id: str, contact_id: str, *, recheck_at: datetime | None,
-                 seq: int) -> bool:
+                 seq: int, replacing: tuple[datetime, int] | None = None) -> bool:
         with self.lock:
             self.writes += 1
             key = (tenant_id, segment_id, contact_id)
             current = self.rechecks.get(key)
-            if current is not None and current.seq >= seq:
+            stored = (current.recheck_at, current.seq) if current is not None else None
+            earlier = recheck_at is not None and (current is None or current.recheck_at > recheck_at)
+            if not earlier and stored != replacing:
                 return False
             if recheck_at is None:
                 self.rechecks.pop(key, None)
@@ -348,3 +350,67 @@ def test_a_refusal_by_a_row_that_agrees_needs_no_second_look() -> None:
     memory.rows[("t1", "pro", "c1")] = MembershipRecord("t1", "pro", "c1", True, 10**18, "x", "y")
     outcome = engine.evaluate("t1", "c1")
     assert outcome.stale == ["pro"] and outcome.conflicts == [] and outcome.corrections is None
+
+
+# --------------------------------------------------------------------------- re-checks moved later
+
+
+def postpone_race(verify: bool) -> Memory:
+    """c1 is in 'recent' with a re-check due exactly at NOW. A (clock at NOW) reads
+    signup 11-20 and stalls; signup becomes 11-19; B (clock 50 ms behind) reads it,
+    finds the re-check not yet due and 11-26 no earlier, and writes nothing; A then
+    moves the re-check to 11-27, what 11-20 needs."""
+    memory = Memory()
+    definitions = (SegmentDefinition("recent", RECENT),)
+    a = build(memory, *definitions, verify=verify)
+    b = build(memory, *definitions, clock=lambda: NOW - timedelta(milliseconds=50))
+    contact(memory, "c1", signup_date="2026-11-20")
+    a.evaluate("t1", "c1")
+    memory.rechecks[("t1", "recent", "c1")] = RecheckRecord("t1", "recent", "c1", NOW, 1)
+    gate = Interleave(memory)
+    a.states = gate
+    stale = threading.Thread(target=a.evaluate, args=("t1", "c1"))
+    stale.start()
+    assert gate.read_view.wait(5)
+    contact(memory, "c1", signup_date="2026-11-19")
+    newer = b.evaluate("t1", "c1")
+    assert newer.rescheduled == [] and newer.transitions == 0  # it trusted the stored re-check
+    gate.release.set()
+    stale.join(5)
+    return memory
+
+
+def test_a_recheck_moved_later_is_verified_against_data_that_trusted_it() -> None:
+    memory = postpone_race(verify=True)
+    assert memory.rechecks[("t1", "recent", "c1")].recheck_at == datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def test_without_verification_the_later_move_loses_the_earlier_recheck() -> None:
+    memory = postpone_race(verify=False)
+    assert memory.rechecks[("t1", "recent", "c1")].recheck_at == datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def test_only_later_moves_and_transitions_cost_a_verification() -> None:
+    memory = Memory()
+    engine = build(memory, SegmentDefinition("recent", RECENT))
+    contact(memory, "c1", signup_date="2026-11-20")
+    first = engine.evaluate("t1", "c1")  # enters, and sets a re-check where there was none
+    assert first.postponed == [] and first.corrections is not None
+    contact(memory, "c1", signup_date="2026-11-19")
+    earlier = engine.evaluate("t1", "c1")
+    assert earlier.rescheduled == ["recent"] and earlier.postponed == [] and earlier.corrections is None
+    due = datetime(2026, 11, 26, tzinfo=UTC)
+    contact(memory, "c1", signup_date="2026-11-25")
+    later = build(memory, SegmentDefinition("recent", RECENT), clock=lambda: due).evaluate("t1", "c1")
+    assert later.postponed == ["recent"] and later.corrections is not None
+    assert later.corrections.rescheduled == []
+    assert memory.rechecks[("t1", "recent", "c1")].recheck_at == datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def test_a_verification_pass_never_moves_a_recheck_later() -> None:
+    memory = Memory()
+    engine = build(memory, SegmentDefinition("recent", RECENT))
+    contact(memory, "c1", signup_date="2026-11-20")
+    memory.rechecks[("t1", "recent", "c1")] = RecheckRecord("t1", "recent", "c1", NOW, 1)
+    outcome = engine._evaluate(engine.segments.for_tenant("t1"), "c1", Change(), ["recent"], 10)
+    assert outcome.rescheduled == [] and memory.rechecks[("t1", "recent", "c1")].recheck_at == NOW
