@@ -40,15 +40,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.membership import TenantSegments
+from core.host import PluginHost
+from core.membership import MembershipEngine, PairState, TenantSegments, with_context
+from core.ports import MembershipRecord, TransitionOutcome, TransitionResult
 from infra import aws, keys
-from infra.evaluation import EvaluationService
-from infra.repos._common import iso
+from infra.context import DocumentStream, TenantContexts, context_reads
+from infra.evaluation import EvaluationService, TenantSegmentCache
+from infra.repos import Repositories
+from infra.repos._common import iso, parse_iso
 from infra.settings import Settings
 
 __all__ = [
@@ -57,6 +61,8 @@ __all__ = [
     "BackfillProgress",
     "BackfillQueue",
     "BackfillWorker",
+    "InitialLoad",
+    "LoadReport",
     "ProgressStore",
     "SliceState",
     "start_backfill",
@@ -469,3 +475,211 @@ def wait_for(
         if progress.complete or time.monotonic() >= deadline:
             return progress
         time.sleep(poll)
+
+
+# --------------------------------------------------------------------------- initial load
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What :class:`InitialLoad` wrote for one tenant."""
+
+    tenant_id: str
+    contacts: int
+    memberships: int
+    rechecks: int
+    segments: int
+    seconds: float
+
+
+Progress = Callable[[str, int, int], None]
+"""``(what, done, total)``: called as an initial load advances."""
+
+
+class _InMemoryViews:
+    """:class:`core.ports.ContactViewLoader` (and the bulk variant) over documents in
+    memory, with the repository's event selection: events at or after ``now - lookback``."""
+
+    def __init__(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        self._docs = docs
+
+    def load_view(
+        self, tenant_id: str, contact_id: str, *, now: datetime, lookback: timedelta | None
+    ) -> dict[str, Any] | None:
+        doc = self._docs.get(contact_id)
+        if doc is None or doc.get("tenant_id") != tenant_id:
+            return None
+        since = None if lookback is None or lookback == timedelta.max else now - lookback
+        events = [] if lookback is None else [
+            e for e in doc.get("events") or () if since is None or parse_iso(e["at"]) >= since
+        ]
+        return {**doc, "events": events}
+
+    def load_views(
+        self, tenant_id: str, contact_ids: Sequence[str], *, now: datetime, lookback: timedelta | None
+    ) -> dict[str, dict[str, Any] | None]:
+        return {cid: self.load_view(tenant_id, cid, now=now, lookback=lookback) for cid in contact_ids}
+
+
+class _NothingStored:
+    """:class:`core.membership.PairStateReader` for tables that hold none of the
+    tenant's memberships or re-checks yet (what :class:`InitialLoad` requires)."""
+
+    def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> dict[str, PairState]:
+        return {}
+
+    def read_many(
+        self, tenant_id: str, contact_ids: Sequence[str], segment_ids: Sequence[str]
+    ) -> dict[str, dict[str, PairState]]:
+        return {}
+
+
+class _Rows:
+    """Collects the engine's writes as the items the repositories would store.
+
+    Stands in for the membership and re-check stores during an initial load;
+    the engine only ever calls ``enter`` (nothing is stored, so there is nothing
+    to exit or confirm) and ``schedule``. The items mirror
+    :meth:`infra.repos.MembershipRepository.enter` and
+    :meth:`infra.repos.RecheckRepository.schedule` (a test compares them with
+    what a backfill through those repositories stores).
+    """
+
+    def __init__(self, repos: Repositories) -> None:
+        self._models = repos.models
+        self.memberships: list[Any] = []
+        self.rechecks: list[Any] = []
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def enter(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        seq: int,
+        at: datetime,
+        segment_version: int | None = None,
+    ) -> TransitionResult:
+        stamp = iso(at)
+        transition = keys.transition_id(tenant_id, segment_id, contact_id, seq, True)
+        self.memberships.append(self._models.memberships(
+            keys.membership_pk(tenant_id, segment_id),
+            keys.check_contact_id(contact_id),
+            tenant_id=tenant_id,
+            segment_id=segment_id,
+            contact_id=contact_id,
+            member=True,
+            seq=seq,
+            segment_version=segment_version,
+            changed_at=stamp,
+            entered_at=stamp,
+            transition_id=transition,
+            contact_key=keys.membership_contact_key(tenant_id, contact_id),
+        ))
+        shard = (keys.counter_pk(tenant_id, segment_id), keys.counter_sk(keys.MEMBERS_COUNTER, contact_id))
+        self.counts[shard] = self.counts.get(shard, 0) + 1
+        record = MembershipRecord(tenant_id, segment_id, contact_id, True, seq, stamp, transition,
+                                  entered_at=stamp, segment_version=segment_version)
+        return TransitionResult(TransitionOutcome.APPLIED, record)
+
+    def schedule(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        recheck_at: datetime | None,
+        seq: int,
+        replacing: tuple[datetime, int] | None = None,
+    ) -> bool:
+        """Record a re-check (``replacing`` is always ``None``: no re-check is stored yet)."""
+        if recheck_at is None:
+            return False  # nothing stored, nothing to clear
+        self.rechecks.append(self._models.rechecks(
+            keys.recheck_pk(tenant_id, contact_id),
+            keys.check_segment_id(segment_id),
+            tenant_id=tenant_id,
+            segment_id=segment_id,
+            contact_id=contact_id,
+            recheck_at=iso(recheck_at),
+            seq=seq,
+            due_pk=keys.recheck_due_pk(tenant_id, contact_id),
+            due_at=keys.due_bucket(recheck_at),
+        ))
+        return True
+
+
+class InitialLoad:
+    """A tenant's first memberships, from contact documents still in memory, in bulk.
+
+    For data that is loaded before anything evaluates it (the local stack's demo
+    seed, an import before go-live): the tenant's tables hold none of its
+    memberships, re-checks or member counters yet. A :class:`Backfill` would read
+    every contact back and write each enter as its own conditional transaction
+    (on moto each one also copies the tables it touches, so a few thousand
+    members take minutes). Here the same :class:`~core.membership.MembershipEngine`
+    evaluates the documents through in-memory ports, so the decisions, ``seq``,
+    re-checks and counters are the engine's own, and the rows it would have
+    written go out with BatchWriteItem, 25 per request. With nothing stored,
+    every decision is an enter or nothing, so a blind put cannot overwrite a
+    newer evaluation.
+
+    The tenant context (RFM thresholds) is computed first, from the same
+    documents, and stored, so segments that read it are right from the start.
+    """
+
+    def __init__(self, repos: Repositories, host: PluginHost, *, page_size: int = 250) -> None:
+        self.repos = repos
+        self.host = host
+        self.page_size = page_size
+
+    def run(
+        self,
+        tenant_id: str,
+        docs: Sequence[Mapping[str, Any]],
+        now: datetime,
+        *,
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> LoadReport | None:
+        """Evaluate ``docs`` (contact documents with their events) at ``now`` and store
+        the result; ``None`` if ``cancelled`` said so before the writes began."""
+        started = time.perf_counter()
+        report = progress or (lambda what, done, total: None)
+        contexts = TenantContexts(self.repos)
+        cache = TenantSegmentCache(self.repos.segments, self.host)
+        tenant = cache.for_tenant(tenant_id, fresh=True)
+        reads = context_reads(tenant)
+        if reads is not None:
+            context = self.host.tenant_context(tenant_id, DocumentStream(docs, reads, now), now)
+            contexts.put(tenant_id, context, now)
+            tenant = with_context(tenant, context)
+        rows = _Rows(self.repos)
+        engine = MembershipEngine(
+            cache, _InMemoryViews({d["contact_id"]: d for d in docs}), _NothingStored(),
+            rows, rows,  # type: ignore[arg-type]  # the engine calls only enter and schedule here
+            clock=lambda: now, verify=False,
+        )
+        ids = [str(d["contact_id"]) for d in docs]
+        segment_ids = list(tenant.versions)
+        for start in range(0, len(ids), self.page_size):
+            if cancelled is not None and cancelled():
+                return None
+            page = ids[start:start + self.page_size]
+            engine.evaluate_many(tenant_id, page, only=segment_ids, segments=tenant)
+            report("evaluating", start + len(page), len(ids))
+        models = self.repos.models
+        counters = [models.counters(pk, sk, count=n) for (pk, sk), n in sorted(rows.counts.items())]
+        total = len(rows.memberships) + len(counters) + len(rows.rechecks)
+        written = 0
+        for model, batch in ((models.memberships, rows.memberships), (models.counters, counters),
+                             (models.rechecks, rows.rechecks)):
+            with model.batch_write() as writer:
+                for item in batch:
+                    writer.save(item)
+                    written += 1
+                    if written % 500 == 0 or written == total:
+                        report("writing", written, total)
+        return LoadReport(tenant_id, len(ids), len(rows.memberships), len(rows.rechecks), len(segment_ids),
+                          time.perf_counter() - started)

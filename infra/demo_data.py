@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "SeedReport",
     "api_key_for",
     "demo_segments",
+    "documents",
     "generate",
     "write",
 ]
@@ -487,14 +488,29 @@ def demo_segments(tenant_id: str, host: PluginHost) -> list[SegmentRecord]:
 # --- writing --------------------------------------------------------------------
 
 
+Progress = Callable[[str, int, int], None]
+"""``(what, done, total)``: called as :func:`write` advances."""
+
+
+def _counted(items: Sequence[Any], what: str, progress: Progress | None, every: int = 500) -> Iterator[Any]:
+    for done, item in enumerate(items, start=1):
+        yield item
+        if progress is not None and (done % every == 0 or done == len(items)):
+            progress(what, done, len(items))
+
+
 def write(
     repos: Repositories,
     data: DemoData,
     segments: Iterable[SegmentRecord] = (),
     *,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> SeedReport:
-    """Save segments, then contacts and events in batches; returns what was written."""
+    """Save segments, then contacts and events in batches; returns what was written.
+
+    ``progress`` hears how many contacts, then events, are written so far.
+    """
     started = time.perf_counter()
     saved: list[str] = []
     for segment in segments:
@@ -504,6 +520,31 @@ def write(
             log.info("segment %s already exists; left as it is", segment.segment_id)
             continue
         saved.append(segment.segment_id)
-    repos.contacts.put_many(data.contacts, now=now)
-    written = repos.events.append_many(data.events)
+    repos.contacts.put_many(_counted(data.contacts, "contacts", progress), now=now)
+    written = repos.events.append_many(_counted(data.events, "events", progress))
     return SeedReport(data.tenant_id, len(data.contacts), written, saved, time.perf_counter() - started)
+
+
+def documents(data: DemoData) -> list[dict[str, Any]]:
+    """The contacts as the view loader reads them back once written: each profile
+    with its events, oldest first, times as stored (ISO 8601 strings)."""
+    events: dict[str, list[dict[str, Any]]] = {}
+    for event in sorted(data.events, key=lambda e: (e["at"], e.get("event_id") or "")):
+        properties = dict(event.get("properties") or {})
+        events.setdefault(event["contact_id"], []).append(
+            {"name": event["name"], "at": iso(event["at"]), "properties": properties})
+    docs = []
+    for contact in data.contacts:
+        attributes = dict(contact.get("attributes") or {})
+        attributes["custom"] = dict(attributes.get("custom") or {})
+        docs.append({
+            "tenant_id": contact["tenant_id"],
+            "contact_id": contact["contact_id"],
+            "attributes": attributes,
+            "tags": list(contact.get("tags") or []),
+            "lists": list(contact.get("lists") or []),
+            "suppression": dict(contact.get("suppression") or {}),
+            "scores": dict(contact.get("scores") or {}),
+            "events": events.get(contact["contact_id"], []),
+        })
+    return docs

@@ -38,14 +38,17 @@ from types import FrameType
 from typing import Any
 
 from infra import aws
-from infra.demo_data import SeedReport, api_key_for, demo_segments, generate, write
+from infra.backfill import InitialLoad, LoadReport
+from infra.demo_data import SeedReport, api_key_for, demo_segments, documents, generate, write
 from infra.local.bus import EventPrinter, tap_bus
 from infra.local.front import ApiFront
 from infra.local.functions import LocalApp, Resolver, TemplateError, load_app
 from infra.local.motoserver import MotoServer, PortInUse
+from infra.local.progress import ProgressLine
 from infra.local.pump import MappingConfig, StreamPump, StreamReader, failure_message
 from infra.local.queues import QueuePoller, ScheduleRunner
 from infra.local.runtime import ACCOUNT_ID, LambdaFunction
+from infra.repos._common import iso
 from infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
 from infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
 
@@ -129,6 +132,10 @@ class LocalStack:
         self.moto: MotoServer | None = None
         self.settings: Settings | None = None
         self.reports: list[SeedReport] = []
+        self.fills: list[LoadReport] = []
+        self.filled_at: datetime | None = None
+        """The instant the seeded segments were evaluated at (their state is as of then)."""
+        self.progress = ProgressLine(self.emit if emit is not None else None)
         self.queue_urls: dict[str, str] = {}
         """Queue URL by ARN, for on-failure destinations given as ``!GetAtt Queue.Arn``."""
         self.tap_url = ""
@@ -307,20 +314,31 @@ class LocalStack:
         repos = build_repositories(self.settings)
         host = default_host()
         now = datetime.now(UTC).replace(microsecond=0)
+        self.filled_at = now
         for tenant, contacts in self.options.tenants:
             if self.stop_event.is_set():
                 return
             data = generate(tenant, contacts, now=now, seed=self.options.seed)
-            report = write(repos, data, demo_segments(tenant, host), now=now)
+            report = write(repos, data, demo_segments(tenant, host), now=now,
+                           progress=self._progress(f"{tenant}: seeding"))
             self.reports.append(report)
-            log.info(
-                "seeded %s: %d contacts, %d events, %d segments in %.1f s",
-                tenant,
-                report.contacts,
-                report.events,
-                len(report.segments),
-                report.seconds,
+            log.info("seeded %s: %d contacts, %d events, %d segments in %.1f s",
+                     tenant, report.contacts, report.events, len(report.segments), report.seconds)
+            filled = InitialLoad(repos, host).run(
+                tenant, documents(data), now, cancelled=self.stop_event.is_set,
+                progress=self._progress(f"{tenant}: filling segments,"),
             )
+            if filled is None:
+                return
+            self.fills.append(filled)
+            log.info("filled %s: %d memberships of %d segments and %d re-checks, as of %s, in %.1f s",
+                     tenant, filled.memberships, filled.segments, filled.rechecks, iso(now), filled.seconds)
+
+    def _progress(self, prefix: str) -> Callable[[str, int, int], None]:
+        def report(what: str, done: int, total: int) -> None:
+            self.progress.step(f"{prefix} {what}", done, total)
+
+        return report
 
     def _enable_streams(self) -> None:
         dynamodb = self._clients["dynamodb"]
