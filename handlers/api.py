@@ -27,6 +27,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -86,16 +87,25 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
 
 
+class _ArrayBody(ValueError):
+    """The body is a JSON array (answered 400 by the handler registered below)."""
+
+
 def _read_json(text: str) -> Any:
     """The resolver's body decoder: what ``json.loads`` refuses with a bare ``ValueError``
     (an over-long integer) or accepts beyond JSON (``NaN``, ``Infinity``) becomes the
-    ``JSONDecodeError`` the resolver answers with a 400, instead of escaping as a 500."""
+    ``JSONDecodeError`` the resolver answers with a 400, instead of escaping as a 500.
+    A top-level array is refused here too: every body of this API is an object, and the
+    resolver would otherwise validate an array's first item as the body."""
     try:
-        return json.loads(text, parse_int=_strict_int, parse_constant=_not_json)
+        value = json.loads(text, parse_int=_strict_int, parse_constant=_not_json)
     except json.JSONDecodeError:
         raise
     except ValueError as exc:
         raise json.JSONDecodeError(str(exc), text, 0) from None
+    if isinstance(value, list):
+        raise _ArrayBody("the body is a JSON array")
+    return value
 
 
 class _Resolver(APIGatewayRestResolver):
@@ -183,11 +193,12 @@ def _tenant_of(event: Any) -> str | None:
         return None
 
 
-def _json(status: int, payload: Any) -> Response[Any]:
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        headers=headers,
     )
 
 
@@ -241,9 +252,31 @@ def _unreadable_body(error: Exception) -> Response[Any]:
     return _json(400, {"message": message, "errors": [located("body", "", message)]})
 
 
+@app.exception_handler(_ArrayBody)
+def _array_body(error: _ArrayBody) -> Response[Any]:
+    errors = [located("body", "", str(error))]
+    return _json(400, {"message": "the body must be a JSON object", "errors": errors})
+
+
+@cache
+def _documented_paths() -> list[tuple[re.Pattern[str], list[str]]]:
+    """Each path of the OpenAPI document as a pattern over the path as sent, with its methods."""
+    found = []
+    for route, item in json.loads(openapi_document())["paths"].items():
+        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route))
+        found.append((re.compile(f"^{pattern}/*$"), sorted(method.upper() for method in item)))
+    return found
+
+
 @app.not_found
 def _no_route(error: NotFoundError) -> Response[Any]:
-    path = app.current_event.path
+    """405 with ``Allow`` for a path the API has with other methods, else 404."""
+    path, method = app.current_event.path, app.current_event.http_method.upper()
+    allowed = sorted({m for pattern, methods in _documented_paths() if pattern.match(path) for m in methods})
+    if allowed:
+        message = f"{method[:20]} is not allowed here; use {', '.join(allowed)}"
+        return _json(405, {"message": "method not allowed", "errors": [located("request", "", message)]},
+                     headers={"Allow": ", ".join(allowed)})
     return _json(404, {"message": "no such route", "errors": [located("path", "", f"no route for {path}")]})
 
 

@@ -164,9 +164,11 @@ def local_front(
     *,
     identity: tuple[str, ...] = ("x-api-key",),
     ready: bool = True,
+    listen: bool = False,
 ) -> ApiFront:
     """The local API Gateway over the template's routes and functions (or ``functions``),
-    with ``identity`` as the authorizer's identity headers; call its ``handle`` directly.
+    with ``identity`` as the authorizer's identity headers. Call its ``handle`` directly,
+    or with ``listen`` start and stop it to serve HTTP on 127.0.0.1 (a free port).
     The authorizer reads ``API_KEYS`` from the environment."""
     app = load_app(load_template())
     authorizers = {
@@ -178,7 +180,8 @@ def local_front(
     if ready:
         event.set()
     front = ApiFront(app.routes, built, authorizers, {api: "v1" for api in app.stages}, port=0, ready=event)
-    front.server.server_close()  # handle() is called directly; no socket needed
+    if not listen:
+        front.server.server_close()  # handle() is called directly; no socket needed
     return front
 
 

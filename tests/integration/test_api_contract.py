@@ -4,6 +4,7 @@ error shape, never a 5xx, and the OpenAPI document says what the answers are.
 
 from __future__ import annotations
 
+import http.client as http_client
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -263,3 +264,55 @@ def test_without_a_valid_key_the_401_says_where_the_key_goes(front: ApiFront, ke
     assert schema_accepts(response_schema("GET", "/segments", 401), body)
     scheme = {"type": "apiKey", "in": "header", "name": "x-api-key"}
     assert DOC["components"]["securitySchemes"]["apiKey"] == scheme and DOC["security"] == [{"apiKey": []}]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "allow"),
+    [
+        ("GET", "/rules/validate", "POST"),
+        ("PATCH", "/segments", "GET, POST"),
+        ("TRACE", "/segments/pro", "DELETE, GET, PUT"),
+        ("DELETE", "/segments/pro/members/c%2F1", "GET"),
+    ],
+)
+def test_a_method_a_path_does_not_have_is_405_with_allow(
+    api: Api, front: ApiFront, method: str, target: str, allow: str
+) -> None:
+    response = front.handle(method, target, [("x-api-key", KEY)], b"")
+    assert response.status == 405 and ("Allow", allow) in response.headers, response
+    assert_error_shape(json.loads(response.body))
+
+
+def test_a_path_the_api_does_not_have_is_404(front: ApiFront) -> None:
+    status, body = http(front, "GET", "/no/such/thing")
+    assert status == 404 and body["message"] == "no such route"
+    assert_error_shape(body)
+
+
+def test_every_method_reaches_the_api_over_http(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    reset_authorizer(monkeypatch, f"{KEY}=t1")
+    front = local_front(listen=True)
+    front.start()
+    try:
+        for method, status in (("TRACE", 405), ("GET", 200)):
+            connection = http_client.HTTPConnection(front.host, front.port, timeout=30)
+            connection.request(method, "/segments", headers={"x-api-key": KEY})
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            connection.close()
+            assert response.status == status and response.getheader("Content-Type") == "application/json"
+            if status == 405:
+                assert_error_shape(body)
+    finally:
+        assert front.stop()
+
+
+@pytest.mark.parametrize(
+    "raw", ['[{"rule": {"tag": {"match": "any", "tags": ["vip"]}}}]', "[null, null]", "[]"]
+)
+def test_a_json_array_body_is_400_not_its_first_item(api: Api, raw: str) -> None:
+    for route in ("/rules/validate", "/segments/pro/snapshots"):
+        reply = api.call("POST", route, raw_body=raw)
+        assert reply.status == 400, (route, reply.body)
+        (error,) = reply.body["errors"]
+        assert error == {"location": "body", "path": "", "message": "the body is a JSON array"}
