@@ -8,7 +8,10 @@ caller's thread, so a taken port is a :class:`PortInUse` at once, and werkzeug
 serves on that socket. The WSGI application and request handler are moto's own.
 
 In-process rather than a subprocess: shutdown is a method call (nothing can be
-orphaned), and the stream janitor below can reach moto's backend.
+orphaned), and the stream janitor below can reach moto's backend. Starting a
+server installs :mod:`infra.local.moto_tuning` in this process, which keeps a
+long-running stack's memory bounded and each request's work proportional to
+what it touches.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from infra.local import moto_tuning
 
 __all__ = ["MotoServer", "PortInUse", "listen"]
 
@@ -75,6 +80,7 @@ class MotoServer:
         from moto.moto_server.threaded_moto_server import MotoRequestHandler
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        moto_tuning.apply()
         # werkzeug logs every request (and a traceback for each moto 500) unless told not to.
         logging.getLogger("werkzeug").setLevel(logging.INFO if self._verbose else logging.CRITICAL)
         app = _SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))

@@ -2,8 +2,10 @@
 
 Fake credentials and ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled`` are set for the
 whole session before any client exists, so nothing here can reach real AWS and
-botocore's account-based endpoints cannot bypass the mock. Fixtures stay tiny:
-moto's Query cost grows with table size, and costs are asserted in requests.
+botocore's account-based endpoints cannot bypass the mock. moto runs tuned as
+the local stack runs it (:mod:`infra.local.moto_tuning`: bounded memory, Query
+cost independent of table size), so these tests exercise what the stack runs;
+costs are asserted in requests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from moto import mock_aws
 
+from infra.local import moto_tuning
 from infra.repos import Repositories, build_repositories, create_tables
 from infra.settings import Settings
 
@@ -42,6 +45,11 @@ def fake_aws_environment() -> Iterator[None]:
         patch.setenv("AWS_CONFIG_FILE", "/dev/null")
         patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tuned_moto() -> None:
+    moto_tuning.apply()
 
 
 @pytest.fixture
