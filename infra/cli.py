@@ -12,13 +12,16 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.errors import RuleValidationError
 from core.host import DuplicateNameError, PluginHost, PluginLoadError
 from core.rules import parse_rule, to_json
 from core.segments import SegmentDefinition, SegmentSet, SegmentSetError
 from core.timeutil import parse_now, to_iso
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 EXIT_INVALID = 2
 EXIT_USAGE = 1
@@ -183,18 +186,24 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """Write realistic changes into a running local stack (``make run``); AWS libraries load only here."""
+def _local_settings(args: argparse.Namespace) -> Settings:
+    """Settings for the running local stack: ``--endpoint``, else ``MOTO_PORT`` (as ``make run``)."""
     import os
 
-    from infra.local.simulate import SimulationError, simulate
     from infra.local.stack import DEFAULT_MOTO_PORT
     from infra.settings import Settings
 
+    endpoint = args.endpoint or f"http://127.0.0.1:{os.environ.get('MOTO_PORT') or DEFAULT_MOTO_PORT}"
+    return Settings.local(args.prefix, endpoint_url=endpoint, region=args.region)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write realistic changes into a running local stack (``make run``); AWS libraries load only here."""
+    from infra.local.simulate import SimulationError, simulate
+
     if args.count is not None and args.count < 1:
         raise CliError("--count must be at least 1")
-    endpoint = args.endpoint or f"http://127.0.0.1:{os.environ.get('MOTO_PORT') or DEFAULT_MOTO_PORT}"
-    settings = Settings.local(args.prefix, endpoint_url=endpoint, region=args.region)
+    settings = _local_settings(args)
     try:
         written = simulate(settings, args.tenant, rate=args.rate, count=args.count, duration=args.duration,
                            seed=args.seed, emit=lambda line: print(line, flush=True))
@@ -205,6 +214,46 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {written} change(s)", flush=True)
     return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print the enter/exit events of a running local stack's bus until Ctrl-C."""
+    import threading
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra import aws
+    from infra.local.bus import TailError, tail
+
+    settings = _local_settings(args)
+    events, sqs = aws.client("events", settings), aws.client("sqs", settings)
+    where = f"{settings.event_bus_name} at {settings.endpoint_url}"
+
+    def ready() -> None:
+        narrowed = "".join(f" {k} {v}" for k, v in (("tenant", args.tenant), ("segment", args.segment)) if v)
+        print(f"watching {where} for Segment Entered / Exited{narrowed}; Ctrl-C stops", file=sys.stderr,
+              flush=True)
+
+    try:
+        tail(events, sqs, settings.event_bus_name, stop=threading.Event(),
+             emit=lambda line: print(line, flush=True), tenant_id=args.tenant, segment_id=args.segment,
+             raw=args.json, on_ready=ready)
+    except TailError as exc:
+        raise CliError(f"{exc} at {settings.endpoint_url}; is `make run` running with the same "
+                       f"MOTO_PORT and --prefix?") from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(f"cannot read {where}: {exc}; is `make run` running (with the same MOTO_PORT)?") \
+            from None
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _local_stack_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--endpoint", help="moto server URL (default: http://127.0.0.1:$MOTO_PORT, port 5055)")
+    add("--prefix", default="growthos", help="the local stack's --prefix (default: growthos)")
+    add("--region", default="us-east-1", help="the local stack's region (default: us-east-1)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -248,10 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--count", type=int, help="stop after this many changes (default: until Ctrl-C)")
     add("--duration", type=float, help="stop after this many seconds")
     add("--seed", type=int, help="random seed, for a repeatable run")
-    add("--endpoint", help="moto server URL (default: http://127.0.0.1:$MOTO_PORT, port 5055)")
-    add("--prefix", default="growthos", help="the local stack's --prefix (default: growthos)")
-    add("--region", default="us-east-1", help="the local stack's region (default: us-east-1)")
+    _local_stack_options(simulate)
     simulate.set_defaults(run=cmd_simulate)
+
+    tail = commands.add_parser("tail", help="print the running local stack's enter/exit events")
+    tail.add_argument("--tenant", help="only this tenant's events")
+    tail.add_argument("--segment", help="only this segment's events")
+    tail.add_argument("--json", action="store_true", help="each event's whole envelope, one JSON per line")
+    _local_stack_options(tail)
+    tail.set_defaults(run=cmd_tail)
     return parser
 
 

@@ -6,11 +6,17 @@ Order of start-up, and why:
    before any work is done.
 2. Create what the template declares (tables, queues, the bus) on moto, tables
    with their streams *off*.
-3. Seed the demo tenants through the DynamoDB layer, then switch the streams on.
-   Seed data is history, like an import before go-live: replaying thousands of
-   seed records through the evaluator would keep the pump busy for minutes and
-   put a user's first real-time change at the back of that queue. Evaluating
-   seeded contacts for new segments is the backfill's job.
+3. Seed the demo tenants through the DynamoDB layer, fill their segments, then
+   switch the streams on. Seed data is history, like an import before go-live:
+   replaying thousands of seed records through the evaluator would keep the
+   pump busy for minutes and put a user's first real-time change at the back of
+   that queue. The seeded documents are still in memory, so
+   :class:`infra.backfill.InitialLoad` evaluates them with the membership engine
+   (tenant context first) and writes the memberships, counters and re-checks in
+   bulk: every seeded segment is filled at "ready", as of the seeding instant.
+   Running the real backfill of every segment instead reads each contact back
+   and writes each enter as its own transaction, which on moto took minutes for
+   the 3,000-contact demo.
 4. Start one stream pump per ``Type: DynamoDB`` event, the SQS pollers, the
    schedules and the bus printer, for every function whose handler exists.
 5. Warm the API and authorizer (their cold start happens before "ready", not on
@@ -52,7 +58,7 @@ from infra.repos._common import iso
 from infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
 from infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
 
-__all__ = ["DEFAULT_MOTO_PORT", "DEFAULT_PORT", "LocalStack", "Options", "auth_header", "main"]
+__all__ = ["DEFAULT_MOTO_PORT", "DEFAULT_PORT", "LocalStack", "Options", "auth_header", "cli_hint", "main"]
 
 log = logging.getLogger("infra.local")
 
@@ -61,6 +67,8 @@ DEFAULT_MOTO_PORT = 5055
 LOOPBACK = "127.0.0.1"
 READY_MARKER = "local stack ready in"
 """Start of the line printed when the stack answers requests (tests wait for it)."""
+FILLED_MARKER = "seeded segments filled as of"
+"""Names the instant the seeded memberships were evaluated at (tests compare at it)."""
 
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
@@ -89,6 +97,18 @@ class Options:
     """Seconds between GetRecords calls on an idle shard (Lambda polls four times a second)."""
     template_path: Path = TEMPLATE_PATH
     verbose_moto: bool = False
+
+
+def cli_hint(command: str, moto_port: int, prefix: str, region: str) -> str:
+    """The ``segments`` command line that reaches this stack (ports and names as started)."""
+    words = [f"MOTO_PORT={moto_port}"] if moto_port != DEFAULT_MOTO_PORT else []
+    words += [".venv/bin/segments", command]
+    defaults = Options()
+    if prefix != defaults.prefix:
+        words += ["--prefix", prefix]
+    if region != defaults.region:
+        words += ["--region", region]
+    return " ".join(words)
 
 
 def auth_header(app: LocalApp, api_key: str) -> tuple[str, str]:
@@ -451,15 +471,20 @@ class LocalStack:
             f"{READY_MARKER} {seconds:.1f} s: API {url}",
             f"  moto (DynamoDB, Streams, SQS, EventBridge)  {self.moto.url}",
         ]
+        members = {fill.tenant_id: fill.memberships for fill in self.fills}
         for report in self.reports:
             lines.append(
                 f"  tenant {report.tenant_id:<6} {report.contacts} contacts, {report.events} events, "
-                f"{len(report.segments)} segments   API key: {api_key_for(report.tenant_id)}"
+                f"{len(report.segments)} segments ({members.get(report.tenant_id, 0)} memberships)   "
+                f"API key: {api_key_for(report.tenant_id)}"
             )
+        if self.filled_at is not None:
+            lines.append(f"  {FILLED_MARKER} {iso(self.filled_at)}; the scheduler applies what time changes")
         lines.append(f"  running: {', '.join(running)}")
         if missing:
             lines.append(f"  not written yet (triggers skipped): {', '.join(missing)}")
-        name, value = auth_header(self.app, api_key_for(self.options.tenants[0][0]))
+        tenant = self.options.tenants[0][0]
+        name, value = auth_header(self.app, api_key_for(tenant))
         header = f"-H '{name}: {value}'"
         rule = json.dumps(
             {
@@ -471,13 +496,20 @@ class LocalStack:
                 }
             }
         )
+        seeded = next((r.segments for r in self.reports if r.tenant_id == tenant and r.segments), [])
+        example = "at_risk" if "at_risk" in seeded else next(iter(seeded), None)
+        options = self.options
+        lines += ["", "Try:", f"  curl -s {url}/health {header}"]
+        if example is not None:
+            lines.append(f"  curl -s {url}/segments/{example}/count {header}")
         lines += [
-            "",
-            "Try:",
-            f"  curl -s {url}/health {header}",
             f"  curl -s {url}/condition-types {header} | head -c 600; echo",
             f"  curl -s -X POST {url}/rules/validate {header} -d '{rule}'",
-            "In another terminal, `.venv/bin/segments simulate` writes live events; transitions print here.",
+            "In another terminal:",
+            f"  {cli_hint('tail', self.moto.port, options.prefix, options.region)}"
+            "       # every Segment Entered / Exited on the bus (--json: whole events)",
+            f"  {cli_hint('simulate', self.moto.port, options.prefix, options.region)}"
+            "   # realistic changes; their transitions print here and in tail",
             "Ctrl-C stops everything.",
         ]
         self.emit("\n".join(lines))

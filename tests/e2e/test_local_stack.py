@@ -21,15 +21,22 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.segments import SegmentSet
+from infra import aws, keys
 from infra.demo_data import api_key_for
+from infra.evaluation import definition_of
 from infra.local.functions import load_app
-from infra.local.stack import READY_MARKER, auth_header
+from infra.local.stack import FILLED_MARKER, READY_MARKER, auth_header
+from infra.repos import build_repositories
+from infra.settings import Settings
 from infra.template import load_template
+from plugins import default_host
 
 pytestmark = pytest.mark.e2e
 
@@ -90,15 +97,44 @@ def start_stack(*args: str) -> Running:
     return running
 
 
-@pytest.fixture
-def stack() -> Iterator[Running]:
-    running = start_stack(
-        "--port", "0", "--moto-port", "0", "--contacts", "200", "--prefix", f"e2e{os.getpid()}"
-    )
-    yield running
-    if running.process.poll() is None:  # the test failed before stopping it
-        running.process.kill()
-        running.process.wait(10)
+PREFIX = f"e2e{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Ready:
+    """What the banner of a running stack says."""
+
+    running: Running
+    api: str
+    moto: str
+    filled_at: datetime
+    ready_at: datetime
+    banner: str
+
+    def hint(self, command: str) -> list[str]:
+        """The banner's ``segments <command>`` line as argv and env, run with this interpreter."""
+        line = rf"^ +((?:MOTO_PORT=\d+ )?)\.venv/bin/segments {command}((?: --\S+ \S+)*)"
+        found = re.search(line, self.banner, re.MULTILINE)
+        assert found, self.banner
+        return [found.group(1).strip(), *found.group(2).split()]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Ready]:
+    running = start_stack("--port", "0", "--moto-port", "0", "--contacts", "200", "--prefix", PREFIX)
+    try:
+        ready = running.wait_for(rf"{READY_MARKER} ([\d.]+) s: API (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
+        ready_at = datetime.now(UTC)
+        moto = running.wait_for(r"moto .*(http://127\.0\.0\.1:\d+)", 5).group(1)
+        filled = running.wait_for(rf"{FILLED_MARKER} (\S+);", 5).group(1)
+        running.wait_for(r"^Ctrl-C stops everything", 5)
+        banner = "".join(running.stdout[running.stdout.index(ready.string):])
+        yield Ready(running, ready.group(2), moto, datetime.fromisoformat(filled.replace("Z", "+00:00")),
+                    ready_at, banner)
+    finally:
+        if running.process.poll() is None:  # a test failed before stopping it
+            running.process.kill()
+            running.process.wait(10)
 
 
 def request(
@@ -113,10 +149,8 @@ def request(
         return error.code, json.loads(error.read() or b"null")
 
 
-def test_make_run_serves_the_api_prints_bus_events_and_stops_on_ctrl_c(stack: Running) -> None:
-    ready = stack.wait_for(rf"{READY_MARKER} ([\d.]+) s: API (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
-    api = ready.group(2)
-    moto = stack.wait_for(r"moto .*(http://127\.0\.0\.1:\d+)", 5).group(1)
+def test_make_run_serves_the_api(stack: Ready) -> None:
+    api = stack.api
     name, value = auth_header(load_app(load_template()), api_key_for("demo"))
     key = {name: value}
 
@@ -137,63 +171,101 @@ def test_make_run_serves_the_api_prints_bus_events_and_stops_on_ctrl_c(stack: Ru
     status, body = request(f"{api}/templates", headers={name: value.replace("demo", "acme")})
     assert status == 200 and body["templates"]
 
-    # An event on the template's bus reaches the printer as one readable line.
-    import boto3
 
-    events = boto3.client(
-        "events",
-        endpoint_url=moto,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    bus = f"e2e{os.getpid()}-segments"
-    detail = {"tenant_id": "demo", "segment_id": "at_risk", "contact_id": "c42", "segment_version": 1}
-    events.put_events(
-        Entries=[
-            {
-                "Source": "growthos.segments",
-                "DetailType": "Segment Entered",
-                "Detail": json.dumps(detail),
-                "EventBusName": bus,
-            }
-        ]
-    )
-    stack.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)
+def _from_scratch(settings: Settings, tenant_id: str, context_at: datetime,
+                  instants: list[datetime]) -> list[dict[str, set[str]]]:
+    """Members of every segment of the tenant at each instant, evaluated from the stored
+    contacts and events alone (the tenant context as of ``context_at``, like the stored one)."""
+    repos = build_repositories(settings)
+    host = default_host()
+    segments = SegmentSet(host, [definition_of(r) for r in repos.segments.list_segments(tenant_id)])
+    ids = [cid for shard in range(keys.CONTACT_SHARDS)
+           for cid in repos.contacts.contact_ids(tenant_id, shard=shard, limit=1000).items]
+    docs = [repos.views.load_view(tenant_id, cid, now=context_at, lookback=timedelta.max) for cid in ids]
+    context = host.tenant_context(tenant_id, docs, context_at)
+    found = []
+    for at in instants:
+        members: dict[str, set[str]] = {sid: set() for sid in segments.segments}
+        for doc in docs:
+            assert doc is not None
+            for sid, (match, _) in segments.evaluate(segments.view(doc, context=context), at).items():
+                if match:
+                    members[sid].add(doc["contact_id"])
+        found.append(members)
+    return found
 
-    # `segments simulate` writes into the running stack through the same repositories.
-    simulate = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra.cli",
-            "simulate",
-            "--count",
-            "3",
-            "--rate",
-            "50",
-            "--seed",
-            "1",
-            "--endpoint",
-            moto,
-            "--prefix",
-            f"e2e{os.getpid()}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert simulate.returncode == 0, simulate.stderr
-    assert "wrote 3 change(s)" in simulate.stdout
 
-    stack.process.send_signal(signal.SIGINT)
-    assert stack.process.wait(STOP_TIMEOUT) == 0
-    stack.wait_for(r"stopped cleanly", 5)
-    assert not any("Traceback" in line for line in stack.stderr), "".join(stack.stderr)
+def test_every_seeded_segment_is_filled_when_the_banner_says_ready(stack: Ready) -> None:
+    """Stored members equal a from-scratch evaluation at the instant the fill evaluated
+    at, exactly; at the ready instant they may differ only where a window edge fell
+    in between (time-driven changes are the scheduler's, at most a minute later)."""
+    settings = Settings.local(PREFIX, endpoint_url=stack.moto)
+    repos = build_repositories(settings)
+    name, value = auth_header(load_app(load_template()), api_key_for("demo"))
+    filled = 0
+    for tenant_id in ("demo", "acme"):
+        instants = [stack.filled_at, stack.ready_at]
+        at_fill, at_ready = _from_scratch(settings, tenant_id, stack.filled_at, instants)
+        assert at_fill, f"tenant {tenant_id} has no segments"
+        key = {name: value.replace("demo", tenant_id)}
+        for sid, expected in at_fill.items():
+            stored = set(repos.memberships.members(tenant_id, sid, limit=1000).items)
+            assert stored == expected, (tenant_id, sid)
+            status, body = request(f"{stack.api}/segments/{sid}/count", headers=key)
+            assert (status, body["count"]) == (200, len(expected)), (tenant_id, sid)
+            edges = expected ^ at_ready[sid]
+            assert stored ^ edges == at_ready[sid]
+            filled += bool(expected)
+    assert filled >= 20  # most of the 2 x 16 segments have members: the check is not between empties
+
+
+def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Ready) -> None:
+    moto_port = stack.moto.rsplit(":", 1)[1]
+    env_tail, *tail_args = stack.hint("tail")
+    env_sim, *sim_args = stack.hint("simulate")
+    assert env_tail == env_sim == f"MOTO_PORT={moto_port}"  # started with a port other than 5055
+    assert tail_args == sim_args == ["--prefix", PREFIX]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MOTO_PORT": moto_port}
+    tail = subprocess.Popen([sys.executable, "-m", "infra.cli", "tail", *tail_args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    watching = Running(tail)
+    for stream, label in ((tail.stdout, "out"), (tail.stderr, "err")):
+        threading.Thread(target=_pump, args=(stream, label, watching), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any("watching" in line for line in watching.stderr) and time.monotonic() < deadline:
+            assert tail.poll() is None, "".join(watching.stderr)
+            time.sleep(0.1)
+        events = aws.client("events", Settings.local(PREFIX, endpoint_url=stack.moto))
+        detail = {"tenant_id": "demo", "segment_id": "at_risk", "contact_id": "c42", "segment_version": 1}
+        events.put_events(Entries=[{"Source": "growthos.segments", "DetailType": "Segment Entered",
+                                    "Detail": json.dumps(detail), "EventBusName": f"{PREFIX}-segments"}])
+        watching.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)  # the tail
+        stack.running.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)  # the stack's own printer
+
+        simulate = subprocess.run([sys.executable, "-m", "infra.cli", "simulate", *sim_args, "--count", "3",
+                                   "--rate", "50", "--seed", "1"],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert simulate.returncode == 0, simulate.stderr
+        assert "wrote 3 change(s)" in simulate.stdout
+    finally:
+        tail.send_signal(signal.SIGINT)
+        assert tail.wait(STOP_TIMEOUT) == 0
+    time.sleep(0.2)
+    assert not any("Traceback" in line for line in watching.stderr), "".join(watching.stderr)
+    rules = events.list_rules(EventBusName=f"{PREFIX}-segments")["Rules"]
+    assert not [r["Name"] for r in rules if "-tail-" in r["Name"]]  # the tail removed its subscription
+
+
+def test_ctrl_c_stops_the_running_stack_cleanly(stack: Ready) -> None:
+    running = stack.running
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(STOP_TIMEOUT) == 0
+    running.wait_for(r"stopped cleanly", 5)
+    assert not any("Traceback" in line for line in running.stderr), "".join(running.stderr)
     with socket.socket() as probe:  # the API port is free again (TIME_WAIT aside, as for any server)
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(("127.0.0.1", int(api.rsplit(":", 1)[1])))
+        probe.bind(("127.0.0.1", int(stack.api.rsplit(":", 1)[1])))
 
 
 @pytest.mark.parametrize("which", ["--port", "--moto-port"])
