@@ -539,14 +539,15 @@ class _Rows:
 
     Stands in for the membership and re-check stores during an initial load;
     the engine only ever calls ``enter`` (nothing is stored, so there is nothing
-    to exit or confirm) and ``schedule``. The items mirror
-    :meth:`infra.repos.MembershipRepository.enter` and
-    :meth:`infra.repos.RecheckRepository.schedule` (a test compares them with
-    what a backfill through those repositories stores).
+    to exit or confirm) and ``schedule``. Re-check items come from
+    :meth:`infra.repos.RecheckRepository.row`; membership items mirror what
+    :meth:`infra.repos.MembershipRepository.enter` sets (a test compares the
+    stored items with what the engine writes through the repositories).
     """
 
     def __init__(self, repos: Repositories) -> None:
         self._models = repos.models
+        self._rechecks = repos.rechecks
         self.memberships: list[Any] = []
         self.rechecks: list[Any] = []
         self.counts: dict[tuple[str, str], int] = {}
@@ -596,17 +597,8 @@ class _Rows:
         """Record a re-check (``replacing`` is always ``None``: no re-check is stored yet)."""
         if recheck_at is None:
             return False  # nothing stored, nothing to clear
-        self.rechecks.append(self._models.rechecks(
-            keys.recheck_pk(tenant_id, contact_id),
-            keys.check_segment_id(segment_id),
-            tenant_id=tenant_id,
-            segment_id=segment_id,
-            contact_id=contact_id,
-            recheck_at=iso(recheck_at),
-            seq=seq,
-            due_pk=keys.recheck_due_pk(tenant_id, contact_id),
-            due_at=keys.due_bucket(recheck_at),
-        ))
+        row = self._rechecks.row(tenant_id, segment_id, contact_id, recheck_at=recheck_at, seq=seq)
+        self.rechecks.append(row)
         return True
 
 

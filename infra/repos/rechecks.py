@@ -79,22 +79,31 @@ class RecheckRepository:
                 model(pk, sk).delete(condition=unchanged)
             else:
                 earlier = model.pk.does_not_exist() | (model.recheck_at > _stamp(recheck_at))
-                model(
-                    pk,
-                    sk,
-                    tenant_id=tenant_id,
-                    segment_id=segment_id,
-                    contact_id=contact_id,
-                    recheck_at=_stamp(recheck_at),
-                    seq=seq,
-                    due_pk=keys.recheck_due_pk(tenant_id, contact_id),
-                    due_at=keys.due_bucket(recheck_at),
-                ).save(condition=earlier | unchanged)
+                self.row(tenant_id, segment_id, contact_id, recheck_at=recheck_at, seq=seq).save(
+                    condition=earlier | unchanged
+                )
         except (PutError, DeleteError) as error:
             if _conditional_failed(error):
                 return False
             raise
         return True
+
+    def row(
+        self, tenant_id: str, segment_id: str, contact_id: str, *, recheck_at: datetime, seq: int
+    ) -> RecheckModel:
+        """The item of one pair's re-check, as :meth:`schedule` writes it (a bulk load
+        into a tenant with no re-checks yet writes it unconditionally)."""
+        return self._model(
+            keys.recheck_pk(tenant_id, contact_id),
+            keys.check_segment_id(segment_id),
+            tenant_id=tenant_id,
+            segment_id=segment_id,
+            contact_id=contact_id,
+            recheck_at=_stamp(recheck_at),
+            seq=seq,
+            due_pk=keys.recheck_due_pk(tenant_id, contact_id),
+            due_at=keys.due_bucket(recheck_at),
+        )
 
     def for_contact(self, tenant_id: str, contact_id: str) -> list[RecheckRecord]:
         results = self._model.query(keys.recheck_pk(tenant_id, contact_id), consistent_read=True)
