@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -370,9 +372,15 @@ class Backfill:
         *,
         workers: int = 4,
         restart: bool = False,
+        cancelled: Callable[[], bool] | None = None,
     ) -> BackfillProgress:
         """The whole backfill in this process, ``workers`` slices at a time; slices a
-        previous run finished are skipped (``restart`` forgets them first)."""
+        previous run finished are skipped (``restart`` forgets them first).
+
+        Every slice stops after the page in hand once ``cancelled`` says so, or when
+        the caller is interrupted (Ctrl-C): its stored cursor lets the next run
+        resume there, so stopping never waits for whole slices.
+        """
         tenant, current = self.current(tenant_id, segment_id)
         if current is None:
             raise LookupError(f"segment {segment_id!r} of tenant {tenant_id!r} is not active")
@@ -382,21 +390,32 @@ class Backfill:
         finished = self.progress_store.finished_slices(tenant_id, segment_id, version)
         jobs = [BackfillJob(tenant_id, segment_id, version, shard) for shard in range(keys.CONTACT_SHARDS)
                 if shard not in finished]
-        if not jobs:
-            return self.progress(tenant_id, segment_id, version)
+        interrupted = threading.Event()
+
+        def stopping() -> bool:
+            return interrupted.is_set() or (cancelled is not None and cancelled())
+
+        def remaining() -> float:
+            return 0.0 if stopping() else math.inf
 
         def drain(job: BackfillJob) -> None:
             pending: BackfillJob | None = job
-            while pending is not None:
-                pending = self.run_slice(pending, segments=tenant)
+            while pending is not None and not stopping():
+                pending = self.run_slice(pending, segments=tenant, remaining=remaining, reserve=1.0)
 
         if workers <= 1:
             for job in jobs:
                 drain(job)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(drain, job) for job in jobs]:
-                    future.result()
+            return self.progress(tenant_id, segment_id, version)
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            for future in [pool.submit(drain, job) for job in jobs]:
+                future.result()
+        except BaseException:
+            interrupted.set()  # the other slices stop after their current page
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return self.progress(tenant_id, segment_id, version)
 
 

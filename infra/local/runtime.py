@@ -39,9 +39,18 @@ Handler = Callable[[Any, Any], Any]
 
 
 class FakeContext:
-    """The attributes of a Lambda context object that Powertools and handlers read."""
+    """The attributes of a Lambda context object that Powertools and handlers read.
 
-    def __init__(self, spec: FunctionSpec, region: str, started: float) -> None:
+    The remaining time is the function's ``Timeout`` from the start of the
+    invocation, and zero once ``stop`` is set: a stopping stack is a function
+    about to be cut off, so handlers that watch their budget (the scheduler, a
+    backfill slice, the tenant-context pass) wind down and hand the rest over
+    as they would before a time-out, instead of holding up Ctrl-C.
+    """
+
+    def __init__(
+        self, spec: FunctionSpec, region: str, started: float, stop: threading.Event | None = None
+    ) -> None:
         self.function_name = spec.logical_id
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{spec.logical_id}"
@@ -50,8 +59,11 @@ class FakeContext:
         self.log_group_name = f"/aws/lambda/{spec.logical_id}"
         self.log_stream_name = "local"
         self._deadline = started + spec.timeout
+        self._stop = stop
 
     def get_remaining_time_in_millis(self) -> int:
+        if self._stop is not None and self._stop.is_set():
+            return 0
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
@@ -79,11 +91,17 @@ class LambdaFunction:
     """One function of the template, loaded on first use."""
 
     def __init__(
-        self, spec: FunctionSpec, region: str, *, clock: Callable[[], float] = time.monotonic
+        self,
+        spec: FunctionSpec,
+        region: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
         self.spec = spec
         self.region = region
         self._clock = clock
+        self._stop = stop
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._handler: Handler | None = None
@@ -99,11 +117,12 @@ class LambdaFunction:
         timeout: int = 30,
         region: str = "us-east-1",
         clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> LambdaFunction:
         """A function around a plain callable (tests, and handlers not in the template)."""
         label = getattr(handler, "__name__", type(handler).__name__)
         spec = FunctionSpec(name, f"{handler.__module__}.{label}", timeout, 128, {})
-        function = cls(spec, region, clock=clock)
+        function = cls(spec, region, clock=clock, stop=stop)
         function._handler, function._state = handler, "ready"
         return function
 
@@ -161,7 +180,7 @@ class LambdaFunction:
         assert self._handler is not None
         with self._lock:
             started = self._clock()
-            context = FakeContext(self.spec, self.region, started)
+            context = FakeContext(self.spec, self.region, started, self._stop)
             try:
                 payload = self._handler(event, context)
             except Exception as exc:  # the function's error is data for the caller

@@ -29,6 +29,7 @@ import pytest
 
 from core.segments import SegmentSet
 from infra import aws, keys
+from infra.backfill import ProgressStore
 from infra.demo_data import api_key_for
 from infra.evaluation import definition_of
 from infra.local.functions import load_app
@@ -78,8 +79,8 @@ def _pump(stream: Any, name: str, running: Running) -> None:
         running.lines.put((name, line))
 
 
-def start_stack(*args: str) -> Running:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_stack(*args: str, environment: dict[str, str] | None = None) -> Running:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(environment or {})}
     for variable in ("LOCAL_API_PORT", "MOTO_PORT", "DEMO_CONTACTS", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(variable, None)
     process = subprocess.Popen(
@@ -303,5 +304,51 @@ def test_ctrl_c_while_seeding_stops_cleanly() -> None:
         if running.process.poll() is None:
             running.process.kill()
             running.process.wait(10)
+    running.wait_for(r"stopped cleanly", 5)
+    assert not any("Traceback" in line for line in running.stderr), "".join(running.stderr)
+
+
+STOP_BOUND = 10.0
+"""What a person waits after Ctrl-C, at most (the stack's own stop allows itself 8 s)."""
+
+
+def test_ctrl_c_while_a_backfill_runs_and_simulate_writes_stops_within_ten_seconds() -> None:
+    prefix = f"e2eb{os.getpid()}"
+    # Two contacts a page: the backfill of 300 contacts takes many pages, so it is
+    # certainly in the middle of one when Ctrl-C comes.
+    running = start_stack("--port", "0", "--moto-port", "0", "--contacts", "300", "--prefix", prefix,
+                          environment={"BACKFILL_PAGE_SIZE": "2"})
+    simulate: subprocess.Popen[str] | None = None
+    try:
+        ready = rf"{READY_MARKER} [\d.]+ s: API (http://127\.0\.0\.1:\d+)"
+        api = running.wait_for(ready, START_TIMEOUT).group(1)
+        moto = running.wait_for(r"moto .*(http://127\.0\.0\.1:\d+)", 5).group(1)
+        simulate = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "simulate", "--endpoint", moto, "--prefix", prefix,
+             "--rate", "20"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        name, value = auth_header(load_app(load_template()), api_key_for("demo"))
+        rule = {"email": {"action": "opened", "within": "30d"}}
+        status, body = request(f"{api}/segments", headers={name: value}, body={"id": "e2e_openers",
+                               "name": "Openers", "rule": rule})
+        assert status == 201, body
+        settings = Settings.local(prefix, endpoint_url=moto)
+        progress = ProgressStore(aws.client("dynamodb", settings), settings.tables.counters)
+        deadline = time.monotonic() + 120
+        while True:
+            done = progress.progress("demo", "e2e_openers", body["version"])
+            if done.done > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done.done > 0 and not done.complete, done  # the backfill is under way
+        assert simulate.poll() is None  # and simulate is writing
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(STOP_BOUND) == 0
+    finally:
+        for process in (running.process, simulate):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
     running.wait_for(r"stopped cleanly", 5)
     assert not any("Traceback" in line for line in running.stderr), "".join(running.stderr)

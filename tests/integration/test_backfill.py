@@ -4,6 +4,8 @@ in-process or fanned out through SQS; progress visible, re-runs safe."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,6 +127,47 @@ def test_a_backfill_stays_in_its_tenant(rt: Realtime) -> None:
     assert rt.members("pro", tenant_id="t2") == [] and rt.count("pro", tenant_id="t2") == 0
     assert Backfill(rt.service).run("t2", "pro", workers=1).done == 4
     assert rt.members("pro", tenant_id="t2") == CONTACTS[:4]
+
+
+def test_a_cancelled_run_stops_after_the_page_in_hand_and_the_next_run_resumes(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    backfill = Backfill(rt.service, page_size=2)
+    pages: list[int] = []
+    advance = backfill.progress_store.advance
+
+    def counted(*args: Any, **kwargs: Any) -> bool:
+        pages.append(kwargs["done"])
+        return advance(*args, **kwargs)
+
+    backfill.progress_store.advance = counted  # type: ignore[method-assign]
+    stopped = backfill.run("t1", "pro", workers=1, cancelled=lambda: len(pages) >= 1)
+    assert len(pages) == 1 and not stopped.complete and stopped.done == pages[0]
+    resumed = backfill.run("t1", "pro", workers=1)
+    assert resumed.complete and (resumed.done, resumed.entered) == (20, 10)
+    assert rt.count("pro") == 10
+
+
+def test_ctrl_c_during_a_parallel_run_does_not_wait_for_whole_slices(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    backfill = Backfill(rt.service, page_size=1)
+    pages: list[int] = []
+    advance = backfill.progress_store.advance
+
+    def ctrl_c_after_the_first_page(*args: Any, **kwargs: Any) -> bool:
+        pages.append(kwargs["done"])
+        if len(pages) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # reaches the main thread, waiting for the slices
+        return advance(*args, **kwargs)
+
+    backfill.progress_store.advance = ctrl_c_after_the_first_page  # type: ignore[method-assign]
+    with atomic_dynamodb(), pytest.raises(KeyboardInterrupt):
+        backfill.run("t1", "pro", workers=4)
+    # Each of the four workers finished at most the page it had when Ctrl-C came (and
+    # perhaps one more in the instant before): not the 20 pages of their slices.
+    assert len(pages) <= 8
+    backfill.progress_store.advance = advance  # type: ignore[method-assign]
+    resumed = backfill.run("t1", "pro", workers=1)
+    assert resumed.complete and (resumed.done, resumed.entered) == (20, 10) and rt.count("pro") == 10
 
 
 # --------------------------------------------------------------------------- through SQS

@@ -3,6 +3,7 @@ late and never early, without scanning contacts. The clock is the test's."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -209,6 +210,33 @@ def test_the_handler_runs_a_period(rt: Realtime, monkeypatch: pytest.MonkeyPatch
         result = LambdaFunction.of(scheduler_handler.handler, name="SchedulerFunction").invoke(event)
         assert result.ok, result.error
         assert result.payload["tenants"] == 1 and result.payload["complete"] is True
+    finally:
+        scheduler_handler.scheduler.cache_clear()
+        scheduler_handler.settings.cache_clear()
+
+
+def test_a_stopping_local_stack_cuts_a_scheduler_run_short(
+    rt: Realtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C leaves the running function no time: it stops and the rest stays due."""
+    for name, value in rt.settings.table_env().items():
+        monkeypatch.setenv(name, value)
+    scheduler_handler.scheduler.cache_clear()
+    scheduler_handler.settings.cache_clear()
+    try:
+        rt.save("new_signups", NEW_SIGNUP)
+        for n in range(3):
+            rt.contact(f"c{n}", attributes={"signup_date": "2026-11-20"})
+        rt.flush()
+        stop = threading.Event()
+        stop.set()
+        function = LambdaFunction.of(scheduler_handler.handler, name="SchedulerFunction", timeout=60,
+                                     stop=stop)
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        result = function.invoke(event)
+        assert result.ok, result.error
+        assert result.payload["complete"] is False and result.payload["contacts"] == 0
+        assert len(rt.repos.rechecks.for_contact("t1", "c0")) == 1  # still due, for the next run
     finally:
         scheduler_handler.scheduler.cache_clear()
         scheduler_handler.settings.cache_clear()

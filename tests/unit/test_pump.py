@@ -631,6 +631,21 @@ def test_invocation_errors_carry_the_exception() -> None:
     assert result.error_type == "KeyError" and "pk" in (result.error or "")
 
 
+def test_a_stopping_stack_leaves_a_running_invocation_no_time() -> None:
+    """Handlers that watch their budget wind down on Ctrl-C as before a time-out."""
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def watches_its_budget(event: Any, context: Any) -> int:
+        seen.append(context.get_remaining_time_in_millis())
+        stop.set()  # the stack is told to stop while the function runs
+        seen.append(context.get_remaining_time_in_millis())
+        return len(seen)
+
+    assert LambdaFunction.of(watches_its_budget, timeout=60, stop=stop).invoke({}).ok
+    assert seen[0] > 50_000 and seen[1] == 0
+
+
 def test_an_expired_iterator_is_reopened_after_the_last_record_read() -> None:
     from infra.local.pump import IteratorExpired
 
