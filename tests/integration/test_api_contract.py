@@ -12,6 +12,8 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handlers.api import openapi_document
 from infra.local.front import ApiFront
@@ -316,3 +318,58 @@ def test_a_json_array_body_is_400_not_its_first_item(api: Api, raw: str) -> None
         assert reply.status == 400, (route, reply.body)
         (error,) = reply.body["errors"]
         assert error == {"location": "body", "path": "", "message": "the body is a JSON array"}
+
+
+# --- rule-level bounds (core.rules) answered the same on every route with a rule ----------------
+
+AMOUNT = {"attribute": {"field": "signup_date", "op": "within_last", "amount": 2**31, "unit": "days"}}
+BOUNDS = [
+    (json.dumps({"rule": AMOUNT}), "/attribute/amount"),
+    ('{"rule": {"score": {"name": "nps", "gte": 1e308}}}', "/score/gte"),
+    ('{"rule": {"score": {"name": "nps", "gte": 1e999}}}', "/score/gte"),
+    ('{"rule": {"score": {"name": "nps", "gte": 1e-131}}}', "/score/gte"),
+    ('{"rule": {"score": {"name": "nps", "gte": 123456789012345678901234567890123456789}}}', "/score/gte"),
+    ('{"rule": {"in": [{"var": "x"}, [1, 2, 1e200]]}}', "/in/1/2"),
+]
+
+
+@pytest.mark.parametrize(("raw", "pointer"), BOUNDS)
+def test_rule_bounds_are_422_with_a_pointer_on_every_route(api: Api, raw: str, pointer: str) -> None:
+    reply = api.call("POST", "/rules/validate", raw_body=raw)
+    assert reply.status == 422 and reply.body["errors"][0]["path"] == pointer, reply.body
+    before = api.get("/segments", query={"include_archived": "true"}).body
+    for method, route, extra in [
+        ("POST", "/rules/estimate", {}),
+        ("POST", "/segments", {"name": "n"}),
+        ("PUT", "/segments/pro", {"name": "n", "version": 1}),
+    ]:
+        body = json.dumps(extra)[:-1] + (", " if extra else "") + raw[1:]
+        reply = api.call(method, route, raw_body=body)
+        assert reply.status == 422, (method, route, reply.body)
+        assert reply.body["errors"][0] == {
+            "location": "body", "path": "/rule" + pointer, "message": reply.body["errors"][0]["message"]}
+    assert api.get("/segments", query={"include_archived": "true"}).body == before  # nothing stored
+
+
+numbers = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(min_value=-(10**45), max_value=10**45).map(str),
+    st.sampled_from(["1e125", "9.99e125", "1e-130", "-1e-130", "1e-131", "1e126", "0.0", "-0"]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=numbers, where=st.sampled_from(["score", "plain"]))
+def test_saving_never_fails_on_a_number(api: Api, number: str, where: str) -> None:
+    """A number the rule layer accepts is stored and read back as it was sent; any other
+    is a 422 before anything is written. The write itself never fails on one."""
+    rule = ('{"score": {"name": "nps", "gte": %s}}' if where == "score" else '{"==": [{"var": "x"}, %s]}')
+    raw = '{"name": "n", "rule": ' + rule.replace("%s", number) + "}"
+    reply = api.call("POST", "/segments", raw_body=raw)
+    assert reply.status in (201, 422), reply.body
+    if reply.status == 201:
+        stored = api.get(f"/segments/{reply.body['id']}").body["rule"]
+        value = stored["score"]["gte"] if where == "score" else stored["=="][1]
+        assert value == json.loads(number)
+    else:
+        assert reply.body["errors"][0]["path"].startswith("/rule/"), reply.body
