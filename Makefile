@@ -6,12 +6,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo test lint bench clean
 
+# pip's output becomes progress lines (infra/local/pip_progress.py, standard library
+# only, run by the system Python); its full output appears only if it fails.
+PIP    := $(PYTHON) infra/local/pip_progress.py $(BIN)/python -m pip
+
 $(BIN)/python:
+	@echo "creating $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(PIP) install --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing the engine and its dependencies into $(VENV) (a minute or two the first time) ..."
+	@$(PIP) install -e '.[dev]'
 	touch $(STAMP)
 
 # The whole service on 127.0.0.1 (moto, demo data, stream pump, API on :3000); Ctrl-C stops it.
