@@ -11,8 +11,12 @@ so one tenant's key can never name another tenant; an event without one is a
 401 before anything else is looked at. Bad input is always a 4xx with a JSON
 body ``{"message", "errors": [{"location", "path", "message", "suggestion"}]}``
 (``path`` a JSON pointer into the body, query or path): 400 for a body that is
-not a JSON object, 404 for ids this tenant does not have, 409 for version and
-state conflicts, 422 for values that do not validate. A 500 means a bug here.
+not a JSON object, 404 for ids this tenant does not have and paths the API does
+not have, 405 (with ``Allow``) for a method a path does not have, 409 for
+version and state conflicts, 415 for a body that is not JSON, 422 for values
+that do not validate. A 500 means a bug here. The refusals API Gateway makes
+before this function runs (a missing or unknown key, ``/``) have the same shape
+through the ``GatewayResponses`` of ``template.yaml``.
 
 Bodies are JSON. They are read as JSON whatever the Content-Type says when it
 is a form or text type (``curl -d`` sends ``application/x-www-form-urlencoded``
