@@ -50,9 +50,11 @@ selects the confirm-everything policy instead (the benchmark measures both).
 Re-checks do not rely on ``seq`` at all: a write that moves one earlier is
 always accepted (whoever wrote the stored one, whatever its seq), and one that
 moves it later or clears it is accepted only in place of the row this
-evaluation read, and is verified like a transition. The verification pass
-itself never moves a re-check later: the stored one stays due and the
-scheduler comes back to it. A re-check can therefore be early, never late,
+evaluation read, and is verified like a transition. Neither the verification
+pass nor an evaluation whose transition of the pair was refused by a row that
+disagrees moves a re-check later: the stored one stays due, so if what
+follows fails (the verification is a second round of reads) the scheduler
+comes back to the pair. A re-check can therefore be early, never late,
 whatever the hosts' clocks say.
 """
 
@@ -525,8 +527,11 @@ class MembershipEngine:
             self._write_membership(tenant, sid, contact_id, match, state, seq, now, outcome)
             write, value = recheck_write(state.recheck_at, recheck_at, now, contact_gone=doc is None)
             later = state.recheck_at is not None and (value is None or value > state.recheck_at)
-            if write and later and verifying:
-                continue  # not verified itself: the stored one stays due and the scheduler returns
+            if write and later and (verifying or sid in outcome.conflicts):
+                # Not settled here (a verification pass is not verified; a refused
+                # transition is the verification's to make): the stored re-check stays
+                # due, so the scheduler comes back if what follows fails.
+                continue
             if write and self._schedule(tenant_id, sid, contact_id, value, seq, state):
                 outcome.rescheduled.append(sid)
                 if later:

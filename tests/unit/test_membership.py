@@ -414,3 +414,31 @@ def test_a_verification_pass_never_moves_a_recheck_later() -> None:
     memory.rechecks[("t1", "recent", "c1")] = RecheckRecord("t1", "recent", "c1", NOW, 1)
     outcome = engine._evaluate(engine.segments.for_tenant("t1"), "c1", Change(), ["recent"], 10)
     assert outcome.rescheduled == [] and memory.rechecks[("t1", "recent", "c1")].recheck_at == NOW
+
+
+class FailingSecondRead(Memory):
+    """The contact read of a verification pass fails (throttled, timed out)."""
+
+    views_read = 0
+
+    def load_view(self, tenant_id: str, contact_id: str, *, now: datetime, lookback: Any) -> Any:
+        self.views_read += 1
+        if self.views_read == 2:
+            raise TimeoutError("read timed out")
+        return super().load_view(tenant_id, contact_id, now=now, lookback=lookback)
+
+
+def test_a_due_recheck_refused_by_a_row_from_a_faster_clock_stays_due_until_settled() -> None:
+    memory = FailingSecondRead()
+    engine = build(memory, SegmentDefinition("recent", RECENT))
+    contact(memory, "c1", signup_date="2026-11-01")  # left 'recent' on 11-08
+    future = 10**18  # the row was written by a host whose clock runs ahead
+    memory.rows[("t1", "recent", "c1")] = MembershipRecord("t1", "recent", "c1", True, future, "x", "y")
+    memory.counts[("t1", "recent")] = 1
+    memory.rechecks[("t1", "recent", "c1")] = RecheckRecord("t1", "recent", "c1", NOW, 1)
+    with pytest.raises(TimeoutError):
+        engine.evaluate("t1", "c1", only=["recent"])  # the exit is refused; its verification fails
+    # Nothing was settled: the re-check is still due, so the next scheduler run comes back.
+    assert memory.rechecks[("t1", "recent", "c1")].recheck_at == NOW
+    again = engine.evaluate("t1", "c1", only=["recent"])
+    assert again.transitions == 1 and memory.counts[("t1", "recent")] == 0
