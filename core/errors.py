@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["RuleError", "RuleValidationError", "pointer", "suggest"]
+from pydantic_core import PydanticCustomError
+
+__all__ = ["RuleError", "RuleValidationError", "field_error", "pointer", "suggest"]
 
 
 def pointer(parts: Iterable[str | int]) -> str:
@@ -57,3 +59,13 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
 
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """An error for a params model validator to raise when the problem is one field's.
+
+    A model validator's own errors carry no field, so they would point at the
+    condition; :func:`core.rules.parse_rule` points this one at ``field`` instead
+    (``/attribute/amount`` rather than ``/attribute``).
+    """
+    return PydanticCustomError("value_error", message, {"field": field})

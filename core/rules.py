@@ -19,10 +19,13 @@ Normal form (what :func:`normalize` returns, and what is stored):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,7 +34,8 @@ from core.contract import ConditionType, Reads
 from core.errors import RuleError, RuleValidationError, pointer, suggest
 from core.expressions import EXPRESSION_OPERATORS, check_expression, expression_reads
 from core.host import PluginHost
-from core.limits import DEFAULT_LIMITS, Limits
+from core.limits import DEFAULT_LIMITS, MAX_NUMBER, MAX_SIGNIFICANT_DIGITS, MIN_NUMBER, Limits
+from core.regex import regex_budget
 
 __all__ = [
     "And",
@@ -42,6 +46,7 @@ __all__ = [
     "Or",
     "SegmentRef",
     "iter_nodes",
+    "load_json",
     "normalize",
     "parse_rule",
     "to_json",
@@ -170,11 +175,11 @@ def parse_rule(raw: Any, host: PluginHost, limits: Limits = DEFAULT_LIMITS) -> N
     ``raw`` may be JSON text, a parsed JSON value, or a ``jsonlogic`` (jsonlogic-py)
     expression object built in Python.
     """
-    raw = _coerce_input(raw)
+    raw = _coerce_input(raw, limits)
     errors = list(_check_limits(raw, limits))
     if errors:  # a rule over the limits is not walked further: it could be hostile
         raise RuleValidationError(errors)
-    parser = _Parser(host)
+    parser = _Parser(host, limits)
     node = parser.node(raw, [])
     if parser.errors:
         raise RuleValidationError(parser.errors)
@@ -187,10 +192,13 @@ def normalize(raw: Any, host: PluginHost, limits: Limits = DEFAULT_LIMITS) -> An
     return to_json(parse_rule(raw, host, limits))
 
 
-def _coerce_input(raw: Any) -> Any:
+def _coerce_input(raw: Any, limits: Limits) -> Any:
     if isinstance(raw, str | bytes):
+        if len(raw) > limits.max_text_length:
+            raise RuleValidationError([RuleError(
+                "", f"rule text is {len(raw):,} characters; the limit is {limits.max_text_length:,}")])
         try:
-            return json.loads(raw)
+            return load_json(raw)
         except (ValueError, RecursionError) as exc:
             raise RuleValidationError([RuleError("", f"rule is not valid JSON: {exc}")]) from None
     module = type(raw).__module__ or ""
@@ -205,6 +213,7 @@ _Trail = tuple[Any, str | int] | None
 
 
 _PLAIN = frozenset({dict, list, tuple, str, float, int, bool, type(None)})
+_CONVERTIBLE_DIGITS = 4300  # CPython's default cap on int <-> str conversion of long integers
 
 
 def _pointer(trail: _Trail) -> str:
@@ -215,29 +224,104 @@ def _pointer(trail: _Trail) -> str:
     return pointer(reversed(parts))
 
 
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` that reports an over-long integer like any other syntax error.
+
+    CPython refuses to convert integers of more than 4,300 digits with a bare
+    ``ValueError``; here it is a ``json.JSONDecodeError`` with a line and column,
+    so every reader (rules, the CLI's files) answers it as invalid JSON.
+    Also raises ``RecursionError`` for absurdly nested text, like ``json.loads``.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError(f"not UTF-8 (byte offset {exc.start})", "", 0) from None
+
+    def parse_int(digits: str) -> int:
+        if len(digits) > _CONVERTIBLE_DIGITS:
+            raise json.JSONDecodeError(
+                f"integer of {len(digits):,} digits (numbers are at most {MAX_SIGNIFICANT_DIGITS} "
+                "significant digits)", text, max(text.find(digits), 0))
+        return int(digits)
+
+    return json.loads(text, parse_int=parse_int)
+
+
+def _number_problem(value: int | float) -> str | None:
+    """Why a number cannot be stored (DynamoDB's number type), or None if it can."""
+    if isinstance(value, float):
+        if value != value:
+            return "NaN is not a JSON number"
+        if value in (math.inf, -math.inf):
+            return "Infinity is not a JSON number"
+        magnitude = abs(value)
+        if magnitude == 0.0 or 1e-129 < magnitude < 9e125:
+            return None
+        exact = abs(Decimal(float.__repr__(value)))  # the text a writer sends
+        shown = float.__repr__(value)
+    else:
+        whole = abs(int(value))
+        if whole < 10**MAX_SIGNIFICANT_DIGITS:
+            return None
+        if whole > _MAX_INT:  # compared as ints: a Decimal would convert it through text
+            return f"number is too large; {_TOO_LARGE}"
+        shown = int.__repr__(int(value))
+        digits = len(shown.lstrip("-").rstrip("0"))
+        if digits > MAX_SIGNIFICANT_DIGITS:
+            return f"number {shown} has {digits} significant digits; the limit is {MAX_SIGNIFICANT_DIGITS}"
+        return None
+    if exact > MAX_NUMBER:
+        return f"number {shown} is too large; {_TOO_LARGE}"
+    if exact < MIN_NUMBER:
+        return f"number {shown} is too close to zero; non-zero numbers are at least 1E-130 in magnitude"
+    return None  # a float has at most 17 significant digits
+
+
+_MAX_INT = int(MAX_NUMBER)
+_TOO_LARGE = "numbers are at most 9.99E+125 in magnitude"
+
+
 def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
-    """Walk the raw JSON iteratively (no recursion: depth is what we are checking)."""
+    """Walk the raw JSON iteratively (no recursion: depth is what we are checking).
+
+    Besides the per-item limits it keeps two budgets for the whole rule, the
+    number of values and the size as compact JSON, and stops at the first one
+    exceeded: what is left of a rule that large is not worth walking.
+    """
     nodes = 0
+    values = 1
+    size = 0
     stack: list[tuple[Any, _Trail, int]] = [(raw, None, 1)]
     reported_depth = False
     max_depth, max_list, max_string = limits.max_depth, limits.max_list_length, limits.max_string_length
+    max_values, max_size = limits.max_values, limits.max_size
+    encode = encode_basestring_ascii
     while stack:
         value, trail, depth = stack.pop()
         kind = type(value)
         if kind not in _PLAIN:  # subclasses (OrderedDict, str enums) get no free pass
-            kind = next((base for base in (dict, list, tuple, str, float) if isinstance(value, base)), kind)
+            kind = next((base for base in (dict, list, tuple, str, float, int)
+                         if isinstance(value, base)), kind)
         if kind is str:
+            size += len(encode(value))
             if len(value) > max_string:
                 yield RuleError(_pointer(trail),
                                 f"string has {len(value)} characters; the limit is {max_string}")
-            continue
-        if kind is dict or kind is list or kind is tuple:
+        elif kind is dict or kind is list or kind is tuple:
             if depth > max_depth:
                 if not reported_depth:
                     reported_depth = True
                     yield RuleError(_pointer(trail), f"rule is nested deeper than {max_depth} levels",
                                     "flatten nested and/or groups")
                 continue
+            values += len(value)
+            if values > max_values:
+                yield RuleError("", f"rule has more than {max_values:,} values (objects, lists, "
+                                "strings, numbers, booleans and nulls)",
+                                "split it into segments and reference them")
+                return
+            size += 1 + max(len(value), 1)  # brackets and commas
             if kind is dict:
                 if len(value) == 1 or depth == 1:
                     nodes += 1
@@ -252,6 +336,7 @@ def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
                         yield RuleError(_pointer(trail),
                                         f"object key has {len(key)} characters; the limit is {max_string}")
                     else:
+                        size += len(encode(key)) + 1  # the key and its colon
                         stack.append((item, (trail, key), depth + 1))
             elif len(value) > max_list:
                 yield RuleError(_pointer(trail), f"list has {len(value)} items; the limit is {max_list}")
@@ -261,14 +346,27 @@ def _check_limits(raw: Any, limits: Limits) -> Iterator[RuleError]:
                     # level); without this, [[[...]]] could nest past Python's recursion limit.
                     inner = type(item) is list or type(item) is tuple
                     stack.append((item, (trail, index), depth + 1 if inner else depth))
-        elif kind is float and value != value:
-            yield RuleError(_pointer(trail), "NaN is not a JSON number")
+        elif kind is int or kind is float:
+            problem = _number_problem(value)
+            if problem is not None:
+                yield RuleError(_pointer(trail), problem)
+                size += 1
+            else:
+                size += len(float.__repr__(value) if kind is float else int.__repr__(value))
+        elif value is None or kind is bool:
+            size += 4 if value is None or value else 5
+        if size > max_size:
+            yield RuleError("", f"rule is more than {max_size:,} characters as compact JSON",
+                            "split it into segments and reference them")
+            return
 
 
 class _Parser:
-    def __init__(self, host: PluginHost) -> None:
+    def __init__(self, host: PluginHost, limits: Limits) -> None:
         self.host = host
         self.errors: list[RuleError] = []
+        self.context = regex_budget(limits.max_regexes)
+        """Validation context shared by every condition of the rule (it counts patterns)."""
 
     def fail(self, path: list[str | int], message: str, suggestion: str | None = None) -> None:
         self.errors.append(RuleError(pointer(path), message, suggestion))
@@ -359,12 +457,15 @@ class _Parser:
 
     def condition(self, condition_type: ConditionType[Any], value: Any, path: list[str | int]) -> Node | None:
         try:
-            params = condition_type.params.model_validate(value)
+            params = condition_type.params.model_validate(value, context=self.context)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
-                loc = _json_location(value, error["loc"])
+                ctx = error.get("ctx") or {}
+                field = ctx.get("field")  # set by core.errors.field_error
+                where = (*error["loc"], field) if isinstance(field, str) else error["loc"]
+                loc = _json_location(value, where)
                 if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                    loc.append(str((error.get("ctx") or {}).get("discriminator", "op")).strip("'"))
+                    loc.append(str(ctx.get("discriminator", "op")).strip("'"))
                 message, suggestion = _message(condition_type, error)
                 self.fail([*path, *loc], message, suggestion)
             return None
@@ -375,6 +476,12 @@ class _Parser:
 
     def expression(self, raw: dict[str, Any], path: list[str | int]) -> Node | None:
         raw = _rename_not(raw)
+        wide = [RuleError(pointer(path) + where, f"integer {number} is too large for a plain JsonLogic "
+                          "expression (64 bits)", "write it as a decimal number, e.g. 1e40")
+                for where, number in _wide_integers(raw)]
+        if wide:  # datalogic cannot even read the expression
+            self.errors.extend(wide)
+            return None
         problems = check_expression(raw, set(self.host.condition_types))
         for sub_path, message, suggestion in problems:
             self.errors.append(RuleError(pointer(path) + sub_path, message, suggestion))
@@ -388,6 +495,19 @@ def _rename_not(value: Any) -> Any:
     if isinstance(value, list):
         return [_rename_not(v) for v in value]
     return value
+
+
+def _wide_integers(value: Any) -> Iterator[tuple[str, int]]:
+    """Integers outside datalogic's range (a signed or unsigned 64-bit integer), with their pointers."""
+    stack: list[tuple[Any, _Trail]] = [(value, None)]
+    while stack:
+        item, trail = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, (trail, key)) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, (trail, index)) for index, child in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**64:
+            yield _pointer(trail), item
 
 
 def _object_keys(value: Any) -> Iterator[tuple[int, str]]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from core.limits import EARLIEST_INSTANT, LATEST_INSTANT
 from core.timeutil import parse_instant
 
 __all__ = ["MISSING", "ContactView", "Event", "SegmentResolver", "resolve_path"]
@@ -123,7 +124,12 @@ class ContactView:
             return value
 
     def events(self) -> tuple[Event, ...]:
-        """All well-formed events, oldest first. Malformed ones are skipped, not fatal."""
+        """All well-formed events, oldest first. Malformed ones are skipped, not fatal.
+
+        An event stamped outside :func:`core.limits.in_time_range` (years 1900-2199)
+        counts as malformed: the conditions add windows of up to 100 years to event
+        times, which would overflow near year 9999.
+        """
         return self.memo(("events",), self._parse_events)
 
     def events_named(self, prefix: str) -> tuple[Event, ...]:
@@ -157,8 +163,8 @@ class ContactView:
             if type(raw) is not dict and not isinstance(raw, Mapping):
                 continue
             name, at = raw.get("name"), parse_instant(raw.get("at"))
-            if type(name) is not str or at is None:
-                continue
+            if type(name) is not str or at is None or not EARLIEST_INSTANT <= at < LATEST_INSTANT:
+                continue  # out of range: a window added to it could overflow a datetime
             props = raw.get("properties")
             if type(props) is not dict and not isinstance(props, Mapping):
                 props = empty

@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from core.errors import suggest
+from core.limits import EARLIEST_INSTANT, LATEST_INSTANT, MAX_SPAN, in_time_range
 from core.timeutil import DURATION_RE, UTC, parse_duration, parse_instant
 from core.view import MISSING, ContactView, Event, resolve_path
 from plugins.operators import (
@@ -106,14 +107,21 @@ events or a windowed aggregate that stays stable across hundreds of changes."""
 
 
 def _check_duration(text: str) -> str:
-    if parse_duration(text) <= timedelta(0):
+    span = parse_duration(text)
+    if span <= timedelta(0):
         raise ValueError("duration must be longer than zero")
+    if span > MAX_SPAN:
+        raise ValueError(f"duration {text!r} is longer than 100 years; the limit is {MAX_SPAN.days:,}d")
     return text
 
 
 def _check_instant(text: str) -> str:
-    if parse_instant(text) is None:
+    moment = parse_instant(text)
+    if moment is None:
         raise ValueError(f"not an ISO-8601 date or date-time: {text!r}")
+    if not in_time_range(moment):
+        raise ValueError(f"{text!r} is outside the supported years {EARLIEST_INSTANT.year}-"
+                         f"{LATEST_INSTANT.year - 1}")
     return text
 
 
@@ -121,17 +129,21 @@ Duration = Annotated[
     StrictStr,
     # The pattern is published for rule builders; validation is parse_duration's,
     # whose message says what to write instead of quoting a regex.
-    Field(examples=["15m", "12h", "30d", "2w"], json_schema_extra={"pattern": DURATION_RE.pattern}),
+    Field(examples=["15m", "12h", "30d", "2w"], description=f"at most 100 years ({MAX_SPAN.days}d)",
+          json_schema_extra={"pattern": DURATION_RE.pattern}),
     AfterValidator(_check_duration),
 ]
-"""A positive duration such as ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"``."""
+"""A positive duration such as ``"15m"``, ``"12h"``, ``"30d"``, ``"2w"``, at most 100 years
+(:data:`core.limits.MAX_SPAN`), so that an event time plus the window always fits a ``datetime``."""
 
 Instant = Annotated[
     str,
-    Field(examples=["2026-11-01", "2026-11-20T09:00:00Z"], max_length=64),
+    Field(examples=["2026-11-01", "2026-11-20T09:00:00Z"], max_length=64,
+          description=f"from {EARLIEST_INSTANT.year} to {LATEST_INSTANT.year - 1}"),
     AfterValidator(_check_instant),
 ]
-"""An ISO-8601 calendar date (midnight UTC) or date-time (naive means UTC)."""
+"""An ISO-8601 calendar date (midnight UTC) or date-time (naive means UTC), in the years every
+event time lies in (:func:`core.limits.in_time_range`)."""
 
 NonNegInt = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 """A count: strict so that JSON ``true`` is not taken for ``1``."""
@@ -579,12 +591,16 @@ def _simulate(
 
 
 def contact_created_at(view: ContactView) -> datetime | None:
-    """When the contact came to exist: ``attributes.created_at``, else ``signup_date``."""
+    """When the contact came to exist: ``attributes.created_at``, else ``signup_date``.
+
+    A date outside :func:`core.limits.in_time_range` is not taken for one (adding the
+    window to it could leave the years a ``datetime`` holds).
+    """
 
     def compute() -> datetime | None:
         for name in ("created_at", "signup_date"):
             moment = parse_instant(view.attributes.get(name))
-            if moment is not None:
+            if moment is not None and in_time_range(moment):  # "9999-12-31" is no birth date
                 return moment
         return None
 

@@ -115,7 +115,8 @@ from pydantic import (
     model_validator,
 )
 
-from core.limits import DEFAULT_LIMITS
+from core.errors import field_error
+from core.limits import DEFAULT_LIMITS, MAX_SPAN
 from core.regex import SafeRegex, compile_safe_regex
 from core.timeutil import parse_instant, zone
 from core.view import MISSING
@@ -151,7 +152,7 @@ _NOKEY = object()  # the key of a value no target can equal (dicts, null, NaN De
 _BOOL_KEYS = {True: ("bool", True), False: ("bool", False)}  # keeps True apart from 1
 _MAX_STR = DEFAULT_LIMITS.max_string_length
 _MAX_LIST = DEFAULT_LIMITS.max_list_length
-_MAX_SPAN = timedelta(days=36600)  # ~100 years: beyond it datetime arithmetic can overflow
+_MAX_SPAN = MAX_SPAN
 _DAY = timedelta(days=1)
 _MICRO = timedelta(microseconds=1)
 _DATE_ONLY_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -266,7 +267,10 @@ class BetweenTest(_Test):
         if low_is_date:
             tz = zone(self.tz)
             low, high = _date_lower_bound(self.min, tz), _date_upper_bound(self.max, tz)
-            ordered = low is not None and high is not None and low <= high
+            if low is None or high is None:
+                edge = self.min if low is None else self.max
+                raise ValueError(f"{edge!r} is too close to year 1 or 9999 to compare in {self.tz}")
+            ordered = low <= high
         else:
             ordered = self.min <= self.max
         if not ordered:
@@ -293,14 +297,19 @@ class RelativeTest(_Test):
     E.g. {"op": "within_last", "amount": 7, "unit": "days"}"""
 
     op: Literal["within_last", "more_than_ago", "within_next"]
-    amount: Annotated[StrictInt, Field(ge=1)]
+    amount: Annotated[StrictInt, Field(ge=1, description=(
+        f"at most 100 years: {_MAX_SPAN.days:,} days, {_MAX_SPAN // _UNIT['weeks']:,} weeks, "
+        f"{_MAX_SPAN // _UNIT['hours']:,} hours or {_MAX_SPAN // _UNIT['minutes']:,} minutes"))]
     unit: Literal["minutes", "hours", "days", "weeks"] = "days"
     tz: TimeZoneName = "UTC"
 
     @model_validator(mode="after")
     def _bounded(self) -> RelativeTest:
-        if self.amount * _UNIT[self.unit] > _MAX_SPAN:
-            raise ValueError(f"{self.amount} {self.unit} is too long; the limit is 100 years")
+        # Compared as integers: amount * unit could itself overflow a timedelta.
+        most = _MAX_SPAN // _UNIT[self.unit]
+        if self.amount > most:
+            raise field_error("amount", f"{self.amount} {self.unit} is longer than 100 years; "
+                                        f"the limit is {most:,} {self.unit}")
         return self
 
 
@@ -476,8 +485,7 @@ def _local_date_text(text: str, tz: tzinfo) -> date | None:
             return date.fromisoformat(text)
         except ValueError:
             return None
-    moment = parse_instant(text, tz)
-    return None if moment is None else moment.astimezone(tz).date()
+    return _stored_local_day(parse_instant(text, tz), tz)
 
 
 def _local_date(value: Any, tz: tzinfo) -> date | None:
@@ -486,8 +494,17 @@ def _local_date(value: Any, tz: tzinfo) -> date | None:
         return _local_date_text(value, tz)
     if type(value) is date:
         return value
-    moment = parse_instant(value, tz)
-    return None if moment is None else _local_day(moment, tz)
+    return _stored_local_day(parse_instant(value, tz), tz)
+
+
+def _stored_local_day(moment: datetime | None, tz: tzinfo) -> date | None:
+    """A stored instant's local date; None when it falls outside years 1-9999 in ``tz``."""
+    if moment is None:
+        return None
+    try:
+        return _local_day(moment, tz)
+    except OverflowError:  # 9999-12-31T23:00Z is already year 10000 east of UTC
+        return None
 
 
 def _date_lower_bound(text: str, tz: tzinfo) -> datetime | None:
