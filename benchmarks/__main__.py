@@ -12,6 +12,7 @@ MODULES = (
     "benchmarks.bench_storage",
     "benchmarks.bench_membership",
     "benchmarks.bench_api",
+    "benchmarks.bench_soak",
 )
 
 
