@@ -528,9 +528,9 @@ class MembershipEngine:
             write, value = recheck_write(state.recheck_at, recheck_at, now, contact_gone=doc is None)
             later = state.recheck_at is not None and (value is None or value > state.recheck_at)
             if write and later and (verifying or sid in outcome.conflicts):
-                # Not settled here (a verification pass is not verified; a refused
-                # transition is the verification's to make): the stored re-check stays
-                # due, so the scheduler comes back if what follows fails.
+                # Not here: a verification pass is not verified itself, and a transition
+                # refused by a row that disagrees is the verification's to make (which
+                # may fail). The stored re-check stays due: the scheduler comes back.
                 continue
             if write and self._schedule(tenant_id, sid, contact_id, value, seq, state):
                 outcome.rescheduled.append(sid)

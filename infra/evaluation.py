@@ -771,9 +771,10 @@ class Scheduler:
                 report.contacts += 1
                 try:
                     outcome = service.engine.evaluate(tenant_id, contact_id, only=segment_ids)
-                except Exception:  # the pair stays due and is retried next period
+                except Exception:  # the pairs stay due and are retried next period
                     log.exception("scheduled re-check of %s/%s failed", tenant_id, contact_id)
                     report.failures += 1
+                    self._keep_due(tenant_id, contact_id, segment_ids, now)
                     continue
                 report.entered += outcome.entries
                 report.exited += outcome.exits
@@ -782,3 +783,16 @@ class Scheduler:
             cursor = page.cursor
             if cursor is None:
                 return True
+
+    def _keep_due(self, tenant_id: str, contact_id: str, segment_ids: list[str], now: datetime) -> None:
+        """Put the pairs of a failed evaluation back in the due index (an earlier
+        re-check is always accepted). The evaluation may have moved a re-check
+        later before it failed, and such a move counts on its verification pass."""
+        service = self._service
+        for segment_id in segment_ids:
+            try:
+                service.repos.rechecks.schedule(
+                    tenant_id, segment_id, contact_id, recheck_at=now, seq=service.engine.seqs.next()
+                )
+            except Exception:  # then the pair waits for a change of the contact that affects it
+                log.exception("re-check of %s/%s/%s not put back", tenant_id, segment_id, contact_id)

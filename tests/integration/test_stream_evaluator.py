@@ -372,3 +372,33 @@ def test_a_stale_evaluation_on_a_faster_clock_cannot_move_a_recheck_later(rt: Re
     stale.join(10)
     assert [r.recheck_at for r in rt.repos.rechecks.for_contact("t1", "c1")] == [at("2026-11-26T00:00:00")]
     assert due_run(scheduler, rt, "2026-11-26T00:00:00").exited == 1
+
+
+class FailingSecondView:
+    """The second contact read fails: the verification pass of the first evaluation."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def load_view(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            raise TimeoutError("read timed out")
+        return self.inner.load_view(*args, **kwargs)
+
+
+def test_a_scheduled_evaluation_that_fails_after_moving_a_recheck_leaves_the_pair_due(rt: Realtime) -> None:
+    rt.save("new_signups", NEW_SIGNUP)
+    rt.contact("c1", attributes={"signup_date": "2026-11-20"})
+    rt.flush()
+    engine = rt.service.engine
+    engine.views = FailingSecondView(engine.views)  # type: ignore[assignment]
+    rt.clock.now = at("2026-11-27T00:00:00")
+    report = Scheduler(rt.service).run()
+    assert (report.failures, report.exited) == (1, 0)  # it exited and cleared, then its verification failed
+    assert rt.members("new_signups") == []
+    # The move was not verified, so the pair is due again: the next run comes back to it.
+    assert [r.recheck_at for r in rt.repos.rechecks.for_contact("t1", "c1")] == [at("2026-11-27T00:00:00")]
+    again = due_run(rt.service, rt, "2026-11-27T00:01:00")
+    assert again.due == 1 and rt.repos.rechecks.for_contact("t1", "c1") == []
