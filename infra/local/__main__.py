@@ -1,7 +1,21 @@
-"""``python -m infra.local``: see :mod:`infra.local.stack`."""
+"""``python -m infra.local``: see :mod:`infra.local.stack`.
 
+Once :func:`~infra.local.stack.main` has stopped everything, the process ends
+with ``os._exit`` after flushing its output: the in-process moto server leaves
+millions of small objects (every item and stream record of its tables), and
+the interpreter's teardown would spend seconds collecting them after the stack
+is already down (over 20 s for the default demo on a busy two-core machine),
+so a Ctrl-C would not return the prompt promptly.
+"""
+
+import logging
+import os
 import sys
 
 from infra.local.stack import main
 
-sys.exit(main())
+code = main()
+logging.shutdown()
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(code)
