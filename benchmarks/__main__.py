@@ -11,6 +11,7 @@ MODULES = (
     "benchmarks.bench_behavior",
     "benchmarks.bench_storage",
     "benchmarks.bench_membership",
+    "benchmarks.bench_backfill",
     "benchmarks.bench_api",
     "benchmarks.bench_soak",
 )

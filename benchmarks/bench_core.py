@@ -1,9 +1,17 @@
-"""Core evaluation: one contact against attribute segments, and rule validation."""
+"""Core evaluation: contacts against attribute segments, and rule validation.
+
+Contacts are the demo tenant's (``infra.demo_data``: 3,000 distinct profiles
+with their events), taken in turn, so each figure is a median over different
+contacts as real traffic is, not one contact whose timestamps are already
+parsed and cached.
+"""
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from benchmarks.timing import median_us, row
 from core.rules import parse_rule
@@ -11,19 +19,14 @@ from core.segments import SegmentDefinition, SegmentSet
 from plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONTACT = {
-    "tenant_id": "t1",
-    "contact_id": "c42",
-    "attributes": {
-        "email": "ada@example.com", "city": "London", "country": "GB", "plan": "free",
-        "signup_date": "2026-11-02", "custom": {"plan_type": "premium", "interests": ["automation", "ai"]},
-    },
-    "tags": ["vip", "beta"],
-    "lists": ["launch-2026"],
-    "suppression": {"unsubscribed": False, "bounced": False, "status": "ok"},
-    "scores": {"lead": 82, "nps": 9, "engagement": 75},
-    "events": [],
-}
+CONTACTS = 3000
+
+
+def contacts(count: int = CONTACTS) -> list[dict[str, Any]]:
+    """``count`` distinct demo contacts with their events, as the view loader returns them."""
+    from infra.demo_data import documents, generate
+
+    return documents(generate("t1", count, now=NOW))
 
 
 def attribute_segment(i: int) -> dict:
@@ -41,14 +44,18 @@ def main() -> None:
     host = default_host()
     one = SegmentSet(host, [SegmentDefinition("s0", attribute_segment(1))])
     hundred = SegmentSet(host, [SegmentDefinition(f"s{i}", attribute_segment(i)) for i in range(100)])
-    assert one.evaluate(one.view(CONTACT), NOW)["s0"][0] is True
+    docs = contacts()
+    views = [one.view(doc) for doc in docs]
+    matches = sum(one.evaluate(view, NOW)["s0"][0] for view in views)
 
     evaluate_one = one.segments["s0"].evaluate
-    view = one.view(CONTACT)
-    row("1 contact x 1 five-condition attribute segment (median)",
-        f"{median_us(lambda: evaluate_one(view, NOW), number=20000):.2f} µs", "target ≤ 5 µs")
-    row("1 contact x 100 such segments, fresh view each time (median)",
-        f"{median_us(lambda: hundred.evaluate(hundred.view(CONTACT), NOW), number=300):.0f} µs",
+    next_view = itertools.cycle(views).__next__
+    row(f"1 contact x 1 five-condition attribute segment ({len(views):,} contacts in turn)",
+        f"{median_us(lambda: evaluate_one(next_view(), NOW), number=20000):.2f} µs",
+        f"target ≤ 5 µs; {matches:,} match")
+    next_doc = itertools.cycle(docs).__next__
+    row("1 contact x 100 such segments, fresh view each time",
+        f"{median_us(lambda: hundred.evaluate(hundred.view(next_doc()), NOW), number=300):.0f} µs",
         "target ≤ 1000 µs")
 
     groups = 143  # 1 + 143 x (and + 4 conditions + ! + condition) = 1,002 nodes

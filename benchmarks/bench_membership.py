@@ -1,4 +1,12 @@
-"""Real-time membership: requests per change, evaluator and backfill throughput, write-to-event latency."""
+"""Real-time membership: requests per change, evaluator throughput, write-to-event latency.
+
+A tenant of :data:`CONTACTS` contacts with 100 segments, in moto in-process
+(tuned as the local stack runs it); every measured change is to a different
+contact, as real traffic is (a contact evaluated twice in a row is faster than
+real traffic: its timestamps are already parsed). Contacts are evaluated once
+before they are changed, so each stream record meets the stored state a
+running deployment would have.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -17,13 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.support import moto_in_process
 from benchmarks.timing import percentiles_ms, row
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
+CONTACTS = 3000
+CASES = (0, 10)
+"""First contact of each run of requests-per-change cases (each case changes its own contact)."""
+STREAMS = (range(100, 300), range(300, 500))
+"""The contacts of each throughput figure: one stream record each, none shared."""
 READS = ("GetItem", "Query", "BatchGetItem", "Scan")
 WRITES = ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem")
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,77 +88,15 @@ def seed_events(n: int) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def item_level_rollback() -> Iterator[None]:
-    """moto's TransactWriteItems deep-copies every table it touches (items *and* stream
-    records) to be able to roll back, so each transition costs time proportional to
-    everything written before it (0.8 s per transaction after a few thousand rows).
-    That is moto, not DynamoDB: here the rollback snapshots only the items the
-    transaction names, which keeps moto's all-or-nothing result and makes the
-    figures about this code. Request counts are unaffected either way.
-    """
-    import copy as real_copy
-
-    from moto.dynamodb import models
-    from moto.dynamodb.exceptions import TransactionCanceledException
-    from moto.dynamodb.models.table import Table
-
-    class NoTableCopies:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real_copy, name)
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else real_copy.deepcopy(value, memo)
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved = []
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            table = self.tables.get(op.get("TableName"))
-            if table is None:
-                continue
-            attrs = op.get("Item") or {}
-            key = op.get("Key") or {k: attrs[k] for k in (table.hash_key_attr, table.range_key_attr) if k}
-            current = self.get_item(op["TableName"], key)
-            saved.append((op["TableName"], key, real_copy.deepcopy(current.to_json()["Attributes"])
-                          if current else None))
-        try:
-            original(self, transact_items)
-        except TransactionCanceledException:
-            for table_name, key, attrs in saved:
-                current = self.get_item(table_name, key)
-                now = current.to_json()["Attributes"] if current else None
-                if now != attrs:
-                    if attrs is None:
-                        self.delete_item(table_name, key)
-                    else:
-                        self.put_item(table_name, attrs)
-            raise
-
-    models.copy = NoTableCopies()  # type: ignore[attr-defined]
-    models.DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        models.copy = real_copy  # type: ignore[attr-defined]
-        models.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
-
-
-@contextmanager
-def deployment(contacts: int, *, confirm_unchanged: bool = False, evaluated: bool = True) -> Iterator[Any]:
-    """moto in-process with 100 segments and ``contacts`` contacts (``evaluated``: with
-    the memberships a running deployment would have)."""
-    os.environ.update(FAKE_AWS)
-    from moto import mock_aws
-
+def deployment(contacts: int = CONTACTS) -> Iterator[Any]:
+    """The tenant, its segments, contacts and events in moto in-process; yields the
+    repositories and a function that builds an evaluation service over them."""
     from core.ports import SegmentRecord
-    from infra.evaluation import StreamEvaluator, build_service
+    from infra.evaluation import build_service
     from infra.repos import build_repositories, create_tables
     from infra.settings import Settings
 
-    with mock_aws(), item_level_rollback():
+    with moto_in_process():
         settings = Settings.local("benchrt", segment_cache_seconds=3600)
         repos = build_repositories(settings)
         create_tables(settings, repos.client)
@@ -157,10 +104,21 @@ def deployment(contacts: int, *, confirm_unchanged: bool = False, evaluated: boo
             repos.segments.save(SegmentRecord("t1", sid, sid, rule), now=NOW)
         repos.contacts.put_many([contact_doc(n) for n in range(contacts)], now=NOW)
         repos.events.append_many(e for n in range(contacts) for e in seed_events(n))
-        service = build_service(settings, repos=repos, clock=lambda: NOW, confirm_unchanged=confirm_unchanged)
-        for n in range(contacts if evaluated else 0):  # the state a running deployment would be in
-            service.engine.evaluate("t1", f"c{n:04d}")
-        yield repos, service, StreamEvaluator(service)
+
+        def service(confirm_unchanged: bool = False) -> Any:
+            return build_service(settings, repos=repos, clock=lambda: NOW,
+                                 confirm_unchanged=confirm_unchanged)
+
+        yield repos, service
+
+
+def settle(service: Any, numbers: range) -> None:
+    """Evaluate these contacts for every segment: the state a running deployment is in."""
+    segments = service.segments.for_tenant("t1")
+    ids = [f"c{n:04d}" for n in numbers]
+    for start in range(0, len(ids), 100):
+        service.engine.evaluate_many("t1", ids[start:start + 100], only=list(segments.index.order),
+                                     segments=segments)
 
 
 def record(
@@ -193,8 +151,9 @@ def change_cost(repos: Any, evaluator: Any, records: list[Any]) -> tuple[int, in
     return reads, writes, sum(o.transitions for o in result.outcomes)
 
 
-def _change_cases(repos: Any) -> list[tuple[str, Callable[[], Any]]]:
-    """Each case writes one change and returns its stream record."""
+def _change_cases(repos: Any, first: int) -> list[tuple[str, Callable[[], Any]]]:
+    """Each case writes one change to its own contact (between ``first`` and ``first + 9``) and
+    returns its stream record."""
     tables = repos.settings.tables
 
     def profile(n: int, **changes: Any) -> Any:
@@ -213,40 +172,43 @@ def _change_cases(repos: Any) -> list[tuple[str, Callable[[], Any]]]:
                       new={"name": {"S": name}}, seq=n)
 
     def new_contact() -> Any:
-        doc = {**contact_doc(1), "contact_id": "c0900"}
+        doc = {**contact_doc(1), "contact_id": f"new{first}"}
         repos.contacts.put(doc)
-        return record(tables.contacts, "INSERT", {"pk": {"S": "t1#c0900"}}, new=image(doc))
+        return record(tables.contacts, "INSERT", {"pk": {"S": f"t1#new{first}"}}, new=image(doc))
 
     return [
         ("country change (20 segments read it), no transition",
-         lambda: profile(1, attributes={"country": "IE"})),
-        ("email.opened event (20 segments), no transition", lambda: event(9, "email.opened")),
-        ("city change (no segment reads it)", lambda: profile(1, attributes={"city": "Leeds"})),
-        ("page.viewed event (no segment reads it)", lambda: event(10, "page.viewed")),
-        ("lead score change with transitions", lambda: profile(4, scores={"lead": 95})),
+         lambda: profile(first + 1, attributes={"country": "IE"})),
+        ("email.opened event (20 segments), no transition", lambda: event(first + 3, "email.opened")),
+        ("city change (no segment reads it)", lambda: profile(first + 5, attributes={"city": "Leeds"})),
+        ("page.viewed event (no segment reads it)", lambda: event(first + 6, "page.viewed")),
+        ("lead score change with transitions", lambda: profile(first + 4, scores={"lead": 95})),
         ("new contact (every segment)", new_contact),
     ]
 
 
-def requests_per_change() -> None:
-    for confirm in (False, True):
-        with deployment(12, confirm_unchanged=confirm) as (repos, _service, evaluator):
-            cases = _change_cases(repos)
-            if confirm:
-                print("  the same, confirming every unchanged pair (MembershipStore.confirm):")
-                cases = cases[:2]
-            for text, make in cases:
-                reads, writes, transitions = change_cost(repos, evaluator, [make()])
-                row(f"    {text}", f"{reads} r / {writes} w", f"{transitions} transition(s)")
+def requests_per_change(repos: Any, service: Any) -> None:
+    from infra.evaluation import StreamEvaluator
+
+    settle(service(), range(CASES[0], CASES[-1] + 10))
+    for confirm, first in zip((False, True), CASES, strict=True):
+        evaluator = StreamEvaluator(service(confirm_unchanged=confirm))
+        cases = _change_cases(repos, first)
+        if confirm:
+            print("  the same, confirming every unchanged pair (MembershipStore.confirm):")
+            cases = cases[:2]
+        for text, make in cases:
+            reads, writes, transitions = change_cost(repos, evaluator, [make()])
+            row(f"    {text}", f"{reads} r / {writes} w", f"{transitions} transition(s)")
 
 
-def _stream_records(repos: Any, count: int, mixed: bool) -> list[Any]:
+def _stream_records(repos: Any, numbers: range, mixed: bool) -> list[Any]:
     """One change per contact: half profile changes, half email opens. ``mixed``: lead
     scores move up 7 points (crossing one or two of the 20 lead thresholds); otherwise the
     profile change is a country change inside every rule's list (no transition)."""
     tables = repos.settings.tables
     records = []
-    for n in range(count):
+    for n in numbers:
         doc = contact_doc(n)
         cid = doc["contact_id"]
         if n % 2:
@@ -266,59 +228,46 @@ def _stream_records(repos: Any, count: int, mixed: bool) -> list[Any]:
     return records
 
 
-def throughput() -> None:
-    with deployment(200) as (repos, service, evaluator):
-        for mixed in (False, True):
-            records = _stream_records(repos, 200, mixed)
-            started = time.perf_counter()
-            transitions = 0
-            for start in range(0, len(records), 100):
-                result = evaluator.evaluate_batch(records[start:start + 100])
-                transitions += sum(o.transitions for o in result.outcomes)
-            elapsed = time.perf_counter() - started
-            what = "opens + lead changes" if mixed else "opens + country changes"
-            row(f"stream evaluator, moto in-process, 100 segments ({what})",
-                f"{len(records) / elapsed:.0f} contacts/s", f"{transitions} transitions")
+def throughput(repos: Any, service: Any) -> None:
+    from infra.evaluation import StreamEvaluator
 
-        # Evaluation alone: selection through the index, then the compiled set, in memory.
-        tenant = service.segments.for_tenant("t1")
-        from core.dependencies import Change
-
-        docs = [repos.views.load_view("t1", f"c{n:04d}", now=NOW, lookback=timedelta(days=400))
-                for n in range(200)]
-        changes = [Change(paths=frozenset({"scores.lead"})), Change.of_event("email.opened")]
-        everything = list(tenant.index.order)
-        for label, pick in (("affected segments only", lambda n: tenant.index.affected(changes[n % 2])),
-                            ("all 100 segments", lambda n: everything)):
-            started = time.perf_counter()
-            rounds = 5
-            for _ in range(rounds):
-                for n, doc in enumerate(docs):
-                    view = tenant.segments.view(doc, context=tenant.context)
-                    tenant.segments.evaluate(view, NOW, only=pick(n))
-            elapsed = time.perf_counter() - started
-            row(f"evaluation alone (no I/O), {label}", f"{rounds * len(docs) / elapsed:,.0f} contacts/s")
+    evaluator = StreamEvaluator(service())
+    for numbers, mixed in zip(STREAMS, (False, True), strict=True):
+        settle(service(), numbers)
+        records = _stream_records(repos, numbers, mixed)
+        started = time.perf_counter()
+        transitions = 0
+        for start in range(0, len(records), 100):
+            result = evaluator.evaluate_batch(records[start:start + 100])
+            transitions += sum(o.transitions for o in result.outcomes)
+        elapsed = time.perf_counter() - started
+        what = "opens + lead changes" if mixed else "opens + country changes"
+        row(f"stream evaluator, moto in-process, 100 segments ({what})",
+            f"{len(records) / elapsed:.0f} contacts/s", f"{transitions} transitions")
 
 
-def backfill_throughput() -> None:
-    from core.ports import SegmentRecord
-    from infra.backfill import Backfill
+def evaluation_alone(repos: Any, service: Any, contacts: int = CONTACTS) -> None:
+    """Selection through the dependency index, then the compiled set, in memory: each of
+    the tenant's contacts once per figure, the timestamp parse cache emptied before each."""
+    from core import timeutil
+    from core.dependencies import Change
 
-    rules = [
-        ("attribute rule nobody matches", {"attribute": {"field": "plan", "op": "equals", "value": "team"}}),
-        ("attribute rule, a third enter", {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}),
-        ("attribute + email rule (an events Query per contact)",
-         {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
-                  {"email": {"action": "opened", "min_count": 1, "within": "30d"}}]}),
-    ]
-    with deployment(400, evaluated=False) as (repos, service, _):
-        for n, (label, rule) in enumerate(rules):
-            repos.segments.save(SegmentRecord("t1", f"new{n}", label, rule), now=NOW)
-            started = time.perf_counter()
-            progress = Backfill(service, page_size=100).run("t1", f"new{n}", workers=1)
-            elapsed = time.perf_counter() - started
-            row(f"backfill, moto in-process, one worker, 400 contacts: {label}",
-                f"{progress.done / elapsed:.0f} contacts/s", f"{progress.entered} entered")
+    tenant = service().segments.for_tenant("t1")
+    ids = [f"c{n:04d}" for n in range(contacts)]
+    docs = [doc for start in range(0, contacts, 100) for doc in repos.views.load_views(
+        "t1", ids[start:start + 100], now=NOW, lookback=timedelta(days=400)).values() if doc is not None]
+    changes = [Change(paths=frozenset({"scores.lead"})), Change.of_event("email.opened")]
+    everything = list(tenant.index.order)
+    for label, pick in (("affected segments only", lambda n: tenant.index.affected(changes[n % 2])),
+                        ("all 100 segments", lambda n: everything)):
+        timeutil._parse_text.cache_clear()
+        started = time.perf_counter()
+        for n, doc in enumerate(docs):
+            view = tenant.segments.view(doc, context=tenant.context)
+            tenant.segments.evaluate(view, NOW, only=pick(n))
+        elapsed = time.perf_counter() - started
+        row(f"evaluation alone (no I/O, {len(docs):,} contacts), {label}",
+            f"{len(docs) / elapsed:,.0f} contacts/s")
 
 
 # --------------------------------------------------------------------------- local stack latency
@@ -330,7 +279,7 @@ def local_latency(samples: int = 60) -> None:
     for variable in ("LOCAL_API_PORT", "MOTO_PORT", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(variable, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", "--port", "0", "--moto-port", "0", "--contacts", "300",
+        [sys.executable, "-m", "infra.local", "--port", "0", "--moto-port", "0", "--contacts", str(CONTACTS),
          "--prefix", prefix],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         start_new_session=True,
@@ -416,15 +365,16 @@ def _measure_latency(prefix: str, moto: str, samples: int) -> None:
 
 
 def main() -> None:
-    print("  DynamoDB requests per contact change, 100 active segments (moto in-process; reads / writes):")
-    requests_per_change()
-    throughput()
-    backfill_throughput()
+    with deployment() as (repos, service):
+        print(f"  DynamoDB requests per contact change, {CONTACTS:,} contacts, 100 active segments "
+              "(moto in-process; reads / writes):")
+        requests_per_change(repos, service)
+        throughput(repos, service)
+        evaluation_alone(repos, service)
     if os.environ.get("BENCH_SKIP_STACK"):
         row("contact write -> Segment Entered, local stack", "skipped (BENCH_SKIP_STACK)")
     else:
         local_latency()
-    _ = statistics  # keep the import for callers that extend the module
 
 
 if __name__ == "__main__":
