@@ -1,10 +1,11 @@
 """moto tuned for a stack that runs for hours: work per request bounded by what it touches, memory bounded.
 
 moto models DynamoDB's semantics faithfully, but four of its shortcuts, harmless
-in a unit test, make a long-running local stack slow and ever larger (measured
-on the demo tenant: 161 MiB to 3.2 GiB in four minutes of backfills, and an
-out-of-memory kill at 14 GiB). Each patch below removes one, and leaves the
-semantics the engine relies on as they were:
+in a unit test, make a long-running local stack slow and ever larger (on the
+3,000-contact demo, 20 segment backfills with simulated traffic took the stack
+from 197 MiB to 5.9 GiB in 31 minutes, still growing; see
+``benchmarks/bench_local_memory.py``). Each patch below removes one, and leaves
+the semantics the engine relies on as they were:
 
 ``untracked``
     moto appends every model object it ever creates to a class-level list for
@@ -18,7 +19,8 @@ semantics the engine relies on as they were:
     ``TransactWriteItems`` deep-copies every table it names (all items and the
     stream's records) to be able to roll back, and a rollback *replaces* the
     table object with the copy, so a stream reader keeps reading the discarded
-    table's shard and never sees another record. Here the copy is skipped and
+    table's shard: it gets the records of the writes that were undone, and
+    never another record. Here the copy is skipped and
     an undo journal keeps, for each item the transaction writes, its state
     before the first write, and the stream's length: a failed transaction
     restores exactly those items and drops the stream records it appended.
@@ -42,11 +44,16 @@ semantics the engine relies on as they were:
     GetShardIterator, and calling GetRecords with an iterator acknowledges
     everything before that iterator's position (so the records a call returns
     stay until the reader asks for the next ones, and retrying with the same
-    iterator works). A chain unused for 15 minutes, DynamoDB's iterator
-    lifetime, no longer holds records back; with no active reader only the age
-    limit applies, so a reader that starts at TRIM_HORIZON later still finds
-    what a fresh DynamoDB stream would hold. Reading a position that was
-    dropped is DynamoDB's ``TrimmedDataAccessException``, never a silent skip.
+    iterator works). A chain unused for 15 minutes (DynamoDB's iterator
+    lifetime), or whose iterator moto no longer holds, stops holding records
+    back; with no active reader only the age limit applies, so a reader that
+    starts at TRIM_HORIZON later still finds what a fresh DynamoDB stream would
+    hold. Reading a position that was dropped is DynamoDB's
+    ``TrimmedDataAccessException``, and an iterator moto no longer holds is
+    ``ExpiredIteratorException`` (moto raises a bare ``KeyError``: a 500 from
+    its server), never a silent skip. The stream pump is safe by construction:
+    it reads each chain forward and, when an iterator expires, reopens after the
+    last sequence number it read, which is never before what it acknowledged.
 
 :func:`apply` installs them in this process (moto in-process under
 ``mock_aws`` and moto's server alike), once; :func:`restore` takes them out. Each
@@ -346,7 +353,8 @@ class _Journal:
                 _changed(table, key)
             shard = table.stream_shard
             if shard is not None and table_id in self.stream_end:
-                del shard.items[max(0, self.stream_end[table_id] - shard.starting_sequence_number):]
+                with _stream_lock:
+                    del shard.items[max(0, self.stream_end[table_id] - shard.starting_sequence_number):]
 
 
 def _check_transactions() -> str | None:
