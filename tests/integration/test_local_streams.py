@@ -1,7 +1,7 @@
 """The pump on real moto streams, demo data through the DynamoDB layer, queues and the bus tap.
 
-moto runs in-process here (``mock_aws``); the stack uses the same code against
-moto's server. Fixtures stay small, as moto's cost grows with table size.
+moto runs in-process here (``mock_aws``), tuned as the stack's moto server is
+(``infra.local.moto_tuning``); the stack uses the same code against moto's server.
 """
 
 from __future__ import annotations
