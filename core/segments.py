@@ -10,6 +10,7 @@ referenced segments are evaluated first, once per contact.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,8 @@ from core.rules import And, Node, Not, SegmentRef, iter_nodes, parse_rule, rule_
 from core.view import ContactView, SegmentResolver
 
 __all__ = [
+    "MAX_NAME_LENGTH",
+    "MAX_VERSION",
     "CompiledSegment",
     "SegmentDefinition",
     "SegmentSet",
@@ -59,6 +62,7 @@ class SegmentDefinition:
     exclude_contacts: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         # Accept plain strings and lists from callers; store the canonical types.
         object.__setattr__(self, "type", SegmentType(self.type))
         object.__setattr__(self, "exclude_segments", tuple(self.exclude_segments))
@@ -67,16 +71,36 @@ class SegmentDefinition:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SegmentDefinition:
+        """A definition from parsed JSON; raises ``KeyError``, ``TypeError`` or ``ValueError``."""
+        version = data.get("version", 1)
+        if type(version) is not int or not 1 <= version <= MAX_VERSION:
+            raise ValueError(f"version must be an integer from 1 to {MAX_VERSION}")
         return cls(
             id=str(data["id"]),
             rule=data.get("rule"),
-            version=int(data.get("version", 1)),
-            name=str(data.get("name", "")),
+            version=version,
+            name=data.get("name", ""),
             type=SegmentType(data.get("type", "shared")),
             exclude_segments=tuple(data.get("exclude_segments", ())),
             include_contacts=frozenset(data.get("include_contacts", ())),
             exclude_contacts=frozenset(data.get("exclude_contacts", ())),
         )
+
+
+MAX_NAME_LENGTH = 200
+MAX_VERSION = 2**53 - 1
+"""Versions count saves from 1; the bound keeps them exact in every JSON reader."""
+
+
+def _check_name(name: str) -> None:
+    """Names end up in logs, terminals and CSV exports: one line, no control characters."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
+    for index, char in enumerate(name):
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(f"name: control character U+{ord(char):04X} at position {index} is not allowed")
 
 
 class SegmentSetError(ValueError):

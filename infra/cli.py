@@ -8,15 +8,16 @@ exit; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from core.errors import RuleValidationError
 from core.host import DuplicateNameError, PluginHost, PluginLoadError
-from core.rules import parse_rule, to_json
+from core.limits import DEFAULT_LIMITS, EARLIEST_INSTANT, LATEST_INSTANT, in_time_range
+from core.rules import load_json, parse_rule, to_json
 from core.segments import SegmentDefinition, SegmentSet, SegmentSetError
 from core.timeutil import parse_now, to_iso
 
@@ -45,53 +46,98 @@ def _host() -> PluginHost:
         raise CliError(f"plugins: {exc}") from None
 
 
-def _read_text(path: str) -> str:
+MAX_RULE_BYTES = DEFAULT_LIMITS.max_text_length
+"""A rule file is at most what ``parse_rule`` accepts as JSON text."""
+MAX_SEGMENTS_BYTES = 32_000_000
+"""A segments file: a tenant's worth of segments, not an unbounded read."""
+MAX_LINE_BYTES = 8_000_000
+"""One contact (a JSON line): room for tens of thousands of events."""
+
+
+def _open(path: str) -> BinaryIO:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return open(path, "rb")
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CliError(f"{path}: is a directory, expected a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
-def _read_json(path: str) -> Any:
-    text = _read_text(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}", EXIT_INVALID) from None
-    except RecursionError:
-        raise CliError(f"{path}: JSON is nested too deeply", EXIT_INVALID) from None
-
-
-def _contacts(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    text = _read_text(path)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+def _read_bytes(path: str, limit: int) -> bytes:
+    """The whole file, refusing one larger than ``limit`` (``/dev/zero`` included)."""
+    with _open(path) as handle:
         try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            message = f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})"
-            raise CliError(message, EXIT_INVALID) from None
-        except RecursionError:
-            raise CliError(f"{path}:{number}: JSON is nested too deeply", EXIT_INVALID) from None
-        if not isinstance(doc, dict):
-            kind = type(doc).__name__
-            raise CliError(f"{path}:{number}: expected a contact object, got {kind}", EXIT_INVALID)
-        if not isinstance(doc.get("contact_id"), str | int):
-            raise CliError(f"{path}:{number}: contact has no 'contact_id'", EXIT_INVALID)
-        yield number, doc
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise CliError(f"{path}: larger than {limit:,} bytes, the limit for this file", EXIT_INVALID)
+    return data
+
+
+def _decode(path: str, data: bytes, line: int = 1, offset: int = 0) -> str:
+    """UTF-8 text, or one line naming where it is not (``offset``: of ``data`` in the file)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line += data.count(b"\n", 0, exc.start)
+        raise CliError(f"{path}:{line}: not UTF-8 (byte offset {offset + exc.start})", EXIT_INVALID) from None
+
+
+def _parse(text: str, where: str, *, one_line: bool = False) -> Any:
+    try:
+        return load_json(text)
+    except json.JSONDecodeError as exc:
+        if one_line:
+            message = f"{where}: invalid JSON: {exc.msg} (column {exc.colno})"
+        else:
+            message = f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
+        raise CliError(message, EXIT_INVALID) from None
+    except RecursionError:
+        raise CliError(f"{where}: JSON is nested too deeply", EXIT_INVALID) from None
+
+
+def _read_json(path: str, limit: int) -> Any:
+    return _parse(_decode(path, _read_bytes(path, limit)), path)
+
+
+def _contacts(path: str) -> Iterator[dict[str, Any]]:
+    """Contacts one line at a time, so memory stays at one line whatever the file."""
+    with _open(path) as handle:
+        offset = 0
+        for number in itertools.count(1):
+            try:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise CliError(f"{path}:{number}: cannot read: {exc.strerror or exc}") from None
+            if not raw:
+                return
+            if len(raw.removesuffix(b"\n")) > MAX_LINE_BYTES:
+                raise CliError(f"{path}:{number}: line is longer than {MAX_LINE_BYTES:,} bytes", EXIT_INVALID)
+            line = _decode(path, raw, number, offset)
+            offset += len(raw)
+            if not line.strip():
+                continue
+            doc = _parse(line, f"{path}:{number}", one_line=True)
+            if not isinstance(doc, dict):
+                kind = type(doc).__name__
+                raise CliError(f"{path}:{number}: expected a contact object, got {kind}", EXIT_INVALID)
+            if not isinstance(doc.get("contact_id"), str | int):
+                raise CliError(f"{path}:{number}: contact has no 'contact_id'", EXIT_INVALID)
+            yield doc
 
 
 def _emit(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+    try:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False, default=str) + "\n")
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") has no UTF-8: escape this line
+        sys.stdout.write(json.dumps(value, default=str) + "\n")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    raw = _read_json(args.rule)
+    raw = _read_json(args.rule, MAX_RULE_BYTES)
     try:
         node = parse_rule(raw, _host())
     except RuleValidationError as exc:
@@ -110,7 +156,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
-    raw = _read_json(args.rule)
+    raw = _read_json(args.rule, MAX_RULE_BYTES)
     try:
         _emit(to_json(parse_rule(raw, _host())))
     except RuleValidationError as exc:
@@ -121,15 +167,20 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 
 
 def _segment_set(args: argparse.Namespace, host: PluginHost) -> SegmentSet:
-    definitions = [SegmentDefinition(RULE_ID, _read_json(args.rule))]
+    definitions = [SegmentDefinition(RULE_ID, _read_json(args.rule, MAX_RULE_BYTES))]
     if args.segments:
-        raw = _read_json(args.segments)
+        raw = _read_json(args.segments, MAX_SEGMENTS_BYTES)
         if not isinstance(raw, list):
             raise CliError(f"{args.segments}: expected a JSON list of segments", EXIT_INVALID)
         for index, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise CliError(f"{args.segments}: segment #{index}: expected an object", EXIT_INVALID)
             try:
                 definitions.append(SegmentDefinition.from_json(item))
-            except (KeyError, TypeError, ValueError) as exc:
+            except KeyError as exc:
+                raise CliError(f"{args.segments}: segment #{index}: {exc.args[0]!r} is required",
+                               EXIT_INVALID) from None
+            except (TypeError, ValueError) as exc:
                 raise CliError(f"{args.segments}: segment #{index}: {exc}", EXIT_INVALID) from None
     try:
         return SegmentSet(host, definitions)
@@ -146,20 +197,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         now = parse_now(args.now)
     except ValueError as exc:
         raise CliError(f"--now: {exc}") from None
+    if not in_time_range(now):
+        raise CliError(f"--now: {args.now} is outside the supported years "
+                       f"{EARLIEST_INSTANT.year}-{LATEST_INSTANT.year - 1}")
     host = _host()
     segments = _segment_set(args, host)
     compiled = segments.segments[RULE_ID]
-    contacts = [doc for _, doc in _contacts(args.contacts)]
-    needs_context = any(s.reads.context for s in segments.segments.values())
-    contexts: dict[Any, dict[str, Any]] = {}
+    contacts: Iterable[dict[str, Any]] = _contacts(args.contacts)  # streamed: one line in memory
+    contexts: dict[Any, dict[str, Any]] | None = None
+    if any(s.reads.context for s in segments.segments.values()):
+        # Tenant-wide data (RFM thresholds) comes from this file's contacts: read them all first.
+        contacts = list(contacts)
+        tenants: dict[Any, list[dict[str, Any]]] = {}
+        for doc in contacts:
+            tenants.setdefault(doc.get("tenant_id"), []).append(doc)
+        contexts = {tenant: host.tenant_context(str(tenant), docs, now) for tenant, docs in tenants.items()}
     for doc in contacts:
-        context = None
-        if needs_context:  # tenant-wide data (RFM thresholds) from this file's contacts, per tenant
-            tenant = doc.get("tenant_id")
-            if tenant not in contexts:
-                same_tenant = [c for c in contacts if c.get("tenant_id") == tenant]
-                contexts[tenant] = host.tenant_context(str(tenant), same_tenant, now)
-            context = contexts[tenant]
+        context = None if contexts is None else contexts[doc.get("tenant_id")]
         view = segments.view(doc, context=context)
         if args.explain:
             explanation = compiled.explain(view, now)

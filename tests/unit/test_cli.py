@@ -151,3 +151,104 @@ def test_evaluate_supplies_tenant_context_from_the_contacts_file(capsys, tmp_pat
     result = {x["contact_id"]: x["match"] for x in map(json.loads, out.splitlines())}
     assert code == 0, err
     assert result["c5"] is True and result["c0"] is False and result["c1"] is False
+
+
+RULE = '{"attribute": {"field": "plan", "op": "exists"}}'
+HUGE = "9" * 5000  # past CPython's 4,300-digit conversion limit
+EVALUATE = ["evaluate", "--rule", "{tmp}/r.json", "--contacts", "{tmp}/c.jsonl"]
+WITH_SEGMENTS = [*EVALUATE, "--segments", "{tmp}/s.json"]
+
+
+@pytest.mark.parametrize(
+    ("files", "argv", "code", "needle"),
+    [
+        # Integers too long to convert used to end in a ValueError traceback.
+        ({"r.json": '{"score": {"name": "nps",\n "gte": ' + HUGE + "}}"}, ["validate", "{tmp}/r.json"], 2,
+         "r.json:2:9: invalid JSON: integer of 5,000 digits"),
+        ({"r.json": RULE, "c.jsonl": '{"contact_id": "a"}\n{"contact_id": "b", "n": ' + HUGE + "}\n"},
+         ["evaluate", "--rule", "{tmp}/r.json", "--contacts", "{tmp}/c.jsonl"], 2,
+         "c.jsonl:2: invalid JSON: integer of 5,000 digits"),
+        ({"r.json": RULE, "s.json": '[{"id": "a", "rule": ' + RULE + ', "version": ' + HUGE + "}]",
+          "c.jsonl": ""},
+         WITH_SEGMENTS, 2,
+         "s.json:1:"),
+        # Bounds the rule layer enforces, reported like every invalid rule.
+        ({"r.json": '{"attribute": {"field": "signup_date", "op": "within_last", "amount": 2147483648}}'},
+         ["normalize", "{tmp}/r.json"], 2, "/attribute/amount: 2147483648 days is longer than 100 years"),
+        ({"r.json": '{"score": {"name": "nps", "gte": 1e308}}'}, ["normalize", "{tmp}/r.json"], 2,
+         "/score/gte: number 1e+308 is too large"),
+        # Segment definitions.
+        ({"r.json": RULE, "s.json": '[{"id": "a", "name": "x\\u0000y", "rule": ' + RULE + "}]",
+          "c.jsonl": ""},
+         WITH_SEGMENTS, 2,
+         "s.json: segment #0: name: control character U+0000 at position 1 is not allowed"),
+        ({"r.json": RULE, "s.json": '["uk"]', "c.jsonl": ""},
+         WITH_SEGMENTS, 2,
+         "s.json: segment #0: expected an object"),
+        ({"r.json": RULE, "s.json": '[{"rule": ' + RULE + "}]", "c.jsonl": ""},
+         WITH_SEGMENTS, 2,
+         "s.json: segment #0: 'id' is required"),
+        ({"r.json": RULE, "c.jsonl": ""},
+         [*EVALUATE, "--now", "1899-12-31T23:59:59Z"],
+         1, "--now: 1899-12-31T23:59:59Z is outside the supported years 1900-2199"),
+    ],
+)
+def test_more_bad_input_is_one_line_and_non_zero(capsys, tmp_path, files, argv, code, needle) -> None:
+    test_bad_input_is_one_line_and_non_zero(capsys, tmp_path, files, argv, code, needle)
+
+
+@pytest.mark.parametrize(
+    ("files", "argv", "needle"),
+    [
+        # Invalid UTF-8 used to exit 1 (like a missing file) instead of 2 (bad content).
+        ({"r.json": b'{"tag":\n {"tags": ["\xff"]}}'}, ["validate", "{tmp}/r.json"],
+         "r.json:2: not UTF-8 (byte offset 20)"),
+        ({"r.json": RULE.encode(), "c.jsonl": b'{"contact_id": "a"}\n\n{"contact_id": "\xc3"}\n'},
+         ["evaluate", "--rule", "{tmp}/r.json", "--contacts", "{tmp}/c.jsonl"],
+         "c.jsonl:3: not UTF-8 (byte offset 37)"),
+        ({"r.json": RULE.encode(), "s.json": b'[{"id": "\xe9"}]', "c.jsonl": b""},
+         WITH_SEGMENTS, "s.json:1: not UTF-8 (byte offset 9)"),
+    ],
+)
+def test_invalid_utf8_names_the_file_and_byte_and_exits_2(capsys, tmp_path, files, argv, needle) -> None:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    got, _, err = run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert got == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["validate", "/dev/zero"],
+    [a.replace("{tmp}/s.json", "/dev/zero") for a in WITH_SEGMENTS],
+    ["evaluate", "--rule", "{tmp}/r.json", "--contacts", "/dev/zero"],
+])
+def test_endless_input_is_refused_at_its_bound(capsys, tmp_path, argv) -> None:
+    """`--contacts /dev/zero` grew to 23 GB: every input now has a bound, and says which."""
+    write(tmp_path, "r.json", RULE)
+    write(tmp_path, "c.jsonl", "")
+    got, _, err = run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert got == 2 and len(err.strip().splitlines()) == 1, err
+    if "--contacts" in argv and argv[argv.index("--contacts") + 1] == "/dev/zero":
+        assert "/dev/zero:1: line is longer than 8,000,000 bytes" in err
+    else:
+        assert "/dev/zero: larger than" in err
+
+
+def test_a_contact_line_at_the_bound_is_read_and_one_past_it_is_refused(capsys, tmp_path, monkeypatch):
+    import infra.cli
+
+    monkeypatch.setattr(infra.cli, "MAX_LINE_BYTES", 24)
+    rule = write(tmp_path, "r.json", RULE)
+    at_bound, past_it = '{"contact_id": "abcdef"}', '{"contact_id": "abcdefg"}'
+    assert (len(at_bound), len(past_it)) == (24, 25)
+    contacts = write(tmp_path, "c.jsonl", f"{at_bound}\n{past_it}\n")
+    code, out, err = run(capsys, "evaluate", "--rule", rule, "--contacts", contacts, "--now", NOW)
+    assert code == 2 and "c.jsonl:2: line is longer than 24 bytes" in err
+    assert json.loads(out)["contact_id"] == "abcdef"  # contacts stream: the good line was answered
+
+
+def test_a_contact_id_with_a_lone_surrogate_is_printed_escaped(capsys, tmp_path) -> None:
+    rule = write(tmp_path, "r.json", RULE)
+    contacts = write(tmp_path, "c.jsonl", '{"contact_id": "\\ud800x"}\n')
+    code, out, _ = run(capsys, "evaluate", "--rule", rule, "--contacts", contacts, "--now", NOW)
+    assert code == 0 and out == '{"contact_id": "\\ud800x", "match": false, "recheck_at": null}\n'

@@ -7,6 +7,7 @@ another kind), and what a limit accepts must be safe to compile and evaluate.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -316,3 +317,27 @@ def test_a_plain_expression_is_cut_off_at_its_operation_budget(host) -> None:
     assert segments.segments["s"].evaluate(view, NOW) == (False, None)
     [_, expression] = segments.explain("s", view, NOW).trace["children"]
     assert "Operation budget exceeded" in expression["error"]
+
+
+# --------------------------------------------------------------------------- segment definitions
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("vip\x00", "name: control character U+0000 at position 3 is not allowed"),
+    ("a\nb", "name: control character U+000A at position 1 is not allowed"),
+    ("\x9b", "name: control character U+009B at position 0 is not allowed"),
+    ("x" * 201, "name is 201 characters; the limit is 200"),
+])
+def test_segment_names_are_one_line_without_control_characters(name, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SegmentDefinition("s", {"tag": {"tags": ["a"]}}, name=name)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SegmentDefinition.from_json({"id": "s", "name": name})
+    assert SegmentDefinition("s", None, name="Café — VIP ✓").name == "Café — VIP ✓"
+
+
+@pytest.mark.parametrize("version", [0, True, "2", 1.5, 2**53, 10**5000],
+                         ids=["zero", "true", "text", "float", "2**53", "10**5000"])
+def test_segment_versions_from_json_are_positive_integers(version) -> None:
+    with pytest.raises(ValueError, match="version must be an integer from 1 to"):
+        SegmentDefinition.from_json({"id": "s", "version": version})
