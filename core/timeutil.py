@@ -62,11 +62,11 @@ def _parse_text(text: str, tz: tzinfo) -> datetime | None:
             day = date.fromisoformat(text)
             return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date, or one that is outside years 1-9999 in UTC
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
 
 
 def parse_instant(value: object, tz: tzinfo = UTC) -> datetime | None:
@@ -78,15 +78,15 @@ def parse_instant(value: object, tz: tzinfo = UTC) -> datetime | None:
     """
     if isinstance(value, str):
         return _parse_text(value, tz)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=tz).astimezone(UTC) if value.tzinfo is None else as_utc(value)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
+    try:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=tz).astimezone(UTC) if value.tzinfo is None else as_utc(value)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
+    except (OverflowError, OSError, ValueError):  # outside years 1-9999 in UTC
+        return None
     return None
 
 

@@ -19,6 +19,7 @@ from core.host import PluginHost
 from core.limits import DEFAULT_LIMITS, EARLIEST_INSTANT, LATEST_INSTANT, MAX_SPAN, Limits
 from core.rules import load_json, parse_rule
 from core.segments import SegmentDefinition, SegmentSet
+from core.timeutil import parse_instant, zone
 from plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -119,6 +120,15 @@ def test_calendar_operators_survive_stored_instants_at_the_end_of_time(host) -> 
         rule = {"attribute": {"field": "d", **op, "tz": "Pacific/Kiritimati"}}
         for value in ("9999-12-31T23:59:59Z", 253402300799):
             assert evaluate(host, rule, {"contact_id": "c", "attributes": {"d": value}}, NOW) == (False, None)
+
+
+def test_dates_at_year_1_west_of_utc_are_no_instant(host) -> None:
+    """Midnight of 0001-01-01 in UTC-11 is before year 1 in UTC: parse_instant raised OverflowError."""
+    assert parse_instant("0001-01-01", zone("Pacific/Pago_Pago")) is None
+    assert parse_instant("0001-01-01T00:00:00", zone("Pacific/Pago_Pago")) is None
+    assert parse_instant(datetime(1, 1, 1), zone("Pacific/Pago_Pago")) is None
+    rule = {"attribute": {"field": "d", "op": "within_last", "amount": 3, "tz": "Pacific/Pago_Pago"}}
+    assert evaluate(host, rule, {"contact_id": "c", "attributes": {"d": "0001-01-01"}}, NOW) == (False, None)
 
 
 def test_max_span_is_what_the_schemas_publish(host) -> None:
