@@ -41,9 +41,10 @@ class Limits:
     """Characters in any string inside the rule."""
     max_regex_length: int = 256
     """Characters in a regular expression pattern."""
-    max_regexes: int = 20
-    """Regular expressions in the whole rule: compiling is their cost (up to about
-    20 ms each, see :mod:`core.regex`), paid when the rule is validated and compiled."""
+    max_regexes: int = 10
+    """Regular expressions in the whole rule. Compiling is their cost, paid when the
+    rule is validated and compiled: up to about 20 ms each (see :mod:`core.regex`),
+    three times for a case-insensitive pattern."""
     max_size: int = 200_000
     """Characters of the whole rule written as compact JSON (``json.dumps`` with
     ``separators=(",", ":")``, so non-ASCII characters count as their ``\\uXXXX``
