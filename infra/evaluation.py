@@ -59,7 +59,7 @@ from core.ports import (
 from core.segments import SegmentDefinition
 from infra import aws, keys
 from infra.context import TenantContexts
-from infra.publisher import EventBridgePublisher
+from infra.publisher import MAX_BATCH_ENTRIES, EventBridgePublisher
 from infra.repos import Repositories, build_repositories
 from infra.repos._common import parse_iso, plain
 from infra.settings import Settings
@@ -655,11 +655,13 @@ class Notifier:
     def _runs(events: list[OutboundEvent]) -> Iterator[list[OutboundEvent]]:
         """Consecutive events, cut before a pair's second event: one run never holds
         two events of one pair, so a later event is sent only after the earlier was
-        accepted (the publisher may split a run into several requests, never merge)."""
+        accepted (the publisher may split a run into several requests, never merge).
+        A run is at most one request's worth of entries, so a refusal stops the
+        batch before more is sent that Lambda would redeliver anyway."""
         run: list[OutboundEvent] = []
         pairs: set[tuple[Any, Any, Any]] = set()
         for event in events:
-            if _pair(event) in pairs:
+            if _pair(event) in pairs or len(run) == MAX_BATCH_ENTRIES:
                 yield run
                 run, pairs = [], set()
             run.append(event)

@@ -309,3 +309,16 @@ def test_a_batch_that_failed_whole_is_a_partial_response_not_a_function_error(
     ]
     assert function.invoke({"Records": records}).payload == {"batchItemFailures": []}
     assert summary(rt.bus.received()) == [("ENTER", "t1", "pro", "c1")]
+
+
+def test_a_refusal_stops_the_batch_before_the_next_request(rt: Realtime) -> None:
+    rt.save("pro", PRO)
+    for n in range(25):
+        rt.contact(f"c{n:02d}", attributes={"plan": "pro"})
+    rt.evaluate()
+    records = [r for r in rt.membership_records() if "member" in r["dynamodb"]["NewImage"]]
+    publisher = RefuseOnce(rt.service.publisher, lambda e: e.detail["contact_id"] == "c03")
+    result = Notifier(publisher).notify(records)
+    assert [len(call) for call in publisher.calls] == [10]  # nothing after the refused request
+    ids = [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert list(result.failed) == ids[3:] and result.sent == 9
