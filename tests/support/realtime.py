@@ -79,9 +79,10 @@ class Clock:
 
 class Hosts:
     """Evaluation hosts whose wall clocks disagree: host ``i`` reads a frozen instant
-    plus its own offset. The instant never moves, so every evaluation of a host
-    that is behind takes a smaller ``seq`` than any of a host that is ahead, as two
-    evaluations within the skew would on real clocks, deterministically."""
+    plus its own offset. The instant never moves, so (until it steps past a seq it
+    saw in a refusal) the host that is behind takes smaller seqs than the host that
+    is ahead, as two evaluations within the skew would on real clocks,
+    deterministically."""
 
     def __init__(self, *offsets_ms: float) -> None:
         base = time.time_ns()
