@@ -229,23 +229,22 @@ def load_json(text: str | bytes) -> Any:
 
     CPython refuses to convert integers of more than 4,300 digits with a bare
     ``ValueError``; here it is a ``json.JSONDecodeError`` with a line and column,
-    so every reader (rules, the CLI's files) answers it as invalid JSON.
-    Also raises ``RecursionError`` for absurdly nested text, like ``json.loads``.
+    so every reader (rules, the CLI's files) answers it as invalid JSON. Bytes
+    that are not text raise ``UnicodeDecodeError`` (a ``ValueError``), and absurdly
+    nested text ``RecursionError``, as with ``json.loads``.
     """
     if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(f"not UTF-8 (byte offset {exc.start})", "", 0) from None
+        text = text.decode(json.detect_encoding(text))
+    document = text
 
     def parse_int(digits: str) -> int:
         if len(digits) > _CONVERTIBLE_DIGITS:
             raise json.JSONDecodeError(
                 f"integer of {len(digits):,} digits (numbers are at most {MAX_SIGNIFICANT_DIGITS} "
-                "significant digits)", text, max(text.find(digits), 0))
+                "significant digits)", document, max(document.find(digits), 0))
         return int(digits)
 
-    return json.loads(text, parse_int=parse_int)
+    return json.loads(document, parse_int=parse_int)
 
 
 def _number_problem(value: int | float) -> str | None:
@@ -255,27 +254,25 @@ def _number_problem(value: int | float) -> str | None:
             return "NaN is not a JSON number"
         if value in (math.inf, -math.inf):
             return "Infinity is not a JSON number"
-        magnitude = abs(value)
-        if magnitude == 0.0 or 1e-129 < magnitude < 9e125:
+        if value == 0.0 or 1e-129 < abs(value) < 9e125:
             return None
-        exact = abs(Decimal(float.__repr__(value)))  # the text a writer sends
-        shown = float.__repr__(value)
-    else:
-        whole = abs(int(value))
-        if whole < 10**MAX_SIGNIFICANT_DIGITS:
-            return None
-        if whole > _MAX_INT:  # compared as ints: a Decimal would convert it through text
-            return f"number is too large; {_TOO_LARGE}"
-        shown = int.__repr__(int(value))
-        digits = len(shown.lstrip("-").rstrip("0"))
-        if digits > MAX_SIGNIFICANT_DIGITS:
-            return f"number {shown} has {digits} significant digits; the limit is {MAX_SIGNIFICANT_DIGITS}"
+        shown = float.__repr__(value)  # the text a writer sends, compared exactly
+        exact = abs(Decimal(shown))
+        if exact > MAX_NUMBER:
+            return f"number {shown} is too large; {_TOO_LARGE}"
+        if exact < MIN_NUMBER:
+            return f"number {shown} is too close to zero; non-zero numbers are at least 1E-130 in magnitude"
+        return None  # a float has at most 17 significant digits
+    whole = abs(int(value))
+    if whole < 10**MAX_SIGNIFICANT_DIGITS:
         return None
-    if exact > MAX_NUMBER:
-        return f"number {shown} is too large; {_TOO_LARGE}"
-    if exact < MIN_NUMBER:
-        return f"number {shown} is too close to zero; non-zero numbers are at least 1E-130 in magnitude"
-    return None  # a float has at most 17 significant digits
+    if whole > _MAX_INT:  # compared as ints: a Decimal would convert it through text
+        return f"number is too large; {_TOO_LARGE}"
+    shown = int.__repr__(int(value))
+    digits = len(shown.lstrip("-").rstrip("0"))
+    if digits > MAX_SIGNIFICANT_DIGITS:
+        return f"number {shown} has {digits} significant digits; the limit is {MAX_SIGNIFICANT_DIGITS}"
+    return None
 
 
 _MAX_INT = int(MAX_NUMBER)

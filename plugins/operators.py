@@ -152,7 +152,6 @@ _NOKEY = object()  # the key of a value no target can equal (dicts, null, NaN De
 _BOOL_KEYS = {True: ("bool", True), False: ("bool", False)}  # keeps True apart from 1
 _MAX_STR = DEFAULT_LIMITS.max_string_length
 _MAX_LIST = DEFAULT_LIMITS.max_list_length
-_MAX_SPAN = MAX_SPAN
 _DAY = timedelta(days=1)
 _MICRO = timedelta(microseconds=1)
 _DATE_ONLY_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -298,15 +297,15 @@ class RelativeTest(_Test):
 
     op: Literal["within_last", "more_than_ago", "within_next"]
     amount: Annotated[StrictInt, Field(ge=1, description=(
-        f"at most 100 years: {_MAX_SPAN.days:,} days, {_MAX_SPAN // _UNIT['weeks']:,} weeks, "
-        f"{_MAX_SPAN // _UNIT['hours']:,} hours or {_MAX_SPAN // _UNIT['minutes']:,} minutes"))]
+        f"at most 100 years: {MAX_SPAN.days:,} days, {MAX_SPAN // _UNIT['weeks']:,} weeks, "
+        f"{MAX_SPAN // _UNIT['hours']:,} hours or {MAX_SPAN // _UNIT['minutes']:,} minutes"))]
     unit: Literal["minutes", "hours", "days", "weeks"] = "days"
     tz: TimeZoneName = "UTC"
 
     @model_validator(mode="after")
     def _bounded(self) -> RelativeTest:
         # Compared as integers: amount * unit could itself overflow a timedelta.
-        most = _MAX_SPAN // _UNIT[self.unit]
+        most = MAX_SPAN // _UNIT[self.unit]
         if self.amount > most:
             raise field_error("amount", f"{self.amount} {self.unit} is longer than 100 years; "
                                         f"the limit is {most:,} {self.unit}")
@@ -318,7 +317,7 @@ class CalendarDaysTest(_Test):
     from now. E.g. {"op": "next_days", "days": 7, "tz": "Europe/London"}"""
 
     op: Literal["last_days", "next_days"]
-    days: Annotated[StrictInt, Field(ge=0, le=_MAX_SPAN.days)]
+    days: Annotated[StrictInt, Field(ge=0, le=MAX_SPAN.days)]
     tz: TimeZoneName = "UTC"
 
 
