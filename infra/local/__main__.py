@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 
-from infra.local.stack import main
+print("starting the local stack ...", flush=True)  # the imports below take seconds on a busy machine
+from infra.local.stack import main  # noqa: E402
 
 code = main()
 logging.shutdown()

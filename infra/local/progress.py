@@ -28,6 +28,13 @@ class ProgressLine:
         self._redraw = emit is None and self._stream.isatty()
         self._quarters: dict[str, int] = {}
 
+    def note(self, text: str) -> None:
+        """A phase without a count (starting servers, creating tables)."""
+        if self._emit is not None:
+            self._emit(f"  {text}")
+        else:
+            print(f"  {text}", file=self._stream, flush=True)
+
     def step(self, label: str, done: int, total: int) -> None:
         total = max(total, 1)
         done = min(max(done, 0), total)

@@ -187,6 +187,7 @@ class LocalStack:
         self.moto = MotoServer(LOOPBACK, options.moto_port, verbose=options.verbose_moto)
         self.moto.start()
         self.front.start()
+        self.progress.note(f"moto on {self.moto.url}: creating the template's tables, queues and event bus")
         bus_name = self._bus_name()
         self.settings = Settings.local(
             options.prefix, endpoint_url=self.moto.url, region=options.region, event_bus_name=bus_name

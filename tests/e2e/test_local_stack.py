@@ -150,6 +150,16 @@ def request(
         return error.code, json.loads(error.read() or b"null")
 
 
+def test_start_up_says_what_it_is_doing_and_how_far_along_it_is(stack: Ready) -> None:
+    before_ready = "".join(stack.running.stdout).split(READY_MARKER, 1)[0]
+    for step in ("demo: seeding contacts", "demo: seeding events", "demo: filling segments, evaluating",
+                 "demo: filling segments, writing", "acme: filling segments, writing"):
+        counts = re.findall(rf"^  {step} ([\d,]+)/([\d,]+)$", before_ready, re.MULTILINE)
+        assert counts, f"no progress for {step!r}:\n{before_ready}"
+        assert counts[-1][0] == counts[-1][1]  # ends at its total
+    assert re.search(r"^  moto on http://127\.0\.0\.1:\d+: creating", before_ready, re.MULTILINE)
+
+
 def test_make_run_serves_the_api(stack: Ready) -> None:
     api = stack.api
     name, value = auth_header(load_app(load_template()), api_key_for("demo"))
