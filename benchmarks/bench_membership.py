@@ -274,6 +274,8 @@ def evaluation_alone(repos: Any, service: Any, contacts: int = CONTACTS) -> None
 
 
 def local_latency(samples: int = 60) -> None:
+    from infra.local.stack import READY_MARKER
+
     prefix = f"benchlat{os.getpid()}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for variable in ("LOCAL_API_PORT", "MOTO_PORT", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -286,17 +288,17 @@ def local_latency(samples: int = 60) -> None:
     )
     try:
         moto = None
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         assert process.stdout is not None
-        while time.monotonic() < deadline:
+        ready = False
+        while time.monotonic() < deadline and not ready:
             line = process.stdout.readline()
             if not line:
                 break
             found = re.search(r"moto .*(http://127\.0\.0\.1:\d+)", line)
-            if found:
-                moto = found.group(1)
-                break
-        if moto is None:
+            moto = found.group(1) if found else moto
+            ready = READY_MARKER in line
+        if moto is None or not ready:
             row("contact write -> Segment Entered, local stack", "stack did not start")
             return
         threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
