@@ -107,6 +107,8 @@ class LambdaFunction:
         self._handler: Handler | None = None
         self._state: str = "unloaded"  # unloaded | ready | missing | broken
         self.problem: str | None = None
+        self.busy = False
+        """An invocation is running (the stack cuts it off at shutdown, as a time-out would)."""
 
     @classmethod
     def of(
@@ -181,6 +183,7 @@ class LambdaFunction:
         with self._lock:
             started = self._clock()
             context = FakeContext(self.spec, self.region, started, self._stop)
+            self.busy = True
             try:
                 payload = self._handler(event, context)
             except Exception as exc:  # the function's error is data for the caller
@@ -192,6 +195,8 @@ class LambdaFunction:
                     error_message=str(exc),
                     duration=duration,
                 )
+            finally:
+                self.busy = False
             duration = self._clock() - started
         if duration > self.spec.timeout:
             return Invocation(

@@ -29,6 +29,8 @@ from infra.template import load_template
 
 EVALUATED: list[str] = []
 LOCK = threading.Lock()
+RELEASE = threading.Event()
+"""Lets the evaluator's "slow" contact finish (a handler that ignores its time budget)."""
 
 
 def evaluator(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -44,6 +46,9 @@ def evaluator(event: dict[str, Any], context: Any) -> dict[str, Any]:
             EVALUATED.append(contact_id)
         if contact_id == "poison":
             failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
+            continue
+        if contact_id == "slow":
+            RELEASE.wait(60)
             continue
         table.put_item(
             Item={
@@ -145,3 +150,29 @@ def test_a_contact_change_travels_from_the_table_to_a_printed_enter_line(
         assert EVALUATED.count("ok-1") == 1 and EVALUATED.count("ok-2") == 1  # never redelivered
     finally:
         assert stack.stop()
+
+
+def test_an_invocation_still_running_at_shutdown_is_cut_off_like_a_time_out(
+    wired_template: Path, restored_environment: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    EVALUATED.clear()
+    RELEASE.clear()
+    options = Options(port=0, moto_port=0, prefix="cutoff", tenants=(("demo", 5),),
+                      template_path=wired_template, poll_interval=0.05)
+    stack = LocalStack(options, emit=lambda line: None)
+    try:
+        stack.start()
+        from infra.repos import build_repositories
+
+        assert stack.settings is not None
+        build_repositories(stack.settings).contacts.put(
+            {"tenant_id": "t1", "contact_id": "slow", "attributes": {"plan": "free"}})
+        deadline = time.monotonic() + 60
+        while "slow" not in EVALUATED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "slow" in EVALUATED  # the evaluator is inside its invocation, ignoring the stop
+        with caplog.at_level("WARNING", logger="infra.local"):
+            assert stack.stop(timeout=1.0)
+        assert "cut off at shutdown, as a time-out would: StreamEvaluatorFunction" in caplog.text
+    finally:
+        RELEASE.set()
