@@ -199,44 +199,38 @@ def test_tenant_contexts_are_computed_stored_and_trigger_a_backfill(rt: Realtime
     assert rt.members("champions") == ["c5"]
 
 
-def test_the_handler_runs_a_period(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> None:
+SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+@pytest.fixture
+def handler_environment(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The scheduler handler built from this test's tables (its caches cleared around it)."""
     for name, value in rt.settings.table_env().items():
         monkeypatch.setenv(name, value)
     scheduler_handler.scheduler.cache_clear()
     scheduler_handler.settings.cache_clear()
-    try:
-        rt.save("pro", PRO)
-        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-        result = LambdaFunction.of(scheduler_handler.handler, name="SchedulerFunction").invoke(event)
-        assert result.ok, result.error
-        assert result.payload["tenants"] == 1 and result.payload["complete"] is True
-    finally:
-        scheduler_handler.scheduler.cache_clear()
-        scheduler_handler.settings.cache_clear()
+    yield
+    scheduler_handler.scheduler.cache_clear()
+    scheduler_handler.settings.cache_clear()
 
 
-def test_a_stopping_local_stack_cuts_a_scheduler_run_short(
-    rt: Realtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_handler_runs_a_period(rt: Realtime, handler_environment: None) -> None:
+    rt.save("pro", PRO)
+    result = LambdaFunction.of(scheduler_handler.handler, name="SchedulerFunction").invoke(SCHEDULED)
+    assert result.ok, result.error
+    assert result.payload["tenants"] == 1 and result.payload["complete"] is True
+
+
+def test_a_stopping_local_stack_cuts_a_scheduler_run_short(rt: Realtime, handler_environment: None) -> None:
     """Ctrl-C leaves the running function no time: it stops and the rest stays due."""
-    for name, value in rt.settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    scheduler_handler.scheduler.cache_clear()
-    scheduler_handler.settings.cache_clear()
-    try:
-        rt.save("new_signups", NEW_SIGNUP)
-        for n in range(3):
-            rt.contact(f"c{n}", attributes={"signup_date": "2026-11-20"})
-        rt.flush()
-        stop = threading.Event()
-        stop.set()
-        function = LambdaFunction.of(scheduler_handler.handler, name="SchedulerFunction", timeout=60,
-                                     stop=stop)
-        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-        result = function.invoke(event)
-        assert result.ok, result.error
-        assert result.payload["complete"] is False and result.payload["contacts"] == 0
-        assert len(rt.repos.rechecks.for_contact("t1", "c0")) == 1  # still due, for the next run
-    finally:
-        scheduler_handler.scheduler.cache_clear()
-        scheduler_handler.settings.cache_clear()
+    rt.save("new_signups", NEW_SIGNUP)
+    for n in range(3):
+        rt.contact(f"c{n}", attributes={"signup_date": "2026-11-20"})
+    rt.flush()
+    stop = threading.Event()
+    stop.set()
+    function = LambdaFunction.of(scheduler_handler.handler, name="SchedulerFunction", timeout=60, stop=stop)
+    result = function.invoke(SCHEDULED)
+    assert result.ok, result.error
+    assert result.payload["complete"] is False and result.payload["contacts"] == 0
+    assert len(rt.repos.rechecks.for_contact("t1", "c0")) == 1  # still due, for the next run
