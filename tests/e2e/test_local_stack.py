@@ -254,11 +254,18 @@ def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Rea
         watching.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)  # the tail
         stack.running.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)  # the stack's own printer
 
-        simulate = subprocess.run([sys.executable, "-m", "infra.cli", "simulate", *sim_args, "--count", "3",
-                                   "--rate", "50", "--seed", "1"],
-                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert simulate.returncode == 0, simulate.stderr
-        assert "wrote 3 change(s)" in simulate.stdout
+        simulate = subprocess.Popen([sys.executable, "-m", "infra.cli", "simulate", *sim_args, "--rate", "20",
+                                     "--seed", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+        writing = Running(simulate)
+        for stream, label in ((simulate.stdout, "out"), (simulate.stderr, "err")):
+            threading.Thread(target=_pump, args=(stream, label, writing), daemon=True).start()
+        for _ in range(3):
+            writing.wait_for(r"^-> ", 60)  # three changes written into this stack
+        simulate.send_signal(signal.SIGINT)  # Ctrl-C in the simulate terminal
+        assert simulate.wait(STOP_TIMEOUT) == 0
+        writing.wait_for(r"^stopped$", 5)
+        assert not any("Traceback" in line for line in writing.stderr), "".join(writing.stderr)
     finally:
         tail.send_signal(signal.SIGINT)
         assert tail.wait(STOP_TIMEOUT) == 0
