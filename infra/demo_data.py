@@ -10,8 +10,9 @@ time-driven transition (their last order turns 60 days old shortly after
 start-up), so the scheduler has something to do in the first minutes.
 
 Two additions feed the templates that follow the segmentation guide: every
-contact carries the custom field ``customer_ltv`` (what it paid: whole months
-of its plan since sign-up plus its orders), and a few percent of engaged
+contact carries the custom fields ``customer_ltv`` (what it paid: whole months
+of its plan since sign-up plus its orders) and ``lead_score`` (the lead score
+as a CRM import would bring it: the contact's ``scores.lead``), and a few percent of engaged
 contacts are heavy email readers (several opens in the last month and many
 clicks, some converted), so "engaged", "engaged or high value" and "click but
 never converted" have members and near misses. Both draw on their own random
@@ -444,7 +445,8 @@ def _email_readers(data: DemoData, rng: random.Random, now: datetime) -> None:
 
 
 def _lifetime_values(data: DemoData, now: datetime) -> None:
-    """``custom.customer_ltv``: whole months of the plan since sign-up plus the orders seen."""
+    """``custom.customer_ltv``: whole months of the plan since sign-up plus the orders seen;
+    ``custom.lead_score``: the lead score, as imported from a CRM."""
     spent: dict[str, float] = {}
     for event in data.events:
         if event["name"] == "order.completed":
@@ -454,6 +456,7 @@ def _lifetime_values(data: DemoData, now: datetime) -> None:
         months = (now - _joined(doc)).days // 30
         value = months * _MONTHLY_PRICE[attributes["plan"]] + spent.get(doc["contact_id"], 0.0)
         attributes["custom"]["customer_ltv"] = round(value)
+        attributes["custom"]["lead_score"] = doc["scores"]["lead"]
 
 
 # --- segments -------------------------------------------------------------------

@@ -3,14 +3,15 @@
 Each template is an ordinary rule built only from built-in condition types, so a
 team can pick one and edit it like any rule. Where a template has to assume an
 event or attribute name that GrowthOS does not fix (``onboarding.completed``,
-``session.started``, ``attributes.trial_ends_at``, ``custom.customer_ltv``), the
-description says so, so nobody mistakes an empty segment for an empty audience.
+``session.started``, ``attributes.trial_ends_at``, ``custom.lead_score``,
+``custom.customer_ltv``), the description says so, so nobody mistakes an empty
+segment for an empty audience.
 
 The email and lead templates follow the segmentation guide's definitions. Its
-"lead score" is GrowthOS's ``scores.lead`` (the score the lead bands and the
-rest of the product read), in both "engaged or high value" and the lead
-templates; its lifetime value is the custom field ``customer_ltv``. "Last
-activity" is the contact's newest event of any name (``last_activity``).
+high-value example reads two custom fields, ``lead_score`` and
+``customer_ltv`` (values a team imports from its CRM); its lead tiers read
+GrowthOS's own lead score, ``scores.lead``. "Last activity" is the contact's
+newest event of any name (``last_activity``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ ENGAGED: dict[str, Any] = {
     ]
 }
 
-LEAD_75: dict[str, Any] = {"score": {"name": "lead", "gte": 75}}
+LEAD_75: dict[str, Any] = {
+    "attribute": {"field": "custom.lead_score", "op": "greater_or_equal", "value": 75}
+}
 LTV_1000: dict[str, Any] = {
     "attribute": {"field": "custom.customer_ltv", "op": "greater_or_equal", "value": 1000}
 }
@@ -83,9 +86,9 @@ TEMPLATES: tuple[Template, ...] = (
         id="engaged_or_high_value",
         name="Engaged or high value",
         description=(
-            "Engaged (3+ email opens and 1+ click in the last 30 days), or high value: lead "
-            "score (scores.lead) of at least 75 and the custom field customer_ltv of at least "
-            "1,000. A missing or non-numeric score or customer_ltv is not high value."
+            "Engaged (3+ email opens and 1+ click in the last 30 days), or high value: the "
+            "custom fields lead_score of at least 75 and customer_ltv of at least 1,000. A "
+            "missing or non-numeric lead_score or customer_ltv is not high value."
         ),
         category="email",
         rule={"or": [ENGAGED, {"and": [LEAD_75, LTV_1000]}]},

@@ -67,7 +67,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-HIGH_VALUE = {"scores": {"lead": 75}, "attributes": {"custom": {"customer_ltv": 1000}}}
+HIGH_VALUE = {"attributes": {"custom": {"lead_score": 75, "customer_ltv": 1000}}}
 
 
 def test_engaged_or_high_value_engaged_branch_at_its_edge() -> None:
@@ -87,17 +87,24 @@ def test_engaged_or_high_value_engaged_branch_at_its_edge() -> None:
         (74.99, 1000, False),
         (75, 999.99, False),
         (75, "1000", False),  # a numeric string is not a number
-        (None, 5000, False),  # no lead score
+        ("75", 1000, False),
+        (None, 5000, False),  # no lead_score
         (90, None, False),  # no customer_ltv
     ],
 )
 def test_engaged_or_high_value_high_value_branch(lead: Any, ltv: Any, expected: bool) -> None:
     doc: dict[str, Any] = {"scores": {}, "attributes": {"custom": {}}}
     if lead is not None:
-        doc["scores"]["lead"] = lead
+        doc["attributes"]["custom"]["lead_score"] = lead
     if ltv is not None:
         doc["attributes"]["custom"]["customer_ltv"] = ltv
     assert member("engaged_or_high_value", doc) == (expected, None)
+
+
+def test_high_value_reads_the_custom_lead_score_not_the_lead_score() -> None:
+    scored = {"scores": {"lead": 100}, "attributes": {"custom": {"customer_ltv": 5000}}}
+    assert member("engaged_or_high_value", scored)[0] is False
+    assert member("engaged_or_high_value", {**scored, **HIGH_VALUE})[0] is True
 
 
 def test_engaged_or_high_value_is_no_longer_an_rfm_spend_score() -> None:

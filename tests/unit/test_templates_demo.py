@@ -44,7 +44,8 @@ def test_high_value_and_heavy_clickers_come_from_real_demo_fields() -> None:
     ltv = [doc["attributes"]["custom"]["customer_ltv"] for doc in DATA.contacts]
     assert all(type(value) is int and value >= 0 for value in ltv)  # whole units: exact in DynamoDB
     high = [doc for doc in DATA.contacts
-            if doc["scores"]["lead"] >= 75 and doc["attributes"]["custom"]["customer_ltv"] >= 1000]
+            if doc["attributes"]["custom"]["lead_score"] >= 75
+            and doc["attributes"]["custom"]["customer_ltv"] >= 1000]
     assert high
     clicks: dict[str, int] = defaultdict(int)
     converted = set()
