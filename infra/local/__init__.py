@@ -8,21 +8,21 @@ names:
 - :mod:`infra.local.pump` reads DynamoDB streams with event-source-mapping
   semantics (batching, per-shard order, partial-batch retries, bisection,
   on-failure destinations);
-- :mod:`infra.local.queues` and :mod:`infra.local.schedules` drive the SQS and
-  schedule triggers;
+- :mod:`infra.local.queues` drives the SQS and schedule triggers;
 - :mod:`infra.local.front` turns HTTP requests on 127.0.0.1:3000 into API
   Gateway proxy events, calling the REQUEST authorizer first;
-- :mod:`infra.local.bus` prints every event that reaches the EventBridge bus.
+- :mod:`infra.local.bus` prints every event that reaches the EventBridge bus
+  (and ``segments tail`` watches it from another terminal);
+- :mod:`infra.local.moto_tuning` keeps moto's memory and per-request work
+  bounded over a long session.
 
 Functions and triggers are read from the template (:mod:`infra.local.functions`),
 never restated here, so the local stack and the deployment cannot drift.
 
 API keys: each demo tenant gets ``local-<tenant>-key`` (``local-demo-key``,
-``local-acme-key``), handed to the real authorizer as ``API_KEYS``. Send it as
-the header the template's authorizer names as its identity source
-(``Authorization: Bearer <key>`` today; ``x-api-key: <key>`` is accepted too
-once the template lists that header); the start-up banner prints ready-made
-curl lines with the right header.
+``local-acme-key``), handed to the real authorizer as ``API_KEYS``. Send it in
+the ``x-api-key`` header (the only one the authorizer reads); the start-up
+banner prints ready-made curl lines.
 
 Ports (127.0.0.1 only): the API on ``--port``/``LOCAL_API_PORT`` (3000), moto on
 ``--moto-port``/``MOTO_PORT`` (5055); 0 picks a free port. A taken port is one

@@ -114,16 +114,14 @@ def cli_hint(command: str, moto_port: int, prefix: str, region: str) -> str:
 def auth_header(app: LocalApp, api_key: str) -> tuple[str, str]:
     """The header that carries an API key for this template's authorizer.
 
-    The authorizer reads ``x-api-key`` or ``Authorization: Bearer <key>``;
-    API Gateway refuses a request that lacks the authorizer's declared
-    identity header before calling it, so the header follows the template.
+    The authorizer reads ``x-api-key`` only, and API Gateway refuses a request
+    that lacks the authorizer's declared identity header before calling it, so
+    a template that declares another identity source cannot be served.
     """
     identities = {h.lower() for a in app.authorizers.values() if a for h in a.identity_headers}
     if not identities or "x-api-key" in identities:
         return "x-api-key", api_key
-    if identities == {"authorization"}:
-        return "Authorization", f"Bearer {api_key}"
-    raise TemplateError(f"cannot send an API key in identity headers {sorted(identities)}")
+    raise TemplateError(f"the authorizer reads x-api-key, but the template declares {sorted(identities)}")
 
 
 @dataclass
