@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import signal
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
@@ -251,6 +252,22 @@ def _local_settings(args: argparse.Namespace) -> Settings:
     return Settings.local(args.prefix, endpoint_url=endpoint, region=args.region)
 
 
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM end a long-running command like Ctrl-C does.
+
+    Explicitly: a command started in the background of a script inherits SIGINT
+    as ignored (Python then installs no KeyboardInterrupt handler of its own),
+    and a supervisor stops processes with SIGTERM; either way ``tail`` must get
+    to remove its subscription and ``simulate`` to say how far it got.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write realistic changes into a running local stack (``make run``); AWS libraries load only here."""
     from infra.local.simulate import SimulationError, simulate
@@ -258,6 +275,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         raise CliError("--count must be at least 1")
     settings = _local_settings(args)
+    _stop_on_signals()
     try:
         written = simulate(settings, args.tenant, rate=args.rate, count=args.count, duration=args.duration,
                            seed=args.seed, emit=lambda line: print(line, flush=True))
@@ -288,6 +306,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         print(f"watching {where} for Segment Entered / Exited{narrowed}; Ctrl-C stops", file=sys.stderr,
               flush=True)
 
+    _stop_on_signals()
     try:
         tail(events, sqs, settings.event_bus_name, stop=threading.Event(),
              emit=lambda line: print(line, flush=True), tenant_id=args.tenant, segment_id=args.segment,

@@ -237,8 +237,10 @@ def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Rea
     assert env_tail == env_sim == f"MOTO_PORT={moto_port}"  # started with a port other than 5055
     assert tail_args == sim_args == ["--prefix", PREFIX]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MOTO_PORT": moto_port}
+    # Started as a script's background job would be: with SIGINT ignored (the tail must still stop on it).
     tail = subprocess.Popen([sys.executable, "-m", "infra.cli", "tail", *tail_args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     watching = Running(tail)
     for stream, label in ((tail.stdout, "out"), (tail.stderr, "err")):
         threading.Thread(target=_pump, args=(stream, label, watching), daemon=True).start()
@@ -262,7 +264,7 @@ def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Rea
             threading.Thread(target=_pump, args=(stream, label, writing), daemon=True).start()
         for _ in range(3):
             writing.wait_for(r"^-> ", 60)  # three changes written into this stack
-        simulate.send_signal(signal.SIGINT)  # Ctrl-C in the simulate terminal
+        simulate.send_signal(signal.SIGTERM)  # stopped by a supervisor: the same as Ctrl-C
         assert simulate.wait(STOP_TIMEOUT) == 0
         writing.wait_for(r"^stopped$", 5)
         assert not any("Traceback" in line for line in writing.stderr), "".join(writing.stderr)
