@@ -729,3 +729,15 @@ def test_moto_does_not_keep_every_item_record_and_iterator_it_ever_made(client: 
     assert tracked_after_traffic(client, "kept") == 0
     with moto_tuning.untuned():
         assert tracked_after_traffic(client, "kept_untuned") >= 100  # 50 items, 50 records, query copies
+
+
+def test_the_local_stack_s_moto_server_runs_tuned() -> None:
+    from infra.local.motoserver import MotoServer
+
+    with moto_tuning.untuned():
+        server = MotoServer(port=0)
+        server.start()
+        try:
+            assert moto_tuning.applied() == frozenset(moto_tuning.PATCHES)
+        finally:
+            assert server.stop()
