@@ -58,6 +58,7 @@ def main() -> None:
     logging.getLogger("infra").setLevel(logging.WARNING)
     from infra.local.stack import LocalStack, Options
 
+    environment = dict(os.environ)  # the stack points this process's AWS clients at its moto server
     stack = LocalStack(
         Options(port=0, moto_port=0, prefix="benchapi", handler_log_level="ERROR"), emit=lambda _: None
     )
@@ -74,6 +75,8 @@ def main() -> None:
         _run(base, stack.settings)
     finally:
         stack.stop()
+        os.environ.clear()
+        os.environ.update(environment)  # later modules use moto in-process, not a stopped server
 
 
 def _run(base: str, settings: Any) -> None:

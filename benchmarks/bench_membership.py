@@ -322,7 +322,7 @@ def _measure_latency(prefix: str, moto: str, samples: int) -> None:
     url = sqs.create_queue(QueueName=f"{prefix}-latency")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": ["growthos.segments"], "detail-type": ["Segment Entered"],
-               "detail": {"tenant_id": ["demo"], "segment_id": ["engaged_or_high_value"]}}
+               "detail": {"tenant_id": ["demo"], "segment_id": ["promoters"]}}  # the template: NPS 9 or 10
     bus = settings.event_bus_name
     events.put_rule(Name="latency", EventBusName=bus, EventPattern=json.dumps(pattern))
     events.put_targets(Rule="latency", EventBusName=bus, Targets=[{"Id": "latency", "Arn": arn}])
@@ -345,8 +345,7 @@ def _measure_latency(prefix: str, moto: str, samples: int) -> None:
     for i in range(samples):
         cid = f"lat-{i:03d}"
         written = time.perf_counter()
-        repos.contacts.put({"tenant_id": "demo", "contact_id": cid, "scores": {"lead": 95},
-                            "attributes": {"custom": {"customer_ltv": 5000}}})  # high value
+        repos.contacts.put({"tenant_id": "demo", "contact_id": cid, "scores": {"nps": 10}})
         deadline = written + 10
         while cid not in arrived and time.perf_counter() < deadline:
             time.sleep(0.005)
