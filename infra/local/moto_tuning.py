@@ -150,12 +150,10 @@ def untuned() -> Iterator[None]:
             apply()
 
 
-def _replace(owner: type, attribute: str, replacement: Any) -> Any:
-    """Set ``owner.attribute`` and remember what was there; returns the original (unbound)."""
-    original = owner.__dict__.get(attribute, _ABSENT)
-    _originals.setdefault((owner, attribute), original)
+def _replace(owner: type, attribute: str, replacement: Any) -> None:
+    """Set ``owner.attribute`` and remember what was there, for :func:`restore`."""
+    _originals.setdefault((owner, attribute), owner.__dict__.get(attribute, _ABSENT))
     setattr(owner, attribute, replacement)
-    return getattr(owner, attribute) if original is _ABSENT else original
 
 
 def _unpatched(owner: type, attribute: str) -> Any:
@@ -167,7 +165,10 @@ def _unpatched(owner: type, attribute: str) -> Any:
 
 def _requires(owner: type, attribute: str, *fragments: str) -> str | None:
     """``None`` when moto's ``owner.attribute`` still holds every fragment, else what is missing."""
-    return _source_has(_unpatched(owner, attribute), *fragments)
+    function = _unpatched(owner, attribute)
+    if function is _ABSENT:
+        return f"{owner.__qualname__}.{attribute} does not exist"
+    return _source_has(function, *fragments)
 
 
 def _source_has(function: Callable[..., Any], *fragments: str) -> str | None:
