@@ -12,7 +12,10 @@ The figure is the stack process's peak resident set (``VmHWM``), the whole
 process: moto, the pumps, the functions, the API front. Linux only (it reads
 ``/proc``); elsewhere the bench says so and stops.
 
-Run it alone, with other sizes or ports::
+Not part of ``make bench``: every request goes through one moto server, and
+the whole scenario takes over an hour on a 2-core machine. Run it alone, with
+these defaults or other sizes and ports (``--timeline`` prints RSS every 30 s,
+``--limit-mib`` stops a run that grows past a bound)::
 
     .venv/bin/python -m benchmarks.bench_local_memory --contacts 3000 --segments 20 --changes 20000
 """
