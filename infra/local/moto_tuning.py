@@ -3,7 +3,7 @@
 moto models DynamoDB's semantics faithfully, but four of its shortcuts, harmless
 in a unit test, make a long-running local stack slow and ever larger (on the
 3,000-contact demo, 20 segment backfills with simulated traffic took the stack
-from 197 MiB to 5.9 GiB in 31 minutes, still growing; see
+from 197 MiB to 5,857 MiB in 31 minutes, still growing; see
 ``benchmarks/bench_local_memory.py``). Each patch below removes one, and leaves
 the semantics the engine relies on as they were:
 
