@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo test lint bench clean
 
-# pip's output becomes progress lines (infra/local/pip_progress.py, standard library
+# pip's output becomes progress lines (devstack/pip_progress.py, standard library
 # only, run by the system Python); its full output appears only if it fails.
-PIP    := $(PYTHON) infra/local/pip_progress.py $(BIN)/python -m pip
+PIP    := $(PYTHON) devstack/pip_progress.py $(BIN)/python -m pip
 
 $(BIN)/python:
 	@echo "creating $(VENV) ..."
@@ -23,19 +23,19 @@ $(STAMP): $(BIN)/python pyproject.toml
 # The whole service on 127.0.0.1 (moto, demo data, stream pump, API on :3000); Ctrl-C stops it.
 # Ports: LOCAL_API_PORT (3000) and MOTO_PORT (5055); demo size: DEMO_CONTACTS (3000).
 run: $(STAMP)
-	$(BIN)/python -m infra.local
+	$(BIN)/python -m growthos_segments.devstack
 
 # The offline CLI walkthrough on examples/ (no AWS libraries involved).
 demo: $(STAMP)
-	$(BIN)/python -m infra.demo
+	$(BIN)/python -m growthos_segments.devstack.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check core plugins handlers infra tests benchmarks
+	$(BIN)/ruff check growthos_segments core plugins services infra handlers devstack tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check core plugins handlers infra tests benchmarks
+	$(BIN)/ruff check growthos_segments core plugins services infra handlers devstack tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 
 bench: $(STAMP)

@@ -35,7 +35,7 @@ def _measure(
     call: Callable[[], Any], times: int, before: Callable[[], None] | None = None
 ) -> tuple[float, float, int]:
     """p50, p99 (ms) and the DynamoDB requests of the last call."""
-    from handlers.api import service
+    from growthos_segments.handlers.api import service
 
     counter = service().audience.repos.requests
     samples = []
@@ -56,7 +56,7 @@ def main() -> None:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         os.environ.setdefault(name, value)
     logging.getLogger("infra").setLevel(logging.WARNING)
-    from infra.local.stack import LocalStack, Options
+    from growthos_segments.devstack.stack import LocalStack, Options
 
     environment = dict(os.environ)  # the stack points this process's AWS clients at its moto server
     stack = LocalStack(
@@ -84,9 +84,9 @@ def _run(base: str, settings: Any) -> None:
     (what is measured here is the read path; the backfill has its own figures)."""
     from datetime import UTC, datetime
 
-    from core.ports import SegmentRecord
-    from handlers.api import service
-    from infra.repos import build_repositories
+    from growthos_segments.core.ports import SegmentRecord
+    from growthos_segments.handlers.api import service
+    from growthos_segments.infra.repos import build_repositories
 
     repos = build_repositories(settings)
     now = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """Backfill rate of one segment at 1k, 3k and 10k contacts (moto tuned; untuned at 1k and 3k as the peer).
 
-The demo tenant's data (``infra.demo_data``: profiles with 90 days of email,
+The demo tenant's data (``growthos_segments.devstack.demo_data``: profiles with 90 days of email,
 order, product and nudge events) at each size, in moto in-process; one
 segment is saved and backfilled by one worker, 100 contacts a page, through
 the same engine as the stream. The figure is contacts evaluated per second
@@ -38,10 +38,10 @@ RULES: tuple[tuple[str, dict[str, Any]], ...] = (
 @contextmanager
 def seeded(contacts: int) -> Iterator[tuple[Any, Any]]:
     """Repositories and an evaluation service over a demo tenant of ``contacts`` contacts."""
-    from infra.demo_data import generate, write
-    from infra.evaluation import build_service
-    from infra.repos import build_repositories, create_tables
-    from infra.settings import Settings
+    from growthos_segments.devstack.demo_data import generate, write
+    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.infra.settings import Settings
+    from growthos_segments.services.evaluation import build_service
 
     with moto_in_process():
         settings = Settings.local("benchfill", segment_cache_seconds=3600)
@@ -53,8 +53,8 @@ def seeded(contacts: int) -> Iterator[tuple[Any, Any]]:
 
 def backfill_rate(repos: Any, service: Any, segment_id: str, rule: dict[str, Any]) -> tuple[float, Any]:
     """(contacts per second, progress) of one segment's backfill, stopped after :data:`BUDGET`."""
-    from core.ports import SegmentRecord
-    from infra.backfill import Backfill
+    from growthos_segments.core.ports import SegmentRecord
+    from growthos_segments.services.backfill import Backfill
 
     repos.segments.save(SegmentRecord(TENANT, segment_id, segment_id, rule), now=NOW)
     started = time.perf_counter()
@@ -65,7 +65,7 @@ def backfill_rate(repos: Any, service: Any, segment_id: str, rule: dict[str, Any
 
 
 def main() -> None:
-    from infra.local import moto_tuning
+    from growthos_segments.devstack import moto_tuning
 
     def over(progress: Any) -> str:
         return "all" if progress.complete else f"first {progress.done:,}"

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.timing import row
-from core.segments import SegmentDefinition, SegmentSet
-from core.timeutil import to_iso
-from plugins import default_host
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.core.timeutil import to_iso
+from growthos_segments.plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CONTACTS = 3000

@@ -1,6 +1,6 @@
 """Core evaluation: contacts against attribute segments, and rule validation.
 
-Contacts are the demo tenant's (``infra.demo_data``: 3,000 distinct profiles
+Contacts are the demo tenant's (``growthos_segments.devstack.demo_data``: 3,000 distinct profiles
 with their events), taken in turn, so each figure is a median over different
 contacts as real traffic is, not one contact whose timestamps are already
 parsed and cached. The one-segment figure is given twice: for the same
@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.timing import median_us, row
-from core.rules import parse_rule
-from core.segments import SegmentDefinition, SegmentSet
-from plugins import default_host
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CONTACTS = 3000
@@ -28,7 +28,7 @@ CONTACTS = 3000
 
 def contacts(count: int = CONTACTS) -> list[dict[str, Any]]:
     """``count`` distinct demo contacts with their events, as the view loader returns them."""
-    from infra.demo_data import documents, generate
+    from growthos_segments.devstack.demo_data import documents, generate
 
     return documents(generate("t1", count, now=NOW))
 

@@ -155,7 +155,8 @@ def run(
     prefix = f"benchmem{os.getpid()}"
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", "--port", str(api_port), "--moto-port", str(moto_port),
+        [sys.executable, "-m", "growthos_segments.devstack",
+         "--port", str(api_port), "--moto-port", str(moto_port),
          "--contacts", str(contacts), "--prefix", prefix, "--log-level", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
@@ -216,10 +217,10 @@ def _drive(
 ) -> None:
     """Create the segments, write the changes, then wait for the backfills and the sentinels
     (``outcome`` follows along, so a run stopped early still says how far it got)."""
-    from infra.backfill import ProgressStore
-    from infra.local.simulate import simulate
-    from infra.repos import build_repositories
-    from infra.settings import Settings
+    from growthos_segments.devstack.simulate import simulate
+    from growthos_segments.infra.repos import build_repositories
+    from growthos_segments.infra.settings import Settings
+    from growthos_segments.services.backfill import ProgressStore
 
     for name, value in FAKE_AWS.items():
         os.environ.setdefault(name, value)

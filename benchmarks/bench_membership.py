@@ -91,10 +91,10 @@ def seed_events(n: int) -> list[dict[str, Any]]:
 def deployment(contacts: int = CONTACTS) -> Iterator[Any]:
     """The tenant, its segments, contacts and events in moto in-process; yields the
     repositories and a function that builds an evaluation service over them."""
-    from core.ports import SegmentRecord
-    from infra.evaluation import build_service
-    from infra.repos import build_repositories, create_tables
-    from infra.settings import Settings
+    from growthos_segments.core.ports import SegmentRecord
+    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.infra.settings import Settings
+    from growthos_segments.services.evaluation import build_service
 
     with moto_in_process():
         settings = Settings.local("benchrt", segment_cache_seconds=3600)
@@ -188,7 +188,7 @@ def _change_cases(repos: Any, first: int) -> list[tuple[str, Callable[[], Any]]]
 
 
 def requests_per_change(repos: Any, service: Any) -> None:
-    from infra.evaluation import StreamEvaluator
+    from growthos_segments.services.evaluation import StreamEvaluator
 
     settle(service(), range(CASES[0], CASES[-1] + 10))
     for confirm, first in zip((False, True), CASES, strict=True):
@@ -229,7 +229,7 @@ def _stream_records(repos: Any, numbers: range, mixed: bool) -> list[Any]:
 
 
 def throughput(repos: Any, service: Any) -> None:
-    from infra.evaluation import StreamEvaluator
+    from growthos_segments.services.evaluation import StreamEvaluator
 
     evaluator = StreamEvaluator(service())
     for numbers, mixed in zip(STREAMS, (False, True), strict=True):
@@ -249,8 +249,8 @@ def throughput(repos: Any, service: Any) -> None:
 def evaluation_alone(repos: Any, service: Any, contacts: int = CONTACTS) -> None:
     """Selection through the dependency index, then the compiled set, in memory: each of
     the tenant's contacts once per figure, the timestamp parse cache emptied before each."""
-    from core import timeutil
-    from core.dependencies import Change
+    from growthos_segments.core import timeutil
+    from growthos_segments.core.dependencies import Change
 
     tenant = service().segments.for_tenant("t1")
     ids = [f"c{n:04d}" for n in range(contacts)]
@@ -274,14 +274,15 @@ def evaluation_alone(repos: Any, service: Any, contacts: int = CONTACTS) -> None
 
 
 def local_latency(samples: int = 60) -> None:
-    from infra.local.stack import READY_MARKER
+    from growthos_segments.devstack.stack import READY_MARKER
 
     prefix = f"benchlat{os.getpid()}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for variable in ("LOCAL_API_PORT", "MOTO_PORT", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(variable, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", "--port", "0", "--moto-port", "0", "--contacts", str(CONTACTS),
+        [sys.executable, "-m", "growthos_segments.devstack",
+         "--port", "0", "--moto-port", "0", "--contacts", str(CONTACTS),
          "--prefix", prefix],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         start_new_session=True,
@@ -312,9 +313,9 @@ def local_latency(samples: int = 60) -> None:
 
 
 def _measure_latency(prefix: str, moto: str, samples: int) -> None:
-    from infra import aws
-    from infra.repos import build_repositories
-    from infra.settings import Settings
+    from growthos_segments.infra import aws
+    from growthos_segments.infra.repos import build_repositories
+    from growthos_segments.infra.settings import Settings
 
     settings = Settings.local(prefix, endpoint_url=moto)
     repos = build_repositories(settings)

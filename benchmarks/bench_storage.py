@@ -24,9 +24,9 @@ LOADS = 300
 def view_load() -> None:
     """The demo tenant's 3,000 contacts and events in moto in-process (tuned, as the stack
     runs it); the views of 300 different contacts, each loaded once."""
-    from infra.demo_data import generate, write
-    from infra.repos import build_repositories, create_tables
-    from infra.settings import Settings
+    from growthos_segments.devstack.demo_data import generate, write
+    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.infra.settings import Settings
 
     with moto_in_process():
         settings = Settings.local("bench")
@@ -54,7 +54,7 @@ def stack_ready() -> None:
     env = {**os.environ, "LOCAL_API_PORT": str(api), "MOTO_PORT": str(moto), "DEMO_CONTACTS": "3000"}
     root = Path(__file__).resolve().parent.parent
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=root, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "growthos_segments.devstack"], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ready = None
     try:
@@ -75,7 +75,7 @@ def stack_ready() -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-    row("`make run` (python -m infra.local, 3,000 contacts) to ready",
+    row("`make run` (python -m growthos_segments.devstack, 3,000 contacts) to ready",
         f"{ready:.1f} s" if ready is not None else "did not start")
 
 

@@ -20,11 +20,11 @@ DEMO_KEY = {"x-api-key": "local-demo-key", "Content-Type": "application/json"}
 
 @contextmanager
 def moto_in_process() -> Iterator[None]:
-    """moto's in-process mock, tuned as the local stack tunes its server (``infra.local.moto_tuning``)."""
+    """moto's in-process mock, tuned as the local stack tunes its server (``devstack.moto_tuning``)."""
     os.environ.update(FAKE_AWS)
     from moto import mock_aws
 
-    from infra.local import moto_tuning
+    from growthos_segments.devstack import moto_tuning
 
     with mock_aws():
         moto_tuning.apply()

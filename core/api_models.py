@@ -1,8 +1,8 @@
 """Request and response bodies of the audience API, as pydantic models.
 
 They live in ``core`` (pure pydantic, no AWS) because both sides use them: the
-Powertools resolver in ``handlers.api`` validates requests and generates the
-OpenAPI document from them, and ``infra.audience`` builds the responses. The
+Powertools resolver in ``growthos_segments.handlers.api`` validates requests and generates the
+OpenAPI document from them, and ``growthos_segments.services.audience`` builds the responses. The
 rule itself is typed loosely here (a JSON object) on purpose: its real
 validation is the rule language's (every error with a JSON pointer), which a
 JSON Schema could not express.

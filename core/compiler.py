@@ -19,17 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.contract import Predicate, Result
-from core.expressions import CompiledExpression
-from core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef, to_json
-from core.timeutil import to_iso
-from core.view import MISSING, ContactView, resolve_path
+from growthos_segments.core.contract import Predicate, Result
+from growthos_segments.core.expressions import CompiledExpression
+from growthos_segments.core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef, to_json
+from growthos_segments.core.timeutil import to_iso
+from growthos_segments.core.view import MISSING, ContactView, resolve_path
 
 __all__ = ["CompiledRule", "Explanation", "compile_rule"]
 
 
 def compile_rule(node: Node) -> CompiledRule:
-    """Compile a parsed rule (see :func:`core.rules.parse_rule`)."""
+    """Compile a parsed rule (see :func:`growthos_segments.core.rules.parse_rule`)."""
     return CompiledRule(node)
 
 

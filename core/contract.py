@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from core.view import ContactView
+from growthos_segments.core.view import ContactView
 
 __all__ = [
     "ConditionType",

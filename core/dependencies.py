@@ -3,7 +3,7 @@
 A contact write or a new event must not re-evaluate a tenant's hundred
 segments when it can only move three of them: the evaluator would pay for
 events it does not need and, worse, could not tell a real change from noise.
-Every compiled segment declares what it reads (:class:`core.contract.Reads`:
+Every compiled segment declares what it reads (:class:`growthos_segments.core.contract.Reads`:
 document paths, event-name prefixes, lookback, referenced segments), so the
 index answers "who reads this?" by lookup:
 
@@ -13,7 +13,7 @@ index answers "who reads this?" by lookup:
   and the reverse (a whole map replaced), never by ``scores.nps``;
 - a new event is its name; a segment reading the prefix ``email.`` is affected
   by ``email.opened``, one reading ``order.completed`` by that name (and its
-  sub-names), with the same matching rules as :meth:`core.view.ContactView.events_named`;
+  sub-names), with the same matching rules as :meth:`growthos_segments.core.view.ContactView.events_named`;
 - a new or deleted contact (or a change nobody can describe) affects everything;
 - segments that reference an affected segment (rules, pinned segments,
   exclusions) are affected too, and the answer is in dependency order, so a
@@ -32,8 +32,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.contract import Reads
-from core.segments import SegmentSet
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.segments import SegmentSet
 
 __all__ = [
     "EVERYTHING",
@@ -165,7 +165,7 @@ def changed_paths(
 def event_matches(prefix: str, name: str) -> bool:
     """Whether a segment reading event prefix ``prefix`` sees an event called ``name``.
 
-    Mirrors :meth:`core.view.ContactView.events_named`: ``""`` is every event,
+    Mirrors :meth:`growthos_segments.core.view.ContactView.events_named`: ``""`` is every event,
     ``email.`` and ``email`` are ``email.*`` (and ``email`` itself).
     """
     if not prefix:
@@ -187,7 +187,7 @@ def _ancestors_and_self(path: str) -> Iterable[str]:
 class DependencyIndex:
     """Declared reads of a tenant's compiled segments, indexed for "who is affected?".
 
-    Built once per compiled :class:`core.segments.SegmentSet` (per tenant
+    Built once per compiled :class:`growthos_segments.core.segments.SegmentSet` (per tenant
     revision), so per change the work is a few dict lookups.
     """
 

@@ -65,7 +65,7 @@ def field_error(field: str, message: str) -> PydanticCustomError:
     """An error for a params model validator to raise when the problem is one field's.
 
     A model validator's own errors carry no field, so they would point at the
-    condition; :func:`core.rules.parse_rule` points this one at ``field`` instead
+    condition; :func:`growthos_segments.core.rules.parse_rule` points this one at ``field`` instead
     (``/attribute/amount`` rather than ``/attribute``).
     """
     return PydanticCustomError("value_error", message, {"field": field})

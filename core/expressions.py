@@ -15,9 +15,9 @@ from typing import Any
 
 import datalogic_py
 
-from core.contract import Reads
-from core.errors import pointer
-from core.view import ContactView
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.errors import pointer
+from growthos_segments.core.view import ContactView
 
 __all__ = [
     "ENGINE",

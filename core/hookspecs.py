@@ -14,8 +14,8 @@ from typing import Any
 
 import pluggy
 
-from core.contract import ConditionType, Template
-from core.view import ContactView
+from growthos_segments.core.contract import ConditionType, Template
+from growthos_segments.core.view import ContactView
 
 PROJECT = "growthos.segments"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -31,7 +31,7 @@ def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> 
     start (``DuplicateNameError``), so a GrowthOS module cannot silently shadow
     a built-in.
 
-    :param register: adds one :class:`core.contract.ConditionType`.
+    :param register: adds one :class:`growthos_segments.core.contract.ConditionType`.
     """
 
 
@@ -43,7 +43,7 @@ def register_templates(register: Callable[[Template], None]) -> None:
     template's rule is validated when the host is built, so a broken template
     is found at start-up, not when a user picks it.
 
-    :param register: adds one :class:`core.contract.Template`.
+    :param register: adds one :class:`growthos_segments.core.contract.Template`.
     """
 
 
@@ -57,13 +57,13 @@ def tenant_context(
     first loaded), never per evaluation. Return a mapping ``{namespace: data}``
     (namespace normally the plugin's condition-type prefix, e.g. ``"rfm"``) or
     ``None`` when the plugin needs nothing. Results from all plugins are merged
-    into :attr:`core.view.ContactView.context`; two plugins returning the same
+    into :attr:`growthos_segments.core.view.ContactView.context`; two plugins returning the same
     namespace is an error.
 
     :param tenant_id: the tenant whose data to summarise.
     :param contacts: every contact of that tenant, as views that carry only what
         the conditions reading a tenant context declare in their
-        :class:`core.contract.Reads` (event-name prefixes, lookback, profile
+        :class:`growthos_segments.core.contract.Reads` (event-name prefixes, lookback, profile
         paths): declare there what the context is computed from. It is a
         stream: iterate it once, keep per-contact aggregates rather than the
         views (a tenant may have millions of contacts), and let exceptions

@@ -15,8 +15,8 @@ from typing import Any
 
 import pluggy
 
-from core import hookspecs
-from core.contract import ConditionType, Template
+from growthos_segments.core import hookspecs
+from growthos_segments.core.contract import ConditionType, Template
 
 __all__ = ["RESERVED_NAMES", "DuplicateNameError", "PluginHost", "PluginLoadError"]
 

@@ -43,7 +43,7 @@ class Limits:
     """Characters in a regular expression pattern."""
     max_regexes: int = 10
     """Regular expressions in the whole rule. Compiling is their cost, paid when the
-    rule is validated and compiled: up to about 20 ms each (see :mod:`core.regex`),
+    rule is validated and compiled: up to about 20 ms each (see :mod:`growthos_segments.core.regex`),
     three times for a case-insensitive pattern."""
     max_size: int = 200_000
     """Characters of the whole rule written as compact JSON (``json.dumps`` with

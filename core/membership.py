@@ -6,7 +6,7 @@ three paths cannot disagree about ordering, counters or notifications.
 
 Per contact, one evaluation is:
 
-1. the affected segments (:class:`core.dependencies.DependencyIndex`) with their
+1. the affected segments (:class:`growthos_segments.core.dependencies.DependencyIndex`) with their
    dependents, in dependency order; nothing affected means no request at all;
 2. a sequence number ``seq`` taken from :class:`SeqClock` *before* anything is
    read (see below);
@@ -67,18 +67,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from core.contract import Result
-from core.dependencies import EVERYTHING, Change, DependencyIndex
-from core.host import PluginHost
-from core.ports import (
+from growthos_segments.core.contract import Result
+from growthos_segments.core.dependencies import EVERYTHING, Change, DependencyIndex
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports import (
     ContactViewLoader,
     MembershipStore,
     OutboundEvent,
     RecheckStore,
     TransitionOutcome,
 )
-from core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
-from core.timeutil import parse_instant
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
+from growthos_segments.core.timeutil import parse_instant
 
 __all__ = [
     "ENTERED",

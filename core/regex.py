@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import re2
 from pydantic import AfterValidator, ValidationInfo
 
-from core.limits import DEFAULT_LIMITS
+from growthos_segments.core.limits import DEFAULT_LIMITS
 
 __all__ = ["MAX_PROGRAM_MEMORY", "RegexBudget", "SafeRegex", "compile_safe_regex", "regex_budget"]
 

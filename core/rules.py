@@ -30,12 +30,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from core.contract import ConditionType, Reads
-from core.errors import RuleError, RuleValidationError, pointer, suggest
-from core.expressions import EXPRESSION_OPERATORS, check_expression, expression_reads
-from core.host import PluginHost
-from core.limits import DEFAULT_LIMITS, MAX_NUMBER, MAX_SIGNIFICANT_DIGITS, MIN_NUMBER, Limits
-from core.regex import regex_budget
+from growthos_segments.core.contract import ConditionType, Reads
+from growthos_segments.core.errors import RuleError, RuleValidationError, pointer, suggest
+from growthos_segments.core.expressions import EXPRESSION_OPERATORS, check_expression, expression_reads
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.limits import (
+    DEFAULT_LIMITS,
+    MAX_NUMBER,
+    MAX_SIGNIFICANT_DIGITS,
+    MIN_NUMBER,
+    Limits,
+)
+from growthos_segments.core.regex import regex_budget
 
 __all__ = [
     "And",

@@ -17,13 +17,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from core.compiler import Explanation, compile_rule
-from core.contract import Reads, Result
-from core.errors import RuleError, RuleValidationError
-from core.host import PluginHost
-from core.limits import DEFAULT_LIMITS, Limits
-from core.rules import And, Node, Not, SegmentRef, iter_nodes, parse_rule, rule_reads
-from core.view import ContactView, SegmentResolver
+from growthos_segments.core.compiler import Explanation, compile_rule
+from growthos_segments.core.contract import Reads, Result
+from growthos_segments.core.errors import RuleError, RuleValidationError
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.limits import DEFAULT_LIMITS, Limits
+from growthos_segments.core.rules import And, Node, Not, SegmentRef, iter_nodes, parse_rule, rule_reads
+from growthos_segments.core.view import ContactView, SegmentResolver
 
 __all__ = [
     "MAX_NAME_LENGTH",

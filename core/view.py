@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from core.limits import EARLIEST_INSTANT, LATEST_INSTANT
-from core.timeutil import parse_instant
+from growthos_segments.core.limits import EARLIEST_INSTANT, LATEST_INSTANT
+from growthos_segments.core.timeutil import parse_instant
 
 __all__ = ["MISSING", "ContactView", "Event", "SegmentResolver", "resolve_path"]
 
@@ -126,7 +126,7 @@ class ContactView:
     def events(self) -> tuple[Event, ...]:
         """All well-formed events, oldest first. Malformed ones are skipped, not fatal.
 
-        An event stamped outside :func:`core.limits.in_time_range` (years 1900-2199)
+        An event stamped outside :func:`growthos_segments.core.limits.in_time_range` (years 1900-2199)
         counts as malformed: the conditions add windows of up to 100 years to event
         times, which would overflow near year 9999.
         """

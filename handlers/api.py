@@ -1,7 +1,7 @@
 """The audience API (API Gateway REST proxy, one Powertools resolver).
 
-Each route parses its request (pydantic models of :mod:`core.api_models`,
-validated by the resolver), calls one method of :class:`infra.audience.Audience`
+Each route parses its request (pydantic models of :mod:`growthos_segments.core.api_models`,
+validated by the resolver), calls one method of :class:`growthos_segments.services.audience.Audience`
 and shapes the response; the OpenAPI document at ``/openapi.json`` is generated
 from the same models (and committed as ``openapi.json``).
 
@@ -46,7 +46,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
-from core.api_models import (
+from growthos_segments.core.api_models import (
     MAX_VERSION,
     ConditionTypesOut,
     ContactSegmentsOut,
@@ -69,11 +69,11 @@ from core.api_models import (
     ValidateIn,
     ValidateOut,
 )
-from core.host import PluginHost
-from handlers.authorizer import API_KEY_HEADER
-from infra.audience import ApiError, Audience, IdempotentCreates, located, validate
-from infra.keys import InvalidKeyError, check_tenant_id
-from plugins import default_host
+from growthos_segments.core.host import PluginHost
+from growthos_segments.handlers.authorizer import API_KEY_HEADER
+from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
+from growthos_segments.plugins import default_host
+from growthos_segments.services.audience import ApiError, Audience, IdempotentCreates, located, validate
 
 __all__ = ["app", "handler", "openapi_document"]
 
@@ -159,10 +159,10 @@ class Service:
 @cache
 def service() -> Service:
     """Built on the first request that needs AWS (catalog routes never do)."""
-    from infra import aws
-    from infra.backfill import start_backfill
-    from infra.repos import build_repositories
-    from infra.settings import Settings
+    from growthos_segments.infra import aws
+    from growthos_segments.infra.repos import build_repositories
+    from growthos_segments.infra.settings import Settings
+    from growthos_segments.services.backfill import start_backfill
 
     settings = Settings.from_env()
     repos = build_repositories(settings)
@@ -531,5 +531,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)
 
 
-if __name__ == "__main__":  # python -m handlers.api > openapi.json
+if __name__ == "__main__":  # python -m growthos_segments.handlers.api > openapi.json
     print(openapi_document(), end="")

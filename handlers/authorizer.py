@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 
-from infra.keys import InvalidKeyError, check_tenant_id
+from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
 
 __all__ = ["API_KEY_HEADER", "AuthorizerSettings", "ConfigError", "handler", "key_from_headers"]
 

@@ -1,4 +1,4 @@
-"""Backfill worker: one SQS message is one backfill job (see :mod:`infra.backfill`).
+"""Backfill worker: one SQS message is one backfill job (see :mod:`growthos_segments.services.backfill`).
 
 A job for a whole tenant is split into one message per contact shard; a job
 for a slice evaluates pages of contacts until the function nears its
@@ -19,10 +19,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from infra import aws
-from infra.backfill import Backfill, BackfillJob, BackfillQueue, BackfillWorker
-from infra.evaluation import build_service
-from infra.settings import Settings, SettingsError
+from growthos_segments.infra import aws
+from growthos_segments.infra.settings import Settings, SettingsError
+from growthos_segments.services.backfill import Backfill, BackfillJob, BackfillQueue, BackfillWorker
+from growthos_segments.services.evaluation import build_service
 
 __all__ = ["BackfillSettings", "handler"]
 

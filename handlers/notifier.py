@@ -6,7 +6,7 @@ INSERTs are not transitions), and a record is acknowledged only when
 EventBridge accepted its event. The first failure of a batch stops it: that
 record and every later one are reported as batch item failures, which is
 where Lambda restarts anyway, so a pair's events are never published out of
-order (:class:`infra.evaluation.Notifier`). A batch whose every record failed
+order (:class:`growthos_segments.services.evaluation.Notifier`). A batch whose every record failed
 (EventBridge down) is a partial response too, not a function error: the retry
 restarts at its first record instead of bisecting it. Every event carries the
 transition's stable idempotency id, so the at-least-once redelivery is safe
@@ -25,10 +25,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from infra import aws
-from infra.evaluation import Notifier, record_id
-from infra.publisher import EventBridgePublisher
-from infra.settings import Settings
+from growthos_segments.infra import aws
+from growthos_segments.infra.publisher import EventBridgePublisher
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.evaluation import Notifier, record_id
 
 __all__ = ["NotifierSettings", "handler"]
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from infra import aws
-from infra.backfill import BackfillJob, BackfillQueue
-from infra.context import ContextRefresher
-from infra.evaluation import Scheduler, build_service
-from infra.settings import Settings, SettingsError
+from growthos_segments.infra import aws
+from growthos_segments.infra.settings import Settings, SettingsError
+from growthos_segments.services.backfill import BackfillJob, BackfillQueue
+from growthos_segments.services.context import ContextRefresher
+from growthos_segments.services.evaluation import Scheduler, build_service
 
 __all__ = ["SchedulerSettings", "handler"]
 

@@ -20,8 +20,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from infra.evaluation import StreamEvaluator, build_service, record_id
-from infra.settings import Settings, SettingsError
+from growthos_segments.infra.settings import Settings, SettingsError
+from growthos_segments.services.evaluation import StreamEvaluator, build_service, record_id
 
 __all__ = ["StreamSettings", "handler"]
 

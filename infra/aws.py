@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from infra.settings import Settings
+from growthos_segments.infra.settings import Settings
 
 __all__ = ["RequestCounter", "RequestTally", "botocore_config", "client", "session"]
 

@@ -5,7 +5,7 @@ subclasses them with a ``Meta`` naming the physical table and endpoint, because
 CloudFormation, the local stack and each test run use different names. Every
 model class built for one ``Settings`` shares one botocore client, so a single
 :class:`~infra.aws.RequestCounter` sees every request and the moto workarounds in
-:func:`infra.aws.botocore_config` apply to pynamodb too.
+:func:`growthos_segments.infra.aws.botocore_config` apply to pynamodb too.
 
 Key and index layout must match ``template.yaml``;
 ``tests/integration/test_template_models.py`` compares them.
@@ -28,7 +28,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from infra.settings import TABLE_LOGICAL_IDS, Settings
+from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings
 
 __all__ = [
     "ContactModel",

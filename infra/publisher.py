@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.ports import OutboundEvent, PublishFailure, PublishResult
+from growthos_segments.core.ports import OutboundEvent, PublishFailure, PublishResult
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ENTRIES", "EventBridgePublisher", "entry_size"]
 
@@ -38,7 +38,7 @@ def entry_size(entry: dict[str, Any]) -> int:
 
 
 class EventBridgePublisher:
-    """:class:`core.ports.EventPublisher` on an EventBridge bus."""
+    """:class:`growthos_segments.core.ports.EventPublisher` on an EventBridge bus."""
 
     def __init__(self, events_client: Any, bus_name: str, *, source: str = "growthos.segments") -> None:
         self._client = events_client

@@ -10,17 +10,17 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from core.host import PluginHost
+from growthos_segments.core.host import PluginHost
 
 BUILTIN_MODULES: tuple[str, ...] = (
-    "plugins.attributes",
-    "plugins.email",
-    "plugins.events",
-    "plugins.scores",
-    "plugins.referrals",
-    "plugins.nudges",
-    "plugins.rfm",
-    "plugins.templates",
+    "growthos_segments.plugins.attributes",
+    "growthos_segments.plugins.email",
+    "growthos_segments.plugins.events",
+    "growthos_segments.plugins.scores",
+    "growthos_segments.plugins.referrals",
+    "growthos_segments.plugins.nudges",
+    "growthos_segments.plugins.rfm",
+    "growthos_segments.plugins.templates",
 )
 """Built-in plugin modules, registered in this order."""
 

@@ -50,11 +50,11 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import suggest
-from core.limits import EARLIEST_INSTANT, LATEST_INSTANT, MAX_SPAN, in_time_range
-from core.timeutil import DURATION_RE, UTC, parse_duration, parse_instant
-from core.view import MISSING, ContactView, Event, resolve_path
-from plugins.operators import (
+from growthos_segments.core.errors import suggest
+from growthos_segments.core.limits import EARLIEST_INSTANT, LATEST_INSTANT, MAX_SPAN, in_time_range
+from growthos_segments.core.timeutil import DURATION_RE, UTC, parse_duration, parse_instant
+from growthos_segments.core.view import MISSING, ContactView, Event, resolve_path
+from growthos_segments.plugins.operators import (
     TIME_BASED_OPS,
     ValueTest,
     compile_value_test,
@@ -143,7 +143,7 @@ Instant = Annotated[
     AfterValidator(_check_instant),
 ]
 """An ISO-8601 calendar date (midnight UTC) or date-time (naive means UTC), in the years every
-event time lies in (:func:`core.limits.in_time_range`)."""
+event time lies in (:func:`growthos_segments.core.limits.in_time_range`)."""
 
 NonNegInt = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 """A count: strict so that JSON ``true`` is not taken for ``1``."""
@@ -373,7 +373,7 @@ class Selector:
 
     @property
     def prefixes(self) -> frozenset[str]:
-        """Event-name prefixes for :class:`core.contract.Reads`."""
+        """Event-name prefixes for :class:`growthos_segments.core.contract.Reads`."""
         return frozenset(n[:-1] if n.endswith(".*") else n for n in self.names)
 
     def series(self, view: ContactView) -> Series:
@@ -593,7 +593,7 @@ def _simulate(
 def contact_created_at(view: ContactView) -> datetime | None:
     """When the contact came to exist: ``attributes.created_at``, else ``signup_date``.
 
-    A date outside :func:`core.limits.in_time_range` is not taken for one (adding the
+    A date outside :func:`growthos_segments.core.limits.in_time_range` is not taken for one (adding the
     window to it could leave the years a ``datetime`` holds).
     """
 

@@ -11,7 +11,7 @@ Condition types (all in category ``contact``)::
     {"suppression": {"flag": "bounced", "value": false}} # flag is not true
     {"suppression": {"status": ["bounced", "complained"]}}
 
-``attribute`` takes every operator of :mod:`plugins.operators` (whose module
+``attribute`` takes every operator of :mod:`growthos_segments.plugins.operators` (whose module
 docstring holds the table of results for missing, null and wrong-kind values).
 ``field`` is a dotted path under ``attributes``: ``plan``, ``custom.plan_type``.
 The path is resolved at compile time into the cheapest getter (a top-level field
@@ -45,11 +45,16 @@ from pydantic import (
     model_validator,
 )
 
-from core.contract import ConditionType, Predicate, Reads
-from core.hookspecs import hookimpl
-from core.limits import DEFAULT_LIMITS
-from core.view import MISSING, ContactView, resolve_path
-from plugins.operators import ContainsTest, compile_value_test, describe_value_test, flat_union
+from growthos_segments.core.contract import ConditionType, Predicate, Reads
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.limits import DEFAULT_LIMITS
+from growthos_segments.core.view import MISSING, ContactView, resolve_path
+from growthos_segments.plugins.operators import (
+    ContainsTest,
+    compile_value_test,
+    describe_value_test,
+    flat_union,
+)
 
 __all__ = [
     "ATTRIBUTE",

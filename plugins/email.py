@@ -25,11 +25,11 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from core.contract import ConditionType, Predicate, Reads, Result
-from core.hookspecs import hookimpl
-from core.timeutil import UTC, parse_duration, zone
-from core.view import ContactView, Event
-from plugins._behavior import (
+from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.timeutil import UTC, parse_duration, zone
+from growthos_segments.core.view import ContactView, Event
+from growthos_segments.plugins._behavior import (
     ALL_HISTORY,
     CAP,
     Count,

@@ -4,7 +4,7 @@ An event is selected by its exact ``name`` (``"viewed_product"``,
 ``"order.completed"``; ``"order.*"`` for a whole namespace) and optional
 ``where`` filters on its properties, written with the attribute operators
 (``{"amount": {"op": "greater_than", "value": 100}}``). A missing property
-behaves as the operator table in :mod:`plugins.operators` says (false for every
+behaves as the operator table in :mod:`growthos_segments.plugins.operators` says (false for every
 positive operator, true for the ``not_*`` ones).
 
 ``last_activity`` is the one condition here that reads events of every name:
@@ -29,11 +29,11 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from core.contract import ConditionType, Predicate, Reads, Result
-from core.hookspecs import hookimpl
-from core.timeutil import parse_duration
-from core.view import ContactView
-from plugins._behavior import (
+from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.timeutil import parse_duration
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins._behavior import (
     ALL_HISTORY,
     Count,
     CountWindowFields,

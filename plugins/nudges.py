@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from core.contract import ConditionType, Predicate, Reads
-from core.hookspecs import hookimpl
-from plugins._behavior import (
+from growthos_segments.core.contract import ConditionType, Predicate, Reads
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.plugins._behavior import (
     Count,
     CountWindowFields,
     IdOrIds,

@@ -23,7 +23,7 @@ Value kinds (JSON keeps them apart, so do we; nothing is coerced):
   *list* ``list``/``tuple``/``set``/``frozenset`` (multi-select fields, tags);
 - *instant*: an ISO-8601 date-time, a calendar date (``"2026-10-02"``, midnight
   in the test's ``tz``) or Unix epoch seconds (not booleans) — read by
-  :func:`core.timeutil.parse_instant`;
+  :func:`growthos_segments.core.timeutil.parse_instant`;
 - ``MISSING`` (field absent) and ``None`` (stored null) are never of any kind.
 
 Results per operator. "wrong kind" includes MISSING and null. Every ``not_*``
@@ -115,11 +115,11 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import field_error
-from core.limits import DEFAULT_LIMITS, MAX_SPAN
-from core.regex import SafeRegex, compile_safe_regex
-from core.timeutil import parse_instant, zone
-from core.view import MISSING
+from growthos_segments.core.errors import field_error
+from growthos_segments.core.limits import DEFAULT_LIMITS, MAX_SPAN
+from growthos_segments.core.regex import SafeRegex, compile_safe_regex
+from growthos_segments.core.timeutil import parse_instant, zone
+from growthos_segments.core.view import MISSING
 
 __all__ = [
     "TIME_BASED_OPS",

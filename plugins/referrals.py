@@ -24,10 +24,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from core.contract import ConditionType, Predicate, Reads, Result
-from core.hookspecs import hookimpl
-from core.view import ContactView, Event
-from plugins._behavior import (
+from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.view import ContactView, Event
+from growthos_segments.plugins._behavior import (
     Count,
     CountWindowFields,
     ParamsModel,

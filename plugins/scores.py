@@ -26,10 +26,10 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
-from core.contract import ConditionType, Predicate, Reads, Result
-from core.hookspecs import hookimpl
-from core.view import ContactView
-from plugins._behavior import (
+from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins._behavior import (
     Number,
     NumberFields,
     ParamsModel,

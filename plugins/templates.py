@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.contract import Template
-from core.hookspecs import hookimpl
+from growthos_segments.core.contract import Template
+from growthos_segments.core.hookspecs import hookimpl
 
 ENGAGED: dict[str, Any] = {
     "and": [

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.host import PluginHost
+from growthos_segments.core.host import PluginHost
 from tests.support import toy_plugin
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

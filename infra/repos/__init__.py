@@ -1,4 +1,4 @@
-"""DynamoDB repositories behind the ports in :mod:`core.ports`.
+"""DynamoDB repositories behind the ports in :mod:`growthos_segments.core.ports`.
 
 ``build_repositories(settings)`` wires one botocore client (with the moto
 endpoint fix and a request counter) into every model, so callers get a
@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra import aws
-from infra.aws import RequestCounter
-from infra.models import Models, build_models
-from infra.repos.contacts import ContactRepository, ContactViews, EventRepository
-from infra.repos.memberships import MembershipRepository
-from infra.repos.rechecks import RecheckRepository
-from infra.repos.segments import SegmentRepository
-from infra.repos.snapshots import SnapshotRepository
-from infra.settings import TABLE_LOGICAL_IDS, Settings
+from growthos_segments.infra import aws
+from growthos_segments.infra.aws import RequestCounter
+from growthos_segments.infra.models import Models, build_models
+from growthos_segments.infra.repos.contacts import ContactRepository, ContactViews, EventRepository
+from growthos_segments.infra.repos.memberships import MembershipRepository
+from growthos_segments.infra.repos.rechecks import RecheckRepository
+from growthos_segments.infra.repos.segments import SegmentRepository
+from growthos_segments.infra.repos.snapshots import SnapshotRepository
+from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings
 
 __all__ = [
     "ContactRepository",
@@ -76,7 +76,7 @@ def create_tables(settings: Settings, dynamodb_client: Any = None) -> dict[str, 
 
     Returns ``{logical_id: stream_arn}``.
     """
-    from infra.template import create_tables as create_from_template
+    from growthos_segments.infra.template import create_tables as create_from_template
 
     client = dynamodb_client or aws.client("dynamodb", settings)
     names = {TABLE_LOGICAL_IDS[name]: table for name, table in settings.tables.as_dict().items()}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from core.ports import CursorError
+from growthos_segments.core.ports import CursorError
 
 __all__ = ["decode_cursor", "encode_cursor", "iso", "parse_iso", "plain", "utcnow"]
 

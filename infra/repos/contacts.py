@@ -16,12 +16,12 @@ from typing import Any
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
-from core.ports import ContactDocument, Page
-from infra import keys
-from infra.aws import RequestCounter
-from infra.models import ContactModel, EventModel, Models
-from infra.repos._common import decode_cursor, encode_cursor, iso, plain, utcnow
-from infra.settings import Settings
+from growthos_segments.core.ports import ContactDocument, Page
+from growthos_segments.infra import keys
+from growthos_segments.infra.aws import RequestCounter
+from growthos_segments.infra.models import ContactModel, EventModel, Models
+from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, iso, plain, utcnow
+from growthos_segments.infra.settings import Settings
 
 __all__ = ["ContactRepository", "ContactViews", "EventRepository"]
 
@@ -364,7 +364,7 @@ class EventRepository:
 
 
 class ContactViews:
-    """:class:`core.ports.ContactViewLoader` on DynamoDB: GetItem + one Query."""
+    """:class:`growthos_segments.core.ports.ContactViewLoader` on DynamoDB: GetItem + one Query."""
 
     def __init__(
         self, models: Models, requests: RequestCounter | None = None, *, consistent: bool = True
@@ -385,7 +385,7 @@ class ContactViews:
         lookback: timedelta | None,
         max_events: int | None = None,
     ) -> ContactDocument | None:
-        """See :meth:`core.ports.ContactViewLoader.load_view`.
+        """See :meth:`growthos_segments.core.ports.ContactViewLoader.load_view`.
 
         Reads are strongly consistent by default: the evaluator runs right after
         the write that triggered it and must see it. ``max_events`` keeps only

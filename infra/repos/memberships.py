@@ -17,11 +17,11 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from core.ports import MembershipRecord, Page, TransitionOutcome, TransitionResult
-from infra import keys
-from infra.models import MembershipModel, Models
-from infra.repos._common import decode_cursor, encode_cursor, iso
-from infra.settings import Settings
+from growthos_segments.core.ports import MembershipRecord, Page, TransitionOutcome, TransitionResult
+from growthos_segments.infra import keys
+from growthos_segments.infra.models import MembershipModel, Models
+from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, iso
+from growthos_segments.infra.settings import Settings
 
 __all__ = ["MembershipRepository"]
 
@@ -42,7 +42,7 @@ def _record(item: MembershipModel) -> MembershipRecord:
 
 
 class MembershipRepository:
-    """:class:`core.ports.MembershipStore` on DynamoDB."""
+    """:class:`growthos_segments.core.ports.MembershipStore` on DynamoDB."""
 
     def __init__(self, models: Models, settings: Settings) -> None:
         self._model = models.memberships

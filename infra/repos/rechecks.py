@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 from pynamodb.exceptions import DeleteError, PutError
 
-from core.ports import Page, RecheckRecord
-from infra import keys
-from infra.models import Models, RecheckModel
-from infra.repos._common import decode_cursor, encode_cursor, iso, parse_iso
+from growthos_segments.core.ports import Page, RecheckRecord
+from growthos_segments.infra import keys
+from growthos_segments.infra.models import Models, RecheckModel
+from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, iso, parse_iso
 
 __all__ = ["RecheckRepository"]
 
@@ -42,7 +42,7 @@ def _conditional_failed(error: Exception) -> bool:
 
 
 class RecheckRepository:
-    """:class:`core.ports.RecheckStore` on DynamoDB."""
+    """:class:`growthos_segments.core.ports.RecheckStore` on DynamoDB."""
 
     shards = keys.RECHECK_SHARDS
 

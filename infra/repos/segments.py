@@ -19,10 +19,15 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, SegmentRecord, SegmentVersionConflict
-from infra import keys
-from infra.models import Models, SegmentModel
-from infra.repos._common import iso, plain, utcnow
+from growthos_segments.core.ports import (
+    SEGMENT_STATUSES,
+    SEGMENT_TYPES,
+    SegmentRecord,
+    SegmentVersionConflict,
+)
+from growthos_segments.infra import keys
+from growthos_segments.infra.models import Models, SegmentModel
+from growthos_segments.infra.repos._common import iso, plain, utcnow
 
 __all__ = ["MAX_DEFINITION_BYTES", "SegmentRepository"]
 
@@ -57,7 +62,7 @@ class _CacheEntry:
 
 
 class SegmentRepository:
-    """:class:`core.ports.SegmentStore` on DynamoDB."""
+    """:class:`growthos_segments.core.ports.SegmentStore` on DynamoDB."""
 
     def __init__(
         self,

@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 
 from pynamodb.exceptions import DoesNotExist
 
-from core.ports import CursorError, Page
-from infra import keys
-from infra.models import Models, SnapshotChunkModel, SnapshotModel
-from infra.repos._common import decode_cursor, encode_cursor, iso, plain
+from growthos_segments.core.ports import CursorError, Page
+from growthos_segments.infra import keys
+from growthos_segments.infra.models import Models, SnapshotChunkModel, SnapshotModel
+from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, iso, plain
 
 __all__ = ["CATEGORIES", "CHUNK_IDS", "SnapshotMember", "SnapshotRecord", "SnapshotRepository"]
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from core.compiler import compile_rule
-from core.errors import RuleValidationError
-from core.expressions import CompiledExpression
-from core.rules import Expr, parse_rule
-from core.view import ContactView
+from growthos_segments.core.compiler import compile_rule
+from growthos_segments.core.errors import RuleValidationError
+from growthos_segments.core.expressions import CompiledExpression
+from growthos_segments.core.rules import Expr, parse_rule
+from growthos_segments.core.view import ContactView
 from tests.conftest import NOW
 
 SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "jsonlogic" / "tests.json"

@@ -1,4 +1,4 @@
-"""The README's audience-API walkthrough, over HTTP against ``python -m infra.local``.
+"""The README's audience-API walkthrough, over HTTP against ``python -m growthos_segments.devstack``.
 
 Create a segment from a template, watch it fill (the save queues a backfill
 that the local stack's SQS trigger runs), check a member, explain a
@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.demo_data import api_key_for
-from infra.local.stack import READY_MARKER
+from growthos_segments.devstack.demo_data import api_key_for
+from growthos_segments.devstack.stack import READY_MARKER
 from tests.e2e.test_local_stack import START_TIMEOUT, STOP_TIMEOUT, Running, request, start_stack
 
 pytestmark = pytest.mark.e2e

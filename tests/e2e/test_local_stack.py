@@ -27,17 +27,17 @@ from typing import Any
 
 import pytest
 
-from core.segments import SegmentSet
-from infra import aws, keys
-from infra.backfill import ProgressStore
-from infra.demo_data import api_key_for
-from infra.evaluation import definition_of
-from infra.local.functions import load_app
-from infra.local.stack import FILLED_MARKER, READY_MARKER, auth_header
-from infra.repos import build_repositories
-from infra.settings import Settings
-from infra.template import load_template
-from plugins import default_host
+from growthos_segments.core.segments import SegmentSet
+from growthos_segments.devstack.demo_data import api_key_for
+from growthos_segments.devstack.functions import load_app
+from growthos_segments.devstack.stack import FILLED_MARKER, READY_MARKER, auth_header
+from growthos_segments.infra import aws, keys
+from growthos_segments.infra.repos import build_repositories
+from growthos_segments.infra.settings import Settings
+from growthos_segments.infra.template import load_template
+from growthos_segments.plugins import default_host
+from growthos_segments.services.backfill import ProgressStore
+from growthos_segments.services.evaluation import definition_of
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,7 @@ def start_stack(*args: str, environment: dict[str, str] | None = None) -> Runnin
     for variable in ("LOCAL_API_PORT", "MOTO_PORT", "DEMO_CONTACTS", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(variable, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", *args],
+        [sys.executable, "-m", "growthos_segments.devstack", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -238,7 +238,8 @@ def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Rea
     assert tail_args == sim_args == ["--prefix", PREFIX]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MOTO_PORT": moto_port}
     # Started as a script's background job would be: with SIGINT ignored (the tail must still stop on it).
-    tail = subprocess.Popen([sys.executable, "-m", "infra.cli", "tail", *tail_args], cwd=ROOT, env=env,
+    tail = subprocess.Popen([sys.executable, "-m", "growthos_segments.devstack.cli", "tail", *tail_args],
+                            cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     watching = Running(tail)
@@ -256,7 +257,8 @@ def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Rea
         watching.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)  # the tail
         stack.running.wait_for(r"^ENTER at_risk c42 \(tenant demo, v1\)$", 30)  # the stack's own printer
 
-        simulate = subprocess.Popen([sys.executable, "-m", "infra.cli", "simulate", *sim_args, "--rate", "20",
+        simulate = subprocess.Popen([sys.executable, "-m", "growthos_segments.devstack.cli", "simulate",
+                                     *sim_args, "--rate", "20",
                                      "--seed", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
         writing = Running(simulate)
@@ -343,7 +345,8 @@ def test_ctrl_c_while_a_backfill_runs_and_simulate_writes_stops_within_ten_secon
         api = running.wait_for(ready, START_TIMEOUT).group(1)
         moto = running.wait_for(r"moto .*(http://127\.0\.0\.1:\d+)", 5).group(1)
         simulate = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "simulate", "--endpoint", moto, "--prefix", prefix,
+            [sys.executable, "-m", "growthos_segments.devstack.cli", "simulate",
+             "--endpoint", moto, "--prefix", prefix,
              "--rate", "20"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )

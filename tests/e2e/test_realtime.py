@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from infra import aws
-from infra.local.stack import READY_MARKER
-from infra.repos import build_repositories
-from infra.settings import Settings
+from growthos_segments.devstack.stack import READY_MARKER
+from growthos_segments.infra import aws
+from growthos_segments.infra.repos import build_repositories
+from growthos_segments.infra.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,8 @@ class Stack:
             env.pop(variable, None)
         self.prefix = prefix
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local", "--port", "0", "--moto-port", "0", "--contacts", "60",
+            [sys.executable, "-m", "growthos_segments.devstack",
+             "--port", "0", "--moto-port", "0", "--contacts", "60",
              "--prefix", prefix],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,

@@ -10,16 +10,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from core.ports import SegmentRecord
-from infra import aws
-from infra.audience import Audience, IdempotentCreates
-from infra.backfill import Backfill
-from infra.evaluation import build_service
-from infra.local.front import ApiFront
-from infra.local.functions import Authorizer, load_app
-from infra.local.runtime import LambdaFunction
-from infra.repos import Repositories
-from infra.template import load_template
+from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.devstack.front import ApiFront
+from growthos_segments.devstack.functions import Authorizer, load_app
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra import aws
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.template import load_template
+from growthos_segments.services.audience import Audience, IdempotentCreates
+from growthos_segments.services.backfill import Backfill
+from growthos_segments.services.evaluation import build_service
 
 
 @dataclass
@@ -78,7 +78,7 @@ def event(
 
 @dataclass
 class Api:
-    """Calls ``handlers.api.handler`` with synthetic events, against moto."""
+    """Calls ``growthos_segments.handlers.api.handler`` with synthetic events, against moto."""
 
     repos: Repositories
     audience: Audience
@@ -86,7 +86,7 @@ class Api:
     backfills: list[tuple[str, str, int]] = field(default_factory=list)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Reply:
-        from handlers.api import handler
+        from growthos_segments.handlers.api import handler
 
         result = handler(event(method, path, **kwargs), FakeContext())
         body = json.loads(result["body"]) if result.get("body") else None
@@ -125,7 +125,7 @@ class Api:
 
 def build_api(repos: Repositories, clock: Callable[[], datetime]) -> tuple[Api, Any]:
     """The API wired to ``repos`` with a fixed clock; returns it and the Service to install."""
-    from handlers.api import _HOST, Service
+    from growthos_segments.handlers.api import _HOST, Service
 
     recorded: list[tuple[str, str, int]] = []
 
@@ -149,8 +149,8 @@ OPENED = {"email": {"action": "opened", "within": "30d"}}
 
 
 def install(repos: Repositories, clock: Callable[[], datetime], patch: Any) -> Api:
-    """Point ``handlers.api`` at ``repos`` (the environment too, for code reading it)."""
-    import handlers.api as module
+    """Point ``growthos_segments.handlers.api`` at ``repos`` (the environment too, for code reading it)."""
+    import growthos_segments.handlers.api as module
 
     for name, value in repos.settings.table_env().items():
         patch.setenv(name, value)
@@ -187,7 +187,7 @@ def local_front(
 
 def reset_authorizer(patch: Any, api_keys: str) -> None:
     """``API_KEYS`` for the authorizer function, read afresh on its next call."""
-    import handlers.authorizer as module
+    import growthos_segments.handlers.authorizer as module
 
     patch.setenv("API_KEYS", api_keys)
     patch.setattr(module, "_settings", None)

@@ -3,7 +3,7 @@
 Fake credentials and ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled`` are set for the
 whole session before any client exists, so nothing here can reach real AWS and
 botocore's account-based endpoints cannot bypass the mock. moto runs tuned as
-the local stack runs it (:mod:`infra.local.moto_tuning`: bounded memory, Query
+the local stack runs it (:mod:`growthos_segments.devstack.moto_tuning`: bounded memory, Query
 cost independent of table size), so these tests exercise what the stack runs;
 costs are asserted in requests.
 """
@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import pytest
 from moto import mock_aws
 
-from infra.local import moto_tuning
-from infra.repos import Repositories, build_repositories, create_tables
-from infra.settings import Settings
+from growthos_segments.devstack import moto_tuning
+from growthos_segments.infra.repos import Repositories, build_repositories, create_tables
+from growthos_segments.infra.settings import Settings
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.api import openapi_document
-from infra.local.front import ApiFront
-from infra.repos import Repositories
+from growthos_segments.devstack.front import ApiFront
+from growthos_segments.handlers.api import openapi_document
+from growthos_segments.infra.repos import Repositories
 from tests.integration.api_support import PRO, Api, install, local_front, reset_authorizer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from core.contract import Reads
-from infra import keys
-from infra.estimate import Estimator, wilson_interval
-from infra.repos import Repositories
+from growthos_segments.core.contract import Reads
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.services.estimate import Estimator, wilson_interval
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CONTACTS = 400

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.api import openapi_document
-from infra.repos import Repositories
-from plugins import default_host
+from growthos_segments.handlers.api import openapi_document
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.plugins import default_host
 from tests.integration.api_support import PRO, Api, install
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from handlers.api import openapi_document
-from infra.repos import Repositories
+from growthos_segments.handlers.api import openapi_document
+from growthos_segments.infra.repos import Repositories
 from tests.integration.api_support import PRO, Api, install
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -88,7 +88,7 @@ def test_lists_estimates_cursors_and_references_stay_in_the_tenant(api: Api) -> 
     assert api.post("/segments", {"id": "pro", "name": "Beta pro", "rule": PRO}, tenant=OTHER).status == 201
     cursor = api.get("/segments/pro/members", query={"limit": "1"}, tenant=OWNER).body["cursor"]
     # a one-member segment has no next page: forge one from alpha's partition instead
-    from infra.repos._common import encode_cursor
+    from growthos_segments.infra.repos._common import encode_cursor
 
     forged = encode_cursor({"pk": {"S": "alpha#pro"}, "sk": {"S": "c0"}})
     assert cursor is None or isinstance(cursor, str)

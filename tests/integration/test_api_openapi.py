@@ -1,7 +1,7 @@
 """The committed OpenAPI document is the one the resolver generates from the models.
 
 Regenerate after changing a route or a model:
-``.venv/bin/python -m handlers.api > openapi.json``.
+``.venv/bin/python -m growthos_segments.handlers.api > openapi.json``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from handlers.api import openapi_document
+from growthos_segments.handlers.api import openapi_document
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
 
@@ -18,7 +18,8 @@ def test_committed_openapi_matches_the_generated_one() -> None:
     generated = openapi_document()
     committed = COMMITTED.read_text(encoding="utf-8")
     assert committed == generated, (
-        "openapi.json is stale: run `.venv/bin/python -m handlers.api > openapi.json` and commit it"
+        "openapi.json is stale: run `.venv/bin/python -m growthos_segments.handlers.api > openapi.json`"
+        " and commit it"
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra.repos import Repositories
+from growthos_segments.infra.repos import Repositories
 from tests.integration.api_support import OPENED, PRO, Api, FakeContext, event, install, path
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -286,7 +286,7 @@ def test_idempotent_snapshot(api: Api) -> None:
 
 
 def test_missing_tenant_is_401_before_anything_else(api: Api) -> None:
-    from handlers.api import handler
+    from growthos_segments.handlers.api import handler
 
     reply = handler(event("POST", "/segments", tenant=None, raw_body="{bad"), FakeContext())
     assert reply["statusCode"] == 401 and reply["multiValueHeaders"]["Content-Type"] == ["application/json"]

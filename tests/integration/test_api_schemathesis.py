@@ -5,9 +5,9 @@ The committed OpenAPI document is run through schemathesis's engine (what
 negative values of every parameter and body, missing and duplicated parameters,
 methods a path does not have), hypothesis fuzzing, and stateful sequences (a
 created segment is then read, updated, snapshotted, archived). Requests go over
-HTTP on 127.0.0.1 to the local API Gateway (``infra.local.front``: the REQUEST
+HTTP on 127.0.0.1 to the local API Gateway (``growthos_segments.devstack.front``: the REQUEST
 authorizer, the template's gateway responses, the route's function) and from
-there to ``handlers.api`` on moto, so what is checked is what a client of the
+there to ``growthos_segments.handlers.api`` on moto, so what is checked is what a client of the
 deployed API would see.
 
 Every check schemathesis offers is on. Three of them are told what this API
@@ -38,8 +38,8 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, StopReason, events, from_schema
 
-from handlers.api import openapi_document
-from infra.repos import Repositories
+from growthos_segments.handlers.api import openapi_document
+from growthos_segments.infra.repos import Repositories
 from tests.integration.api_support import PRO, install, local_front, reset_authorizer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-import handlers.backfill as backfill_handler
-from infra import aws, keys
-from infra.backfill import Backfill, BackfillJob, start_backfill
-from infra.evaluation import build_service
-from infra.local.queues import sqs_record
-from infra.local.runtime import LambdaFunction
-from infra.repos import Repositories
-from infra.settings import Settings
+import growthos_segments.handlers.backfill as backfill_handler
+from growthos_segments.devstack.queues import sqs_record
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra import aws, keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.backfill import Backfill, BackfillJob, start_backfill
+from growthos_segments.services.evaluation import build_service
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Realtime, Streams, atomic_dynamodb, summary
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.ports import ContactViewLoader, CursorError
-from infra import keys
-from infra.repos import Repositories
+from growthos_segments.core.ports import ContactViewLoader, CursorError
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
 from tests.integration.conftest import NOW
 
 PROFILE: dict[str, Any] = {

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
-from core.contract import Reads
-from core.hookspecs import hookimpl
-from core.host import PluginHost
-from core.ports import SegmentRecord
-from core.view import ContactView
-from infra import keys
-from infra.context import ContextRefresher, DocumentStream, TenantStream, context_reads
-from infra.evaluation import build_service
-from infra.repos import Repositories
-from plugins import default_host
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.core.view import ContactView
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.plugins import default_host
+from growthos_segments.services.context import ContextRefresher, DocumentStream, TenantStream, context_reads
+from growthos_segments.services.evaluation import build_service
 from tests.integration.conftest import NOW
 
 CHAMPIONS = {"rfm_tier": {"tier": "champions"}}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from infra import keys
+from growthos_segments.infra import keys
 
 TENANT_KEYS: list[Callable[[str], str]] = [
     lambda t: keys.contact_pk(t, "c1"),

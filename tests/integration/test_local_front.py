@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from handlers.authorizer import AuthorizerSettings, ConfigError, key_from_headers
-from infra.local.front import GatewayResponse, HttpResponse, gateway_responses, policy_decision
-from infra.local.functions import ApiRoute, FunctionSpec, load_app
-from infra.local.runtime import LambdaFunction
-from infra.template import load_template
+from growthos_segments.devstack.front import GatewayResponse, HttpResponse, gateway_responses, policy_decision
+from growthos_segments.devstack.functions import ApiRoute, FunctionSpec, load_app
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.handlers.authorizer import AuthorizerSettings, ConfigError, key_from_headers
+from growthos_segments.infra.template import load_template
 from tests.integration.api_support import local_front, reset_authorizer
 
 KEY = "local-demo-key"
@@ -255,9 +255,9 @@ def test_bad_input_to_the_api_is_4xx_never_500(api_keys: None) -> None:
 
 
 def test_the_api_refuses_an_event_without_a_tenant() -> None:
-    from handlers.api import handler
+    from growthos_segments.handlers.api import handler
 
-    spec = FunctionSpec("ApiFunction", "handlers.api.handler", 29, 512, {})
+    spec = FunctionSpec("ApiFunction", "growthos_segments.handlers.api.handler", 29, 512, {})
     event = {
         "resource": "/{proxy+}",
         "path": "/templates",

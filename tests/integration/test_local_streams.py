@@ -1,7 +1,7 @@
 """The pump on real moto streams, demo data through the DynamoDB layer, queues and the bus tap.
 
 moto runs in-process here (``mock_aws``), tuned as the stack's moto server is
-(``infra.local.moto_tuning``); the stack uses the same code against moto's server.
+(``growthos_segments.devstack.moto_tuning``); the stack uses the same code against moto's server.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from infra import aws
-from infra.demo_data import api_key_for, demo_segments, generate, write
-from infra.local.bus import EventPrinter, format_event, tap_bus
-from infra.local.functions import QueueSource, ScheduleSource, load_app
-from infra.local.motoserver import prune_shard_iterators
-from infra.local.pump import MappingConfig, StreamPump, StreamReader
-from infra.local.queues import QueuePoller, ScheduleRunner
-from infra.local.runtime import LambdaFunction
-from infra.repos import Repositories
-from infra.template import load_template
-from plugins import default_host
+from growthos_segments.devstack.bus import EventPrinter, format_event, tap_bus
+from growthos_segments.devstack.demo_data import api_key_for, demo_segments, generate, write
+from growthos_segments.devstack.functions import QueueSource, ScheduleSource, load_app
+from growthos_segments.devstack.motoserver import prune_shard_iterators
+from growthos_segments.devstack.pump import MappingConfig, StreamPump, StreamReader
+from growthos_segments.devstack.queues import QueuePoller, ScheduleRunner
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra import aws
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.template import load_template
+from growthos_segments.plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -24,8 +24,8 @@ import boto3
 import pytest
 import yaml
 
-from infra.local.stack import LocalStack, Options
-from infra.template import load_template
+from growthos_segments.devstack.stack import LocalStack, Options
+from growthos_segments.infra.template import load_template
 
 EVALUATED: list[str] = []
 LOCK = threading.Lock()
@@ -122,7 +122,7 @@ def test_a_contact_change_travels_from_the_table_to_a_printed_enter_line(
     stack = LocalStack(options, emit=lines.append)
     try:
         stack.start()
-        from infra.repos import build_repositories
+        from growthos_segments.infra.repos import build_repositories
 
         assert stack.settings is not None
         repos = build_repositories(stack.settings)
@@ -162,7 +162,7 @@ def test_an_invocation_still_running_at_shutdown_is_cut_off_like_a_time_out(
     stack = LocalStack(options, emit=lambda line: None)
     try:
         stack.start()
-        from infra.repos import build_repositories
+        from growthos_segments.infra.repos import build_repositories
 
         assert stack.settings is not None
         build_repositories(stack.settings).contacts.put(
@@ -171,7 +171,7 @@ def test_an_invocation_still_running_at_shutdown_is_cut_off_like_a_time_out(
         while "slow" not in EVALUATED and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "slow" in EVALUATED  # the evaluator is inside its invocation, ignoring the stop
-        with caplog.at_level("WARNING", logger="infra.local"):
+        with caplog.at_level("WARNING", logger="growthos_segments.devstack"):
             assert stack.stop(timeout=1.0)
         assert "cut off at shutdown, as a time-out would: StreamEvaluatorFunction" in caplog.text
     finally:

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from core.ports import CursorError, MembershipStore, TransitionOutcome
-from infra import keys
-from infra.repos import Repositories
+from growthos_segments.core.ports import CursorError, MembershipStore, TransitionOutcome
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
 from tests.integration.conftest import NOW
 
 APPLIED, STALE, UNCHANGED = TransitionOutcome.APPLIED, TransitionOutcome.STALE, TransitionOutcome.UNCHANGED

@@ -1,4 +1,4 @@
-"""The moto tuning of the local stack (``infra.local.moto_tuning``): same answers, bounded work.
+"""The moto tuning of the local stack (``devstack.moto_tuning``): same answers, bounded work.
 
 Every semantic test compares the tuned moto with moto as installed (``untuned``)
 on the same data, or runs the same assertions on both; every cost test counts
@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra import aws
-from infra.local import moto_tuning
-from infra.local.pump import IteratorExpired, MappingConfig, StreamPump, StreamReader
-from infra.local.runtime import LambdaFunction
-from infra.settings import Settings
+from growthos_segments.devstack import moto_tuning
+from growthos_segments.devstack.pump import IteratorExpired, MappingConfig, StreamPump, StreamReader
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra import aws
+from growthos_segments.infra.settings import Settings
 
 TABLE = "tuning"
 _names = itertools.count()
@@ -732,7 +732,7 @@ def test_moto_does_not_keep_every_item_record_and_iterator_it_ever_made(client: 
 
 
 def test_the_local_stack_s_moto_server_runs_tuned() -> None:
-    from infra.local.motoserver import MotoServer
+    from growthos_segments.devstack.motoserver import MotoServer
 
     with moto_tuning.untuned():
         server = MotoServer(port=0)

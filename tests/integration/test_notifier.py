@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-import handlers.notifier as notifier_handler
-from core.ports import OutboundEvent, PublishFailure, PublishResult
-from infra import keys
-from infra.evaluation import HeldBack, Notifier, PublishError, build_service
-from infra.local.pump import MappingConfig, deliver
-from infra.local.runtime import LambdaFunction
-from infra.repos import Repositories
+import growthos_segments.handlers.notifier as notifier_handler
+from growthos_segments.core.ports import OutboundEvent, PublishFailure, PublishResult
+from growthos_segments.devstack.pump import MappingConfig, deliver
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.services.evaluation import HeldBack, Notifier, PublishError, build_service
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Realtime, Streams, summary
 

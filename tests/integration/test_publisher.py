@@ -8,11 +8,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.ports import EventPublisher, OutboundEvent
-from infra import aws
-from infra.aws import RequestCounter
-from infra.publisher import MAX_BATCH_BYTES, EventBridgePublisher, entry_size
-from infra.settings import Settings
+from growthos_segments.core.ports import EventPublisher, OutboundEvent
+from growthos_segments.infra import aws
+from growthos_segments.infra.aws import RequestCounter
+from growthos_segments.infra.publisher import MAX_BATCH_BYTES, EventBridgePublisher, entry_size
+from growthos_segments.infra.settings import Settings
 
 
 def _event(n: int, *, detail_bytes: int = 0) -> OutboundEvent:

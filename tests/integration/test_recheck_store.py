@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from core.ports import CursorError, RecheckRecord, RecheckStore
-from infra import keys
-from infra.repos import Repositories
+from growthos_segments.core.ports import CursorError, RecheckRecord, RecheckStore
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
 from tests.integration.conftest import NOW
 
 

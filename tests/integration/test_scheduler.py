@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-import handlers.scheduler as scheduler_handler
-from core.ports import SegmentRecord
-from infra.context import ContextRefresher
-from infra.evaluation import Scheduler, build_service
-from infra.local.runtime import LambdaFunction
-from infra.repos import Repositories
-from infra.settings import Settings
+import growthos_segments.handlers.scheduler as scheduler_handler
+from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.context import ContextRefresher
+from growthos_segments.services.evaluation import Scheduler, build_service
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Realtime, Streams
 

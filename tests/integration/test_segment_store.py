@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from core.ports import SegmentRecord, SegmentStore, SegmentVersionConflict
-from infra import keys
-from infra.repos import Repositories, SegmentRepository
+from growthos_segments.core.ports import SegmentRecord, SegmentStore, SegmentVersionConflict
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories, SegmentRepository
 from tests.integration.conftest import NOW
 
 RULE = {

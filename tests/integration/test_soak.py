@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.repos import Repositories
-from infra.settings import Settings
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import Settings
 from tests.soak.harness import Soak, SoakConfig
 
 

@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 
-import handlers.stream as stream_handler
-from core.membership import PairState
-from infra.evaluation import (
+import growthos_segments.handlers.stream as stream_handler
+from growthos_segments.core.membership import PairState
+from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.evaluation import (
     DynamoPairStates,
     EvaluationService,
     Scheduler,
@@ -25,9 +28,6 @@ from infra.evaluation import (
     StreamEvaluator,
     build_service,
 )
-from infra.local.runtime import LambdaFunction
-from infra.repos import Repositories
-from infra.settings import Settings
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Hosts, Realtime, Streams, atomic_dynamodb
 

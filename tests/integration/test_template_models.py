@@ -8,19 +8,24 @@ from typing import Any
 
 import pytest
 
-from infra import aws
-from infra.models import build_models
-from infra.repos import create_tables
-from infra.settings import TABLE_ENV, TABLE_LOGICAL_IDS, Settings
-from infra.template import load_template, model_differences, table_env_vars, table_properties
+from growthos_segments.infra import aws
+from growthos_segments.infra.models import build_models
+from growthos_segments.infra.repos import create_tables
+from growthos_segments.infra.settings import TABLE_ENV, TABLE_LOGICAL_IDS, Settings
+from growthos_segments.infra.template import (
+    load_template,
+    model_differences,
+    table_env_vars,
+    table_properties,
+)
 
 HANDLERS = {
-    "StreamEvaluatorFunction": "handlers.stream.handler",
-    "NotifierFunction": "handlers.notifier.handler",
-    "ApiFunction": "handlers.api.handler",
-    "AuthorizerFunction": "handlers.authorizer.handler",
-    "SchedulerFunction": "handlers.scheduler.handler",
-    "BackfillFunction": "handlers.backfill.handler",
+    "StreamEvaluatorFunction": "growthos_segments.handlers.stream.handler",
+    "NotifierFunction": "growthos_segments.handlers.notifier.handler",
+    "ApiFunction": "growthos_segments.handlers.api.handler",
+    "AuthorizerFunction": "growthos_segments.handlers.authorizer.handler",
+    "SchedulerFunction": "growthos_segments.handlers.scheduler.handler",
+    "BackfillFunction": "growthos_segments.handlers.backfill.handler",
 }
 
 

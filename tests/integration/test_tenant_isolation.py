@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from core.ports import CursorError, SegmentRecord
-from infra.keys import InvalidKeyError
-from infra.repos import Repositories
+from growthos_segments.core.ports import CursorError, SegmentRecord
+from growthos_segments.infra.keys import InvalidKeyError
+from growthos_segments.infra.repos import Repositories
 from tests.integration.conftest import NOW
 
 

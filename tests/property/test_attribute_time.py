@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from core.timeutil import zone
-from plugins.operators import ValueTest, compile_value_test
+from growthos_segments.core.timeutil import zone
+from growthos_segments.plugins.operators import ValueTest, compile_value_test
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(ValueTest)
 MICRO = timedelta(microseconds=1)

@@ -27,10 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.contract import ConditionType, Predicate
-from core.timeutil import parse_duration
-from core.view import ContactView
-from plugins import email, events, nudges, referrals, rfm, scores
+from growthos_segments.core.contract import ConditionType, Predicate
+from growthos_segments.core.timeutil import parse_duration
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import email, events, nudges, referrals, rfm, scores
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)

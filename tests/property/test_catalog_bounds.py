@@ -22,12 +22,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import RuleValidationError
-from core.limits import EARLIEST_INSTANT, LATEST_INSTANT
-from core.rules import parse_rule
-from core.segments import SegmentDefinition, SegmentSet
-from core.timeutil import DURATION_RE
-from plugins import default_host
+from growthos_segments.core.errors import RuleValidationError
+from growthos_segments.core.limits import EARLIEST_INSTANT, LATEST_INSTANT
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.core.timeutil import DURATION_RE
+from growthos_segments.plugins import default_host
 
 HOST = default_host()
 LAST_INSTANT = LATEST_INSTANT - timedelta(microseconds=1)

@@ -8,11 +8,11 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.compiler import compile_rule
-from core.host import PluginHost
-from core.rules import normalize, parse_rule, to_json
-from core.timeutil import to_iso
-from core.view import ContactView
+from growthos_segments.core.compiler import compile_rule
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.rules import normalize, parse_rule, to_json
+from growthos_segments.core.timeutil import to_iso
+from growthos_segments.core.view import ContactView
 from tests.conftest import NOW
 from tests.support import toy_plugin
 
@@ -114,7 +114,7 @@ def _reference(rule, doc) -> bool:
         raw = doc["attributes"].get(value["field"])
         if raw is None:
             return False
-        from core.timeutil import parse_instant
+        from growthos_segments.core.timeutil import parse_instant
 
         start = parse_instant(raw)
         return start <= NOW < start + timedelta(seconds=value["seconds"])

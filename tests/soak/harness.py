@@ -42,10 +42,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from core.membership import SeqClock
-from core.ports import SegmentRecord
-from infra import keys
-from infra.evaluation import (
+from growthos_segments.core.membership import SeqClock
+from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.infra import keys
+from growthos_segments.infra.publisher import EventBridgePublisher
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.services.evaluation import (
     EvaluationService,
     Notifier,
     Scheduler,
@@ -53,8 +55,6 @@ from infra.evaluation import (
     build_service,
     record_id,
 )
-from infra.publisher import EventBridgePublisher
-from infra.repos import Repositories
 from tests.support.realtime import Clock, Streams
 
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@ the engine on a controllable clock, and an EventBridge rule that forwards what
 the notifier publishes to a queue the test reads.
 
 Stream records are read from moto's streams and handed over in Lambda's shape
-(:func:`infra.local.pump.lambda_record`), so the tests feed the evaluator and
+(:func:`growthos_segments.devstack.pump.lambda_record`), so the tests feed the evaluator and
 the notifier exactly what the event source mappings would: including moto's
 two INSERT records for an UpdateItem that creates an item.
 """
@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.membership import SeqClock
-from core.ports import SegmentRecord
-from infra import aws
-from infra.evaluation import (
+from growthos_segments.core.membership import SeqClock
+from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.devstack.pump import StreamReader
+from growthos_segments.infra import aws
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.evaluation import (
     BatchResult,
     EvaluationService,
     Notifier,
@@ -30,9 +33,6 @@ from infra.evaluation import (
     StreamEvaluator,
     build_service,
 )
-from infra.local.pump import StreamReader
-from infra.repos import Repositories
-from infra.settings import Settings
 
 
 @contextmanager

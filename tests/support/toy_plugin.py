@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.contract import ConditionType, Predicate, Reads
-from core.hookspecs import hookimpl
-from core.timeutil import parse_instant
-from core.view import ContactView
+from growthos_segments.core.contract import ConditionType, Predicate, Reads
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.timeutil import parse_instant
+from growthos_segments.core.view import ContactView
 
 
 class EqParams(BaseModel):

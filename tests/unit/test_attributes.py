@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.contract import ConditionType
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import attributes
-from plugins.attributes import ATTRIBUTE, LIST, SUPPRESSION, TAG
+from growthos_segments.core.contract import ConditionType
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import attributes
+from growthos_segments.plugins.attributes import ATTRIBUTE, LIST, SUPPRESSION, TAG
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from growthos_segments.devstack.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOW = "2026-11-22T12:00:00Z"
@@ -128,7 +128,7 @@ def test_every_catalog_example_evaluates_through_the_cli(capsys, tmp_path) -> No
 
 def test_no_traceback_from_the_installed_command(tmp_path) -> None:
     bad = write(tmp_path, "r.json", '{"and": [')
-    result = subprocess.run([sys.executable, "-m", "infra.cli", "validate", bad],
+    result = subprocess.run([sys.executable, "-m", "growthos_segments.devstack.cli", "validate", bad],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
@@ -235,9 +235,9 @@ def test_endless_input_is_refused_at_its_bound(capsys, tmp_path, argv) -> None:
 
 
 def test_a_contact_line_at_the_bound_is_read_and_one_past_it_is_refused(capsys, tmp_path, monkeypatch):
-    import infra.cli
+    from growthos_segments.devstack import cli
 
-    monkeypatch.setattr(infra.cli, "MAX_LINE_BYTES", 24)
+    monkeypatch.setattr(cli, "MAX_LINE_BYTES", 24)
     rule = write(tmp_path, "r.json", RULE)
     at_bound, past_it = '{"contact_id": "abcdef"}', '{"contact_id": "abcdefg"}'
     assert (len(at_bound), len(past_it)) == (24, 25)

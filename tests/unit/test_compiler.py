@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.compiler import compile_rule
-from core.rules import parse_rule
-from core.timeutil import to_iso
-from core.view import ContactView
+from growthos_segments.core.compiler import compile_rule
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.timeutil import to_iso
+from growthos_segments.core.view import ContactView
 from tests.conftest import NOW
 
 
@@ -109,7 +109,7 @@ def test_tags_stored_as_a_dynamodb_set_are_read(toy_host):
 
 
 def test_explanation_counts_events_inside_the_window_only():
-    from plugins import default_host
+    from growthos_segments.plugins import default_host
 
     host = default_host(load_entry_points=False)
     rule = {"email": {"action": "opened", "min_count": 1, "within": "30d"}}

@@ -7,10 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from core.contract import Reads
-from core.dependencies import EVERYTHING, Change, DependencyIndex, changed_paths, event_matches
-from core.segments import SegmentDefinition, SegmentSet
-from plugins import default_host
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.dependencies import (
+    EVERYTHING,
+    Change,
+    DependencyIndex,
+    changed_paths,
+    event_matches,
+)
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.plugins import default_host
 
 HOST = default_host(load_entry_points=False)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import email
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import email
 
 HOST = PluginHost([email], load_entry_points=False)
 
@@ -390,8 +390,8 @@ def test_opened_last_sent_reads_sends_and_opens_of_all_history() -> None:
 
 
 def test_opened_last_sent_explanation_shows_what_it_read() -> None:
-    from core.compiler import compile_rule
-    from core.rules import parse_rule
+    from growthos_segments.core.compiler import compile_rule
+    from growthos_segments.core.rules import parse_rule
 
     rule = compile_rule(parse_rule({"email_opened_last_sent": {}}, HOST))
     trace = rule.explain(ContactView(ANA), t("2026-11-19T12:00:00Z")).trace
@@ -439,8 +439,8 @@ def test_catalog_examples_validate() -> None:
 
 
 def test_invalid_params_get_readable_errors_at_their_field() -> None:
-    from core.errors import RuleValidationError
-    from core.rules import parse_rule
+    from growthos_segments.core.errors import RuleValidationError
+    from growthos_segments.core.rules import parse_rule
 
     with pytest.raises(RuleValidationError) as caught:
         parse_rule({"email": {"action": "opened", "within": "30 days", "campaign_id": []}}, HOST)

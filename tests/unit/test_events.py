@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import events
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import events
 
 HOST = PluginHost([events], load_entry_points=False)
 
@@ -384,9 +384,9 @@ def test_inactive_60_days_is_exact_on_the_events_the_loader_keeps() -> None:
 
 
 def test_an_event_of_any_name_reaches_a_last_activity_segment() -> None:
-    from core.dependencies import Change, DependencyIndex
-    from core.segments import SegmentDefinition, SegmentSet
-    from plugins import default_host
+    from growthos_segments.core.dependencies import Change, DependencyIndex
+    from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+    from growthos_segments.plugins import default_host
 
     index = DependencyIndex.of(SegmentSet(default_host(load_entry_points=False), [
         SegmentDefinition("active", {"last_activity": {"within": "14d"}}),
@@ -400,8 +400,8 @@ def test_an_event_of_any_name_reaches_a_last_activity_segment() -> None:
 
 
 def test_last_activity_explanation_counts_every_event_in_its_window() -> None:
-    from core.compiler import compile_rule
-    from core.rules import parse_rule
+    from growthos_segments.core.compiler import compile_rule
+    from growthos_segments.core.rules import parse_rule
 
     rule = compile_rule(parse_rule({"last_activity": INACTIVE_60D}, HOST))
     doc = {**BEN, "attributes": {"created_at": "2026-01-01T00:00:00Z"}}
@@ -421,9 +421,9 @@ def test_catalog_examples_validate() -> None:
 
 
 def test_a_segment_of_only_negative_conditions_is_allowed() -> None:
-    from core.compiler import compile_rule
-    from core.rules import parse_rule
-    from plugins import default_host
+    from growthos_segments.core.compiler import compile_rule
+    from growthos_segments.core.rules import parse_rule
+    from growthos_segments.plugins import default_host
 
     rule = {"and": [
         {"event": {"name": "app.login", "exactly": 0, "within": "14d"}},

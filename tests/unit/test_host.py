@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core.contract import Template
-from core.hookspecs import hookimpl
-from core.host import DuplicateNameError, PluginHost
-from core.rules import parse_rule
-from core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.core.contract import Template
+from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.core.host import DuplicateNameError, PluginHost
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from tests.conftest import NOW
 from tests.support import toy_plugin
 
@@ -23,8 +23,8 @@ PLUGIN_SOURCE = textwrap.dedent(
     '''
     """An outside GrowthOS module's plugin, installed as a distribution."""
     from pydantic import BaseModel
-    from core.contract import ConditionType, Reads
-    from core.hookspecs import hookimpl
+    from growthos_segments.core.contract import ConditionType, Reads
+    from growthos_segments.core.hookspecs import hookimpl
 
     class Params(BaseModel):
         level: int
@@ -77,7 +77,8 @@ def test_entry_point_plugin_works_through_the_cli(installed_plugin: Path, tmp_pa
                         '{"contact_id": "b", "attributes": {}}\n')
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed_plugin), os.getcwd()])}
     out = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "evaluate", "--rule", str(rule), "--contacts", str(contacts),
+        [sys.executable, "-m", "growthos_segments.devstack.cli", "evaluate",
+         "--rule", str(rule), "--contacts", str(contacts),
          "--now", "2026-11-22T12:00:00Z"],
         capture_output=True, text=True, env=env, check=True,
     ).stdout.splitlines()

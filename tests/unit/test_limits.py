@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from core.errors import RuleValidationError
-from core.host import PluginHost
-from core.limits import DEFAULT_LIMITS, EARLIEST_INSTANT, LATEST_INSTANT, MAX_SPAN, Limits
-from core.rules import load_json, parse_rule
-from core.segments import SegmentDefinition, SegmentSet
-from core.timeutil import parse_instant, zone
-from plugins import default_host
+from growthos_segments.core.errors import RuleValidationError
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.limits import DEFAULT_LIMITS, EARLIEST_INSTANT, LATEST_INSTANT, MAX_SPAN, Limits
+from growthos_segments.core.rules import load_json, parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.core.timeutil import parse_instant, zone
+from growthos_segments.plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LAST_NOW = LATEST_INSTANT - timedelta(microseconds=1)

@@ -1,6 +1,6 @@
 """The membership engine with in-memory ports: decisions, ordering and races.
 
-The fakes keep the storage contract of ``core.ports`` (conditional on ``seq``,
+The fakes keep the storage contract of ``growthos_segments.core.ports`` (conditional on ``seq``,
 counts in the same step) so the engine's own logic is what is under test; the
 DynamoDB versions are exercised in ``tests/integration``.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from core.dependencies import Change
-from core.membership import (
+from growthos_segments.core.dependencies import Change
+from growthos_segments.core.membership import (
     ENTERED,
     EXITED,
     MembershipEngine,
@@ -26,9 +26,9 @@ from core.membership import (
     recheck_write,
     transition_event,
 )
-from core.ports import MembershipRecord, RecheckRecord, TransitionOutcome, TransitionResult
-from core.segments import SegmentDefinition
-from plugins import default_host
+from growthos_segments.core.ports import MembershipRecord, RecheckRecord, TransitionOutcome, TransitionResult
+from growthos_segments.core.segments import SegmentDefinition
+from growthos_segments.plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 HOST = default_host(load_entry_points=False)

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from infra.local.motoserver import _SerializedDynamoDB
+from growthos_segments.devstack.motoserver import _SerializedDynamoDB
 
 
 class _Recorder:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import nudges
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import nudges
 
 HOST = PluginHost([nudges], load_entry_points=False)
 

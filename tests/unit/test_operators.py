@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from core.view import MISSING
-from plugins.operators import (
+from growthos_segments.core.view import MISSING
+from growthos_segments.plugins.operators import (
     TIME_BASED_OPS,
     VALUE_TEST_MODELS,
     EqualsTest,

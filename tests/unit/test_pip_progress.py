@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.local.pip_progress import Progress, run
+from growthos_segments.devstack.pip_progress import Progress, run
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from infra.local.functions import FunctionSpec, load_app
-from infra.local.patterns import compile_filters
-from infra.local.pump import (
+from growthos_segments.devstack.functions import FunctionSpec, load_app
+from growthos_segments.devstack.patterns import compile_filters
+from growthos_segments.devstack.pump import (
     BAD_RESPONSE,
     DeliveryStats,
     MappingConfig,
@@ -33,8 +33,8 @@ from infra.local.pump import (
     failure_message,
     lambda_record,
 )
-from infra.local.runtime import Invocation, LambdaFunction
-from infra.template import load_template
+from growthos_segments.devstack.runtime import Invocation, LambdaFunction
+from growthos_segments.infra.template import load_template
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-11-22T00:00:00.000"
 BASE_SEQ = 1_000
@@ -591,20 +591,21 @@ def test_a_handler_module_that_does_not_exist_is_reported_once_and_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     function = LambdaFunction(
-        FunctionSpec("Later", "handlers.not_written_yet.handler", 30, 128, {}), "us-east-1"
+        FunctionSpec("Later", "growthos_segments.handlers.not_written_yet.handler", 30, 128, {}), "us-east-1"
     )
-    with caplog.at_level(logging.WARNING, logger="infra.local"):
+    with caplog.at_level(logging.WARNING, logger="growthos_segments.devstack"):
         assert function.available() is False
         assert function.available() is False
         result = function.invoke({"Records": [record(0)]})
     assert [r.getMessage() for r in caplog.records].count(
-        "Later: handler module handlers.not_written_yet is not written yet; its triggers are skipped"
+        "Later: handler module growthos_segments.handlers.not_written_yet is not written yet; its triggers are skipped"
     ) == 1
     assert not result.ok and result.error_type == "Unavailable"
 
 
 def test_handlers_are_loaded_by_their_template_path() -> None:
-    function = LambdaFunction(FunctionSpec("Api", "handlers.api.handler", 29, 512, {}), "us-east-1")
+    spec = FunctionSpec("Api", "growthos_segments.handlers.api.handler", 29, 512, {})
+    function = LambdaFunction(spec, "us-east-1")
     assert function.available() is True
 
 
@@ -647,7 +648,7 @@ def test_a_stopping_stack_leaves_a_running_invocation_no_time() -> None:
 
 
 def test_an_expired_iterator_is_reopened_after_the_last_record_read() -> None:
-    from infra.local.pump import IteratorExpired
+    from growthos_segments.devstack.pump import IteratorExpired
 
     class Expiring(FakeReader):
         def __init__(self, *args: Any, **kwargs: Any) -> None:

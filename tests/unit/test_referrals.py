@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import referrals
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import referrals
 
 HOST = PluginHost([referrals], load_entry_points=False)
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import rfm
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import rfm
 
 HOST = PluginHost([rfm], load_entry_points=False)
 AS_OF = datetime(2026, 11, 22, tzinfo=UTC)
@@ -247,8 +247,8 @@ def test_catalog_examples_validate() -> None:
 
 
 def test_unknown_tier_is_reported_with_a_suggestion() -> None:
-    from core.errors import RuleValidationError
-    from core.rules import parse_rule
+    from growthos_segments.core.errors import RuleValidationError
+    from growthos_segments.core.rules import parse_rule
 
     with pytest.raises(RuleValidationError) as caught:
         parse_rule({"rfm_tier": {"tier": ["lost", "champion"]}}, HOST)

@@ -7,9 +7,20 @@ import json
 import jsonlogic
 import pytest
 
-from core.errors import RuleValidationError
-from core.limits import Limits
-from core.rules import And, Condition, Expr, Not, Or, SegmentRef, normalize, parse_rule, rule_reads, to_json
+from growthos_segments.core.errors import RuleValidationError
+from growthos_segments.core.limits import Limits
+from growthos_segments.core.rules import (
+    And,
+    Condition,
+    Expr,
+    Not,
+    Or,
+    SegmentRef,
+    normalize,
+    parse_rule,
+    rule_reads,
+    to_json,
+)
 
 EQ = {"toy_eq": {"field": "plan", "value": "free"}}
 EQ2 = {"toy_eq": {"field": "city", "value": "London"}}

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from core.host import PluginHost
-from core.view import ContactView
-from plugins import scores
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import scores
 
 HOST = PluginHost([scores], load_entry_points=False)
 NOW = datetime(2026, 11, 22, tzinfo=UTC)

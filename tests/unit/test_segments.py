@@ -6,9 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from core.segments import SegmentDefinition, SegmentSet, SegmentSetError, membership_resolver
-from core.timeutil import to_iso
-from core.view import ContactView
+from growthos_segments.core.segments import (
+    SegmentDefinition,
+    SegmentSet,
+    SegmentSetError,
+    membership_resolver,
+)
+from growthos_segments.core.timeutil import to_iso
+from growthos_segments.core.view import ContactView
 from tests.conftest import NOW
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from core.compiler import compile_rule
-from core.rules import normalize, parse_rule, rule_reads
-from core.view import ContactView
-from plugins import default_host, templates
+from growthos_segments.core.compiler import compile_rule
+from growthos_segments.core.rules import normalize, parse_rule, rule_reads
+from growthos_segments.core.view import ContactView
+from growthos_segments.plugins import default_host, templates
 
 HOST = default_host(load_entry_points=False)
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

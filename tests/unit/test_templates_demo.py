@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from core.compiler import compile_rule
-from core.rules import parse_rule
-from core.view import ContactView
-from infra.demo_data import generate
-from plugins import default_host
+from growthos_segments.core.compiler import compile_rule
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.view import ContactView
+from growthos_segments.devstack.demo_data import generate
+from growthos_segments.plugins import default_host
 
 HOST = default_host(load_entry_points=False)
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

@@ -26,12 +26,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local.functions import QueueSource, ScheduleSource
-from infra.local.runtime import ACCOUNT_ID, Invoke
+from growthos_segments.devstack.functions import QueueSource, ScheduleSource
+from growthos_segments.devstack.runtime import ACCOUNT_ID, Invoke
 
 __all__ = ["QueuePoller", "ScheduleRunner", "scheduled_event", "sqs_record"]
 
-log = logging.getLogger("infra.local")
+log = logging.getLogger("growthos_segments.devstack")
 
 
 def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:

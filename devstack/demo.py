@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from infra.cli import main as segments
+from growthos_segments.devstack.cli import main as segments
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOW = "2026-11-22T12:00:00Z"

@@ -15,15 +15,15 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-from core.errors import RuleValidationError
-from core.host import DuplicateNameError, PluginHost, PluginLoadError
-from core.limits import DEFAULT_LIMITS, EARLIEST_INSTANT, LATEST_INSTANT, in_time_range
-from core.rules import load_json, parse_rule, to_json
-from core.segments import SegmentDefinition, SegmentSet, SegmentSetError
-from core.timeutil import parse_now, to_iso
+from growthos_segments.core.errors import RuleValidationError
+from growthos_segments.core.host import DuplicateNameError, PluginHost, PluginLoadError
+from growthos_segments.core.limits import DEFAULT_LIMITS, EARLIEST_INSTANT, LATEST_INSTANT, in_time_range
+from growthos_segments.core.rules import load_json, parse_rule, to_json
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError
+from growthos_segments.core.timeutil import parse_now, to_iso
 
 if TYPE_CHECKING:
-    from infra.settings import Settings
+    from growthos_segments.infra.settings import Settings
 
 EXIT_INVALID = 2
 EXIT_USAGE = 1
@@ -39,7 +39,7 @@ class CliError(Exception):
 
 
 def _host() -> PluginHost:
-    from plugins import default_host
+    from growthos_segments.plugins import default_host
 
     try:
         return default_host()
@@ -245,8 +245,8 @@ def _local_settings(args: argparse.Namespace) -> Settings:
     """Settings for the running local stack: ``--endpoint``, else ``MOTO_PORT`` (as ``make run``)."""
     import os
 
-    from infra.local.stack import DEFAULT_MOTO_PORT
-    from infra.settings import Settings
+    from growthos_segments.devstack.stack import DEFAULT_MOTO_PORT
+    from growthos_segments.infra.settings import Settings
 
     endpoint = args.endpoint or f"http://127.0.0.1:{os.environ.get('MOTO_PORT') or DEFAULT_MOTO_PORT}"
     return Settings.local(args.prefix, endpoint_url=endpoint, region=args.region)
@@ -270,7 +270,7 @@ def _stop_on_signals() -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write realistic changes into a running local stack (``make run``); AWS libraries load only here."""
-    from infra.local.simulate import SimulationError, simulate
+    from growthos_segments.devstack.simulate import SimulationError, simulate
 
     if args.count is not None and args.count < 1:
         raise CliError("--count must be at least 1")
@@ -294,8 +294,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from infra import aws
-    from infra.local.bus import TailError, tail
+    from growthos_segments.devstack.bus import TailError, tail
+    from growthos_segments.infra import aws
 
     settings = _local_settings(args)
     events, sqs = aws.client("events", settings), aws.client("sqs", settings)

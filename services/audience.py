@@ -1,6 +1,6 @@
 """The audience API's service functions: one per route, tenant first, AWS behind them.
 
-``handlers.api`` parses a request, calls one method of :class:`Audience` and
+``growthos_segments.handlers.api`` parses a request, calls one method of :class:`Audience` and
 shapes the response; everything a route *means* is here, so it can be tested
 without API Gateway events. Failures a caller can fix are :class:`ApiError`
 subclasses carrying the HTTP status and a located error list; anything else
@@ -9,11 +9,11 @@ is a bug (a 500).
 Choices worth knowing:
 
 - **Tenant isolation.** Every method takes the tenant from the caller (the
-  authorizer's context) and builds keys with it (``infra.keys``), so another
+  authorizer's context) and builds keys with it (``growthos_segments.infra.keys``), so another
   tenant's segment, contact, cursor or snapshot id is simply "not found".
 - **Saving validates the whole tenant.** A segment is checked alone first (the
   rule language's errors, with pointers into the request body), then with every
-  active segment of the tenant (:class:`core.segments.SegmentSet`): unknown
+  active segment of the tenant (:class:`growthos_segments.core.segments.SegmentSet`): unknown
   references, cycles, and segments that the change would break. Nothing is
   stored unless the whole set compiles.
 - **Explanations evaluate now.** ``explain`` evaluates the segment for the
@@ -44,7 +44,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from core.api_models import (
+from growthos_segments.core.api_models import (
     ContactSegmentOut,
     ContactSegmentsOut,
     CountOut,
@@ -64,20 +64,20 @@ from core.api_models import (
     StoredMembership,
     ValidateOut,
 )
-from core.contract import Reads
-from core.errors import RuleError, RuleValidationError, suggest
-from core.host import PluginHost
-from core.membership import TenantSegments
-from core.ports import CursorError, SegmentRecord, SegmentVersionConflict
-from core.rules import SegmentRef, iter_nodes, parse_rule, rule_reads, to_json
-from core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
-from core.timeutil import to_iso
-from infra import keys
-from infra.estimate import Estimator
-from infra.evaluation import TenantContexts, TenantSegmentCache, definition_of
-from infra.repos import Repositories
-from infra.repos._common import iso
-from infra.repos.snapshots import CATEGORIES, SnapshotMember, SnapshotRecord
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.errors import RuleError, RuleValidationError, suggest
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.membership import TenantSegments
+from growthos_segments.core.ports import CursorError, SegmentRecord, SegmentVersionConflict
+from growthos_segments.core.rules import SegmentRef, iter_nodes, parse_rule, rule_reads, to_json
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
+from growthos_segments.core.timeutil import to_iso
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos._common import iso
+from growthos_segments.infra.repos.snapshots import CATEGORIES, SnapshotMember, SnapshotRecord
+from growthos_segments.services.estimate import Estimator
+from growthos_segments.services.evaluation import TenantContexts, TenantSegmentCache, definition_of
 
 __all__ = [
     "ApiError",
@@ -91,7 +91,7 @@ __all__ = [
     "validate",
 ]
 
-log = logging.getLogger("infra.audience")
+log = logging.getLogger("growthos_segments.services.audience")
 
 _DESERIALIZER = TypeDeserializer()
 DRAFT_ID = "_draft"

@@ -4,7 +4,7 @@ Why a sample index rather than loading views: a view is a GetItem plus a Query
 per contact, so a 400-contact sample would be 800 requests (seconds on DynamoDB
 latency, tens of seconds on moto). Instead every contact and every event carries
 a *sample position* — a stable hash of the contact id in ``[0, 65536)``
-(:func:`infra.keys.sample_position`) — and both tables have a ``by_sample``
+(:func:`growthos_segments.infra.keys.sample_position`) — and both tables have a ``by_sample``
 index keyed by ``T#0P`` (the position's top two bits) and ``<position>#...``.
 Positions ``[0, P)`` are then a uniform random sample of the tenant whose
 profiles come back from one range Query per sample shard, and whose events come
@@ -13,7 +13,7 @@ projected to what conditions read). A sample of up to a quarter of a tenant is
 two Queries plus one for the contact count.
 
 How big: the tenant's contact count comes from a counter
-(:meth:`infra.repos.ContactRepository.count`, one Query); the first read takes
+(:meth:`growthos_segments.infra.repos.ContactRepository.count`, one Query); the first read takes
 enough positions for :attr:`Estimator.target` contacts (plus 10 %), and when
 chance gives fewer, the next positions are read until the target is met. A
 tenant of at most :attr:`Estimator.exact_limit` contacts is read whole and
@@ -40,12 +40,12 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from core.contract import Reads
-from core.dependencies import event_matches
-from core.ports import ContactDocument
-from infra import keys
-from infra.repos import Repositories
-from infra.repos._common import plain
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.dependencies import event_matches
+from growthos_segments.core.ports import ContactDocument
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos._common import plain
 
 __all__ = ["Estimate", "Estimator", "SampleReader", "wilson_interval"]
 

@@ -45,9 +45,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local.functions import StreamSource
-from infra.local.patterns import compile_filters
-from infra.local.runtime import Invoke
+from growthos_segments.devstack.functions import StreamSource
+from growthos_segments.devstack.patterns import compile_filters
+from growthos_segments.devstack.runtime import Invoke
 
 __all__ = [
     "DeliveryStats",
@@ -64,7 +64,7 @@ __all__ = [
     "lambda_record",
 ]
 
-log = logging.getLogger("infra.local.pump")
+log = logging.getLogger("growthos_segments.devstack.pump")
 
 Record = dict[str, Any]
 OnFailure = Callable[[list[Record], str, int, str | None], None]

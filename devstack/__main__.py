@@ -1,4 +1,4 @@
-"""``python -m infra.local``: see :mod:`infra.local.stack`.
+"""``python -m growthos_segments.devstack``: see :mod:`growthos_segments.devstack.stack`.
 
 Once :func:`~infra.local.stack.main` has stopped everything, the process ends
 with ``os._exit`` after flushing its output: the in-process moto server leaves
@@ -13,7 +13,7 @@ import os
 import sys
 
 print("starting the local stack ...", flush=True)  # the imports below take seconds on a busy machine
-from infra.local.stack import main  # noqa: E402
+from growthos_segments.devstack.stack import main  # noqa: E402
 
 code = main()
 logging.shutdown()

@@ -40,14 +40,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra.local.functions import ApiRoute, Authorizer
-from infra.local.motoserver import PortInUse
-from infra.local.runtime import ACCOUNT_ID, LambdaFunction
-from infra.template import load_template
+from growthos_segments.devstack.functions import ApiRoute, Authorizer
+from growthos_segments.devstack.motoserver import PortInUse
+from growthos_segments.devstack.runtime import ACCOUNT_ID, LambdaFunction
+from growthos_segments.infra.template import load_template
 
 __all__ = ["ApiFront", "GatewayResponse", "HttpResponse", "gateway_responses", "policy_decision"]
 
-log = logging.getLogger("infra.local.front")
+log = logging.getLogger("growthos_segments.devstack.front")
 
 MAX_BODY = 10 * 1024 * 1024
 """API Gateway's payload limit."""

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.errors import RuleValidationError
-from core.host import PluginHost
-from core.ports import SegmentRecord, SegmentVersionConflict
-from core.rules import parse_rule
-from infra import keys
-from infra.repos import Repositories
-from infra.repos._common import iso
+from growthos_segments.core.errors import RuleValidationError
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports import SegmentRecord, SegmentVersionConflict
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos._common import iso
 
 __all__ = [
     "DemoData",
@@ -51,7 +51,7 @@ __all__ = [
     "write",
 ]
 
-log = logging.getLogger("infra.demo_data")
+log = logging.getLogger("growthos_segments.devstack.demo_data")
 
 HISTORY = timedelta(days=90)
 

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pynamodb.exceptions import PynamoDBException
 
-from infra.keys import CONTACT_SHARDS
-from infra.repos import Repositories, build_repositories
-from infra.settings import Settings
+from growthos_segments.infra.keys import CONTACT_SHARDS
+from growthos_segments.infra.repos import Repositories, build_repositories
+from growthos_segments.infra.settings import Settings
 
 __all__ = ["SimulationError", "Simulator", "simulate"]
 

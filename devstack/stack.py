@@ -11,7 +11,7 @@ Order of start-up, and why:
    replaying thousands of seed records through the evaluator would keep the
    pump busy for minutes and put a user's first real-time change at the back of
    that queue. The seeded documents are still in memory, so
-   :class:`infra.backfill.InitialLoad` evaluates them with the membership engine
+   :class:`growthos_segments.services.backfill.InitialLoad` evaluates them with the membership engine
    (tenant context first) and writes the memberships, counters and re-checks in
    bulk: every seeded segment is filled at "ready", as of the seeding instant.
    Running the real backfill of every segment instead reads each contact back
@@ -43,24 +43,31 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from infra import aws
-from infra.backfill import InitialLoad, LoadReport
-from infra.demo_data import SeedReport, api_key_for, demo_segments, documents, generate, write
-from infra.local.bus import EventPrinter, tap_bus
-from infra.local.front import ApiFront
-from infra.local.functions import LocalApp, Resolver, TemplateError, load_app
-from infra.local.motoserver import MotoServer, PortInUse
-from infra.local.progress import ProgressLine
-from infra.local.pump import MappingConfig, StreamPump, StreamReader, failure_message
-from infra.local.queues import QueuePoller, ScheduleRunner
-from infra.local.runtime import ACCOUNT_ID, LambdaFunction
-from infra.repos._common import iso
-from infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
-from infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
+from growthos_segments.devstack.bus import EventPrinter, tap_bus
+from growthos_segments.devstack.demo_data import (
+    SeedReport,
+    api_key_for,
+    demo_segments,
+    documents,
+    generate,
+    write,
+)
+from growthos_segments.devstack.front import ApiFront
+from growthos_segments.devstack.functions import LocalApp, Resolver, TemplateError, load_app
+from growthos_segments.devstack.motoserver import MotoServer, PortInUse
+from growthos_segments.devstack.progress import ProgressLine
+from growthos_segments.devstack.pump import MappingConfig, StreamPump, StreamReader, failure_message
+from growthos_segments.devstack.queues import QueuePoller, ScheduleRunner
+from growthos_segments.devstack.runtime import ACCOUNT_ID, LambdaFunction
+from growthos_segments.infra import aws
+from growthos_segments.infra.repos._common import iso
+from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
+from growthos_segments.infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
+from growthos_segments.services.backfill import InitialLoad, LoadReport
 
 __all__ = ["DEFAULT_MOTO_PORT", "DEFAULT_PORT", "LocalStack", "Options", "auth_header", "cli_hint", "main"]
 
-log = logging.getLogger("infra.local")
+log = logging.getLogger("growthos_segments.devstack")
 
 DEFAULT_PORT = 3000
 DEFAULT_MOTO_PORT = 5055
@@ -327,8 +334,8 @@ class LocalStack:
         os.environ.update(merged)
 
     def _seed(self) -> None:
-        from infra.repos import build_repositories
-        from plugins import default_host
+        from growthos_segments.infra.repos import build_repositories
+        from growthos_segments.plugins import default_host
 
         assert self.settings is not None
         repos = build_repositories(self.settings)
@@ -570,7 +577,7 @@ def _env_int(name: str, default: int) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.local",
+        prog="python -m growthos_segments.devstack",
         description="Run the segment engine locally on moto (no AWS, no Docker).",
     )
     parser.add_argument(

@@ -39,7 +39,7 @@ class FunctionSpec:
 
     logical_id: str
     handler: str
-    """``module.attribute``, e.g. ``handlers.stream.handler``."""
+    """``module.attribute``, e.g. ``growthos_segments.handlers.stream.handler``."""
     timeout: int
     memory: int
     environment: Mapping[str, Any]

@@ -26,14 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.local.functions import FunctionSpec
+from growthos_segments.devstack.functions import FunctionSpec
 
 __all__ = ["ACCOUNT_ID", "FakeContext", "Invocation", "Invoke", "LambdaFunction"]
 
 ACCOUNT_ID = "123456789012"
 """moto's default account; ARNs built locally must agree with the ones moto returns."""
 
-log = logging.getLogger("infra.local")
+log = logging.getLogger("growthos_segments.devstack")
 
 Handler = Callable[[Any, Any], Any]
 

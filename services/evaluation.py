@@ -1,6 +1,6 @@
 """Real-time membership on DynamoDB: the engine wired to the repositories.
 
-:class:`core.membership.MembershipEngine` decides; this module gives it what it
+:class:`growthos_segments.core.membership.MembershipEngine` decides; this module gives it what it
 needs on AWS (or moto) and adapts the three triggers to it:
 
 - :class:`TenantSegmentCache` compiles each tenant's active segments once per
@@ -10,7 +10,7 @@ needs on AWS (or moto) and adapts the three triggers to it:
   affected pairs with one strongly consistent ``BatchGetItem`` across both
   tables (that is the third read of a contact change, after the view's
   GetItem and Query);
-- :class:`infra.context.TenantContexts` stores plugin tenant data (RFM
+- :class:`growthos_segments.services.context.TenantContexts` stores plugin tenant data (RFM
   thresholds), read at most every few minutes per container;
 - :class:`StreamEvaluator` turns contacts/events stream records into one
   :class:`~core.dependencies.Change` per contact and evaluates each contact
@@ -35,9 +35,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from pynamodb.exceptions import TransactWriteError
 
-from core.dependencies import EVERYTHING, Change, changed_paths
-from core.host import PluginHost
-from core.membership import (
+from growthos_segments.core.dependencies import EVERYTHING, Change, changed_paths
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.membership import (
     ContactOutcome,
     MembershipEngine,
     PairState,
@@ -46,7 +46,7 @@ from core.membership import (
     transition_event,
     with_context,
 )
-from core.ports import (
+from growthos_segments.core.ports import (
     EventPublisher,
     MembershipRecord,
     MembershipStore,
@@ -56,13 +56,13 @@ from core.ports import (
     SegmentStore,
     TransitionResult,
 )
-from core.segments import SegmentDefinition
-from infra import aws, keys
-from infra.context import TenantContexts
-from infra.publisher import MAX_BATCH_ENTRIES, EventBridgePublisher
-from infra.repos import Repositories, build_repositories
-from infra.repos._common import parse_iso, plain
-from infra.settings import Settings
+from growthos_segments.core.segments import SegmentDefinition
+from growthos_segments.infra import aws, keys
+from growthos_segments.infra.publisher import MAX_BATCH_ENTRIES, EventBridgePublisher
+from growthos_segments.infra.repos import Repositories, build_repositories
+from growthos_segments.infra.repos._common import parse_iso, plain
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.context import TenantContexts
 
 __all__ = [
     "BatchResult",
@@ -82,7 +82,7 @@ __all__ = [
     "record_id",
 ]
 
-log = logging.getLogger("infra.evaluation")
+log = logging.getLogger("growthos_segments.services.evaluation")
 
 _DESERIALIZER = TypeDeserializer()
 BATCH_GET_KEYS = 100
@@ -118,7 +118,7 @@ def _n(item: Mapping[str, Any], name: str) -> int | None:
 
 
 class DynamoPairStates:
-    """:class:`core.membership.PairStateReader`: membership and re-check rows of
+    """:class:`growthos_segments.core.membership.PairStateReader`: membership and re-check rows of
     (segment, contact) pairs, strongly consistent, up to 50 pairs per BatchGetItem
     (two keys each, one per table, in the same request).
 
@@ -258,7 +258,7 @@ class _Compiled:
 
 
 class TenantSegmentCache:
-    """:class:`core.membership.SegmentSource`: a compiled set per tenant, rebuilt only
+    """:class:`growthos_segments.core.membership.SegmentSource`: a compiled set per tenant, rebuilt only
     when the (segment id, version) fingerprint of the active heads changes.
 
     The heads come from :meth:`SegmentStore.active_segments`, itself cached and
@@ -417,7 +417,7 @@ def build_service(
 ) -> EvaluationService:
     """Wire the engine for one deployment (``host`` defaults to the installed plugins)."""
     if host is None:
-        from plugins import default_host
+        from growthos_segments.plugins import default_host
 
         host = default_host()
     repos = repos or build_repositories(settings)

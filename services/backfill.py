@@ -4,14 +4,14 @@ A segment saved at version N is evaluated for each of the tenant's contacts
 through the same engine as the stream (so a backfill and a concurrent stream
 evaluation are ordered by ``seq`` like any two evaluations). Contacts are read
 in slices — the ``by_tenant_shard`` index splits every tenant into
-:data:`infra.keys.CONTACT_SHARDS` key-ordered shards — and a slice advances a
+:data:`growthos_segments.infra.keys.CONTACT_SHARDS` key-ordered shards — and a slice advances a
 page at a time:
 
 - **locally**, :meth:`Backfill.run` runs the slices on a thread pool in-process;
 - **on AWS**, one SQS message ``{tenant, segment, version}`` (sent by whoever
   saved the segment) is split by a worker into one message per shard, and a
   worker that nears its time limit sends the rest of its slice back to the
-  queue (:class:`BackfillWorker`, behind ``handlers.backfill``).
+  queue (:class:`BackfillWorker`, behind ``growthos_segments.handlers.backfill``).
 
 Progress is one item per slice in the counters table (``T#S`` /
 ``backfill#<version>#NN``): contacts done, enters, exits, the cursor of the
@@ -47,15 +47,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.host import PluginHost
-from core.membership import MembershipEngine, PairState, TenantSegments, with_context
-from core.ports import MembershipRecord, TransitionOutcome, TransitionResult
-from infra import aws, keys
-from infra.context import DocumentStream, TenantContexts, context_reads
-from infra.evaluation import EvaluationService, TenantSegmentCache
-from infra.repos import Repositories
-from infra.repos._common import iso, parse_iso
-from infra.settings import Settings
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.membership import MembershipEngine, PairState, TenantSegments, with_context
+from growthos_segments.core.ports import MembershipRecord, TransitionOutcome, TransitionResult
+from growthos_segments.infra import aws, keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos._common import iso, parse_iso
+from growthos_segments.infra.settings import Settings
+from growthos_segments.services.context import DocumentStream, TenantContexts, context_reads
+from growthos_segments.services.evaluation import EvaluationService, TenantSegmentCache
 
 __all__ = [
     "Backfill",
@@ -70,7 +70,7 @@ __all__ = [
     "start_backfill",
 ]
 
-log = logging.getLogger("infra.backfill")
+log = logging.getLogger("growthos_segments.services.backfill")
 
 SQS_BATCH = 10
 MAX_DELAY_SECONDS = 900
@@ -442,7 +442,7 @@ class BackfillQueue:
 
 
 class BackfillWorker:
-    """What ``handlers.backfill`` does with one message: split a job, or run a slice
+    """What ``growthos_segments.handlers.backfill`` does with one message: split a job, or run a slice
     and queue its continuation."""
 
     def __init__(self, backfill: Backfill, queue: BackfillQueue) -> None:
@@ -516,7 +516,7 @@ Progress = Callable[[str, int, int], None]
 
 
 class _InMemoryViews:
-    """:class:`core.ports.ContactViewLoader` (and the bulk variant) over documents in
+    """:class:`growthos_segments.core.ports.ContactViewLoader` (and the bulk variant) over documents in
     memory, with the repository's event selection: events at or after ``now - lookback``."""
 
     def __init__(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
@@ -541,7 +541,7 @@ class _InMemoryViews:
 
 
 class _NothingStored:
-    """:class:`core.membership.PairStateReader` for tables that hold none of the
+    """:class:`growthos_segments.core.membership.PairStateReader` for tables that hold none of the
     tenant's memberships or re-checks yet (what :class:`InitialLoad` requires)."""
 
     def read(self, tenant_id: str, contact_id: str, segment_ids: Sequence[str]) -> dict[str, PairState]:
@@ -559,8 +559,8 @@ class _Rows:
     Stands in for the membership and re-check stores during an initial load;
     the engine only ever calls ``enter`` (nothing is stored, so there is nothing
     to exit or confirm) and ``schedule``. Re-check items come from
-    :meth:`infra.repos.RecheckRepository.row`; membership items mirror what
-    :meth:`infra.repos.MembershipRepository.enter` sets (a test compares the
+    :meth:`growthos_segments.infra.repos.RecheckRepository.row`; membership items mirror what
+    :meth:`growthos_segments.infra.repos.MembershipRepository.enter` sets (a test compares the
     stored items with what the engine writes through the repositories).
     """
 

@@ -9,7 +9,7 @@ serves on that socket. The WSGI application and request handler are moto's own.
 
 In-process rather than a subprocess: shutdown is a method call (nothing can be
 orphaned), and the stream janitor below can reach moto's backend. Starting a
-server installs :mod:`infra.local.moto_tuning` in this process, which keeps a
+server installs :mod:`growthos_segments.devstack.moto_tuning` in this process, which keeps a
 long-running stack's memory bounded and each request's work proportional to
 what it touches.
 """
@@ -25,11 +25,11 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from infra.local import moto_tuning
+from growthos_segments.devstack import moto_tuning
 
 __all__ = ["MotoServer", "PortInUse", "listen"]
 
-log = logging.getLogger("infra.local")
+log = logging.getLogger("growthos_segments.devstack")
 
 
 class PortInUse(OSError):

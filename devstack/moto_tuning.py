@@ -87,7 +87,7 @@ __all__ = [
     "untuned",
 ]
 
-log = logging.getLogger("infra.local")
+log = logging.getLogger("growthos_segments.devstack")
 
 PATCHES = ("untracked", "transactions", "query", "streams")
 UNTRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams", "sqs", "events"})

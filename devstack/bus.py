@@ -35,7 +35,7 @@ __all__ = [
     "tap_bus",
 ]
 
-log = logging.getLogger("infra.local")
+log = logging.getLogger("growthos_segments.devstack")
 
 _KINDS = {"Segment Entered": "ENTER", "Segment Exited": "EXIT"}
 SEGMENT_EVENTS: Mapping[str, Any] = {"source": ["growthos.segments"], "detail-type": list(_KINDS)}

@@ -8,10 +8,10 @@ memory) and recomputes stale ones on the scheduler's clock
 (:class:`ContextRefresher`).
 
 What the hook is given, and why. The conditions that read a context declare,
-in their :class:`core.contract.Reads`, the events and profile paths it is
+in their :class:`growthos_segments.core.contract.Reads`, the events and profile paths it is
 computed from (RFM's score and tier conditions declare ``order.completed`` over
 365 days); :func:`context_reads` collects them. A pass over the tenant then
-reads, per sample shard of the tenant (:data:`infra.keys.SAMPLE_SHARDS`), one
+reads, per sample shard of the tenant (:data:`growthos_segments.infra.keys.SAMPLE_SHARDS`), one
 key-range Query of the contacts table's ``by_sample`` index projected to the
 contact id and those paths, and one of the events table's ``by_sample`` index
 filtered on the server to those event names and that lookback. Both indexes
@@ -35,18 +35,18 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from core.contract import Reads
-from core.dependencies import event_matches
-from core.membership import TenantSegments
-from core.rules import Condition, iter_nodes
-from core.timeutil import parse_instant
-from core.view import ContactView
-from infra import keys
-from infra.repos import Repositories
-from infra.repos._common import iso, parse_iso, plain
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.dependencies import event_matches
+from growthos_segments.core.membership import TenantSegments
+from growthos_segments.core.rules import Condition, iter_nodes
+from growthos_segments.core.timeutil import parse_instant
+from growthos_segments.core.view import ContactView
+from growthos_segments.infra import keys
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos._common import iso, parse_iso, plain
 
 if TYPE_CHECKING:
-    from infra.evaluation import EvaluationService
+    from growthos_segments.services.evaluation import EvaluationService
 
 __all__ = [
     "ContextRefresher",
@@ -59,7 +59,7 @@ __all__ = [
     "context_reads",
 ]
 
-log = logging.getLogger("infra.context")
+log = logging.getLogger("growthos_segments.services.context")
 
 _DESERIALIZER = TypeDeserializer()
 _POSITION = 4
