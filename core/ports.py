@@ -20,7 +20,7 @@ Shared conventions:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -395,3 +395,184 @@ class EventPublisher(Protocol):
     """Publishes notifications; reports per-event failures instead of raising."""
 
     def publish(self, events: Sequence[OutboundEvent]) -> PublishResult: ...
+
+
+# =========================================================================== audience side
+# What the audience API's services (queries, snapshots, estimates, idempotent creates)
+# read and write beyond the stores above.
+
+__all__ += [
+    "SNAPSHOT_CATEGORIES",
+    "SNAPSHOT_FLAGS",
+    "AudienceLookups",
+    "ContactSamples",
+    "IdempotencyInProgress",
+    "IdempotencyKeyReused",
+    "IdempotentCalls",
+    "MembershipCheck",
+    "SnapshotMember",
+    "SnapshotRecord",
+    "SnapshotStore",
+    "StoredState",
+]
+
+SNAPSHOT_FLAGS = ("bounced", "unsubscribed", "spam", "no_email")
+"""Why a send would skip a member: each is a snapshot category of its own."""
+SNAPSHOT_CATEGORIES = ("all", "addressable", *SNAPSHOT_FLAGS)
+"""``addressable``: members with none of the flags."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMember:
+    """One member at snapshot time with the reasons a send would skip them."""
+
+    contact_id: str
+    bounced: bool = False
+    unsubscribed: bool = False
+    spam: bool = False
+    no_email: bool = False
+
+    @property
+    def addressable(self) -> bool:
+        return not (self.bounced or self.unsubscribed or self.spam or self.no_email)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """A stored snapshot's header: who took it when, and its breakdown per category."""
+
+    tenant_id: str
+    segment_id: str
+    snapshot_id: str
+    taken_at: str
+    segment_version: int | None
+    label: str
+    chunks: int
+    """How many pages of ids it holds (pages of :meth:`SnapshotStore.contacts`)."""
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """The parts of a stored membership row the API reports."""
+
+    member: bool
+    entered_at: str | None = None
+    exited_at: str | None = None
+    segment_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipCheck:
+    """Segment, membership row and contact as one strongly consistent read saw them."""
+
+    segment_status: str | None
+    """``None``: the tenant has no such segment."""
+    stored: StoredState | None
+    """``None``: no row (the contact never entered, or its tombstone expired)."""
+    contact_exists: bool
+
+
+class IdempotencyKeyReused(StorageError):
+    """The idempotency key was first used with a different request body."""
+
+
+class IdempotencyInProgress(StorageError):
+    """The first request with this idempotency key has not finished yet."""
+
+
+@runtime_checkable
+class SnapshotStore(Protocol):
+    """Immutable audience snapshots: written once, listed only when complete, never changed."""
+
+    def create(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        members: Sequence[SnapshotMember],
+        *,
+        segment_version: int | None,
+        label: str = "",
+        now: datetime,
+    ) -> SnapshotRecord: ...
+
+    def get(self, tenant_id: str, segment_id: str, snapshot_id: str) -> SnapshotRecord | None:
+        """``None`` for an unknown id, also one that is not a snapshot id at all."""
+        ...
+
+    def list(
+        self, tenant_id: str, segment_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[SnapshotRecord]:
+        """Headers, newest first."""
+        ...
+
+    def contacts(self, snapshot: SnapshotRecord, category: str, *, cursor: str | None = None) -> Page[str]:
+        """One stored page of ids in ``category`` (one of :data:`SNAPSHOT_CATEGORIES`)."""
+        ...
+
+
+@runtime_checkable
+class AudienceLookups(Protocol):
+    """Point reads the audience routes answer from, each in as few requests as the store allows."""
+
+    def membership_check(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipCheck:
+        """Segment status, membership row and contact existence in one consistent read,
+        so a membership check costs one request whatever the answer."""
+        ...
+
+    def contact_exists(self, tenant_id: str, contact_id: str) -> bool: ...
+
+    def suppression_profiles(
+        self, tenant_id: str, contact_ids: Sequence[str]
+    ) -> dict[str, ContactDocument]:
+        """``suppression`` and ``attributes.email`` of each contact found, by contact id."""
+        ...
+
+
+@runtime_checkable
+class ContactSamples(Protocol):
+    """A uniform random sample of a tenant's contacts, read by position.
+
+    Every contact has a stable position in ``[0, positions)`` (a hash of its
+    id), so the contacts at positions ``[0, stop)`` are a random sample of
+    ``stop / positions`` of the tenant, and a larger ``stop`` extends it.
+    """
+
+    positions: int
+
+    def count(self, tenant_id: str) -> int | None:
+        """The tenant's contact count, ``None`` when it was never counted."""
+        ...
+
+    def contacts(
+        self, tenant_id: str, start: int, stop: int, paths: frozenset[str] | None
+    ) -> list[ContactDocument]:
+        """Profiles at positions ``[start, stop)`` (no events), with at least the dotted
+        document ``paths`` read (``None``: everything)."""
+        ...
+
+    def events(
+        self, tenant_id: str, start: int, stop: int, *, since: datetime | None, prefixes: frozenset[str]
+    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Events of the contacts at positions ``[start, stop)`` at or after ``since``
+        and named under ``prefixes``, per contact id, oldest first, as ``(key, event)``:
+        ``key`` is unique per event and sorts in time order."""
+        ...
+
+    def event_key_floor(self, since: datetime) -> str:
+        """The smallest ``key`` an event at or after ``since`` can have."""
+        ...
+
+
+@runtime_checkable
+class IdempotentCalls(Protocol):
+    """Replays the first result of a call for a while instead of running it again."""
+
+    def wrap(
+        self, name: str, function: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """``function(request)`` run at most once per ``(request["tenant_id"],
+        request["key"])`` under ``name``; a repeat returns the stored result. A repeat
+        with another ``request["body"]`` raises :class:`IdempotencyKeyReused`, one
+        while the first still runs :class:`IdempotencyInProgress`."""
+        ...
