@@ -15,6 +15,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from growthos_segments.core.ids import (
+    CONTACT_ID_DESCRIPTION,
+    CONTACT_ID_PATTERN,
+    SEGMENT_ID_DESCRIPTION,
+    SEGMENT_ID_PATTERN,
+)
+
 __all__ = [
     "MAX_VERSION",
     "ConditionTypesOut",
@@ -44,14 +51,10 @@ __all__ = [
 ]
 
 SegmentId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"),
-    Field(description="1-64 letters, digits, '_', '.', ':', '-'; starts with a letter or digit"),
+    str, StringConstraints(pattern=SEGMENT_ID_PATTERN), Field(description=SEGMENT_ID_DESCRIPTION)
 ]
 ContactId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[^#\x00-\x1f\x7f]{1,256}$"),
-    Field(description="1-256 characters, no '#' and no control characters"),
+    str, StringConstraints(pattern=CONTACT_ID_PATTERN), Field(description=CONTACT_ID_DESCRIPTION)
 ]
 Rule = Annotated[
     dict[str, Any],

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +33,7 @@ from growthos_segments.core.contract import ConditionType, Reads
 from growthos_segments.core.errors import RuleError, RuleValidationError, pointer, suggest
 from growthos_segments.core.expressions import EXPRESSION_OPERATORS, check_expression, expression_reads
 from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ids import SEGMENT_ID_DESCRIPTION, SEGMENT_ID_RE
 from growthos_segments.core.limits import (
     DEFAULT_LIMITS,
     MAX_NUMBER,
@@ -60,7 +60,6 @@ __all__ = [
 
 LOGIC_KEYS = frozenset({"and", "or", "!", "not"})
 _ALIASES = {"not": "!"}
-SEGMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,8 +452,8 @@ class _Parser:
             self.fail(path, "a segment reference is {\"segment\": {\"id\": \"<segment id>\"}}")
             return None
         segment_id = value["id"]
-        if not isinstance(segment_id, str) or not SEGMENT_ID_RE.match(segment_id):
-            self.fail([*path, "id"], "segment id must be 1-128 letters, digits, '_', '-', '.', ':'")
+        if not isinstance(segment_id, str) or not SEGMENT_ID_RE.fullmatch(segment_id):
+            self.fail([*path, "id"], f"segment id must be {SEGMENT_ID_DESCRIPTION}")
             return None
         return SegmentRef(segment_id)
 

@@ -2,8 +2,9 @@
 
 Keeping the key grammar in one module is what makes the tenant rule checkable:
 each partition key starts with the tenant id followed by ``#`` (or *is* the
-tenant id), ids may not contain ``#``, so no value a caller passes can make a
-key of tenant A land in tenant B's key space. Repositories never format keys
+tenant id), ids may not contain ``#`` (their grammar is :mod:`growthos_segments.core.ids`,
+which the rule language and the API share), so no value a caller passes can make
+a key of tenant A land in tenant B's key space. Repositories never format keys
 themselves; the template/model consistency test and the isolation tests rely
 on that.
 
@@ -47,6 +48,8 @@ import hashlib
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
+
+from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE, TENANT_ID_RE
 
 __all__ = [
     "BACKFILL_PREFIX",
@@ -128,11 +131,6 @@ for heat), while a sample of up to a quarter of a tenant is still one Query."""
 BACKFILL_PREFIX = "backfill"
 
 _SEP = "#"
-# Tenant and segment ids appear inside composite keys followed by more parts, so
-# they are restricted to a safe alphabet; contact/event ids come from customers'
-# systems (emails, UUIDs, CRM ids) and only lose '#' and control characters.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
-_OPAQUE_RE = re.compile(r"^[^#\x00-\x1f\x7f]{1,256}$")
 
 
 class InvalidKeyError(ValueError):
@@ -140,25 +138,26 @@ class InvalidKeyError(ValueError):
 
 
 def _check(kind: str, value: object, pattern: re.Pattern[str]) -> str:
-    if not isinstance(value, str) or pattern.match(value) is None:
+    # fullmatch: the patterns end in '$', which re.match also lets match before a final newline.
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
         raise InvalidKeyError(f"invalid {kind}: {value!r}")
     return value
 
 
 def check_tenant_id(tenant_id: object) -> str:
-    return _check("tenant id", tenant_id, _NAME_RE)
+    return _check("tenant id", tenant_id, TENANT_ID_RE)
 
 
 def check_segment_id(segment_id: object) -> str:
-    return _check("segment id", segment_id, _NAME_RE)
+    return _check("segment id", segment_id, SEGMENT_ID_RE)
 
 
 def check_contact_id(contact_id: object) -> str:
-    return _check("contact id", contact_id, _OPAQUE_RE)
+    return _check("contact id", contact_id, CONTACT_ID_RE)
 
 
 def check_event_id(event_id: object) -> str:
-    return _check("event id", event_id, _OPAQUE_RE)
+    return _check("event id", event_id, CONTACT_ID_RE)
 
 
 def tenant_prefix(tenant_id: str) -> str:

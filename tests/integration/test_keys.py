@@ -33,7 +33,7 @@ def test_every_partition_key_starts_with_the_tenant(build: Callable[[str], str])
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "a#b", "t1#", "#", "white space", "x" * 65, "é", None, 7],
+    ["", "a#b", "t1#", "#", "white space", "x" * 65, "é", "t1\n", None, 7],
 )
 def test_tenant_and_segment_ids_that_could_forge_keys_are_rejected(bad: object) -> None:
     with pytest.raises(keys.InvalidKeyError):
@@ -47,7 +47,7 @@ def test_contact_ids_from_outside_systems_are_accepted(good: str) -> None:
     assert keys.check_contact_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "a#b", "tab\there", "x" * 257])
+@pytest.mark.parametrize("bad", ["", "a#b", "tab\there", "x" * 257, "c1\n"])
 def test_contact_ids_with_separators_or_control_characters_are_rejected(bad: str) -> None:
     with pytest.raises(keys.InvalidKeyError):
         keys.contact_pk("t1", bad)

@@ -94,6 +94,17 @@ def test_all_errors_reported_at_once_with_pointers_and_suggestions(toy_host):
     assert len(found) == 6
 
 
+def test_a_reference_takes_only_ids_that_can_be_stored(toy_host):
+    # The storage keys take segment ids of at most 64 characters: a rule naming a
+    # longer one could never match a saved segment, so it is an error where it is written.
+    longest = "s" * 64
+    assert parse_rule({"segment": {"id": longest}}, toy_host) == SegmentRef(longest)
+    found = errors_of({"and": [EQ, {"segment": {"id": "s" * 65}}, {"segment": {"id": "seg\n"}}]}, toy_host)
+    assert [path for path, _, _ in found] == ["/and/1/segment/id", "/and/2/segment/id"]
+    assert all(message == "segment id must be 1-64 letters, digits, '_', '.', ':', '-'; "
+               "starts with a letter or digit" for _, message, _ in found)
+
+
 def test_node_with_two_keys_is_an_error(toy_host):
     [(path, message, suggestion)] = errors_of({"toy_eq": EQ["toy_eq"], "and": []}, toy_host)
     assert path == "" and "exactly one key" in message and "and" in suggestion
