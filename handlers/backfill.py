@@ -9,9 +9,6 @@ stored progress); after ``maxReceiveCount`` it goes to the dead-letter queue.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -20,51 +17,23 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from growthos_segments.infra import aws
-from growthos_segments.infra.settings import Settings, SettingsError
+from growthos_segments.infra.settings import current_settings
 from growthos_segments.services.backfill import Backfill, BackfillJob, BackfillQueue, BackfillWorker
 from growthos_segments.services.evaluation import build_service
 
-__all__ = ["BackfillSettings", "handler"]
+__all__ = ["handler"]
 
 logger = Logger(service="growthos-segments-backfill")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@dataclass(frozen=True, slots=True)
-class BackfillSettings:
-    base: Settings
-    queue_url: str
-    page_size: int = 100
-    reserve_seconds: float = 20.0
-    """Queue the rest of a slice when less than this is left before the time-out."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BackfillSettings:
-        env = os.environ if env is None else env
-        base = Settings.from_env(env)
-        if not base.backfill_queue_url:
-            raise SettingsError("BACKFILL_QUEUE_URL is required by the backfill worker")
-        raw = env.get("BACKFILL_PAGE_SIZE") or "100"
-        try:
-            page_size = int(raw)
-        except ValueError:
-            raise SettingsError(f"BACKFILL_PAGE_SIZE must be an integer, got {raw!r}") from None
-        if not 1 <= page_size <= 1000:
-            raise SettingsError("BACKFILL_PAGE_SIZE must be between 1 and 1000")
-        return cls(base, base.backfill_queue_url, page_size)
-
-
-@cache
-def settings() -> BackfillSettings:
-    return BackfillSettings.from_env()
-
-
 @cache
 def worker() -> BackfillWorker:
     """Built on a container's first message and kept (compiled segments live here)."""
-    config = settings()
-    backfill = Backfill(build_service(config.base), page_size=config.page_size)
-    return BackfillWorker(backfill, BackfillQueue(aws.client("sqs", config.base), config.queue_url))
+    config = current_settings()
+    queue_url = config.require_backfill_queue("backfill worker")
+    backfill = Backfill(build_service(config), page_size=config.backfill_page_size)
+    return BackfillWorker(backfill, BackfillQueue(aws.client("sqs", config), queue_url))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -73,7 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not records:  # BatchProcessor raises on an empty batch
         return {"batchItemFailures": []}
     getter = getattr(context, "get_remaining_time_in_millis", None)
-    reserve = settings().reserve_seconds
+    reserve = current_settings().backfill_reserve_seconds
 
     def record_handler(record: SQSRecord) -> None:
         job = BackfillJob.from_json(record.body)

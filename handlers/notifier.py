@@ -15,9 +15,6 @@ to consume.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,29 +24,18 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from growthos_segments.infra import aws
 from growthos_segments.infra.publisher import EventBridgePublisher
-from growthos_segments.infra.settings import Settings
+from growthos_segments.infra.settings import current_settings
 from growthos_segments.services.evaluation import Notifier, record_id
 
-__all__ = ["NotifierSettings", "handler"]
+__all__ = ["handler"]
 
 logger = Logger(service="growthos-segments-notifier")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
-@dataclass(frozen=True, slots=True)
-class NotifierSettings:
-    """The deployment: the bus name and event source come from it."""
-
-    base: Settings
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierSettings:
-        return cls(Settings.from_env(os.environ if env is None else env))
-
-
 @cache
 def notifier() -> Notifier:
-    settings = NotifierSettings.from_env().base
+    settings = current_settings()
     client = aws.client("events", settings)
     return Notifier(EventBridgePublisher(client, settings.event_bus_name, source=settings.event_source))
 

@@ -1,19 +1,34 @@
-"""Typed settings for the adapters: table names, bus, endpoints, retention.
+"""The one settings model of a deployment: tables, bus, endpoints, retention, tuning, keys.
 
 Table names are never constants: CloudFormation generates them on AWS, the local
-stack and the tests pick their own. Handlers (and the CLI) build one
-``Settings`` from their environment with :meth:`Settings.from_env`; everything
-below the handlers receives the object and never reads ``os.environ``.
+stack and the tests pick their own. Every handler reads the process's settings
+once with :func:`current_settings` (the CLI and tests build them with
+:meth:`Settings.from_env` or :meth:`Settings.local`); everything below the
+handlers receives the object and never reads ``os.environ``. A malformed
+variable is a :class:`SettingsError` naming it, raised when the settings are
+first read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from functools import cache
 
-__all__ = ["TABLE_ENV", "TABLE_LOGICAL_IDS", "Settings", "SettingsError", "TableNames"]
+from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
+
+__all__ = [
+    "TABLE_ENV",
+    "TABLE_LOGICAL_IDS",
+    "ApiKeys",
+    "Settings",
+    "SettingsError",
+    "TableNames",
+    "current_settings",
+]
 
 
 class SettingsError(ValueError):
@@ -87,6 +102,50 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeys:
+    """The authorizer's keys: SHA-256 digest of each key and the tenant it names.
+
+    ``API_KEYS`` is a comma-separated list of ``<key>=<tenant>`` or
+    ``sha256:<hex digest of key>=<tenant>`` entries; the hashed form keeps
+    plaintext keys out of the function configuration. Lookups compare digests,
+    so the time taken does not depend on how much of a key matched.
+    """
+
+    tenants_by_digest: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def parse(cls, raw: str) -> ApiKeys:
+        tenants: dict[str, str] = {}
+        for position, entry in enumerate(part.strip() for part in raw.split(",")):
+            if not entry:
+                continue
+            key, sep, tenant = entry.rpartition("=")
+            if not sep or not key or not tenant:
+                raise SettingsError(f"API_KEYS entry #{position + 1} is not '<key>=<tenant>'")
+            try:
+                check_tenant_id(tenant)
+            except InvalidKeyError as exc:
+                raise SettingsError(f"API_KEYS entry #{position + 1}: {exc}") from None
+            if key.startswith("sha256:"):
+                digest = key.removeprefix("sha256:").lower()
+                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                    raise SettingsError(f"API_KEYS entry #{position + 1}: not a SHA-256 hex digest")
+            else:
+                digest = _key_digest(key)
+            if digest in tenants and tenants[digest] != tenant:
+                raise SettingsError(f"API_KEYS entry #{position + 1}: key already maps to another tenant")
+            tenants[digest] = tenant
+        return cls(tenants)
+
+    def tenant_for(self, api_key: str) -> str | None:
+        return self.tenants_by_digest.get(_key_digest(api_key))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the DynamoDB/EventBridge adapters need to know about a deployment."""
@@ -110,6 +169,20 @@ class Settings:
     24 h retention, so a redelivered old record still finds it and is refused)."""
     segment_cache_seconds: float = 5.0
     """Within this window the active-segment cache is trusted without the revision check."""
+    evaluator_workers: int = 4
+    """Contacts of a stream batch evaluated in parallel (I/O bound: each is a few
+    DynamoDB round trips). One by default against an endpoint override (the local
+    stack's moto applies concurrent conditional writes without DynamoDB's isolation)."""
+    backfill_page_size: int = 100
+    """Contacts a backfill slice evaluates per page (1 to 1,000)."""
+    backfill_reserve_seconds: float = 20.0
+    """A backfill slice queues its rest when less than this is left before the time-out."""
+    scheduler_reserve_seconds: float = 5.0
+    """The scheduler stops this long before its time-out; the rest is due next minute."""
+    context_max_age: timedelta = timedelta(hours=24)
+    """Tenant contexts older than this are recomputed by the scheduler."""
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    """The authorizer's keys (only its function sets ``API_KEYS``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +192,12 @@ class Settings:
         if missing:
             raise SettingsError("missing table environment variables: " + ", ".join(missing))
         tables = TableNames(**{name: env[var] for name, var in TABLE_ENV.items()})
+        workers = _int(env, "EVALUATOR_WORKERS", 1 if env.get("AWS_ENDPOINT_URL") else 4)
+        if workers < 1:
+            raise SettingsError("EVALUATOR_WORKERS must be at least 1")
+        page_size = _int(env, "BACKFILL_PAGE_SIZE", 100)
+        if not 1 <= page_size <= 1000:
+            raise SettingsError("BACKFILL_PAGE_SIZE must be between 1 and 1000")
         return cls(
             tables=tables,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -129,7 +208,17 @@ class Settings:
             event_retention=timedelta(days=_int(env, "EVENT_RETENTION_DAYS", 400)),
             membership_tombstone=timedelta(days=_int(env, "MEMBERSHIP_TOMBSTONE_DAYS", 7)),
             segment_cache_seconds=_float(env, "SEGMENT_CACHE_SECONDS", 5.0),
+            evaluator_workers=workers,
+            backfill_page_size=page_size,
+            context_max_age=timedelta(hours=_float(env, "CONTEXT_REFRESH_HOURS", 24.0)),
+            api_keys=ApiKeys.parse(env.get("API_KEYS", "")),
         )
+
+    def require_backfill_queue(self, reader: str) -> str:
+        """The backfill queue's URL, for a ``reader`` that cannot work without one."""
+        if not self.backfill_queue_url:
+            raise SettingsError(f"BACKFILL_QUEUE_URL is required by the {reader}")
+        return self.backfill_queue_url
 
     @classmethod
     def local(
@@ -166,3 +255,14 @@ class Settings:
         env["MEMBERSHIP_TOMBSTONE_DAYS"] = str(self.membership_tombstone.days)
         env["SEGMENT_CACHE_SECONDS"] = str(self.segment_cache_seconds)
         return env
+
+
+@cache
+def current_settings() -> Settings:
+    """This process's settings, read from its environment on first use and kept.
+
+    Every handler of a process shares them (the local stack runs all functions
+    in one process). A test that changes the environment calls
+    ``current_settings.cache_clear()``.
+    """
+    return Settings.from_env()

@@ -20,7 +20,15 @@ from growthos_segments.infra.settings import Settings
 from growthos_segments.services.backfill import Backfill, BackfillJob, start_backfill
 from growthos_segments.services.evaluation import build_service
 from tests.integration.conftest import NOW
-from tests.support.realtime import Bus, Clock, Realtime, Streams, atomic_dynamodb, summary
+from tests.support.realtime import (
+    Bus,
+    Clock,
+    Realtime,
+    Streams,
+    atomic_dynamodb,
+    lambda_environment,
+    summary,
+)
 
 PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
 FREE = {"attribute": {"field": "plan", "op": "equals", "value": "free"}}
@@ -178,14 +186,8 @@ def queue(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, 
     sqs = aws.client("sqs", rt.settings)
     url = sqs.create_queue(QueueName="backfill")["QueueUrl"]
     settings = Settings.local("it", segment_cache_seconds=3600, backfill_queue_url=url)
-    for name, value in settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("BACKFILL_PAGE_SIZE", "1")
-    backfill_handler.worker.cache_clear()
-    backfill_handler.settings.cache_clear()
-    yield sqs, url, settings
-    backfill_handler.worker.cache_clear()
-    backfill_handler.settings.cache_clear()
+    with lambda_environment(monkeypatch, settings, backfill_handler.worker, BACKFILL_PAGE_SIZE="1"):
+        yield sqs, url, settings
 
 
 def drain(sqs: Any, url: str, function: LambdaFunction) -> tuple[int, list[dict[str, Any]]]:

@@ -22,9 +22,10 @@ from growthos_segments.devstack.pump import MappingConfig, deliver
 from growthos_segments.devstack.runtime import LambdaFunction
 from growthos_segments.infra import keys
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import current_settings
 from growthos_segments.services.evaluation import HeldBack, Notifier, PublishError, build_service
 from tests.integration.conftest import NOW
-from tests.support.realtime import Bus, Clock, Realtime, Streams, summary
+from tests.support.realtime import Bus, Clock, Realtime, Streams, lambda_environment, summary
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
@@ -160,10 +161,7 @@ def test_an_event_that_was_not_accepted_fails_its_record_and_holds_back_the_rest
 def test_the_handler_reports_unpublished_records_and_answers_empty_batches(
     rt: Realtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in rt.settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    notifier_handler.notifier.cache_clear()
-    try:
+    with lambda_environment(monkeypatch, rt.settings, notifier_handler.notifier):
         function = LambdaFunction.of(notifier_handler.handler, name="NotifierFunction")
         assert function.invoke({"Records": []}).payload == {"batchItemFailures": []}
         rt.save("pro", PRO)
@@ -181,12 +179,11 @@ def test_the_handler_reports_unpublished_records_and_answers_empty_batches(
         for name, value in rt.settings.table_env().items():
             monkeypatch.setenv(name, value)
         notifier_handler.notifier.cache_clear()
+        current_settings.cache_clear()
         again = [r for r in records if r["dynamodb"]["SequenceNumber"] in failed]
         retry = function.invoke({"Records": again})
         assert retry.payload == {"batchItemFailures": []}
         assert summary(rt.bus.received()) == [("ENTER", "t1", "pro", "c2")]
-    finally:
-        notifier_handler.notifier.cache_clear()
 
 
 # --------------------------------------------------------------------------- order under partial failures
@@ -255,17 +252,13 @@ def deliver_to_handler(rt: Realtime, records: list[dict[str, Any]]) -> None:
 
 @pytest.fixture
 def handler_publisher(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., RefuseOnce]]:
-    for name, value in rt.settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    notifier_handler.notifier.cache_clear()
-
     def install(refuse: Callable[[OutboundEvent], bool]) -> RefuseOnce:
         publisher = RefuseOnce(rt.service.publisher, refuse)
         monkeypatch.setattr(notifier_handler.notifier(), "_publisher", publisher)
         return publisher
 
-    yield install
-    notifier_handler.notifier.cache_clear()
+    with lambda_environment(monkeypatch, rt.settings, notifier_handler.notifier):
+        yield install
 
 
 def test_a_refused_enter_is_never_overtaken_by_the_exit_that_follows_it(

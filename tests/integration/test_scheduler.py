@@ -18,7 +18,7 @@ from growthos_segments.infra.settings import Settings
 from growthos_segments.services.context import ContextRefresher
 from growthos_segments.services.evaluation import Scheduler, build_service
 from tests.integration.conftest import NOW
-from tests.support.realtime import Bus, Clock, Realtime, Streams
+from tests.support.realtime import Bus, Clock, Realtime, Streams, lambda_environment
 
 AT_RISK = {"rfm_recency": {"older_than": "60d"}}
 NEW_SIGNUP = {"attribute": {"field": "signup_date", "op": "within_last", "amount": 7, "unit": "days"}}
@@ -205,13 +205,8 @@ SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail":
 @pytest.fixture
 def handler_environment(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The scheduler handler built from this test's tables (its caches cleared around it)."""
-    for name, value in rt.settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    scheduler_handler.scheduler.cache_clear()
-    scheduler_handler.settings.cache_clear()
-    yield
-    scheduler_handler.scheduler.cache_clear()
-    scheduler_handler.settings.cache_clear()
+    with lambda_environment(monkeypatch, rt.settings, scheduler_handler.scheduler):
+        yield
 
 
 def test_the_handler_runs_a_period(rt: Realtime, handler_environment: None) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from growthos_segments.infra import aws
 from growthos_segments.infra.repos import build_repositories, create_tables
-from growthos_segments.infra.settings import TABLE_ENV, Settings, SettingsError
+from growthos_segments.infra.settings import TABLE_ENV, Settings, SettingsError, current_settings
 from growthos_segments.infra.template import load_template, table_env_vars
 
 TABLE_NAMES = {var: f"stack-{var.lower()}" for var in TABLE_ENV.values()}
@@ -68,3 +68,34 @@ def test_streams_work_under_moto_even_without_the_environment_variable(
     assert {r["eventName"] for r in records} == {"INSERT"}
     image = records[-1]["dynamodb"]["NewImage"]
     assert image["pk"] == {"S": "t1#c1"} and image["tenant_id"] == {"S": "t1"}
+
+
+def test_one_settings_model_carries_every_function_s_tuning() -> None:
+    settings = Settings.from_env({
+        **TABLE_NAMES,
+        "BACKFILL_PAGE_SIZE": "7",
+        "CONTEXT_REFRESH_HOURS": "1.5",
+        "API_KEYS": "k1=demo",
+        "BACKFILL_QUEUE_URL": "https://queue",
+    })
+    assert settings.backfill_page_size == 7 and settings.context_max_age == timedelta(hours=1.5)
+    assert settings.api_keys.tenant_for("k1") == "demo" and settings.api_keys.tenant_for("k2") is None
+    assert settings.require_backfill_queue("backfill worker") == "https://queue"
+    with pytest.raises(SettingsError, match="BACKFILL_QUEUE_URL is required by the backfill worker"):
+        Settings.from_env(TABLE_NAMES).require_backfill_queue("backfill worker")
+    for name, bad in (("BACKFILL_PAGE_SIZE", "0"), ("BACKFILL_PAGE_SIZE", "many"),
+                      ("CONTEXT_REFRESH_HOURS", "daily"), ("API_KEYS", "k=bad#tenant")):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({**TABLE_NAMES, name: bad})
+
+
+def test_a_process_reads_its_settings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in TABLE_NAMES.items():
+        monkeypatch.setenv(name, value)
+    current_settings.cache_clear()
+    try:
+        first = current_settings()
+        monkeypatch.setenv("CONTACTS_TABLE", "changed")
+        assert current_settings() is first and first.tables.contacts == "stack-contacts_table"
+    finally:
+        current_settings.cache_clear()

@@ -29,7 +29,7 @@ from growthos_segments.services.evaluation import (
     build_service,
 )
 from tests.integration.conftest import NOW
-from tests.support.realtime import Bus, Clock, Hosts, Realtime, Streams, atomic_dynamodb
+from tests.support.realtime import Bus, Clock, Hosts, Realtime, Streams, atomic_dynamodb, lambda_environment
 
 PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
 OPENED = {"email": {"action": "opened", "within": "30d"}}
@@ -241,12 +241,8 @@ def test_many_evaluations_of_one_contact_at_once_make_one_enter(rt: Realtime) ->
 
 @pytest.fixture
 def handler_env(rt: Realtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[Realtime]:
-    for name, value in rt.settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("EVALUATOR_WORKERS", "1")
-    stream_handler.evaluator.cache_clear()
-    yield rt
-    stream_handler.evaluator.cache_clear()
+    with lambda_environment(monkeypatch, rt.settings, stream_handler.evaluator, EVALUATOR_WORKERS="1"):
+        yield rt
 
 
 def invoke(event: dict[str, Any]) -> Any:
@@ -288,13 +284,13 @@ def test_a_poison_record_fails_alone_while_the_rest_of_the_batch_succeeds(
 def test_the_handler_settings_read_their_environment(settings: Settings) -> None:
     env = settings.table_env()
     env.pop("AWS_ENDPOINT_URL", None)
-    assert stream_handler.StreamSettings.from_env(env).workers == 4
+    assert Settings.from_env(env).evaluator_workers == 4
     local = {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
-    assert stream_handler.StreamSettings.from_env(local).workers == 1
-    assert stream_handler.StreamSettings.from_env({**env, "EVALUATOR_WORKERS": "8"}).workers == 8
+    assert Settings.from_env(local).evaluator_workers == 1
+    assert Settings.from_env({**env, "EVALUATOR_WORKERS": "8"}).evaluator_workers == 8
     for bad in ("0", "many"):
         with pytest.raises(ValueError, match="EVALUATOR_WORKERS"):
-            stream_handler.StreamSettings.from_env({**env, "EVALUATOR_WORKERS": bad})
+            Settings.from_env({**env, "EVALUATOR_WORKERS": bad})
 
 
 # --------------------------------------------------------------------------- re-checks under clock skew

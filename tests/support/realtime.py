@@ -24,7 +24,7 @@ from growthos_segments.core.ports import SegmentRecord
 from growthos_segments.devstack.pump import StreamReader
 from growthos_segments.infra import aws
 from growthos_segments.infra.repos import Repositories
-from growthos_segments.infra.settings import Settings
+from growthos_segments.infra.settings import Settings, current_settings
 from growthos_segments.services.evaluation import (
     BatchResult,
     EvaluationService,
@@ -58,6 +58,23 @@ def atomic_dynamodb() -> Iterator[None]:
         yield
     finally:
         DynamoHandler.call_action = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def lambda_environment(
+    monkeypatch: Any, settings: Settings, *builders: Any, **variables: str
+) -> Iterator[None]:
+    """A handler process's environment for ``settings`` (plus ``variables``), with the
+    process settings and the handler's cached ``builders`` read afresh inside and after."""
+    for name, value in {**settings.table_env(), **variables}.items():
+        monkeypatch.setenv(name, value)
+    for cached in (current_settings, *builders):
+        cached.cache_clear()
+    try:
+        yield
+    finally:
+        for cached in (current_settings, *builders):
+            cached.cache_clear()
 
 
 ROUTE_PATTERN = {"source": ["growthos.segments"], "detail-type": ["Segment Entered", "Segment Exited"]}
