@@ -11,7 +11,7 @@ Condition types (all in category ``contact``)::
     {"suppression": {"flag": "bounced", "value": false}} # flag is not true
     {"suppression": {"status": ["bounced", "complained"]}}
 
-``attribute`` takes every operator of :mod:`growthos_segments.plugins.operators` (whose module
+``attribute`` takes every operator of :mod:`growthos_segments.kit.operators` (whose module
 docstring holds the table of results for missing, null and wrong-kind values).
 ``field`` is a dotted path under ``attributes``: ``plan``, ``custom.plan_type``.
 The path is resolved at compile time into the cheapest getter (a top-level field
@@ -49,7 +49,7 @@ from growthos_segments.core.contract import ConditionType, Predicate, Reads
 from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.limits import DEFAULT_LIMITS
 from growthos_segments.core.view import MISSING, ContactView, resolve_path
-from growthos_segments.plugins.operators import (
+from growthos_segments.kit.operators import (
     ContainsTest,
     compile_value_test,
     describe_value_test,

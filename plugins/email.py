@@ -29,29 +29,19 @@ from growthos_segments.core.contract import ConditionType, Predicate, Reads, Res
 from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import UTC, parse_duration, zone
 from growthos_segments.core.view import ContactView, Event
-from growthos_segments.plugins._behavior import (
-    ALL_HISTORY,
-    CAP,
-    Count,
-    CountWindowFields,
-    Duration,
-    IdOrIds,
-    NonNegInt,
-    OccurrenceFields,
-    ParamsModel,
-    Selector,
-    Window,
-    count_result,
+from growthos_segments.kit.counts import Count, CountWindowFields, count_result
+from growthos_segments.kit.occurrences import OccurrenceFields, occurrence_of, occurrence_result
+from growthos_segments.kit.params import Duration, IdOrIds, NonNegInt, ParamsModel
+from growthos_segments.kit.rechecks import first_change, merged, sweep
+from growthos_segments.kit.selection import Selector, id_filter
+from growthos_segments.kit.windows import ALL_HISTORY, Window
+from growthos_segments.kit.wording import (
     describe_ages,
     describe_count,
     describe_ids,
     describe_window,
-    first_change,
-    id_filter,
-    merged,
-    occurrence_of,
-    occurrence_result,
 )
+from growthos_segments.kit.young import young_reads
 
 EmailAction = Literal[
     "sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "complained", "converted"
@@ -93,12 +83,6 @@ def _reads(actions: Sequence[str], lookback: timedelta | None,
     )
 
 
-def _young_reads(params: CountWindowFields) -> frozenset[str]:
-    if params.young_contacts == "wait":
-        return frozenset({"attributes.created_at", "attributes.signup_date"})
-    return frozenset()
-
-
 # --------------------------------------------------------------------------- email
 
 
@@ -133,7 +117,7 @@ EMAIL = ConditionType(
     category=CATEGORY,
     params=EmailParams,
     compile=_compile_email,
-    reads=lambda p: _reads([p.action], Window.of(p).lookback, _young_reads(p)),
+    reads=lambda p: _reads([p.action], Window.of(p).lookback, young_reads(p.young_contacts)),
     describe=_describe_email,
     examples=(
         {"action": "opened", "min_count": 3, "within": "30d"},
@@ -259,7 +243,7 @@ EMAIL_CLICK_URL = ConditionType(
     category=CATEGORY,
     params=EmailClickUrlParams,
     compile=_compile_click_url,
-    reads=lambda p: _reads(["clicked"], Window.of(p).lookback, _young_reads(p)),
+    reads=lambda p: _reads(["clicked"], Window.of(p).lookback, young_reads(p.young_contacts)),
     describe=_describe_click_url,
     examples=(
         {"contains": "/pricing", "within": "30d"},
@@ -316,7 +300,7 @@ EMAIL_DEVICE = ConditionType(
     category=CATEGORY,
     params=EmailDeviceParams,
     compile=_compile_device,
-    reads=lambda p: _reads([p.action], Window.of(p).lookback, _young_reads(p)),
+    reads=lambda p: _reads([p.action], Window.of(p).lookback, young_reads(p.young_contacts)),
     describe=lambda p: (f"email {p.action} on {p.device} {describe_count(p)} "
                         f"{describe_window(p)}{describe_ids('campaign', p.campaign_id)}"),
     examples=(
@@ -633,7 +617,16 @@ def _compile_open_time(p: OpenTimeParams) -> Predicate:
         n = upper - first
         match, skip = decide(hours, weekdays, n)
         if upper < len(times):
-            return match, _sweep(times, slots, first, upper, width, hours, weekdays, n, match)
+            total = [n]
+
+            def apply(event: int, delta: int) -> None:
+                hour, day = slots[event]
+                hours[hour] += delta
+                weekdays[day] += delta
+                total[0] += delta
+
+            return match, sweep(times, range(first, upper), range(upper, len(times)), width, apply,
+                                lambda: decide(hours, weekdays, total[0])[0], match)
         if width is None:
             return match, None
         # Only departures, in time order: skip the ones that cannot flip the answer,
@@ -662,36 +655,6 @@ def _compile_open_time(p: OpenTimeParams) -> Predicate:
             if now_match != match:
                 return match, at + width
         return match, None
-
-    def _sweep(times: list[datetime], slots: list[tuple[int, int]], first: int, upper: int,
-               width: timedelta | None, hours: list[int], weekdays: list[int], n: int,
-               match: bool) -> datetime | None:
-        """With future opens: walk every arrival and departure (rare, bounded)."""
-        changes: list[tuple[datetime, int, int]] = []
-        if width is not None:
-            changes.extend((times[i] + width, -1, i) for i in range(first, upper))
-        arrivals_end = min(len(times), upper + CAP)
-        horizon = times[arrivals_end] if arrivals_end < len(times) else None
-        for i in range(upper, arrivals_end):
-            changes.append((times[i], 1, i))
-            if width is not None:
-                changes.append((times[i] + width, -1, i))
-        changes.sort(key=lambda c: c[0])
-        index = 0
-        while index < len(changes):
-            at = changes[index][0]
-            if horizon is not None and at >= horizon:
-                return horizon  # future opens not examined: re-check early
-            while index < len(changes) and changes[index][0] == at:
-                _, delta, i = changes[index]
-                hour, day = slots[i]
-                hours[hour] += delta
-                weekdays[day] += delta
-                n += delta
-                index += 1
-            if decide(hours, weekdays, n)[0] != match:
-                return at
-        return horizon
 
     return open_time
 

@@ -4,7 +4,7 @@ An event is selected by its exact ``name`` (``"viewed_product"``,
 ``"order.completed"``; ``"order.*"`` for a whole namespace) and optional
 ``where`` filters on its properties, written with the attribute operators
 (``{"amount": {"op": "greater_than", "value": 100}}``). A missing property
-behaves as the operator table in :mod:`growthos_segments.plugins.operators` says (false for every
+behaves as the operator table in :mod:`growthos_segments.kit.operators` says (false for every
 positive operator, true for the ``not_*`` ones).
 
 ``last_activity`` is the one condition here that reads events of every name:
@@ -33,43 +33,34 @@ from growthos_segments.core.contract import ConditionType, Predicate, Reads, Res
 from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import parse_duration
 from growthos_segments.core.view import ContactView
-from growthos_segments.plugins._behavior import (
-    ALL_HISTORY,
-    Count,
-    CountWindowFields,
-    Duration,
-    EventRef,
-    Instant,
+from growthos_segments.kit.counts import Count, CountWindowFields, count_in_window, count_result
+from growthos_segments.kit.occurrences import (
     Occurrence,
     OccurrenceFields,
-    ParamsModel,
     Timing,
-    Window,
-    YoungContacts,
-    and_results,
-    contact_created_at,
-    count_in_window,
-    count_result,
-    describe_ages,
-    describe_count,
-    describe_window,
-    first_change,
     occurrence_of,
     occurrence_result,
-    settle,
-    start_of,
+)
+from growthos_segments.kit.params import Duration, Instant, ParamsModel
+from growthos_segments.kit.rechecks import and_results, first_change, settle
+from growthos_segments.kit.selection import EventRef
+from growthos_segments.kit.windows import ALL_HISTORY, Window, start_of
+from growthos_segments.kit.wording import describe_ages, describe_count, describe_window
+from growthos_segments.kit.young import (
+    YoungContacts,
+    contact_created_at,
     wait_until_old_enough,
+    young_reads,
 )
 
 CATEGORY = "events"
-_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
 
 
-def _reads(refs: Sequence[EventRef], lookback: timedelta, young: bool = False) -> Reads:
+def _reads(refs: Sequence[EventRef], lookback: timedelta, young: YoungContacts = "match") -> Reads:
     events: frozenset[str] = frozenset()
     for ref in refs:
         events |= ref.selector().prefixes
-    return Reads(events=events, lookback=lookback, attributes=_YOUNG_ATTRS if young else frozenset())
+    return Reads(events=events, lookback=lookback, attributes=young_reads(young))
 
 
 # --------------------------------------------------------------------------- event
@@ -94,7 +85,7 @@ EVENT = ConditionType(
     category=CATEGORY,
     params=EventParams,
     compile=_compile_event,
-    reads=lambda p: _reads([p], Window.of(p).lookback, p.young_contacts == "wait"),
+    reads=lambda p: _reads([p], Window.of(p).lookback, p.young_contacts),
     describe=lambda p: f"did {p.describe()} {describe_count(p)} {describe_window(p)}",
     examples=(
         {"name": "viewed_product", "min_count": 3, "within": "48h"},
@@ -224,7 +215,7 @@ EVENT_WITHOUT = ConditionType(
     category=CATEGORY,
     params=EventWithoutParams,
     compile=_compile_without,
-    reads=lambda p: _reads([p, p.without], Window.of(p).lookback, p.young_contacts == "wait"),
+    reads=lambda p: _reads([p, p.without], Window.of(p).lookback, p.young_contacts),
     describe=lambda p: (f"did {p.describe()} {describe_count(p)} {describe_window(p)} "
                         f"without {p.without.describe()}"),
     examples=(
@@ -469,7 +460,7 @@ LAST_ACTIVITY = ConditionType(
     reads=lambda p: Reads(
         events=frozenset({""}),
         lookback=occurrence_of(p).lookback(),
-        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+        attributes=young_reads(p.young_contacts),
     ),
     describe=_describe_last_activity,
     examples=(

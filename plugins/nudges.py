@@ -15,22 +15,14 @@ from pydantic import Field
 
 from growthos_segments.core.contract import ConditionType, Predicate, Reads
 from growthos_segments.core.hookspecs import hookimpl
-from growthos_segments.plugins._behavior import (
-    Count,
-    CountWindowFields,
-    IdOrIds,
-    ParamsModel,
-    Selector,
-    Window,
-    count_result,
-    describe_count,
-    describe_ids,
-    describe_window,
-    id_filter,
-)
+from growthos_segments.kit.counts import Count, CountWindowFields, count_result
+from growthos_segments.kit.params import IdOrIds, ParamsModel
+from growthos_segments.kit.selection import Selector, id_filter
+from growthos_segments.kit.windows import Window
+from growthos_segments.kit.wording import describe_count, describe_ids, describe_window
+from growthos_segments.kit.young import young_reads
 
 CATEGORY = "nudges"
-_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
 
 
 class _NudgeTarget(ParamsModel):
@@ -68,7 +60,7 @@ NUDGE = ConditionType(
     reads=lambda p: Reads(
         events=frozenset({f"nudge.{p.action}"}),
         lookback=Window.of(p).lookback,
-        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+        attributes=young_reads(p.young_contacts),
     ),
     describe=lambda p: (f"nudge {p.action}{describe_ids('nudge', p.nudge_id)} "
                         f"{describe_count(p)} {describe_window(p)}"),

@@ -27,22 +27,15 @@ from pydantic import Field
 from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
 from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.view import ContactView, Event
-from growthos_segments.plugins._behavior import (
-    Count,
-    CountWindowFields,
-    ParamsModel,
-    Selector,
-    Window,
-    contact_created_at,
-    count_in_window,
-    describe_count,
-    describe_window,
-    first_change,
-    wait_until_old_enough,
-)
+from growthos_segments.kit.counts import Count, CountWindowFields, count_in_window
+from growthos_segments.kit.params import ParamsModel
+from growthos_segments.kit.rechecks import first_change
+from growthos_segments.kit.selection import Selector
+from growthos_segments.kit.windows import Window
+from growthos_segments.kit.wording import describe_count, describe_window
+from growthos_segments.kit.young import contact_created_at, wait_until_old_enough, young_reads
 
 CATEGORY = "referrals"
-_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
 
 
 class _ReferralTarget(ParamsModel):
@@ -141,7 +134,7 @@ REFERRAL = ConditionType(
     reads=lambda p: Reads(
         events=frozenset({f"referral.{p.status}"}),
         lookback=Window.of(p).lookback,
-        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+        attributes=young_reads(p.young_contacts),
     ),
     describe=lambda p: (f"referred friends ({p.status}) {describe_count(p)} "
                         f"{describe_window(p)}"),

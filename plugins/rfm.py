@@ -58,29 +58,15 @@ from growthos_segments.core.contract import ConditionType, Predicate, Reads, Res
 from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import parse_instant, to_iso
 from growthos_segments.core.view import ContactView, Event
-from growthos_segments.plugins._behavior import (
-    Count,
-    CountWindowFields,
-    NumberFields,
-    OccurrenceFields,
-    ParamsModel,
-    Selector,
-    Window,
-    WindowFields,
-    all_of,
-    as_number,
-    bound_checks,
-    count_result,
-    describe_count,
-    describe_number,
-    describe_window,
-    first_change,
-    merged,
-    number_test,
-    occurrence_of,
-    occurrence_result,
-    one_or_many,
-)
+from growthos_segments.kit.counts import Count, CountWindowFields, count_result
+from growthos_segments.kit.numbers import NumberFields, all_of, as_number, bound_checks, number_test
+from growthos_segments.kit.occurrences import OccurrenceFields, occurrence_of, occurrence_result
+from growthos_segments.kit.params import ParamsModel, one_or_many
+from growthos_segments.kit.rechecks import first_change, merged
+from growthos_segments.kit.selection import Selector
+from growthos_segments.kit.windows import Window, WindowFields
+from growthos_segments.kit.wording import describe_count, describe_number, describe_window
+from growthos_segments.kit.young import young_reads
 
 CATEGORY = "rfm"
 ORDER_EVENT = "order.completed"
@@ -89,7 +75,6 @@ PERIOD = timedelta(days=365)
 MAX_AGE = timedelta(days=7)
 """Default age after which a threshold set is stale."""
 _DAY = timedelta(days=1)
-_YOUNG_ATTRS = frozenset({"attributes.created_at", "attributes.signup_date"})
 ORDERS = Selector.make([ORDER_EVENT])
 
 Tier = Literal[
@@ -410,7 +395,7 @@ RFM_FREQUENCY = ConditionType(
     reads=lambda p: Reads(
         events=frozenset({ORDER_EVENT}),
         lookback=Window.of(p).lookback,
-        attributes=_YOUNG_ATTRS if p.young_contacts == "wait" else frozenset(),
+        attributes=young_reads(p.young_contacts),
     ),
     describe=lambda p: f"ordered {describe_count(p)} {describe_window(p)}",
     examples=(

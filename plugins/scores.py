@@ -29,15 +29,9 @@ from pydantic import Field, model_validator
 from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
 from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.view import ContactView
-from growthos_segments.plugins._behavior import (
-    Number,
-    NumberFields,
-    ParamsModel,
-    as_number,
-    describe_number,
-    number_test,
-    one_or_many,
-)
+from growthos_segments.kit.numbers import NumberFields, as_number, number_test
+from growthos_segments.kit.params import Number, ParamsModel, one_or_many
+from growthos_segments.kit.wording import describe_number
 
 CATEGORY = "scores"
 DEFAULT_BANDS: Mapping[str, float] = {"hot": 80, "warm": 50, "cold": 0}

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from growthos_segments.core.timeutil import zone
-from growthos_segments.plugins.operators import ValueTest, compile_value_test
+from growthos_segments.kit.operators import ValueTest, compile_value_test
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(ValueTest)
 MICRO = timedelta(microseconds=1)

@@ -1,7 +1,7 @@
 """Value operators: results, recheck_at and params validation, with hand-checked expectations.
 
 Every expected value here is written out by hand (instants as literals) from the
-semantics table in ``plugins/operators.py``; none is computed with the code under
+semantics table in ``kit/operators.py``; none is computed with the code under
 test. Calendar facts used: 2026-11-22 is a Sunday; London's clocks go forward on
 2026-03-29 at 01:00 UTC and back on 2026-10-25 at 01:00 UTC; Santiago skips
 local midnight on 2026-09-06 (the day starts at 04:00 UTC).
@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from growthos_segments.core.view import MISSING
-from growthos_segments.plugins.operators import (
+from growthos_segments.kit.operators import (
     TIME_BASED_OPS,
     VALUE_TEST_MODELS,
     EqualsTest,
