@@ -43,3 +43,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# --- Lambda package: `sam build` runs these (BuildMethod: makefile in template.yaml) ---
+# SAM sets ARTIFACTS_DIR. Every function gets the runtime packages of growthos_segments
+# only; DependenciesLayer gets the runtime dependencies as wheels for the template's
+# runtime and architecture (python3.12, arm64). The system Python 3.11+ with pip runs
+# devstack/lambda_package.py (standard library only); .venv is not needed.
+build-%Function:
+	$(PYTHON) devstack/lambda_package.py code "$(ARTIFACTS_DIR)"
+
+build-DependenciesLayer:
+	$(PYTHON) devstack/lambda_package.py dependencies "$(ARTIFACTS_DIR)/python"

@@ -1,0 +1,176 @@
+"""Build what ``sam build`` deploys: the runtime code, and its dependencies as a layer.
+
+Every function in ``template.yaml`` says ``BuildMethod: makefile``, so ``sam
+build`` runs the Makefile's ``build-<LogicalId>`` targets with ``ARTIFACTS_DIR``
+set, and those run this file:
+
+- ``code DIR`` copies the packages pyproject.toml installs under the
+  ``growthos_segments`` import root, less the development stack, as
+  ``DIR/growthos_segments/...``: no tests, benchmarks, examples, dev stack or
+  CLI reach a Lambda;
+- ``dependencies DIR`` pip-installs the distribution's runtime dependencies
+  (``[project] dependencies`` plus the ``aws`` extra) into ``DIR`` as wheels for
+  the template's runtime and architecture, so the layer holds aarch64 builds of
+  pydantic-core, google-re2 and datalogic-py whatever machine runs the build,
+  and no python3.12 interpreter or Docker is needed for it. boto3 and botocore
+  are shipped although the Lambda runtime has its own: pynamodb needs botocore
+  anyway, and the runtime's copy is older than the ``boto3>=1.40`` the tests run
+  against and changes when AWS updates it.
+
+pyproject.toml stays the one list of packages and of dependencies. The Makefile
+runs this file with the system Python, outside any virtualenv, so it uses the
+standard library only and imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ARCHITECTURE",
+    "DEV_PACKAGES",
+    "RUNTIME",
+    "build_code",
+    "build_dependencies",
+    "main",
+    "runtime_packages",
+    "runtime_requirements",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository: pyproject.toml and the package folders it maps."""
+
+RUNTIME = "python3.12"
+"""``Globals.Function.Runtime`` of template.yaml (a test keeps them equal)."""
+
+ARCHITECTURE = "arm64"
+"""``Globals.Function.Architectures`` of template.yaml (a test keeps them equal)."""
+
+_WHEEL_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+
+DEV_PACKAGES = ("growthos_segments.devstack",)
+"""Installed for development (local stack, CLI, demo data), never deployed."""
+
+RUNTIME_EXTRAS = ("aws",)
+"""Optional dependency groups the deployed functions need besides the core ones."""
+
+
+def _pyproject(root: Path) -> dict[str, Any]:
+    with open(root / "pyproject.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+def runtime_packages(root: Path = ROOT) -> dict[str, Path]:
+    """``{package: source folder}`` for every deployed package, as setuptools maps them.
+
+    setuptools installs the ``.py`` files of each listed package (sub-packages
+    are listed on their own), with its folder from the longest ``package-dir``
+    prefix; this does the same for every package outside :data:`DEV_PACKAGES`.
+    """
+    setuptools: Mapping[str, Any] = _pyproject(root)["tool"]["setuptools"]
+    if setuptools.get("package-data") or setuptools.get("include-package-data"):
+        raise ValueError("pyproject.toml declares package data, which the Lambda package build does not copy")
+    package_dir: Mapping[str, str] = setuptools.get("package-dir", {})
+    folders: dict[str, Path] = {}
+    for package in setuptools["packages"]:
+        if any(package == dev or package.startswith(dev + ".") for dev in DEV_PACKAGES):
+            continue
+        parts = package.split(".")
+        for cut in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:cut])
+            if prefix in package_dir:
+                folders[package] = root.joinpath(package_dir[prefix], *parts[cut:])
+                break
+        else:
+            folders[package] = root.joinpath(*parts)
+    return folders
+
+
+def runtime_requirements(root: Path = ROOT) -> list[str]:
+    """The requirement strings a deployed function needs (core dependencies and :data:`RUNTIME_EXTRAS`)."""
+    project: Mapping[str, Any] = _pyproject(root)["project"]
+    extras: Mapping[str, list[str]] = project.get("optional-dependencies", {})
+    return [*project.get("dependencies", []), *(req for extra in RUNTIME_EXTRAS for req in extras[extra])]
+
+
+def build_code(target: Path, root: Path = ROOT) -> list[Path]:
+    """Copy the deployed packages' modules into ``target``; returns the files written.
+
+    An earlier ``growthos_segments`` in ``target`` is replaced, so a module
+    deleted from the repository does not linger in the package.
+    """
+    destination_root = target / "growthos_segments"
+    if destination_root.exists():
+        shutil.rmtree(destination_root)
+    written: list[Path] = []
+    for package, folder in sorted(runtime_packages(root).items()):
+        if not (folder / "__init__.py").is_file():
+            raise ValueError(f"pyproject.toml lists package {package}, but {folder} has no __init__.py")
+        destination = target.joinpath(*package.split("."))
+        destination.mkdir(parents=True, exist_ok=True)
+        for module in sorted(folder.glob("*.py")):
+            written.append(Path(shutil.copy2(module, destination / module.name)))
+    return written
+
+
+def build_dependencies(
+    target: Path,
+    *,
+    root: Path = ROOT,
+    runtime: str | None = RUNTIME,
+    architecture: str | None = ARCHITECTURE,
+) -> None:
+    """pip-install the runtime requirements into ``target``.
+
+    With ``runtime`` and ``architecture`` (the template's, by default) pip
+    takes binary wheels for that interpreter and platform only; with both None
+    it installs for the interpreter running pip (what a test can import).
+    ``--no-compile``: byte code compiled by the building interpreter would not
+    match the runtime's.
+    """
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
+    if runtime is not None or architecture is not None:
+        if runtime is None or architecture is None or not runtime.startswith("python"):
+            raise ValueError(f"need a pythonX.Y runtime and an architecture: {runtime!r}, {architecture!r}")
+        command += [
+            "--only-binary=:all:",
+            "--implementation", "cp",
+            "--python-version", runtime.removeprefix("python"),
+            "--platform", _WHEEL_PLATFORMS[architecture],
+        ]  # fmt: skip
+    subprocess.run([*command, *runtime_requirements(root)], check=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lambda_package.py",
+        description="Build the Lambda code package or the dependencies layer (run by `sam build`).",
+    )
+    parser.add_argument("part", choices=("code", "dependencies"))
+    parser.add_argument("directory", help="SAM's $(ARTIFACTS_DIR), or its python/ for the layer")
+    args = parser.parse_args(argv)
+    if not args.directory.strip():
+        parser.error("the directory is empty: run through `sam build`, or set ARTIFACTS_DIR")
+    target = Path(args.directory)
+    try:
+        if args.part == "code":
+            count = len(build_code(target))
+            print(f"lambda package: {count} modules of growthos_segments in {target}")
+        else:
+            build_dependencies(target)
+            print(f"lambda layer: runtime dependencies for {RUNTIME} {ARCHITECTURE} in {target}")
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
+        print(f"lambda_package.py: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
