@@ -27,17 +27,17 @@ the only safe answer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from growthos_segments.core.contract import Reads
+from growthos_segments.core.graph import ReferenceGraph
 from growthos_segments.core.segments import SegmentSet
 
 __all__ = [
     "EVERYTHING",
-    "NOTHING",
     "VIEW_FIELDS",
     "Change",
     "DependencyIndex",
@@ -91,7 +91,6 @@ class Change:
 
 
 EVERYTHING = Change(everything=True)
-NOTHING = Change()
 
 
 # --------------------------------------------------------------------------- diffing
@@ -204,7 +203,7 @@ class DependencyIndex:
         """path -> segments reading a path strictly below it"""
         self._any_path: set[str] = set()
         self._prefixes: dict[str, set[str]] = {}
-        self._referenced_by: dict[str, set[str]] = {}
+        self._graph = ReferenceGraph({sid: sorted(declared.segments) for sid, declared in self.reads.items()})
         for sid, declared in self.reads.items():
             for path in declared.attributes:
                 if path == WILDCARD_PATH:
@@ -216,8 +215,6 @@ class DependencyIndex:
                     self._below.setdefault(".".join(parts[:end]), set()).add(sid)
             for prefix in declared.events:
                 self._prefixes.setdefault(prefix, set()).add(sid)
-            for ref in declared.segments:
-                self._referenced_by.setdefault(ref, set()).add(sid)
         self._by_event_name: dict[str, frozenset[str]] = {}
         self.context_readers: tuple[str, ...] = tuple(sid for sid in self.order if self.reads[sid].context)
         """Segments whose result depends on the tenant context (RFM thresholds...)."""
@@ -271,26 +268,12 @@ class DependencyIndex:
     def closure(self, segment_ids: Iterable[str]) -> list[str]:
         """``segment_ids`` (those this index knows) plus every segment that depends on
         them, transitively, in dependency order."""
-        pending = [sid for sid in segment_ids if sid in self._position]
-        found = set(pending)
-        while pending:
-            for dependent in self._referenced_by.get(pending.pop(), ()):
-                if dependent not in found:
-                    found.add(dependent)
-                    pending.append(dependent)
-        return sorted(found, key=self._position.__getitem__)
+        return sorted(self._graph.dependents(segment_ids), key=self._position.__getitem__)
 
     def requirements(self, segment_ids: Iterable[str]) -> list[str]:
         """``segment_ids`` plus every segment they reference, transitively: what an
         evaluation of them actually computes."""
-        pending = [sid for sid in segment_ids if sid in self._position]
-        found = set(pending)
-        while pending:
-            for ref in self.reads[pending.pop()].segments:
-                if ref in self._position and ref not in found:
-                    found.add(ref)
-                    pending.append(ref)
-        return sorted(found, key=self._position.__getitem__)
+        return sorted(self._graph.requirements(segment_ids), key=self._position.__getitem__)
 
     def lookback(self, segment_ids: Iterable[str]) -> timedelta | None:
         """How far back events must be loaded to evaluate ``segment_ids`` (and what they
@@ -306,5 +289,10 @@ class DependencyIndex:
                 longest = declared.lookback
         return longest
 
-    def reads_context(self, segment_ids: Iterable[str]) -> bool:
-        return any(self.reads[sid].context for sid in self.requirements(segment_ids))
+    def reads_of(self, segment_ids: Iterable[str]) -> Reads:
+        """Everything evaluating ``segment_ids`` reads, through what they reference, with
+        the lookback of :meth:`lookback` (what an explanation or an estimate must load)."""
+        total = Reads()
+        for sid in self.requirements(segment_ids):
+            total = total.union(self.reads[sid])
+        return replace(total, lookback=self.lookback(segment_ids))

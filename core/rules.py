@@ -55,6 +55,8 @@ __all__ = [
     "load_json",
     "normalize",
     "parse_rule",
+    "rule_reads",
+    "segment_references",
     "to_json",
 ]
 
@@ -156,6 +158,13 @@ def iter_nodes(node: Node, path: str = "") -> Iterator[tuple[str, Node]]:
             yield from iter_nodes(child, f"{path}/{key}/{index}")
     elif isinstance(node, Not):
         yield from iter_nodes(node.child, f"{path}/!")
+
+
+def segment_references(node: Node | None) -> list[tuple[str, str]]:
+    """``(JSON pointer, segment id)`` of every segment reference in a tree, depth first."""
+    if node is None:
+        return []
+    return [(path, item.segment_id) for path, item in iter_nodes(node) if isinstance(item, SegmentRef)]
 
 
 def rule_reads(node: Node) -> Reads:

@@ -20,10 +20,19 @@ from typing import Any
 from growthos_segments.core.compiler import Explanation, compile_rule
 from growthos_segments.core.contract import Reads, Result
 from growthos_segments.core.errors import RuleError, RuleValidationError
+from growthos_segments.core.graph import ReferenceGraph
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.limits import DEFAULT_LIMITS, Limits
-from growthos_segments.core.rules import And, Node, Not, SegmentRef, iter_nodes, parse_rule, rule_reads
-from growthos_segments.core.view import ContactView, SegmentResolver
+from growthos_segments.core.rules import (
+    And,
+    Node,
+    Not,
+    SegmentRef,
+    parse_rule,
+    rule_reads,
+    segment_references,
+)
+from growthos_segments.core.view import ContactView
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -33,7 +42,6 @@ __all__ = [
     "SegmentSet",
     "SegmentSetError",
     "SegmentType",
-    "membership_resolver",
 ]
 
 
@@ -193,12 +201,16 @@ class SegmentSet:
             effective[segment_id] = _effective(definition, node, pinned)
             for bad in _unknown_references(segment_id, definition, effective[segment_id], self.definitions):
                 errors.setdefault(segment_id, []).append(bad)
+        references = {sid: segment_references(node) for sid, node in effective.items()}
+        graph = ReferenceGraph({sid: [ref for _, ref in refs] for sid, refs in references.items()})
         if not errors:
-            for segment_id, cycle_error in _cycles(effective):
-                errors.setdefault(segment_id, []).append(cycle_error)
+            for segment_id, index, loop in graph.cycles:
+                errors.setdefault(segment_id, []).append(RuleError(
+                    references[segment_id][index][0], "segment reference cycle: " + " → ".join(loop),
+                    "remove one of the references"))
         if errors:
             raise SegmentSetError(errors)
-        self.order: list[str] = _topological(effective)
+        self.order: list[str] = graph.order
         """Segment ids, each after every segment it references."""
         self.segments: dict[str, CompiledSegment] = {
             sid: CompiledSegment(self.definitions[sid], own[sid], effective[sid]) for sid in self.order
@@ -229,27 +241,6 @@ class SegmentSet:
     def explain(self, segment_id: str, view: ContactView, now: datetime) -> Explanation:
         return self.segments[segment_id].explain(view, now)
 
-    def dependents(self, segment_ids: Iterable[str]) -> list[str]:
-        """Segments whose result can change when any of ``segment_ids`` changes (in order)."""
-        changed = set(segment_ids)
-        out: list[str] = []
-        for sid in self.order:
-            if sid in changed:
-                continue
-            if self.segments[sid].reads.segments & changed:
-                changed.add(sid)
-                out.append(sid)
-        return out
-
-
-def membership_resolver(memberships: Mapping[str, bool]) -> SegmentResolver:
-    """Resolve references from stored memberships instead of re-evaluating them."""
-
-    def resolve(segment_id: str, view: ContactView, now: datetime) -> Result:
-        return bool(memberships.get(segment_id, False)), None
-
-    return resolve
-
 
 def _effective(definition: SegmentDefinition, node: Node | None, pinned: Sequence[str]) -> Node | None:
     if node is None:
@@ -266,12 +257,6 @@ def _effective(definition: SegmentDefinition, node: Node | None, pinned: Sequenc
     return And(tuple(flat))
 
 
-def _references(node: Node | None) -> list[tuple[str, str]]:
-    if node is None:
-        return []
-    return [(path, n.segment_id) for path, n in iter_nodes(node) if isinstance(n, SegmentRef)]
-
-
 def _unknown_references(
     segment_id: str,
     definition: SegmentDefinition,
@@ -281,48 +266,8 @@ def _unknown_references(
     for index, excluded in enumerate(definition.exclude_segments):
         if excluded not in known:
             yield RuleError(f"/exclude_segments/{index}", f"unknown segment {excluded!r}")
-    for path, ref in _references(node):
+    for path, ref in segment_references(node):
         if ref not in known and ref not in definition.exclude_segments:
             yield RuleError(path, f"unknown segment {ref!r}")
         elif ref == segment_id:
             yield RuleError(path, "a segment cannot reference itself")
-
-
-def _cycles(effective: Mapping[str, Node | None]) -> Iterable[tuple[str, RuleError]]:
-    graph = {sid: _references(node) for sid, node in effective.items()}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    found: list[tuple[str, RuleError]] = []
-
-    def visit(sid: str, trail: list[str]) -> None:
-        state[sid] = 1
-        for path, ref in graph.get(sid, []):
-            if state.get(ref) == 1:
-                loop = [*trail[trail.index(ref):], sid, ref] if ref in trail else [sid, ref]
-                found.append((sid, RuleError(path, "segment reference cycle: " + " → ".join(loop),
-                                             "remove one of the references")))
-            elif ref not in state:
-                visit(ref, [*trail, sid])
-        state[sid] = 2
-
-    for sid in sorted(graph):
-        if sid not in state:
-            visit(sid, [])
-    return found
-
-
-def _topological(effective: Mapping[str, Node | None]) -> list[str]:
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(sid: str) -> None:
-        if sid in seen:
-            return
-        seen.add(sid)
-        for _, ref in _references(effective.get(sid)):
-            if ref in effective:
-                visit(ref)
-        order.append(sid)
-
-    for sid in sorted(effective):
-        visit(sid)
-    return order

@@ -130,6 +130,20 @@ def test_lookback_covers_referenced_segments_and_is_none_without_events() -> Non
     assert index.lookback(["opened", "pro"]) == timedelta(days=30)
 
 
+def test_reads_of_gathers_what_referenced_segments_read() -> None:
+    index = index_of(
+        seg("buyer", ORDERED), seg("pro", PLAN), seg("opened", OPENED),
+        seg("pro_buyer", {"and": [PLAN, {"segment": {"id": "buyer"}}]}),
+    )
+    assert index.reads_of(["pro_buyer"]) == Reads(
+        attributes=frozenset({"attributes.plan"}), events=frozenset({"order.completed"}),
+        lookback=timedelta(days=90), segments=frozenset({"buyer"}))
+    assert index.reads_of(["unknown"]) == Reads()
+    # Events read without a window are all of them, as for the loader (lookback).
+    windowless = DependencyIndex({"raw": Reads(events=frozenset({"x."}))}, ["raw"])
+    assert windowless.reads_of(["raw"]).lookback == timedelta.max
+
+
 def test_an_expression_with_unknown_reads_is_affected_by_everything() -> None:
     reads = {"opaque": Reads(attributes=frozenset({"*"}), events=frozenset({""}), lookback=timedelta.max),
              "pro": Reads(attributes=frozenset({"attributes.plan"}))}

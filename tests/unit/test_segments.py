@@ -6,14 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from growthos_segments.core.segments import (
-    SegmentDefinition,
-    SegmentSet,
-    SegmentSetError,
-    membership_resolver,
-)
+from growthos_segments.core.dependencies import DependencyIndex
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError
 from growthos_segments.core.timeutil import to_iso
-from growthos_segments.core.view import ContactView
 from tests.conftest import NOW
 
 
@@ -120,12 +115,5 @@ def test_dependents_follow_references_transitively(toy_host):
         seg("top", {"!": {"segment": {"id": "mid"}}}),
         seg("other", eq("plan", "pro")),
     ])
-    assert segments.dependents(["base"]) == ["mid", "top"]
+    assert DependencyIndex.of(segments).closure(["base"]) == ["base", "mid", "top"]
 
-
-def test_membership_resolver_uses_stored_memberships(toy_host):
-    segments = SegmentSet(toy_host, [seg("uk", eq("country", "GB")),
-                                     seg("uk_ref", {"segment": {"id": "uk"}})])
-    compiled = segments.segments["uk_ref"]
-    view = ContactView(contact(country="FR"), segments=membership_resolver({"uk": True}))
-    assert compiled.evaluate(view, NOW) == (True, None)
