@@ -14,7 +14,17 @@ Public API (keep it small; other plugins depend on it):
 - :func:`compile_value_test`, :func:`describe_value_test`;
 - :func:`flat_union`: the union of ``extra fields + each test model``, for
   condition params that read ``{"field": "plan", "op": "equals", ...}``;
-- :data:`TIME_BASED_OPS`: operators whose result can change with time alone.
+- :data:`TIME_BASED_OPS`: operators whose result can change with time alone;
+- :class:`ValueTestModel`, :class:`OperatorTable`, :func:`value_operator`:
+  how an operator is defined and registered.
+
+Adding an operator is one class below: a :class:`ValueTestModel` subclass
+decorated with :func:`value_operator`, whose ``op`` literal names its
+operators, whose fields are its params (their JSON Schema is the rule
+builder's form), whose ``phrases`` word each operator, whose ``time_based``
+says whether time alone changes its result, and whose ``compile`` builds its
+function. The params union, the time-based set, compilation and wording all
+follow from that class; document its results in the table here.
 
 Value kinds (JSON keeps them apart, so do we; nothing is coerced):
 
@@ -95,11 +105,12 @@ from __future__ import annotations
 
 import operator as _operator
 import re
-from collections.abc import Callable
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import lru_cache, reduce
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import re2
 from pydantic import (
@@ -123,6 +134,7 @@ from growthos_segments.core.view import MISSING
 
 __all__ = [
     "TIME_BASED_OPS",
+    "VALUE_OPERATORS",
     "VALUE_TEST_MODELS",
     "AnniversaryTest",
     "BetweenTest",
@@ -132,14 +144,17 @@ __all__ = [
     "EqualsTest",
     "ExistsTest",
     "InTest",
+    "OperatorTable",
     "RegexTest",
     "RelativeTest",
     "TextTest",
     "ValueFn",
     "ValueTest",
+    "ValueTestModel",
     "compile_value_test",
     "describe_value_test",
     "flat_union",
+    "value_operator",
 ]
 
 ValueFn = Callable[[Any, datetime], tuple[bool, "datetime | None"]]
@@ -193,29 +208,203 @@ TimeZoneName = Annotated[
 CaseInsensitive = Annotated[bool, Field(description="compare strings ignoring case (casefold)")]
 
 
-class _Test(BaseModel):
+# --------------------------------------------------------------------------- the registry
+
+
+class ValueTestModel(BaseModel):
+    """One group of value operators: its params, wording, time behaviour and compiled form.
+
+    Subclasses declare ``op: Literal[...]`` (the operators of the group), their
+    params as fields, ``phrases`` (``{op: wording}``, formatted with the
+    params) and ``compile``; ``time_based`` is true when the result can change
+    with time alone (it may then return a ``recheck_at``, and it is refused in
+    event ``where`` filters).
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    phrases: ClassVar[Mapping[str, str]]
+    time_based: ClassVar[bool] = False
 
-class EqualsTest(_Test):
+    @abstractmethod
+    def compile(self) -> ValueFn:
+        """``fn(value, now) -> (match, recheck_at)``, pure and never raising on a stored value.
+
+        Called once per rule version: parse, casefold and build sets here, so
+        that the returned function is a type check and a compare or two.
+        """
+
+    def describe(self) -> str:
+        """Human wording of the test, without its subject: ``"is within the last 7 days"``."""
+        data = self.model_dump()
+        if "amount" in data:
+            data["span"] = _count(data["amount"], data["unit"])
+        elif data.get("days") is not None:
+            data["span"] = _count(data["days"], "days")
+        text = self._phrase(data)
+        if data.get("case_insensitive"):
+            text += " (ignoring case)"
+        if data.get("tz", "UTC") != "UTC":
+            text += f" ({data['tz']})"
+        return text
+
+    def _phrase(self, data: dict[str, Any]) -> str:
+        shown = {
+            k: _show_all(v) if isinstance(v, list) else v if k in ("pattern", "span") else _show(v)
+            for k, v in data.items()
+        }
+        return self.phrases[data["op"]].format(**shown)
+
+
+M = TypeVar("M", bound=type[ValueTestModel])
+
+
+class OperatorTable:
+    """An ordered set of operator groups; every form the engine needs is derived from it."""
+
+    def __init__(self) -> None:
+        self._models: list[type[ValueTestModel]] = []
+
+    def register(self, model: M) -> M:
+        """Add a group (usable as a class decorator); its operators must be new and worded."""
+        ops = get_args(model.model_fields["op"].annotation)
+        if not ops or set(ops) != set(model.phrases):
+            raise TypeError(f"{model.__name__}: 'op' literal {sorted(ops)} and phrases "
+                            f"{sorted(model.phrases)} must name the same operators")
+        taken = set(ops) & {op for known in self._models for op in known.phrases}
+        if taken:
+            raise TypeError(f"{model.__name__}: operator {sorted(taken)[0]!r} is already registered")
+        if getattr(model, "__abstractmethods__", None):
+            raise TypeError(f"{model.__name__} does not define compile()")
+        self._models.append(model)
+        return model
+
+    @property
+    def models(self) -> tuple[type[ValueTestModel], ...]:
+        return tuple(self._models)
+
+    def union(self) -> Any:
+        """Any one test of the table, chosen by ``op`` (a discriminated union)."""
+        return Annotated[reduce(_operator.or_, self._models), Field(discriminator="op")]
+
+    def time_based_ops(self) -> frozenset[str]:
+        return frozenset(op for model in self._models if model.time_based for op in model.phrases)
+
+    def flat_union(self, extra: type[BaseModel], name: str) -> type[RootModel[Any]]:
+        """The params model ``extra fields + one value test``, flattened into one object.
+
+        Each variant subclasses both ``extra`` and a test model, so a compiled
+        instance is itself a test (``compile_value_test(params.root)`` works) and
+        rules read ``{"field": "plan", "op": "equals", "value": "free"}`` with no
+        nesting. Variants are named ``name + operator group`` (``AttributeEquals``) in
+        the JSON Schema.
+        """
+        variants = [
+            create_model(
+                f"{name}{model.__name__.removesuffix('Test')}",
+                __base__=(model, extra),
+                __module__=extra.__module__,
+                __doc__=model.__doc__,
+            )
+            for model in self._models
+        ]
+        union: Any = reduce(_operator.or_, variants)
+        root: type[RootModel[Any]] = type(
+            name,
+            (RootModel[Annotated[union, Field(discriminator="op")]],),
+            {"__module__": extra.__module__, "__doc__": extra.__doc__},
+        )
+        return root
+
+
+VALUE_OPERATORS = OperatorTable()
+"""The value operators of the engine, in the order their JSON Schemas list them."""
+
+value_operator = VALUE_OPERATORS.register
+"""Class decorator adding an operator group to :data:`VALUE_OPERATORS`."""
+
+
+# --------------------------------------------------------------------------- the operators
+
+
+@value_operator
+class EqualsTest(ValueTestModel):
     """Is (not) exactly this string, number or boolean. E.g. {"op": "equals", "value": "free"}"""
+
+    phrases = {"equals": "is {value}", "not_equals": "is not {value}"}
 
     op: Literal["equals", "not_equals"]
     value: Scalar
     case_insensitive: CaseInsensitive = False
 
+    def compile(self) -> ValueFn:
+        hit, miss = _outcomes(self.op == "not_equals")
+        target = self.value
+        if type(target) is str:
+            if self.case_insensitive:
+                folded = target.casefold()
 
-class InTest(_Test):
+                def equals_folded(value: Any, now: datetime) -> tuple[bool, None]:
+                    return hit if type(value) is str and value.casefold() == folded else miss
+
+                return equals_folded
+
+            def equals_text(value: Any, now: datetime) -> tuple[bool, None]:
+                return hit if type(value) is str and value == target else miss
+
+            return equals_text
+        if type(target) is bool:
+
+            def equals_bool(value: Any, now: datetime) -> tuple[bool, None]:
+                return hit if value is target else miss
+
+            return equals_bool
+
+        def equals_number(value: Any, now: datetime) -> tuple[bool, None]:
+            kind = type(value)
+            if kind is int or kind is float:
+                return hit if value == target else miss
+            if kind is Decimal:
+                return hit if _decimal_number(value) == target else miss
+            return miss
+
+        return equals_number
+
+
+@value_operator
+class InTest(ValueTestModel):
     """Is (not) one of these values. E.g. {"op": "in", "values": ["free", "trial"]}"""
+
+    phrases = {"in": "is one of {values}", "not_in": "is none of {values}"}
 
     op: Literal["in", "not_in"]
     values: ScalarList
     case_insensitive: CaseInsensitive = False
 
+    def compile(self) -> ValueFn:
+        hit, miss = _outcomes(self.op == "not_in")
+        keys = _target_keys(self.values, self.case_insensitive)
+        key = _folded_key if self.case_insensitive else _key
 
-class TextTest(_Test):
+        def one_of(value: Any, now: datetime) -> tuple[bool, None]:
+            return hit if key(value) in keys else miss
+
+        return one_of
+
+
+@value_operator
+class TextTest(ValueTestModel):
     """Text test; on a list, contains means has that element.
     E.g. {"op": "ends_with", "value": "@example.com", "case_insensitive": true}"""
+
+    phrases = {
+        "contains": "contains {value}",
+        "not_contains": "does not contain {value}",
+        "starts_with": "starts with {value}",
+        "not_starts_with": "does not start with {value}",
+        "ends_with": "ends with {value}",
+        "not_ends_with": "does not end with {value}",
+    }
 
     op: Literal[
         "contains", "not_contains", "starts_with", "not_starts_with", "ends_with", "not_ends_with"
@@ -223,35 +412,143 @@ class TextTest(_Test):
     value: Needle
     case_insensitive: CaseInsensitive = False
 
+    def compile(self) -> ValueFn:
+        negate = self.op.startswith("not_")
+        hit, miss = _outcomes(negate)
+        kind = self.op.removeprefix("not_")
+        folding = self.case_insensitive
+        needle = self.value.casefold() if folding else self.value
 
-class RegexTest(_Test):
+        def text_of(value: str) -> str:
+            return value.casefold() if folding else value
+
+        if kind == "contains":
+
+            def contains(value: Any, now: datetime) -> tuple[bool, None]:
+                vtype = type(value)
+                if vtype is str:
+                    return hit if needle in text_of(value) else miss
+                if vtype in _SEQ_TYPES:
+                    for item in value:
+                        if type(item) is str and text_of(item) == needle:
+                            return hit
+                return miss
+
+            return contains
+        method = str.startswith if kind == "starts_with" else str.endswith
+
+        def affix(value: Any, now: datetime) -> tuple[bool, None]:
+            return hit if type(value) is str and method(text_of(value), needle) else miss
+
+        return affix
+
+
+@value_operator
+class RegexTest(ValueTestModel):
     """Text (not) found by an RE2 regular expression. E.g. {"op": "matches", "pattern": "^\\\\+44"}"""
+
+    phrases = {"matches": "matches /{pattern}/", "not_matches": "does not match /{pattern}/"}
 
     op: Literal["matches", "not_matches"]
     pattern: Annotated[SafeRegex, Field(min_length=1, description="RE2 pattern, searched")]
     case_insensitive: CaseInsensitive = False
 
+    def compile(self) -> ValueFn:
+        hit, miss = _outcomes(self.op == "not_matches")
+        find = _regex_finder(self.pattern, self.case_insensitive)
 
-class ContainsTest(_Test):
+        def matches(value: Any, now: datetime) -> tuple[bool, None]:
+            if type(value) is not str:
+                return miss
+            try:
+                return hit if find(value) else miss
+            except UnicodeEncodeError:  # a lone surrogate cannot be UTF-8 for RE2: no match
+                return miss
+
+        return matches
+
+
+@value_operator
+class ContainsTest(ValueTestModel):
     """A list / multi-select value holds any, all or none of these.
     E.g. {"op": "contains_any", "values": ["automation", "analytics"]}"""
+
+    phrases = {
+        "contains_any": "contains any of {values}",
+        "contains_all": "contains all of {values}",
+        "contains_none": "contains none of {values}",
+    }
 
     op: Literal["contains_any", "contains_all", "contains_none"]
     values: ScalarList
     case_insensitive: CaseInsensitive = False
 
+    def compile(self) -> ValueFn:
+        hit, miss = _outcomes(self.op == "contains_none")
+        keys = _target_keys(self.values, self.case_insensitive)
+        key = _folded_key if self.case_insensitive else _key
+        if self.op == "contains_all":
 
-class CompareTest(_Test):
+            def contains_all(value: Any, now: datetime) -> tuple[bool, None]:
+                if type(value) not in _SEQ_TYPES:
+                    return _FALSE
+                return _TRUE if keys.issubset(map(key, value)) else _FALSE
+
+            return contains_all
+
+        def contains_any(value: Any, now: datetime) -> tuple[bool, None]:
+            if type(value) in _SEQ_TYPES:
+                for item in value:
+                    if key(item) in keys:
+                        return hit
+            return miss
+
+        return contains_any
+
+
+@value_operator
+class CompareTest(ValueTestModel):
     """Number or date comparison; a date-only value means that whole day.
     E.g. {"op": "greater_or_equal", "value": 8} or {"op": "less_than", "value": "2026-01-01"}"""
+
+    phrases = {
+        "greater_than": "is greater than {value}",
+        "greater_or_equal": "is at least {value}",
+        "less_than": "is less than {value}",
+        "less_or_equal": "is at most {value}",
+    }
 
     op: Literal["greater_than", "greater_or_equal", "less_than", "less_or_equal"]
     value: NumberOrDate
     tz: TimeZoneName = "UTC"
 
+    def compile(self) -> ValueFn:
+        if not isinstance(self.value, str):
+            return _number_compare(_COMPARE[self.op], self.value)
+        tz = zone(self.tz)
+        low, high = _date_lower_bound(self.value, tz), _date_upper_bound(self.value, tz)
+        # On datetimes (µs resolution) "after X" is ">= X + 1µs" and "before X" "<= X - 1µs";
+        # a calendar-date target's bounds already span its whole day.
+        try:
+            if self.op == "greater_than":
+                return _never if high is None else _instant_check(high + _MICRO, None, tz)
+            if self.op == "less_than":
+                return _never if low is None else _instant_check(None, low - _MICRO, tz)
+        except OverflowError:  # a target at the very edge of datetime's range
+            return _never
+        if self.op == "greater_or_equal":
+            return _instant_check(low, None, tz)
+        return _instant_check(None, high, tz)
 
-class BetweenTest(_Test):
+
+@value_operator
+class BetweenTest(ValueTestModel):
     """Inclusive range of numbers or of dates. E.g. {"op": "between", "min": 1, "max": 5}"""
+
+    phrases = {
+        "between": "is between {min} and {max}",
+        "not_between": "is not between {min} and {max}",
+    }
 
     op: Literal["between", "not_between"]
     min: NumberOrDate
@@ -276,11 +573,52 @@ class BetweenTest(_Test):
             raise ValueError(f"min ({self.min!r}) is after max ({self.max!r})")
         return self
 
+    def compile(self) -> ValueFn:
+        hit, miss = _outcomes(self.op == "not_between")
+        if isinstance(self.min, str):
+            tz = zone(self.tz)
+            inner = _instant_check(
+                _date_lower_bound(self.min, tz), _date_upper_bound(self.max, tz), tz
+            )
 
-class ExistsTest(_Test):
+            def between_dates(value: Any, now: datetime) -> tuple[bool, None]:
+                return hit if inner(value, now)[0] else miss
+
+            return between_dates
+        low, high = self.min, self.max
+
+        def between_numbers(value: Any, now: datetime) -> tuple[bool, None]:
+            kind = type(value)
+            if kind is int or kind is float:
+                return hit if low <= value <= high else miss
+            if kind is Decimal:
+                number = _decimal_number(value)
+                return hit if number is not None and low <= number <= high else miss
+            return miss
+
+        return between_numbers
+
+
+@value_operator
+class ExistsTest(ValueTestModel):
     """Has a value: present, not null, not an empty string, list or object. E.g. {"op": "exists"}"""
 
+    phrases = {"exists": "is known", "not_exists": "is unknown"}
+
     op: Literal["exists", "not_exists"]
+
+    def compile(self) -> ValueFn:
+        hit, miss = _outcomes(self.op == "not_exists")
+
+        def exists(value: Any, now: datetime) -> tuple[bool, None]:
+            if value is MISSING or value is None:
+                return miss
+            kind = type(value)
+            if (kind is str or kind is dict or kind in _SEQ_TYPES) and not value:
+                return miss
+            return hit
+
+        return exists
 
 
 _UNIT = {
@@ -291,9 +629,17 @@ _UNIT = {
 }
 
 
-class RelativeTest(_Test):
+@value_operator
+class RelativeTest(ValueTestModel):
     """Rolling time window relative to now (a day is 24 h).
     E.g. {"op": "within_last", "amount": 7, "unit": "days"}"""
+
+    phrases = {
+        "within_last": "is within the last {span}",
+        "more_than_ago": "is {span} ago or more",
+        "within_next": "is within the next {span}",
+    }
+    time_based = True
 
     op: Literal["within_last", "more_than_ago", "within_next"]
     amount: Annotated[StrictInt, Field(ge=1, description=(
@@ -311,20 +657,121 @@ class RelativeTest(_Test):
                                         f"the limit is {most:,} {self.unit}")
         return self
 
+    def compile(self) -> ValueFn:
+        span = self.amount * _UNIT[self.unit]
+        tz = zone(self.tz)
+        cache = _instant_cache(tz)
 
-class CalendarDaysTest(_Test):
+        # The three closures inline the cached parse: it is half of their cost otherwise.
+        if self.op == "within_last":
+
+            def within_last(value: Any, now: datetime) -> tuple[bool, datetime | None]:
+                if type(value) is str:
+                    moment = cache.get(value, _UNSEEN)
+                    if moment is _UNSEEN:
+                        moment = _remember(cache, value, tz)
+                else:
+                    moment = parse_instant(value, tz)
+                if moment is None:
+                    return _FALSE
+                if moment > now:
+                    return False, moment  # enters the window when it stops being in the future
+                if now - moment < span:
+                    return True, _plus(moment, span)
+                return _FALSE
+
+            return within_last
+
+        if self.op == "more_than_ago":
+
+            def more_than_ago(value: Any, now: datetime) -> tuple[bool, datetime | None]:
+                if type(value) is str:
+                    moment = cache.get(value, _UNSEEN)
+                    if moment is _UNSEEN:
+                        moment = _remember(cache, value, tz)
+                else:
+                    moment = parse_instant(value, tz)
+                if moment is None:
+                    return _FALSE
+                if now - moment >= span:
+                    return _TRUE
+                return False, _plus(moment, span)
+
+            return more_than_ago
+
+        def within_next(value: Any, now: datetime) -> tuple[bool, datetime | None]:
+            if type(value) is str:
+                moment = cache.get(value, _UNSEEN)
+                if moment is _UNSEEN:
+                    moment = _remember(cache, value, tz)
+            else:
+                moment = parse_instant(value, tz)
+            if moment is None or moment <= now:
+                return _FALSE
+            if moment - now <= span:
+                return True, moment
+            return False, moment - span
+
+        return within_next
+
+
+@value_operator
+class CalendarDaysTest(ValueTestModel):
     """Calendar days in tz, today included: between N days ago and today, or today and N days
     from now. E.g. {"op": "next_days", "days": 7, "tz": "Europe/London"}"""
+
+    phrases = {
+        "last_days": "is between {span} ago and today",
+        "next_days": "is between today and {span} from now",
+    }
+    time_based = True
 
     op: Literal["last_days", "next_days"]
     days: Annotated[StrictInt, Field(ge=0, le=MAX_SPAN.days)]
     tz: TimeZoneName = "UTC"
 
+    def compile(self) -> ValueFn:
+        tz = zone(self.tz)
+        span = timedelta(days=self.days)
+        upcoming = self.op == "next_days"
 
-class AnniversaryTest(_Test):
+        def calendar_days(value: Any, now: datetime) -> tuple[bool, datetime | None]:
+            day = _local_date(value, tz)
+            if day is None:
+                return _FALSE
+            today = _local_day(now, tz)
+            # The value matches on the local days [first, last]; flips at their edges.
+            try:
+                first, last = (day - span, day) if upcoming else (day, day + span)
+            except OverflowError:
+                first, last = (date.min, day) if upcoming else (day, date.max)
+            if today < first:
+                return False, _day_start(first, tz)
+            if today <= last:
+                return True, _next_day_start(last, tz)
+            return _FALSE
+
+        return calendar_days
+
+    def _phrase(self, data: dict[str, Any]) -> str:
+        return "is today" if self.days == 0 else super()._phrase(data)
+
+
+@value_operator
+class AnniversaryTest(ValueTestModel):
     """Month and day recur today / this week (Mon-Sun) / this month / in exactly N days /
     within the next N days (needs days), in tz; Feb 29 falls on Feb 28 in other years.
     E.g. {"op": "anniversary", "period": "this_month", "tz": "Europe/London"}"""
+
+    phrases = {"anniversary": "has its anniversary {when}"}
+    periods: ClassVar[Mapping[str, str]] = {
+        "today": "today",
+        "this_week": "this week",
+        "this_month": "this month",
+        "in_days": "in exactly {span}",
+        "within_days": "within the next {span}",
+    }
+    time_based = True
 
     op: Literal["anniversary"]
     period: Literal["today", "this_week", "this_month", "in_days", "within_days"]
@@ -340,68 +787,76 @@ class AnniversaryTest(_Test):
             raise ValueError(f"period {self.period!r} takes no 'days'")
         return self
 
+    def compile(self) -> ValueFn:
+        tz = zone(self.tz)
+        holds, edges = _anniversary_rule(self)
 
-VALUE_TEST_MODELS: tuple[type[_Test], ...] = (
-    EqualsTest,
-    InTest,
-    TextTest,
-    RegexTest,
-    ContainsTest,
-    CompareTest,
-    BetweenTest,
-    ExistsTest,
-    RelativeTest,
-    CalendarDaysTest,
-    AnniversaryTest,
-)
+        def holds_on(today: date, month: int, day: int) -> bool:
+            years = range(today.year - 1, today.year + 2)
+            return any(holds(today, _anniversary_in(y, month, day)) for y in years)
 
-ValueTest = Annotated[
-    EqualsTest
-    | InTest
-    | TextTest
-    | RegexTest
-    | ContainsTest
-    | CompareTest
-    | BetweenTest
-    | ExistsTest
-    | RelativeTest
-    | CalendarDaysTest
-    | AnniversaryTest,
-    Field(discriminator="op"),
-]
+        @lru_cache(maxsize=4096)
+        def decide(today: date, month: int, day: int) -> tuple[bool, date | None]:
+            match = holds_on(today, month, day)
+            flips = sorted(
+                edge
+                for y in range(today.year - 1, today.year + 4)
+                for edge in edges(_anniversary_in(y, month, day))
+                if edge > today
+            )
+            for flip in flips:
+                if holds_on(flip, month, day) != match:
+                    return match, flip
+            return match, None
+
+        def anniversary(value: Any, now: datetime) -> tuple[bool, datetime | None]:
+            original = _local_date(value, tz)
+            if original is None:
+                return _FALSE
+            try:
+                match, flip = decide(_local_day(now, tz), original.month, original.day)
+            except (OverflowError, ValueError):  # a `now` within a year of 0001 or 9999
+                return _FALSE
+            return match, None if flip is None else _day_start(flip, tz)
+
+        return anniversary
+
+    def _phrase(self, data: dict[str, Any]) -> str:
+        return self.phrases["anniversary"].format(when=self.periods[self.period].format(**data))
+
+
+# --------------------------------------------------------------------------- derived forms
+
+VALUE_TEST_MODELS: tuple[type[ValueTestModel], ...] = VALUE_OPERATORS.models
+
+ValueTest = VALUE_OPERATORS.union()
 """Any one value test, chosen by ``op``."""
 
-TIME_BASED_OPS = frozenset(
-    {"within_last", "more_than_ago", "within_next", "last_days", "next_days", "anniversary"}
-)
+TIME_BASED_OPS = VALUE_OPERATORS.time_based_ops()
 """Operators whose result can change with the passage of time alone."""
 
 
 def flat_union(extra: type[BaseModel], name: str) -> type[RootModel[Any]]:
-    """The params model ``extra fields + one value test``, flattened into one object.
+    """:meth:`OperatorTable.flat_union` over the engine's operators."""
+    return VALUE_OPERATORS.flat_union(extra, name)
 
-    Each variant subclasses both ``extra`` and a test model, so a compiled
-    instance is itself a test (``compile_value_test(params.root)`` works) and
-    rules read ``{"field": "plan", "op": "equals", "value": "free"}`` with no
-    nesting. Variants are named ``name + operator group`` (``AttributeEquals``) in
-    the JSON Schema.
+
+def compile_value_test(test: BaseModel) -> ValueFn:
+    """Compile a validated test (or a :func:`flat_union` variant) into ``fn(value, now)``.
+
+    Call once per rule version; the returned function is pure, never raises on
+    any stored value, and returns ``(match, recheck_at)`` as the module table says.
     """
-    variants = [
-        create_model(
-            f"{name}{model.__name__.removesuffix('Test')}",
-            __base__=(model, extra),
-            __module__=extra.__module__,
-            __doc__=model.__doc__,
-        )
-        for model in VALUE_TEST_MODELS
-    ]
-    union: Any = reduce(_operator.or_, variants)
-    root: type[RootModel[Any]] = type(
-        name,
-        (RootModel[Annotated[union, Field(discriminator="op")]],),
-        {"__module__": extra.__module__, "__doc__": extra.__doc__},
-    )
-    return root
+    if not isinstance(test, ValueTestModel):
+        raise TypeError(f"not a value test: {type(test).__name__}")
+    return test.compile()
+
+
+def describe_value_test(test: BaseModel) -> str:
+    """Human wording of a test, without its subject: ``"is within the last 7 days"``."""
+    if not isinstance(test, ValueTestModel):
+        raise TypeError(f"not a value test: {type(test).__name__}")
+    return test.describe()
 
 
 # --------------------------------------------------------------------------- kinds and keys
@@ -521,88 +976,12 @@ def _date_upper_bound(text: str, tz: tzinfo) -> datetime | None:
     return parse_instant(text, tz)
 
 
-# --------------------------------------------------------------------------- builders
+# --------------------------------------------------------------------------- builder helpers
 
 
 def _outcomes(negate: bool) -> tuple[tuple[bool, None], tuple[bool, None]]:
     """(result when the positive test holds, result when it does not)."""
     return (_FALSE, _TRUE) if negate else (_TRUE, _FALSE)
-
-
-def _build_equals(test: EqualsTest) -> ValueFn:
-    hit, miss = _outcomes(test.op == "not_equals")
-    target = test.value
-    if type(target) is str:
-        if test.case_insensitive:
-            folded = target.casefold()
-
-            def equals_folded(value: Any, now: datetime) -> tuple[bool, None]:
-                return hit if type(value) is str and value.casefold() == folded else miss
-
-            return equals_folded
-
-        def equals_text(value: Any, now: datetime) -> tuple[bool, None]:
-            return hit if type(value) is str and value == target else miss
-
-        return equals_text
-    if type(target) is bool:
-
-        def equals_bool(value: Any, now: datetime) -> tuple[bool, None]:
-            return hit if value is target else miss
-
-        return equals_bool
-
-    def equals_number(value: Any, now: datetime) -> tuple[bool, None]:
-        kind = type(value)
-        if kind is int or kind is float:
-            return hit if value == target else miss
-        if kind is Decimal:
-            return hit if _decimal_number(value) == target else miss
-        return miss
-
-    return equals_number
-
-
-def _build_in(test: InTest) -> ValueFn:
-    hit, miss = _outcomes(test.op == "not_in")
-    keys = _target_keys(test.values, test.case_insensitive)
-    key = _folded_key if test.case_insensitive else _key
-
-    def one_of(value: Any, now: datetime) -> tuple[bool, None]:
-        return hit if key(value) in keys else miss
-
-    return one_of
-
-
-def _build_text(test: TextTest) -> ValueFn:
-    negate = test.op.startswith("not_")
-    hit, miss = _outcomes(negate)
-    kind = test.op.removeprefix("not_")
-    folding = test.case_insensitive
-    needle = test.value.casefold() if folding else test.value
-
-    def text_of(value: str) -> str:
-        return value.casefold() if folding else value
-
-    if kind == "contains":
-
-        def contains(value: Any, now: datetime) -> tuple[bool, None]:
-            vtype = type(value)
-            if vtype is str:
-                return hit if needle in text_of(value) else miss
-            if vtype in _SEQ_TYPES:
-                for item in value:
-                    if type(item) is str and text_of(item) == needle:
-                        return hit
-            return miss
-
-        return contains
-    method = str.startswith if kind == "starts_with" else str.endswith
-
-    def affix(value: Any, now: datetime) -> tuple[bool, None]:
-        return hit if type(value) is str and method(text_of(value), needle) else miss
-
-    return affix
 
 
 def _regex_finder(pattern: str, case_insensitive: bool) -> Callable[[str], Any]:
@@ -619,44 +998,6 @@ def _regex_finder(pattern: str, case_insensitive: bool) -> Callable[[str], Any]:
     except re2.error:  # not expected for a pattern RE2 compiled; keep the slow path honest
         return regex.search
     return finder.Match
-
-
-def _build_regex(test: RegexTest) -> ValueFn:
-    hit, miss = _outcomes(test.op == "not_matches")
-    find = _regex_finder(test.pattern, test.case_insensitive)
-
-    def matches(value: Any, now: datetime) -> tuple[bool, None]:
-        if type(value) is not str:
-            return miss
-        try:
-            return hit if find(value) else miss
-        except UnicodeEncodeError:  # a lone surrogate cannot be UTF-8 for RE2: no match
-            return miss
-
-    return matches
-
-
-def _build_contains(test: ContainsTest) -> ValueFn:
-    hit, miss = _outcomes(test.op == "contains_none")
-    keys = _target_keys(test.values, test.case_insensitive)
-    key = _folded_key if test.case_insensitive else _key
-    if test.op == "contains_all":
-
-        def contains_all(value: Any, now: datetime) -> tuple[bool, None]:
-            if type(value) not in _SEQ_TYPES:
-                return _FALSE
-            return _TRUE if keys.issubset(map(key, value)) else _FALSE
-
-        return contains_all
-
-    def contains_any(value: Any, now: datetime) -> tuple[bool, None]:
-        if type(value) in _SEQ_TYPES:
-            for item in value:
-                if key(item) in keys:
-                    return hit
-        return miss
-
-    return contains_any
 
 
 _COMPARE = {
@@ -700,67 +1041,12 @@ def _never(value: Any, now: datetime) -> tuple[bool, None]:
     return _FALSE
 
 
-def _build_compare(test: CompareTest) -> ValueFn:
-    if not isinstance(test.value, str):
-        return _number_compare(_COMPARE[test.op], test.value)
-    tz = zone(test.tz)
-    low, high = _date_lower_bound(test.value, tz), _date_upper_bound(test.value, tz)
-    # On datetimes (µs resolution) "after X" is ">= X + 1µs" and "before X" "<= X - 1µs";
-    # a calendar-date target's bounds already span its whole day.
-    try:
-        if test.op == "greater_than":
-            return _never if high is None else _instant_check(high + _MICRO, None, tz)
-        if test.op == "less_than":
-            return _never if low is None else _instant_check(None, low - _MICRO, tz)
-    except OverflowError:  # a target at the very edge of datetime's range
-        return _never
-    if test.op == "greater_or_equal":
-        return _instant_check(low, None, tz)
-    return _instant_check(None, high, tz)
-
-
-def _build_between(test: BetweenTest) -> ValueFn:
-    hit, miss = _outcomes(test.op == "not_between")
-    if isinstance(test.min, str):
-        tz = zone(test.tz)
-        inner = _instant_check(
-            _date_lower_bound(test.min, tz), _date_upper_bound(test.max, tz), tz
-        )
-
-        def between_dates(value: Any, now: datetime) -> tuple[bool, None]:
-            return hit if inner(value, now)[0] else miss
-
-        return between_dates
-    low, high = test.min, test.max
-
-    def between_numbers(value: Any, now: datetime) -> tuple[bool, None]:
-        kind = type(value)
-        if kind is int or kind is float:
-            return hit if low <= value <= high else miss
-        if kind is Decimal:
-            number = _decimal_number(value)
-            return hit if number is not None and low <= number <= high else miss
-        return miss
-
-    return between_numbers
-
-
-def _build_exists(test: ExistsTest) -> ValueFn:
-    hit, miss = _outcomes(test.op == "not_exists")
-
-    def exists(value: Any, now: datetime) -> tuple[bool, None]:
-        if value is MISSING or value is None:
-            return miss
-        kind = type(value)
-        if (kind is str or kind is dict or kind in _SEQ_TYPES) and not value:
-            return miss
-        return hit
-
-    return exists
-
-
 _INSTANT_CACHES: dict[tzinfo, dict[str, datetime | None]] = {}
+
+
 _INSTANT_CACHE_LIMIT = 65536
+
+
 _UNSEEN: Any = object()
 
 
@@ -780,94 +1066,12 @@ def _remember(cache: dict[str, datetime | None], text: str, tz: tzinfo) -> datet
     return moment
 
 
-def _build_relative(test: RelativeTest) -> ValueFn:
-    span = test.amount * _UNIT[test.unit]
-    tz = zone(test.tz)
-    cache = _instant_cache(tz)
-
-    # The three closures inline the cached parse: it is half of their cost otherwise.
-    if test.op == "within_last":
-
-        def within_last(value: Any, now: datetime) -> tuple[bool, datetime | None]:
-            if type(value) is str:
-                moment = cache.get(value, _UNSEEN)
-                if moment is _UNSEEN:
-                    moment = _remember(cache, value, tz)
-            else:
-                moment = parse_instant(value, tz)
-            if moment is None:
-                return _FALSE
-            if moment > now:
-                return False, moment  # enters the window when it stops being in the future
-            if now - moment < span:
-                return True, _plus(moment, span)
-            return _FALSE
-
-        return within_last
-
-    if test.op == "more_than_ago":
-
-        def more_than_ago(value: Any, now: datetime) -> tuple[bool, datetime | None]:
-            if type(value) is str:
-                moment = cache.get(value, _UNSEEN)
-                if moment is _UNSEEN:
-                    moment = _remember(cache, value, tz)
-            else:
-                moment = parse_instant(value, tz)
-            if moment is None:
-                return _FALSE
-            if now - moment >= span:
-                return _TRUE
-            return False, _plus(moment, span)
-
-        return more_than_ago
-
-    def within_next(value: Any, now: datetime) -> tuple[bool, datetime | None]:
-        if type(value) is str:
-            moment = cache.get(value, _UNSEEN)
-            if moment is _UNSEEN:
-                moment = _remember(cache, value, tz)
-        else:
-            moment = parse_instant(value, tz)
-        if moment is None or moment <= now:
-            return _FALSE
-        if moment - now <= span:
-            return True, moment
-        return False, moment - span
-
-    return within_next
-
-
 def _plus(moment: datetime, span: timedelta) -> datetime | None:
     """``moment + span``, or None when that is past year 9999 (so: never)."""
     try:
         return moment + span
     except OverflowError:
         return None
-
-
-def _build_calendar(test: CalendarDaysTest) -> ValueFn:
-    tz = zone(test.tz)
-    span = timedelta(days=test.days)
-    upcoming = test.op == "next_days"
-
-    def calendar_days(value: Any, now: datetime) -> tuple[bool, datetime | None]:
-        day = _local_date(value, tz)
-        if day is None:
-            return _FALSE
-        today = _local_day(now, tz)
-        # The value matches on the local days [first, last]; flips at their edges.
-        try:
-            first, last = (day - span, day) if upcoming else (day, day + span)
-        except OverflowError:
-            first, last = (date.min, day) if upcoming else (day, date.max)
-        if today < first:
-            return False, _day_start(first, tz)
-        if today <= last:
-            return True, _next_day_start(last, tz)
-        return _FALSE
-
-    return calendar_days
 
 
 def _anniversary_in(year: int, month: int, day: int) -> date:
@@ -914,69 +1118,7 @@ def _anniversary_rule(
     )
 
 
-def _build_anniversary(test: AnniversaryTest) -> ValueFn:
-    tz = zone(test.tz)
-    holds, edges = _anniversary_rule(test)
-
-    def holds_on(today: date, month: int, day: int) -> bool:
-        years = range(today.year - 1, today.year + 2)
-        return any(holds(today, _anniversary_in(y, month, day)) for y in years)
-
-    @lru_cache(maxsize=4096)
-    def decide(today: date, month: int, day: int) -> tuple[bool, date | None]:
-        match = holds_on(today, month, day)
-        flips = sorted(
-            edge
-            for y in range(today.year - 1, today.year + 4)
-            for edge in edges(_anniversary_in(y, month, day))
-            if edge > today
-        )
-        for flip in flips:
-            if holds_on(flip, month, day) != match:
-                return match, flip
-        return match, None
-
-    def anniversary(value: Any, now: datetime) -> tuple[bool, datetime | None]:
-        original = _local_date(value, tz)
-        if original is None:
-            return _FALSE
-        try:
-            match, flip = decide(_local_day(now, tz), original.month, original.day)
-        except (OverflowError, ValueError):  # a `now` within a year of 0001 or 9999
-            return _FALSE
-        return match, None if flip is None else _day_start(flip, tz)
-
-    return anniversary
-
-
-_BUILDERS: dict[type[_Test], Callable[[Any], ValueFn]] = {
-    EqualsTest: _build_equals,
-    InTest: _build_in,
-    TextTest: _build_text,
-    RegexTest: _build_regex,
-    ContainsTest: _build_contains,
-    CompareTest: _build_compare,
-    BetweenTest: _build_between,
-    ExistsTest: _build_exists,
-    RelativeTest: _build_relative,
-    CalendarDaysTest: _build_calendar,
-    AnniversaryTest: _build_anniversary,
-}
-
-
-def compile_value_test(test: BaseModel) -> ValueFn:
-    """Compile a validated test (or a :func:`flat_union` variant) into ``fn(value, now)``.
-
-    Call once per rule version; the returned function is pure, never raises on
-    any stored value, and returns ``(match, recheck_at)`` as the module table says.
-    """
-    for model, build in _BUILDERS.items():
-        if isinstance(test, model):
-            return build(test)
-    raise TypeError(f"not a value test: {type(test).__name__}")
-
-
-# --------------------------------------------------------------------------- wording
+# --------------------------------------------------------------------------- wording helpers
 
 
 def _show(value: Any) -> str:
@@ -990,69 +1132,5 @@ def _show_all(values: list[Any]) -> str:
     return shown + (f" (+{len(values) - 5} more)" if len(values) > 5 else "")
 
 
-_PHRASES = {
-    "equals": "is {value}",
-    "not_equals": "is not {value}",
-    "in": "is one of {values}",
-    "not_in": "is none of {values}",
-    "contains": "contains {value}",
-    "not_contains": "does not contain {value}",
-    "starts_with": "starts with {value}",
-    "not_starts_with": "does not start with {value}",
-    "ends_with": "ends with {value}",
-    "not_ends_with": "does not end with {value}",
-    "matches": "matches /{pattern}/",
-    "not_matches": "does not match /{pattern}/",
-    "contains_any": "contains any of {values}",
-    "contains_all": "contains all of {values}",
-    "contains_none": "contains none of {values}",
-    "greater_than": "is greater than {value}",
-    "greater_or_equal": "is at least {value}",
-    "less_than": "is less than {value}",
-    "less_or_equal": "is at most {value}",
-    "between": "is between {min} and {max}",
-    "not_between": "is not between {min} and {max}",
-    "exists": "is known",
-    "not_exists": "is unknown",
-    "within_last": "is within the last {span}",
-    "more_than_ago": "is {span} ago or more",
-    "within_next": "is within the next {span}",
-    "last_days": "is between {span} ago and today",
-    "next_days": "is between today and {span} from now",
-}
-_PERIODS = {
-    "today": "today",
-    "this_week": "this week",
-    "this_month": "this month",
-    "in_days": "in exactly {span}",
-    "within_days": "within the next {span}",
-}
-
-
 def _count(amount: int, unit: str) -> str:
     return f"{amount} {unit.removesuffix('s') if amount == 1 else unit}"
-
-
-def describe_value_test(test: BaseModel) -> str:
-    """Human wording of a test, without its subject: ``"is within the last 7 days"``."""
-    data = test.model_dump()
-    op = data["op"]
-    if "amount" in data:
-        data["span"] = _count(data["amount"], data["unit"])
-    elif data.get("days") is not None:
-        data["span"] = _count(data["days"], "days")
-    if op == "anniversary":
-        text = "has its anniversary " + _PERIODS[data["period"]].format(**data)
-    elif op in ("last_days", "next_days") and data["days"] == 0:
-        text = "is today"
-    else:
-        shown = {
-            k: _show_all(v) if isinstance(v, list) else v if k in ("pattern", "span") else _show(v)
-            for k, v in data.items()
-        }
-        text = _PHRASES[op].format(**shown)
-    if data.get("case_insensitive"):
-        text += " (ignoring case)"
-    if data.get("tz", "UTC") != "UTC":
-        text += f" ({data['tz']})"
-    return text

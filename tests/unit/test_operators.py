@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -22,7 +22,10 @@ from growthos_segments.kit.operators import (
     TIME_BASED_OPS,
     VALUE_TEST_MODELS,
     EqualsTest,
+    OperatorTable,
+    ValueFn,
     ValueTest,
+    ValueTestModel,
     compile_value_test,
     describe_value_test,
     flat_union,
@@ -772,3 +775,68 @@ def test_compile_refuses_a_non_test() -> None:
 
     with pytest.raises(TypeError):
         compile_value_test(NotATest())
+
+
+def test_one_class_is_all_a_new_operator_needs() -> None:
+    table = OperatorTable()
+    for model in VALUE_TEST_MODELS:
+        table.register(model)
+
+    @table.register
+    class ParityTest(ValueTestModel):
+        """Is an even / odd integer. E.g. {"op": "is_even"}"""
+
+        phrases = {"is_even": "is even", "is_odd": "is odd"}
+        op: Literal["is_even", "is_odd"]
+
+        def compile(self) -> ValueFn:
+            want = 0 if self.op == "is_even" else 1
+            return lambda value, now: (type(value) is int and value % 2 == want, None)
+
+    adapter: TypeAdapter[Any] = TypeAdapter(table.union())
+    odd = adapter.validate_python({"op": "is_odd"})
+    assert compile_value_test(odd)(3, NOW) == (True, None)
+    assert compile_value_test(odd)(4, NOW) == (False, None)
+    assert describe_value_test(odd) == "is odd"
+    assert adapter.validate_python({"op": "equals", "value": 1}) == EqualsTest(op="equals", value=1)
+    assert table.time_based_ops() == {
+        "within_last", "more_than_ago", "within_next", "last_days", "next_days", "anniversary"
+    }
+
+    class PropertyField(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        property: str
+
+    params = table.flat_union(PropertyField, "Property").model_validate({"property": "n", "op": "is_even"})
+    assert compile_value_test(params.root)(2, NOW) == (True, None)
+    assert ParityTest not in VALUE_TEST_MODELS  # a table of its own leaves the engine's alone
+
+
+def test_the_table_refuses_an_operator_it_cannot_word_or_that_is_taken() -> None:
+    table = OperatorTable()
+    table.register(EqualsTest)
+
+    class Unworded(ValueTestModel):
+        phrases = {"is_even": "is even"}
+        op: Literal["is_even", "is_odd"]
+
+        def compile(self) -> ValueFn:
+            return lambda value, now: (False, None)
+
+    class Taken(ValueTestModel):
+        phrases = {"equals": "is"}
+        op: Literal["equals"]
+
+        def compile(self) -> ValueFn:
+            return lambda value, now: (False, None)
+
+    class Uncompiled(ValueTestModel):
+        phrases = {"is_even": "is even"}
+        op: Literal["is_even"]
+
+    with pytest.raises(TypeError, match="is_odd"):
+        table.register(Unworded)
+    with pytest.raises(TypeError, match="'equals' is already registered"):
+        table.register(Taken)
+    with pytest.raises(TypeError, match="compile"):
+        table.register(Uncompiled)
