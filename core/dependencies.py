@@ -223,9 +223,6 @@ class DependencyIndex:
     def of(cls, segments: SegmentSet) -> DependencyIndex:
         return cls({sid: seg.reads for sid, seg in segments.segments.items()}, segments.order)
 
-    def __len__(self) -> int:
-        return len(self.order)
-
     # --- questions -----------------------------------------------------------------
 
     def readers_of_path(self, path: str) -> set[str]:

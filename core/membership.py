@@ -352,16 +352,6 @@ class ContactOutcome:
     def transitions(self) -> int:
         return self.entries + self.exits
 
-    def merge(self, other: ContactOutcome) -> None:
-        self.evaluated = tuple(dict.fromkeys((*self.evaluated, *other.evaluated)))
-        self.entered += other.entered
-        self.exited += other.exited
-        self.unchanged_writes += other.unchanged_writes
-        self.stale += other.stale
-        self.rescheduled += other.rescheduled
-        self.postponed += other.postponed
-        self.confirmed += other.confirmed
-
 
 class MembershipEngine:
     """Evaluates contacts against their tenant's segments and writes transitions."""

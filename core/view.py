@@ -8,7 +8,6 @@ contact parse each timestamp once.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -141,11 +140,6 @@ class ContactView:
             return tuple(e for e in self.events() if e.name == prefix or e.name.startswith(dotted))
 
         return self.memo(("events_named", prefix), pick)
-
-    def events_since(self, events: Sequence[Event], start: datetime) -> Sequence[Event]:
-        """The suffix of time-ordered ``events`` at or after ``start`` (binary search)."""
-        index = bisect_left(events, start, key=lambda e: e.at)
-        return events[index:]
 
     def data_handle(self) -> Any:
         """The document pre-parsed for datalogic, built on first use only."""
