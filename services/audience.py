@@ -1,4 +1,4 @@
-"""The audience API's service functions: one per route, tenant first, AWS behind them.
+"""The audience API's service functions: one per route, tenant first, storage behind ports.
 
 ``growthos_segments.handlers.api`` parses a request, calls one method of :class:`Audience` and
 shapes the response; everything a route *means* is here, so it can be tested
@@ -9,8 +9,9 @@ is a bug (a 500).
 Choices worth knowing:
 
 - **Tenant isolation.** Every method takes the tenant from the caller (the
-  authorizer's context) and builds keys with it (``growthos_segments.infra.keys``), so another
-  tenant's segment, contact, cursor or snapshot id is simply "not found".
+  authorizer's context) and passes it to every port, whose adapters build keys
+  with it, so another tenant's segment, contact, cursor or snapshot id is simply
+  "not found".
 - **Saving validates the whole tenant.** A segment is checked alone first (the
   rule language's errors, with pointers into the request body), then with every
   active segment of the tenant (:class:`growthos_segments.core.segments.SegmentSet`): unknown
@@ -23,14 +24,14 @@ Choices worth knowing:
   segment matched. The stored membership is returned beside it; they differ
   only while the real-time path is catching up (seconds).
 - **Membership check in one request.** The segment head, the membership row
-  and the contact's key come from one strongly consistent BatchGetItem, so a
-  check costs one DynamoDB request whatever the answer.
+  and the contact's existence come from one strongly consistent read
+  (:meth:`AudienceLookups.membership_check`), so a check costs one request
+  whatever the answer.
 - **Idempotent creates.** Segment and snapshot creation take an optional
-  ``Idempotency-Key``; with one, Powertools' idempotency (DynamoDB
-  persistence, one layer per function) replays the first response for 24 h,
-  refuses the same key with another body (422) and a concurrent duplicate
-  (409). The key is hashed together with the tenant id, so two tenants cannot
-  collide.
+  ``Idempotency-Key``; with one, the :class:`IdempotentCalls` port replays the
+  first response (for 24 h on AWS), refuses the same key with another body
+  (422) and a concurrent duplicate (409). The key is scoped by the tenant id,
+  so two tenants cannot collide.
 """
 
 from __future__ import annotations
@@ -40,9 +41,8 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer
 
 from growthos_segments.core.api_models import (
     ContactSegmentOut,
@@ -65,19 +65,33 @@ from growthos_segments.core.api_models import (
     ValidateOut,
 )
 from growthos_segments.core.contract import Reads
+from growthos_segments.core.dependencies import DependencyIndex
 from growthos_segments.core.errors import RuleError, RuleValidationError, suggest
 from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE
 from growthos_segments.core.membership import TenantSegments
-from growthos_segments.core.ports import CursorError, SegmentRecord, SegmentVersionConflict
+from growthos_segments.core.ports import (
+    SNAPSHOT_CATEGORIES,
+    AudienceLookups,
+    ContactViewLoader,
+    CursorError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    IdempotentCalls,
+    MembershipStore,
+    SegmentRecord,
+    SegmentStore,
+    SegmentVersionConflict,
+    SnapshotMember,
+    SnapshotRecord,
+    SnapshotStore,
+)
 from growthos_segments.core.rules import SegmentRef, iter_nodes, parse_rule, rule_reads, to_json
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
 from growthos_segments.core.timeutil import to_iso
-from growthos_segments.infra import keys
-from growthos_segments.infra.repos import Repositories
-from growthos_segments.infra.repos._common import iso
-from growthos_segments.infra.repos.snapshots import CATEGORIES, SnapshotMember, SnapshotRecord
+from growthos_segments.services.context import TenantContexts
 from growthos_segments.services.estimate import Estimator
-from growthos_segments.services.evaluation import TenantContexts, TenantSegmentCache, definition_of
+from growthos_segments.services.evaluation import TenantSegmentCache, definition_of
 
 __all__ = [
     "ApiError",
@@ -93,11 +107,9 @@ __all__ = [
 
 log = logging.getLogger("growthos_segments.services.audience")
 
-_DESERIALIZER = TypeDeserializer()
 DRAFT_ID = "_draft"
 """Id of an unsaved rule inside a segment set: ids of saved segments start with a
 letter or digit, so it can never collide with one."""
-BATCH_GET = 100
 MEMBER_PAGE = 1000
 
 
@@ -182,34 +194,13 @@ def _rule_errors(errors: Iterable[RuleError], prefix: str = "/rule") -> list[dic
     return [located("body", prefix + e.path, e.message, e.suggestion) for e in errors]
 
 
-def _closure(tenant: TenantSegments, roots: Iterable[str]) -> list[str]:
-    """``roots`` and every segment they reference (effective rules: pinned and
-    exclusions included), for building the smallest set that evaluates them."""
-    seen: set[str] = set()
-    stack = [r for r in roots if r in tenant.segments.segments]
-    while stack:
-        sid = stack.pop()
-        if sid in seen:
-            continue
-        seen.add(sid)
-        stack.extend(r for r in tenant.segments.segments[sid].reads.segments if r not in seen)
-    return sorted(seen)
+def _reads_through(index: DependencyIndex, segment_id: str) -> Reads:
+    """Everything evaluating ``segment_id`` reads, through the segments it references."""
+    return reduce(Reads.union, (index.reads[sid] for sid in index.requirements([segment_id])), Reads())
 
 
-def _reads_of(segment_set: SegmentSet, segment_id: str) -> Reads:
-    """Everything evaluating ``segment_id`` reads, through its references."""
-    total = Reads()
-    seen: set[str] = set()
-    stack = [segment_id]
-    while stack:
-        sid = stack.pop()
-        compiled = segment_set.segments.get(sid)
-        if sid in seen or compiled is None:
-            continue
-        seen.add(sid)
-        total = total.union(compiled.reads)
-        stack.extend(compiled.reads.segments)
-    return total
+def _valid(pattern: Any, value: str) -> bool:
+    return pattern.fullmatch(value) is not None
 
 
 def suppression_flags(doc: Mapping[str, Any] | None) -> dict[str, bool]:
@@ -245,23 +236,25 @@ def validate(host: PluginHost, rule: Any) -> ValidateOut:
 # --------------------------------------------------------------------------- the service
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Audience:
-    """What every route of the audience API does."""
+    """What every route of the audience API does, over the ports it reads and writes."""
 
-    repos: Repositories
     host: PluginHost
+    segments: SegmentStore
+    memberships: MembershipStore
+    views: ContactViewLoader
+    snapshots: SnapshotStore
+    lookups: AudienceLookups
+    contexts: TenantContexts
+    compiled: TenantSegmentCache
+    """The tenant's active segments compiled together (what ``explain`` and ``estimate``
+    evaluate in), invalidated by every save made here."""
+    estimator: Estimator
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     start_backfill: Callable[[str, str, int], str] | None = None
     """Called after a save with (tenant, segment, version); returns ``queued`` or
     ``running``. ``None``: no backfill (the response says ``none``)."""
-    estimator: Estimator | None = None
-
-    def __post_init__(self) -> None:
-        self.contexts = TenantContexts(self.repos)
-        self.compiled = TenantSegmentCache(self.repos.segments, self.host, self.contexts)
-        if self.estimator is None:
-            self.estimator = Estimator(self.repos)
 
     # --- catalog and rules ---------------------------------------------------------------
 
@@ -287,19 +280,18 @@ class Audience:
         self._check_alone(draft, tenant.segments.definitions, for_draft=True)
         pinned = tenant.pinned if draft.type is not SegmentType.PINNED else ()
         roots = [*self._own_references(draft), *draft.exclude_segments, *pinned]
-        definitions = [tenant.segments.definitions[sid] for sid in _closure(tenant, roots)]
+        definitions = [tenant.segments.definitions[sid] for sid in tenant.index.requirements(roots)]
         try:
             segment_set = SegmentSet(self.host, [*definitions, draft])
         except SegmentSetError as exc:
             raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, DRAFT_ID)) from None
-        reads = _reads_of(segment_set, DRAFT_ID)
+        reads = _reads_through(DependencyIndex.of(segment_set), DRAFT_ID)
         context = self._context(tenant, reads)
         compiled = segment_set.segments[DRAFT_ID]
 
         def matches(doc: Mapping[str, Any]) -> bool:
             return bool(compiled.evaluate(segment_set.view(doc, context=context), now)[0])
 
-        assert self.estimator is not None
         result = self.estimator.estimate(tenant_id, matches, reads, now)
         return EstimateOut(
             estimate=result.estimate,
@@ -312,7 +304,7 @@ class Audience:
             population=result.population,
             population_source=result.population_source,  # type: ignore[arg-type]
             sampled_fraction=round(result.sampled_fraction, 6),
-            evaluated_at=iso(now),
+            evaluated_at=to_iso(now),
             reads=reads.to_json(),
         )
 
@@ -367,7 +359,7 @@ class Audience:
             )
         if head.status == "archived":
             return _segment_out(head)
-        others = [r for r in self.repos.segments.list_segments(tenant_id) if r.segment_id != segment_id]
+        others = [r for r in self.segments.list_segments(tenant_id) if r.segment_id != segment_id]
         try:
             SegmentSet(self.host, [definition_of(r) for r in others])
         except SegmentSetError as exc:
@@ -377,7 +369,7 @@ class Audience:
                 [located("path", "/segment_id", f"referenced by segment {sid!r}") for sid in users],
             ) from None
         try:
-            saved = self.repos.segments.save(replace(head, status="archived"), now=self.clock())
+            saved = self.segments.save(replace(head, status="archived"), now=self.clock())
         except SegmentVersionConflict as exc:
             raise Conflict(str(exc)) from None
         return _segment_out(saved)
@@ -391,7 +383,7 @@ class Audience:
 
     def _save(self, record: SegmentRecord, rule: Any) -> SegmentOut:
         tenant_id = record.tenant_id
-        current = {r.segment_id: r for r in self.repos.segments.list_segments(tenant_id)}
+        current = {r.segment_id: r for r in self.segments.list_segments(tenant_id)}
         current.pop(record.segment_id, None)
         definitions = {sid: definition_of(r) for sid, r in current.items()}
         candidate = definition_of(replace(record, version=record.version + 1))
@@ -406,7 +398,7 @@ class Audience:
         if node is not None:
             record = replace(record, rule=to_json(node))
         try:
-            saved = self.repos.segments.save(record, now=self.clock())
+            saved = self.segments.save(record, now=self.clock())
         except SegmentVersionConflict as exc:
             if record.version == 0:
                 raise Conflict(
@@ -479,11 +471,9 @@ class Audience:
         return record
 
     def _get_head(self, tenant_id: str, segment_id: str) -> SegmentRecord | None:
-        try:
-            keys.check_segment_id(segment_id)
-        except keys.InvalidKeyError:
+        if not _valid(SEGMENT_ID_RE, segment_id):
             return None
-        return self.repos.segments.get(tenant_id, segment_id)
+        return self.segments.get(tenant_id, segment_id)
 
     def _active_head(self, tenant_id: str, segment_id: str) -> SegmentRecord:
         head = self._head(tenant_id, segment_id)
@@ -498,7 +488,7 @@ class Audience:
         self, tenant_id: str, *, include_archived: bool = False, segment_type: str | None = None
     ) -> SegmentListOut:
         """Embedded segments belong to one module and are listed only when asked for."""
-        records = self.repos.segments.list_segments(tenant_id, include_archived=include_archived)
+        records = self.segments.list_segments(tenant_id, include_archived=include_archived)
         if segment_type is not None:
             records = [r for r in records if r.type == segment_type]
         else:
@@ -511,82 +501,44 @@ class Audience:
     def members(self, tenant_id: str, segment_id: str, *, limit: int, cursor: str | None) -> MembersOut:
         self._active_head(tenant_id, segment_id)
         try:
-            page = self.repos.memberships.members(tenant_id, segment_id, limit=limit, cursor=cursor)
+            page = self.memberships.members(tenant_id, segment_id, limit=limit, cursor=cursor)
         except CursorError as exc:
             raise BadRequest(str(exc), [located("query", "/cursor", str(exc))]) from None
         return MembersOut(segment_id=segment_id, members=page.items, cursor=page.cursor)
 
     def count(self, tenant_id: str, segment_id: str) -> CountOut:
         self._active_head(tenant_id, segment_id)
-        return CountOut(segment_id=segment_id, count=self.repos.memberships.count(tenant_id, segment_id))
+        return CountOut(segment_id=segment_id, count=self.memberships.count(tenant_id, segment_id))
 
     def membership(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipOut:
-        """One strongly consistent BatchGetItem: segment head, membership row, contact key."""
-        try:
-            keys.check_segment_id(segment_id)
-        except keys.InvalidKeyError:
-            raise _not_found("segment", "path", "segment_id") from None
-        try:
-            keys.check_contact_id(contact_id)
-        except keys.InvalidKeyError:
-            raise _not_found("contact", "path", "contact_id") from None
-        tables = self.repos.settings.tables
-        request = {
-            tables.segments: {
-                "Keys": [{"pk": {"S": keys.segment_pk(tenant_id)},
-                          "sk": {"S": keys.segment_head_sk(segment_id)}}],
-                "ProjectionExpression": "#st",
-                "ExpressionAttributeNames": {"#st": "status"},
-                "ConsistentRead": True,
-            },
-            tables.memberships: {
-                "Keys": [{"pk": {"S": keys.membership_pk(tenant_id, segment_id)}, "sk": {"S": contact_id}}],
-                "ConsistentRead": True,
-            },
-            tables.contacts: {
-                "Keys": [{"pk": {"S": keys.contact_pk(tenant_id, contact_id)}}],
-                "ProjectionExpression": "pk",
-                "ConsistentRead": True,
-            },
-        }
-        found = self._batch_get(request)
-        segment = found.get(tables.segments)
-        if not segment:
+        """One strongly consistent read: segment head, membership row, contact."""
+        if not _valid(SEGMENT_ID_RE, segment_id):
             raise _not_found("segment", "path", "segment_id")
-        if segment[0].get("status") != "active":
+        if not _valid(CONTACT_ID_RE, contact_id):
+            raise _not_found("contact", "path", "contact_id")
+        found = self.lookups.membership_check(tenant_id, segment_id, contact_id)
+        if found.segment_status is None:
+            raise _not_found("segment", "path", "segment_id")
+        if found.segment_status != "active":
             raise Conflict("segment is archived", [located("path", "/segment_id", "segment is archived")])
-        row = (found.get(tables.memberships) or [None])[0]
-        if row is not None and row.get("member") is True:
+        row = found.stored
+        if row is not None and row.member:
             return MembershipOut(
                 segment_id=segment_id, contact_id=contact_id, member=True,
-                entered_at=row.get("entered_at"), segment_version=_int(row.get("segment_version")),
+                entered_at=row.entered_at, segment_version=row.segment_version,
             )
-        if not found.get(tables.contacts):
+        if not found.contact_exists:
             raise _not_found("contact", "path", "contact_id")
         return MembershipOut(
             segment_id=segment_id, contact_id=contact_id, member=False,
-            exited_at=row.get("exited_at") if row else None,
-            segment_version=_int(row.get("segment_version")) if row else None,
+            exited_at=row.exited_at if row else None,
+            segment_version=row.segment_version if row else None,
         )
-
-    def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        found: dict[str, list[dict[str, Any]]] = {}
-        pending: dict[str, Any] = request
-        for _ in range(8):
-            response = self.repos.client.batch_get_item(RequestItems=pending)
-            for table, items in response.get("Responses", {}).items():
-                found.setdefault(table, []).extend(
-                    {k: _DESERIALIZER.deserialize(v) for k, v in item.items()} for item in items
-                )
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                return found
-        raise RuntimeError("BatchGetItem kept returning unprocessed keys")
 
     def contact_segments(self, tenant_id: str, contact_id: str) -> ContactSegmentsOut:
         self._contact_exists(tenant_id, contact_id)
-        records = self.repos.memberships.segments_of(tenant_id, contact_id)
-        names = {r.segment_id: r.name for r in self.repos.segments.active_segments(tenant_id)}
+        records = self.memberships.segments_of(tenant_id, contact_id)
+        names = {r.segment_id: r.name for r in self.segments.active_segments(tenant_id)}
         return ContactSegmentsOut(
             contact_id=contact_id,
             segments=[
@@ -597,27 +549,15 @@ class Audience:
         )
 
     def _contact_exists(self, tenant_id: str, contact_id: str) -> None:
-        try:
-            keys.check_contact_id(contact_id)
-        except keys.InvalidKeyError:
-            raise _not_found("contact", "path", "contact_id") from None
-        response = self.repos.client.get_item(
-            TableName=self.repos.settings.tables.contacts,
-            Key={"pk": {"S": keys.contact_pk(tenant_id, contact_id)}},
-            ProjectionExpression="pk",
-            ConsistentRead=True,
-        )
-        if not response.get("Item"):
+        if not _valid(CONTACT_ID_RE, contact_id) or not self.lookups.contact_exists(tenant_id, contact_id):
             raise _not_found("contact", "path", "contact_id")
 
     # --- explain ---------------------------------------------------------------------------
 
     def explain(self, tenant_id: str, segment_id: str, contact_id: str) -> ExplainOut:
         head = self._active_head(tenant_id, segment_id)
-        try:
-            keys.check_contact_id(contact_id)
-        except keys.InvalidKeyError:
-            raise _not_found("contact", "path", "contact_id") from None
+        if not _valid(CONTACT_ID_RE, contact_id):
+            raise _not_found("contact", "path", "contact_id")
         tenant = self.compiled.for_tenant(tenant_id, fresh=True)
         if segment_id in tenant.rejected:
             raise Conflict("the stored segment no longer compiles",
@@ -625,19 +565,19 @@ class Audience:
         segment_set = tenant.segments
         if segment_id not in segment_set.segments:
             raise _not_found("segment", "path", "segment_id")
-        reads = _reads_of(segment_set, segment_id)
+        reads = _reads_through(tenant.index, segment_id)
         now = self.clock()
-        doc = self.repos.views.load_view(tenant_id, contact_id, now=now, lookback=reads.lookback)
+        doc = self.views.load_view(tenant_id, contact_id, now=now, lookback=reads.lookback)
         if doc is None:
             raise _not_found("contact", "path", "contact_id")
         view = segment_set.view(doc, context=self._context(tenant, reads))
         explanation = segment_set.explain(segment_id, view, now)
-        stored = self.repos.memberships.get(tenant_id, segment_id, contact_id)
+        stored = self.memberships.get(tenant_id, segment_id, contact_id)
         return ExplainOut(
             segment_id=segment_id,
             contact_id=contact_id,
             version=tenant.versions.get(segment_id, head.version),
-            evaluated_at=iso(now),
+            evaluated_at=to_iso(now),
             match=explanation.match,
             recheck_at=to_iso(explanation.recheck_at),
             trace=explanation.trace,
@@ -657,40 +597,24 @@ class Audience:
         ids: list[str] = []
         cursor = None
         while True:
-            page = self.repos.memberships.members(tenant_id, segment_id, limit=MEMBER_PAGE, cursor=cursor)
+            page = self.memberships.members(tenant_id, segment_id, limit=MEMBER_PAGE, cursor=cursor)
             ids.extend(page.items)
             cursor = page.cursor
             if cursor is None:
                 break
-        profiles = self._profiles(tenant_id, ids)
+        profiles = self.lookups.suppression_profiles(tenant_id, ids)
         members = [SnapshotMember(cid, **suppression_flags(profiles.get(cid))) for cid in ids]
-        record = self.repos.snapshots.create(
+        record = self.snapshots.create(
             tenant_id, segment_id, members, segment_version=head.version, label=request.label, now=now
         )
         return _snapshot_out(record)
-
-    def _profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Suppression and email of many contacts, 100 keys per BatchGetItem."""
-        table = self.repos.settings.tables.contacts
-        out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(contact_ids), BATCH_GET):
-            chunk = contact_ids[start:start + BATCH_GET]
-            request = {table: {
-                "Keys": [{"pk": {"S": keys.contact_pk(tenant_id, cid)}} for cid in chunk],
-                "ProjectionExpression": "contact_id, suppression, #at.email",
-                "ExpressionAttributeNames": {"#at": "attributes"},
-            }}
-            for item in self._batch_get(request).get(table, []):
-                if isinstance(item.get("contact_id"), str):
-                    out[item["contact_id"]] = item
-        return out
 
     def list_snapshots(
         self, tenant_id: str, segment_id: str, *, limit: int, cursor: str | None
     ) -> SnapshotListOut:
         self._head(tenant_id, segment_id)
         try:
-            page = self.repos.snapshots.list(tenant_id, segment_id, limit=limit, cursor=cursor)
+            page = self.snapshots.list(tenant_id, segment_id, limit=limit, cursor=cursor)
         except CursorError as exc:
             raise BadRequest(str(exc), [located("query", "/cursor", str(exc))]) from None
         return SnapshotListOut(snapshots=[_snapshot_out(r) for r in page.items], cursor=page.cursor)
@@ -700,7 +624,7 @@ class Audience:
 
     def _snapshot(self, tenant_id: str, segment_id: str, snapshot_id: str) -> SnapshotRecord:
         self._head(tenant_id, segment_id)
-        record = self.repos.snapshots.get(tenant_id, segment_id, snapshot_id)
+        record = self.snapshots.get(tenant_id, segment_id, snapshot_id)
         if record is None:
             raise _not_found("snapshot", "path", "snapshot_id")
         return record
@@ -708,53 +632,30 @@ class Audience:
     def snapshot_contacts(
         self, tenant_id: str, segment_id: str, snapshot_id: str, *, category: str, cursor: str | None
     ) -> SnapshotContactsOut:
-        if category not in CATEGORIES:
+        if category not in SNAPSHOT_CATEGORIES:
             raise Unprocessable("unknown category", [located(
-                "query", "/category", f"category must be one of {', '.join(CATEGORIES)}",
-                suggest(category, CATEGORIES))])
+                "query", "/category", f"category must be one of {', '.join(SNAPSHOT_CATEGORIES)}",
+                suggest(category, SNAPSHOT_CATEGORIES))])
         record = self._snapshot(tenant_id, segment_id, snapshot_id)
         try:
-            page = self.repos.snapshots.contacts(record, category, cursor=cursor)
+            page = self.snapshots.contacts(record, category, cursor=cursor)
         except CursorError as exc:
             raise BadRequest(str(exc), [located("query", "/cursor", str(exc))]) from None
         return SnapshotContactsOut(snapshot_id=snapshot_id, category=category, contacts=page.items,
                                    cursor=page.cursor)
 
 
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-
 # --------------------------------------------------------------------------- idempotency
 
 
 class IdempotentCreates:
-    """Segment and snapshot creation behind Powertools idempotency.
+    """Segment and snapshot creation that replays the first response to a retried request.
 
-    One DynamoDBPersistenceLayer per idempotent function (Powertools keeps
-    per-function state in it). The hashed key is ``[tenant, Idempotency-Key]``
-    and the request body is the validation payload, so a key replays only the
-    request it was first used for.
+    The request body is the payload the port compares, so a key replays only
+    the request it was first used for.
     """
 
-    def __init__(
-        self, audience: Audience, table_name: str, client: Any, *, expires_after: int = 86_400
-    ) -> None:
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
-
-        self.audience = audience
-        self.config = IdempotencyConfig(
-            event_key_jmespath="[tenant_id, key]",
-            payload_validation_jmespath="body",
-            expires_after_seconds=expires_after,
-            raise_on_no_idempotency_key=True,
-        )
-
+    def __init__(self, audience: Audience, calls: IdempotentCalls) -> None:
         def create_segment(request: dict[str, Any]) -> dict[str, Any]:
             body = SegmentCreate.model_validate(request["body"])
             return audience.create_segment(request["tenant_id"], body).model_dump(mode="json")
@@ -765,20 +666,8 @@ class IdempotentCreates:
                 request["tenant_id"], request["segment_id"], body
             ).model_dump(mode="json")
 
-        def wrap(function: Callable[[dict[str, Any]], dict[str, Any]], prefix: str) -> Any:
-            layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
-            return idempotent_function(
-                function, data_keyword_argument="request", persistence_store=layer,
-                config=self.config, key_prefix=prefix,
-            )
-
-        self._create_segment = wrap(create_segment, "audience.create_segment")
-        self._create_snapshot = wrap(create_snapshot, "audience.create_snapshot")
-
-    def register_lambda_context(self, context: Any) -> None:
-        """Lets Powertools expire an in-progress record when the Lambda times out."""
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            self.config.register_lambda_context(context)
+        self._create_segment = calls.wrap("audience.create_segment", create_segment)
+        self._create_snapshot = calls.wrap("audience.create_snapshot", create_snapshot)
 
     def create_segment(self, tenant_id: str, key: str, body: SegmentCreate) -> dict[str, Any]:
         request = {"tenant_id": tenant_id, "key": key, "body": body.model_dump(mode="json")}
@@ -790,22 +679,19 @@ class IdempotentCreates:
                    "body": body.model_dump(mode="json")}
         return self._call(self._create_snapshot, request)
 
-    def _call(self, function: Any, request: dict[str, Any]) -> dict[str, Any]:
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyValidationError,
-        )
-
+    @staticmethod
+    def _call(
+        function: Callable[[dict[str, Any]], dict[str, Any]], request: dict[str, Any]
+    ) -> dict[str, Any]:
         try:
-            result = function(request=request)
-        except IdempotencyValidationError:
+            return function(request)
+        except IdempotencyKeyReused:
             raise Unprocessable(
                 "this Idempotency-Key was used with a different request",
                 [located("header", "/Idempotency-Key", "use a new key for a different request")],
             ) from None
-        except IdempotencyAlreadyInProgressError:
+        except IdempotencyInProgress:
             raise Conflict(
                 "a request with this Idempotency-Key is still in progress",
                 [located("header", "/Idempotency-Key", "retry when the first request has finished")],
             ) from None
-        return dict(result)

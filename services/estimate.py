@@ -1,19 +1,14 @@
 """Size estimates of unsaved rules from a uniform random sample of a tenant's contacts.
 
-Why a sample index rather than loading views: a view is a GetItem plus a Query
-per contact, so a 400-contact sample would be 800 requests (seconds on DynamoDB
-latency, tens of seconds on moto). Instead every contact and every event carries
-a *sample position* — a stable hash of the contact id in ``[0, 65536)``
-(:func:`growthos_segments.infra.keys.sample_position`) — and both tables have a ``by_sample``
-index keyed by ``T#0P`` (the position's top two bits) and ``<position>#...``.
-Positions ``[0, P)`` are then a uniform random sample of the tenant whose
-profiles come back from one range Query per sample shard, and whose events come
-back from one more (filtered to the rule's lookback and event names, and
-projected to what conditions read). A sample of up to a quarter of a tenant is
-two Queries plus one for the contact count.
+Why a sample rather than loading views: a view is a request or two per contact,
+so a 400-contact sample would be 800 requests. The sample port
+(:class:`growthos_segments.core.ports.ContactSamples`) instead reads the contacts
+at a range of stable hash positions in a few requests (on DynamoDB: one range
+Query per sample shard of the ``by_sample`` indexes, see
+``growthos_segments.infra.repos.samples``).
 
 How big: the tenant's contact count comes from a counter
-(:meth:`growthos_segments.infra.repos.ContactRepository.count`, one Query); the first read takes
+(:meth:`ContactSamples.count`); the first read takes
 enough positions for :attr:`Estimator.target` contacts (plus 10 %), and when
 chance gives fewer, the next positions are read until the target is met. A
 tenant of at most :attr:`Estimator.exact_limit` contacts is read whole and
@@ -33,24 +28,18 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.dependencies import event_matches
-from growthos_segments.core.ports import ContactDocument
-from growthos_segments.infra import keys
-from growthos_segments.infra.repos import Repositories
-from growthos_segments.infra.repos._common import plain
+from growthos_segments.core.ports import ContactDocument, ContactSamples
 
-__all__ = ["Estimate", "Estimator", "SampleReader", "wilson_interval"]
+__all__ = ["Estimate", "Estimator", "wilson_interval"]
 
 Z95 = 1.959963984540054
-_DESERIALIZER = TypeDeserializer()
 _VIEW_FIELDS = ("attributes", "tags", "lists", "suppression", "scores")
 
 
@@ -90,162 +79,6 @@ def wilson_interval(matches: int, n: int, population: int, z: float = Z95) -> tu
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-class SampleReader:
-    """Reads the contacts (and their events) at a range of sample positions."""
-
-    def __init__(self, repos: Repositories) -> None:
-        self._client = repos.client
-        self._contacts = repos.settings.tables.contacts
-        self._events = repos.settings.tables.events
-
-    def _query(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
-        """Every page of one Query (pages follow 1 MB limits, not item counts)."""
-        start: dict[str, Any] | None = None
-        while True:
-            if start is not None:
-                kwargs["ExclusiveStartKey"] = start
-            response = self._client.query(**kwargs)
-            for item in response.get("Items", ()):
-                yield {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return
-
-    @staticmethod
-    def _key_condition(pk: str, low: str | None, high: str | None) -> tuple[str, dict[str, Any]]:
-        values: dict[str, Any] = {":pk": {"S": pk}}
-        if low is None or high is None:
-            return "sample_pk = :pk", values
-        values[":lo"], values[":hi"] = {"S": low}, {"S": high}
-        return "sample_pk = :pk AND sample_sk BETWEEN :lo AND :hi", values
-
-    def contacts(
-        self, tenant_id: str, start: int, stop: int, paths: frozenset[str] | None
-    ) -> list[ContactDocument]:
-        """Profiles at positions ``[start, stop)``, projected to ``paths`` (dotted paths
-        of the contact document; ``None`` reads everything)."""
-        names: dict[str, str] = {}
-        projection = _projection(paths, names)
-        docs: list[ContactDocument] = []
-        for pk, low, high in keys.sample_range(tenant_id, start, stop):
-            condition, values = self._key_condition(pk, low, high)
-            kwargs: dict[str, Any] = {
-                "TableName": self._contacts,
-                "IndexName": "by_sample",
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-            }
-            if projection is not None:
-                kwargs["ProjectionExpression"] = projection
-                kwargs["ExpressionAttributeNames"] = names
-            for item in self._query(**kwargs):
-                docs.append(_profile(tenant_id, item))
-        return docs
-
-    def events(
-        self,
-        tenant_id: str,
-        start: int,
-        stop: int,
-        *,
-        since: datetime | None,
-        prefixes: frozenset[str],
-    ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """Events of the contacts at positions ``[start, stop)``, per contact, oldest
-        first as ``(sk, event)``: only those at or after ``since`` and named under
-        ``prefixes``."""
-        names = {"#n": "name", "#a": "at", "#sk": "sk"}
-        filters: list[str] = []
-        base_values: dict[str, Any] = {}
-        if since is not None:
-            filters.append("#sk >= :since")
-            base_values[":since"] = {"S": keys.event_sk_floor(since)}
-        if "" not in prefixes:
-            alternatives: list[str] = []
-            for index, prefix in enumerate(sorted(prefixes)):
-                if prefix.endswith("."):
-                    alternatives.append(f"begins_with(#n, :p{index})")
-                    base_values[f":p{index}"] = {"S": prefix}
-                else:
-                    alternatives.append(f"#n = :e{index} OR begins_with(#n, :p{index})")
-                    base_values[f":e{index}"] = {"S": prefix}
-                    base_values[f":p{index}"] = {"S": prefix + "."}
-            filters.append("(" + " OR ".join(alternatives) + ")")
-        found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for pk, low, high in keys.sample_range(tenant_id, start, stop):
-            condition, values = self._key_condition(pk, low, high)
-            kwargs: dict[str, Any] = {
-                "TableName": self._events,
-                "IndexName": "by_sample",
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeValues": {**values, **base_values},
-                "ExpressionAttributeNames": names,
-                "ProjectionExpression": "contact_id, #n, #a, properties, #sk",
-            }
-            if filters:
-                kwargs["FilterExpression"] = " AND ".join(filters)
-            for item in self._query(**kwargs):
-                contact_id = item.get("contact_id")
-                if not isinstance(contact_id, str):
-                    continue
-                event = {"name": item.get("name"), "at": item.get("at"),
-                         "properties": plain(item.get("properties") or {})}
-                found.setdefault(contact_id, []).append((str(item.get("sk", "")), event))
-        # sk is fixed-width time#id: sorting on it is time order, as the view loader's Query.
-        return {cid: sorted(events, key=lambda p: p[0]) for cid, events in found.items()}
-
-
-def _projection(paths: frozenset[str] | None, names: dict[str, str]) -> str | None:
-    """A ProjectionExpression for the document paths a rule reads (``None``: all).
-
-    Paths are cut at three levels and at anything that is not a plain name, and
-    a path under another one is dropped (DynamoDB refuses overlapping paths).
-    """
-    if paths is None or "*" in paths:
-        return None
-    wanted: set[tuple[str, ...]] = set()
-    for path in paths:
-        parts = path.split(".")
-        if parts[0] not in _VIEW_FIELDS:
-            return None  # a path outside the profile fields: read everything, stay correct
-        kept: list[str] = []
-        for part in parts[:3]:
-            if not part or part.isdigit():
-                break
-            kept.append(part)
-        wanted.add(tuple(kept))
-    minimal = sorted(p for p in wanted if not any(q != p and p[: len(q)] == q for q in wanted))
-    placeholders: dict[str, str] = {}
-    rendered = []
-    for path in minimal:
-        tokens = []
-        for part in path:
-            token = placeholders.get(part)
-            if token is None:
-                token = placeholders[part] = f"#f{len(placeholders)}"
-                names[token] = part
-            tokens.append(token)
-        rendered.append(".".join(tokens))
-    names["#cid"] = "contact_id"
-    return ", ".join(["#cid", *rendered])
-
-
-def _profile(tenant_id: str, item: Mapping[str, Any]) -> ContactDocument:
-    attributes = plain(item.get("attributes")) or {}
-    if not isinstance(attributes, dict):
-        attributes = {}
-    attributes.setdefault("custom", {})
-    return {
-        "tenant_id": tenant_id,
-        "contact_id": item.get("contact_id"),
-        "attributes": attributes,
-        "tags": plain(item.get("tags")) or [],
-        "lists": plain(item.get("lists")) or [],
-        "suppression": plain(item.get("suppression")) or {},
-        "scores": plain(item.get("scores")) or {},
-    }
-
-
 @dataclass
 class _Sample:
     """One tenant's sampled contacts, column by column (see :class:`Estimator`)."""
@@ -283,7 +116,7 @@ class Estimator:
 
     def __init__(
         self,
-        repos: Repositories,
+        samples: ContactSamples,
         *,
         target: int = 400,
         exact_limit: int = 1000,
@@ -291,8 +124,7 @@ class Estimator:
         cache_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.repos = repos
-        self.reader = SampleReader(repos)
+        self.samples = samples
         self.target = target
         """Contacts the sample aims for: ±5 percentage points at worst (p = 0.5)."""
         self.exact_limit = exact_limit
@@ -320,14 +152,14 @@ class Estimator:
         sample = self._sample(tenant_id, paths)
         if reads.lookback is not None:
             self._add_events(tenant_id, sample, reads.events, since)
-        floor = keys.event_sk_floor(since) if since is not None else ""
+        floor = self.samples.event_key_floor(since) if since is not None else ""
         n = hits = 0
         for contact_id, profile in sample.docs.items():
             doc = dict(profile)
             doc["events"] = self._events_of(sample, contact_id, reads, floor)
             hits += bool(matches(doc))
             n += 1
-        total = keys.SAMPLE_POSITIONS
+        total = self.samples.positions
         fraction = sample.stop / total
         if sample.stop >= total:
             return Estimate(hits, hits, hits, True, n, hits, n, "exact", 1.0)
@@ -353,7 +185,7 @@ class Estimator:
             if sample.paths is None or (paths is not None and paths <= sample.paths):
                 return sample
             missing = None if paths is None else paths - sample.paths
-            columns = self.reader.contacts(tenant_id, 0, sample.stop, missing)
+            columns = self.samples.contacts(tenant_id, 0, sample.stop, missing)
             if {d["contact_id"] for d in columns} == set(sample.docs):
                 for column in columns:
                     _merge(sample.docs[column["contact_id"]], column)
@@ -369,8 +201,8 @@ class Estimator:
 
     def _fresh(self, tenant_id: str, paths: frozenset[str] | None, now: float) -> _Sample:
         """Positions ``[0, stop)`` grown until they hold :attr:`target` contacts."""
-        counted = self.repos.contacts.count(tenant_id)
-        total = keys.SAMPLE_POSITIONS
+        counted = self.samples.count(tenant_id)
+        total = self.samples.positions
         if counted is not None and counted <= self.exact_limit:
             stop = total
         elif counted:
@@ -380,7 +212,7 @@ class Estimator:
         docs: dict[str, ContactDocument] = {}
         start = 0
         for _ in range(self.max_rounds):
-            for doc in self.reader.contacts(tenant_id, start, stop, paths):
+            for doc in self.samples.contacts(tenant_id, start, stop, paths):
                 docs[doc["contact_id"]] = doc
             start = stop
             if stop >= total or len(docs) >= self.target:
@@ -395,7 +227,7 @@ class Estimator:
         missing = frozenset(p for p in prefixes if not sample.covers(p, since))
         if not missing or not sample.docs:
             return
-        found = self.reader.events(tenant_id, 0, sample.stop, since=since, prefixes=missing)
+        found = self.samples.events(tenant_id, 0, sample.stop, since=since, prefixes=missing)
         for prefix in missing:
             sample.events[prefix] = (since, {
                 cid: [pair for pair in pairs if event_matches(prefix, str(pair[1].get("name")))]

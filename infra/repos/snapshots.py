@@ -21,53 +21,28 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pynamodb.exceptions import DoesNotExist
 
-from growthos_segments.core.ports import CursorError, Page
+from growthos_segments.core.ports import (
+    SNAPSHOT_CATEGORIES,
+    SNAPSHOT_FLAGS,
+    CursorError,
+    Page,
+    SnapshotMember,
+    SnapshotRecord,
+)
 from growthos_segments.infra import keys
 from growthos_segments.infra.models import Models, SnapshotChunkModel, SnapshotModel
 from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, iso, plain
 
-__all__ = ["CATEGORIES", "CHUNK_IDS", "SnapshotMember", "SnapshotRecord", "SnapshotRepository"]
+__all__ = ["CHUNK_IDS", "SnapshotRepository"]
 
 CHUNK_IDS = 500
 """Ids per chunk item: 500 ids of the longest allowed length (256 characters) with
 every flag list full stay under DynamoDB's 400 KB item limit."""
-
-FLAGS = ("bounced", "unsubscribed", "spam", "no_email")
-CATEGORIES = ("all", "addressable", *FLAGS)
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotMember:
-    """One member at snapshot time with the reasons a send would skip them."""
-
-    contact_id: str
-    bounced: bool = False
-    unsubscribed: bool = False
-    spam: bool = False
-    no_email: bool = False
-
-    @property
-    def addressable(self) -> bool:
-        return not (self.bounced or self.unsubscribed or self.spam or self.no_email)
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRecord:
-    tenant_id: str
-    segment_id: str
-    snapshot_id: str
-    taken_at: str
-    segment_version: int | None
-    label: str
-    chunks: int
-    counts: Mapping[str, int] = field(default_factory=dict)
-
 
 def _record(item: SnapshotModel) -> SnapshotRecord:
     counts = plain(item.counts) or {}
@@ -88,7 +63,8 @@ def new_snapshot_id(now: datetime) -> str:
 
 
 class SnapshotRepository:
-    """Stores and reads snapshots; never updates or deletes one."""
+    """:class:`growthos_segments.core.ports.SnapshotStore` on DynamoDB: never updates or
+    deletes a snapshot."""
 
     def __init__(self, models: Models) -> None:
         self._header: type[SnapshotModel] = models.snapshots
@@ -108,12 +84,12 @@ class SnapshotRepository:
         snapshot_id = new_snapshot_id(now)
         pk = keys.snapshot_pk(tenant_id, segment_id)
         chunks = [members[i:i + CHUNK_IDS] for i in range(0, len(members), CHUNK_IDS)]
-        counts = {name: 0 for name in CATEGORIES}
+        counts = {name: 0 for name in SNAPSHOT_CATEGORIES}
         with self._chunk.batch_write() as batch:
             for number, chunk in enumerate(chunks):
                 item = self._chunk(pk, keys.snapshot_chunk_sk(snapshot_id, number))
                 item.ids = [keys.check_contact_id(m.contact_id) for m in chunk]
-                for flag in FLAGS:
+                for flag in SNAPSHOT_FLAGS:
                     flagged = [m.contact_id for m in chunk if getattr(m, flag)]
                     setattr(item, flag, flagged)
                     counts[flag] += len(flagged)
@@ -173,8 +149,8 @@ class SnapshotRepository:
     ) -> Page[str]:
         """One chunk's ids in ``category`` per page (one GetItem); the cursor is the
         next chunk number, checked against the snapshot, so it cannot point elsewhere."""
-        if category not in CATEGORIES:
-            raise ValueError(f"category must be one of {', '.join(CATEGORIES)}")
+        if category not in SNAPSHOT_CATEGORIES:
+            raise ValueError(f"category must be one of {', '.join(SNAPSHOT_CATEGORIES)}")
         number = _decode_chunk_cursor(cursor, snapshot)
         if number >= snapshot.chunks:
             return Page([], None)
@@ -185,7 +161,7 @@ class SnapshotRepository:
         )
         ids: list[str] = list(plain(item.ids) or [])
         if category != "all":
-            flagged = {flag: set(plain(getattr(item, flag)) or []) for flag in FLAGS}
+            flagged = {flag: set(plain(getattr(item, flag)) or []) for flag in SNAPSHOT_FLAGS}
             if category == "addressable":
                 skip = set().union(*flagged.values())
                 ids = [cid for cid in ids if cid not in skip]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -14,12 +16,13 @@ from growthos_segments.core.ports import SegmentRecord
 from growthos_segments.devstack.front import ApiFront
 from growthos_segments.devstack.functions import Authorizer, load_app
 from growthos_segments.devstack.runtime import LambdaFunction
-from growthos_segments.infra import aws
+from growthos_segments.handlers.api_wiring import Service, build_service
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import TABLE_ENV, Settings
 from growthos_segments.infra.template import load_template
-from growthos_segments.services.audience import Audience, IdempotentCreates
+from growthos_segments.services.audience import Audience
 from growthos_segments.services.backfill import Backfill
-from growthos_segments.services.evaluation import build_service
+from growthos_segments.services.evaluation import build_service as build_evaluation
 
 
 @dataclass
@@ -119,25 +122,20 @@ class Api:
 
     def backfill(self, tenant: str, segment_id: str) -> None:
         """What the backfill worker does for a saved segment, in-process."""
-        service = build_service(self.repos.settings, repos=self.repos, clock=self.clock)
+        service = build_evaluation(self.repos.settings, repos=self.repos, clock=self.clock)
         Backfill(service).run(tenant, segment_id, workers=1)
 
 
-def build_api(repos: Repositories, clock: Callable[[], datetime]) -> tuple[Api, Any]:
+def build_api(repos: Repositories, clock: Callable[[], datetime]) -> tuple[Api, Service]:
     """The API wired to ``repos`` with a fixed clock; returns it and the Service to install."""
-    from growthos_segments.handlers.api import _HOST, Service
-
     recorded: list[tuple[str, str, int]] = []
 
     def start(tenant: str, segment_id: str, version: int) -> str:
         recorded.append((tenant, segment_id, version))
         return "queued"
 
-    audience = Audience(repos, _HOST, clock=clock, start_backfill=start)
-    idempotency = aws.client("dynamodb", repos.settings)
-    repos.requests.attach(idempotency)
-    creates = IdempotentCreates(audience, repos.settings.tables.idempotency, idempotency)
-    return Api(repos, audience, clock, recorded), Service(audience, creates)
+    service = build_service(repos, clock=clock, start_backfill=start)
+    return Api(repos, service.audience, clock, recorded), service
 
 
 def path(*parts: str) -> str:
@@ -149,8 +147,8 @@ OPENED = {"email": {"action": "opened", "within": "30d"}}
 
 
 def install(repos: Repositories, clock: Callable[[], datetime], patch: Any) -> Api:
-    """Point ``growthos_segments.handlers.api`` at ``repos`` (the environment too, for code reading it)."""
-    import growthos_segments.handlers.api as module
+    """Point the API's routes at ``repos`` (the environment too, for code reading it)."""
+    import growthos_segments.handlers.api_wiring as module
 
     for name, value in repos.settings.table_env().items():
         patch.setenv(name, value)
@@ -186,9 +184,13 @@ def local_front(
 
 
 def reset_authorizer(patch: Any, api_keys: str) -> None:
-    """``API_KEYS`` for the authorizer function, read afresh on its next call."""
+    """``API_KEYS`` for the authorizer function, read afresh on its next call (into
+    settings of its own: the process's cached settings stay as they were). Table
+    names the test did not set are made up: the authorizer reads none of them."""
     import growthos_segments.handlers.authorizer as module
 
     patch.setenv("API_KEYS", api_keys)
-    patch.setattr(module, "_settings", None)
-    patch.setattr(module, "_config_error", None)
+    for name, variable in TABLE_ENV.items():
+        if not os.environ.get(variable):
+            patch.setenv(variable, f"authorizer-test-{name}")
+    patch.setattr(module, "current_settings", cache(Settings.from_env))

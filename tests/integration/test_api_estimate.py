@@ -11,6 +11,7 @@ import pytest
 from growthos_segments.core.contract import Reads
 from growthos_segments.infra import keys
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.samples import SampleReader
 from growthos_segments.services.estimate import Estimator, wilson_interval
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -72,8 +73,12 @@ def queries(fraction: float) -> int:
     return len(keys.sample_range("t1", 0, round(fraction * keys.SAMPLE_POSITIONS)))
 
 
+def samples(repos: Repositories) -> SampleReader:
+    return SampleReader(repos.client, repos.settings.tables, repos.contacts)
+
+
 def sampled(repos: Repositories, **kwargs: Any) -> Estimator:
-    return Estimator(repos, target=150, exact_limit=50, **kwargs)
+    return Estimator(samples(repos), target=150, exact_limit=50, **kwargs)
 
 
 def test_the_wilson_interval_contains_the_share_and_narrows() -> None:
@@ -114,7 +119,7 @@ def test_a_sampled_estimate_covers_the_truth_in_three_requests(tenant: Repositor
 
 def test_the_sample_is_the_contacts_at_the_lowest_positions(tenant: Repositories) -> None:
     stop = keys.SAMPLE_POSITIONS // 4 + 1000  # crosses into the second sample shard: two Queries
-    docs = Estimator(tenant).reader.contacts("t1", 0, stop, frozenset({"attributes.plan"}))
+    docs = samples(tenant).contacts("t1", 0, stop, frozenset({"attributes.plan"}))
     expected = {f"c{i}" for i in range(CONTACTS) if keys.sample_position(f"c{i}") < stop}
     assert {d["contact_id"] for d in docs} == expected
     assert all(set(d["attributes"]) <= {"plan", "custom"} for d in docs)  # projected
@@ -122,7 +127,7 @@ def test_the_sample_is_the_contacts_at_the_lowest_positions(tenant: Repositories
 
 
 def test_small_tenants_are_counted_exactly(tenant: Repositories) -> None:
-    result = Estimator(tenant, exact_limit=1000, cache_seconds=0).estimate("t1", is_pro, PLAN, NOW)
+    result = Estimator(samples(tenant), exact_limit=1000, cache_seconds=0).estimate("t1", is_pro, PLAN, NOW)
     assert result.exact and result.estimate == result.low == result.high == CONTACTS // 4
     assert result.sample_size == CONTACTS
 

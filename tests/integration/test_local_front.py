@@ -21,7 +21,8 @@ import pytest
 from growthos_segments.devstack.front import GatewayResponse, HttpResponse, gateway_responses, policy_decision
 from growthos_segments.devstack.functions import ApiRoute, FunctionSpec, load_app
 from growthos_segments.devstack.runtime import LambdaFunction
-from growthos_segments.handlers.authorizer import AuthorizerSettings, ConfigError, key_from_headers
+from growthos_segments.handlers.authorizer import key_from_headers
+from growthos_segments.infra.settings import ApiKeys, SettingsError
 from growthos_segments.infra.template import load_template
 from tests.integration.api_support import local_front, reset_authorizer
 
@@ -326,12 +327,12 @@ def test_policy_decisions_follow_iam(statements: list[dict[str, Any]], decision:
 
 def test_api_keys_parse_plain_and_hashed_entries_and_refuse_bad_ones() -> None:
     digest = hashlib.sha256(b"s3cret").hexdigest()
-    settings = AuthorizerSettings.parse(f"k1=demo, sha256:{digest}=acme ,")
+    settings = ApiKeys.parse(f"k1=demo, sha256:{digest}=acme ,")
     assert settings.tenant_for("k1") == "demo" and settings.tenant_for("s3cret") == "acme"
     assert settings.tenant_for("k2") is None
     for bad in ("novalue", "k=", "k=bad#tenant", "sha256:zz=demo", "k=demo,k=acme"):
-        with pytest.raises(ConfigError):
-            AuthorizerSettings.parse(bad)
+        with pytest.raises(SettingsError):
+            ApiKeys.parse(bad)
 
 
 def test_keys_come_only_from_x_api_key() -> None:
