@@ -14,7 +14,6 @@ from typing import Any
 
 import pluggy
 
-from growthos_segments.core.contract import ConditionType, Template
 from growthos_segments.core.view import ContactView
 
 PROJECT = "growthos.segments"
@@ -23,27 +22,28 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
+def register_condition_types(register: Callable[..., None]) -> None:
     """Contribute condition types to the engine.
 
-    Call ``register(condition_type)`` once per type. Names must be unique across
-    all installed plugins: registering a name twice makes the host refuse to
-    start (``DuplicateNameError``), so a GrowthOS module cannot silently shadow
-    a built-in.
+    Call ``register(*condition_types)`` with every type the plugin offers. Names
+    must be unique across all installed plugins: registering a name twice makes
+    the host refuse to start (``DuplicateNameError``), so a GrowthOS module
+    cannot silently shadow a built-in.
 
-    :param register: adds one :class:`growthos_segments.core.contract.ConditionType`.
+    :param register: adds :class:`growthos_segments.core.contract.ConditionType` objects.
     """
 
 
 @hookspec
-def register_templates(register: Callable[[Template], None]) -> None:
+def register_templates(register: Callable[..., None]) -> None:
     """Contribute pre-built segments (templates) for the rule builder.
 
-    Call ``register(template)`` once per template; ids must be unique. Every
-    template's rule is validated when the host is built, so a broken template
-    is found at start-up, not when a user picks it.
+    Call ``register(*templates)``; ids must be unique. Every template's rule is
+    validated against the registered condition types when the host is built
+    (``InvalidTemplateError``), so a broken template is found at start-up, not
+    when a user picks it.
 
-    :param register: adds one :class:`growthos_segments.core.contract.Template`.
+    :param register: adds :class:`growthos_segments.core.contract.Template` objects.
     """
 
 

@@ -1,8 +1,9 @@
 """The plugin host: discovers condition types and templates once, then steps aside.
 
-Building a host runs the pluggy hooks; afterwards lookups are plain dict reads
-and compiled predicates are called directly, so per-contact evaluation never
-pays pluggy's dispatch cost.
+Building a host runs the pluggy hooks and checks every template's rule against
+the condition types registered; afterwards lookups are plain dict reads and
+compiled predicates are called directly, so per-contact evaluation never pays
+pluggy's dispatch cost.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pluggy
 
 from growthos_segments.core import hookspecs
 from growthos_segments.core.contract import ConditionType, Template
+from growthos_segments.core.errors import RuleValidationError
 
-__all__ = ["RESERVED_NAMES", "DuplicateNameError", "PluginHost", "PluginLoadError"]
+__all__ = ["RESERVED_NAMES", "DuplicateNameError", "InvalidTemplateError", "PluginHost", "PluginLoadError"]
 
 RESERVED_NAMES = frozenset({"and", "or", "!", "not", "segment"})
 """Node keys the rule language owns; no condition type may take them."""
@@ -30,6 +32,10 @@ class DuplicateNameError(ValueError):
 
 class PluginLoadError(RuntimeError):
     """An installed plugin could not be imported; names the entry point."""
+
+
+class InvalidTemplateError(ValueError):
+    """A registered template's rule is not valid with the registered condition types."""
 
 
 class PluginHost:
@@ -49,8 +55,9 @@ class PluginHost:
             self._load_entry_points()
         self.condition_types: dict[str, ConditionType[Any]] = {}
         self.templates: dict[str, Template] = {}
-        self.manager.hook.register_condition_types(register=self._add_condition_type)
-        self.manager.hook.register_templates(register=self._add_template)
+        self.manager.hook.register_condition_types(register=self._add_condition_types)
+        self.manager.hook.register_templates(register=self._add_templates)
+        self._check_templates()
 
     def _load_entry_points(self) -> None:
         # pluggy's load_setuptools_entrypoints would do, but loading by hand lets
@@ -66,18 +73,31 @@ class PluginHost:
                 continue
             self.manager.register(plugin, name=f"entrypoint:{entry_point.name}")
 
-    def _add_condition_type(self, condition_type: ConditionType[Any]) -> None:
-        name = condition_type.name
-        if name in RESERVED_NAMES:
-            raise DuplicateNameError(f"condition type name {name!r} is reserved by the rule language")
-        if name in self.condition_types:
-            raise DuplicateNameError(f"condition type {name!r} is registered twice")
-        self.condition_types[name] = condition_type
+    def _add_condition_types(self, *condition_types: ConditionType[Any]) -> None:
+        for condition_type in condition_types:
+            name = condition_type.name
+            if name in RESERVED_NAMES:
+                raise DuplicateNameError(f"condition type name {name!r} is reserved by the rule language")
+            if name in self.condition_types:
+                raise DuplicateNameError(f"condition type {name!r} is registered twice")
+            self.condition_types[name] = condition_type
 
-    def _add_template(self, template: Template) -> None:
-        if template.id in self.templates:
-            raise DuplicateNameError(f"template {template.id!r} is registered twice")
-        self.templates[template.id] = template
+    def _add_templates(self, *templates: Template) -> None:
+        for template in templates:
+            if template.id in self.templates:
+                raise DuplicateNameError(f"template {template.id!r} is registered twice")
+            self.templates[template.id] = template
+
+    def _check_templates(self) -> None:
+        """A broken template (say, naming a condition type no plugin provides) stops the
+        host from starting, instead of failing when a user picks it."""
+        from growthos_segments.core.rules import parse_rule  # rules imports this module
+
+        for template in self.templates.values():
+            try:
+                parse_rule(template.rule, self)
+            except RuleValidationError as exc:
+                raise InvalidTemplateError(f"template {template.id!r} is not a valid rule: {exc}") from exc
 
     def condition_type(self, name: str) -> ConditionType[Any] | None:
         return self.condition_types.get(name)

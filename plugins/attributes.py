@@ -34,47 +34,32 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    RootModel,
-    StrictBool,
-    StrictStr,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, RootModel, StrictBool, StrictStr, model_validator
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads
-from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.limits import DEFAULT_LIMITS
-from growthos_segments.core.view import MISSING, ContactView, resolve_path
+from growthos_segments.core.view import resolve_path
+from growthos_segments.kit import (
+    MISSING,
+    ConditionType,
+    ContactView,
+    Predicate,
+    Reads,
+    Result,
+    hookimpl,
+)
 from growthos_segments.kit.operators import (
     ContainsTest,
     compile_value_test,
     describe_value_test,
     flat_union,
 )
-
-__all__ = [
-    "ATTRIBUTE",
-    "LIST",
-    "SUPPRESSION",
-    "TAG",
-    "AttributeParams",
-    "ListParams",
-    "SuppressionParams",
-    "TagParams",
-    "register_condition_types",
-]
+from growthos_segments.kit.params import ParamsModel
 
 CATEGORY = "contact"
 MAX_PATH_LENGTH = 128
 MAX_PATH_DEPTH = 8
 _PATH_RE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
-
-Result = tuple[bool, datetime | None]
 
 
 def _check_path(path: str) -> str:
@@ -108,10 +93,9 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=DEFAULT_LIMITS.max_st
 Names = Annotated[list[Name], Field(min_length=1, max_length=DEFAULT_LIMITS.max_list_length)]
 
 
-class AttributeField(BaseModel):
+class AttributeField(ParamsModel):
     """A test on one contact attribute (standard or ``custom.*``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     field: AttributePath
 
 
@@ -137,7 +121,7 @@ def _nested_getter(parts: tuple[str, ...]) -> Callable[[ContactView], Any]:
     return lambda view: resolve_path(view.attributes, parts)
 
 
-def compile_attribute(params: RootModel[Any]) -> Predicate:
+def _compile_attribute(params: RootModel[Any]) -> Predicate:
     test = params.root
     fn = compile_value_test(test)
     parts = tuple(test.field.split("."))
@@ -157,15 +141,15 @@ def compile_attribute(params: RootModel[Any]) -> Predicate:
     return nested_attribute
 
 
-def reads_attribute(params: RootModel[Any]) -> Reads:
+def _reads_attribute(params: RootModel[Any]) -> Reads:
     return Reads(attributes=frozenset({f"attributes.{params.root.field}"}))
 
 
-def describe_attribute(params: RootModel[Any]) -> str:
+def _describe_attribute(params: RootModel[Any]) -> str:
     return f"{params.root.field} {describe_value_test(params.root)}"
 
 
-ATTRIBUTE: ConditionType[Any] = ConditionType(
+ATTRIBUTE = ConditionType(
     name="attribute",
     label="Contact attribute",
     description=(
@@ -174,9 +158,9 @@ ATTRIBUTE: ConditionType[Any] = ConditionType(
     ),
     category=CATEGORY,
     params=AttributeParams,
-    compile=compile_attribute,
-    reads=reads_attribute,
-    describe=describe_attribute,
+    compile=_compile_attribute,
+    reads=_reads_attribute,
+    describe=_describe_attribute,
     examples=(
         {"field": "plan", "op": "equals", "value": "free"},
         {"field": "country", "op": "in", "values": ["GB", "IE"]},
@@ -195,19 +179,17 @@ ATTRIBUTE: ConditionType[Any] = ConditionType(
 # --------------------------------------------------------------------------- tag and list
 
 
-class TagParams(BaseModel):
+class TagParams(ParamsModel):
     """The contact has any / all / none of these tags."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     match: Literal["any", "all", "none"] = "any"
     tags: Names
     case_insensitive: bool = False
 
 
-class ListParams(BaseModel):
+class ListParams(ParamsModel):
     """The contact is in any / all / none of these lists."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     match: Literal["any", "all", "none"] = "any"
     lists: Names
     case_insensitive: bool = False
@@ -217,7 +199,7 @@ def _membership_test(match: str, names: list[str], case_insensitive: bool) -> Co
     return ContainsTest(op=f"contains_{match}", values=list(names), case_insensitive=case_insensitive)
 
 
-def compile_tag(params: TagParams) -> Predicate:
+def _compile_tag(params: TagParams) -> Predicate:
     fn = compile_value_test(_membership_test(params.match, params.tags, params.case_insensitive))
 
     def tag(view: ContactView, now: datetime) -> Result:
@@ -226,7 +208,7 @@ def compile_tag(params: TagParams) -> Predicate:
     return tag
 
 
-def compile_list(params: ListParams) -> Predicate:
+def _compile_list(params: ListParams) -> Predicate:
     fn = compile_value_test(_membership_test(params.match, params.lists, params.case_insensitive))
 
     def member(view: ContactView, now: datetime) -> Result:
@@ -247,13 +229,13 @@ def _names(names: list[str]) -> str:
     return shown + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
 
 
-TAG: ConditionType[TagParams] = ConditionType(
+TAG = ConditionType(
     name="tag",
     label="Tag",
     description="The contact has any, all or none of the given tags.",
     category=CATEGORY,
     params=TagParams,
-    compile=compile_tag,
+    compile=_compile_tag,
     reads=lambda params: Reads(attributes=frozenset({"tags"})),
     describe=lambda p: f"has {_MATCH_WORDS[p.match]} the tags {_names(p.tags)}{_case(p)}",
     examples=(
@@ -263,13 +245,13 @@ TAG: ConditionType[TagParams] = ConditionType(
     ),
 )
 
-LIST: ConditionType[ListParams] = ConditionType(
+LIST = ConditionType(
     name="list",
     label="List membership",
     description="The contact is a member of any, all or none of the given lists.",
     category=CATEGORY,
     params=ListParams,
-    compile=compile_list,
+    compile=_compile_list,
     reads=lambda params: Reads(attributes=frozenset({"lists"})),
     describe=lambda p: f"is in {_MATCH_WORDS[p.match]} the lists {_names(p.lists)}{_case(p)}",
     examples=(
@@ -284,10 +266,9 @@ LIST: ConditionType[ListParams] = ConditionType(
 SuppressionFlag = Literal["unsubscribed", "bounced"]
 
 
-class SuppressionParams(BaseModel):
+class SuppressionParams(ParamsModel):
     """Either a suppression flag (is / is not set) or the suppression status (is one of)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     flag: SuppressionFlag | None = Field(
         default=None, description="flag under suppression; true only when it is JSON true"
     )
@@ -307,7 +288,7 @@ class SuppressionParams(BaseModel):
         return self
 
 
-def compile_suppression(params: SuppressionParams) -> Predicate:
+def _compile_suppression(params: SuppressionParams) -> Predicate:
     if params.flag is not None:
         flag = params.flag
         hit, miss = ((True, None), (False, None)) if params.value else ((False, None), (True, None))
@@ -325,11 +306,11 @@ def compile_suppression(params: SuppressionParams) -> Predicate:
     return status
 
 
-def reads_suppression(params: SuppressionParams) -> Reads:
+def _reads_suppression(params: SuppressionParams) -> Reads:
     return Reads(attributes=frozenset({f"suppression.{params.flag or 'status'}"}))
 
 
-def describe_suppression(params: SuppressionParams) -> str:
+def _describe_suppression(params: SuppressionParams) -> str:
     if params.flag is not None:
         return f"is {'' if params.value else 'not '}{params.flag}"
     if isinstance(params.status, str):
@@ -337,7 +318,7 @@ def describe_suppression(params: SuppressionParams) -> str:
     return f"has a suppression status of {_names(list(params.status or ()))}"
 
 
-SUPPRESSION: ConditionType[SuppressionParams] = ConditionType(
+SUPPRESSION = ConditionType(
     name="suppression",
     label="Suppression",
     description=(
@@ -346,9 +327,9 @@ SUPPRESSION: ConditionType[SuppressionParams] = ConditionType(
     ),
     category=CATEGORY,
     params=SuppressionParams,
-    compile=compile_suppression,
-    reads=reads_suppression,
-    describe=describe_suppression,
+    compile=_compile_suppression,
+    reads=_reads_suppression,
+    describe=_describe_suppression,
     examples=(
         {"flag": "unsubscribed"},
         {"flag": "bounced", "value": False},
@@ -358,8 +339,9 @@ SUPPRESSION: ConditionType[SuppressionParams] = ConditionType(
 )
 
 
+CONDITION_TYPES: tuple[ConditionType[Any], ...] = (ATTRIBUTE, TAG, LIST, SUPPRESSION)
+
+
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    """Register ``attribute``, ``tag``, ``list`` and ``suppression``."""
-    for condition_type in (ATTRIBUTE, TAG, LIST, SUPPRESSION):
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)

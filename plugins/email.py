@@ -25,10 +25,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
-from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import UTC, parse_duration, zone
-from growthos_segments.core.view import ContactView, Event
+from growthos_segments.kit import ConditionType, ContactView, Event, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_result
 from growthos_segments.kit.occurrences import OccurrenceFields, occurrence_of, occurrence_result
 from growthos_segments.kit.params import Duration, IdOrIds, NonNegInt, ParamsModel
@@ -706,6 +704,5 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
 
 
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    for condition_type in CONDITION_TYPES:
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)

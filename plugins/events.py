@@ -29,10 +29,8 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
-from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import parse_duration
-from growthos_segments.core.view import ContactView
+from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_in_window, count_result
 from growthos_segments.kit.occurrences import (
     Occurrence,
@@ -480,7 +478,6 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
 
 
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    for condition_type in CONDITION_TYPES:
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)
 

@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads
-from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.kit import ConditionType, Predicate, Reads, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_result
 from growthos_segments.kit.params import IdOrIds, ParamsModel
 from growthos_segments.kit.selection import Selector, id_filter
@@ -76,6 +75,5 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (NUDGE,)
 
 
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    for condition_type in CONDITION_TYPES:
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)

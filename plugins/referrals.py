@@ -24,9 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
-from growthos_segments.core.hookspecs import hookimpl
-from growthos_segments.core.view import ContactView, Event
+from growthos_segments.kit import ConditionType, ContactView, Event, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_in_window
 from growthos_segments.kit.params import ParamsModel
 from growthos_segments.kit.rechecks import first_change
@@ -184,6 +182,5 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (REFERRAL, REFERRED_BY)
 
 
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    for condition_type in CONDITION_TYPES:
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)

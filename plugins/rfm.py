@@ -54,10 +54,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
-from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import parse_instant, to_iso
-from growthos_segments.core.view import ContactView, Event
+from growthos_segments.kit import ConditionType, ContactView, Event, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_result
 from growthos_segments.kit.numbers import NumberFields, all_of, as_number, bound_checks, number_test
 from growthos_segments.kit.occurrences import OccurrenceFields, occurrence_of, occurrence_result
@@ -648,16 +646,6 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
 
 
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    for condition_type in CONDITION_TYPES:
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)
 
-
-__all__ = [
-    "CONDITION_TYPES",
-    "PERIOD",
-    "TIERS",
-    "TIER_GRID",
-    "compute_rfm_context",
-    "tier_of",
-]

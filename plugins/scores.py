@@ -26,9 +26,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads, Result
-from growthos_segments.core.hookspecs import hookimpl
-from growthos_segments.core.view import ContactView
+from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.numbers import NumberFields, as_number, number_test
 from growthos_segments.kit.params import Number, ParamsModel, one_or_many
 from growthos_segments.kit.wording import describe_number
@@ -191,6 +189,5 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (SCORE, SCORE_BAND)
 
 
 @hookimpl
-def register_condition_types(register: Callable[[ConditionType[Any]], None]) -> None:
-    for condition_type in CONDITION_TYPES:
-        register(condition_type)
+def register_condition_types(register: Callable[..., None]) -> None:
+    register(*CONDITION_TYPES)

@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from growthos_segments.core.contract import Template
-from growthos_segments.core.hookspecs import hookimpl
+from growthos_segments.kit import Template, hookimpl
 
 ENGAGED: dict[str, Any] = {
     "and": [
@@ -217,6 +216,5 @@ TEMPLATES: tuple[Template, ...] = (
 
 
 @hookimpl
-def register_templates(register: Callable[[Template], None]) -> None:
-    for template in TEMPLATES:
-        register(template)
+def register_templates(register: Callable[..., None]) -> None:
+    register(*TEMPLATES)

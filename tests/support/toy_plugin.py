@@ -12,10 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from growthos_segments.core.contract import ConditionType, Predicate, Reads
-from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.timeutil import parse_instant
-from growthos_segments.core.view import ContactView
+from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, hookimpl
 
 
 class EqParams(BaseModel):
@@ -73,5 +71,4 @@ WINDOW = ConditionType(
 
 @hookimpl
 def register_condition_types(register: Any) -> None:
-    register(EQ)
-    register(WINDOW)
+    register(EQ, WINDOW)

@@ -13,7 +13,7 @@ import pytest
 
 from growthos_segments.core.contract import Template
 from growthos_segments.core.hookspecs import hookimpl
-from growthos_segments.core.host import DuplicateNameError, PluginHost
+from growthos_segments.core.host import DuplicateNameError, InvalidTemplateError, PluginHost
 from growthos_segments.core.rules import parse_rule
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from tests.conftest import NOW
@@ -120,6 +120,30 @@ class _Templates:
 def test_duplicate_template_ids_are_rejected() -> None:
     with pytest.raises(DuplicateNameError, match="template 'free'"):
         PluginHost([toy_plugin, _Templates()], load_entry_points=False)
+
+
+class _UnknownTypeTemplate:
+    @hookimpl
+    def register_templates(self, register):
+        register(Template("vips", "VIPs", "Contacts with a VIP level.", {"vip": {"level": 2}}))
+
+
+def test_a_template_naming_an_unknown_condition_type_stops_the_host() -> None:
+    with pytest.raises(InvalidTemplateError, match="template 'vips' is not a valid rule: /: "
+                                                   "unknown condition type 'vip'"):
+        PluginHost([toy_plugin, _UnknownTypeTemplate()], load_entry_points=False)
+
+
+class _BadParamsTemplate:
+    @hookimpl
+    def register_templates(self, register):
+        register(Template("hourly", "Hourly", "A window of no length.",
+                          {"and": [{"toy_window": {"field": "signup", "seconds": 0}}]}))
+
+
+def test_a_template_with_invalid_params_stops_the_host_and_names_the_place() -> None:
+    with pytest.raises(InvalidTemplateError, match="'hourly'.*/and/0/toy_window/seconds"):
+        PluginHost([toy_plugin, _BadParamsTemplate()], load_entry_points=False)
 
 
 class _Context:
