@@ -35,20 +35,15 @@ from typing import Any
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.graph import ReferenceGraph
 from growthos_segments.core.segments import SegmentSet
+from growthos_segments.core.view import VIEW_FIELDS
 
 __all__ = [
     "EVERYTHING",
-    "VIEW_FIELDS",
     "Change",
     "DependencyIndex",
     "changed_paths",
     "event_matches",
 ]
-
-VIEW_FIELDS: tuple[str, ...] = ("attributes", "tags", "lists", "suppression", "scores")
-"""Top-level fields of the contact document (DESIGN.md section 4) that conditions read,
-besides events. Anything else on a stored contact (keys, timestamps) is invisible to
-segments, so a change confined to it affects nothing."""
 
 WILDCARD_PATH = "*"
 """Declared by expressions whose reads are not statically known: matches every path."""

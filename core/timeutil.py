@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "as_utc",
     "parse_duration",
     "parse_instant",
+    "parse_iso",
     "parse_now",
     "to_iso",
     "zone",
@@ -100,9 +102,34 @@ def parse_now(text: str | None) -> datetime:
     return moment
 
 
-def to_iso(moment: datetime | None) -> str | None:
-    """Format an instant as ``2026-11-22T10:00:00Z`` (or ``None``)."""
+@overload
+def to_iso(moment: datetime, timespec: str = "auto") -> str: ...
+
+
+@overload
+def to_iso(moment: None, timespec: str = "auto") -> None: ...
+
+
+def to_iso(moment: datetime | None, timespec: str = "auto") -> str | None:
+    """Format an instant as ``2026-11-22T10:00:00Z`` (or ``None``), in UTC.
+
+    Every stored or returned time is written by this one function, so they all
+    compare as text. A naive datetime is taken as UTC (:func:`as_utc`), never as
+    the host's local time. ``timespec`` is :meth:`datetime.isoformat`'s: the
+    default shows microseconds only when there are some; ``"microseconds"`` gives
+    fixed-width text that sorts in time order (keys, conditional writes).
+    """
     if moment is None:
         return None
-    text = moment.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    return as_utc(moment).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """Read back a time this engine stored (:func:`to_iso`) as an aware UTC datetime.
+
+    Unlike :func:`parse_instant`, which reads what customers' data holds and answers
+    ``None`` to anything else, a stored stamp that does not parse is a corrupted
+    item: this raises ``ValueError`` so the caller fails loudly instead of treating
+    the time as absent. A naive text is taken as UTC.
+    """
+    return as_utc(datetime.fromisoformat(text))

@@ -14,8 +14,28 @@ from typing import Any, NamedTuple, Protocol
 
 from growthos_segments.core.limits import EARLIEST_INSTANT, LATEST_INSTANT
 from growthos_segments.core.timeutil import parse_instant
+from growthos_segments.core.values import plain
 
-__all__ = ["MISSING", "ContactView", "Event", "SegmentResolver", "resolve_path"]
+__all__ = [
+    "MISSING",
+    "VIEW_FIELDS",
+    "VIEW_LISTS",
+    "VIEW_MAPS",
+    "ContactView",
+    "Event",
+    "SegmentResolver",
+    "resolve_path",
+]
+
+VIEW_MAPS: tuple[str, ...] = ("attributes", "suppression", "scores")
+"""Fields of the contact document (DESIGN.md section 4) that hold a map; the view
+reads a missing or malformed one as ``{}``."""
+VIEW_LISTS: tuple[str, ...] = ("tags", "lists")
+"""Fields that hold a list of strings (a DynamoDB string set is one too); read as
+``()`` when missing."""
+VIEW_FIELDS: tuple[str, ...] = (*VIEW_MAPS, *VIEW_LISTS)
+"""Every field conditions read besides ``events``. Anything else on a stored contact
+(keys, timestamps) is invisible to segments, so a change confined to it affects nothing."""
 
 
 class _Missing:
@@ -146,7 +166,7 @@ class ContactView:
         if self._handle is None:
             from datalogic_py import DataHandle
 
-            self._handle = DataHandle(_plain(self.doc))
+            self._handle = DataHandle(plain(self.doc))
         return self._handle
 
     def _parse_events(self) -> tuple[Event, ...]:
@@ -174,18 +194,3 @@ def _as_list(value: Any) -> Sequence[Any]:
     if isinstance(value, set | frozenset):
         return tuple(sorted(value, key=str))
     return ()
-
-
-def _plain(value: Any) -> Any:
-    """Copy into plain JSON types (DynamoDB hands us Decimals and sets)."""
-    from decimal import Decimal
-
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

@@ -47,9 +47,10 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE, TENANT_ID_RE
+from growthos_segments.core.timeutil import as_utc, to_iso
 
 __all__ = [
     "BACKFILL_PREFIX",
@@ -202,12 +203,10 @@ def tenant_shard_key(tenant_id: str, shard: int) -> str:
 
 def sortable_time(moment: datetime) -> str:
     """Fixed-width UTC time (``2026-11-20T09:14:00.000000Z``): sorts as text in time order."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    moment = as_utc(moment)
     if moment.year < 1000:
         raise InvalidKeyError(f"time out of range for a key: {moment!r}")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return to_iso(moment, "microseconds")
 
 
 def event_pk(tenant_id: str, contact_id: str) -> str:
@@ -286,17 +285,16 @@ def recheck_due_pk(tenant_id: str, contact_id: str, shards: int = RECHECK_SHARDS
 def due_bucket(at: datetime) -> str:
     """The minute a re-check becomes due, rounded *up*: a 1-minute scheduler that
     processes buckets ``<= floor(now)`` never evaluates before ``recheck_at``."""
-    moment = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    moment = as_utc(at)
     floor = moment.replace(second=0, microsecond=0)
     if floor != moment:
         floor += timedelta(minutes=1)
-    return floor.strftime("%Y-%m-%dT%H:%MZ")
+    return to_iso(floor, "minutes")
 
 
 def due_bucket_floor(now: datetime) -> str:
     """The newest bucket that is due at ``now``."""
-    moment = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%MZ")
+    return to_iso(now, "minutes")
 
 
 # --- counters ---------------------------------------------------------------
