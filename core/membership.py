@@ -1,8 +1,10 @@
 """Real-time membership: evaluate what a change can affect, write only what changed.
 
-One function decides membership everywhere — the stream evaluator, the
-scheduler and the backfill all call :meth:`MembershipEngine.evaluate` — so the
-three paths cannot disagree about ordering, counters or notifications.
+One engine decides membership everywhere — the stream evaluator and the
+scheduler call :meth:`MembershipEngine.evaluate`, the backfill
+:meth:`MembershipEngine.evaluate_many` (the same decision per contact, with bulk
+reads) — so the three paths cannot disagree about ordering, counters or
+notifications.
 
 Per contact, one evaluation is:
 
@@ -88,7 +90,7 @@ __all__ = [
     "MembershipEngine",
     "PairState",
     "PairStateReader",
-    "SegmentSource",
+    "SegmentCatalog",
     "SeqClock",
     "TenantSegments",
     "recheck_write",
@@ -165,7 +167,15 @@ class PairStateReader(Protocol):
 
 @dataclass(frozen=True)
 class TenantSegments:
-    """A tenant's active segments compiled together, with their dependency index."""
+    """One tenant's active segments as evaluation uses them: compiled together (a
+    :class:`~growthos_segments.core.segments.SegmentSet`), indexed by what they read,
+    with their versions and the tenant context.
+
+    Distinct from :class:`~growthos_segments.core.segments.SegmentSet`, which is any
+    set of definitions compiled together (a draft with the segments it needs, a set
+    checked before a save) and refuses a set with an error: this one is what is
+    stored now, built so that one broken segment leaves the others running.
+    """
 
     tenant_id: str
     segments: SegmentSet
@@ -219,8 +229,9 @@ class TenantSegments:
 
 
 @runtime_checkable
-class SegmentSource(Protocol):
-    """Compiled segments per tenant, cached by the adapter (per tenant revision)."""
+class SegmentCatalog(Protocol):
+    """Where the engine gets a tenant's :class:`TenantSegments`: the implementation
+    reads the active segments from storage and caches them per tenant revision."""
 
     def for_tenant(self, tenant_id: str, *, fresh: bool = False) -> TenantSegments:
         """``fresh`` bypasses any staleness window (the backfill must see the version
@@ -358,7 +369,7 @@ class MembershipEngine:
 
     def __init__(
         self,
-        segments: SegmentSource,
+        segments: SegmentCatalog,
         views: ContactViewLoader,
         states: PairStateReader,
         memberships: MembershipStore,

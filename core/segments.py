@@ -171,7 +171,15 @@ class CompiledSegment:
 
 
 class SegmentSet:
-    """All active segments of one tenant, validated and compiled together."""
+    """Segment definitions validated and compiled together, so that references,
+    pinned segments and exclusions resolve within the set.
+
+    Any error in any definition (including an unknown reference or a cycle) refuses
+    the whole set with :class:`SegmentSetError`: the audience API builds one to check
+    a save or to evaluate a draft with the segments it needs. What evaluation runs
+    for a tenant is :class:`growthos_segments.core.membership.TenantSegments`, which
+    holds one of these.
+    """
 
     def __init__(
         self,
