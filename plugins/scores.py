@@ -11,11 +11,9 @@ exclude unknown scores write the comparison positively.)
 
 Bands are named lower bounds: a score is in the band with the highest lower
 bound it reaches, so the defaults ``hot 80 / warm 50 / cold 0`` put 79.5 in
-warm, 100 and above in hot, and negative scores in no band. A tenant configures
-its own in the tenant context under ``scores.bands`` — per score name, or
-``"*"`` for every score — e.g. ``{"scores": {"bands": {"lead": {"hot": 90,
-"warm": 60, "cold": 0}}}}``; a condition may also carry its own ``bands``
-(which then win). A band name the resolved bands do not define never matches.
+warm, 100 and above in hot, and negative scores in no band. A condition may
+carry its own ``bands`` instead, e.g. ``{"champion": 90, "fan": 60, "idle":
+0}``; the band it asks for must be one of the bands in use.
 """
 
 from __future__ import annotations
@@ -100,18 +98,18 @@ class ScoreBandParams(ParamsModel):
     bands: Bands | None = Field(
         default=None,
         description=(
-            "Band lower bounds for this condition only, e.g. {\"hot\": 80, \"warm\": 50, "
-            "\"cold\": 0}. Default: the tenant's bands, else hot 80 / warm 50 / cold 0."
+            "Band lower bounds for this condition, e.g. {\"champion\": 90, \"fan\": 60, "
+            "\"idle\": 0}. Default: hot 80 / warm 50 / cold 0."
         ),
     )
 
     @model_validator(mode="after")
     def _known_band(self) -> Self:
-        if self.bands is not None:
-            unknown = sorted(set(_as_list(self.band)) - set(self.bands))
-            if unknown:
-                raise ValueError(f"band {unknown[0]!r} is not one of the given bands "
-                                 f"{sorted(self.bands)}")
+        unknown = sorted(set(_as_list(self.band)) - set(self.bands or DEFAULT_BANDS))
+        if unknown:
+            which = "the given bands" if self.bands is not None else "the default bands"
+            raise ValueError(f"band {unknown[0]!r} is not one of {which} "
+                             f"{sorted(self.bands or DEFAULT_BANDS)}")
         return self
 
 
@@ -132,32 +130,16 @@ def band_of(value: float, bands: Mapping[str, Any]) -> str | None:
     return best
 
 
-def tenant_bands(view: ContactView, name: str) -> Mapping[str, Any]:
-    """The tenant's bands for one score, else its ``"*"`` bands, else the defaults."""
-    config = view.context.get("scores")
-    if isinstance(config, Mapping):
-        bands = config.get("bands")
-        if isinstance(bands, Mapping):
-            for key in (name, "*"):
-                chosen = bands.get(key)
-                if isinstance(chosen, Mapping) and chosen:
-                    return chosen
-    return DEFAULT_BANDS
-
-
 def _compile_band(p: ScoreBandParams) -> Predicate:
     name = p.name
     wanted = frozenset(_as_list(p.band))
-    fixed: Mapping[str, float] | None = dict(p.bands) if p.bands is not None else None
-    lookup: Callable[[ContactView, str], Mapping[str, Any]] = (
-        (lambda view, _name: fixed) if fixed is not None else tenant_bands  # type: ignore[misc]
-    )
+    bands: Mapping[str, float] = dict(p.bands) if p.bands is not None else DEFAULT_BANDS
 
     def score_band(view: ContactView, now: datetime) -> Result:
         value = as_number(view.scores.get(name))
         if value is None:
             return _FALSE
-        return _TRUE if band_of(value, lookup(view, name)) in wanted else _FALSE
+        return _TRUE if band_of(value, bands) in wanted else _FALSE
 
     return score_band
 
@@ -167,16 +149,12 @@ SCORE_BAND = ConditionType(
     label="Score band",
     description=(
         "A named score is in a named band: by default hot (80+), warm (50-79.99), cold "
-        "(0-49.99), configurable per tenant (tenant context 'scores.bands') or per condition. "
-        "An unknown score, or a band the tenant does not define, never matches."
+        "(0-49.99), or the bands the condition defines. An unknown score never matches."
     ),
     category=CATEGORY,
     params=ScoreBandParams,
     compile=_compile_band,
-    reads=lambda p: Reads(
-        attributes=frozenset({f"scores.{p.name}"}),
-        context=frozenset() if p.bands is not None else frozenset({"scores"}),
-    ),
+    reads=lambda p: Reads(attributes=frozenset({f"scores.{p.name}"})),
     describe=lambda p: f"score {p.name} in band {' or '.join(_as_list(p.band))}",
     examples=(
         {"band": "hot"},

@@ -72,16 +72,22 @@ def test_default_bands(lead: float, band: str | None) -> None:
         assert run("score_band", {"band": name}, {"lead": lead}) == (name == band, None)
 
 
-def test_tenant_bands_from_context_per_score_and_wildcard() -> None:
-    context = {"scores": {"bands": {"lead": {"hot": 90, "warm": 60, "cold": 0},
-                                    "*": {"high": 70, "low": 0}}}}
-    assert run("score_band", {"band": "hot"}, {"lead": 85}, context) == (False, None)
-    assert run("score_band", {"band": "warm"}, {"lead": 85}, context) == (True, None)
-    assert run("score_band", {"band": "high", "name": "engagement"}, {"engagement": 75},
-               context) == (True, None)
-    # A band this tenant does not define never matches.
-    assert run("score_band", {"band": "hot", "name": "engagement"}, {"engagement": 99},
-               context) == (False, None)
+def test_score_band_reads_the_score_and_no_tenant_context() -> None:
+    # Nothing sets tenant bands, so a tenant-context refresh (RFM) must not re-evaluate
+    # score-band segments: the condition declares and reads the score alone.
+    condition = HOST.condition_types["score_band"]
+    for params in ({"band": "hot"}, {"band": "fan", "bands": {"fan": 60, "idle": 0}}):
+        reads = condition.reads(condition.params.model_validate(params))
+        assert reads.attributes == frozenset({"scores.lead"})
+        assert reads.context == frozenset()
+    context = {"scores": {"bands": {"lead": {"hot": 90, "warm": 60, "cold": 0}}}}
+    assert run("score_band", {"band": "hot"}, {"lead": 85}, context) == (True, None)
+
+
+def test_a_band_outside_the_bands_in_use_is_refused() -> None:
+    condition = HOST.condition_types["score_band"]
+    with pytest.raises(ValueError, match="'champion' is not one of the default bands"):
+        condition.params.model_validate({"band": ["hot", "champion"]})
 
 
 def test_condition_bands_win_and_must_name_the_band() -> None:
