@@ -1,5 +1,10 @@
-"""The segment engine's pure core: rule language, condition contract, compiler.
+"""The segment engine's pure kernel: the rule language, the condition-type contract
+and plugin host, the compiler and evaluator, segment sets and their dependency
+index, the real-time membership decisions, and the ports (``ports``) through
+which services reach storage and messaging.
 
-Nothing here talks to AWS; adapters live in ``infra`` and entry points in
-``handlers``. Plugins depend on this package, never the other way round.
+Nothing here imports another layer of the project or an AWS library: adapters
+live in ``infra``, application services in ``services``, entry points in
+``handlers``. Plugins and the plugin kit depend on this package, never the
+other way round.
 """

@@ -1,9 +1,11 @@
-"""Time handling shared by every condition.
+"""Time handling shared by every condition and every layer.
 
 Evaluation is a pure function of (view, now): conditions never read the clock,
-they receive ``now`` as an aware UTC datetime. Stored values arrive as ISO-8601
-strings of varying precision, so parsing lives here, once, with defined results
-for bad input (``None``) instead of exceptions on the hot path.
+they receive ``now`` as an aware UTC datetime. Customers' values arrive as
+ISO-8601 strings of varying precision, so parsing lives here, once, with defined
+results for bad input (``None``) instead of exceptions on the hot path
+(:func:`parse_instant`). The times the engine writes itself (stored stamps, API
+answers, keys) are written by :func:`to_iso` and read back by :func:`parse_iso`.
 """
 
 from __future__ import annotations
