@@ -26,6 +26,7 @@ __all__ = [
     "CompiledExpression",
     "check_expression",
     "expression_reads",
+    "object_keys",
 ]
 
 OPS_BUDGET = 100_000
@@ -56,7 +57,7 @@ def check_expression(
     """Problems in a plain expression as ``(sub-pointer, message, suggestion)``."""
     names = set(condition_types) | {"segment"}
     problems: list[tuple[str, str, str | None]] = []
-    for path, key in _object_keys(logic):
+    for path, key in object_keys(logic):
         if key in names and key not in EXPRESSION_OPERATORS:
             problems.append((
                 pointer(path),
@@ -83,14 +84,15 @@ def check_expression(
     return problems
 
 
-def _object_keys(value: Any, path: tuple[str | int, ...] = ()) -> Iterable[tuple[list[str | int], str]]:
+def object_keys(value: Any, path: tuple[str | int, ...] = ()) -> Iterable[tuple[list[str | int], str]]:
+    """Every object key in a JSON value, with the path of the object that holds it."""
     if isinstance(value, dict):
         for key, item in value.items():
             yield [*path], key
-            yield from _object_keys(item, (*path, key))
+            yield from object_keys(item, (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _object_keys(item, (*path, index))
+            yield from object_keys(item, (*path, index))
 
 
 def expression_reads(logic: Any) -> Reads:

@@ -31,7 +31,12 @@ from pydantic import BaseModel, ValidationError
 
 from growthos_segments.core.contract import ConditionType, Reads
 from growthos_segments.core.errors import RuleError, RuleValidationError, pointer, suggest
-from growthos_segments.core.expressions import EXPRESSION_OPERATORS, check_expression, expression_reads
+from growthos_segments.core.expressions import (
+    EXPRESSION_OPERATORS,
+    check_expression,
+    expression_reads,
+    object_keys,
+)
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ids import SEGMENT_ID_DESCRIPTION, SEGMENT_ID_RE
 from growthos_segments.core.limits import (
@@ -420,7 +425,7 @@ class _Parser:
         if all(isinstance(item, dict) for item in items):
             return False
         names = set(self.host.condition_types) | {"segment"}
-        return not any(key in names for _, key in _object_keys(value))
+        return not any(key in names for _, key in object_keys(value))
 
     def group(self, key: str, value: Any, path: list[str | int]) -> Node | None:
         if not isinstance(value, list):
@@ -519,18 +524,6 @@ def _wide_integers(value: Any) -> Iterator[tuple[str, int]]:
             stack.extend((child, (trail, index)) for index, child in enumerate(item))
         elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**64:
             yield _pointer(trail), item
-
-
-def _object_keys(value: Any) -> Iterator[tuple[int, str]]:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                yield 0, key
-                stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def _json_location(value: Any, loc: tuple[Any, ...]) -> list[str | int]:
