@@ -35,9 +35,9 @@ def _measure(
     call: Callable[[], Any], times: int, before: Callable[[], None] | None = None
 ) -> tuple[float, float, int]:
     """p50, p99 (ms) and the DynamoDB requests of the last call."""
-    from growthos_segments.handlers.api import service
+    from growthos_segments.handlers.api_wiring import service
 
-    counter = service().audience.repos.requests
+    counter = service().repos.requests
     samples = []
     requests = 0
     for _ in range(times):
@@ -85,7 +85,7 @@ def _run(base: str, settings: Any) -> None:
     from datetime import UTC, datetime
 
     from growthos_segments.core.ports import SegmentRecord
-    from growthos_segments.handlers.api import service
+    from growthos_segments.handlers.api_wiring import service
     from growthos_segments.infra.repos import build_repositories
 
     repos = build_repositories(settings)

@@ -8,7 +8,8 @@ A newcomer finds the API in these modules, each small:
   :mod:`growthos_segments.core.api_models`, validated by the resolver), calls one
   method of :class:`growthos_segments.services.audience.Audience` and shapes the
   response;
-- ``api_errors``: every refusal in the one error shape (and why each status);
+- ``api_gateway`` and ``api_errors``: every refusal in the one error shape (and
+  why each status), before and inside the resolver;
 - ``api_openapi``: the OpenAPI document, generated from the same models;
 - ``api_wiring``: the service and its adapters, built once per container.
 
@@ -26,15 +27,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from growthos_segments.handlers import api_catalog, api_membership, api_segments, api_snapshots
-from growthos_segments.handlers.api_errors import refuse_before_resolving
+from growthos_segments.handlers import api_catalog, api_errors, api_membership, api_segments, api_snapshots
+from growthos_segments.handlers.api_gateway import refuse_before_resolving
 from growthos_segments.handlers.api_http import app
 from growthos_segments.handlers.api_openapi import openapi_document
 
 __all__ = ["app", "handler", "openapi_document"]
 
-ROUTES = (api_catalog, api_segments, api_membership, api_snapshots)
-"""Importing a route module registers its routes on ``app``."""
+ROUTES = (api_catalog, api_segments, api_membership, api_snapshots, api_errors)
+"""Importing these modules registers the routes and error handlers on ``app``."""
 
 logger = Logger(service="growthos-segments-api")
 

@@ -13,19 +13,20 @@ from functools import cache
 from typing import Any
 
 from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports import BackfillQueue
 from growthos_segments.handlers.api_http import app
 from growthos_segments.infra import aws
 from growthos_segments.infra.idempotency import PowertoolsIdempotency
+from growthos_segments.infra.queue import SqsBackfillQueue
 from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.repos.audience import AudienceLookupRepository
+from growthos_segments.infra.repos.contexts import DynamoTenantContexts
 from growthos_segments.infra.repos.samples import SampleReader
-from growthos_segments.infra.settings import Settings, current_settings
+from growthos_segments.infra.settings import current_settings
 from growthos_segments.plugins import default_host
 from growthos_segments.services.audience import Audience, IdempotentCreates
-from growthos_segments.services.backfill import start_backfill
-from growthos_segments.services.context import TenantContexts
+from growthos_segments.services.catalog import SegmentCatalog
 from growthos_segments.services.estimate import Estimator
-from growthos_segments.services.evaluation import TenantSegmentCache
 
 __all__ = ["HOST", "Service", "build_service", "creates", "service"]
 
@@ -41,34 +42,25 @@ class Service:
     idempotency: PowertoolsIdempotency
 
 
-def _queue_backfill(settings: Settings) -> Callable[[str, str, int], str] | None:
-    """Every save queues its backfill when the deployment has a backfill queue."""
-    if not settings.backfill_queue_url:
-        return None
-
-    def start(tenant_id: str, segment_id: str, version: int) -> str:
-        start_backfill(settings, tenant_id, segment_id, version)
-        return "queued"
-
-    return start
-
-
 def build_service(
     repos: Repositories,
     *,
     host: PluginHost = HOST,
     clock: Callable[[], datetime] | None = None,
-    start_backfill: Callable[[str, str, int], str] | None = None,
+    backfills: BackfillQueue | None = None,
 ) -> Service:
+    """The API's service on the deployment ``repos`` was built for (``backfills``: where
+    saves queue their backfills; none by default)."""
     settings = repos.settings
-    contexts = TenantContexts(repos)
+    contexts = DynamoTenantContexts(repos.client, settings.tables.counters)
     samples = SampleReader(repos.client, settings.tables, repos.contacts)
     optional: dict[str, Any] = {} if clock is None else {"clock": clock}
     audience = Audience(
         host=host, segments=repos.segments, memberships=repos.memberships, views=repos.views,
         snapshots=repos.snapshots, lookups=AudienceLookupRepository(repos.client, settings.tables),
-        contexts=contexts, compiled=TenantSegmentCache(repos.segments, host, contexts),
-        estimator=Estimator(samples), start_backfill=start_backfill, **optional,
+        contexts=contexts, catalog=SegmentCatalog(repos.segments, host, contexts),
+        estimator=Estimator(samples), backfills=backfills,
+        segment_cache_seconds=settings.segment_cache_seconds, **optional,
     )
     client = aws.client("dynamodb", settings)
     repos.requests.attach(client)
@@ -79,7 +71,9 @@ def build_service(
 @cache
 def service() -> Service:
     settings = current_settings()
-    return build_service(build_repositories(settings), start_backfill=_queue_backfill(settings))
+    url = settings.backfill_queue_url
+    backfills = SqsBackfillQueue(aws.client("sqs", settings), url) if url else None
+    return build_service(build_repositories(settings), backfills=backfills)
 
 
 def creates() -> IdempotentCreates:

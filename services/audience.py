@@ -41,7 +41,6 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import reduce
 from typing import Any
 
 from growthos_segments.core.api_models import (
@@ -73,6 +72,8 @@ from growthos_segments.core.membership import TenantSegments
 from growthos_segments.core.ports import (
     SNAPSHOT_CATEGORIES,
     AudienceLookups,
+    BackfillJob,
+    BackfillQueue,
     ContactViewLoader,
     CursorError,
     IdempotencyInProgress,
@@ -85,13 +86,13 @@ from growthos_segments.core.ports import (
     SnapshotMember,
     SnapshotRecord,
     SnapshotStore,
+    TenantContextStore,
 )
-from growthos_segments.core.rules import SegmentRef, iter_nodes, parse_rule, rule_reads, to_json
+from growthos_segments.core.rules import parse_rule, rule_reads, segment_references, to_json
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
 from growthos_segments.core.timeutil import to_iso
-from growthos_segments.services.context import TenantContexts
+from growthos_segments.services.catalog import SegmentCatalog, definition_of
 from growthos_segments.services.estimate import Estimator
-from growthos_segments.services.evaluation import TenantSegmentCache, definition_of
 
 __all__ = [
     "ApiError",
@@ -194,11 +195,6 @@ def _rule_errors(errors: Iterable[RuleError], prefix: str = "/rule") -> list[dic
     return [located("body", prefix + e.path, e.message, e.suggestion) for e in errors]
 
 
-def _reads_through(index: DependencyIndex, segment_id: str) -> Reads:
-    """Everything evaluating ``segment_id`` reads, through the segments it references."""
-    return reduce(Reads.union, (index.reads[sid] for sid in index.requirements([segment_id])), Reads())
-
-
 def _valid(pattern: Any, value: str) -> bool:
     return pattern.fullmatch(value) is not None
 
@@ -246,15 +242,18 @@ class Audience:
     views: ContactViewLoader
     snapshots: SnapshotStore
     lookups: AudienceLookups
-    contexts: TenantContexts
-    compiled: TenantSegmentCache
+    contexts: TenantContextStore
+    catalog: SegmentCatalog
     """The tenant's active segments compiled together (what ``explain`` and ``estimate``
     evaluate in), invalidated by every save made here."""
     estimator: Estimator
+    backfills: BackfillQueue | None = None
+    """Where every save queues the backfill of its version (the response says
+    ``queued``); ``None`` where the deployment has no queue (it says ``none``)."""
+    segment_cache_seconds: float = 5.0
+    """How long stream evaluators may keep using the previous version of a segment
+    (the deployment's ``SEGMENT_CACHE_SECONDS``)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    start_backfill: Callable[[str, str, int], str] | None = None
-    """Called after a save with (tenant, segment, version); returns ``queued`` or
-    ``running``. ``None``: no backfill (the response says ``none``)."""
 
     # --- catalog and rules ---------------------------------------------------------------
 
@@ -272,7 +271,7 @@ class Audience:
     def estimate(self, tenant_id: str, request: EstimateIn) -> EstimateOut:
         """Size of an unsaved rule as it would be saved (pinned segments ANDed in)."""
         now = self.clock()
-        tenant = self.compiled.for_tenant(tenant_id)
+        tenant = self.catalog.for_tenant(tenant_id)
         draft = SegmentDefinition(
             id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
             exclude_segments=tuple(request.exclude_segments),
@@ -285,7 +284,7 @@ class Audience:
             segment_set = SegmentSet(self.host, [*definitions, draft])
         except SegmentSetError as exc:
             raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, DRAFT_ID)) from None
-        reads = _reads_through(DependencyIndex.of(segment_set), DRAFT_ID)
+        reads = DependencyIndex.of(segment_set).reads_of([DRAFT_ID])
         context = self._context(tenant, reads)
         compiled = segment_set.segments[DRAFT_ID]
 
@@ -408,17 +407,24 @@ class Audience:
             raise Conflict(str(exc), [located("body", "/version", str(exc))]) from None
         except ValueError as exc:  # too large for one item
             raise Unprocessable(str(exc), [located("body", "", str(exc))]) from None
-        backfill = "none"
-        if self.start_backfill is not None:
-            backfill = self.start_backfill(tenant_id, saved.segment_id, saved.version)
-        self.compiled.invalidate(tenant_id)
+        backfill = self._queue_backfill(saved)
+        self.catalog.invalidate(tenant_id)
         return _segment_out(saved, backfill)
+
+    def _queue_backfill(self, saved: SegmentRecord) -> str:
+        """Every save of a rule queues its backfill, delayed past the segment cache window
+        so every stream evaluator already uses the saved version when the backfill reads
+        contacts (otherwise an evaluator on the old version could undo its work)."""
+        if self.backfills is None:
+            return "none"
+        job = BackfillJob(saved.tenant_id, saved.segment_id, saved.version)
+        self.backfills.send([job], delay_seconds=int(self.segment_cache_seconds + 1 + 0.999))
+        return "queued"
 
     def _own_references(self, definition: SegmentDefinition) -> list[str]:
         if definition.rule is None or definition.type is SegmentType.STATIC:
             return []
-        node = parse_rule(definition.rule, self.host)
-        return [n.segment_id for _, n in iter_nodes(node) if isinstance(n, SegmentRef)]
+        return [sid for _, sid in segment_references(parse_rule(definition.rule, self.host))]
 
     def _check_alone(
         self, definition: SegmentDefinition, others: Mapping[str, SegmentDefinition], *, for_draft: bool
@@ -432,15 +438,12 @@ class Audience:
                 node = parse_rule(definition.rule, self.host)
             except RuleValidationError as exc:
                 raise Unprocessable("the rule is not valid", _rule_errors(exc.errors)) from None
-            for path, item in iter_nodes(node):
-                if not isinstance(item, SegmentRef):
-                    continue
-                if item.segment_id == definition.id:
+            for path, referenced in segment_references(node):
+                if referenced == definition.id:
                     errors.append(located("body", "/rule" + path, "a segment cannot reference itself"))
-                elif item.segment_id not in others:
+                elif referenced not in others:
                     errors.append(located("body", "/rule" + path + "/segment/id",
-                                          f"unknown segment {item.segment_id!r}",
-                                          suggest(item.segment_id, others)))
+                                          f"unknown segment {referenced!r}", suggest(referenced, others)))
         for index, excluded in enumerate(definition.exclude_segments):
             if excluded == definition.id:
                 errors.append(located("body", f"/exclude_segments/{index}",
@@ -558,14 +561,14 @@ class Audience:
         head = self._active_head(tenant_id, segment_id)
         if not _valid(CONTACT_ID_RE, contact_id):
             raise _not_found("contact", "path", "contact_id")
-        tenant = self.compiled.for_tenant(tenant_id, fresh=True)
+        tenant = self.catalog.for_tenant(tenant_id, fresh=True)
         if segment_id in tenant.rejected:
             raise Conflict("the stored segment no longer compiles",
                            [located("path", "/segment_id", tenant.rejected[segment_id])])
         segment_set = tenant.segments
         if segment_id not in segment_set.segments:
             raise _not_found("segment", "path", "segment_id")
-        reads = _reads_through(tenant.index, segment_id)
+        reads = tenant.index.reads_of([segment_id])
         now = self.clock()
         doc = self.views.load_view(tenant_id, contact_id, now=now, lookback=reads.lookback)
         if doc is None:

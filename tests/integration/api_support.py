@@ -17,12 +17,13 @@ from growthos_segments.devstack.front import ApiFront
 from growthos_segments.devstack.functions import Authorizer, load_app
 from growthos_segments.devstack.runtime import LambdaFunction
 from growthos_segments.handlers.api_wiring import Service, build_service
+from growthos_segments.handlers.wiring import build_service as build_evaluation
+from growthos_segments.infra.memory import MemoryBackfillQueue
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import TABLE_ENV, Settings
 from growthos_segments.infra.template import load_template
 from growthos_segments.services.audience import Audience
 from growthos_segments.services.backfill import Backfill
-from growthos_segments.services.evaluation import build_service as build_evaluation
 
 
 @dataclass
@@ -86,7 +87,12 @@ class Api:
     repos: Repositories
     audience: Audience
     clock: Callable[[], datetime]
-    backfills: list[tuple[str, str, int]] = field(default_factory=list)
+    queue: MemoryBackfillQueue = field(default_factory=MemoryBackfillQueue)
+
+    @property
+    def backfills(self) -> list[tuple[str, str, int]]:
+        """(tenant, segment, version) of every backfill the API queued, in order."""
+        return [(job.tenant_id, job.segment_id, job.version) for job in self.queue.jobs]
 
     def call(self, method: str, path: str, **kwargs: Any) -> Reply:
         from growthos_segments.handlers.api import handler
@@ -128,14 +134,9 @@ class Api:
 
 def build_api(repos: Repositories, clock: Callable[[], datetime]) -> tuple[Api, Service]:
     """The API wired to ``repos`` with a fixed clock; returns it and the Service to install."""
-    recorded: list[tuple[str, str, int]] = []
-
-    def start(tenant: str, segment_id: str, version: int) -> str:
-        recorded.append((tenant, segment_id, version))
-        return "queued"
-
-    service = build_service(repos, clock=clock, start_backfill=start)
-    return Api(repos, service.audience, clock, recorded), service
+    queue = MemoryBackfillQueue()
+    service = build_service(repos, clock=clock, backfills=queue)
+    return Api(repos, service.audience, clock, queue), service
 
 
 def path(*parts: str) -> str:
