@@ -43,7 +43,9 @@ class Reads:
     ``tags``, ``scores.nps``); ``events`` are event-name prefixes (``email.``,
     ``order.completed``); ``lookback`` is how far back events matter (``None``:
     no events read; ``timedelta.max``: all history). ``segments`` lists the
-    segment ids referenced.
+    segment ids referenced; ``context`` the tenant-context namespaces read
+    (``rfm``): when a tenant's stored context changes, the segments declaring
+    a context read are backfilled.
     """
 
     attributes: frozenset[str] = frozenset()
