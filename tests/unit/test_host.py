@@ -142,7 +142,7 @@ class _BadParamsTemplate:
 
 
 def test_a_template_with_invalid_params_stops_the_host_and_names_the_place() -> None:
-    with pytest.raises(InvalidTemplateError, match="'hourly'.*/and/0/toy_window/seconds"):
+    with pytest.raises(InvalidTemplateError, match=r"'hourly'.*/and/0/toy_window/seconds"):
         PluginHost([toy_plugin, _BadParamsTemplate()], load_entry_points=False)
 
 
