@@ -219,8 +219,8 @@ def _drive(
     (``outcome`` follows along, so a run stopped early still says how far it got)."""
     from growthos_segments.devstack.simulate import simulate
     from growthos_segments.infra.repos import build_repositories
+    from growthos_segments.infra.repos.progress import ProgressStore
     from growthos_segments.infra.settings import Settings
-    from growthos_segments.services.backfill import ProgressStore
 
     for name, value in FAKE_AWS.items():
         os.environ.setdefault(name, value)

@@ -92,9 +92,9 @@ def deployment(contacts: int = CONTACTS) -> Iterator[Any]:
     """The tenant, its segments, contacts and events in moto in-process; yields the
     repositories and a function that builds an evaluation service over them."""
     from growthos_segments.core.ports import SegmentRecord
+    from growthos_segments.handlers.wiring import build_service
     from growthos_segments.infra.repos import build_repositories, create_tables
     from growthos_segments.infra.settings import Settings
-    from growthos_segments.services.evaluation import build_service
 
     with moto_in_process():
         settings = Settings.local("benchrt", segment_cache_seconds=3600)
@@ -188,7 +188,7 @@ def _change_cases(repos: Any, first: int) -> list[tuple[str, Callable[[], Any]]]
 
 
 def requests_per_change(repos: Any, service: Any) -> None:
-    from growthos_segments.services.evaluation import StreamEvaluator
+    from growthos_segments.services.stream import StreamEvaluator
 
     settle(service(), range(CASES[0], CASES[-1] + 10))
     for confirm, first in zip((False, True), CASES, strict=True):
@@ -229,7 +229,7 @@ def _stream_records(repos: Any, numbers: range, mixed: bool) -> list[Any]:
 
 
 def throughput(repos: Any, service: Any) -> None:
-    from growthos_segments.services.evaluation import StreamEvaluator
+    from growthos_segments.services.stream import StreamEvaluator
 
     evaluator = StreamEvaluator(service())
     for numbers, mixed in zip(STREAMS, (False, True), strict=True):

@@ -20,11 +20,14 @@ Shared conventions:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from growthos_segments.core.dependencies import event_matches
+from growthos_segments.core.timeutil import parse_instant
 
 __all__ = [
     "SEGMENT_STATUSES",
@@ -576,3 +579,288 @@ class IdempotentCalls(Protocol):
         with another ``request["body"]`` raises :class:`IdempotencyKeyReused`, one
         while the first still runs :class:`IdempotencyInProgress`."""
         ...
+
+
+# --- real-time ports: stream records, tenant contexts, backfill ---------------
+#
+# What stream evaluation, notification, scheduling, tenant-context refresh and
+# backfill need beyond the stores above. ``RealtimePorts`` bundles one
+# implementation of each: DynamoDB/EventBridge/SQS in production
+# (``growthos_segments.handlers.wiring``), ``growthos_segments.infra.memory`` in
+# unit tests and the local stack's initial fill.
+
+__all__ += [
+    "BackfillJob",
+    "BackfillProgress",
+    "BackfillProgressStore",
+    "BackfillQueue",
+    "ContactChanges",
+    "ContactPager",
+    "OutOfTime",
+    "PassStats",
+    "RealtimePorts",
+    "SliceState",
+    "StoredContext",
+    "StreamRecordReader",
+    "TenantContextStore",
+    "TenantPass",
+    "TenantScanner",
+    "history_since",
+    "keeps_event",
+]
+
+if TYPE_CHECKING:
+    from growthos_segments.core.contract import Reads
+    from growthos_segments.core.dependencies import Change
+    from growthos_segments.core.membership import PairStateReader
+    from growthos_segments.core.view import ContactView
+
+
+@dataclass
+class ContactChanges:
+    """Every change record of one contact in a batch, merged into one change."""
+
+    tenant_id: str
+    contact_id: str
+    change: Change
+    records: list[str] = field(default_factory=list)
+    """Ids of the records merged here (what a failure of this contact reports)."""
+
+
+@runtime_checkable
+class StreamRecordReader(Protocol):
+    """Reads the change records a trigger delivers (a DynamoDB stream's, in Lambda's shape)."""
+
+    def record_id(self, record: Mapping[str, Any]) -> str:
+        """The id a partial batch response names this record by."""
+        ...
+
+    def contact_changes(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[ContactChanges], dict[str, Exception]]:
+        """Contacts and events records merged into one change per contact, in
+        first-seen order, and the records that cannot be understood (id -> why)."""
+        ...
+
+    def images(
+        self, record: Mapping[str, Any]
+    ) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
+        """A memberships record's ``(event name, old image, new image)`` as plain values."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContext:
+    """A tenant's stored context (``tenant_context`` hook) and when it was computed."""
+
+    context: Mapping[str, Any]
+    computed_at: datetime
+
+
+@runtime_checkable
+class TenantContextStore(Protocol):
+    """Tenant contexts, one per tenant, read and written whole."""
+
+    def get(self, tenant_id: str) -> StoredContext | None: ...
+
+    def put(self, tenant_id: str, context: Mapping[str, Any], computed_at: datetime) -> None: ...
+
+
+class OutOfTime(Exception):
+    """The caller's time budget ran out during a pass over a tenant; nothing was computed."""
+
+
+@dataclass(slots=True)
+class PassStats:
+    """What the last pass over a tenant read (logs, tests and the README's figures)."""
+
+    requests: int = 0
+    contacts: int = 0
+    events: int = 0
+
+
+@runtime_checkable
+class TenantPass(Protocol):
+    """One tenant's contacts as views carrying only what the pass's ``Reads`` declare.
+
+    Re-iterable: each iteration is a new pass (each plugin implementing
+    ``tenant_context`` iterates once); ``stats`` describes the latest one.
+    """
+
+    stats: PassStats
+
+    def __iter__(self) -> Iterator[ContactView]: ...
+
+
+@runtime_checkable
+class TenantScanner(Protocol):
+    """Passes over a whole tenant for the ``tenant_context`` hook."""
+
+    def scan(
+        self, tenant_id: str, reads: Reads, now: datetime, *, out_of_time: Callable[[], bool] | None = None
+    ) -> TenantPass:
+        """Every contact of the tenant with the events ``reads`` names since
+        :func:`history_since`; ``out_of_time`` is asked before every request and
+        a pass it stops raises :class:`OutOfTime`."""
+        ...
+
+
+def history_since(now: datetime, lookback: timedelta | None) -> datetime | None:
+    """The oldest event instant a pass needs (``None``: all history)."""
+    if lookback is None or lookback == timedelta.max:
+        return None
+    try:
+        return now - lookback
+    except OverflowError:
+        return None
+
+
+def keeps_event(reads: Reads, since: datetime | None) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether a pass keeps an event: its name is one ``reads`` names and it is not
+    older than ``since`` (the selection a storage adapter makes on its side)."""
+    prefixes = tuple(reads.events)
+
+    def keep(event: Mapping[str, Any]) -> bool:
+        name = event.get("name")
+        if not isinstance(name, str) or not any(event_matches(p, name) for p in prefixes):
+            return False
+        if since is None:
+            return True
+        at = parse_instant(event.get("at"))
+        return at is not None and at >= since
+
+    return keep
+
+
+@runtime_checkable
+class ContactPager(Protocol):
+    """A tenant's contact ids in ``shards`` key-ordered slices (backfill work units)."""
+
+    shards: int
+
+    def contact_ids(
+        self, tenant_id: str, *, shard: int, limit: int = 1000, cursor: str | None = None
+    ) -> Page[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillJob:
+    """A backfill of one segment version: the whole tenant (``shard`` None) or one slice."""
+
+    tenant_id: str
+    segment_id: str
+    version: int
+    shard: int | None = None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SliceState:
+    """One slice's stored progress: counts so far and the cursor of its next page."""
+
+    done: int
+    entered: int
+    exited: int
+    cursor: str | None
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillProgress:
+    """How far a backfill of one segment version has got (summed over its slices)."""
+
+    tenant_id: str
+    segment_id: str
+    version: int
+    done: int
+    entered: int
+    exited: int
+    slices_finished: int
+    slices: int
+
+    @classmethod
+    def of(
+        cls, tenant_id: str, segment_id: str, version: int, states: Iterable[SliceState], *, slices: int
+    ) -> BackfillProgress:
+        """The sum of the stored states of a version's slices (``slices``: how many there are)."""
+        states = list(states)
+        return cls(
+            tenant_id,
+            segment_id,
+            version,
+            done=sum(s.done for s in states),
+            entered=sum(s.entered for s in states),
+            exited=sum(s.exited for s in states),
+            slices_finished=sum(1 for s in states if s.finished),
+            slices=slices,
+        )
+
+    @property
+    def complete(self) -> bool:
+        return self.slices_finished >= self.slices
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "segment_id": self.segment_id,
+            "version": self.version,
+            "contacts_done": self.done,
+            "entered": self.entered,
+            "exited": self.exited,
+            "slices_finished": self.slices_finished,
+            "slices": self.slices,
+            "complete": self.complete,
+        }
+
+
+@runtime_checkable
+class BackfillProgressStore(Protocol):
+    """Per-slice progress of backfills, advanced a page at a time, at most once per page."""
+
+    def slice(self, job: BackfillJob) -> SliceState | None:
+        """The stored state of ``job``'s slice (strongly consistent)."""
+        ...
+
+    def advance(
+        self, job: BackfillJob, *, next_cursor: str | None, done: int, entered: int, exited: int
+    ) -> bool:
+        """Count one page that started at ``job.cursor`` (``None``: the slice's first
+        page); ``False`` if the stored slice is not at that cursor any more, so a
+        redelivered job or a second worker never counts a page twice."""
+        ...
+
+    def progress(self, tenant_id: str, segment_id: str, version: int) -> BackfillProgress: ...
+
+    def finished_slices(self, tenant_id: str, segment_id: str, version: int) -> set[int]: ...
+
+    def reset(self, tenant_id: str, segment_id: str, version: int) -> None:
+        """Forget a version's progress, so the next run starts from the first contact."""
+        ...
+
+
+@runtime_checkable
+class BackfillQueue(Protocol):
+    """Where backfill jobs wait for a worker."""
+
+    def send(self, jobs: Sequence[BackfillJob], *, delay_seconds: int = 0) -> None:
+        """Queue every job or raise; ``delay_seconds`` holds them back that long."""
+        ...
+
+
+@dataclass(frozen=True)
+class RealtimePorts:
+    """One implementation of every port the real-time services use."""
+
+    segments: SegmentStore
+    views: ContactViewLoader
+    pair_states: PairStateReader
+    memberships: MembershipStore
+    rechecks: RecheckStore
+    contexts: TenantContextStore
+    scanner: TenantScanner
+    contacts: ContactPager
+    progress: BackfillProgressStore
+    publisher: EventPublisher
+    records: StreamRecordReader
+    backfills: BackfillQueue | None = None
+    """``None`` where no queue is configured (a changed tenant context then backfills nothing)."""

@@ -11,7 +11,7 @@ Order of start-up, and why:
    replaying thousands of seed records through the evaluator would keep the
    pump busy for minutes and put a user's first real-time change at the back of
    that queue. The seeded documents are still in memory, so
-   :class:`growthos_segments.services.backfill.InitialLoad` evaluates them with the membership engine
+   :class:`growthos_segments.devstack.initial_load.InitialLoad` evaluates them with the membership engine
    (tenant context first) and writes the memberships, counters and re-checks in
    bulk: every seeded segment is filled at "ready", as of the seeding instant.
    Running the real backfill of every segment instead reads each contact back
@@ -54,6 +54,7 @@ from growthos_segments.devstack.demo_data import (
 )
 from growthos_segments.devstack.front import ApiFront
 from growthos_segments.devstack.functions import LocalApp, Resolver, TemplateError, load_app
+from growthos_segments.devstack.initial_load import InitialLoad, LoadReport
 from growthos_segments.devstack.motoserver import MotoServer, PortInUse
 from growthos_segments.devstack.progress import ProgressLine
 from growthos_segments.devstack.pump import MappingConfig, StreamPump, StreamReader, failure_message
@@ -63,7 +64,6 @@ from growthos_segments.infra import aws
 from growthos_segments.infra.repos._common import iso
 from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
 from growthos_segments.infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
-from growthos_segments.services.backfill import InitialLoad, LoadReport
 
 __all__ = ["DEFAULT_MOTO_PORT", "DEFAULT_PORT", "LocalStack", "Options", "auth_header", "cli_hint", "main"]
 

@@ -16,10 +16,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from growthos_segments.handlers.wiring import build_service, time_left
 from growthos_segments.infra import aws
+from growthos_segments.infra.queue import SqsBackfillQueue, job_from_json, job_to_json
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.services.backfill import Backfill, BackfillJob, BackfillQueue, BackfillWorker
-from growthos_segments.services.evaluation import build_service
+from growthos_segments.services.backfill import Backfill, BackfillWorker
 
 __all__ = ["handler"]
 
@@ -30,10 +31,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @cache
 def worker() -> BackfillWorker:
     """Built on a container's first message and kept (compiled segments live here)."""
-    config = current_settings()
-    queue_url = config.require_backfill_queue("backfill worker")
-    backfill = Backfill(build_service(config), page_size=config.backfill_page_size)
-    return BackfillWorker(backfill, BackfillQueue(aws.client("sqs", config), queue_url))
+    settings = current_settings()
+    queue = SqsBackfillQueue(aws.client("sqs", settings), settings.require_backfill_queue("backfill worker"))
+    return BackfillWorker(Backfill(build_service(settings), page_size=settings.backfill_page_size), queue)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -41,14 +41,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []
     if not records:  # BatchProcessor raises on an empty batch
         return {"batchItemFailures": []}
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    reserve = current_settings().backfill_reserve_seconds
+    remaining, reserve = time_left(context), current_settings().backfill_reserve_seconds
 
     def record_handler(record: SQSRecord) -> None:
-        job = BackfillJob.from_json(record.body)
-        continuation = worker().handle(job, remaining=(lambda: getter() / 1000) if getter else None,
-                                       reserve=reserve)
-        logger.info("backfill job handled", extra={"job": job.to_json(),
-                                                   "continued": continuation is not None})
+        job = job_from_json(record.body)
+        continuation = worker().handle(job, remaining=remaining, reserve=reserve)
+        continued = continuation is not None
+        logger.info("backfill job handled", extra={"job": job_to_json(job), "continued": continued})
 
     return process_partial_response(event, record_handler, processor, context)

@@ -6,7 +6,7 @@ INSERTs are not transitions), and a record is acknowledged only when
 EventBridge accepted its event. The first failure of a batch stops it: that
 record and every later one are reported as batch item failures, which is
 where Lambda restarts anyway, so a pair's events are never published out of
-order (:class:`growthos_segments.services.evaluation.Notifier`). A batch whose every record failed
+order (:class:`growthos_segments.services.notifier.Notifier`). A batch whose every record failed
 (EventBridge down) is a partial response too, not a function error: the retry
 restarts at its first record instead of bisecting it. Every event carries the
 transition's stable idempotency id, so the at-least-once redelivery is safe
@@ -25,7 +25,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from growthos_segments.infra import aws
 from growthos_segments.infra.publisher import EventBridgePublisher
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.services.evaluation import Notifier, record_id
+from growthos_segments.infra.streams import DynamoStreamRecords, record_id
+from growthos_segments.services.notifier import Notifier
 
 __all__ = ["handler"]
 
@@ -37,7 +38,8 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 def notifier() -> Notifier:
     settings = current_settings()
     client = aws.client("events", settings)
-    return Notifier(EventBridgePublisher(client, settings.event_bus_name, source=settings.event_source))
+    publisher = EventBridgePublisher(client, settings.event_bus_name, source=settings.event_source)
+    return Notifier(publisher, DynamoStreamRecords(settings.tables))
 
 
 @logger.inject_lambda_context(clear_state=True)

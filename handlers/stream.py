@@ -17,8 +17,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.services.evaluation import StreamEvaluator, build_service, record_id
+from growthos_segments.infra.streams import record_id
+from growthos_segments.services.stream import StreamEvaluator
 
 __all__ = ["handler"]
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the repositories: cursors, timestamps, plain JSON values."""
+"""Helpers shared by the repositories: cursors, and the kernel's one definition of
+timestamps (:func:`iso`, :func:`parse_iso`) and plain JSON values (:func:`plain`)."""
 
 from __future__ import annotations
 
@@ -7,43 +8,18 @@ import binascii
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from growthos_segments.core.ports import CursorError
+from growthos_segments.core.timeutil import parse_iso
+from growthos_segments.core.timeutil import to_iso as iso
+from growthos_segments.core.values import plain
 
 __all__ = ["decode_cursor", "encode_cursor", "iso", "parse_iso", "plain", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """``2026-11-20T09:14:00Z`` (microseconds only when present), always UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def plain(value: Any) -> Any:
-    """Deep copy into JSON types: Decimal -> int/float, sets -> sorted lists, maps -> dicts."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted(plain(v) for v in value)
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if hasattr(value, "as_dict"):  # a pynamodb MapAttribute instance
-        return plain(value.as_dict())
-    return value
 
 
 def encode_cursor(last_evaluated_key: Mapping[str, Any] | None) -> str | None:

@@ -60,8 +60,11 @@ class ContactRepository:
     other way means reading all of them. A create or delete is the profile
     write plus one counter update; a crash between the two leaves the count off
     by one, which an estimate tolerates (it falls back to the sample's own
-    scale when the counter is implausible).
+    scale when the counter is implausible). It is also the
+    :class:`growthos_segments.core.ports.ContactPager` backfills read contacts with.
     """
+
+    shards = keys.CONTACT_SHARDS
 
     def __init__(self, models: Models) -> None:
         self._model = models.contacts

@@ -11,19 +11,30 @@ stable ``transition_id``) to the notifier.
 
 from __future__ import annotations
 
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from growthos_segments.core.ports import MembershipRecord, Page, TransitionOutcome, TransitionResult
+from growthos_segments.core.ports import (
+    MembershipRecord,
+    MembershipStore,
+    Page,
+    TransitionOutcome,
+    TransitionResult,
+)
 from growthos_segments.infra import keys
 from growthos_segments.infra.models import MembershipModel, Models
 from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, iso
 from growthos_segments.infra.settings import Settings
 
-__all__ = ["MembershipRepository"]
+__all__ = ["ConflictRetrying", "MembershipRepository"]
 
 
 def _record(item: MembershipModel) -> MembershipRecord:
@@ -169,6 +180,32 @@ class MembershipRepository:
         )
         return TransitionResult(TransitionOutcome.APPLIED, applied)
 
+    def member_item(self, record: MembershipRecord) -> MembershipModel:
+        """The row :meth:`enter` writes for a member (a bulk load into segments with no
+        memberships yet writes it unconditionally)."""
+        return self._model(
+            keys.membership_pk(record.tenant_id, record.segment_id),
+            keys.check_contact_id(record.contact_id),
+            tenant_id=record.tenant_id,
+            segment_id=record.segment_id,
+            contact_id=record.contact_id,
+            member=True,
+            seq=record.seq,
+            segment_version=record.segment_version,
+            changed_at=record.changed_at,
+            entered_at=record.entered_at,
+            transition_id=record.transition_id,
+            contact_key=keys.membership_contact_key(record.tenant_id, record.contact_id),
+        )
+
+    def counter_items(self, members: Sequence[MembershipRecord]) -> list[Any]:
+        """The member-count shards :meth:`enter` would have added ``members`` to."""
+        counts: Counter[tuple[str, str]] = Counter(
+            (keys.counter_pk(r.tenant_id, r.segment_id), keys.counter_sk(keys.MEMBERS_COUNTER, r.contact_id))
+            for r in members
+        )
+        return [self._counter(pk, sk, count=n) for (pk, sk), n in sorted(counts.items())]
+
     def confirm(
         self,
         tenant_id: str,
@@ -248,3 +285,55 @@ class MembershipRepository:
         )
         return sum(int(item.count or 0) for item in results)
 
+
+class ConflictRetrying:
+    """Retries a transition whose transaction was cancelled by a *conflict*.
+
+    Two contacts on one counter shard can transition at the same moment; DynamoDB
+    cancels one transaction with ``TransactionConflict`` (not a condition failure)
+    and botocore does not retry it. Re-running the transition is safe: it is
+    conditional on ``seq``.
+    """
+
+    def __init__(
+        self, inner: MembershipStore, *, attempts: int = 5, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._inner = inner
+        self._attempts = attempts
+        self._sleep = sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _retry(self, call: Callable[[], TransitionResult]) -> TransitionResult:
+        for attempt in range(self._attempts):
+            try:
+                return call()
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                conflict = any(r is not None and r.code == "TransactionConflict" for r in reasons)
+                if not conflict or attempt == self._attempts - 1:
+                    raise
+                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def enter(self, tenant_id: str, segment_id: str, contact_id: str, **kwargs: Any) -> TransitionResult:
+        return self._retry(lambda: self._inner.enter(tenant_id, segment_id, contact_id, **kwargs))
+
+    def exit(self, tenant_id: str, segment_id: str, contact_id: str, **kwargs: Any) -> TransitionResult:
+        return self._retry(lambda: self._inner.exit(tenant_id, segment_id, contact_id, **kwargs))
+
+    def confirm(self, tenant_id: str, segment_id: str, contact_id: str, **kwargs: Any) -> bool:
+        return self._inner.confirm(tenant_id, segment_id, contact_id, **kwargs)
+
+    def get(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipRecord | None:
+        return self._inner.get(tenant_id, segment_id, contact_id)
+
+    def members(self, tenant_id: str, segment_id: str, **kwargs: Any) -> Page[str]:
+        return self._inner.members(tenant_id, segment_id, **kwargs)
+
+    def segments_of(self, tenant_id: str, contact_id: str) -> list[MembershipRecord]:
+        return self._inner.segments_of(tenant_id, contact_id)
+
+    def count(self, tenant_id: str, segment_id: str) -> int:
+        return self._inner.count(tenant_id, segment_id)

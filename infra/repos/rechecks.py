@@ -8,7 +8,7 @@ key-range Query per shard instead of scanning.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, PutError
 
@@ -32,9 +32,7 @@ def _record(item: RecheckModel) -> RecheckRecord:
 
 def _stamp(moment: datetime) -> str:
     """``2026-11-20T09:14:00.000000Z``: always microseconds, so that strings order as instants."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso(moment, "microseconds")
 
 
 def _conditional_failed(error: Exception) -> bool:

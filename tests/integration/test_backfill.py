@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 
 import growthos_segments.handlers.backfill as backfill_handler
+from growthos_segments.core.ports import BackfillJob
 from growthos_segments.devstack.queues import sqs_record
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import aws, keys
+from growthos_segments.infra.queue import job_to_json, start_backfill
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import Settings
-from growthos_segments.services.backfill import Backfill, BackfillJob, start_backfill
-from growthos_segments.services.evaluation import build_service
+from growthos_segments.services.backfill import Backfill
 from tests.integration.conftest import NOW
 from tests.support.realtime import (
     Bus,
@@ -228,7 +230,7 @@ def test_on_aws_one_message_fans_out_to_slices_that_continue_themselves(
 def test_a_malformed_message_is_reported_alone(rt: Realtime, queue: tuple[Any, str, Settings]) -> None:
     sqs, url, _ = queue
     saved = rt.save("pro", PRO)
-    good = BackfillJob("t1", "pro", saved.version, shard=0).to_json()
+    good = job_to_json(BackfillJob("t1", "pro", saved.version, shard=0))
     for body in (json.dumps({"tenant_id": "t1", "segment_id": "pro", "version": 0}), good, "not json"):
         sqs.send_message(QueueUrl=url, MessageBody=body)
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -22,11 +22,13 @@ from growthos_segments.core.hookspecs import hookimpl
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ports import SegmentRecord
 from growthos_segments.core.view import ContactView
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import keys
+from growthos_segments.infra.memory import DocumentPass
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.contexts import TenantStream
 from growthos_segments.plugins import default_host
-from growthos_segments.services.context import ContextRefresher, DocumentStream, TenantStream, context_reads
-from growthos_segments.services.evaluation import build_service
+from growthos_segments.services.context import ContextRefresher, context_reads
 from tests.integration.conftest import NOW
 
 CHAMPIONS = {"rfm_tier": {"tier": "champions"}}
@@ -124,7 +126,7 @@ def test_the_views_carry_only_the_declared_events_and_deleted_contacts_are_left_
     assert reads is not None
     assert reads.events == frozenset({"order.completed"})  # not the segment's email condition
     assert reads.lookback == timedelta(days=365)
-    stream = TenantStream(repos, "t1", reads, NOW)
+    stream = TenantStream(repos.client, repos.settings.tables, "t1", reads, NOW)
     views = list(stream)
     alive = {d["contact_id"] for d in docs} - {"c7"}
     assert sorted(v.contact_id for v in views) == sorted(alive)
@@ -143,7 +145,7 @@ def test_the_stream_is_lazy_and_every_iteration_is_a_new_pass(repos: Repositorie
     _load(repos, docs, events)
     reads = Reads(events=frozenset({"order.completed"}), lookback=timedelta(days=365),
                   context=frozenset({"rfm"}))
-    stream = TenantStream(repos, "t1", reads, NOW)
+    stream = TenantStream(repos.client, repos.settings.tables, "t1", reads, NOW)
     with repos.requests.measure() as cost:
         first = next(iter(stream))
     assert isinstance(first, ContactView)
@@ -171,8 +173,8 @@ def test_documents_in_memory_give_the_same_context_as_the_stored_tenant(repos: R
     in_memory = [{**d, "events": [{"name": e["name"], "at": e["at"], "properties": e["properties"]}
                                   for e in events if e["contact_id"] == d["contact_id"]]} for d in docs]
     host = default_host()
-    assert host.tenant_context("t1", DocumentStream(in_memory, reads, NOW), NOW) == host.tenant_context(
-        "t1", TenantStream(repos, "t1", reads, NOW), NOW)
+    assert host.tenant_context("t1", DocumentPass(in_memory, reads, NOW), NOW) == host.tenant_context(
+        "t1", TenantStream(repos.client, repos.settings.tables, "t1", reads, NOW), NOW)
 
 
 class _Counting:

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from growthos_segments.devstack.demo_data import demo_segments, documents, generate, write
+from growthos_segments.devstack.initial_load import InitialLoad
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.repos import Repositories, build_repositories, create_tables
 from growthos_segments.infra.settings import Settings
 from growthos_segments.plugins import default_host
-from growthos_segments.services.backfill import InitialLoad
 from growthos_segments.services.context import ContextRefresher
-from growthos_segments.services.evaluation import build_service
 from tests.integration.conftest import NOW
 
 TENANT = "t1"

@@ -20,10 +20,11 @@ import growthos_segments.handlers.notifier as notifier_handler
 from growthos_segments.core.ports import OutboundEvent, PublishFailure, PublishResult
 from growthos_segments.devstack.pump import MappingConfig, deliver
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import keys
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.services.evaluation import HeldBack, Notifier, PublishError, build_service
+from growthos_segments.services.notifier import HeldBack, Notifier, PublishError
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Realtime, Streams, lambda_environment, summary
 
@@ -146,7 +147,7 @@ def test_an_event_that_was_not_accepted_fails_its_record_and_holds_back_the_rest
     rt.evaluate()
     records = rt.membership_records()
     publisher = FlakyPublisher(refuse="c2")
-    result = Notifier(publisher).notify(records)
+    result = Notifier(publisher, rt.service.ports.records).notify(records)
     ids = [r["dynamodb"]["SequenceNumber"] for r in records]
     c2_full = next(i for i, r in enumerate(records)
                    if r["dynamodb"]["Keys"]["sk"]["S"] == "c2" and "member" in r["dynamodb"]["NewImage"])
@@ -311,7 +312,7 @@ def test_a_refusal_stops_the_batch_before_the_next_request(rt: Realtime) -> None
     rt.evaluate()
     records = [r for r in rt.membership_records() if "member" in r["dynamodb"]["NewImage"]]
     publisher = RefuseOnce(rt.service.publisher, lambda e: e.detail["contact_id"] == "c03")
-    result = Notifier(publisher).notify(records)
+    result = Notifier(publisher, rt.service.ports.records).notify(records)
     assert [len(call) for call in publisher.calls] == [10]  # nothing after the refused request
     ids = [r["dynamodb"]["SequenceNumber"] for r in records]
     assert list(result.failed) == ids[3:] and result.sent == 9

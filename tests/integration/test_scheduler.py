@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 import growthos_segments.handlers.scheduler as scheduler_handler
-from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.core.ports import BackfillJob, SegmentRecord
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.handlers.wiring import build_service
+from growthos_segments.infra.memory import MemoryBackfillQueue
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import Settings
 from growthos_segments.services.context import ContextRefresher
-from growthos_segments.services.evaluation import Scheduler, build_service
+from growthos_segments.services.scheduler import Scheduler
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Realtime, Streams, lambda_environment
 
@@ -180,16 +182,17 @@ def test_tenant_contexts_are_computed_stored_and_trigger_a_backfill(rt: Realtime
         rt.contact(f"c{n}")
         for k in range(n + 1):
             rt.event(f"c{n}", "order.completed", ago=timedelta(days=10 - n + 5 * k), amount=10 * (n + 1))
-    backfills: list[tuple[str, list[str]]] = []
-    refresher = ContextRefresher(rt.service, on_changed=lambda t, s: backfills.append((t, s)))
+    queue = MemoryBackfillQueue()
+    refresher = ContextRefresher(rt.service, backfills=queue)
     report = run(rt, NOW, context_refresher=refresher)
-    assert report.contexts_refreshed == ["t1"] and backfills == [("t1", ["champions"])]
+    champions = rt.service.segments.for_tenant("t1").versions["champions"]
+    assert report.contexts_refreshed == ["t1"] and queue.jobs == [BackfillJob("t1", "champions", champions)]
     stored = rt.service.contexts.get("t1")
     assert stored is not None and stored.context["rfm"]["customers"] == 6
     assert rt.service.segments.for_tenant("t1").context["rfm"]["customers"] == 6
     # Fresh enough: not recomputed the next minute, and no second backfill.
     assert run(rt, NOW + timedelta(minutes=1), context_refresher=refresher).contexts_refreshed == []
-    assert len(backfills) == 1
+    assert len(queue.jobs) == 1
     # A run without time for it leaves the stored context alone.
     assert not refresher("t1", NOW + timedelta(days=2), lambda: True)
     assert rt.service.contexts.get("t1").computed_at == NOW  # type: ignore[union-attr]

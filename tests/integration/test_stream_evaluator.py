@@ -18,16 +18,13 @@ import pytest
 import growthos_segments.handlers.stream as stream_handler
 from growthos_segments.core.membership import PairState
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.pairs import DynamoPairStates
 from growthos_segments.infra.settings import Settings
-from growthos_segments.services.evaluation import (
-    DynamoPairStates,
-    EvaluationService,
-    Scheduler,
-    SchedulerReport,
-    StreamEvaluator,
-    build_service,
-)
+from growthos_segments.services.realtime import EvaluationService
+from growthos_segments.services.scheduler import Scheduler, SchedulerReport
+from growthos_segments.services.stream import StreamEvaluator
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Hosts, Realtime, Streams, atomic_dynamodb, lambda_environment
 

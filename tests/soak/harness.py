@@ -44,17 +44,15 @@ from botocore.exceptions import ClientError
 
 from growthos_segments.core.membership import SeqClock
 from growthos_segments.core.ports import SegmentRecord
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import keys
 from growthos_segments.infra.publisher import EventBridgePublisher
 from growthos_segments.infra.repos import Repositories
-from growthos_segments.services.evaluation import (
-    EvaluationService,
-    Notifier,
-    Scheduler,
-    StreamEvaluator,
-    build_service,
-    record_id,
-)
+from growthos_segments.infra.streams import DynamoStreamRecords, record_id
+from growthos_segments.services.notifier import Notifier
+from growthos_segments.services.realtime import EvaluationService
+from growthos_segments.services.scheduler import Scheduler
+from growthos_segments.services.stream import StreamEvaluator
 from tests.support.realtime import Clock, Streams
 
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -324,7 +322,8 @@ class Soak:
         wall = StepWall()
         self.hosts = [self._host(wall, offset, f"host{n}") for n, offset in enumerate((0, config.skew_ms))]
         self.bus = FlakyBus(self.rng, config.publish_fault_rate, self.report.faults)
-        self.notifier = Notifier(EventBridgePublisher(self.bus, repos.settings.event_bus_name))
+        publisher = EventBridgePublisher(self.bus, repos.settings.event_bus_name)
+        self.notifier = Notifier(publisher, DynamoStreamRecords(repos.settings.tables))
         self.data = {tenant: TenantData() for tenant in config.tenants}
         self.contact_ids = [f"c{n}" for n in range(config.contacts)]
         self.backlog: list[dict[str, Any]] = []

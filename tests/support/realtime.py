@@ -22,17 +22,13 @@ from typing import Any
 from growthos_segments.core.membership import SeqClock
 from growthos_segments.core.ports import SegmentRecord
 from growthos_segments.devstack.pump import StreamReader
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import aws
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import Settings, current_settings
-from growthos_segments.services.evaluation import (
-    BatchResult,
-    EvaluationService,
-    Notifier,
-    NotifyResult,
-    StreamEvaluator,
-    build_service,
-)
+from growthos_segments.services.notifier import Notifier, NotifyResult
+from growthos_segments.services.realtime import EvaluationService
+from growthos_segments.services.stream import BatchResult, StreamEvaluator
 
 
 @contextmanager
@@ -200,7 +196,7 @@ class Realtime:
 
     def __post_init__(self) -> None:
         self.evaluator = StreamEvaluator(self.service)
-        self.notifier = Notifier(self.service.publisher)
+        self.notifier = Notifier(self.service.publisher, self.service.ports.records)
 
     @property
     def settings(self) -> Settings:

@@ -1,0 +1,87 @@
+"""The composition root of the real-time functions: ports on AWS, services on top.
+
+Each handler builds its service here once per container: the DynamoDB,
+EventBridge and SQS adapters of ``infra`` bundled as
+:class:`~growthos_segments.core.ports.RealtimePorts`, the built-in and installed
+plugins, and the services of ``services``. Tests, benchmarks and the local
+stack build the same thing from their own settings and tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.membership import SeqClock
+from growthos_segments.core.ports import EventPublisher, RealtimePorts
+from growthos_segments.infra import aws
+from growthos_segments.infra.publisher import EventBridgePublisher
+from growthos_segments.infra.queue import SqsBackfillQueue
+from growthos_segments.infra.repos import Repositories, build_repositories
+from growthos_segments.infra.repos.contexts import DynamoTenantContexts, SampleScanner
+from growthos_segments.infra.repos.memberships import ConflictRetrying
+from growthos_segments.infra.repos.pairs import DynamoPairStates
+from growthos_segments.infra.repos.progress import ProgressStore
+from growthos_segments.infra.settings import Settings
+from growthos_segments.infra.streams import DynamoStreamRecords
+from growthos_segments.plugins import default_host
+from growthos_segments.services.realtime import EvaluationService, evaluation_service
+
+__all__ = ["build_service", "dynamodb_ports", "time_left"]
+
+
+def dynamodb_ports(repos: Repositories, *, publisher: EventPublisher | None = None) -> RealtimePorts:
+    """Every real-time port on the deployment ``repos`` was built for."""
+    settings = repos.settings
+    if publisher is None:
+        publisher = EventBridgePublisher(
+            aws.client("events", settings), settings.event_bus_name, source=settings.event_source
+        )
+    queue_url = settings.backfill_queue_url
+    return RealtimePorts(
+        segments=repos.segments,
+        views=repos.views,
+        pair_states=DynamoPairStates(repos.client, settings.tables),
+        memberships=ConflictRetrying(repos.memberships),
+        rechecks=repos.rechecks,
+        contexts=DynamoTenantContexts(repos.client, settings.tables.counters),
+        scanner=SampleScanner(repos.client, settings.tables),
+        contacts=repos.contacts,
+        progress=ProgressStore(repos.client, settings.tables.counters),
+        publisher=publisher,
+        records=DynamoStreamRecords(settings.tables),
+        backfills=SqsBackfillQueue(aws.client("sqs", settings), queue_url) if queue_url else None,
+    )
+
+
+def build_service(
+    settings: Settings,
+    *,
+    host: PluginHost | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    repos: Repositories | None = None,
+    publisher: EventPublisher | None = None,
+    verify: bool = True,
+    confirm_unchanged: bool = False,
+    context_seconds: float = 300.0,
+    seqs: SeqClock | None = None,
+) -> EvaluationService:
+    """The engine for one deployment (``host`` defaults to the installed plugins)."""
+    ports = dynamodb_ports(repos or build_repositories(settings), publisher=publisher)
+    return evaluation_service(
+        ports,
+        default_host() if host is None else host,
+        clock=clock,
+        verify=verify,
+        confirm_unchanged=confirm_unchanged,
+        context_seconds=context_seconds,
+        seqs=seqs,
+    )
+
+
+def time_left(context: Any) -> Callable[[], float] | None:
+    """Seconds the invocation has left, from its Lambda context (``None``: no budget known)."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return None if getter is None else lambda: getter() / 1000
