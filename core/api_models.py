@@ -21,6 +21,7 @@ from growthos_segments.core.ids import (
     SEGMENT_ID_DESCRIPTION,
     SEGMENT_ID_PATTERN,
 )
+from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, SNAPSHOT_CATEGORIES
 
 __all__ = [
     "MAX_VERSION",
@@ -39,7 +40,9 @@ __all__ = [
     "SegmentCreate",
     "SegmentListOut",
     "SegmentOut",
+    "SegmentTypeName",
     "SegmentUpdate",
+    "SnapshotCategory",
     "SnapshotContactsOut",
     "SnapshotIn",
     "SnapshotListOut",
@@ -67,7 +70,8 @@ Rule = Annotated[
         json_schema_extra={"minProperties": 1, "maxProperties": 1},
     ),
 ]
-SegmentTypeName = Literal["shared", "embedded", "pinned", "static"]
+SegmentTypeName = Literal[SEGMENT_TYPES]  # type: ignore[valid-type]  # the stored types, one definition
+SnapshotCategory = Literal[SNAPSHOT_CATEGORIES]  # type: ignore[valid-type]
 MAX_VERSION = 2**53 - 1
 """Segment versions count saves from 1; the bound keeps them exact in every JSON reader."""
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
@@ -231,7 +235,7 @@ class SegmentOut(BaseModel):
     name: str
     description: str
     type: SegmentTypeName
-    status: Literal["active", "archived"]
+    status: Literal[SEGMENT_STATUSES]  # type: ignore[valid-type]
     rule: dict[str, Any] | None
     exclude_segments: list[str]
     include_contacts: list[str]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
@@ -12,6 +12,7 @@ from growthos_segments.core.api_models import (
     SegmentCreate,
     SegmentListOut,
     SegmentOut,
+    SegmentTypeName,
     SegmentUpdate,
 )
 from growthos_segments.handlers import api_wiring
@@ -40,7 +41,7 @@ def create_segment(
 @app.get("/segments", summary="List segments (embedded ones only with type=embedded)", responses=responses())
 def list_segments(
     include_archived: Annotated[bool, Query()] = False,
-    type: Annotated[Literal["shared", "embedded", "pinned", "static"] | None, Query()] = None,
+    type: Annotated[SegmentTypeName | None, Query()] = None,
 ) -> SegmentListOut:
     return api_wiring.service().audience.list_segments(current_tenant(), include_archived=include_archived,
                                                        segment_type=type)

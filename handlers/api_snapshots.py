@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from growthos_segments.core.api_models import SnapshotContactsOut, SnapshotIn, SnapshotListOut, SnapshotOut
+from growthos_segments.core.api_models import (
+    SnapshotCategory,
+    SnapshotContactsOut,
+    SnapshotIn,
+    SnapshotListOut,
+    SnapshotOut,
+)
 from growthos_segments.handlers import api_wiring
 from growthos_segments.handlers.api_http import app, current_tenant, model_response
 from growthos_segments.handlers.api_openapi import responses
@@ -51,9 +57,7 @@ def get_snapshot(segment_id: str, snapshot_id: str) -> SnapshotOut:
 def snapshot_contacts(
     segment_id: str,
     snapshot_id: str,
-    category: Annotated[
-        Literal["all", "addressable", "bounced", "unsubscribed", "spam", "no_email"], Query()
-    ] = "all",
+    category: Annotated[SnapshotCategory, Query()] = "all",
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> SnapshotContactsOut:
     return api_wiring.service().audience.snapshot_contacts(current_tenant(), segment_id, snapshot_id,

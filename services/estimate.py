@@ -36,11 +36,11 @@ from typing import Any
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.dependencies import event_matches
 from growthos_segments.core.ports import ContactDocument, ContactSamples
+from growthos_segments.core.view import VIEW_FIELDS
 
 __all__ = ["Estimate", "Estimator", "wilson_interval"]
 
 Z95 = 1.959963984540054
-_VIEW_FIELDS = ("attributes", "tags", "lists", "suppression", "scores")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +251,7 @@ class Estimator:
 
 def _merge(target: dict[str, Any], column: Mapping[str, Any]) -> None:
     """Add the values of a projected read to a cached document (maps merge by key)."""
-    for name in _VIEW_FIELDS:
+    for name in VIEW_FIELDS:
         value = column.get(name)
         if isinstance(value, dict) and isinstance(target.get(name), dict):
             for key, inner in value.items():

@@ -22,15 +22,15 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from growthos_segments.core.ports import ContactDocument
+from growthos_segments.core.values import plain
+from growthos_segments.core.view import VIEW_FIELDS
 from growthos_segments.infra import keys
-from growthos_segments.infra.repos._common import plain
 from growthos_segments.infra.repos.contacts import ContactRepository
 from growthos_segments.infra.settings import TableNames
 
-__all__ = ["SampleReader"]
+__all__ = ["SampleReader", "sample_profile"]
 
 _DESERIALIZER = TypeDeserializer()
-_VIEW_FIELDS = ("attributes", "tags", "lists", "suppression", "scores")
 
 
 class SampleReader:
@@ -93,7 +93,7 @@ class SampleReader:
                 kwargs["ProjectionExpression"] = projection
                 kwargs["ExpressionAttributeNames"] = names
             for item in self._query(**kwargs):
-                docs.append(_profile(tenant_id, item))
+                docs.append(sample_profile(tenant_id, item))
         return docs
 
     def events(
@@ -160,7 +160,7 @@ def _projection(paths: frozenset[str] | None, names: dict[str, str]) -> str | No
     wanted: set[tuple[str, ...]] = set()
     for path in paths:
         parts = path.split(".")
-        if parts[0] not in _VIEW_FIELDS:
+        if parts[0] not in VIEW_FIELDS:
             return None  # a path outside the profile fields: read everything, stay correct
         kept: list[str] = []
         for part in parts[:3]:
@@ -184,7 +184,8 @@ def _projection(paths: frozenset[str] | None, names: dict[str, str]) -> str | No
     return ", ".join(["#cid", *rendered])
 
 
-def _profile(tenant_id: str, item: Mapping[str, Any]) -> ContactDocument:
+def sample_profile(tenant_id: str, item: Mapping[str, Any]) -> ContactDocument:
+    """A contact item read from a ``by_sample`` index as the profile part of a view document."""
     attributes = plain(item.get("attributes")) or {}
     if not isinstance(attributes, dict):
         attributes = {}
