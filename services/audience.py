@@ -16,7 +16,8 @@ Choices worth knowing:
   rule language's errors, with pointers into the request body), then with every
   active segment of the tenant (:class:`growthos_segments.core.segments.SegmentSet`): unknown
   references, cycles, and segments that the change would break. Nothing is
-  stored unless the whole set compiles.
+  stored unless the whole set compiles. Every create and update then queues
+  the backfill of the saved version (:class:`BackfillQueue`).
 - **Explanations evaluate now.** ``explain`` evaluates the segment for the
   contact at the current instant within the tenant's compiled set, so segment
   references are *evaluated* at that same instant, not read from stored
@@ -36,7 +37,6 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -106,7 +106,6 @@ __all__ = [
     "validate",
 ]
 
-log = logging.getLogger("growthos_segments.services.audience")
 
 DRAFT_ID = "_draft"
 """Id of an unsaved rule inside a segment set: ids of saved segments start with a
@@ -412,9 +411,9 @@ class Audience:
         return _segment_out(saved, backfill)
 
     def _queue_backfill(self, saved: SegmentRecord) -> str:
-        """Every save of a rule queues its backfill, delayed past the segment cache window
+        """Every create and update queues its backfill, delayed past the segment cache window
         so every stream evaluator already uses the saved version when the backfill reads
-        contacts (otherwise an evaluator on the old version could undo its work)."""
+        contacts."""
         if self.backfills is None:
             return "none"
         job = BackfillJob(saved.tenant_id, saved.segment_id, saved.version)
