@@ -1,0 +1,201 @@
+"""What ``sam build`` deploys holds the runtime code and its dependencies, and nothing else.
+
+Each function's code is built the way SAM builds it from template.yaml: with
+``Metadata: BuildMethod: makefile``, ``make build-<LogicalId>`` with
+``ARTIFACTS_DIR`` set (run by a Python without site-packages, as SAM runs it
+outside any virtualenv); without it, SAM's Python builder copies the
+``CodeUri`` folder as it is, so that folder is the package. The layer's
+dependencies come from the same module, for the running interpreter instead of
+python3.12/arm64 so that this machine can import them. A subprocess that sees
+only the standard library, one function's package and those dependencies then
+imports every module of the package, every handler the template names, and
+builds the default condition host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from growthos_segments.devstack import lambda_package
+from growthos_segments.infra.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RUNTIME_FOLDERS = ("core", "kit", "plugins", "services", "infra", "handlers")
+"""The layers a function runs (the import root ``growthos_segments`` maps each folder under it)."""
+
+DEVELOPMENT_DISTRIBUTIONS = ("moto", "pytest", "_pytest", "hypothesis", "yaml", "cfnlint", "schemathesis")
+"""Top-level names of development tools that must not reach the layer."""
+
+_NO_SITE_PACKAGES = [sys.executable, "-I", "-S"]
+"""How the make targets run Python here: the standard library only, as outside a virtualenv."""
+
+_IMPORT_EVERYTHING = r"""
+import importlib, json, pkgutil, sys, sysconfig, traceback
+code, deps, handlers = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path[:0] = [code, deps]
+failures = []
+def attempt(name, action):
+    try:
+        return action()
+    except BaseException:
+        failures.append(name + ": " + traceback.format_exc(limit=-1).strip().splitlines()[-1])
+import growthos_segments
+def unimportable(name):
+    failures.append(name + ": not importable")
+walk = pkgutil.walk_packages(growthos_segments.__path__, "growthos_segments.", onerror=unimportable)
+modules = [m.name for m in walk]
+for name in modules:
+    attempt(name, lambda: importlib.import_module(name))
+for path in handlers:
+    module, attribute = path.rsplit(".", 1)
+    def handler(module=module, attribute=attribute):
+        if not callable(getattr(importlib.import_module(module), attribute)):
+            raise TypeError("not callable")
+    attempt(path, handler)
+host = attempt("default_host()", lambda: importlib.import_module("growthos_segments.plugins").default_host())
+allowed = (code, deps, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+outside = sorted(
+    getattr(m, "__file__", None) for m in list(sys.modules.values())
+    if getattr(m, "__file__", None) and not m.__file__.startswith(allowed)
+)
+print(json.dumps({"failures": failures, "modules": len(modules), "outside": outside, "sys_path": sys.path,
+                  "condition_types": len(host.catalog()) if host is not None else 0}))
+"""
+
+
+def _functions(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _build_like_sam(
+    logical_id: str, resource: Mapping[str, Any], globals_: Mapping[str, Any], out: Path
+) -> Path:
+    if resource.get("Metadata", {}).get("BuildMethod") != "makefile":
+        return ROOT / resource["Properties"].get("CodeUri", globals_.get("CodeUri", "."))
+    env = {**os.environ, "ARTIFACTS_DIR": str(out), "PYTHON": shlex.join(_NO_SITE_PACKAGES)}
+    command = ["make", "--makefile", str(ROOT / "Makefile"), f"build-{logical_id}"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{logical_id}: {result.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def packages(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{function logical id: its built code}``."""
+    globals_ = template["Globals"]["Function"]
+    out = tmp_path_factory.mktemp("functions")
+    return {
+        logical_id: _build_like_sam(logical_id, resource, globals_, out / logical_id)
+        for logical_id, resource in _functions(template).items()
+    }
+
+
+@pytest.fixture(scope="module")
+def dependencies(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the functions' layers provide, for this interpreter (empty without a layer)."""
+    target = tmp_path_factory.mktemp("layer") / "python"
+    if template["Globals"]["Function"].get("Layers"):
+        lambda_package.build_dependencies(target, runtime=None, architecture=None)
+    target.mkdir(exist_ok=True)
+    return target
+
+
+def _files(folder: Path) -> set[str]:
+    return {
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.parts[len(folder.parts)] != ".git"
+    }
+
+
+def test_each_function_holds_the_runtime_packages_and_nothing_else(packages: dict[str, Path]) -> None:
+    expected = {"growthos_segments/__init__.py"} | {
+        f"growthos_segments/{folder}/{name}"
+        for folder in RUNTIME_FOLDERS
+        for name in _files(ROOT / folder)
+        if name.endswith(".py")
+    }
+    for logical_id, package in packages.items():
+        files = _files(package)
+        missing, extra = sorted(expected - files), sorted(files - expected)
+        assert not extra, f"{logical_id} holds more than runtime code: {extra[:10]}"
+        assert not missing, f"{logical_id} misses {missing[:10]}"
+
+
+def test_every_handler_imports_from_the_package_and_layer_alone(
+    template: dict[str, Any], packages: dict[str, Path], dependencies: Path
+) -> None:
+    handlers = [resource["Properties"]["Handler"] for resource in _functions(template).values()]
+    assert len(handlers) == 6
+    for logical_id, package in packages.items():
+        command = [*_NO_SITE_PACKAGES, "-c", _IMPORT_EVERYTHING, str(package), str(dependencies), *handlers]
+        result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=package)
+        report = json.loads(result.stdout)
+        assert report["failures"] == [], f"{logical_id}: {report['failures']}"
+        assert report["outside"] == [], f"{logical_id} loaded modules from outside the package"
+        assert not any("site-packages" in entry for entry in report["sys_path"])
+        assert report["modules"] >= 50
+        assert report["condition_types"] == 26
+
+
+def test_the_layer_holds_no_development_tools(dependencies: Path) -> None:
+    names = {path.name for path in dependencies.iterdir()}
+    assert {"pluggy", "pydantic", "pynamodb", "aws_lambda_powertools"} <= names
+    assert not names & set(DEVELOPMENT_DISTRIBUTIONS)
+
+
+def test_every_function_uses_a_layer_built_for_its_runtime_and_architecture(template: dict[str, Any]) -> None:
+    """The layer is built for the module's runtime and architecture: they must be the functions'."""
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == lambda_package.RUNTIME
+    assert globals_["Architectures"] == [lambda_package.ARCHITECTURE]
+    layers = globals_.get("Layers") or []
+    assert layers, "Globals.Function.Layers: no layer brings the runtime dependencies"
+    for function in _functions(template).values():
+        assert "Layers" not in function["Properties"] and "Runtime" not in function["Properties"]
+        assert function.get("Metadata", {}).get("BuildMethod") == "makefile"
+    for layer in layers:
+        resource = template["Resources"][layer["Ref"]]
+        assert resource["Type"] == "AWS::Serverless::LayerVersion"
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
+        assert resource["Metadata"]["BuildArchitecture"] == lambda_package.ARCHITECTURE
+        assert resource["Properties"]["CompatibleRuntimes"] == [lambda_package.RUNTIME]
+        assert resource["Properties"]["CompatibleArchitectures"] == [lambda_package.ARCHITECTURE]
+
+
+def test_sam_builds_in_the_source_folder() -> None:
+    """Otherwise SAM copies the whole checkout, .venv included, once per function and layer
+    (six minutes instead of seconds after ``make test``); the make targets write to
+    ARTIFACTS_DIR only, so building in place leaves the checkout as it was."""
+    with open(ROOT / "samconfig.toml", "rb") as handle:
+        assert tomllib.load(handle)["default"]["build"]["parameters"]["build_in_source"] is True
+
+
+def test_the_make_target_needs_the_artifacts_directory() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "ARTIFACTS_DIR"}
+    env["PYTHON"] = shlex.join(_NO_SITE_PACKAGES)
+    command = ["make", "--no-print-directory", "build-ApiFunction"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "ARTIFACTS_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
