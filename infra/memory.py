@@ -4,7 +4,7 @@ One :class:`MemoryBackend` holds a deployment's state in dictionaries and
 hands out :class:`~growthos_segments.core.ports.RealtimePorts` over it, so a
 service runs on it unchanged and a unit test needs neither moto nor a network.
 The stores keep the semantics the services rely on, as the DynamoDB adapters
-implement them (``tests/integration/test_port_contracts.py`` runs the same
+implement them (``tests/integration/test_realtime_ports.py`` runs the same
 checks against both):
 
 - memberships: an enter or exit applies only over an older evaluation (smaller
@@ -47,6 +47,7 @@ from growthos_segments.core.ports import (
     CursorError,
     MembershipRecord,
     OutboundEvent,
+    OutOfTime,
     Page,
     PassStats,
     PublishFailure,
@@ -173,15 +174,26 @@ class DocumentPass:
     """:class:`growthos_segments.core.ports.TenantPass` over contact documents already in
     memory (an import, the demo seed): each view keeps only the events ``reads`` declares."""
 
-    def __init__(self, docs: Iterable[Mapping[str, Any]], reads: Reads, now: datetime) -> None:
+    def __init__(
+        self,
+        docs: Iterable[Mapping[str, Any]],
+        reads: Reads,
+        now: datetime,
+        *,
+        out_of_time: Callable[[], bool] | None = None,
+    ) -> None:
         self._docs = docs
         self._keep = keeps_event(reads, history_since(now, reads.lookback))
         self._events = bool(reads.events)
+        self._out_of_time = out_of_time
         self.stats = PassStats()
 
     def __iter__(self) -> Iterator[ContactView]:
         self.stats = PassStats()
         for doc in self._docs:
+            if self._out_of_time is not None and self._out_of_time():
+                raise OutOfTime(f"out of time after {self.stats.contacts} contacts")
+            self.stats.requests += 1
             events = [e for e in doc.get("events") or () if self._keep(e)] if self._events else []
             self.stats.contacts += 1
             self.stats.events += len(events)
@@ -263,7 +275,7 @@ class MemoryContacts:
         self, tenant_id: str, reads: Reads, now: datetime, *, out_of_time: Callable[[], bool] | None = None
     ) -> DocumentPass:
         docs = [self._document(key, lambda e: True) for key in sorted(self._profiles) if key[0] == tenant_id]
-        return DocumentPass(docs, reads, now)
+        return DocumentPass(docs, reads, now, out_of_time=out_of_time)
 
 
 # --------------------------------------------------------------------------- segments
