@@ -53,13 +53,12 @@ def build_service(
     saves queue their backfills; none by default)."""
     settings = repos.settings
     contexts = DynamoTenantContexts(repos.client, settings.tables.counters)
-    samples = SampleReader(repos.client, settings.tables, repos.contacts)
     optional: dict[str, Any] = {} if clock is None else {"clock": clock}
     audience = Audience(
         host=host, segments=repos.segments, memberships=repos.memberships, views=repos.views,
         snapshots=repos.snapshots, lookups=AudienceLookupRepository(repos.client, settings.tables),
         contexts=contexts, catalog=SegmentCatalog(repos.segments, host, contexts),
-        estimator=Estimator(samples), backfills=backfills,
+        estimator=Estimator(SampleReader(repos.client, settings.tables, repos.contacts)), backfills=backfills,
         segment_cache_seconds=settings.segment_cache_seconds, **optional,
     )
     client = aws.client("dynamodb", settings)
