@@ -39,8 +39,9 @@ RULES: tuple[tuple[str, dict[str, Any]], ...] = (
 def seeded(contacts: int) -> Iterator[tuple[Any, Any]]:
     """Repositories and an evaluation service over a demo tenant of ``contacts`` contacts."""
     from growthos_segments.devstack.demo_data import generate, write
+    from growthos_segments.devstack.template import create_tables
     from growthos_segments.handlers.wiring import build_service
-    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.infra.repos import build_repositories
     from growthos_segments.infra.settings import Settings
 
     with moto_in_process():

@@ -92,8 +92,9 @@ def deployment(contacts: int = CONTACTS) -> Iterator[Any]:
     """The tenant, its segments, contacts and events in moto in-process; yields the
     repositories and a function that builds an evaluation service over them."""
     from growthos_segments.core.ports import SegmentRecord
+    from growthos_segments.devstack.template import create_tables
     from growthos_segments.handlers.wiring import build_service
-    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.infra.repos import build_repositories
     from growthos_segments.infra.settings import Settings
 
     with moto_in_process():

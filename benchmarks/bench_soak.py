@@ -31,7 +31,8 @@ def soak(label: str, **options: int) -> int:
     os.environ.update(FAKE_AWS)
     from moto import mock_aws
 
-    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.devstack.template import create_tables
+    from growthos_segments.infra.repos import build_repositories
     from growthos_segments.infra.settings import Settings
     from tests.soak.harness import Soak, SoakConfig
 

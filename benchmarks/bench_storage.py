@@ -25,7 +25,8 @@ def view_load() -> None:
     """The demo tenant's 3,000 contacts and events in moto in-process (tuned, as the stack
     runs it); the views of 300 different contacts, each loaded once."""
     from growthos_segments.devstack.demo_data import generate, write
-    from growthos_segments.infra.repos import build_repositories, create_tables
+    from growthos_segments.devstack.template import create_tables
+    from growthos_segments.infra.repos import build_repositories
     from growthos_segments.infra.settings import Settings
 
     with moto_in_process():

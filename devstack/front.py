@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from growthos_segments.devstack.functions import ApiRoute, Authorizer
 from growthos_segments.devstack.motoserver import PortInUse
 from growthos_segments.devstack.runtime import ACCOUNT_ID, LambdaFunction
-from growthos_segments.infra.template import load_template
+from growthos_segments.devstack.template import load_template
 
 __all__ = ["ApiFront", "GatewayResponse", "HttpResponse", "gateway_responses", "policy_decision"]
 

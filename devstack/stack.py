@@ -60,10 +60,10 @@ from growthos_segments.devstack.progress import ProgressLine
 from growthos_segments.devstack.pump import MappingConfig, StreamPump, StreamReader, failure_message
 from growthos_segments.devstack.queues import QueuePoller, ScheduleRunner
 from growthos_segments.devstack.runtime import ACCOUNT_ID, LambdaFunction
+from growthos_segments.devstack.template import TEMPLATE_PATH, create_tables, load_template, table_properties
 from growthos_segments.infra import aws
 from growthos_segments.infra.repos._common import iso
 from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings, SettingsError
-from growthos_segments.infra.template import TEMPLATE_PATH, create_tables, load_template, table_properties
 
 __all__ = ["DEFAULT_MOTO_PORT", "DEFAULT_PORT", "LocalStack", "Options", "auth_header", "cli_hint", "main"]
 
@@ -256,7 +256,7 @@ class LocalStack:
         for resource in quiet["Resources"].values():
             if resource.get("Type") == "AWS::DynamoDB::Table":
                 resource["Properties"].pop("StreamSpecification", None)
-        create_tables(self._clients["dynamodb"], names, quiet)
+        create_tables(settings, self._clients["dynamodb"], quiet)
         for logical_id, table in names.items():
             self.resolver.refs[logical_id] = table
             self.resolver.attributes[(logical_id, "Arn")] = (

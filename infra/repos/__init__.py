@@ -18,7 +18,7 @@ from growthos_segments.infra.repos.memberships import MembershipRepository
 from growthos_segments.infra.repos.rechecks import RecheckRepository
 from growthos_segments.infra.repos.segments import SegmentRepository
 from growthos_segments.infra.repos.snapshots import SnapshotRepository
-from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings
+from growthos_segments.infra.settings import Settings
 
 __all__ = [
     "ContactRepository",
@@ -30,7 +30,6 @@ __all__ = [
     "SegmentRepository",
     "SnapshotRepository",
     "build_repositories",
-    "create_tables",
 ]
 
 
@@ -70,14 +69,3 @@ def build_repositories(settings: Settings, *, dynamodb_client: Any = None) -> Re
         snapshots=SnapshotRepository(models),
     )
 
-
-def create_tables(settings: Settings, dynamodb_client: Any = None) -> dict[str, str]:
-    """Create the template's tables under ``settings``' names (local stack, tests).
-
-    Returns ``{logical_id: stream_arn}``.
-    """
-    from growthos_segments.infra.template import create_tables as create_from_template
-
-    client = dynamodb_client or aws.client("dynamodb", settings)
-    names = {TABLE_LOGICAL_IDS[name]: table for name, table in settings.tables.as_dict().items()}
-    return create_from_template(client, names)

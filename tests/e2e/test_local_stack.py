@@ -31,11 +31,11 @@ from growthos_segments.core.segments import SegmentSet
 from growthos_segments.devstack.demo_data import api_key_for
 from growthos_segments.devstack.functions import load_app
 from growthos_segments.devstack.stack import FILLED_MARKER, READY_MARKER, auth_header
+from growthos_segments.devstack.template import load_template
 from growthos_segments.infra import aws, keys
 from growthos_segments.infra.repos import build_repositories
 from growthos_segments.infra.repos.progress import ProgressStore
 from growthos_segments.infra.settings import Settings
-from growthos_segments.infra.template import load_template
 from growthos_segments.plugins import default_host
 from growthos_segments.services.catalog import definition_of
 

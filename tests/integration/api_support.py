@@ -16,12 +16,12 @@ from growthos_segments.core.ports import SegmentRecord
 from growthos_segments.devstack.front import ApiFront
 from growthos_segments.devstack.functions import Authorizer, load_app
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.devstack.template import load_template
 from growthos_segments.handlers.api_wiring import Service, build_service
 from growthos_segments.handlers.wiring import build_service as build_evaluation
 from growthos_segments.infra.memory import MemoryBackfillQueue
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import TABLE_ENV, Settings
-from growthos_segments.infra.template import load_template
 from growthos_segments.services.audience import Audience
 from growthos_segments.services.backfill import Backfill
 

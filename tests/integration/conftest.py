@@ -17,7 +17,8 @@ import pytest
 from moto import mock_aws
 
 from growthos_segments.devstack import moto_tuning
-from growthos_segments.infra.repos import Repositories, build_repositories, create_tables
+from growthos_segments.devstack.template import create_tables
+from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.settings import Settings
 
 FAKE_ENV = {

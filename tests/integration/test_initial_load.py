@@ -21,8 +21,9 @@ import pytest
 
 from growthos_segments.devstack.demo_data import demo_segments, documents, generate, write
 from growthos_segments.devstack.initial_load import InitialLoad
+from growthos_segments.devstack.template import create_tables
 from growthos_segments.handlers.wiring import build_service
-from growthos_segments.infra.repos import Repositories, build_repositories, create_tables
+from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.settings import Settings
 from growthos_segments.plugins import default_host
 from growthos_segments.services.context import ContextRefresher

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from growthos_segments.devstack import lambda_package
-from growthos_segments.infra.template import load_template
+from growthos_segments.devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

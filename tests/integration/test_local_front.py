@@ -21,9 +21,9 @@ import pytest
 from growthos_segments.devstack.front import GatewayResponse, HttpResponse, gateway_responses, policy_decision
 from growthos_segments.devstack.functions import ApiRoute, FunctionSpec, load_app
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.devstack.template import load_template
 from growthos_segments.handlers.authorizer import key_from_headers
 from growthos_segments.infra.settings import ApiKeys, SettingsError
-from growthos_segments.infra.template import load_template
 from tests.integration.api_support import local_front, reset_authorizer
 
 KEY = "local-demo-key"

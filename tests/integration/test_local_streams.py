@@ -21,9 +21,9 @@ from growthos_segments.devstack.motoserver import prune_shard_iterators
 from growthos_segments.devstack.pump import MappingConfig, StreamPump, StreamReader
 from growthos_segments.devstack.queues import QueuePoller, ScheduleRunner
 from growthos_segments.devstack.runtime import LambdaFunction
+from growthos_segments.devstack.template import load_template
 from growthos_segments.infra import aws
 from growthos_segments.infra.repos import Repositories
-from growthos_segments.infra.template import load_template
 from growthos_segments.plugins import default_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

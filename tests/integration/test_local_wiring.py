@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from growthos_segments.devstack.stack import LocalStack, Options
-from growthos_segments.infra.template import load_template
+from growthos_segments.devstack.template import load_template
 
 EVALUATED: list[str] = []
 LOCK = threading.Lock()

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from growthos_segments.devstack.template import create_tables, load_template, table_env_vars
 from growthos_segments.infra import aws
-from growthos_segments.infra.repos import build_repositories, create_tables
+from growthos_segments.infra.repos import build_repositories
 from growthos_segments.infra.settings import TABLE_ENV, Settings, SettingsError, current_settings
-from growthos_segments.infra.template import load_template, table_env_vars
 
 TABLE_NAMES = {var: f"stack-{var.lower()}" for var in TABLE_ENV.values()}
 

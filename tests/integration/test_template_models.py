@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from growthos_segments.infra import aws
-from growthos_segments.infra.models import build_models
-from growthos_segments.infra.repos import create_tables
-from growthos_segments.infra.settings import TABLE_ENV, TABLE_LOGICAL_IDS, Settings
-from growthos_segments.infra.template import (
+from growthos_segments.devstack.template import (
+    create_tables,
     load_template,
     model_differences,
     table_env_vars,
     table_properties,
 )
+from growthos_segments.infra import aws
+from growthos_segments.infra.models import build_models
+from growthos_segments.infra.settings import TABLE_ENV, TABLE_LOGICAL_IDS, Settings
 
 HANDLERS = {
     "StreamEvaluatorFunction": "growthos_segments.handlers.stream.handler",

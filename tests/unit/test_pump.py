@@ -34,7 +34,7 @@ from growthos_segments.devstack.pump import (
     lambda_record,
 )
 from growthos_segments.devstack.runtime import Invocation, LambdaFunction
-from growthos_segments.infra.template import load_template
+from growthos_segments.devstack.template import load_template
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-11-22T00:00:00.000"
 BASE_SEQ = 1_000

@@ -9,6 +9,9 @@ and lists every difference between the pynamodb models and the declarations.
 Table ``Properties`` in the template are literal on purpose (no intrinsics
 besides what CloudFormation fills in, such as the table name), so they can be
 replayed against moto without a CloudFormation engine.
+
+Development tooling (the local stack, tests, benchmarks): it needs PyYAML, a
+development dependency, and the deployed functions never read the template.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from growthos_segments.infra import aws
+from growthos_segments.infra.settings import TABLE_LOGICAL_IDS, Settings
+
 __all__ = [
     "TEMPLATE_PATH",
     "create_tables",
@@ -31,6 +37,7 @@ __all__ = [
 ]
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+"""The repository's template (the local stack and the tests run from a checkout)."""
 
 _BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -96,15 +103,17 @@ def table_env_vars(template: Mapping[str, Any]) -> dict[str, str]:
 
 
 def create_tables(
-    dynamodb_client: Any,
-    names: Mapping[str, str],
+    settings: Settings,
+    dynamodb_client: Any = None,
     template: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Create each template table under ``names[logical_id]`` (streams, GSIs, TTL).
+    """Create each template table under its name in ``settings`` (streams, GSIs, TTL).
 
     Returns ``{logical_id: stream_arn}`` for tables with a stream. Tables that
     already exist are left alone, so a restarted local stack keeps its data.
     """
+    dynamodb_client = dynamodb_client or aws.client("dynamodb", settings)
+    names = {TABLE_LOGICAL_IDS[name]: table for name, table in settings.tables.as_dict().items()}
     template = template if template is not None else load_template()
     streams: dict[str, str] = {}
     existing = set(_list_tables(dynamodb_client))
