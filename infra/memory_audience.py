@@ -200,7 +200,7 @@ class MemoryContactSamples:
 
     @staticmethod
     def event_key_floor(since: datetime) -> str:
-        return keys.sortable_time(since)
+        return keys.sortable_time(since) if since.year >= 1000 else ""
 
 
 _RUNNING = object()

@@ -30,12 +30,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.dependencies import event_matches
-from growthos_segments.core.ports import ContactDocument, ContactSamples
+from growthos_segments.core.ports import ContactDocument, ContactSamples, history_since
 from growthos_segments.core.view import VIEW_FIELDS
 
 __all__ = ["Estimate", "Estimator", "wilson_interval"]
@@ -148,7 +148,7 @@ class Estimator:
         projection, the event names and how far back events are loaded.
         """
         paths = None if "*" in reads.attributes else frozenset(reads.attributes)
-        since = _since(now, reads.lookback)
+        since = history_since(now, reads.lookback)
         sample = self._sample(tenant_id, paths)
         if reads.lookback is not None:
             self._add_events(tenant_id, sample, reads.events, since)
@@ -261,14 +261,3 @@ def _merge(target: dict[str, Any], column: Mapping[str, Any]) -> None:
                     target[name][key] = inner
         elif value:
             target[name] = value
-
-
-def _since(now: datetime, lookback: timedelta | None) -> datetime | None:
-    """``now - lookback`` for the filter, ``None`` for all history (as the view loader)."""
-    if lookback is None or lookback == timedelta.max:
-        return None
-    try:
-        since = now - lookback
-    except OverflowError:
-        return None
-    return since if since.year >= 1000 else None

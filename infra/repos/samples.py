@@ -50,7 +50,8 @@ class SampleReader:
 
     @staticmethod
     def event_key_floor(since: datetime) -> str:
-        return keys.event_sk_floor(since)
+        """Keys hold four-digit years: an instant before year 1000 is before every event."""
+        return keys.event_sk_floor(since) if since.year >= 1000 else ""
 
     def _query(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
         """Every page of one Query (pages follow 1 MB limits, not item counts)."""
@@ -111,9 +112,10 @@ class SampleReader:
         names = {"#n": "name", "#a": "at", "#sk": "sk"}
         filters: list[str] = []
         base_values: dict[str, Any] = {}
-        if since is not None:
+        floor = None if since is None else self.event_key_floor(since)
+        if floor:
             filters.append("#sk >= :since")
-            base_values[":since"] = {"S": keys.event_sk_floor(since)}
+            base_values[":since"] = {"S": floor}
         if "" not in prefixes:
             alternatives: list[str] = []
             for index, prefix in enumerate(sorted(prefixes)):

@@ -161,3 +161,7 @@ def test_event_keys_sort_against_their_floor_alike(both: tuple[ContactSamples, C
         for pairs in found.values():
             for key, event in pairs:
                 assert (key >= floor) == (parse_instant(event["at"]) >= since)
+        ancient = datetime(500, 1, 1, tzinfo=UTC)  # before any time a key can hold: everything is after it
+        everything = frozenset({""})
+        assert samples.events("t1", 0, keys.SAMPLE_POSITIONS, since=ancient, prefixes=everything) == found
+        assert all(key >= samples.event_key_floor(ancient) for pairs in found.values() for key, _ in pairs)
