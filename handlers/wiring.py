@@ -10,11 +10,9 @@ stack build the same thing from their own settings and tables.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from growthos_segments.core.host import PluginHost
-from growthos_segments.core.membership import SeqClock
 from growthos_segments.core.ports import EventPublisher, RealtimePorts
 from growthos_segments.infra import aws
 from growthos_segments.infra.publisher import EventBridgePublisher
@@ -60,25 +58,15 @@ def build_service(
     settings: Settings,
     *,
     host: PluginHost | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     repos: Repositories | None = None,
     publisher: EventPublisher | None = None,
-    verify: bool = True,
-    confirm_unchanged: bool = False,
-    context_seconds: float = 300.0,
-    seqs: SeqClock | None = None,
+    **options: Any,
 ) -> EvaluationService:
-    """The engine for one deployment (``host`` defaults to the installed plugins)."""
+    """The engine for one deployment (``host`` defaults to the installed plugins;
+    ``options`` are :func:`~growthos_segments.services.realtime.evaluation_service`'s:
+    clock, seqs, verify, confirm_unchanged, context_seconds)."""
     ports = dynamodb_ports(repos or build_repositories(settings), publisher=publisher)
-    return evaluation_service(
-        ports,
-        default_host() if host is None else host,
-        clock=clock,
-        verify=verify,
-        confirm_unchanged=confirm_unchanged,
-        context_seconds=context_seconds,
-        seqs=seqs,
-    )
+    return evaluation_service(ports, default_host() if host is None else host, **options)
 
 
 def time_left(context: Any) -> Callable[[], float] | None:

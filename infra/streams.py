@@ -12,24 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from growthos_segments.core.dependencies import EVERYTHING, Change, changed_paths
 from growthos_segments.core.ports import ContactChanges
 from growthos_segments.infra import keys
-from growthos_segments.infra.repos._common import plain
+from growthos_segments.infra.repos._common import item_values, plain
 from growthos_segments.infra.settings import TableNames
 
 __all__ = ["DynamoStreamRecords", "image", "record_id"]
-
-_DESERIALIZER = TypeDeserializer()
-
 
 def image(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A stream image (DynamoDB JSON) as plain Python values (ints/floats, lists)."""
     if not raw:
         return None
-    return {name: plain(_DESERIALIZER.deserialize(value)) for name, value in raw.items()}
+    return plain(item_values(raw))
 
 
 def record_id(record: Mapping[str, Any]) -> str:

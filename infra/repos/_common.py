@@ -10,12 +10,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 from growthos_segments.core.ports import CursorError
 from growthos_segments.core.timeutil import parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
 from growthos_segments.core.values import plain
 
-__all__ = ["decode_cursor", "encode_cursor", "iso", "parse_iso", "plain", "utcnow"]
+__all__ = ["decode_cursor", "encode_cursor", "iso", "item_values", "parse_iso", "plain", "utcnow"]
+
+_DESERIALIZER = TypeDeserializer()
+
+
+def item_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An item as a low-level client or a stream returns it (DynamoDB JSON) as Python
+    values (numbers stay ``Decimal``; :func:`plain` makes them JSON numbers)."""
+    return {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
 
 
 def utcnow() -> datetime:

@@ -29,20 +29,17 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.ports import OutOfTime, PassStats, StoredContext, history_since
 from growthos_segments.core.view import ContactView
 from growthos_segments.infra import keys
-from growthos_segments.infra.repos._common import iso, parse_iso, plain
+from growthos_segments.infra.repos._common import iso, item_values, parse_iso, plain
 from growthos_segments.infra.settings import TableNames
 
 __all__ = ["DynamoTenantContexts", "SampleScanner", "TenantStream"]
 
 log = logging.getLogger("growthos_segments.infra.repos.contexts")
 
-_DESERIALIZER = TypeDeserializer()
 _POSITION = 4
 """Hex digits of the sample position at the start of every ``sample_sk``."""
 
@@ -203,7 +200,7 @@ class TenantStream:
             response = self._client.query(**request)
             self.stats.requests += 1
             for raw in response.get("Items", ()):
-                yield {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
+                yield item_values(raw)
             start = response.get("LastEvaluatedKey")
             if not start:
                 return
