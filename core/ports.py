@@ -590,6 +590,7 @@ class IdempotentCalls(Protocol):
 # unit tests and the local stack's initial fill.
 
 __all__ += [
+    "PUBLISH_BATCH",
     "BackfillJob",
     "BackfillProgress",
     "BackfillProgressStore",
@@ -614,6 +615,12 @@ if TYPE_CHECKING:
     from growthos_segments.core.dependencies import Change
     from growthos_segments.core.membership import PairStateReader
     from growthos_segments.core.view import ContactView
+
+
+PUBLISH_BATCH = 10
+"""Events an :class:`EventPublisher` sends in one request at most (EventBridge's
+PutEvents limit): the notifier cuts its runs at this size so a refusal stops a
+batch before more is sent."""
 
 
 @dataclass

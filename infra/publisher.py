@@ -14,11 +14,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from growthos_segments.core.ports import OutboundEvent, PublishFailure, PublishResult
+from growthos_segments.core.ports import PUBLISH_BATCH, OutboundEvent, PublishFailure, PublishResult
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ENTRIES", "EventBridgePublisher", "entry_size"]
 
-MAX_BATCH_ENTRIES = 10
+MAX_BATCH_ENTRIES = PUBLISH_BATCH
 """PutEvents accepts at most 10 entries per request."""
 MAX_BATCH_BYTES = 256 * 1024
 """... and at most 256 KB per request, counted as EventBridge counts entry size."""

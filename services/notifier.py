@@ -12,12 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from growthos_segments.core.membership import transition_event
-from growthos_segments.core.ports import EventPublisher, OutboundEvent, StreamRecordReader
+from growthos_segments.core.ports import PUBLISH_BATCH, EventPublisher, OutboundEvent, StreamRecordReader
 
-__all__ = ["MAX_RUN", "HeldBack", "Notifier", "NotifyResult", "PublishError"]
-
-MAX_RUN = 10
-"""Events per run: one publish request's worth (EventBridge's PutEvents takes 10)."""
+__all__ = ["HeldBack", "Notifier", "NotifyResult", "PublishError"]
 
 
 @dataclass
@@ -117,7 +114,7 @@ class Notifier:
         run: list[OutboundEvent] = []
         pairs: set[tuple[Any, Any, Any]] = set()
         for event in events:
-            if _pair(event) in pairs or len(run) == MAX_RUN:
+            if _pair(event) in pairs or len(run) == PUBLISH_BATCH:
                 yield run
                 run, pairs = [], set()
             run.append(event)
