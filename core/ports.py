@@ -417,6 +417,7 @@ __all__ += [
     "SnapshotRecord",
     "SnapshotStore",
     "StoredState",
+    "snapshot_counts",
 ]
 
 SNAPSHOT_FLAGS = ("bounced", "unsubscribed", "spam", "no_email")
@@ -438,6 +439,12 @@ class SnapshotMember:
     @property
     def addressable(self) -> bool:
         return not (self.bounced or self.unsubscribed or self.spam or self.no_email)
+
+
+def snapshot_counts(members: Sequence[SnapshotMember]) -> dict[str, int]:
+    """How many of ``members`` each of :data:`SNAPSHOT_CATEGORIES` holds (a snapshot's breakdown)."""
+    flagged = {name: sum(bool(getattr(m, name)) for m in members) for name in SNAPSHOT_FLAGS}
+    return {"all": len(members), "addressable": sum(m.addressable for m in members), **flagged}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from typing import Any
 from growthos_segments.core.dependencies import event_matches
 from growthos_segments.core.ports import (
     SNAPSHOT_CATEGORIES,
-    SNAPSHOT_FLAGS,
     ContactDocument,
     ContactPager,
     ContactViewLoader,
@@ -31,6 +30,7 @@ from growthos_segments.core.ports import (
     SnapshotMember,
     SnapshotRecord,
     StoredState,
+    snapshot_counts,
 )
 from growthos_segments.core.timeutil import parse_instant, to_iso
 from growthos_segments.infra import keys
@@ -110,10 +110,8 @@ class MemorySnapshots:
         now: datetime,
     ) -> SnapshotRecord:
         snapshot_id = new_snapshot_id(now)
-        counts = {name: sum(getattr(m, name) for m in members) for name in SNAPSHOT_FLAGS}
-        counts.update({"all": len(members), "addressable": sum(m.addressable for m in members)})
         record = SnapshotRecord(tenant_id, segment_id, snapshot_id, to_iso(now) or "", segment_version, label,
-                                -(-len(members) // self.page_ids), counts)
+                                -(-len(members) // self.page_ids), snapshot_counts(members))
         self._headers.setdefault((tenant_id, segment_id), {})[snapshot_id] = record
         self._members[snapshot_id] = list(members)
         return record

@@ -33,6 +33,7 @@ from growthos_segments.core.ports import (
     Page,
     SnapshotMember,
     SnapshotRecord,
+    snapshot_counts,
 )
 from growthos_segments.infra import keys
 from growthos_segments.infra.models import Models, SnapshotChunkModel, SnapshotModel
@@ -84,17 +85,12 @@ class SnapshotRepository:
         snapshot_id = new_snapshot_id(now)
         pk = keys.snapshot_pk(tenant_id, segment_id)
         chunks = [members[i:i + CHUNK_IDS] for i in range(0, len(members), CHUNK_IDS)]
-        counts = {name: 0 for name in SNAPSHOT_CATEGORIES}
         with self._chunk.batch_write() as batch:
             for number, chunk in enumerate(chunks):
                 item = self._chunk(pk, keys.snapshot_chunk_sk(snapshot_id, number))
                 item.ids = [keys.check_contact_id(m.contact_id) for m in chunk]
                 for flag in SNAPSHOT_FLAGS:
-                    flagged = [m.contact_id for m in chunk if getattr(m, flag)]
-                    setattr(item, flag, flagged)
-                    counts[flag] += len(flagged)
-                counts["all"] += len(chunk)
-                counts["addressable"] += sum(m.addressable for m in chunk)
+                    setattr(item, flag, [m.contact_id for m in chunk if getattr(m, flag)])
                 batch.save(item)
         header = self._header(
             pk,
@@ -106,7 +102,7 @@ class SnapshotRepository:
             label=label,
             taken_at=iso(now),
             chunks=len(chunks),
-            counts=counts,
+            counts=snapshot_counts(members),
         )
         header.save(condition=self._header.pk.does_not_exist())
         return _record(header)
