@@ -2,8 +2,9 @@
 
 Plugins implement these with ``@hookimpl``; built-in plugins are registered by
 import and outside plugins through the entry-point group ``growthos.segments``.
-pluggy is used for discovery only: hooks run when a host is built, never per
-contact.
+The registration hooks run once, when a host is built, and ``tenant_context``
+on a schedule; no hook runs per contact, so pluggy's dispatch never costs
+evaluation anything.
 """
 
 from __future__ import annotations
