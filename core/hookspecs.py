@@ -3,8 +3,8 @@
 Plugins implement these with ``@hookimpl``; built-in plugins are registered by
 import and outside plugins through the entry-point group ``growthos.segments``.
 The registration hooks run once, when a host is built, and ``tenant_context``
-on a schedule; no hook runs per contact, so pluggy's dispatch never costs
-evaluation anything.
+off the evaluation path (on a schedule, or when a tenant is first loaded); no
+hook runs per contact, so pluggy's dispatch never costs evaluation anything.
 """
 
 from __future__ import annotations
