@@ -10,7 +10,6 @@ JSON Schema could not express.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -22,6 +21,7 @@ from growthos_segments.core.ids import (
     SEGMENT_ID_PATTERN,
 )
 from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, SNAPSHOT_CATEGORIES
+from growthos_segments.core.segments import MAX_NAME_LENGTH, MAX_VERSION, refuse_control_characters
 
 __all__ = [
     "MAX_VERSION",
@@ -72,32 +72,22 @@ Rule = Annotated[
 ]
 SegmentTypeName = Literal[SEGMENT_TYPES]  # type: ignore[valid-type]  # the stored types, one definition
 SnapshotCategory = Literal[SNAPSHOT_CATEGORIES]  # type: ignore[valid-type]
-MAX_VERSION = 2**53 - 1
-"""Segment versions count saves from 1; the bound keeps them exact in every JSON reader."""
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
 
 
 def _text(*, allow_line_breaks: bool) -> AfterValidator:
-    """Refuses control characters (Unicode category Cc), which no name or label needs and
-    which break the logs, terminals and CSV exports these texts end up in."""
     allowed = "\t\n\r" if allow_line_breaks else ""
-
-    def check(value: str) -> str:
-        for index, char in enumerate(value):
-            if unicodedata.category(char) == "Cc" and char not in allowed:
-                raise ValueError(f"control character U+{ord(char):04X} at position {index} is not allowed")
-        return value
-
-    return AfterValidator(check)
+    return AfterValidator(lambda value: refuse_control_characters(value, allowed))
 
 
 _ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200),
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
     _text(allow_line_breaks=False),
-    Field(description="1-200 characters, no control characters", json_schema_extra={"pattern": _ONE_LINE}),
+    Field(description=f"1-{MAX_NAME_LENGTH} characters, no control characters",
+          json_schema_extra={"pattern": _ONE_LINE}),
 ]
 Description = Annotated[
     str,

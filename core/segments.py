@@ -42,6 +42,7 @@ __all__ = [
     "SegmentSet",
     "SegmentSetError",
     "SegmentType",
+    "refuse_control_characters",
 ]
 
 
@@ -100,15 +101,25 @@ MAX_VERSION = 2**53 - 1
 """Versions count saves from 1; the bound keeps them exact in every JSON reader."""
 
 
+def refuse_control_characters(text: str, allowed: str = "") -> str:
+    """Names, descriptions and labels end up in logs, terminals and CSV exports, which a
+    control character (Unicode category Cc) breaks: refuse one, saying where. ``allowed``
+    holds the ones a text may contain (line breaks in a description)."""
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cc" and char not in allowed:
+            raise ValueError(f"control character U+{ord(char):04X} at position {index} is not allowed")
+    return text
+
+
 def _check_name(name: str) -> None:
-    """Names end up in logs, terminals and CSV exports: one line, no control characters."""
     if not isinstance(name, str):
         raise TypeError("name must be a string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
-    for index, char in enumerate(name):
-        if unicodedata.category(char) == "Cc":
-            raise ValueError(f"name: control character U+{ord(char):04X} at position {index} is not allowed")
+    try:
+        refuse_control_characters(name)
+    except ValueError as exc:
+        raise ValueError(f"name: {exc}") from None
 
 
 class SegmentSetError(ValueError):
