@@ -13,7 +13,8 @@ Bands are named lower bounds: a score is in the band with the highest lower
 bound it reaches, so the defaults ``hot 80 / warm 50 / cold 0`` put 79.5 in
 warm, 100 and above in hot, and negative scores in no band. A condition may
 carry its own ``bands`` instead, e.g. ``{"champion": 90, "fan": 60, "idle":
-0}``; the band it asks for must be one of the bands in use.
+0}``, and must then ask for one of them; a band the default bands do not
+define never matches.
 """
 
 from __future__ import annotations
@@ -105,11 +106,11 @@ class ScoreBandParams(ParamsModel):
 
     @model_validator(mode="after")
     def _known_band(self) -> Self:
-        unknown = sorted(set(_as_list(self.band)) - set(self.bands or DEFAULT_BANDS))
-        if unknown:
-            which = "the given bands" if self.bands is not None else "the default bands"
-            raise ValueError(f"band {unknown[0]!r} is not one of {which} "
-                             f"{sorted(self.bands or DEFAULT_BANDS)}")
+        if self.bands is not None:
+            unknown = sorted(set(_as_list(self.band)) - set(self.bands))
+            if unknown:
+                raise ValueError(f"band {unknown[0]!r} is not one of the given bands "
+                                 f"{sorted(self.bands)}")
         return self
 
 

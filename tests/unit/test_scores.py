@@ -84,10 +84,8 @@ def test_score_band_reads_the_score_and_no_tenant_context() -> None:
     assert run("score_band", {"band": "hot"}, {"lead": 85}, context) == (True, None)
 
 
-def test_a_band_outside_the_bands_in_use_is_refused() -> None:
-    condition = HOST.condition_types["score_band"]
-    with pytest.raises(ValueError, match="'champion' is not one of the default bands"):
-        condition.params.model_validate({"band": ["hot", "champion"]})
+def test_a_band_the_default_bands_do_not_define_never_matches() -> None:
+    assert run("score_band", {"band": "champion"}, {"lead": 99}) == (False, None)
 
 
 def test_condition_bands_win_and_must_name_the_band() -> None:
