@@ -13,9 +13,10 @@ set, and those run this file:
   the template's runtime and architecture, so the layer holds aarch64 builds of
   pydantic-core, google-re2 and datalogic-py whatever machine runs the build,
   and no python3.12 interpreter or Docker is needed for it. boto3 and botocore
-  are shipped although the Lambda runtime has its own: pynamodb needs botocore
-  anyway, and the runtime's copy is older than the ``boto3>=1.40`` the tests run
-  against and changes when AWS updates it.
+  are shipped although the Lambda runtime has its own: pynamodb requires
+  botocore, so pip installs it anyway, and the runtime's copy is whatever AWS
+  installed last, which need not satisfy the ``boto3>=1.40`` of pyproject.toml
+  (nor match the botocore shipped beside it).
 
 pyproject.toml stays the one list of packages and of dependencies. The Makefile
 runs this file with the system Python, outside any virtualenv, so it uses the

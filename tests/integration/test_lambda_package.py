@@ -255,3 +255,26 @@ def test_the_make_target_needs_the_artifacts_directory() -> None:
     assert result.returncode != 0
     assert "ARTIFACTS_DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _project(root: Path, setuptools: str) -> Path:
+    (root / "growthos_segments").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(f'[project]\nname = "x"\n\n[tool.setuptools]\n{setuptools}\n')
+    (root / "growthos_segments" / "__init__.py").write_text("")
+    return root
+
+
+def test_a_listed_package_without_its_folder_stops_the_build(tmp_path: Path) -> None:
+    root = _project(
+        tmp_path / "repo",
+        'packages = ["growthos_segments", "growthos_segments.core"]\n'
+        '[tool.setuptools.package-dir]\n"growthos_segments.core" = "core"',
+    )
+    with pytest.raises(ValueError, match=r"growthos_segments\.core.*core has no __init__\.py"):
+        lambda_package.build_code(tmp_path / "out", root)
+
+
+def test_package_data_stops_the_build_instead_of_being_left_out(tmp_path: Path) -> None:
+    root = _project(tmp_path / "repo", 'packages = ["growthos_segments"]\npackage-data = {"*" = ["*.json"]}')
+    with pytest.raises(ValueError, match="package data"):
+        lambda_package.build_code(tmp_path / "out", root)
