@@ -254,17 +254,6 @@ class Audience:
     (the deployment's ``SEGMENT_CACHE_SECONDS``)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    # --- catalog and rules ---------------------------------------------------------------
-
-    def condition_types(self) -> list[dict[str, Any]]:
-        return self.host.catalog()
-
-    def templates(self) -> list[Any]:
-        return [dict(t) for t in self.host.list_templates()]
-
-    def validate(self, rule: Any) -> ValidateOut:
-        return validate(self.host, rule)
-
     # --- estimate --------------------------------------------------------------------------
 
     def estimate(self, tenant_id: str, request: EstimateIn) -> EstimateOut:
