@@ -30,12 +30,12 @@ demo: $(STAMP)
 	$(BIN)/python -m growthos_segments.devstack.demo
 
 test: $(STAMP)
-	$(BIN)/ruff check growthos_segments core plugins services infra handlers devstack tests benchmarks
+	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check growthos_segments core plugins services infra handlers devstack tests benchmarks
+	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 
 bench: $(STAMP)
