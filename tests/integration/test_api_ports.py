@@ -1,4 +1,4 @@
-"""The audience side's ports answer the same on DynamoDB (moto) and in memory.
+"""The audience side's ports answer the same on AWS (moto) and in memory.
 
 The unit tests of the audience services run on the in-memory implementations
 (:mod:`growthos_segments.infra.memory_audience`); these tests hold them to the
@@ -7,7 +7,8 @@ DynamoDB adapters, so the two cannot drift apart unnoticed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,19 +16,35 @@ import pytest
 
 from growthos_segments.core.ports import (
     SNAPSHOT_CATEGORIES,
+    AudienceLookups,
     ContactSamples,
     CursorError,
+    IdempotencyKeyReused,
+    IdempotentCalls,
+    MembershipCheck,
+    MembershipStore,
+    SegmentRecord,
+    SegmentStore,
     SnapshotMember,
     SnapshotStore,
+    StoredState,
 )
 from growthos_segments.core.timeutil import parse_instant
 from growthos_segments.infra import keys
-from growthos_segments.infra.memory import MemoryContacts
-from growthos_segments.infra.memory_audience import MemoryContactSamples, MemorySnapshots
+from growthos_segments.infra.idempotency import PowertoolsIdempotency
+from growthos_segments.infra.memory import MemoryBackend, MemoryContacts
+from growthos_segments.infra.memory_audience import (
+    MemoryAudienceLookups,
+    MemoryContactSamples,
+    MemoryIdempotency,
+    MemorySnapshots,
+)
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.audience import AudienceLookupRepository
 from growthos_segments.infra.repos.samples import SampleReader
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
 
 
 @pytest.fixture(params=["dynamodb", "memory"])
@@ -165,3 +182,83 @@ def test_event_keys_sort_against_their_floor_alike(both: tuple[ContactSamples, C
         everything = frozenset({""})
         assert samples.events("t1", 0, keys.SAMPLE_POSITIONS, since=ancient, prefixes=everything) == found
         assert all(key >= samples.event_key_floor(ancient) for pairs in found.values() for key, _ in pairs)
+
+
+# --- point lookups and idempotent calls ----------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    """One implementation of the stores the lookups read, and the lookups over them."""
+
+    segments: SegmentStore
+    memberships: MembershipStore
+    lookups: AudienceLookups
+    put_contact: Callable[[dict[str, Any]], None]
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    if request.param == "memory":
+        backend = MemoryBackend()
+        lookups = MemoryAudienceLookups(backend.segments, backend.memberships, backend.contacts)
+        return Deployment(backend.segments, backend.memberships, lookups, backend.contacts.put)
+    repos: Repositories = request.getfixturevalue("repos")
+    return Deployment(repos.segments, repos.memberships,
+                      AudienceLookupRepository(repos.client, repos.settings.tables),
+                      lambda doc: repos.contacts.put(doc, now=NOW))
+
+
+def test_a_membership_check_sees_segment_row_and_contact_alike(deployment: Deployment) -> None:
+    d = deployment
+    d.segments.save(SegmentRecord(tenant_id="t1", segment_id="pro", name="pro", rule=PRO), now=NOW)
+    for contact_id in ("in", "out", "never"):
+        d.put_contact({"tenant_id": "t1", "contact_id": contact_id,
+                       "attributes": {"email": f"{contact_id}@x.io"},
+                       "suppression": {"bounced": contact_id == "out"}})
+    d.memberships.enter("t1", "pro", "in", seq=1, at=NOW, segment_version=1)
+    d.memberships.enter("t1", "pro", "out", seq=1, at=NOW, segment_version=1)
+    d.memberships.exit("t1", "pro", "out", seq=2, at=NOW + timedelta(minutes=1), segment_version=1)
+    check = d.lookups.membership_check
+    assert check("t1", "pro", "in") == MembershipCheck(
+        "active", StoredState(True, "2026-11-22T12:00:00Z", None, 1), True)
+    assert check("t1", "pro", "out") == MembershipCheck(
+        "active", StoredState(False, "2026-11-22T12:00:00Z", "2026-11-22T12:01:00Z", 1), True)
+    assert check("t1", "pro", "never") == MembershipCheck("active", None, True)
+    assert check("t1", "pro", "nobody") == MembershipCheck("active", None, False)
+    assert check("t1", "other", "in") == MembershipCheck(None, None, True)
+    assert check("t2", "pro", "in") == MembershipCheck(None, None, False)
+    head = d.segments.get("t1", "pro")
+    assert head is not None
+    d.segments.save(replace(head, status="archived"), now=NOW)
+    assert check("t1", "pro", "in").segment_status == "archived"
+    assert (d.lookups.contact_exists("t1", "in"), d.lookups.contact_exists("t2", "in")) == (True, False)
+    profiles = d.lookups.suppression_profiles("t1", ["in", "out", "nobody"])
+    assert sorted(profiles) == ["in", "out"]
+    assert profiles["out"]["suppression"]["bounced"] is True
+    assert profiles["in"]["attributes"]["email"] == "in@x.io"
+
+
+@pytest.fixture(params=["powertools", "memory"])
+def calls(request: pytest.FixtureRequest) -> IdempotentCalls:
+    if request.param == "memory":
+        return MemoryIdempotency()
+    repos: Repositories = request.getfixturevalue("repos")
+    return PowertoolsIdempotency(repos.settings.tables.idempotency, repos.client)
+
+
+def test_idempotent_calls_replay_refuse_another_body_and_keep_tenants_apart(calls: IdempotentCalls) -> None:
+    ran: list[dict[str, Any]] = []
+
+    def create(request: dict[str, Any]) -> dict[str, Any]:
+        ran.append(request)
+        return {"n": len(ran)}
+
+    call = calls.wrap("test.create", create)
+    first = {"tenant_id": "t1", "key": "k", "body": {"a": 1}}
+    assert call(first) == {"n": 1}
+    assert call(dict(first)) == {"n": 1} and len(ran) == 1
+    with pytest.raises(IdempotencyKeyReused):
+        call({**first, "body": {"a": 2}})
+    assert call({**first, "tenant_id": "t2"}) == {"n": 2}
+    assert calls.wrap("test.other", create)(first) == {"n": 3}  # another function, another record
