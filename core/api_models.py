@@ -1,8 +1,9 @@
 """Request and response bodies of the audience API, as pydantic models.
 
 They live in ``core`` (pure pydantic, no AWS) because both sides use them: the
-Powertools resolver in ``growthos_segments.handlers.api`` validates requests and generates the
-OpenAPI document from them, and ``growthos_segments.services.audience`` builds the responses. The
+API's routes (``growthos_segments.handlers.api_*``) validate requests with them and
+the OpenAPI document is generated from them, and ``growthos_segments.services.audience``
+builds the responses. The
 rule itself is typed loosely here (a JSON object) on purpose: its real
 validation is the rule language's (every error with a JSON pointer), which a
 JSON Schema could not express.

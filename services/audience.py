@@ -1,7 +1,8 @@
 """The audience API's service functions: one per route, tenant first, storage behind ports.
 
-``growthos_segments.handlers.api`` parses a request, calls one method of :class:`Audience` and
-shapes the response; everything a route *means* is here, so it can be tested
+Each route of the API (``growthos_segments.handlers.api_*``) parses a request, calls
+one method of :class:`Audience` (or, for the catalog routes, the plugin host and
+:func:`validate`) and shapes the response; everything a route *means* is here, so it can be tested
 without API Gateway events. Failures a caller can fix are :class:`ApiError`
 subclasses carrying the HTTP status and a located error list; anything else
 is a bug (a 500).
