@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from growthos_segments.core.ports import BackfillJob
-from growthos_segments.infra import aws, keys
-from growthos_segments.infra.settings import Settings
+from growthos_segments.infra import keys
 
-__all__ = ["JobError", "SqsBackfillQueue", "job_from_json", "job_to_json", "start_backfill"]
+__all__ = ["JobError", "SqsBackfillQueue", "job_from_json", "job_to_json"]
 
 SQS_BATCH = 10
 MAX_DELAY_SECONDS = 900
@@ -78,25 +77,3 @@ class SqsBackfillQueue:
             if failed:
                 reason = failed[0].get("Message")
                 raise RuntimeError(f"could not queue {len(failed)} backfill job(s): {reason}")
-
-
-def start_backfill(
-    settings: Settings,
-    tenant_id: str,
-    segment_id: str,
-    version: int,
-    *,
-    sqs_client: Any = None,
-    delay_seconds: float | None = None,
-) -> BackfillJob:
-    """Queue the backfill of a just-saved segment version (what the API calls after a save).
-
-    The message is delayed past the segment cache window, so every stream
-    evaluator already uses version ``version`` when the backfill reads contacts.
-    """
-    queue_url = settings.require_backfill_queue("backfill of a saved segment")
-    job = BackfillJob(keys.check_tenant_id(tenant_id), keys.check_segment_id(segment_id), version)
-    client = sqs_client or aws.client("sqs", settings)
-    delay = settings.segment_cache_seconds + 1 if delay_seconds is None else delay_seconds
-    SqsBackfillQueue(client, queue_url).send([job], delay_seconds=int(delay + 0.999))
-    return job

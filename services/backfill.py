@@ -27,7 +27,7 @@ member under the old rule and does not match the new one leaves.
 Start a backfill after the segment caches have seen the new version
 (``Settings.segment_cache_seconds``): a contact written before that is still
 evaluated by the stream against the old rule, and the backfill must read it
-afterwards (``growthos_segments.infra.queue.start_backfill`` delays its message by that much).
+afterwards (the audience service's save delays its job by that much).
 """
 
 from __future__ import annotations
