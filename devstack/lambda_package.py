@@ -43,6 +43,7 @@ __all__ = [
     "main",
     "runtime_packages",
     "runtime_requirements",
+    "wheel_selection",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,10 @@ RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
 """``Globals.Function.Architectures`` of template.yaml (a test keeps them equal)."""
 
-_WHEEL_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+_MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+_GLIBC_MINOR = {"python3.11": 26, "python3.12": 34, "python3.13": 34}
+"""glibc 2.N of each runtime's OS (Amazon Linux 2 before python3.12, Amazon Linux 2023 since)."""
 
 DEV_PACKAGES = ("growthos_segments.devstack",)
 """Installed for development (local stack, CLI, demo data), never deployed."""
@@ -138,15 +142,29 @@ def build_dependencies(
     """
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
     if runtime is not None or architecture is not None:
-        if runtime is None or architecture is None or not runtime.startswith("python"):
-            raise ValueError(f"need a pythonX.Y runtime and an architecture: {runtime!r}, {architecture!r}")
-        command += [
-            "--only-binary=:all:",
-            "--implementation", "cp",
-            "--python-version", runtime.removeprefix("python"),
-            "--platform", _WHEEL_PLATFORMS[architecture],
-        ]  # fmt: skip
+        command += wheel_selection(runtime, architecture)
     subprocess.run([*command, *runtime_requirements(root)], check=True)
+
+
+def wheel_selection(runtime: str | None, architecture: str | None) -> list[str]:
+    """pip options that take only wheels a Lambda ``runtime`` on ``architecture`` can load.
+
+    pip matches ``--platform`` tags literally, so every manylinux tag the
+    runtime's glibc accepts is listed: with ``manylinux2014`` alone pip would
+    pass over newer wheels built for glibc 2.28 (google-re2's recent releases
+    for aarch64) and install an older release.
+    """
+    if runtime not in _GLIBC_MINOR or architecture not in _MACHINES:
+        raise ValueError(f"no wheel platform known for runtime {runtime!r} on {architecture!r}")
+    machine = _MACHINES[architecture]
+    platforms = [f"manylinux_2_{minor}_{machine}" for minor in range(_GLIBC_MINOR[runtime], 16, -1)]
+    platforms.append(f"manylinux2014_{machine}")  # the legacy name of manylinux_2_17
+    return [
+        "--only-binary=:all:",
+        "--implementation", "cp",
+        "--python-version", runtime.removeprefix("python"),
+        *(option for platform in platforms for option in ("--platform", platform)),
+    ]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

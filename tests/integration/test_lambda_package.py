@@ -278,3 +278,15 @@ def test_package_data_stops_the_build_instead_of_being_left_out(tmp_path: Path) 
     root = _project(tmp_path / "repo", 'packages = ["growthos_segments"]\npackage-data = {"*" = ["*.json"]}')
     with pytest.raises(ValueError, match="package data"):
         lambda_package.build_code(tmp_path / "out", root)
+
+
+def test_the_layer_takes_wheels_for_the_runtimes_glibc_not_only_manylinux2014() -> None:
+    """google-re2's recent aarch64 wheels are tagged manylinux_2_28; Amazon Linux 2023 (glibc 2.34,
+    the python3.12 runtime) loads them, and with manylinux2014 alone pip installs an older release."""
+    options = lambda_package.wheel_selection("python3.12", "arm64")
+    platforms = {options[i + 1] for i, option in enumerate(options) if option == "--platform"}
+    assert {"manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"} <= platforms
+    assert "manylinux_2_35_aarch64" not in platforms
+    assert options[options.index("--python-version") + 1] == "3.12"
+    with pytest.raises(ValueError, match=r"python3\.99"):
+        lambda_package.wheel_selection("python3.99", "arm64")
