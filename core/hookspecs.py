@@ -70,7 +70,7 @@ def tenant_context(
         views (a tenant may have millions of contacts), and let exceptions
         raised while iterating propagate (one says the caller ran out of time).
         Callers that hold plain contact documents (the CLI) pass those: wrap an
-        item that is not a :class:`~core.view.ContactView` in one.
+        item that is not a :class:`~growthos_segments.core.view.ContactView` in one.
     :param now: the instant the data is computed for; plugins never read the
         clock themselves, so a recomputation for a past instant is reproducible.
     """

@@ -130,6 +130,7 @@ from growthos_segments.core.errors import field_error
 from growthos_segments.core.limits import DEFAULT_LIMITS, MAX_SPAN
 from growthos_segments.core.regex import SafeRegex, compile_safe_regex
 from growthos_segments.core.timeutil import parse_instant, zone
+from growthos_segments.core.values import plain_number
 from growthos_segments.core.view import MISSING
 
 __all__ = [
@@ -365,7 +366,7 @@ class EqualsTest(ValueTestModel):
             if kind is int or kind is float:
                 return hit if value == target else miss
             if kind is Decimal:
-                return hit if _decimal_number(value) == target else miss
+                return hit if plain_number(value) == target else miss
             return miss
 
         return equals_number
@@ -592,7 +593,7 @@ class BetweenTest(ValueTestModel):
             if kind is int or kind is float:
                 return hit if low <= value <= high else miss
             if kind is Decimal:
-                number = _decimal_number(value)
+                number = plain_number(value)
                 return hit if number is not None and low <= number <= high else miss
             return miss
 
@@ -862,13 +863,6 @@ def describe_value_test(test: BaseModel) -> str:
 # --------------------------------------------------------------------------- kinds and keys
 
 
-def _decimal_number(value: Decimal) -> int | float | None:
-    """DynamoDB numbers arrive as Decimal; compare them as the JSON number they were."""
-    if not value.is_finite():
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _key(value: Any) -> Any:
     """A hashable identity for set operators: strings and numbers as is, bools tagged."""
     kind = type(value)
@@ -877,7 +871,7 @@ def _key(value: Any) -> Any:
     if kind is bool:
         return _BOOL_KEYS[value]
     if kind is Decimal:
-        number = _decimal_number(value)
+        number = plain_number(value)
         return _NOKEY if number is None else number
     return _NOKEY
 
@@ -1014,7 +1008,7 @@ def _number_compare(compare: Callable[[Any, Any], bool], target: float) -> Value
         if kind is int or kind is float:
             return _TRUE if compare(value, target) else _FALSE
         if kind is Decimal:
-            number = _decimal_number(value)
+            number = plain_number(value)
             return _TRUE if number is not None and compare(number, target) else _FALSE
         return _FALSE
 
