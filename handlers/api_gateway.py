@@ -2,11 +2,11 @@
 
 An event without a tenant is a 401 before anything else is looked at. A path
 the API does not have is a 404, a method a path does not have a 405 with
-``Allow`` (both read from the OpenAPI document). Bodies are
-JSON: they are read as JSON whatever the Content-Type says when it is a form or
-text type (``curl -d`` sends ``application/x-www-form-urlencoded`` by default,
-and refusing every README-style request helps nobody); a body of any other type
-(XML, multipart, ...) is a 415.
+``Allow`` (both read from the OpenAPI document). Bodies are JSON: they are read
+as JSON whatever the Content-Type says when it is a form or text type (``curl
+-d`` sends ``application/x-www-form-urlencoded`` by default, and refusing every
+README-style request helps nobody); a body of any other type (XML, multipart,
+...) is a 415.
 """
 
 from __future__ import annotations
