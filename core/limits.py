@@ -33,6 +33,11 @@ __all__ = [
 class Limits:
     max_depth: int = 32
     """Nesting depth of the rule tree (logic nodes and expression operators)."""
+    max_reference_depth: int = 32
+    """Segments in the longest chain of segment references (a segment that references
+    one that references another is 3 deep). Evaluation follows references by
+    recursion, a few stack frames each: the bound keeps the deepest chain far from
+    Python's stack limit."""
     max_nodes: int = 2000
     """Rule-tree nodes: logic nodes, conditions, references, expression operators."""
     max_list_length: int = 1000

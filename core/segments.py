@@ -227,6 +227,17 @@ class SegmentSet:
                 errors.setdefault(segment_id, []).append(RuleError(
                     references[segment_id][index][0], "segment reference cycle: " + " → ".join(loop),
                     "remove one of the references"))
+            depth: dict[str, int] = {}
+            for segment_id in graph.order:
+                refs = references[segment_id]
+                deepest = max(range(len(refs)), key=lambda i: depth.get(refs[i][1], 0), default=None)
+                depth[segment_id] = 1 + (depth.get(refs[deepest][1], 0) if deepest is not None else 0)
+                if depth[segment_id] > limits.max_reference_depth and deepest is not None:
+                    errors.setdefault(segment_id, []).append(RuleError(
+                        refs[deepest][0],
+                        f"segment references chain {depth[segment_id]} segments deep from here; "
+                        f"the limit is {limits.max_reference_depth}",
+                        "shorten the chain: copy referenced segments' conditions into this rule"))
         if errors:
             raise SegmentSetError(errors)
         self.order: list[str] = graph.order

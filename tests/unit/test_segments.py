@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from growthos_segments.core.dependencies import DependencyIndex
+from growthos_segments.core.limits import DEFAULT_LIMITS
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError
 from growthos_segments.core.timeutil import to_iso
 from tests.conftest import NOW
@@ -87,6 +88,29 @@ def test_cycles_are_rejected_with_the_path_of_the_reference(toy_host):
     (sid, errors), = caught.value.errors.items()
     assert sid == "c" and errors[0].path == "/or/1"
     assert "a → b → c → a" in errors[0].message
+
+
+def chain(length):
+    """s0 references s1 ... references s{length-1}: a chain ``length`` segments deep."""
+    return [seg(f"s{i}", {"and": [eq("plan", "pro"), {"segment": {"id": f"s{i + 1}"}}]})
+            for i in range(length - 1)] + [seg(f"s{length - 1}", eq("plan", "pro"))]
+
+
+def test_a_chain_of_references_at_the_depth_limit_evaluates(toy_host):
+    segments = SegmentSet(toy_host, chain(DEFAULT_LIMITS.max_reference_depth))
+    assert segments.evaluate(segments.view(contact(plan="pro")), NOW, only=["s0"]) == {"s0": (True, None)}
+
+
+def test_a_chain_of_references_deeper_than_the_limit_is_refused_where_it_starts(toy_host):
+    """A chain of 1,200 references built, then overflowed Python's stack on the first evaluation."""
+    deep = DEFAULT_LIMITS.max_reference_depth + 1
+    with pytest.raises(SegmentSetError) as caught:
+        SegmentSet(toy_host, chain(deep))
+    (sid, errors), = caught.value.errors.items()
+    assert sid == "s0" and errors[0].path == "/and/1"
+    assert f"{deep} segments deep" in errors[0].message
+    with pytest.raises(SegmentSetError):
+        SegmentSet(toy_host, chain(1200))
 
 
 def test_unknown_and_self_references_are_rejected(toy_host):
