@@ -15,7 +15,7 @@ two Queries plus one for the contact count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -66,13 +66,19 @@ class SampleReader:
             if not start:
                 return
 
-    @staticmethod
-    def _key_condition(pk: str, low: str | None, high: str | None) -> tuple[str, dict[str, Any]]:
-        values: dict[str, Any] = {":pk": {"S": pk}}
-        if low is None or high is None:
-            return "sample_pk = :pk", values
-        values[":lo"], values[":hi"] = {"S": low}, {"S": high}
-        return "sample_pk = :pk AND sample_sk BETWEEN :lo AND :hi", values
+    def _read(
+        self, table: str, tenant_id: str, start: int, stop: int, values: dict[str, Any], **extra: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of ``table``'s ``by_sample`` index at positions ``[start, stop)``:
+        one Query per sample shard (``values`` and ``extra`` complete each request)."""
+        for pk, low, high in keys.sample_range(tenant_id, start, stop):
+            condition = "sample_pk = :pk"
+            bounds: dict[str, Any] = {":pk": {"S": pk}}
+            if low is not None and high is not None:
+                condition += " AND sample_sk BETWEEN :lo AND :hi"
+                bounds.update({":lo": {"S": low}, ":hi": {"S": high}})
+            yield from self._query(TableName=table, IndexName="by_sample", KeyConditionExpression=condition,
+                                   ExpressionAttributeValues={**bounds, **values}, **extra)
 
     def contacts(
         self, tenant_id: str, start: int, stop: int, paths: frozenset[str] | None
@@ -81,21 +87,11 @@ class SampleReader:
         of the contact document; ``None`` reads everything)."""
         names: dict[str, str] = {}
         projection = _projection(paths, names)
-        docs: list[ContactDocument] = []
-        for pk, low, high in keys.sample_range(tenant_id, start, stop):
-            condition, values = self._key_condition(pk, low, high)
-            kwargs: dict[str, Any] = {
-                "TableName": self._contacts,
-                "IndexName": "by_sample",
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-            }
-            if projection is not None:
-                kwargs["ProjectionExpression"] = projection
-                kwargs["ExpressionAttributeNames"] = names
-            for item in self._query(**kwargs):
-                docs.append(sample_profile(tenant_id, item))
-        return docs
+        extra: dict[str, Any] = {}
+        if projection is not None:
+            extra = {"ProjectionExpression": projection, "ExpressionAttributeNames": names}
+        items = self._read(self._contacts, tenant_id, start, stop, {}, **extra)
+        return [sample_profile(tenant_id, item) for item in items]
 
     def events(
         self,
@@ -128,25 +124,16 @@ class SampleReader:
                     base_values[f":p{index}"] = {"S": prefix + "."}
             filters.append("(" + " OR ".join(alternatives) + ")")
         found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for pk, low, high in keys.sample_range(tenant_id, start, stop):
-            condition, values = self._key_condition(pk, low, high)
-            kwargs: dict[str, Any] = {
-                "TableName": self._events,
-                "IndexName": "by_sample",
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeValues": {**values, **base_values},
-                "ExpressionAttributeNames": names,
-                "ProjectionExpression": "contact_id, #n, #a, properties, #sk",
-            }
-            if filters:
-                kwargs["FilterExpression"] = " AND ".join(filters)
-            for item in self._query(**kwargs):
-                contact_id = item.get("contact_id")
-                if not isinstance(contact_id, str):
-                    continue
-                event = {"name": item.get("name"), "at": item.get("at"),
-                         "properties": plain(item.get("properties") or {})}
-                found.setdefault(contact_id, []).append((str(item.get("sk", "")), event))
+        extra = {"FilterExpression": " AND ".join(filters)} if filters else {}
+        items = self._read(self._events, tenant_id, start, stop, base_values, ExpressionAttributeNames=names,
+                           ProjectionExpression="contact_id, #n, #a, properties, #sk", **extra)
+        for item in items:
+            contact_id = item.get("contact_id")
+            if not isinstance(contact_id, str):
+                continue
+            event = {"name": item.get("name"), "at": item.get("at"),
+                     "properties": plain(item.get("properties") or {})}
+            found.setdefault(contact_id, []).append((str(item.get("sk", "")), event))
         # sk is fixed-width time#id: sorting on it is time order, as the view loader's Query.
         return {cid: sorted(events, key=lambda p: p[0]) for cid, events in found.items()}
 
