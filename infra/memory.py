@@ -29,6 +29,7 @@ import base64
 import binascii
 import json
 import threading
+from bisect import insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -63,8 +64,9 @@ from growthos_segments.core.ports import (
     history_since,
     keeps_event,
 )
-from growthos_segments.core.timeutil import parse_iso
+from growthos_segments.core.timeutil import as_utc, parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
+from growthos_segments.core.values import plain
 from growthos_segments.core.view import ContactView
 from growthos_segments.infra import keys
 
@@ -208,14 +210,15 @@ class MemoryContacts:
 
     def __init__(self, changes: _Changes | None = None) -> None:
         self._profiles: dict[tuple[str, str], ContactDocument] = {}
-        self._events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._events: dict[tuple[str, str], list[tuple[datetime, dict[str, Any]]]] = {}
+        """Each contact's events with their instants, oldest first."""
         self._changes = changes or _Changes()
         self._lock = threading.Lock()
 
     def put(self, doc: Mapping[str, Any]) -> None:
         """Store (or replace) a contact's profile; its change record names what changed."""
         key = (keys.check_tenant_id(doc.get("tenant_id")), keys.check_contact_id(doc.get("contact_id")))
-        profile = json.loads(json.dumps({k: v for k, v in doc.items() if k != "events"}))
+        profile = plain({k: v for k, v in doc.items() if k != "events"})
         with self._lock:
             old = self._profiles.get(key)
             self._profiles[key] = profile
@@ -234,19 +237,18 @@ class MemoryContacts:
         properties: Mapping[str, Any] | None = None,
     ) -> None:
         key = (keys.check_tenant_id(tenant_id), keys.check_contact_id(contact_id))
+        event = {"name": name, "at": iso(at), "properties": plain(properties or {})}
         with self._lock:
-            events = self._events.setdefault(key, [])
-            events.append(
-                {"name": name, "at": iso(at), "properties": json.loads(json.dumps(properties or {}))}
-            )
-            events.sort(key=lambda e: parse_iso(e["at"]))
+            insort(self._events.setdefault(key, []), (as_utc(at), event), key=lambda pair: pair[0])
         self._changes.add(
             table="events", tenant_id=tenant_id, contact_id=contact_id, change=Change.of_event(name)
         )
 
-    def _document(self, key: tuple[str, str], keep: Callable[[Mapping[str, Any]], bool]) -> ContactDocument:
-        events = [e for e in self._events.get(key, ()) if keep(e)]
-        return json.loads(json.dumps({**self._profiles[key], "events": events}))
+    def _document(
+        self, key: tuple[str, str], since: datetime | None, *, events: bool = True
+    ) -> ContactDocument:
+        kept = [e for at, e in self._events.get(key, ()) if since is None or at >= since] if events else []
+        return {**self._profiles[key], "events": kept}
 
     def load_view(
         self, tenant_id: str, contact_id: str, *, now: datetime, lookback: timedelta | None
@@ -254,10 +256,7 @@ class MemoryContacts:
         if (tenant_id, contact_id) not in self._profiles:
             return None
         since = history_since(now, lookback)
-        return self._document(
-            (tenant_id, contact_id),
-            lambda e: lookback is not None and (since is None or parse_iso(e["at"]) >= since),
-        )
+        return self._document((tenant_id, contact_id), since, events=lookback is not None)
 
     def load_views(
         self, tenant_id: str, contact_ids: Sequence[str], *, now: datetime, lookback: timedelta | None
@@ -274,7 +273,7 @@ class MemoryContacts:
     def scan(
         self, tenant_id: str, reads: Reads, now: datetime, *, out_of_time: Callable[[], bool] | None = None
     ) -> DocumentPass:
-        docs = [self._document(key, lambda e: True) for key in sorted(self._profiles) if key[0] == tenant_id]
+        docs = [self._document(key, None) for key in sorted(self._profiles) if key[0] == tenant_id]
         return DocumentPass(docs, reads, now, out_of_time=out_of_time)
 
 
@@ -506,11 +505,12 @@ class MemoryRechecks:
     shards = keys.RECHECK_SHARDS
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[str, str, str], RecheckRecord] = {}
+        self._rows: dict[tuple[str, str], dict[str, RecheckRecord]] = {}
+        """Rows by (tenant, contact), then segment: one contact's rows share a partition."""
         self._lock = threading.Lock()
 
     def records(self) -> list[RecheckRecord]:
-        return list(self._rows.values())
+        return [r for rows in self._rows.values() for r in rows.values()]
 
     def schedule(
         self,
@@ -522,13 +522,11 @@ class MemoryRechecks:
         seq: int,
         replacing: tuple[datetime, int] | None = None,
     ) -> bool:
-        key = (
-            keys.check_tenant_id(tenant_id),
-            keys.check_contact_id(contact_id),
-            keys.check_segment_id(segment_id),
-        )
+        key = (keys.check_tenant_id(tenant_id), keys.check_contact_id(contact_id))
+        keys.check_segment_id(segment_id)
         with self._lock:
-            row = self._rows.get(key)
+            rows = self._rows.setdefault(key, {})
+            row = rows.get(segment_id)
             unchanged = (
                 row is None
                 if replacing is None
@@ -536,15 +534,16 @@ class MemoryRechecks:
             )
             if recheck_at is None:
                 if unchanged:
-                    self._rows.pop(key, None)
+                    rows.pop(segment_id, None)
                 return unchanged
             if row is None or row.recheck_at > recheck_at or unchanged:
-                self._rows[key] = RecheckRecord(tenant_id, segment_id, contact_id, recheck_at, seq)
+                rows[segment_id] = RecheckRecord(tenant_id, segment_id, contact_id, recheck_at, seq)
                 return True
             return False
 
     def for_contact(self, tenant_id: str, contact_id: str) -> list[RecheckRecord]:
-        return [r for (t, c, _), r in sorted(self._rows.items()) if (t, c) == (tenant_id, contact_id)]
+        rows = self._rows.get((tenant_id, contact_id)) or {}
+        return [rows[segment_id] for segment_id in sorted(rows)]
 
     def due(
         self, tenant_id: str, *, now: datetime, shard: int, limit: int = 500, cursor: str | None = None
@@ -558,10 +557,10 @@ class MemoryRechecks:
         rows = sorted(
             (
                 r
-                for (t, c, _), r in self._rows.items()
-                if t == tenant_id
-                and keys.recheck_due_pk(t, c) == shard_key
-                and keys.due_bucket(r.recheck_at) <= floor
+                for (t, c), rows in self._rows.items()
+                if t == tenant_id and keys.recheck_due_pk(t, c) == shard_key
+                for r in rows.values()
+                if keys.due_bucket(r.recheck_at) <= floor
             ),
             key=position,
         )
@@ -608,8 +607,8 @@ class MemoryContexts:
         return self._stored.get(tenant_id)
 
     def put(self, tenant_id: str, context: Mapping[str, Any], computed_at: datetime) -> None:
-        plain = json.loads(json.dumps(context, sort_keys=True, default=str))
-        self._stored[tenant_id] = StoredContext(plain, computed_at)
+        stored = json.loads(json.dumps(context, sort_keys=True, default=str))
+        self._stored[tenant_id] = StoredContext(stored, computed_at)
 
 
 class MemoryProgress:
