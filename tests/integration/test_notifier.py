@@ -22,6 +22,7 @@ from growthos_segments.devstack.pump import MappingConfig, deliver
 from growthos_segments.devstack.runtime import LambdaFunction
 from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import keys
+from growthos_segments.infra.memory import MemoryPublisher
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import current_settings
 from growthos_segments.services.notifier import HeldBack, Notifier, PublishError
@@ -126,18 +127,9 @@ def test_a_redelivered_transition_keeps_its_idempotency_id(rt: Realtime) -> None
     assert first["detail"]["idempotency_id"] == second["detail"]["idempotency_id"]
 
 
-class FlakyPublisher:
-    """Accepts every event but the ones of one contact."""
-
-    def __init__(self, refuse: str) -> None:
-        self.refuse = refuse
-        self.published: list[OutboundEvent] = []
-
-    def publish(self, events: Sequence[OutboundEvent]) -> PublishResult:
-        failed = [PublishFailure(e, "ThrottlingException", "slow down")
-                  for e in events if e.detail["contact_id"] == self.refuse]
-        self.published += [e for e in events if e.detail["contact_id"] != self.refuse]
-        return PublishResult(sent=len(events) - len(failed), failed=failed)
+def refusing(contact_id: str) -> MemoryPublisher:
+    """A bus that accepts every event but the ones of one contact."""
+    return MemoryPublisher(refuse=lambda event: event.detail["contact_id"] == contact_id)
 
 
 def test_an_event_that_was_not_accepted_fails_its_record_and_holds_back_the_rest(rt: Realtime) -> None:
@@ -146,7 +138,7 @@ def test_an_event_that_was_not_accepted_fails_its_record_and_holds_back_the_rest
         rt.contact(cid, attributes={"plan": "pro"})
     rt.evaluate()
     records = rt.membership_records()
-    publisher = FlakyPublisher(refuse="c2")
+    publisher = refusing("c2")
     result = Notifier(publisher, rt.service.ports.records).notify(records)
     ids = [r["dynamodb"]["SequenceNumber"] for r in records]
     c2_full = next(i for i, r in enumerate(records)
@@ -156,7 +148,7 @@ def test_an_event_that_was_not_accepted_fails_its_record_and_holds_back_the_rest
     assert list(result.failed) == ids[c2_full:]
     assert isinstance(result.failed[ids[c2_full]], PublishError)
     assert all(isinstance(result.failed[i], HeldBack) for i in ids[c2_full + 1:])
-    assert "c1" in [e.detail["contact_id"] for e in publisher.published]
+    assert "c1" in [e.detail["contact_id"] for e in publisher.events]
 
 
 def test_the_handler_reports_unpublished_records_and_answers_empty_batches(
@@ -170,7 +162,7 @@ def test_the_handler_reports_unpublished_records_and_answers_empty_batches(
             rt.contact(cid, attributes={"plan": "pro"})
         rt.evaluate()
         records = rt.membership_records()
-        monkeypatch.setattr(notifier_handler.notifier(), "_publisher", FlakyPublisher(refuse="c2"))
+        monkeypatch.setattr(notifier_handler.notifier(), "_publisher", refusing("c2"))
         response = function.invoke({"Records": records})
         assert response.ok, response.error
         failed = {f["itemIdentifier"] for f in response.payload["batchItemFailures"]}
