@@ -42,6 +42,7 @@ from growthos_segments.infra.memory_audience import (
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos.audience import AudienceLookupRepository
 from growthos_segments.infra.repos.samples import SampleReader
+from tests.integration.api_support import FakeContext
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 PRO = {"attribute": {"field": "plan", "op": "equals", "value": "pro"}}
@@ -244,7 +245,9 @@ def calls(request: pytest.FixtureRequest) -> IdempotentCalls:
     if request.param == "memory":
         return MemoryIdempotency()
     repos: Repositories = request.getfixturevalue("repos")
-    return PowertoolsIdempotency(repos.settings.tables.idempotency, repos.client)
+    powertools = PowertoolsIdempotency(repos.settings.tables.idempotency, repos.client)
+    powertools.register_lambda_context(FakeContext())  # as the API's creates do, inside a Lambda
+    return powertools
 
 
 def test_idempotent_calls_replay_refuse_another_body_and_keep_tenants_apart(calls: IdempotentCalls) -> None:
