@@ -84,7 +84,8 @@ def test_tests_and_benchmarks_use_the_import_root() -> None:
     found = []
     for folder in ("tests", "benchmarks"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            found += [f"{path.relative_to(ROOT)}: {n}" for n in imports_of(path) if n.split(".")[0] in ALLOWED]
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in imports_of(path)
+                      if n.split(".")[0] in ALLOWED]
     assert found == []
 
 

@@ -598,7 +598,8 @@ def test_a_handler_module_that_does_not_exist_is_reported_once_and_skipped(
         assert function.available() is False
         result = function.invoke({"Records": [record(0)]})
     assert [r.getMessage() for r in caplog.records].count(
-        "Later: handler module growthos_segments.handlers.not_written_yet is not written yet; its triggers are skipped"
+        "Later: handler module growthos_segments.handlers.not_written_yet is not written yet;"
+        " its triggers are skipped"
     ) == 1
     assert not result.ok and result.error_type == "Unavailable"
 
