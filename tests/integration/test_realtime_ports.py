@@ -20,6 +20,9 @@ from growthos_segments.core.ports import (
     ContactPager,
     MembershipStore,
     RecheckStore,
+    SegmentRecord,
+    SegmentStore,
+    SegmentVersionConflict,
     TransitionOutcome,
 )
 from growthos_segments.infra import keys
@@ -37,16 +40,21 @@ class Stores:
     progress: BackfillProgressStore
     contacts: ContactPager
     put_contact: Callable[[Mapping[str, Any]], None]
+    segments: SegmentStore
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
 def stores(request: pytest.FixtureRequest) -> Stores:
     if request.param == "memory":
         mem = MemoryBackend()
-        return Stores(mem.memberships, mem.rechecks, mem.progress, mem.contacts, mem.contacts.put)
+        return Stores(
+            mem.memberships, mem.rechecks, mem.progress, mem.contacts, mem.contacts.put, mem.segments
+        )
     repos = request.getfixturevalue("repos")
     progress = ProgressStore(repos.client, repos.settings.tables.counters)
-    return Stores(repos.memberships, repos.rechecks, progress, repos.contacts, repos.contacts.put)
+    return Stores(
+        repos.memberships, repos.rechecks, progress, repos.contacts, repos.contacts.put, repos.segments
+    )
 
 
 def test_transitions_apply_only_over_older_evaluations_and_count_exactly(stores: Stores) -> None:
@@ -174,3 +182,35 @@ def test_contact_pages_cover_each_shard_once(stores: Stores) -> None:
             if cursor is None:
                 break
     assert sorted(seen) == ids
+
+
+def test_segments_are_versioned_with_optimistic_concurrency(stores: Stores) -> None:
+    store = stores.segments
+    first = store.save(SegmentRecord("t1", "pro", "Pro", {"and": []}), now=NOW)
+    assert (first.version, first.created_at, first.updated_at) == (
+        1,
+        "2026-11-22T12:00:00Z",
+        "2026-11-22T12:00:00Z",
+    )
+    later = NOW + timedelta(hours=1)
+    second = store.save(SegmentRecord("t1", "pro", "Pro 2", {"and": []}, version=1), now=later)
+    assert (second.version, second.created_at, second.updated_at) == (
+        2,
+        first.created_at,
+        "2026-11-22T13:00:00Z",
+    )
+    with pytest.raises(SegmentVersionConflict):
+        store.save(SegmentRecord("t1", "pro", "stale", {"and": []}, version=1), now=later)
+    with pytest.raises(ValueError):
+        store.save(SegmentRecord("t1", "x", "x", {"and": []}, type="dynamic"), now=later)
+    store.save(SegmentRecord("t1", "old", "Old", {"and": []}), now=NOW)
+    store.save(SegmentRecord("t1", "old", "Old", {"and": []}, status="archived", version=1), now=NOW)
+    store.save(SegmentRecord("t2", "pro", "Pro", {"and": []}), now=NOW)
+    assert [r.version for r in store.versions("t1", "pro")] == [2, 1]
+    assert store.get("t1", "pro", version=1).name == "Pro"  # type: ignore[union-attr]
+    assert store.get("t1", "missing") is None
+    assert [r.segment_id for r in store.list_segments("t1")] == ["pro"]
+    assert sorted(r.segment_id for r in store.list_segments("t1", include_archived=True)) == ["old", "pro"]
+    assert [(r.segment_id, r.version) for r in store.active_segments("t1")] == [("pro", 2)]
+    assert store.revision("t1") == 4 and store.revision("t3") == 0
+    assert sorted(store.tenants()) == ["t1", "t2"]
