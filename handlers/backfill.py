@@ -16,7 +16,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from growthos_segments.handlers.wiring import build_service, time_left
+from growthos_segments.handlers.invocation import time_left
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import aws
 from growthos_segments.infra.queue import SqsBackfillQueue, job_from_json, job_to_json
 from growthos_segments.infra.settings import current_settings

@@ -19,13 +19,13 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+from growthos_segments.handlers.invocation import stream_failures
 from growthos_segments.infra import aws
 from growthos_segments.infra.publisher import EventBridgePublisher
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.infra.streams import DynamoStreamRecords, record_id
+from growthos_segments.infra.streams import DynamoStreamRecords
 from growthos_segments.services.notifier import Notifier
 
 __all__ = ["handler"]
@@ -53,10 +53,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         extra={"records": len(records), "sent": result.sent, "skipped": result.skipped,
                "failed_records": len(result.failed)},
     )
-
-    def record_handler(record: DynamoDBRecord) -> None:
-        error = result.failed.get(record_id(record.raw_event))
-        if error is not None:
-            raise error
-
-    return process_partial_response(event, record_handler, processor, context)
+    return stream_failures(event, context, processor, result.failed)

@@ -15,7 +15,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from growthos_segments.handlers.wiring import build_service, time_left
+from growthos_segments.handlers.invocation import time_left
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.settings import current_settings
 from growthos_segments.services.context import ContextRefresher
 from growthos_segments.services.scheduler import Scheduler

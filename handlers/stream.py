@@ -14,12 +14,11 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+from growthos_segments.handlers.invocation import stream_failures
 from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.infra.streams import record_id
 from growthos_segments.services.stream import StreamEvaluator
 
 __all__ = ["handler"]
@@ -50,10 +49,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "failed_records": len(result.failed),
         },
     )
-
-    def record_handler(record: DynamoDBRecord) -> None:
-        error = result.failed.get(record_id(record.raw_event))
-        if error is not None:
-            raise error
-
-    return process_partial_response(event, record_handler, processor, context)
+    return stream_failures(event, context, processor, result.failed)

@@ -9,7 +9,6 @@ stack build the same thing from their own settings and tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from growthos_segments.core.host import PluginHost
@@ -27,7 +26,7 @@ from growthos_segments.infra.streams import DynamoStreamRecords
 from growthos_segments.plugins import default_host
 from growthos_segments.services.realtime import EvaluationService, evaluation_service
 
-__all__ = ["build_service", "dynamodb_ports", "time_left"]
+__all__ = ["build_service", "dynamodb_ports"]
 
 
 def dynamodb_ports(repos: Repositories, *, publisher: EventPublisher | None = None) -> RealtimePorts:
@@ -67,9 +66,3 @@ def build_service(
     clock, seqs, verify, confirm_unchanged, context_seconds)."""
     ports = dynamodb_ports(repos or build_repositories(settings), publisher=publisher)
     return evaluation_service(ports, default_host() if host is None else host, **options)
-
-
-def time_left(context: Any) -> Callable[[], float] | None:
-    """Seconds the invocation has left, from its Lambda context (``None``: no budget known)."""
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    return None if getter is None else lambda: getter() / 1000
