@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from functools import cache
+from typing import TypeVar
 
 from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
 
@@ -29,6 +30,9 @@ __all__ = [
     "TableNames",
     "current_settings",
 ]
+
+
+N = TypeVar("N", int, float)
 
 
 class SettingsError(ValueError):
@@ -82,24 +86,16 @@ TABLE_LOGICAL_IDS: Mapping[str, str] = {
 """Logical id of each table in ``template.yaml`` (the consistency test uses it)."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    """``env[name]`` read as ``kind`` (``default`` when unset or empty)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+        noun = "an integer" if kind is int else "a number"
+        raise SettingsError(f"{name} must be {noun}, got {raw!r}") from exc
 
 
 def _key_digest(key: str) -> str:
@@ -192,10 +188,10 @@ class Settings:
         if missing:
             raise SettingsError("missing table environment variables: " + ", ".join(missing))
         tables = TableNames(**{name: env[var] for name, var in TABLE_ENV.items()})
-        workers = _int(env, "EVALUATOR_WORKERS", 1 if env.get("AWS_ENDPOINT_URL") else 4)
+        workers = _number(env, "EVALUATOR_WORKERS", 1 if env.get("AWS_ENDPOINT_URL") else 4, int)
         if workers < 1:
             raise SettingsError("EVALUATOR_WORKERS must be at least 1")
-        page_size = _int(env, "BACKFILL_PAGE_SIZE", 100)
+        page_size = _number(env, "BACKFILL_PAGE_SIZE", 100, int)
         if not 1 <= page_size <= 1000:
             raise SettingsError("BACKFILL_PAGE_SIZE must be between 1 and 1000")
         return cls(
@@ -205,12 +201,12 @@ class Settings:
             account_id_endpoint_mode=env.get("AWS_ACCOUNT_ID_ENDPOINT_MODE") or None,
             event_bus_name=env.get("EVENT_BUS_NAME") or "default",
             backfill_queue_url=env.get("BACKFILL_QUEUE_URL") or None,
-            event_retention=timedelta(days=_int(env, "EVENT_RETENTION_DAYS", 400)),
-            membership_tombstone=timedelta(days=_int(env, "MEMBERSHIP_TOMBSTONE_DAYS", 7)),
-            segment_cache_seconds=_float(env, "SEGMENT_CACHE_SECONDS", 5.0),
+            event_retention=timedelta(days=_number(env, "EVENT_RETENTION_DAYS", 400, int)),
+            membership_tombstone=timedelta(days=_number(env, "MEMBERSHIP_TOMBSTONE_DAYS", 7, int)),
+            segment_cache_seconds=_number(env, "SEGMENT_CACHE_SECONDS", 5.0, float),
             evaluator_workers=workers,
             backfill_page_size=page_size,
-            context_max_age=timedelta(hours=_float(env, "CONTEXT_REFRESH_HOURS", 24.0)),
+            context_max_age=timedelta(hours=_number(env, "CONTEXT_REFRESH_HOURS", 24.0, float)),
             api_keys=ApiKeys.parse(env.get("API_KEYS", "")),
         )
 
