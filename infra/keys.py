@@ -35,7 +35,7 @@ Contacts and events also carry a *sample key* for size estimates:
 ``sample_pk = T#0P`` / ``sample_sk = <position:04x>#...``, where the position is
 a stable hash of the contact id in ``[0, 65536)`` and ``P`` its top two bits.
 Any prefix of the positions is a uniform random sample of the tenant's
-contacts, readable with one range Query per sample shard (``growthos_segments.services.estimate``).
+contacts, readable with one range Query per sample shard (``infra/repos/samples.py``).
 
 The idempotency table is the one exception to "every key starts with the
 tenant": Powertools owns its key (``<function>#<md5>``), and the hashed data
