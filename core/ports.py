@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from growthos_segments.core.dependencies import event_matches
+from growthos_segments.core.segments import SegmentType
 from growthos_segments.core.timeutil import parse_instant
 
 __all__ = [
@@ -59,7 +60,7 @@ ContactDocument = dict[str, Any]
 ``{"tenant_id", "contact_id", "attributes": {..., "custom": {...}}, "tags",
 "lists", "suppression", "scores", "events": [{"name", "at", "properties"}]}``."""
 
-SEGMENT_TYPES = ("shared", "embedded", "pinned", "static")
+SEGMENT_TYPES = tuple(kind.value for kind in SegmentType)
 SEGMENT_STATUSES = ("active", "archived")
 
 
@@ -287,6 +288,13 @@ class SegmentStore(Protocol):
         ...
 
 
+def check_seq(seq: int) -> int:
+    """A ``seq`` orders evaluations of a pair: a non-negative integer, never a bool."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
+    return seq
+
+
 @runtime_checkable
 class MembershipStore(Protocol):
     """Membership with conditional transitions and exact counts.
@@ -299,6 +307,21 @@ class MembershipStore(Protocol):
 
     def get(self, tenant_id: str, segment_id: str, contact_id: str) -> MembershipRecord | None: ...
 
+    def transition(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        contact_id: str,
+        *,
+        enter: bool,
+        seq: int,
+        at: datetime,
+        segment_version: int | None = None,
+    ) -> TransitionResult:
+        """Move the pair in (``enter``) or out under the rule above. Implementations
+        subclass this Protocol and write only this; ``seq`` is already checked."""
+        ...
+
     def enter(
         self,
         tenant_id: str,
@@ -308,7 +331,9 @@ class MembershipStore(Protocol):
         seq: int,
         at: datetime,
         segment_version: int | None = None,
-    ) -> TransitionResult: ...
+    ) -> TransitionResult:
+        return self.transition(tenant_id, segment_id, contact_id, enter=True, seq=check_seq(seq), at=at,
+                               segment_version=segment_version)
 
     def exit(
         self,
@@ -319,7 +344,9 @@ class MembershipStore(Protocol):
         seq: int,
         at: datetime,
         segment_version: int | None = None,
-    ) -> TransitionResult: ...
+    ) -> TransitionResult:
+        return self.transition(tenant_id, segment_id, contact_id, enter=False, seq=check_seq(seq), at=at,
+                               segment_version=segment_version)
 
     def confirm(
         self, tenant_id: str, segment_id: str, contact_id: str, *, member: bool, seq: int, at: datetime
@@ -720,13 +747,15 @@ class TenantScanner(Protocol):
 
 
 def history_since(now: datetime, lookback: timedelta | None) -> datetime | None:
-    """The oldest event instant a pass needs (``None``: all history)."""
+    """The oldest event instant a pass needs (``None``: all history, also for a
+    lookback that reaches past year 1000, before every event time there is)."""
     if lookback is None or lookback == timedelta.max:
         return None
     try:
-        return now - lookback
+        since = now - lookback
     except OverflowError:
         return None
+    return since if since.year >= 1000 else None
 
 
 def keeps_event(reads: Reads, since: datetime | None) -> Callable[[Mapping[str, Any]], bool]:

@@ -50,6 +50,7 @@ import zlib
 from datetime import datetime, timedelta
 
 from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE, TENANT_ID_RE
+from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, SegmentRecord
 from growthos_segments.core.timeutil import as_utc, to_iso
 
 __all__ = [
@@ -406,6 +407,26 @@ def contact_count_key(tenant_id: str, contact_id: str) -> tuple[str, str]:
 # --- audience snapshots -----------------------------------------------------
 
 _SNAPSHOT_RE = re.compile(r"^snap_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}$")
+
+
+def check_segment_record(segment: SegmentRecord) -> None:
+    """Refuse a record no store may hold (every implementation of the segment store checks the same)."""
+    check_tenant_id(segment.tenant_id)
+    check_segment_id(segment.segment_id)
+    if segment.type not in SEGMENT_TYPES:
+        raise ValueError(f"segment type must be one of {', '.join(SEGMENT_TYPES)}, got {segment.type!r}")
+    if segment.status not in SEGMENT_STATUSES:
+        raise ValueError(
+            f"segment status must be one of {', '.join(SEGMENT_STATUSES)}, got {segment.status!r}"
+        )
+    if not isinstance(segment.rule, dict) and not hasattr(segment.rule, "items"):
+        raise ValueError("segment rule must be a JSON object")
+    if not isinstance(segment.version, int) or isinstance(segment.version, bool) or segment.version < 0:
+        raise ValueError(f"segment version must be a non-negative integer, got {segment.version!r}")
+    for ref in segment.exclude_segments:
+        check_segment_id(ref)
+    for contact_id in (*segment.include_contacts, *segment.exclude_contacts):
+        check_contact_id(contact_id)
 
 
 def check_snapshot_id(snapshot_id: object) -> str:

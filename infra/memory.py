@@ -39,14 +39,13 @@ from growthos_segments.core.contract import Reads
 from growthos_segments.core.dependencies import EVERYTHING, Change, changed_paths
 from growthos_segments.core.membership import PairState
 from growthos_segments.core.ports import (
-    SEGMENT_STATUSES,
-    SEGMENT_TYPES,
     BackfillJob,
     BackfillProgress,
     ContactChanges,
     ContactDocument,
     CursorError,
     MembershipRecord,
+    MembershipStore,
     OutboundEvent,
     OutOfTime,
     Page,
@@ -295,11 +294,7 @@ class MemorySegments:
         return next((r for r in history if r.version == version), None)
 
     def save(self, segment: SegmentRecord, *, now: datetime | None = None) -> SegmentRecord:
-        if segment.type not in SEGMENT_TYPES:
-            raise ValueError(f"segment type must be one of {', '.join(SEGMENT_TYPES)}, got {segment.type!r}")
-        if segment.status not in SEGMENT_STATUSES:
-            raise ValueError(f"segment status must be one of {', '.join(SEGMENT_STATUSES)}")
-        keys.check_segment_id(segment.segment_id)
+        keys.check_segment_record(segment)
         stamp = iso(now or datetime.now(UTC))
         with self._lock:
             history = self._versions.setdefault(
@@ -341,7 +336,7 @@ class MemorySegments:
 # --------------------------------------------------------------------------- memberships
 
 
-class MemoryMemberships:
+class MemoryMemberships(MembershipStore):
     """:class:`growthos_segments.core.ports.MembershipStore`: conditional transitions by
     ``seq`` with exact counts (exited rows stay as tombstones, as on DynamoDB)."""
 
@@ -369,42 +364,17 @@ class MemoryMemberships:
             new=asdict(record),
         )
 
-    def enter(
+    def transition(
         self,
         tenant_id: str,
         segment_id: str,
         contact_id: str,
         *,
-        seq: int,
-        at: datetime,
-        segment_version: int | None = None,
-    ) -> TransitionResult:
-        return self._transition(tenant_id, segment_id, contact_id, True, seq, at, segment_version)
-
-    def exit(
-        self,
-        tenant_id: str,
-        segment_id: str,
-        contact_id: str,
-        *,
-        seq: int,
-        at: datetime,
-        segment_version: int | None = None,
-    ) -> TransitionResult:
-        return self._transition(tenant_id, segment_id, contact_id, False, seq, at, segment_version)
-
-    def _transition(
-        self,
-        tenant_id: str,
-        segment_id: str,
-        contact_id: str,
         enter: bool,
         seq: int,
         at: datetime,
-        segment_version: int | None,
+        segment_version: int | None = None,
     ) -> TransitionResult:
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
         stamp = iso(at)
         transition = keys.transition_id(tenant_id, segment_id, contact_id, seq, enter)
         with self._lock:

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from growthos_segments.core.ports import ContactDocument, MembershipCheck, StoredState
 from growthos_segments.infra import keys
+from growthos_segments.infra.repos._common import item_values
 from growthos_segments.infra.settings import TableNames
 
 __all__ = ["AudienceLookupRepository"]
 
-_DESERIALIZER = TypeDeserializer()
 BATCH_GET = 100
 """Keys per BatchGetItem (DynamoDB's limit)."""
 
@@ -104,7 +102,7 @@ class AudienceLookupRepository:
             response = self._client.batch_get_item(RequestItems=pending)
             for table, items in response.get("Responses", {}).items():
                 found.setdefault(table, []).extend(
-                    {k: _DESERIALIZER.deserialize(v) for k, v in item.items()} for item in items
+                    item_values(item) for item in items
                 )
             pending = response.get("UnprocessedKeys") or {}
             if not pending:

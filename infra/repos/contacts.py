@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
-from growthos_segments.core.ports import ContactDocument, Page
+from growthos_segments.core.ports import ContactDocument, Page, history_since
 from growthos_segments.infra import keys
 from growthos_segments.infra.aws import RequestCounter
 from growthos_segments.infra.models import ContactModel, EventModel, Models
@@ -24,9 +24,6 @@ from growthos_segments.infra.repos._common import decode_cursor, encode_cursor, 
 from growthos_segments.infra.settings import Settings
 
 __all__ = ["ContactRepository", "ContactViews", "EventRepository"]
-
-_PROFILE_MAPS = ("attributes", "suppression", "scores")
-_PROFILE_LISTS = ("tags", "lists")
 
 
 def _conditional_failed(error: Exception) -> bool:
@@ -453,7 +450,7 @@ class ContactViews:
     ) -> list[dict[str, Any]]:
         if lookback is None:
             return []
-        since = _since(now, lookback)
+        since = history_since(now, lookback)
         condition = self._events.sk >= keys.event_sk_floor(since) if since is not None else None
         results = self._events.query(
             keys.event_pk(tenant_id, contact_id),
@@ -465,15 +462,4 @@ class ContactViews:
         events = [_event_to_doc(event) for event in results]
         events.reverse()
         return events
-
-
-def _since(now: datetime, lookback: timedelta) -> datetime | None:
-    """``now - lookback``, or ``None`` for "all history" (and lookbacks past year 1000)."""
-    if lookback == timedelta.max:
-        return None
-    try:
-        since = now - lookback
-    except OverflowError:
-        return None
-    return since if since.year >= 1000 else None
 

@@ -34,6 +34,7 @@ from growthos_segments.core.ports import OutOfTime, PassStats, StoredContext, hi
 from growthos_segments.core.view import ContactView
 from growthos_segments.infra import keys
 from growthos_segments.infra.repos._common import iso, item_values, parse_iso, plain
+from growthos_segments.infra.repos.samples import sample_profile
 from growthos_segments.infra.settings import TableNames
 
 __all__ = ["DynamoTenantContexts", "SampleScanner", "TenantStream"]
@@ -142,7 +143,7 @@ class TenantStream:
                 assert events is not None
                 pending = next(events, None)
             for item in group:
-                doc = _profile(self.tenant_id, item)
+                doc = sample_profile(self.tenant_id, item)
                 doc["events"] = found.get(doc["contact_id"], [])
                 self.stats.contacts += 1
                 self.stats.events += len(doc["events"])
@@ -214,20 +215,6 @@ def _position(item: Mapping[str, Any]) -> str:
 def _top_levels(paths: Iterable[str]) -> set[str]:
     """Top-level item attributes holding ``paths`` (``attributes.plan`` -> ``attributes``)."""
     return {path.split(".", 1)[0] for path in paths if path and path != "*"} - {"contact_id", "tenant_id"}
-
-
-def _profile(tenant_id: str, item: Mapping[str, Any]) -> dict[str, Any]:
-    attributes = plain(item.get("attributes")) or {}
-    attributes.setdefault("custom", {})
-    return {
-        "tenant_id": tenant_id,
-        "contact_id": str(item.get("contact_id")),
-        "attributes": attributes,
-        "tags": plain(item.get("tags")) or [],
-        "lists": plain(item.get("lists")) or [],
-        "suppression": plain(item.get("suppression")) or {},
-        "scores": plain(item.get("scores")) or {},
-    }
 
 
 class SampleScanner:

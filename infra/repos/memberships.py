@@ -52,7 +52,7 @@ def _record(item: MembershipModel) -> MembershipRecord:
     )
 
 
-class MembershipRepository:
+class MembershipRepository(MembershipStore):
     """:class:`growthos_segments.core.ports.MembershipStore` on DynamoDB."""
 
     def __init__(self, models: Models, settings: Settings) -> None:
@@ -72,42 +72,17 @@ class MembershipRepository:
             return None
         return _record(item)
 
-    def enter(
+    def transition(
         self,
         tenant_id: str,
         segment_id: str,
         contact_id: str,
         *,
-        seq: int,
-        at: datetime,
-        segment_version: int | None = None,
-    ) -> TransitionResult:
-        return self._transition(tenant_id, segment_id, contact_id, True, seq, at, segment_version)
-
-    def exit(
-        self,
-        tenant_id: str,
-        segment_id: str,
-        contact_id: str,
-        *,
-        seq: int,
-        at: datetime,
-        segment_version: int | None = None,
-    ) -> TransitionResult:
-        return self._transition(tenant_id, segment_id, contact_id, False, seq, at, segment_version)
-
-    def _transition(
-        self,
-        tenant_id: str,
-        segment_id: str,
-        contact_id: str,
         enter: bool,
         seq: int,
         at: datetime,
-        segment_version: int | None,
+        segment_version: int | None = None,
     ) -> TransitionResult:
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise ValueError(f"seq must be a non-negative integer, got {seq!r}")
         model = self._model
         pk = keys.membership_pk(tenant_id, segment_id)
         stamp = iso(at)

@@ -19,18 +19,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from growthos_segments.core.ports import ContactDocument
 from growthos_segments.core.values import plain
 from growthos_segments.core.view import VIEW_FIELDS
 from growthos_segments.infra import keys
+from growthos_segments.infra.repos._common import item_values
 from growthos_segments.infra.repos.contacts import ContactRepository
 from growthos_segments.infra.settings import TableNames
 
 __all__ = ["SampleReader", "sample_profile"]
 
-_DESERIALIZER = TypeDeserializer()
 
 
 class SampleReader:
@@ -61,7 +59,7 @@ class SampleReader:
                 kwargs["ExclusiveStartKey"] = start
             response = self._client.query(**kwargs)
             for item in response.get("Items", ()):
-                yield {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+                yield item_values(item)
             start = response.get("LastEvaluatedKey")
             if not start:
                 return

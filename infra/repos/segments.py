@@ -20,8 +20,6 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from growthos_segments.core.ports import (
-    SEGMENT_STATUSES,
-    SEGMENT_TYPES,
     SegmentRecord,
     SegmentVersionConflict,
 )
@@ -154,7 +152,7 @@ class SegmentRepository:
     # --- writes ---------------------------------------------------------------
 
     def save(self, segment: SegmentRecord, *, now: datetime | None = None) -> SegmentRecord:
-        _validate(segment)
+        keys.check_segment_record(segment)
         expected = segment.version
         head = self.get(segment.tenant_id, segment.segment_id) if expected else None
         if expected and (head is None or head.version != expected):
@@ -229,22 +227,3 @@ class SegmentRepository:
             created_at=record.created_at,
             updated_at=record.updated_at,
         )
-
-
-def _validate(segment: SegmentRecord) -> None:
-    keys.check_tenant_id(segment.tenant_id)
-    keys.check_segment_id(segment.segment_id)
-    if segment.type not in SEGMENT_TYPES:
-        raise ValueError(f"segment type must be one of {', '.join(SEGMENT_TYPES)}, got {segment.type!r}")
-    if segment.status not in SEGMENT_STATUSES:
-        raise ValueError(
-            f"segment status must be one of {', '.join(SEGMENT_STATUSES)}, got {segment.status!r}"
-        )
-    if not isinstance(segment.rule, dict) and not hasattr(segment.rule, "items"):
-        raise ValueError("segment rule must be a JSON object")
-    if not isinstance(segment.version, int) or isinstance(segment.version, bool) or segment.version < 0:
-        raise ValueError(f"segment version must be a non-negative integer, got {segment.version!r}")
-    for ref in segment.exclude_segments:
-        keys.check_segment_id(ref)
-    for contact_id in (*segment.include_contacts, *segment.exclude_contacts):
-        keys.check_contact_id(contact_id)
