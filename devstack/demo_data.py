@@ -37,6 +37,7 @@ from growthos_segments.core.errors import RuleValidationError
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ports import SegmentRecord, SegmentVersionConflict
 from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.timeutil import parse_iso
 from growthos_segments.infra import keys
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos._common import iso
@@ -267,7 +268,7 @@ def _contact(
 
 
 def _joined(doc: Mapping[str, Any]) -> datetime:
-    return datetime.fromisoformat(doc["attributes"]["created_at"].replace("Z", "+00:00"))
+    return parse_iso(doc["attributes"]["created_at"])
 
 
 def _events(

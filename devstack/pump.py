@@ -45,6 +45,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from growthos_segments.core.timeutil import to_iso
 from growthos_segments.devstack.functions import StreamSource
 from growthos_segments.devstack.patterns import compile_filters
 from growthos_segments.devstack.runtime import Invoke
@@ -516,7 +517,7 @@ def failure_message(
     def arrival(record: Record) -> str:
         created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
         moment = datetime.fromtimestamp(float(created), UTC) if isinstance(created, int | float) else None
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+        return to_iso(moment, "seconds") if moment else ""
 
     message: dict[str, Any] = {
         "requestContext": {
@@ -526,7 +527,7 @@ def failure_message(
             "approximateInvokeCount": invoke_count,
         },
         "version": "1.0",
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "timestamp": to_iso(datetime.now(UTC), "milliseconds"),
         "DDBStreamBatchInfo": {
             "shardId": shard_id,
             "startSequenceNumber": _sequence(records[0]),

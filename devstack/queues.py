@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from growthos_segments.core.timeutil import to_iso
 from growthos_segments.devstack.functions import QueueSource, ScheduleSource
 from growthos_segments.devstack.runtime import ACCOUNT_ID, Invoke
 
@@ -145,7 +146,7 @@ class QueuePoller:
 
 def scheduled_event(source: ScheduleSource, region: str, now: datetime | None = None) -> dict[str, Any]:
     """The event EventBridge sends a function on a schedule."""
-    moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = to_iso(now or datetime.now(UTC), "seconds")
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

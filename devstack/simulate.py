@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pynamodb.exceptions import PynamoDBException
 
+from growthos_segments.core.timeutil import to_iso
 from growthos_segments.infra.keys import CONTACT_SHARDS
 from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.settings import Settings
@@ -104,7 +105,7 @@ class Simulator:
                     "plan": "free",
                     "country": country,
                     "signup_date": now.date().isoformat(),
-                    "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "created_at": to_iso(now, "seconds"),
                     "custom": {"interests": ["automation"]},
                 },
                 "scores": {"lead": self.rng.randint(10, 90)},
