@@ -69,10 +69,9 @@ def build_service(
 
 @cache
 def service() -> Service:
-    settings = current_settings()
-    url = settings.backfill_queue_url
-    backfills = SqsBackfillQueue(aws.client("sqs", settings), url) if url else None
-    return build_service(build_repositories(settings), backfills=backfills)
+    settings, url = current_settings(), current_settings().backfill_queue_url
+    return build_service(build_repositories(settings),
+                         backfills=SqsBackfillQueue(aws.client("sqs", settings), url) if url else None)
 
 
 def creates() -> IdempotentCreates:

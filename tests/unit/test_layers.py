@@ -10,6 +10,8 @@ a dependency.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 import tomllib
 from pathlib import Path
 
@@ -99,6 +101,39 @@ def test_every_package_folder_is_installed_under_the_root() -> None:
     }
     assert folders - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
     assert {f"{PACKAGE}.{layer}": layer for layer in LAYERS}.items() <= config["package-dir"].items()
+
+
+HANDLER_LINES = 60
+"""Lines of code (not blank, comment or docstring) a handler module may have: a
+handler parses, calls one service and shapes the response."""
+
+
+def code_lines(source: str) -> int:
+    docstrings: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and body:
+            first = body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                docstrings.update(range(first.lineno, first.end_lineno + 1))
+    lines: set[int] = set()
+    layout = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+              tokenize.ENDMARKER}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in layout:
+            lines.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docstrings)
+    return len(lines)
+
+
+def test_handlers_stay_thin() -> None:
+    sizes = {path.name: code_lines(path.read_text()) for path in sorted((ROOT / "handlers").glob("*.py"))}
+    assert {name: n for name, n in sizes.items() if n > HANDLER_LINES} == {}
+
+
+def test_code_lines_count_code_only() -> None:
+    source = '"""Doc\nstring."""\n\n# comment\nx = (\n    1,\n)\n\n\ndef f():\n    """Doc."""\n    return x\n'
+    assert code_lines(source) == 5
 
 
 def test_the_check_catches_each_kind_of_violation(tmp_path: Path) -> None:
