@@ -1,6 +1,6 @@
 """``python -m growthos_segments.devstack``: see :mod:`growthos_segments.devstack.stack`.
 
-Once :func:`~infra.local.stack.main` has stopped everything, the process ends
+Once :func:`~growthos_segments.devstack.stack.main` has stopped everything, the process ends
 with ``os._exit`` after flushing its output: the in-process moto server leaves
 millions of small objects (every item and stream record of its tables), and
 the interpreter's teardown would spend seconds collecting them after the stack

@@ -526,7 +526,7 @@ class LocalStack:
     def stop(self, timeout: float = 8.0) -> bool:
         """Stop every thread and server; ``True`` if all of them finished in time.
 
-        Functions in flight see no time left (:class:`~infra.local.runtime.FakeContext`)
+        Functions in flight see no time left (:class:`~growthos_segments.devstack.runtime.FakeContext`)
         and wind down, pollers and pumps finish the batch in hand: the whole stack
         is down well within the 10 s a person waits after Ctrl-C. An invocation
         still running at ``timeout`` is cut off, as a Lambda time-out would cut it

@@ -4,7 +4,7 @@ The attribute/index definitions are module-level base classes; ``build_models``
 subclasses them with a ``Meta`` naming the physical table and endpoint, because
 CloudFormation, the local stack and each test run use different names. Every
 model class built for one ``Settings`` shares one botocore client, so a single
-:class:`~infra.aws.RequestCounter` sees every request and the moto workarounds in
+:class:`~growthos_segments.infra.aws.RequestCounter` sees every request and the moto workarounds in
 :func:`growthos_segments.infra.aws.botocore_config` apply to pynamodb too.
 
 Key and index layout must match ``template.yaml``;

@@ -16,7 +16,7 @@ seeded random generator:
   effect or after (a write that happened, its response lost);
 - **notifications**: the memberships stream reaches the notifier in Lambda's
   way (retry from the first failed record; a batch sometimes delivered twice),
-  which publishes through :class:`~infra.publisher.EventBridgePublisher` to a
+  which publishes through :class:`~growthos_segments.infra.publisher.EventBridgePublisher` to a
   bus that throttles entries, refuses whole requests, and applies some
   requests but loses their responses;
 - **time**: the clock jumps ahead, and at the next minute the scheduler runs
