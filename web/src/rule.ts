@@ -1,0 +1,145 @@
+/**
+ * A segment rule (the engine's JSON) and react-querybuilder's tree, both ways.
+ *
+ * A condition node `{"<type>": params}` is a tree rule whose field is the type and
+ * whose value is the params object; `{"segment": {"id": ...}}` is one too. Any other
+ * leaf is plain JsonLogic, kept whole as the value of a `$jsonlogic` rule so a
+ * marketer can edit it as JSON and nothing the builder does not model is lost.
+ *
+ * Import uses react-querybuilder's `parseJsonLogic` with one import operation per
+ * condition type. Export is done here rather than with `formatQuery`: the engine
+ * answers errors with JSON pointers into the exported rule, so export must record
+ * which tree node every pointer names, and `formatQuery` silently drops incomplete
+ * rules, which would shift the indexes those pointers rely on.
+ */
+import type { RuleGroupType, RuleType } from "react-querybuilder";
+import { parseJsonLogic } from "react-querybuilder/parseJsonLogic";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** The tree field of plain JsonLogic leaves. */
+export const JSONLOGIC = "$jsonlogic";
+/** The tree field of segment references; the engine handles them, not a plugin. */
+export const SEGMENT = "segment";
+/** The one operator a condition rule has: its parameters carry the comparison. */
+export const MATCHES = "matches";
+
+const LOGIC = new Set(["and", "or", "!", "not"]);
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The single key of `{"<key>": value}`, or null for any other value. */
+function onlyKey(node: Json): string | null {
+  if (!isObject(node)) return null;
+  const keys = Object.keys(node);
+  return keys.length === 1 ? keys[0] : null;
+}
+
+/**
+ * Rewrites what `parseJsonLogic` does not read the engine's way: `not` and
+ * `{"!": [x]}` become `{"!": x}`, `!!x` becomes `x` (the engine's normal form does
+ * the same), and every leaf that is not a condition is wrapped as `{"$jsonlogic": leaf}`.
+ */
+function prepare(node: Json, types: ReadonlySet<string>): Json {
+  const key = onlyKey(node);
+  if (key !== null && LOGIC.has(key) && isObject(node)) {
+    const value = node[key];
+    if (key === "and" || key === "or") {
+      return Array.isArray(value) ? { [key]: value.map((child) => prepare(child, types)) } : { [JSONLOGIC]: node };
+    }
+    const operand = Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
+    if (operand === undefined) return { [JSONLOGIC]: node };
+    const inner = prepare(operand, types);
+    const innerKey = onlyKey(inner);
+    return innerKey === "!" && isObject(inner) ? inner["!"] : { "!": inner };
+  }
+  if (key !== null && (key === SEGMENT || types.has(key))) return node;
+  return { [JSONLOGIC]: node };
+}
+
+/** The tree of a rule; `types` are the catalog's condition-type names. `null`: an empty tree. */
+export function ruleToQuery(rule: Json | null, types: Iterable<string>): RuleGroupType {
+  const names = new Set(types);
+  if (rule === null) return { combinator: "and", rules: [] };
+  const leaf = (field: string) => (value: Json): RuleType => ({ field, operator: MATCHES, value });
+  const operations: Record<string, (value: Json) => RuleType> = { [JSONLOGIC]: leaf(JSONLOGIC), [SEGMENT]: leaf(SEGMENT) };
+  for (const name of names) operations[name] = leaf(name);
+  return parseJsonLogic(prepare(rule, names) as never, { jsonLogicOperations: operations });
+}
+
+/** A tree node's place: indexes into `rules` from the root, joined by "." ("" is the root). */
+export type NodePath = string;
+
+export interface Exported {
+  /** The rule, or null while the tree holds nothing to send. */
+  rule: Json | null;
+  /** Every exported node's JSON pointer into `rule` and the tree node it came from. */
+  pointers: Map<string, NodePath>;
+}
+
+type Node = RuleGroupType["rules"][number];
+
+function isGroup(node: Node): node is RuleGroupType {
+  return typeof node === "object" && "rules" in node;
+}
+
+function hasContent(node: Node): boolean {
+  if (typeof node === "string") return false;
+  if (isGroup(node)) return node.rules.some(hasContent);
+  return node.field !== "" && node.field !== "~";
+}
+
+/**
+ * The rule a tree means. Empty groups and rules with no type yet are left out (a
+ * builder holds them while a marketer works); a group with one child is that
+ * child, as in the engine's normal form.
+ */
+export function queryToRule(query: RuleGroupType): Exported {
+  const pointers = new Map<string, NodePath>();
+  const visit = (node: Node, path: number[], pointer: string): Json => {
+    const key = path.join(".");
+    if (!isGroup(node)) {
+      const rule = node as RuleType;
+      pointers.set(pointer, key);
+      return rule.field === JSONLOGIC ? (rule.value as Json) : { [rule.field]: rule.value as Json };
+    }
+    if (!pointers.has(pointer)) pointers.set(pointer, key);
+    const kept = node.rules.map((child, index) => [child, index] as const).filter(([child]) => hasContent(child));
+    const body = node.not ? `${pointer}/!` : pointer;
+    if (node.not) pointers.set(body, key);
+    let inner: Json;
+    if (kept.length === 1) {
+      const [child, index] = kept[0];
+      inner = visit(child, [...path, index], body);
+    } else {
+      const combinator = node.combinator === "or" ? "or" : "and";
+      inner = { [combinator]: kept.map(([child, index], at) => visit(child, [...path, index], `${body}/${combinator}/${at}`)) };
+    }
+    return node.not ? { "!": inner } : inner;
+  };
+  if (!hasContent(query)) return { rule: null, pointers };
+  return { rule: visit(query, [], ""), pointers };
+}
+
+/**
+ * The tree node an error's JSON pointer into the rule names: the deepest exported
+ * node whose pointer is a prefix of it (a pointer into a condition's params names
+ * the condition). `null` when the pointer is not into the rule at all.
+ */
+export function nodeForPointer(pointers: Map<string, NodePath>, pointer: string): NodePath | null {
+  let best: string | null = null;
+  for (const candidate of pointers.keys()) {
+    const prefix = candidate === "" || pointer === candidate || pointer.startsWith(`${candidate}/`);
+    if (prefix && (best === null || candidate.length > best.length)) best = candidate;
+  }
+  return best === null ? null : (pointers.get(best) ?? null);
+}
+
+/** A pointer the API gives for a request body (`/rule/...`) as a pointer into the rule. */
+export function rulePointer(bodyPointer: string): string | null {
+  if (bodyPointer === "/rule") return "";
+  return bodyPointer.startsWith("/rule/") ? bodyPointer.slice("/rule".length) : null;
+}
