@@ -907,3 +907,78 @@ class RealtimePorts:
     records: StreamRecordReader
     backfills: BackfillQueue | None = None
     """``None`` where no queue is configured (a changed tenant context then backfills nothing)."""
+
+
+# =========================================================================== observed fields
+# What a tenant's data has shown so far: attribute paths with their JSON types and a
+# few sample values, and event names with counts. The rule builder completes names
+# from it and validation warns about a path or event the tenant never had.
+
+__all__ += [
+    "FIELD_CAP",
+    "SAMPLE_CAP",
+    "SAMPLE_CHARS",
+    "FieldCatalog",
+    "ObservedAttribute",
+    "ObservedFields",
+]
+
+FIELD_CAP = 2000
+"""Attribute paths, and separately event names, kept per tenant at most: the catalog is
+read whole for every validation (cached briefly), so it must stay small."""
+SAMPLE_CAP = 5
+"""Sample values kept per attribute path (the first ones observed)."""
+SAMPLE_CHARS = 40
+"""A sample string is cut to this many characters."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedAttribute:
+    """One attribute path as observed: its JSON types and up to :data:`SAMPLE_CAP` samples.
+
+    ``types`` are JSON type names (``string``, ``number``, ``boolean``, ``null``,
+    ``array``); a tag or list name (path ``tags.<name>``, ``lists.<name>``) has none.
+    """
+
+    path: str
+    types: frozenset[str] = frozenset()
+    samples: tuple[str | int | float | bool, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "types": sorted(self.types), "samples": list(self.samples)}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCatalog:
+    """A tenant's observed paths (sorted) and event names with counts."""
+
+    attributes: tuple[ObservedAttribute, ...] = ()
+    events: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.attributes and not self.events
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attributes": [a.to_json() for a in sorted(self.attributes, key=lambda a: a.path)],
+            "events": [{"name": name, "count": self.events[name]} for name in sorted(self.events)],
+        }
+
+
+@runtime_checkable
+class ObservedFields(Protocol):
+    """Per-tenant store of observed fields; writes merge, never replace."""
+
+    def catalog(self, tenant_id: str) -> FieldCatalog:
+        """Everything stored for the tenant, at most :data:`FIELD_CAP` paths and names."""
+        ...
+
+    def add_attributes(self, tenant_id: str, attributes: Sequence[ObservedAttribute]) -> None:
+        """Merge each path: its types are added to the stored ones; its samples are
+        stored only if the path had none (the first observation's are kept)."""
+        ...
+
+    def count_events(self, tenant_id: str, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the stored count of each name (one write per name)."""
+        ...

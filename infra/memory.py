@@ -39,13 +39,16 @@ from growthos_segments.core.contract import Reads
 from growthos_segments.core.dependencies import EVERYTHING, Change, changed_paths
 from growthos_segments.core.membership import PairState
 from growthos_segments.core.ports import (
+    FIELD_CAP,
     BackfillJob,
     BackfillProgress,
     ContactChanges,
     ContactDocument,
     CursorError,
+    FieldCatalog,
     MembershipRecord,
     MembershipStore,
+    ObservedAttribute,
     OutboundEvent,
     OutOfTime,
     Page,
@@ -76,6 +79,7 @@ __all__ = [
     "MemoryContacts",
     "MemoryContexts",
     "MemoryMemberships",
+    "MemoryObservedFields",
     "MemoryPairStates",
     "MemoryProgress",
     "MemoryPublisher",
@@ -703,3 +707,42 @@ class MemoryBackend:
     def membership_records(self) -> list[dict[str, Any]]:
         """Memberships change records not read before, in write order."""
         return self.changes.take("memberships")
+
+
+# =========================================================================== observed fields
+
+
+class MemoryObservedFields:
+    """:class:`growthos_segments.core.ports.ObservedFields` in memory, merging as DynamoDB's does."""
+
+    def __init__(self, *, cap: int = FIELD_CAP) -> None:
+        self._cap = cap
+        self._paths: dict[tuple[str, str], ObservedAttribute] = {}
+        self._events: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self.writes = 0
+        """Writes made (one per path and per event name), as DynamoDB requests would be."""
+
+    def catalog(self, tenant_id: str) -> FieldCatalog:
+        paths = sorted((p, a) for (t, p), a in self._paths.items() if t == tenant_id)[: self._cap]
+        events = sorted((n, c) for (t, n), c in self._events.items() if t == tenant_id)[: self._cap]
+        return FieldCatalog(tuple(a for _, a in paths), dict(events))
+
+    def add_attributes(self, tenant_id: str, attributes: Sequence[ObservedAttribute]) -> None:
+        keys.check_tenant_id(tenant_id)
+        with self._lock:
+            for attribute in attributes:
+                stored = self._paths.get((tenant_id, attribute.path))
+                self._paths[(tenant_id, attribute.path)] = ObservedAttribute(
+                    attribute.path,
+                    attribute.types | (stored.types if stored else frozenset()),
+                    stored.samples if stored and stored.samples else attribute.samples,
+                )
+                self.writes += 1
+
+    def count_events(self, tenant_id: str, counts: Mapping[str, int]) -> None:
+        keys.check_tenant_id(tenant_id)
+        with self._lock:
+            for name, count in counts.items():
+                self._events[(tenant_id, name)] = self._events.get((tenant_id, name), 0) + count
+                self.writes += 1

@@ -1,0 +1,82 @@
+"""One contract, two implementations of the observed-fields store: memory and DynamoDB (moto).
+
+The service's unit tests run on the memory store; these assertions hold both to
+the same merging, per-tenant scope and bounds, and the service on DynamoDB to
+its write budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from growthos_segments.core.dependencies import EVERYTHING, Change
+from growthos_segments.core.ports import ContactChanges, ObservedAttribute, ObservedFields
+from growthos_segments.infra.memory import MemoryObservedFields
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.fields import DynamoObservedFields
+from growthos_segments.services.fields import FieldsService
+from tests.integration.conftest import NOW
+
+CAP = 4
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> ObservedFields:
+    if request.param == "memory":
+        return MemoryObservedFields(cap=CAP)
+    repos: Repositories = request.getfixturevalue("repos")
+    return DynamoObservedFields(repos.client, repos.settings.tables.counters, cap=CAP)
+
+
+def test_paths_merge_types_and_keep_their_first_samples(store: ObservedFields) -> None:
+    store.add_attributes("t1", [ObservedAttribute("attributes.plan", frozenset({"string"}), ("pro", "free")),
+                                ObservedAttribute("tags.vip")])
+    store.add_attributes("t1", [ObservedAttribute("attributes.plan", frozenset({"number"}), (3,))])
+    assert store.catalog("t1").to_json()["attributes"] == [
+        {"path": "attributes.plan", "types": ["number", "string"], "samples": ["pro", "free"]},
+        {"path": "tags.vip", "types": [], "samples": []},
+    ]
+
+
+def test_event_counts_add_up(store: ObservedFields) -> None:
+    store.count_events("t1", {"email.opened": 2, "order.completed": 1})
+    store.count_events("t1", {"email.opened": 3})
+    assert store.catalog("t1").to_json()["events"] == [
+        {"name": "email.opened", "count": 5}, {"name": "order.completed", "count": 1}]
+
+
+def test_a_tenant_sees_only_its_own_fields(store: ObservedFields) -> None:
+    store.add_attributes("t1", [ObservedAttribute("attributes.secret", frozenset({"string"}), ("x",))])
+    store.count_events("t1", {"private.event": 1})
+    assert store.catalog("t2").empty
+    assert store.catalog("t1x").empty
+    with pytest.raises(ValueError):
+        store.count_events("t1#x", {"e": 1})
+
+
+def test_the_catalog_returns_at_most_the_cap(store: ObservedFields) -> None:
+    store.add_attributes("t1", [ObservedAttribute(f"attributes.f{i}") for i in (5, 3, 6, 1, 2, 4)])
+    store.count_events("t1", {f"e{i}": 1 for i in (5, 3, 6, 1, 2, 4)})
+    catalog = store.catalog("t1")
+    assert [a.path for a in catalog.attributes] == [f"attributes.f{i}" for i in range(1, CAP + 1)]
+    assert list(catalog.events) == [f"e{i}" for i in range(1, CAP + 1)]
+
+
+def test_a_stream_batch_fills_the_catalog_on_dynamodb(repos: Repositories) -> None:
+    """The stream's service on DynamoDB: new contact read once, known paths cost no write."""
+    repos.contacts.put({"tenant_id": "t1", "contact_id": "c1", "attributes": {"plan": "pro"},
+                        "tags": ["vip"], "scores": {"nps": 9}}, now=NOW)
+    fields = FieldsService(DynamoObservedFields(repos.client, repos.settings.tables.counters))
+    batch = [ContactChanges("t1", "c1", EVERYTHING),
+             ContactChanges("t1", "c2", Change(events=frozenset({"email.opened"})))]
+    fields.observe_changes(batch, repos.views, NOW)
+    body: dict[str, Any] = fields.catalog("t1").to_json()
+    assert {a["path"] for a in body["attributes"]} >= {"attributes.plan", "tags.vip", "scores.nps"}
+    assert body["events"] == [{"name": "email.opened", "count": 1}]
+    repos.requests.reset()
+    known = [ContactChanges("t1", "c1", Change(paths=frozenset({"attributes.plan"}), events=frozenset(
+        {"email.opened"})))]
+    fields.observe_changes(known, repos.views, NOW)
+    assert repos.requests.total == 1  # the one ADD of the event's count
