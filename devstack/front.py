@@ -21,6 +21,12 @@ codes and ``application/json`` templates (with ``$context.error.message`` and
 Paths are served from the root (``/health``), like ``sam local start-api``;
 the event's ``requestContext.path`` carries the stage prefix a deployed API has.
 Authorizer results are not cached locally (every request is authorized).
+
+The Segment Builder's built files (``web/dist``, from ``make web``) are served on
+the same port, so the app calls the API on its own origin: a path no API route
+has is a file of the app when a browser navigates to it (``Accept: text/html``,
+``/`` being the app's page) or when it is under ``/assets/``. API clients keep
+getting the API's own 404 for ``/``, and API routes always win.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import binascii
 import fnmatch
 import json
 import logging
+import mimetypes
 import threading
 import time
 import uuid
@@ -37,6 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -51,6 +59,9 @@ log = logging.getLogger("growthos_segments.devstack.front")
 
 MAX_BODY = 10 * 1024 * 1024
 """API Gateway's payload limit."""
+
+WEB_DIST = Path(__file__).resolve().parents[1] / "web" / "dist"
+"""Where ``make web`` builds the Segment Builder; absent until it has run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +151,12 @@ class ApiFront:
         region: str = "us-east-1",
         ready: threading.Event | None = None,
         responses: Mapping[str, Mapping[str, GatewayResponse]] | None = None,
+        site: Path | None = WEB_DIST,
     ) -> None:
         """``responses`` are the APIs' gateway responses; by default those of the
-        project's ``template.yaml`` (:func:`gateway_responses`)."""
+        project's ``template.yaml`` (:func:`gateway_responses`). ``site``: the built
+        web app served beside the API, when that folder exists."""
+        self.site = site.resolve() if site is not None and site.is_dir() else None
         self.routes = list(routes)
         self.responses = gateway_responses(load_template()) if responses is None else responses
         self.functions = functions
@@ -228,6 +242,9 @@ class ApiFront:
             if params is not None:
                 break
         else:
+            page = self.site_file(method, path, headers)
+            if page is not None:
+                return page
             return self.gateway_response(
                 None, "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token"
             )
@@ -254,6 +271,23 @@ class ApiFront:
             log.error("%s returned a malformed proxy response: %r", route.function, result.payload)
             return self.gateway_response(route.api, None, 502, "Internal server error")
         return response
+
+    def site_file(self, method: str, path: str, headers: Sequence[tuple[str, str]]) -> HttpResponse | None:
+        """A file of the web app for a path no route has, or ``None`` (see the module docstring)."""
+        if self.site is None or method not in ("GET", "HEAD"):
+            return None
+        browsing = any(k.lower() == "accept" and "text/html" in v for k, v in headers)
+        if not (browsing or path.startswith("/assets/")):
+            return None
+        wanted = (self.site / unquote(path).lstrip("/")).resolve()
+        if not wanted.is_relative_to(self.site):
+            return None
+        if wanted.is_dir():
+            wanted = wanted / "index.html"
+        if not wanted.is_file():
+            return None
+        kind = mimetypes.guess_type(wanted.name)[0] or "application/octet-stream"
+        return HttpResponse(200, [("Content-Type", kind), ("Cache-Control", "no-cache")], wanted.read_bytes())
 
     def _event(
         self,
