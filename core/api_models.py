@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from growthos_segments.core.ids import (
     CONTACT_ID_DESCRIPTION,
@@ -26,6 +26,7 @@ from growthos_segments.core.segments import MAX_NAME_LENGTH, MAX_VERSION, refuse
 
 __all__ = [
     "MAX_VERSION",
+    "ConditionEstimateOut",
     "ConditionTypesOut",
     "ContactSegmentOut",
     "ContactSegmentsOut",
@@ -171,6 +172,19 @@ class EstimateIn(_In):
         default="shared", description="as what the rule would be saved: pinned segments are ANDed into "
         "every type but 'pinned'"
     )
+    per_condition: StrictBool = Field(
+        default=False, description="also size each child of the rule's root 'and' / 'or' (or the single "
+        "condition) alone, over the same sample"
+    )
+
+
+class ConditionEstimateOut(BaseModel):
+    path: str = Field(description="JSON pointer into the request body to the condition, e.g. /rule/and/1")
+    estimate: int = Field(description="estimated contacts this condition alone matches (same type, "
+                          "exclusions and pinned segments as the whole rule)")
+    low: int
+    high: int
+    matches: int = Field(description="matching contacts in the sample (the whole rule's sample)")
 
 
 class EstimateOut(BaseModel):
@@ -186,6 +200,9 @@ class EstimateOut(BaseModel):
     sampled_fraction: float
     evaluated_at: str
     reads: dict[str, Any] = Field(description="what the rule (with pinned/referenced segments) reads")
+    per_condition: list[ConditionEstimateOut] | None = Field(
+        default=None, description="when asked for: each top-level condition sized alone, in rule order"
+    )
 
 
 # --- segments -----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from growthos_segments.core.api_models import (
+    ConditionEstimateOut,
     ContactSegmentOut,
     ContactSegmentsOut,
     CountOut,
@@ -93,7 +94,7 @@ from growthos_segments.core.rules import parse_rule, rule_reads, segment_referen
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
 from growthos_segments.core.timeutil import to_iso
 from growthos_segments.services.catalog import SegmentCatalog, definition_of
-from growthos_segments.services.estimate import Estimator
+from growthos_segments.services.estimate import Estimator, top_level_conditions
 
 __all__ = [
     "ApiError",
@@ -266,21 +267,24 @@ class Audience:
             exclude_segments=tuple(request.exclude_segments),
         )
         self._check_alone(draft, tenant.segments.definitions, for_draft=True)
+        conditions = top_level_conditions(request.rule) if request.per_condition else []
+        alone = [replace(draft, id=DRAFT_ID + pointer, rule=child) for pointer, child in conditions]
         pinned = tenant.pinned if draft.type is not SegmentType.PINNED else ()
         roots = [*self._own_references(draft), *draft.exclude_segments, *pinned]
         definitions = [tenant.segments.definitions[sid] for sid in tenant.index.requirements(roots)]
         try:
-            segment_set = SegmentSet(self.host, [*definitions, draft])
+            segment_set = SegmentSet(self.host, [*definitions, draft, *alone])
         except SegmentSetError as exc:
             raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, DRAFT_ID)) from None
         reads = DependencyIndex.of(segment_set).reads_of([DRAFT_ID])
         context = self._context(tenant, reads)
-        compiled = segment_set.segments[DRAFT_ID]
+        compiled = [segment_set.segments[d.id] for d in (draft, *alone)]
 
-        def matches(doc: Mapping[str, Any]) -> bool:
-            return bool(compiled.evaluate(segment_set.view(doc, context=context), now)[0])
+        def matches(doc: Mapping[str, Any]) -> list[bool]:
+            view = segment_set.view(doc, context=context)
+            return [bool(segment.evaluate(view, now)[0]) for segment in compiled]
 
-        result = self.estimator.estimate(tenant_id, matches, reads, now)
+        result, *each = self.estimator.estimate_each(tenant_id, matches, len(compiled), reads, now)
         return EstimateOut(
             estimate=result.estimate,
             low=result.low,
@@ -294,6 +298,11 @@ class Audience:
             sampled_fraction=round(result.sampled_fraction, 6),
             evaluated_at=to_iso(now),
             reads=reads.to_json(),
+            per_condition=[
+                ConditionEstimateOut(path="/rule" + pointer, estimate=one.estimate, low=one.low,
+                                     high=one.high, matches=one.matches)
+                for (pointer, _), one in zip(conditions, each, strict=True)
+            ] if request.per_condition else None,
         )
 
     def _context(self, tenant: TenantSegments, reads: Reads) -> Mapping[str, Any]:

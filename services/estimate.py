@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,7 +38,7 @@ from growthos_segments.core.dependencies import event_matches
 from growthos_segments.core.ports import ContactDocument, ContactSamples, history_since
 from growthos_segments.core.view import VIEW_FIELDS
 
-__all__ = ["Estimate", "Estimator", "wilson_interval"]
+__all__ = ["Estimate", "Estimator", "top_level_conditions", "wilson_interval"]
 
 Z95 = 1.959963984540054
 
@@ -57,6 +57,16 @@ class Estimate:
     ``exact`` (every contact was read)."""
     sampled_fraction: float
     confidence: float = 0.95
+
+
+def top_level_conditions(rule: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The children of the rule's root ``and`` / ``or`` with their JSON pointers into the
+    rule, or the rule itself (pointer ``""``) when its root is anything else: the parts a
+    marketer adds one by one, each sized alone to show which one narrows the audience."""
+    (operator, operand), = rule.items()
+    if operator in ("and", "or") and isinstance(operand, list):
+        return [(f"/{operator}/{index}", child) for index, child in enumerate(operand)]
+    return [("", rule)]
 
 
 def wilson_interval(matches: int, n: int, population: int, z: float = Z95) -> tuple[float, float]:
@@ -147,18 +157,40 @@ class Estimator:
         ``reads`` (what the rule and everything it references read) bounds the
         projection, the event names and how far back events are loaded.
         """
+        return self.estimate_each(tenant_id, lambda doc: (matches(doc),), 1, reads, now)[0]
+
+    def estimate_each(
+        self,
+        tenant_id: str,
+        matches: Callable[[ContactDocument], Sequence[bool]],
+        width: int,
+        reads: Reads,
+        now: datetime,
+    ) -> list[Estimate]:
+        """One estimate per position of what ``matches`` answers (``width`` answers per
+        document), all over the one sample read once: a rule and each of its conditions
+        are then sized on the same contacts, at the cost of one rule's reads.
+
+        ``reads`` must cover what every one of the predicates reads.
+        """
         paths = None if "*" in reads.attributes else frozenset(reads.attributes)
         since = history_since(now, reads.lookback)
         sample = self._sample(tenant_id, paths)
         if reads.lookback is not None:
             self._add_events(tenant_id, sample, reads.events, since)
         floor = self.samples.event_key_floor(since) if since is not None else ""
-        n = hits = 0
+        n = 0
+        hits = [0] * width
         for contact_id, profile in sample.docs.items():
             doc = dict(profile)
             doc["events"] = self._events_of(sample, contact_id, reads, floor)
-            hits += bool(matches(doc))
+            for index, matched in enumerate(matches(doc)):
+                hits[index] += bool(matched)
             n += 1
+        return [self._scaled(sample, count, n) for count in hits]
+
+    def _scaled(self, sample: _Sample, hits: int, n: int) -> Estimate:
+        """``hits`` of the ``n`` sampled contacts, scaled to the tenant with its interval."""
         total = self.samples.positions
         fraction = sample.stop / total
         if sample.stop >= total:

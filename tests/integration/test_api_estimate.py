@@ -190,3 +190,22 @@ def test_sample_ranges_cover_positions_once() -> None:
     assert keys.sample_range("t", 7, 7) == []
     with pytest.raises(ValueError):
         keys.sample_range("t", 0, keys.SAMPLE_POSITIONS + 1)
+
+
+def test_each_predicate_is_estimated_over_one_read_of_the_sample(tenant: Repositories) -> None:
+    """Sizing a rule and each of its conditions costs the reads of the rule alone, and
+    each condition's estimate is the one it gets when asked for alone."""
+    both = Reads(attributes=PLAN.attributes, events=OPENED.events, lookback=OPENED.lookback)
+    together = sampled(tenant, cache_seconds=0).estimate_each(
+        "t1", lambda d: (is_pro(d) and opened_lately(d), is_pro(d), opened_lately(d)), 3, both, NOW
+    )
+    shared_cost = tenant.requests.total
+    tenant.requests.reset()
+    whole = sampled(tenant, cache_seconds=0).estimate(
+        "t1", lambda d: is_pro(d) and opened_lately(d), both, NOW
+    )
+    assert tenant.requests.total == shared_cost  # the two extra predicates read nothing more
+    alone = [sampled(tenant, cache_seconds=0).estimate("t1", is_pro, PLAN, NOW),
+             sampled(tenant, cache_seconds=0).estimate("t1", opened_lately, OPENED, NOW)]
+    assert together == [whole, *alone]
+    assert not whole.exact and whole.matches == alone[0].matches < alone[1].matches  # pro contacts all opened

@@ -256,3 +256,25 @@ def test_saved_records_keep_what_the_request_said(world: World) -> None:
     stored = world.backend.segments.get("t1", "vips")
     assert isinstance(stored, SegmentRecord)
     assert (stored.type, dict(stored.rule), stored.include_contacts) == ("static", {}, ("c1", "c2"))
+
+
+def test_per_condition_estimates_size_each_top_level_condition_alone(world: World) -> None:
+    for i in range(240):
+        world.contact(f"c{i}", attributes={"plan": "pro" if i % 3 == 0 else "free", "email": f"c{i}@x.io"},
+                      events=[{"name": "email.opened", "at": (NOW - timedelta(days=2)).isoformat()}]
+                      if i % 2 == 0 else [])
+    world.audience.estimator = Estimator(
+        MemoryContactSamples(world.backend.contacts, world.backend.contacts), target=60, exact_limit=50
+    )
+    for operator in ("and", "or"):
+        rule = {operator: [PRO, OPENED]}
+        result = world.audience.estimate("t1", EstimateIn(rule=rule, per_condition=True))
+        assert not result.exact and result.per_condition is not None
+        assert [c.path for c in result.per_condition] == [f"/rule/{operator}/0", f"/rule/{operator}/1"]
+        for condition, child in zip(result.per_condition, (PRO, OPENED), strict=True):
+            alone = world.audience.estimate("t1", EstimateIn(rule=child))
+            assert (condition.estimate, condition.low, condition.high, condition.matches) == (
+                alone.estimate, alone.low, alone.high, alone.matches)
+    single = world.audience.estimate("t1", EstimateIn(rule=PRO, per_condition=True))
+    assert [(c.path, c.estimate) for c in single.per_condition or []] == [("/rule", single.estimate)]
+    assert world.audience.estimate("t1", EstimateIn(rule=PRO)).per_condition is None
