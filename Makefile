@@ -44,6 +44,32 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
 
+# --- The Segment Builder web app (web/): not part of `run` or `test` yet ---
+# `make web` builds web/dist when it is missing or older than its sources (npm ci
+# first when the lockfile changed); the local stack serves it at / once built.
+# `make test-web` runs its unit tests (vitest) and its browser tests (tests/web:
+# Debian's chromium driven by Playwright, against the local stack).
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+.PHONY: web test-web
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@echo "installing the web app's packages into web/node_modules (npm ci; a minute the first time) ..."
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	@echo "building the web app into web/dist (type check, then vite) ..."
+	cd web && npm run --silent build
+
+web: web/dist/index.html
+
+test-web: web/dist/index.html $(STAMP)
+	@echo "web unit tests (vitest) ..."
+	cd web && npm test --silent
+	@command -v chromium >/dev/null || { echo "installing chromium for the browser tests ..."; apt-get update -qq && apt-get install -y -qq chromium; }
+	@echo "web browser tests (chromium, Playwright, the local stack) ..."
+	$(BIN)/python -m pytest -m web tests/web
+
 # --- Lambda package: `sam build` runs these (BuildMethod: makefile in template.yaml) ---
 # SAM sets ARTIFACTS_DIR. Every function gets the runtime packages of growthos_segments
 # only; DependenciesLayer gets the runtime dependencies as wheels for the template's

@@ -16,7 +16,12 @@ the authorizer runs. The refusals API Gateway makes itself (401, 403, unknown
 route, 5xx) use the API's ``GatewayResponses`` of the template: its status
 codes and ``application/json`` templates (with ``$context.error.message`` and
 ``$context.error.messageString``), falling back to ``DEFAULT_4XX`` /
-``DEFAULT_5XX`` and then to API Gateway's own bodies, as API Gateway does.
+``DEFAULT_5XX`` and then to API Gateway's own bodies, as API Gateway does, with
+the entries' ``ResponseParameters`` headers (the CORS headers). An ``OPTIONS``
+request to a route of an API with ``Cors`` is answered by the front itself, with
+no key and no function call, as the preflight API Gateway answers for SAM's
+``Cors``. Template parameters in these headers take their defaults (the local
+stack's values).
 
 Paths are served from the root (``/health``), like ``sam local start-api``;
 the event's ``requestContext.path`` carries the stage prefix a deployed API has.
@@ -24,9 +29,10 @@ Authorizer results are not cached locally (every request is authorized).
 
 The Segment Builder's built files (``web/dist``, from ``make web``) are served on
 the same port, so the app calls the API on its own origin: a path no API route
-has is a file of the app when a browser navigates to it (``Accept: text/html``,
-``/`` being the app's page) or when it is under ``/assets/``. API clients keep
-getting the API's own 404 for ``/``, and API routes always win.
+has — or that only the API's greedy ``/{proxy+}`` catch-all has — is a file of
+the app when a browser navigates to it (``Accept: text/html``, ``/`` being the
+app's page) or when it is under ``/assets/``. API clients keep getting the API's
+own 404 for ``/``, and every other API route wins over the files.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import fnmatch
 import json
 import logging
 import mimetypes
+import re
 import threading
 import time
 import uuid
@@ -53,7 +60,9 @@ from growthos_segments.devstack.motoserver import PortInUse
 from growthos_segments.devstack.runtime import ACCOUNT_ID, LambdaFunction
 from growthos_segments.devstack.template import load_template
 
-__all__ = ["ApiFront", "GatewayResponse", "HttpResponse", "gateway_responses", "policy_decision"]
+__all__ = [
+    "ApiFront", "GatewayResponse", "HttpResponse", "cors_preflights", "gateway_responses", "policy_decision",
+]
 
 log = logging.getLogger("growthos_segments.devstack.front")
 
@@ -81,26 +90,61 @@ class GatewayResponse:
 
     status: int | None = None
     template: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def render(self, status: int, message: str | None, default: Mapping[str, Any]) -> HttpResponse:
         if self.template is None:
-            return HttpResponse.json(self.status or status, default)
+            answer = HttpResponse.json(self.status or status, default)
+            return HttpResponse(answer.status, [*answer.headers, *self.headers], answer.body)
         body = self.template.replace("$context.error.messageString", json.dumps(message))
         body = body.replace("$context.error.message", message or "")
-        return HttpResponse(self.status or status, [("Content-Type", "application/json")], body.encode())
+        headers = [("Content-Type", "application/json"), *self.headers]
+        return HttpResponse(self.status or status, headers, body.encode())
+
+
+def _literal(value: Any, template: Mapping[str, Any]) -> str:
+    """A mapped header value (``'text'``, or a ``Fn::Sub`` of one) as API Gateway sends it,
+    with each ``${Parameter}`` at its default."""
+    if isinstance(value, Mapping) and "Fn::Sub" in value:
+        parameters = template.get("Parameters") or {}
+        value = re.sub(r"\$\{([\w]+)\}", lambda m: str(parameters[m.group(1)].get("Default", "")),
+                       str(value["Fn::Sub"]))
+    return str(value).strip("'")
+
+
+def _apis(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    resources = (template.get("Resources") or {}).items()
+    return {name: resource.get("Properties") or {} for name, resource in resources
+            if isinstance(resource, Mapping) and resource.get("Type") == "AWS::Serverless::Api"}
+
+
+_PREFLIGHT = {"AllowOrigin": "Access-Control-Allow-Origin", "AllowMethods": "Access-Control-Allow-Methods",
+              "AllowHeaders": "Access-Control-Allow-Headers", "MaxAge": "Access-Control-Max-Age"}
+"""SAM's ``Cors`` keys and the headers its preflight sends for them."""
+
+
+def cors_preflights(template: Mapping[str, Any]) -> dict[str, HttpResponse]:
+    """The preflight answer of every ``AWS::Serverless::Api`` with ``Cors``, by logical id."""
+    found: dict[str, HttpResponse] = {}
+    for name, properties in _apis(template).items():
+        cors = properties.get("Cors")
+        if isinstance(cors, Mapping):
+            found[name] = HttpResponse(200, [(header, _literal(cors[key], template))
+                                             for key, header in _PREFLIGHT.items() if key in cors])
+    return found
 
 
 def gateway_responses(template: Mapping[str, Any]) -> dict[str, dict[str, GatewayResponse]]:
     """``GatewayResponses`` of every ``AWS::Serverless::Api``, by API logical id and response type."""
     found: dict[str, dict[str, GatewayResponse]] = {}
-    for name, resource in (template.get("Resources") or {}).items():
-        if not isinstance(resource, Mapping) or resource.get("Type") != "AWS::Serverless::Api":
-            continue
-        declared = (resource.get("Properties") or {}).get("GatewayResponses") or {}
+    for name, properties in _apis(template).items():
+        declared = properties.get("GatewayResponses") or {}
         found[name] = {
             kind: GatewayResponse(
                 status=int(entry["StatusCode"]) if entry.get("StatusCode") is not None else None,
                 template=(entry.get("ResponseTemplates") or {}).get("application/json"),
+                headers=tuple((header, _literal(value, template)) for header, value in
+                              ((entry.get("ResponseParameters") or {}).get("Headers") or {}).items()),
             )
             for kind, entry in declared.items()
         }
@@ -152,13 +196,17 @@ class ApiFront:
         ready: threading.Event | None = None,
         responses: Mapping[str, Mapping[str, GatewayResponse]] | None = None,
         site: Path | None = WEB_DIST,
+        preflights: Mapping[str, HttpResponse] | None = None,
     ) -> None:
-        """``responses`` are the APIs' gateway responses; by default those of the
-        project's ``template.yaml`` (:func:`gateway_responses`). ``site``: the built
+        """``responses`` are the APIs' gateway responses and ``preflights`` their CORS
+        preflight answers; by default those of the project's ``template.yaml``
+        (:func:`gateway_responses`, :func:`cors_preflights`). ``site``: the built
         web app served beside the API, when that folder exists."""
         self.site = site.resolve() if site is not None and site.is_dir() else None
         self.routes = list(routes)
-        self.responses = gateway_responses(load_template()) if responses is None else responses
+        template = load_template() if responses is None or preflights is None else {}
+        self.responses = gateway_responses(template) if responses is None else responses
+        self.preflights = cors_preflights(template) if preflights is None else preflights
         self.functions = functions
         self.authorizers = authorizers
         self.stages = stages
@@ -237,17 +285,19 @@ class ApiFront:
             )
         split = urlsplit(target)
         path = split.path or "/"
-        for route in self.routes:
-            params = route.matches(method, path)
-            if params is not None:
-                break
-        else:
+        route, params = next(
+            ((r, p) for r in self.routes if (p := r.matches(method, path)) is not None), (None, None)
+        )
+        if route is None or route.path.endswith("+}"):
             page = self.site_file(method, path, headers)
             if page is not None:
                 return page
+        if route is None or params is None:
             return self.gateway_response(
                 None, "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token"
             )
+        if method == "OPTIONS" and route.api in self.preflights:
+            return self.preflights[route.api]
         stage = str(self.stages.get(route.api, "Prod"))
         decoded = {name: unquote(value) for name, value in params.items()}
         event = self._event(route, method, path, split.query, headers, body, stage, source_ip, decoded)

@@ -33,11 +33,14 @@ def site(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def front(site: Path | None) -> ApiFront:
-    route = ApiRoute(function="Health", name="health", api="Api", path="/health", method="GET")
+def front(site: Path | None, *, catch_all: bool = False) -> ApiFront:
+    """An API with ``GET /health`` and, with ``catch_all``, the template's ``ANY /{proxy+}``."""
+    routes = [ApiRoute(function="Health", name="health", api="Api", path="/health", method="GET")]
+    if catch_all:
+        routes.append(ApiRoute(function="Health", name="proxy", api="Api", path="/{proxy+}", method="ANY"))
     ready = threading.Event()
     ready.set()
-    built = ApiFront([route], {"Health": _Health()}, {"Api": None}, {"Api": "v1"},  # type: ignore[dict-item]
+    built = ApiFront(routes, {"Health": _Health()}, {"Api": None}, {"Api": "v1"},  # type: ignore[dict-item]
                      port=0, ready=ready, responses={}, site=site)
     built.server.server_close()
     return built
@@ -71,6 +74,17 @@ def test_api_clients_and_api_routes_are_untouched(site: Path) -> None:
                                   "/assets/missing.js", "/nothing-here"])
 def test_nothing_outside_the_built_files(site: Path, path: str) -> None:
     assert get(front(site), path, BROWSER).status == 403
+
+
+def test_files_win_over_the_catch_all_route_only(site: Path) -> None:
+    api = front(site, catch_all=True)
+    before = _Health.calls
+    assert get(api, "/assets/app.js").body == b"console.log(1)"
+    assert get(api, "/", BROWSER).body == (site / "index.html").read_bytes()
+    assert _Health.calls == before
+    for path in ("/health", "/segments", "/assets/missing.js"):
+        assert get(api, path, BROWSER).body == b'{"status": "ok"}'
+    assert _Health.calls == before + 3
 
 
 def test_without_a_build_the_root_is_the_api_404(tmp_path: Path) -> None:
