@@ -26,6 +26,7 @@ from growthos_segments.core.segments import MAX_NAME_LENGTH, MAX_VERSION, refuse
 
 __all__ = [
     "MAX_VERSION",
+    "BackfillProgressOut",
     "ConditionEstimateOut",
     "ConditionTypesOut",
     "ContactSegmentOut",
@@ -36,6 +37,8 @@ __all__ = [
     "EstimateIn",
     "EstimateOut",
     "ExplainOut",
+    "HistoryOut",
+    "HistoryPoint",
     "MembersOut",
     "MembershipOut",
     "RuleErrorOut",
@@ -237,6 +240,17 @@ class SegmentUpdate(_In):
     exclude_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
 
 
+class BackfillProgressOut(BaseModel):
+    """How far the backfill of the segment's current version has got."""
+
+    status: Literal["running", "complete"]
+    contacts_done: int = Field(description="contacts evaluated so far")
+    entered: int
+    exited: int
+    slices_finished: int = Field(description="contact slices done (they run in parallel)")
+    slices: int
+
+
 class SegmentOut(BaseModel):
     id: str
     version: int
@@ -252,6 +266,13 @@ class SegmentOut(BaseModel):
     updated_at: str | None
     backfill: Literal["queued", "running", "none"] | None = Field(
         default=None, description="on create/update: how the new version's members are being filled"
+    )
+    count: int | None = Field(
+        default=None, description="in lists and on get: exact number of current members (a live counter)"
+    )
+    backfill_progress: BackfillProgressOut | None = Field(
+        default=None, description="on get: the backfill of the current version, once it has evaluated a "
+        "page of contacts"
     )
 
 
@@ -342,3 +363,17 @@ class SnapshotContactsOut(BaseModel):
     category: str
     contacts: list[str]
     cursor: str | None
+
+
+# --- size history -------------------------------------------------------------------------
+
+
+class HistoryPoint(BaseModel):
+    at: str = Field(description="start of the hour or UTC day")
+    count: int = Field(description="members as first counted in that hour or day")
+
+
+class HistoryOut(BaseModel):
+    segment_id: str
+    resolution: Literal["hour", "day"]
+    points: list[HistoryPoint] = Field(description="oldest first, at most 800")

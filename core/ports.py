@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 
 from growthos_segments.core.dependencies import event_matches
 from growthos_segments.core.segments import SegmentType
-from growthos_segments.core.timeutil import parse_instant
+from growthos_segments.core.timeutil import as_utc, parse_instant
 
 __all__ = [
     "SEGMENT_STATUSES",
@@ -981,4 +981,63 @@ class ObservedFields(Protocol):
 
     def count_events(self, tenant_id: str, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to the stored count of each name (one write per name)."""
+        ...
+
+
+# --- segment sizes: live counts of many segments, size history ----------------
+
+
+class Resolution(StrEnum):
+    """How wide one point of a segment's size history is."""
+
+    HOUR = "hour"
+    DAY = "day"
+
+
+HISTORY_KEEP = {Resolution.HOUR: timedelta(days=32), Resolution.DAY: timedelta(days=401)}
+"""How long a point is kept: more than the 30 days of hours and 400 days of days the
+history promises, and few enough points that all of them fit in one page."""
+HISTORY_PAGE = 800
+"""The most points one history read returns (more than either resolution keeps)."""
+
+
+def bucket_start(at: datetime, resolution: Resolution) -> datetime:
+    """The start of the hour or UTC day holding ``at``: the bucket a size is kept in."""
+    start = as_utc(at).replace(minute=0, second=0, microsecond=0)
+    return start.replace(hour=0) if resolution is Resolution.DAY else start
+
+
+@dataclass(frozen=True, slots=True)
+class SizePoint:
+    """A segment's member count as first observed in the bucket starting at ``at``."""
+
+    at: datetime
+    count: int
+
+
+@runtime_checkable
+class SegmentSizes(Protocol):
+    """Member counts of many segments at once, and their size history.
+
+    History is one stored point per segment and bucket: the first count recorded in
+    the bucket stays (a later record of the same bucket writes nothing), and each point
+    expires :data:`HISTORY_KEEP` after its bucket starts, so storage stays bounded.
+    """
+
+    def counts(self, tenant_id: str, segment_ids: Sequence[str]) -> dict[str, int]:
+        """The exact member count of each segment, read in as few requests as the store allows."""
+        ...
+
+    def record(
+        self, tenant_id: str, counts: Mapping[str, int], *, at: datetime, resolutions: Sequence[Resolution]
+    ) -> int:
+        """Keep each count as the point of its bucket holding ``at``, at each resolution,
+        unless that bucket already has one; returns how many points were written."""
+        ...
+
+    def history(
+        self, tenant_id: str, segment_id: str, resolution: Resolution, *, since: datetime,
+        limit: int = HISTORY_PAGE,
+    ) -> list[SizePoint]:
+        """The points of buckets starting at or after ``since``, oldest first, at most ``limit``."""
         ...

@@ -19,6 +19,7 @@ documents, and stored, so segments that read it are right from the start.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -26,6 +27,7 @@ from typing import Any
 
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.membership import with_context
+from growthos_segments.core.ports import Resolution
 from growthos_segments.infra.memory import DocumentPass, MemoryBackend
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos.contexts import DynamoTenantContexts
@@ -114,5 +116,9 @@ class InitialLoad:
                     written += 1
                     if written % 500 == 0 or written == total:
                         report("writing", written, total)
+        filled = Counter(r.segment_id for r in members)
+        # The first point of each segment's size history, so the history starts at "ready".
+        self.repos.sizes.record(tenant_id, {sid: filled[sid] for sid in segment_ids}, at=now,
+                                resolutions=list(Resolution))
         return LoadReport(tenant_id, len(ids), len(members), len(rechecks), len(segment_ids),
                           time.perf_counter() - started)

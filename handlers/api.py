@@ -3,7 +3,7 @@
 A newcomer finds the API in these modules, each small:
 
 - ``api_http``: the one Powertools resolver, strict JSON bodies, the caller's tenant;
-- ``api_catalog``, ``api_segments``, ``api_membership``, ``api_snapshots``: the
+- ``api_catalog``, ``api_segments``, ``api_membership``, ``api_snapshots``, ``api_history``: the
   routes, one module per resource; each parses its request (pydantic models of
   :mod:`growthos_segments.core.api_models`, validated by the resolver), calls one
   method of :class:`growthos_segments.services.audience.Audience` and shapes the
@@ -27,14 +27,21 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from growthos_segments.handlers import api_catalog, api_errors, api_membership, api_segments, api_snapshots
+from growthos_segments.handlers import (
+    api_catalog,
+    api_errors,
+    api_history,
+    api_membership,
+    api_segments,
+    api_snapshots,
+)
 from growthos_segments.handlers.api_gateway import refuse_before_resolving
 from growthos_segments.handlers.api_http import app
 from growthos_segments.handlers.api_openapi import openapi_document
 
 __all__ = ["app", "handler", "openapi_document"]
 
-ROUTES = (api_catalog, api_segments, api_membership, api_snapshots, api_errors)
+ROUTES = (api_catalog, api_segments, api_membership, api_snapshots, api_history, api_errors)
 """Importing these modules registers the routes and error handlers on ``app``."""
 
 logger = Logger(service="growthos-segments-api")

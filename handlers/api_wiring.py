@@ -57,9 +57,9 @@ def build_service(
     audience = Audience(
         host=host, segments=repos.segments, memberships=repos.memberships, views=repos.views,
         snapshots=repos.snapshots, lookups=AudienceLookupRepository(repos.client, settings.tables),
-        contexts=contexts, catalog=SegmentCatalog(repos.segments, host, contexts),
+        contexts=contexts, catalog=SegmentCatalog(repos.segments, host, contexts), sizes=repos.sizes,
         estimator=Estimator(SampleReader(repos.client, settings.tables, repos.contacts)), backfills=backfills,
-        segment_cache_seconds=settings.segment_cache_seconds, **optional,
+        segment_cache_seconds=settings.segment_cache_seconds, progress=repos.progress, **optional,
     )
     client = aws.client("dynamodb", settings)
     repos.requests.attach(client)

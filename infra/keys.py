@@ -50,7 +50,7 @@ import zlib
 from datetime import datetime, timedelta
 
 from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE, TENANT_ID_RE
-from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, SegmentRecord
+from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, Resolution, SegmentRecord
 from growthos_segments.core.timeutil import as_utc, to_iso
 
 __all__ = [
@@ -310,7 +310,12 @@ def counter_prefix(name: str) -> str:
 
 
 def counter_sk(name: str, contact_id: str, shards: int = COUNTER_SHARDS) -> str:
-    return f"{counter_prefix(name)}{_shard(check_contact_id(contact_id), shards):02d}"
+    return counter_shard_sk(name, _shard(check_contact_id(contact_id), shards))
+
+
+def counter_shard_sk(name: str, shard: int) -> str:
+    """One shard of a counter: summing all ``COUNTER_SHARDS`` of them gives its value."""
+    return f"{counter_prefix(name)}{shard:02d}"
 
 
 # --- backfill progress ------------------------------------------------------
@@ -328,6 +333,19 @@ def backfill_progress_sk(version: int, shard: int) -> str:
     if not isinstance(shard, int) or isinstance(shard, bool) or shard < 0 or shard > 99:
         raise InvalidKeyError(f"invalid shard: {shard!r}")
     return f"{backfill_progress_prefix(version)}{shard:02d}"
+
+
+# --- size history -----------------------------------------------------------
+
+
+def size_history_prefix(resolution: Resolution) -> str:
+    """Every point of one resolution in a segment's counter partition (a Query reads them in time order)."""
+    return f"size{_SEP}{Resolution(resolution).value}{_SEP}"
+
+
+def size_history_sk(resolution: Resolution, start: datetime) -> str:
+    """The point of the bucket starting at ``start``: fixed-width minutes, so keys sort in time order."""
+    return size_history_prefix(resolution) + to_iso(start, "minutes")
 
 
 # --- tenant context ---------------------------------------------------------

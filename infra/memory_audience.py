@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from growthos_segments.core.dependencies import event_matches
 from growthos_segments.core.ports import (
+    HISTORY_PAGE,
     SNAPSHOT_CATEGORIES,
     ContactDocument,
     ContactPager,
@@ -26,17 +27,26 @@ from growthos_segments.core.ports import (
     MembershipCheck,
     MembershipStore,
     Page,
+    Resolution,
     SegmentStore,
+    SizePoint,
     SnapshotMember,
     SnapshotRecord,
     StoredState,
+    bucket_start,
     snapshot_counts,
 )
 from growthos_segments.core.timeutil import parse_instant, to_iso
 from growthos_segments.infra import keys
 from growthos_segments.infra.repos.snapshots import new_snapshot_id
 
-__all__ = ["MemoryAudienceLookups", "MemoryContactSamples", "MemoryIdempotency", "MemorySnapshots"]
+__all__ = [
+    "MemoryAudienceLookups",
+    "MemoryContactSamples",
+    "MemoryIdempotency",
+    "MemorySegmentSizes",
+    "MemorySnapshots",
+]
 
 
 def _encode(text: str) -> str:
@@ -233,3 +243,38 @@ class MemoryIdempotency:
             return dict(result)
 
         return call
+
+
+# --- segment sizes ------------------------------------------------------------------------
+
+
+class MemorySegmentSizes:
+    """:class:`growthos_segments.core.ports.SegmentSizes`: counts read from the memberships
+    port, points kept in a dict (nothing expires: a process lives shorter than a point)."""
+
+    def __init__(self, memberships: MembershipStore) -> None:
+        self._memberships = memberships
+        self._points: dict[tuple[str, str, Resolution], dict[datetime, int]] = {}
+
+    def counts(self, tenant_id: str, segment_ids: Sequence[str]) -> dict[str, int]:
+        return {sid: self._memberships.count(tenant_id, sid) for sid in segment_ids}
+
+    def record(
+        self, tenant_id: str, counts: Mapping[str, int], *, at: datetime, resolutions: Sequence[Resolution]
+    ) -> int:
+        written = 0
+        for resolution in resolutions:
+            start = bucket_start(at, resolution)
+            for segment_id, count in counts.items():
+                points = self._points.setdefault((tenant_id, segment_id, resolution), {})
+                if start not in points:
+                    points[start] = count
+                    written += 1
+        return written
+
+    def history(
+        self, tenant_id: str, segment_id: str, resolution: Resolution, *, since: datetime,
+        limit: int = HISTORY_PAGE,
+    ) -> list[SizePoint]:
+        points = self._points.get((tenant_id, segment_id, resolution), {})
+        return [SizePoint(at, points[at]) for at in sorted(points) if at >= since][:limit]

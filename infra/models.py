@@ -274,6 +274,9 @@ class CounterModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     count = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+    """The table's TTL attribute: counters never carry it; the items that expire beside
+    them (size-history points) are written with the raw client."""
 
 
 # --- audience snapshots -----------------------------------------------------

@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from growthos_segments.core.api_models import (
+    BackfillProgressOut,
     ConditionEstimateOut,
     ContactSegmentOut,
     ContactSegmentsOut,
@@ -52,6 +53,8 @@ from growthos_segments.core.api_models import (
     EstimateIn,
     EstimateOut,
     ExplainOut,
+    HistoryOut,
+    HistoryPoint,
     MembershipOut,
     MembersOut,
     SegmentCreate,
@@ -72,9 +75,11 @@ from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE
 from growthos_segments.core.membership import TenantSegments
 from growthos_segments.core.ports import (
+    HISTORY_KEEP,
     SNAPSHOT_CATEGORIES,
     AudienceLookups,
     BackfillJob,
+    BackfillProgressStore,
     BackfillQueue,
     ContactViewLoader,
     CursorError,
@@ -82,19 +87,23 @@ from growthos_segments.core.ports import (
     IdempotencyKeyReused,
     IdempotentCalls,
     MembershipStore,
+    Resolution,
     SegmentRecord,
+    SegmentSizes,
     SegmentStore,
     SegmentVersionConflict,
     SnapshotMember,
     SnapshotRecord,
     SnapshotStore,
     TenantContextStore,
+    bucket_start,
 )
 from growthos_segments.core.rules import parse_rule, rule_reads, segment_references, to_json
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
-from growthos_segments.core.timeutil import to_iso
+from growthos_segments.core.timeutil import as_utc, to_iso
 from growthos_segments.services.catalog import SegmentCatalog, definition_of
 from growthos_segments.services.estimate import Estimator, top_level_conditions
+from growthos_segments.services.history import HISTORY_DEFAULT
 
 __all__ = [
     "ApiError",
@@ -163,7 +172,10 @@ def _not_found(kind: str, location: str, name: str) -> NotFound:
 # --------------------------------------------------------------------------- helpers
 
 
-def _segment_out(record: SegmentRecord, backfill: str | None = None) -> SegmentOut:
+def _segment_out(
+    record: SegmentRecord, backfill: str | None = None, *, count: int | None = None,
+    progress: BackfillProgressOut | None = None,
+) -> SegmentOut:
     return SegmentOut(
         id=record.segment_id,
         version=record.version,
@@ -178,6 +190,8 @@ def _segment_out(record: SegmentRecord, backfill: str | None = None) -> SegmentO
         created_at=record.created_at,
         updated_at=record.updated_at,
         backfill=backfill,  # type: ignore[arg-type]
+        count=count,
+        backfill_progress=progress,
     )
 
 
@@ -248,6 +262,10 @@ class Audience:
     """The tenant's active segments compiled together (what ``explain`` and ``estimate``
     evaluate in), invalidated by every save made here."""
     estimator: Estimator
+    sizes: SegmentSizes
+    """Live counts of many segments in one read (the segment list's)."""
+    progress: BackfillProgressStore
+    """The backfill's per-slice progress, summed on ``get_segment``."""
     backfills: BackfillQueue | None = None
     """Where every save queues the backfill of its version (the response says
     ``queued``); ``None`` where the deployment has no queue (it says ``none``)."""
@@ -483,7 +501,19 @@ class Audience:
         return head
 
     def get_segment(self, tenant_id: str, segment_id: str) -> SegmentOut:
-        return _segment_out(self._head(tenant_id, segment_id))
+        """With its live count, and the progress of its current version's backfill once
+        one has counted a page (a backfill still waiting in its queue has stored nothing)."""
+        head = self._head(tenant_id, segment_id)
+        done = self.progress.progress(tenant_id, segment_id, head.version)
+        progress = None
+        if done.done or done.slices_finished:
+            progress = BackfillProgressOut(
+                status="complete" if done.complete else "running", contacts_done=done.done,
+                entered=done.entered, exited=done.exited, slices_finished=done.slices_finished,
+                slices=done.slices,
+            )
+        count = self.sizes.counts(tenant_id, [segment_id])[segment_id]
+        return _segment_out(head, count=count, progress=progress)
 
     def list_segments(
         self, tenant_id: str, *, include_archived: bool = False, segment_type: str | None = None
@@ -495,7 +525,28 @@ class Audience:
         else:
             records = [r for r in records if r.type != "embedded"]
         records.sort(key=lambda r: r.segment_id)
-        return SegmentListOut(segments=[_segment_out(r) for r in records])
+        counts = self.sizes.counts(tenant_id, [r.segment_id for r in records])
+        return SegmentListOut(segments=[_segment_out(r, count=counts[r.segment_id]) for r in records])
+
+    # --- size history ----------------------------------------------------------------------
+
+    def history(self, tenant_id: str, segment_id: str, resolution: Resolution,
+                since: datetime | None) -> HistoryOut:
+        """Points from ``since`` (default: 30 days of hours, or 400 days of days), oldest
+        first. A ``since`` older than what is kept reads from the oldest kept bucket, so
+        points that expired but that DynamoDB has not deleted yet never appear."""
+        self._head(tenant_id, segment_id)
+        now = self.clock()
+        oldest = bucket_start(now - HISTORY_KEEP[resolution], resolution)
+        try:
+            start = max(now - HISTORY_DEFAULT[resolution] if since is None else as_utc(since), oldest)
+        except OverflowError:  # an offset moved ``since`` past 9999-12-31: no bucket starts that late
+            return HistoryOut(segment_id=segment_id, resolution=resolution.value, points=[])
+        points = self.sizes.history(tenant_id, segment_id, resolution, since=start)
+        return HistoryOut(
+            segment_id=segment_id, resolution=resolution.value,
+            points=[HistoryPoint(at=to_iso(p.at), count=p.count) for p in points],
+        )
 
     # --- membership ------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 ``recheck_at`` is stored for members and non-members alike and read back per
 tenant shard by due time (:meth:`RecheckStore.due`), so a run reads only what
-is due and never scans contacts. After the due pairs it lets the context
-refresher recompute stale tenant contexts.
+is due and never scans contacts. After the due pairs it records each tenant's
+segment sizes when a new hour has begun (:class:`~growthos_segments.services.history.SizeRecorder`),
+then lets the context refresher recompute stale tenant contexts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from growthos_segments.services.history import SizeRecorder
 from growthos_segments.services.realtime import EvaluationService
 
 __all__ = ["Scheduler", "SchedulerReport"]
@@ -32,6 +34,8 @@ class SchedulerReport:
     complete: bool = True
     """False when the run stopped for time; the rest is still due and runs next period."""
     contexts_refreshed: list[str] = field(default_factory=list)
+    sizes_recorded: int = 0
+    """Size-history points written (non-zero on the first run of an hour)."""
 
 
 class Scheduler:
@@ -49,10 +53,12 @@ class Scheduler:
         *,
         page_size: int = 200,
         context_refresher: Callable[[str, datetime, Callable[[], bool]], bool] | None = None,
+        sizes: SizeRecorder | None = None,
     ) -> None:
         self._service = service
         self._page_size = page_size
         self._refresh = context_refresher
+        self._sizes = sizes
 
     def tenants(self) -> Iterator[str]:
         return self._service.ports.segments.tenants()
@@ -73,14 +79,24 @@ class Scheduler:
                 if out_of_time() or not self._run_shard(tenant_id, shard, now, report, out_of_time):
                     report.complete = False
                     return report
-        # Contexts after every due re-check: a slow recomputation must not delay
-        # a time-driven transition.
+        # Sizes and contexts after every due re-check: a slow recomputation must not
+        # delay a time-driven transition, and a size counts what those transitions did.
         for tenant_id in tenants:
             if out_of_time():
                 report.complete = False
                 break
+            self._record_sizes(tenant_id, now, report)
             self._maybe_refresh_context(tenant_id, now, report, out_of_time)
         return report
+
+    def _record_sizes(self, tenant_id: str, now: datetime, report: SchedulerReport) -> None:
+        if self._sizes is None:
+            return
+        try:
+            report.sizes_recorded += self._sizes.record(tenant_id, now)
+        except Exception:  # a missed point must not stop time-driven transitions; next run retries
+            log.exception("tenant %s: recording segment sizes failed", tenant_id)
+            report.failures += 1
 
     def _maybe_refresh_context(
         self, tenant_id: str, now: datetime, report: SchedulerReport, out_of_time: Callable[[], bool]

@@ -14,7 +14,9 @@ from growthos_segments.infra import aws
 from growthos_segments.infra.aws import RequestCounter
 from growthos_segments.infra.models import Models, build_models
 from growthos_segments.infra.repos.contacts import ContactRepository, ContactViews, EventRepository
+from growthos_segments.infra.repos.history import DynamoSegmentSizes
 from growthos_segments.infra.repos.memberships import MembershipRepository
+from growthos_segments.infra.repos.progress import ProgressStore
 from growthos_segments.infra.repos.rechecks import RecheckRepository
 from growthos_segments.infra.repos.segments import SegmentRepository
 from growthos_segments.infra.repos.snapshots import SnapshotRepository
@@ -47,6 +49,8 @@ class Repositories:
     memberships: MembershipRepository
     rechecks: RecheckRepository
     snapshots: SnapshotRepository
+    sizes: DynamoSegmentSizes
+    progress: ProgressStore
 
 
 def build_repositories(settings: Settings, *, dynamodb_client: Any = None) -> Repositories:
@@ -67,5 +71,7 @@ def build_repositories(settings: Settings, *, dynamodb_client: Any = None) -> Re
         memberships=MembershipRepository(models, settings),
         rechecks=RecheckRepository(models),
         snapshots=SnapshotRepository(models),
+        sizes=DynamoSegmentSizes(client, settings.tables.counters),
+        progress=ProgressStore(client, settings.tables.counters),
     )
 

@@ -27,6 +27,7 @@ from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.settings import Settings
 from growthos_segments.plugins import default_host
 from growthos_segments.services.context import ContextRefresher
+from growthos_segments.services.history import SizeRecorder
 from tests.integration.conftest import NOW
 
 TENANT = "t1"
@@ -69,6 +70,7 @@ def test_an_initial_load_stores_what_backfills_through_the_engine_store(
     service = build_service(reference.settings, repos=reference, host=host, clock=lambda: NOW)
     assert ContextRefresher(service)(TENANT, NOW)
     service.engine.evaluate_many(TENANT, [c["contact_id"] for c in data.contacts], only=segment_ids)
+    SizeRecorder(reference.segments, reference.sizes).record(TENANT, NOW)  # the scheduler's first point
 
     loaded = InitialLoad(bulk, host).run(TENANT, documents(data), NOW)
     assert loaded is not None and loaded.contacts == 50 and loaded.segments == len(segment_ids)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from growthos_segments.core.ports import CursorError, SegmentRecord
+from growthos_segments.core.ports import CursorError, Resolution, SegmentRecord
 from growthos_segments.infra.keys import InvalidKeyError
 from growthos_segments.infra.repos import Repositories
 from tests.integration.conftest import NOW
@@ -30,6 +30,7 @@ def _seed_tenant(repos: Repositories, tenant: str, plan: str) -> None:
     repos.memberships.enter(tenant, "seg1", "c1", seq=1, at=NOW)
     repos.memberships.enter(tenant, "seg1", "c2", seq=1, at=NOW)
     repos.rechecks.schedule(tenant, "seg1", "c1", recheck_at=NOW, seq=1)
+    repos.sizes.record(tenant, {"seg1": len(tenant)}, at=NOW, resolutions=list(Resolution))
 
 
 def test_same_ids_in_two_tenants_never_mix(repos: Repositories) -> None:
@@ -45,6 +46,10 @@ def test_same_ids_in_two_tenants_never_mix(repos: Repositories) -> None:
         assert repos.memberships.count(tenant, "seg1") == 2
         assert [r.tenant_id for r in repos.memberships.segments_of(tenant, "c1")] == [tenant]
         assert [r.tenant_id for r in repos.rechecks.for_contact(tenant, "c1")] == [tenant]
+        assert repos.sizes.counts(tenant, ["seg1"]) == {"seg1": 2}
+        for resolution in Resolution:
+            points = repos.sizes.history(tenant, "seg1", resolution, since=NOW - timedelta(days=1))
+            assert [p.count for p in points] == [len(tenant)]
 
 
 def test_writes_of_one_tenant_do_not_touch_the_other(repos: Repositories) -> None:

@@ -20,6 +20,7 @@ from growthos_segments.infra.memory_audience import (
     MemoryAudienceLookups,
     MemoryContactSamples,
     MemoryIdempotency,
+    MemorySegmentSizes,
     MemorySnapshots,
 )
 from growthos_segments.plugins import default_host
@@ -59,6 +60,7 @@ def build(backend: MemoryBackend) -> Audience:
         lookups=MemoryAudienceLookups(backend.segments, backend.memberships, backend.contacts),
         contexts=backend.contexts, catalog=SegmentCatalog(backend.segments, HOST, backend.contexts),
         estimator=Estimator(MemoryContactSamples(backend.contacts, backend.contacts)),
+        sizes=MemorySegmentSizes(backend.memberships), progress=backend.progress,
         backfills=backend.backfills, segment_cache_seconds=5.0, clock=lambda: NOW,
     )
 
