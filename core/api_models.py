@@ -37,11 +37,13 @@ __all__ = [
     "EstimateIn",
     "EstimateOut",
     "ExplainOut",
+    "FieldsOut",
     "HistoryOut",
     "HistoryPoint",
     "MembersOut",
     "MembershipOut",
     "RuleErrorOut",
+    "RuleWarningOut",
     "SegmentCreate",
     "SegmentListOut",
     "SegmentOut",
@@ -161,11 +163,21 @@ class RuleErrorOut(BaseModel):
     suggestion: str | None = None
 
 
+class RuleWarningOut(BaseModel):
+    path: str = Field(description="JSON pointer of the condition node in 'normalized' (the normal form)")
+    message: str
+    suggestion: str | None = None
+
+
 class ValidateOut(BaseModel):
     valid: bool
     normalized: dict[str, Any] | None = None
     reads: dict[str, Any] | None = None
     errors: list[RuleErrorOut] = Field(default_factory=list)
+    warnings: list[RuleWarningOut] = Field(
+        default_factory=list, description="on a valid rule: each attribute path or event a condition reads "
+        "that no contact of the tenant has had (never when nothing was observed yet); never makes it invalid"
+    )
 
 
 class EstimateIn(_In):
@@ -377,3 +389,24 @@ class HistoryOut(BaseModel):
     segment_id: str
     resolution: Literal["hour", "day"]
     points: list[HistoryPoint] = Field(description="oldest first, at most 800")
+
+
+# --- observed fields ----------------------------------------------------------------------
+
+
+class ObservedAttributeOut(BaseModel):
+    path: str = Field(description="dotted path in the contact document, e.g. attributes.plan, "
+                      "attributes.custom.lead_score, scores.nps; tags.<name> and lists.<name> for names")
+    types: list[str] = Field(description="JSON types seen: string, number, boolean, null, array")
+    samples: list[str | int | float | bool] = Field(description="first values seen, at most 5, strings "
+                                                    "cut to 40 characters")
+
+
+class ObservedEventOut(BaseModel):
+    name: str
+    count: int = Field(description="approximate: events seen, counted once per contact per stream batch")
+
+
+class FieldsOut(BaseModel):
+    attributes: list[ObservedAttributeOut] = Field(description="sorted by path, at most 2,000")
+    events: list[ObservedEventOut] = Field(description="sorted by name, at most 2,000")

@@ -907,6 +907,8 @@ class RealtimePorts:
     records: StreamRecordReader
     backfills: BackfillQueue | None = None
     """``None`` where no queue is configured (a changed tenant context then backfills nothing)."""
+    fields: ObservedFields | None = None
+    """Where stream batches record the tenant's observed fields; ``None``: not recorded."""
 
 
 # =========================================================================== observed fields

@@ -14,6 +14,9 @@ overwrite a newer evaluation.
 
 The tenant context (RFM thresholds) is computed first, from the same
 documents, and stored, so segments that read it are right from the start.
+The documents' attribute paths and event names fill the tenant's observed
+fields last (:mod:`growthos_segments.services.fields`), so the rule builder's
+completions and validation warnings work from the first request.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from growthos_segments.core.ports import Resolution
 from growthos_segments.infra.memory import DocumentPass, MemoryBackend
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos.contexts import DynamoTenantContexts
+from growthos_segments.infra.repos.fields import DynamoObservedFields
 from growthos_segments.services.context import context_reads
+from growthos_segments.services.fields import FieldsService
 from growthos_segments.services.realtime import evaluation_service
 
 __all__ = ["InitialLoad", "LoadReport", "Progress"]
@@ -120,5 +125,7 @@ class InitialLoad:
         # The first point of each segment's size history, so the history starts at "ready".
         self.repos.sizes.record(tenant_id, {sid: filled[sid] for sid in segment_ids}, at=now,
                                 resolutions=list(Resolution))
+        fields = DynamoObservedFields(self.repos.client, self.repos.settings.tables.counters)
+        FieldsService(fields).observe_documents(tenant_id, docs)
         return LoadReport(tenant_id, len(ids), len(members), len(rechecks), len(segment_ids),
                           time.perf_counter() - started)

@@ -30,6 +30,7 @@ from aws_lambda_powertools import Logger
 from growthos_segments.handlers import (
     api_catalog,
     api_errors,
+    api_fields,
     api_history,
     api_membership,
     api_segments,
@@ -41,7 +42,7 @@ from growthos_segments.handlers.api_openapi import openapi_document
 
 __all__ = ["app", "handler", "openapi_document"]
 
-ROUTES = (api_catalog, api_segments, api_membership, api_snapshots, api_history, api_errors)
+ROUTES = (api_catalog, api_fields, api_segments, api_membership, api_snapshots, api_history, api_errors)
 """Importing these modules registers the routes and error handlers on ``app``."""
 
 logger = Logger(service="growthos-segments-api")

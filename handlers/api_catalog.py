@@ -16,6 +16,7 @@ from growthos_segments.core.api_models import (
     ValidateOut,
 )
 from growthos_segments.handlers import api_wiring
+from growthos_segments.handlers.api_fields import advisory_fields
 from growthos_segments.handlers.api_http import app, current_tenant, model_response
 from growthos_segments.handlers.api_openapi import openapi_document, responses
 from growthos_segments.handlers.api_wiring import HOST
@@ -52,11 +53,12 @@ def templates() -> TemplatesOut:
     return TemplatesOut(templates=[dict(t) for t in HOST.list_templates()])
 
 
-@app.post("/rules/validate", summary="Validate a rule: every error with a JSON pointer into the rule",
+@app.post("/rules/validate", summary="Validate a rule: every error with a JSON pointer into the rule, and "
+          "warnings for fields and events the tenant never had",
           responses={**responses(), 422: _INVALID_RULE})
 def validate_rule(body: Annotated[ValidateIn, Body()]) -> Response[ValidateOut]:
-    current_tenant()
-    result = validate(HOST, body.rule)
+    tenant = current_tenant()
+    result = validate(HOST, body.rule, lambda: advisory_fields(tenant))
     return model_response(200 if result.valid else 422, result)
 
 

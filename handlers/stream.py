@@ -40,6 +40,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not records:  # BatchProcessor raises on an empty batch
         return {"batchItemFailures": []}
     result = evaluator().evaluate_batch(records)
+    evaluator().learn_fields(result)
     logger.info(
         "batch evaluated",
         extra={

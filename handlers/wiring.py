@@ -18,6 +18,7 @@ from growthos_segments.infra.publisher import EventBridgePublisher
 from growthos_segments.infra.queue import SqsBackfillQueue
 from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.repos.contexts import DynamoTenantContexts, SampleScanner
+from growthos_segments.infra.repos.fields import DynamoObservedFields
 from growthos_segments.infra.repos.memberships import ConflictRetrying
 from growthos_segments.infra.repos.pairs import DynamoPairStates
 from growthos_segments.infra.repos.progress import ProgressStore
@@ -50,6 +51,7 @@ def dynamodb_ports(repos: Repositories, *, publisher: EventPublisher | None = No
         publisher=publisher,
         records=DynamoStreamRecords(settings.tables),
         backfills=SqsBackfillQueue(aws.client("sqs", settings), queue_url) if queue_url else None,
+        fields=DynamoObservedFields(repos.client, settings.tables.counters),
     )
 
 

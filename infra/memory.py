@@ -683,6 +683,7 @@ class MemoryBackend:
         self.progress = MemoryProgress()
         self.publisher = MemoryPublisher()
         self.backfills = MemoryBackfillQueue()
+        self.fields = MemoryObservedFields()
 
     def ports(self) -> RealtimePorts:
         return RealtimePorts(
@@ -698,6 +699,7 @@ class MemoryBackend:
             publisher=self.publisher,
             records=MemoryStreamRecords(),
             backfills=self.backfills,
+            fields=self.fields,
         )
 
     def contact_records(self) -> list[dict[str, Any]]:

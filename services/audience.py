@@ -83,6 +83,7 @@ from growthos_segments.core.ports import (
     BackfillQueue,
     ContactViewLoader,
     CursorError,
+    FieldCatalog,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     IdempotentCalls,
@@ -103,6 +104,7 @@ from growthos_segments.core.segments import SegmentDefinition, SegmentSet, Segme
 from growthos_segments.core.timeutil import as_utc, to_iso
 from growthos_segments.services.catalog import SegmentCatalog, definition_of
 from growthos_segments.services.estimate import Estimator, top_level_conditions
+from growthos_segments.services.fields import rule_warnings
 from growthos_segments.services.history import HISTORY_DEFAULT
 
 __all__ = [
@@ -233,15 +235,18 @@ def suppression_flags(doc: Mapping[str, Any] | None) -> dict[str, bool]:
     }
 
 
-def validate(host: PluginHost, rule: Any) -> ValidateOut:
-    """Every error of a rule (pointers into the rule), or its normal form and reads.
-    Needs only the plugin host, so the route answers without any AWS client."""
+def validate(host: PluginHost, rule: Any, fields: Callable[[], FieldCatalog] | None = None) -> ValidateOut:
+    """Every error of a rule (pointers into the rule), or its normal form and reads, with a
+    warning for each path or event it reads that the tenant's catalog (``fields()``, read
+    only for a valid rule) never saw."""
     try:
         node = parse_rule(rule, host)
     except RuleValidationError as exc:
         errors = [{"path": e.path, "message": e.message, "suggestion": e.suggestion} for e in exc.errors]
         return ValidateOut(valid=False, errors=errors)
-    return ValidateOut(valid=True, normalized=to_json(node), reads=rule_reads(node).to_json())
+    warnings = [w.to_json() for w in rule_warnings(node, fields())] if fields is not None else []
+    return ValidateOut(valid=True, normalized=to_json(node), reads=rule_reads(node).to_json(),
+                       warnings=warnings)
 
 
 # --------------------------------------------------------------------------- the service

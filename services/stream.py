@@ -17,6 +17,7 @@ from typing import Any
 
 from growthos_segments.core.membership import ContactOutcome
 from growthos_segments.core.ports import ContactChanges
+from growthos_segments.services.fields import FieldsService
 from growthos_segments.services.realtime import EvaluationService
 
 __all__ = ["BatchResult", "StreamEvaluator"]
@@ -29,6 +30,8 @@ class BatchResult:
     failed: dict[str, Exception] = field(default_factory=dict)
     """Record id -> why (every record of a contact whose evaluation failed)."""
     outcomes: list[ContactOutcome] = field(default_factory=list)
+    changes: list[ContactChanges] = field(default_factory=list)
+    """The batch's changes, one per contact (what :meth:`StreamEvaluator.learn_fields` reads)."""
 
 
 class StreamEvaluator:
@@ -37,10 +40,13 @@ class StreamEvaluator:
     def __init__(self, service: EvaluationService, *, workers: int = 1) -> None:
         self._service = service
         self._workers = max(1, workers)
+        store = service.ports.fields
+        self.fields = FieldsService(store) if store is not None else None
+        """Learns the tenants' observed fields from each batch (kept per container)."""
 
     def evaluate_batch(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
         groups, poison = self._service.ports.records.contact_changes(records)
-        result = BatchResult(failed=dict(poison))
+        result = BatchResult(failed=dict(poison), changes=groups)
         for rid, error in poison.items():
             log.error("stream record %s cannot be read: %s", rid, error)
         work = [g for g in groups if not g.change.empty]
@@ -64,3 +70,18 @@ class StreamEvaluator:
             else:
                 result.outcomes.append(outcome)
         return result
+
+    def learn_fields(self, result: BatchResult) -> int:
+        """Record the observed fields of an evaluated batch; returns the profiles read.
+
+        Kept apart from :meth:`evaluate_batch`, whose cost is the evaluation's
+        alone: field help is advisory, so its failure is logged and never fails
+        (and so repeats) the batch."""
+        if self.fields is None:
+            return 0
+        try:
+            service = self._service
+            return self.fields.observe_changes(result.changes, service.ports.views, service.clock())
+        except Exception:
+            log.exception("recording observed fields failed")
+            return 0

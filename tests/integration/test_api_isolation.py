@@ -16,6 +16,8 @@ import pytest
 
 from growthos_segments.handlers.api import openapi_document
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.fields import DynamoObservedFields
+from growthos_segments.services.fields import FieldsService
 from tests.integration.api_support import PRO, Api, install
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -95,3 +97,19 @@ def test_lists_estimates_cursors_and_references_stay_in_the_tenant(api: Api) -> 
     stolen = api.get("/segments/pro/members", query={"cursor": forged}, tenant=OTHER)
     assert stolen.status == 400 and "c0" not in json.dumps(stolen.body)
     assert api.get("/segments/pro/members", tenant=OTHER).body["members"] == []
+
+
+def test_fields_and_validation_warnings_come_from_the_callers_tenant_only(api: Api) -> None:
+    learn = FieldsService(DynamoObservedFields(api.repos.client, api.repos.settings.tables.counters))
+    secret = {"attributes": {"secret_field": "secret"}, "events": [{"name": "alpha.x"}]}
+    learn.observe_documents(OWNER, [secret])
+    learn.observe_documents(OTHER, [{"attributes": {"plan": "free"}}])
+    theirs = api.get("/fields", tenant=OTHER)
+    text = json.dumps(theirs.body)
+    assert theirs.status == 200 and "secret" not in text and "alpha" not in text
+    plan = {"path": "attributes.plan", "types": ["string"], "samples": ["free"]}
+    assert theirs.body == {"attributes": [plan], "events": []}
+    rule = {"attribute": {"field": "secret_field", "op": "exists"}}
+    warned = api.post("/rules/validate", {"rule": rule}, tenant=OTHER).body["warnings"]
+    assert [w["message"] for w in warned] == ["no contact of this tenant has had `attributes.secret_field`"]
+    assert api.post("/rules/validate", {"rule": rule}, tenant=OWNER).body["warnings"] == []

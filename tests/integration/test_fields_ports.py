@@ -7,17 +7,20 @@ its write budget.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from growthos_segments.core.dependencies import EVERYTHING, Change
 from growthos_segments.core.ports import ContactChanges, ObservedAttribute, ObservedFields
+from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.memory import MemoryObservedFields
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos.fields import DynamoObservedFields
 from growthos_segments.services.fields import FieldsService
 from tests.integration.conftest import NOW
+from tests.support.realtime import Bus, Clock, Realtime, Streams
 
 CAP = 4
 
@@ -80,3 +83,19 @@ def test_a_stream_batch_fills_the_catalog_on_dynamodb(repos: Repositories) -> No
         {"email.opened"})))]
     fields.observe_changes(known, repos.views, NOW)
     assert repos.requests.total == 1  # the one ADD of the event's count
+
+
+def test_the_stream_evaluator_learns_from_dynamodb_stream_batches(repos: Repositories) -> None:
+    """The deployment's wiring: contacts and events stream records in, the catalog filled."""
+    clock = Clock(NOW)
+    rt = Realtime(repos, build_service(repos.settings, repos=repos, clock=clock), clock,
+                  Streams(repos.settings, repos.client), Bus(repos.settings))
+    rt.contact("c1", attributes={"plan": "pro", "custom": {"lead_score": 3}}, tags=["vip"])
+    rt.event("c1", "email.opened")
+    rt.event("c1", "email.opened", ago=timedelta(hours=1))
+    result = rt.evaluate()
+    assert rt.evaluator.learn_fields(result) == 1
+    body = DynamoObservedFields(repos.client, repos.settings.tables.counters).catalog("t1").to_json()
+    assert [a["path"] for a in body["attributes"]] == ["attributes.custom.lead_score", "attributes.plan",
+                                                       "tags.vip"]
+    assert body["events"] == [{"name": "email.opened", "count": 1}]  # once per contact per batch

@@ -14,6 +14,7 @@ is the wall clock of each evaluation.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,8 @@ from growthos_segments.devstack.initial_load import InitialLoad
 from growthos_segments.devstack.template import create_tables
 from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.repos import Repositories, build_repositories
+from growthos_segments.infra.repos.fields import PREFIX as FIELDS_PREFIX
+from growthos_segments.infra.repos.fields import DynamoObservedFields
 from growthos_segments.infra.settings import Settings
 from growthos_segments.plugins import default_host
 from growthos_segments.services.context import ContextRefresher
@@ -52,6 +55,8 @@ def _items(repos: Repositories) -> dict[str, list[dict[str, Any]]]:
         items = []
         for page in repos.client.get_paginator("scan").paginate(TableName=name):
             for item in page["Items"]:
+                if item["sk"]["S"].startswith(FIELDS_PREFIX):  # observed fields: the load's own test
+                    continue
                 items.append({k: v for k, v in item.items() if k not in ("seq", "transition_id")})
         found[name.split("-", 1)[1]] = sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
     return found
@@ -84,3 +89,16 @@ def test_an_initial_load_stores_what_backfills_through_the_engine_store(
     assert {"champions", "hot_leads"} <= filled  # RFM tiers and score bands, with the tenant context
     contexts = [i for i in expected["counters"] if i["sk"]["S"] == "context"]
     assert len(contexts) == 1 and '"thresholds":{' in contexts[0]["context"]["S"]
+
+
+def test_an_initial_load_fills_the_observed_fields(deployments: tuple[Repositories, Repositories]) -> None:
+    _, bulk = deployments
+    host = default_host()
+    data = generate(TENANT, 20, now=NOW, seed=5)
+    write(bulk, data, demo_segments(TENANT, host), now=NOW)
+    docs = documents(data)
+    assert InitialLoad(bulk, host).run(TENANT, docs, NOW) is not None
+    catalog = DynamoObservedFields(bulk.client, bulk.settings.tables.counters).catalog(TENANT)
+    paths = {a.path for a in catalog.attributes}
+    assert {"attributes.plan", "attributes.custom.lead_score", "attributes.custom.customer_ltv"} <= paths
+    assert catalog.events == Counter(e["name"] for d in docs for e in d["events"])

@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 
-from growthos_segments.core.dependencies import EVERYTHING, Change
+from growthos_segments.core.dependencies import EVERYTHING, Change, event_matches
 from growthos_segments.core.ports import ContactChanges, FieldCatalog, ObservedAttribute
 from growthos_segments.core.rules import parse_rule
-from growthos_segments.infra.memory import MemoryContacts, MemoryObservedFields
+from growthos_segments.infra.memory import MemoryBackend, MemoryContacts, MemoryObservedFields
 from growthos_segments.plugins import default_host
-from growthos_segments.services.fields import FieldsService, rule_warnings
+from growthos_segments.services.fields import FieldsService, _Vocabulary, rule_warnings
+from growthos_segments.services.realtime import evaluation_service
+from tests.support.memory import MemoryRealtime, memory_realtime
+from tests.support.realtime import Clock
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 HOST = default_host()
@@ -193,12 +196,54 @@ def test_an_empty_catalog_gives_no_warnings() -> None:
 
 @pytest.mark.parametrize("path", ["attributes.custom", "tags", "attributes.custom.interests.0"])
 def test_reads_of_a_map_a_list_or_below_a_known_path_are_known(path: str) -> None:
-    from growthos_segments.services.fields import _known_path
+    known = _Vocabulary({"attributes.custom.lead_score", "attributes.custom.interests", "tags.vip"})
+    assert known.knows(path) and not known.knows("attributes.custo") and not known.knows("attributes.plan")
 
-    known = {"attributes.custom.lead_score", "attributes.custom.interests", "tags.vip"}
-    assert _known_path(path, known)
+
+def test_known_events_are_what_conditions_reading_a_prefix_see() -> None:
+    names = ["email.opened", "order.completed.refunded", "signup", "nudge.shown"]
+    prefixes = ["", "email", "email.", "email.opened", "email.open", "order.", "order.completed",
+                "order.completed.", "order.completed.refunded", "signup", "signup.", "sign", "nudge.shown.x"]
+    for count in range(len(names) + 1):
+        known = _Vocabulary((), names[:count])
+        for prefix in prefixes:
+            expected = any(event_matches(prefix, name) for name in names[:count])
+            assert known.has_event(prefix) is expected, (prefix, names[:count])
 
 
 def test_observed_attribute_json() -> None:
     assert ObservedAttribute("a", frozenset({"string"}), ("x",)).to_json() == {
         "path": "a", "types": ["string"], "samples": ["x"]}
+
+
+# --------------------------------------------------------------------------- the stream's batches
+
+
+def test_the_stream_evaluator_fills_the_catalog_from_its_batches() -> None:
+    rt = memory_realtime(NOW)
+    rt.save("pro", PLAN)
+    rt.contact("c1", attributes={"plan": "pro", "custom": {"lead_score": 7}}, tags=["vip"])
+    rt.event("c1", "order.completed", amount=10)
+    result = rt.evaluate()
+    assert rt.memory.fields.catalog("t1").empty  # evaluation alone learns nothing (its cost is its own)
+    assert rt.evaluator.learn_fields(result) == 1  # the new contact's profile
+    body = rt.memory.fields.catalog("t1").to_json()
+    assert {a["path"] for a in body["attributes"]} == {"attributes.plan", "attributes.custom.lead_score",
+                                                       "tags.vip"}
+    assert body["events"] == [{"name": "order.completed", "count": 1}]
+
+
+def test_a_failing_catalog_store_does_not_fail_the_batch() -> None:
+    class Broken(MemoryObservedFields):
+        def add_attributes(self, tenant_id: str, attributes: Any) -> None:
+            raise RuntimeError("store down")
+
+    memory = MemoryBackend()
+    memory.fields = Broken()
+    clock = Clock(NOW)
+    rt = MemoryRealtime(memory, evaluation_service(memory.ports(), HOST, clock=clock), clock)
+    rt.save("pro", PLAN)
+    rt.contact("c1", attributes={"plan": "pro"})
+    result = rt.evaluate()
+    assert rt.evaluator.learn_fields(result) == 0
+    assert not result.failed and [o.entries for o in result.outcomes] == [1]
