@@ -261,6 +261,8 @@ class BackfillProgressOut(BaseModel):
     exited: int
     slices_finished: int = Field(description="contact slices done (they run in parallel)")
     slices: int
+    started_at: str | None = Field(description="when its first page of contacts was counted")
+    finished_at: str | None = Field(description="when its last slice finished (null while running)")
 
 
 class SegmentOut(BaseModel):

@@ -806,6 +806,10 @@ class SliceState:
     exited: int
     cursor: str | None
     finished: bool
+    started_at: datetime | None = None
+    """When its first page was counted."""
+    updated_at: datetime | None = None
+    """When its last page was counted (for a finished slice: when it finished)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -820,6 +824,10 @@ class BackfillProgress:
     exited: int
     slices_finished: int
     slices: int
+    started_at: datetime | None = None
+    """When the first page of any slice was counted (``None`` before that)."""
+    finished_at: datetime | None = None
+    """When the last slice finished (``None`` until every slice has)."""
 
     @classmethod
     def of(
@@ -827,6 +835,9 @@ class BackfillProgress:
     ) -> BackfillProgress:
         """The sum of the stored states of a version's slices (``slices``: how many there are)."""
         states = list(states)
+        finished = sum(1 for s in states if s.finished)
+        starts = [s.started_at for s in states if s.started_at is not None]
+        ends = [s.updated_at for s in states if s.updated_at is not None]
         return cls(
             tenant_id,
             segment_id,
@@ -834,8 +845,10 @@ class BackfillProgress:
             done=sum(s.done for s in states),
             entered=sum(s.entered for s in states),
             exited=sum(s.exited for s in states),
-            slices_finished=sum(1 for s in states if s.finished),
+            slices_finished=finished,
             slices=slices,
+            started_at=min(starts, default=None),
+            finished_at=max(ends, default=None) if finished >= slices else None,
         )
 
     @property

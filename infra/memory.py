@@ -612,12 +612,15 @@ class MemoryProgress:
             ):
                 return False
             base = stored or SliceState(0, 0, 0, None, False)
+            now = datetime.now(UTC)  # stamped as the DynamoDB store stamps it: when the page is counted
             self._stored[key] = SliceState(
                 base.done + done,
                 base.entered + entered,
                 base.exited + exited,
                 next_cursor,
                 next_cursor is None,
+                started_at=base.started_at or now,
+                updated_at=now,
             )
             return True
 

@@ -515,7 +515,7 @@ class Audience:
             progress = BackfillProgressOut(
                 status="complete" if done.complete else "running", contacts_done=done.done,
                 entered=done.entered, exited=done.exited, slices_finished=done.slices_finished,
-                slices=done.slices,
+                slices=done.slices, started_at=to_iso(done.started_at), finished_at=to_iso(done.finished_at),
             )
         count = self.sizes.counts(tenant_id, [segment_id])[segment_id]
         return _segment_out(head, count=count, progress=progress)

@@ -1,7 +1,8 @@
 """Backfill progress on DynamoDB: one item per slice in the counters table.
 
 ``T#S`` / ``backfill#<version>#NN`` holds the contacts done, enters, exits, the
-cursor of the slice's next page and whether it finished. A page is counted
+cursor of the slice's next page, whether it finished, and when its first and
+last pages were counted. A page is counted
 only if the slice's stored cursor is still the one the page started from (a
 conditional update), so a redelivered message or a second worker on the same
 slice never counts twice, and a re-run resumes where the last one stopped.
@@ -17,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from growthos_segments.core.ports import BackfillJob, BackfillProgress, SliceState
 from growthos_segments.infra import keys
-from growthos_segments.infra.repos._common import iso
+from growthos_segments.infra.repos._common import iso, parse_iso
 
 __all__ = ["ProgressStore"]
 
@@ -55,7 +56,8 @@ class ProgressStore:
             ":fin": {"BOOL": next_cursor is None},
             ":t": {"S": iso(datetime.now(UTC))},
         }
-        update = "ADD done :n, entered :e, exited :x SET finished = :fin, updated_at = :t"
+        update = ("ADD done :n, entered :e, exited :x "
+                  "SET finished = :fin, updated_at = :t, started_at = if_not_exists(started_at, :t)")
         if next_cursor is None:
             update += " REMOVE next_cursor"
         else:
@@ -120,12 +122,18 @@ def _slice(item: Mapping[str, Any]) -> SliceState:
     def number(name: str) -> int:
         return int(item.get(name, {}).get("N", "0"))
 
+    def time(name: str) -> datetime | None:
+        text = item.get(name, {}).get("S")
+        return parse_iso(text) if text else None
+
     return SliceState(
         done=number("done"),
         entered=number("entered"),
         exited=number("exited"),
         cursor=item.get("next_cursor", {}).get("S"),
         finished=bool(item.get("finished", {}).get("BOOL")),
+        started_at=time("started_at"),
+        updated_at=time("updated_at"),
     )
 
 

@@ -43,10 +43,12 @@ def test_list_items_carry_the_counters_in_one_batch_read_per_12_segments(api: Ap
 def test_get_shows_the_count_and_the_backfill_of_the_current_version(api: Api) -> None:
     got = api.get("/segments/pro").body
     assert got["count"] == 3
+    started, finished = got["backfill_progress"]["started_at"], got["backfill_progress"]["finished_at"]
     assert got["backfill_progress"] == {
         "status": "complete", "contacts_done": 5, "entered": 3, "exited": 0, "slices_finished": 16,
-        "slices": 16,
+        "slices": 16, "started_at": started, "finished_at": finished,
     }
+    assert datetime.fromisoformat(started) <= datetime.fromisoformat(finished)
     updated = api.call("PUT", "/segments/pro", body={"version": 1, "name": "pro", "rule": FREE})
     assert updated.status == 200 and updated.body["backfill"] == "queued"
     queued = api.get("/segments/pro").body

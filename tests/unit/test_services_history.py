@@ -89,15 +89,19 @@ def test_get_shows_the_backfill_of_the_current_version_while_it_runs_and_after(
     assert running.version == saved.version and running.backfill_progress is not None
     first = shards[shard][0]
     moved = {"entered": 0, "exited": 1} if int(first[1:]) < 4 else {"entered": 1, "exited": 0}
+    started = running.backfill_progress.started_at
+    assert started is not None
     assert running.backfill_progress.model_dump() == {
         "status": "running", "contacts_done": 1, **moved, "slices_finished": int(len(shards[shard]) == 1),
-        "slices": 16,
+        "slices": 16, "started_at": started, "finished_at": None,
     }
     backfill.run("t1", "pro", workers=1)
     done = audience.get_segment("t1", "pro").backfill_progress
     assert done is not None
     assert (done.status, done.contacts_done, done.entered, done.exited, done.slices_finished) == (
         "complete", 6, 2, 4, 16)
+    assert done.started_at == started and done.finished_at is not None
+    assert datetime.fromisoformat(done.finished_at) >= datetime.fromisoformat(started)
     assert audience.get_segment("t1", "pro").count == 2
 
 
