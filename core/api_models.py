@@ -56,6 +56,8 @@ __all__ = [
     "SnapshotOut",
     "StoredMembership",
     "TemplatesOut",
+    "TransitionOut",
+    "TransitionsOut",
     "ValidateIn",
     "ValidateOut",
 ]
@@ -412,3 +414,22 @@ class ObservedEventOut(BaseModel):
 class FieldsOut(BaseModel):
     attributes: list[ObservedAttributeOut] = Field(description="sorted by path, at most 2,000")
     events: list[ObservedEventOut] = Field(description="sorted by name, at most 2,000")
+
+
+# --- transition feed ----------------------------------------------------------------------
+
+
+class TransitionOut(BaseModel):
+    contact_id: str
+    kind: Literal["enter", "exit"]
+    at: str = Field(description="when the membership changed")
+    segment_version: int | None = Field(description="the version of the segment that decided it")
+
+
+class TransitionsOut(BaseModel):
+    segment_id: str
+    transitions: list[TransitionOut] = Field(description="newest first, at most 30 days old")
+    cursor: str | None = Field(description="pass as ?cursor= (with the same 'after') for older "
+                               "transitions; null on the last page")
+    newest: str | None = Field(description="pass as ?after= to poll for transitions newer than this "
+                               "page's first; null when there are none yet")

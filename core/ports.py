@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from growthos_segments.core.dependencies import event_matches
 from growthos_segments.core.segments import SegmentType
@@ -1056,3 +1056,69 @@ class SegmentSizes(Protocol):
     ) -> list[SizePoint]:
         """The points of buckets starting at or after ``since``, oldest first, at most ``limit``."""
         ...
+
+
+# --- transition feed: a segment's recent enters and exits, newest first --------------
+
+
+FEED_KEEP = timedelta(days=30)
+"""How long a transition stays in its segment's feed (a TTL on DynamoDB)."""
+FEED_PAGE = 100
+"""The most transitions one feed read returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One enter or exit as the notifier published it.
+
+    ``transition_id`` is the membership row's stable id of the transition (the
+    event's idempotency id): a redelivered record names the same one, so
+    recording it again changes nothing.
+    """
+
+    tenant_id: str
+    segment_id: str
+    contact_id: str
+    kind: Literal["enter", "exit"]
+    at: datetime
+    segment_version: int | None
+    transition_id: str
+
+
+@runtime_checkable
+class TransitionFeed(Protocol):
+    """Per segment, the transitions of the last :data:`FEED_KEEP`, newest first.
+
+    Order is by ``at`` (when the membership changed), then ``transition_id``.
+    Cursors and ``after`` marks are opaque and scoped to one tenant's segment:
+    another's is a :class:`CursorError`.
+    """
+
+    def record(self, transitions: Sequence[Transition]) -> None:
+        """Store each transition once: recording one again (a retry) is a no-op."""
+        ...
+
+    def recent(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        *,
+        now: datetime,
+        limit: int,
+        cursor: str | None = None,
+        after: str | None = None,
+    ) -> FeedPage:
+        """Up to ``limit`` transitions newer than ``now - FEED_KEEP`` (and than the
+        ``after`` mark, when given), newest first, from where ``cursor`` left off."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One page of a feed: ``cursor`` reads older ones (``None``: no more), ``newest``
+    is the mark of the first item (``None`` when the page is empty) for a later
+    ``after=``."""
+
+    items: list[Transition]
+    cursor: str | None
+    newest: str | None

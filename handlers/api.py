@@ -30,19 +30,23 @@ from aws_lambda_powertools import Logger
 from growthos_segments.handlers import (
     api_catalog,
     api_errors,
+    api_feed,
     api_fields,
     api_history,
     api_membership,
     api_segments,
     api_snapshots,
 )
+from growthos_segments.handlers.api_cors import cors_headers
 from growthos_segments.handlers.api_gateway import refuse_before_resolving
 from growthos_segments.handlers.api_http import app
 from growthos_segments.handlers.api_openapi import openapi_document
 
 __all__ = ["app", "handler", "openapi_document"]
 
-ROUTES = (api_catalog, api_fields, api_segments, api_membership, api_snapshots, api_history, api_errors)
+ROUTES = (
+    api_catalog, api_fields, api_segments, api_membership, api_snapshots, api_history, api_feed, api_errors
+)
 """Importing these modules registers the routes and error handlers on ``app``."""
 
 logger = Logger(service="growthos-segments-api")
@@ -52,6 +56,7 @@ logger = Logger(service="growthos-segments-api")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     refused = refuse_before_resolving(event)
     if refused is not None:
+        refused["multiValueHeaders"].update({k: [v] for k, v in cors_headers(event).items()})
         return refused
     return app.resolve(event, context)
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from growthos_segments.handlers.api_cors import CORS
 from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
 from growthos_segments.services.audience import ApiError
 
@@ -59,7 +60,7 @@ class _Resolver(APIGatewayRestResolver):
         return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
-app = _Resolver(enable_validation=True, json_body_deserializer=read_json)
+app = _Resolver(enable_validation=True, json_body_deserializer=read_json, cors=CORS)
 
 
 def tenant_of(event: Any) -> str | None:

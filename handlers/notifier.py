@@ -10,7 +10,8 @@ order (:class:`growthos_segments.services.notifier.Notifier`). A batch whose eve
 (EventBridge down) is a partial response too, not a function error: the retry
 restarts at its first record instead of bisecting it. Every event carries the
 transition's stable idempotency id, so the at-least-once redelivery is safe
-to consume.
+to consume. Each transition is also recorded in its segment's feed
+(:mod:`growthos_segments.infra.repos.feed`) for ``GET /segments/{id}/transitions``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from growthos_segments.handlers.invocation import stream_failures
 from growthos_segments.infra import aws
 from growthos_segments.infra.publisher import EventBridgePublisher
+from growthos_segments.infra.repos.feed import DynamoTransitionFeed
 from growthos_segments.infra.settings import current_settings
 from growthos_segments.infra.streams import DynamoStreamRecords
 from growthos_segments.services.notifier import Notifier
@@ -39,7 +41,8 @@ def notifier() -> Notifier:
     settings = current_settings()
     client = aws.client("events", settings)
     publisher = EventBridgePublisher(client, settings.event_bus_name, source=settings.event_source)
-    return Notifier(publisher, DynamoStreamRecords(settings.tables))
+    feed = DynamoTransitionFeed(aws.client("dynamodb", settings), settings.tables.counters)
+    return Notifier(publisher, DynamoStreamRecords(settings.tables), feed)
 
 
 @logger.inject_lambda_context(clear_state=True)

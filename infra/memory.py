@@ -39,12 +39,14 @@ from growthos_segments.core.contract import Reads
 from growthos_segments.core.dependencies import EVERYTHING, Change, changed_paths
 from growthos_segments.core.membership import PairState
 from growthos_segments.core.ports import (
+    FEED_KEEP,
     FIELD_CAP,
     BackfillJob,
     BackfillProgress,
     ContactChanges,
     ContactDocument,
     CursorError,
+    FeedPage,
     FieldCatalog,
     MembershipRecord,
     MembershipStore,
@@ -61,6 +63,7 @@ from growthos_segments.core.ports import (
     SegmentVersionConflict,
     SliceState,
     StoredContext,
+    Transition,
     TransitionOutcome,
     TransitionResult,
     history_since,
@@ -86,6 +89,7 @@ __all__ = [
     "MemoryRechecks",
     "MemorySegments",
     "MemoryStreamRecords",
+    "MemoryTransitionFeed",
 ]
 
 
@@ -751,3 +755,50 @@ class MemoryObservedFields:
             for name, count in counts.items():
                 self._events[(tenant_id, name)] = self._events.get((tenant_id, name), 0) + count
                 self.writes += 1
+
+
+# =========================================================================== transition feed
+
+
+class MemoryTransitionFeed:
+    """:class:`growthos_segments.core.ports.TransitionFeed` in memory: one entry per
+    transition id, read newest first within :data:`FEED_KEEP` as the DynamoDB feed is."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], dict[str, Transition]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, transitions: Sequence[Transition]) -> None:
+        with self._lock:
+            for transition in transitions:
+                keys.check_tenant_id(transition.tenant_id)
+                feed = self._items.setdefault((transition.tenant_id, transition.segment_id), {})
+                feed[transition.transition_id] = transition
+
+    def recent(
+        self,
+        tenant_id: str,
+        segment_id: str,
+        *,
+        now: datetime,
+        limit: int,
+        cursor: str | None = None,
+        after: str | None = None,
+    ) -> FeedPage:
+        scope = {"tenant": tenant_id, "feed": segment_id}
+        low = max(_decode(after, scope) or [], [iso(now - FEED_KEEP, "microseconds"), ""])
+        start = _decode(cursor, scope)
+        with self._lock:
+            stored = list(self._items.get((tenant_id, segment_id), {}).values())
+        rows = sorted(
+            ((p, t) for t in stored if (p := _feed_position(t)) > low and (start is None or p < start)),
+            key=lambda row: row[0], reverse=True,
+        )
+        chosen = rows[:limit]
+        older = _encode({**scope, "after": chosen[-1][0]}) if len(rows) > limit else None
+        newest = _encode({**scope, "after": chosen[0][0]}) if chosen else None
+        return FeedPage([t for _, t in chosen], older, newest)
+
+
+def _feed_position(transition: Transition) -> list[str]:
+    return [iso(transition.at, "microseconds"), transition.transition_id]

@@ -276,7 +276,7 @@ class CounterModel(Model):
     count = NumberAttribute(default=0)
     expires_at = TTLAttribute(null=True)
     """The table's TTL attribute: counters never carry it; the items that expire beside
-    them (size-history points) are written with the raw client."""
+    them (size-history points, transition-feed entries) are written with the raw client."""
 
 
 # --- audience snapshots -----------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -98,6 +99,24 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
         raise SettingsError(f"{name} must be {noun}, got {raw!r}") from exc
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """``CORS_ORIGINS``: comma-separated origins (``scheme://host[:port]``) whose web pages
+    may read the API's answers. ``*`` is refused: it would let any page on the web use a
+    key it holds, and browsers refuse it beside credentials anyway."""
+    origins = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for position, origin in enumerate(origins):
+        if origin == "*":
+            raise SettingsError("CORS_ORIGINS may not be '*': list the web app's origins, e.g. "
+                                "https://app.example.com")
+        if not _ORIGIN.match(origin):
+            raise SettingsError(f"CORS_ORIGINS entry #{position + 1} is not an origin "
+                                f"(scheme://host[:port], no path): {origin[:100]!r}")
+    return origins
+
+
 def _key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -179,6 +198,8 @@ class Settings:
     """Tenant contexts older than this are recomputed by the scheduler."""
     api_keys: ApiKeys = field(default_factory=ApiKeys)
     """The authorizer's keys (only its function sets ``API_KEYS``)."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins whose pages may read the API's answers (``CORS_ORIGINS``; none by default)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -208,6 +229,7 @@ class Settings:
             backfill_page_size=page_size,
             context_max_age=timedelta(hours=_number(env, "CONTEXT_REFRESH_HOURS", 24.0, float)),
             api_keys=ApiKeys.parse(env.get("API_KEYS", "")),
+            cors_origins=_origins(env.get("CORS_ORIGINS", "")),
         )
 
     def require_backfill_queue(self, reader: str) -> str:
@@ -250,6 +272,8 @@ class Settings:
         env["EVENT_RETENTION_DAYS"] = str(self.event_retention.days)
         env["MEMBERSHIP_TOMBSTONE_DAYS"] = str(self.membership_tombstone.days)
         env["SEGMENT_CACHE_SECONDS"] = str(self.segment_cache_seconds)
+        if self.cors_origins:
+            env["CORS_ORIGINS"] = ",".join(self.cors_origins)
         return env
 
 

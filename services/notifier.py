@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from growthos_segments.core.membership import transition_event
-from growthos_segments.core.ports import PUBLISH_BATCH, EventPublisher, OutboundEvent, StreamRecordReader
+from growthos_segments.core.ports import (
+    PUBLISH_BATCH,
+    EventPublisher,
+    OutboundEvent,
+    StreamRecordReader,
+    Transition,
+    TransitionFeed,
+)
 
 __all__ = ["HeldBack", "Notifier", "NotifyResult", "PublishError"]
 
@@ -39,6 +46,18 @@ def _pair(event: OutboundEvent) -> tuple[Any, Any, Any]:
     return detail.get("tenant_id"), detail.get("segment_id"), detail.get("contact_id")
 
 
+def _transition(event: OutboundEvent) -> Transition | None:
+    """The feed's record of an event (``None`` for a row without a change time)."""
+    detail = event.detail
+    if event.time is None:
+        return None
+    return Transition(
+        tenant_id=detail["tenant_id"], segment_id=detail["segment_id"], contact_id=detail["contact_id"],
+        kind="enter" if detail["member"] else "exit", at=event.time,
+        segment_version=detail.get("segment_version"), transition_id=event.idempotency_id,
+    )
+
+
 class Notifier:
     """Memberships stream -> ``Segment Entered`` / ``Segment Exited`` events.
 
@@ -58,11 +77,21 @@ class Notifier:
     enter and accept the exit that follows it). The result: an event is
     published only after every earlier event of its pair was accepted, and a
     redelivered record is never published after a later one of its pair.
+
+    With a ``feed``, each run's transitions are recorded in their segments'
+    feeds before the run is published, so every transition sent to the bus is in
+    the feed; a retried record is recorded again under the same transition id,
+    which leaves one entry. A feed write that fails fails the invocation, so
+    Lambda retries the whole batch (events already published are sent again,
+    with their idempotency ids).
     """
 
-    def __init__(self, publisher: EventPublisher, records: StreamRecordReader) -> None:
+    def __init__(
+        self, publisher: EventPublisher, records: StreamRecordReader, feed: TransitionFeed | None = None
+    ) -> None:
         self._publisher = publisher
         self._records = records
+        self._feed = feed
 
     def notify(self, records: Sequence[Mapping[str, Any]]) -> NotifyResult:
         result = NotifyResult()
@@ -88,6 +117,8 @@ class Notifier:
                 pending[event.idempotency_id] = event
                 first_index[event.idempotency_id] = index
         for run in self._runs(list(pending.values())):
+            if self._feed is not None:
+                self._feed.record([t for t in map(_transition, run) if t is not None])
             published = self._publisher.publish(run)
             result.sent += published.sent
             refused = {f.event.idempotency_id: f for f in published.failed}

@@ -58,6 +58,7 @@ PAGED_OPERATIONS = [
     "GET /segments/{segment_id}/members",
     "GET /segments/{segment_id}/snapshots",
     "GET /segments/{segment_id}/snapshots/{snapshot_id}/contacts",
+    "GET /segments/{segment_id}/transitions",
 ]
 CHECKS = {
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
