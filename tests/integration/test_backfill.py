@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,16 +163,28 @@ def test_ctrl_c_during_a_parallel_run_does_not_wait_for_whole_slices(rt: Realtim
     backfill = Backfill(rt.service, page_size=1)
     pages: list[int] = []
     advance = backfill.progress_store.advance
+    delivered = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        delivered.set()
+        raise KeyboardInterrupt
 
     def ctrl_c_after_the_first_page(*args: Any, **kwargs: Any) -> bool:
         pages.append(kwargs["done"])
         if len(pages) == 1:
             os.kill(os.getpid(), signal.SIGINT)  # reaches the main thread, waiting for the slices
+        # No page is counted before the main thread has the interrupt in hand, however
+        # slowly a loaded machine schedules it: the bound below counts pages, not time.
+        delivered.wait(30)
         return advance(*args, **kwargs)
 
     backfill.progress_store.advance = ctrl_c_after_the_first_page  # type: ignore[method-assign]
-    with atomic_dynamodb(), pytest.raises(KeyboardInterrupt):
-        backfill.run("t1", "pro", workers=4)
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with atomic_dynamodb(), pytest.raises(KeyboardInterrupt):
+            backfill.run("t1", "pro", workers=4)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     # Each of the four workers finished at most the page it had when Ctrl-C came (and
     # perhaps one more in the instant before): not the 20 pages of their slices.
     assert len(pages) <= 8
