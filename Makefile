@@ -49,7 +49,7 @@ clean:
 # first when the lockfile changed); the local stack serves it at / once built.
 # `make test-web` runs its unit tests (vitest) and its browser tests (tests/web:
 # Debian's chromium driven by Playwright, against the local stack).
-WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+WEB_SOURCES := $(shell find web/src -type f -not -name openapi.d.ts 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json openapi.json
 
 .PHONY: web test-web
 

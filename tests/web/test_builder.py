@@ -2,88 +2,18 @@
 against the local stack: build a two-level rule by clicking, see its estimate, see
 a validation error on the node it names and fix it, save.
 
-Not part of ``make test`` yet (marked ``web``, deselected by default): ``make
-test-web`` builds the app and runs these. Screenshots of each step go to
-``$WEB_ARTIFACTS`` (default: a pytest temporary directory, printed).
+The fixtures (the stack, the browser, screenshots) are in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.web.conftest import WEB_MARKS, get, open_app, shoot, sync_api
 
-from growthos_segments.devstack.demo_data import api_key_for
-from growthos_segments.devstack.front import WEB_DIST
-from growthos_segments.devstack.stack import READY_MARKER
-from tests.e2e.test_local_stack import START_TIMEOUT, Running, start_stack
-
-CHROMIUM = Path("/usr/bin/chromium")
-STEP_TIMEOUT_MS = 60_000
-"""Generous: an estimate on a loaded 2-core machine can take seconds."""
-
-pytestmark = [
-    pytest.mark.web,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-    pytest.mark.skipif(not (WEB_DIST / "index.html").exists(), reason="web/dist is not built (make web)"),
-]
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-)
-
-EXPECTED_422 = "the server responded with a status of 422"
-"""Chromium logs every 4xx response as a console error; the 422s this test provokes
-(an invalid rule sent for an estimate) are the only ones allowed."""
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[str]:
-    running: Running = start_stack(
-        "--port", "0", "--moto-port", "0", "--contacts", "200", "--prefix", f"web{os.getpid()}"
-    )
-    try:
-        ready = running.wait_for(rf"{READY_MARKER} [\d.]+ s: API (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
-        yield ready.group(1)
-    finally:
-        running.process.terminate()
-        running.process.wait(30)
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("WEB_ARTIFACTS") or tmp_path_factory.mktemp("web-screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots in {folder}")
-    return folder
-
-
-@pytest.fixture
-def page(artifacts: Path) -> Iterator[Any]:
-    problems: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
-        )
-        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-        tab.set_default_timeout(STEP_TIMEOUT_MS)
-        tab.on(
-            "console",
-            lambda m: m.type == "error" and EXPECTED_422 not in m.text and problems.append(m.text),
-        )
-        tab.on("pageerror", lambda error: problems.append(str(error)))
-        yield tab
-        browser.close()
-    assert problems == [], "console errors on the page"
-
-
-def shoot(page: Any, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+pytestmark = WEB_MARKS
 
 
 def group(page: Any, *path: int) -> Any:
@@ -99,15 +29,8 @@ def add_rule(page: Any, condition: str, *path: int) -> None:
     rule.locator('select[aria-label="condition type"]').select_option(condition)
 
 
-def get(api: str, path: str) -> Any:
-    request = urllib.request.Request(api + path, headers={"x-api-key": api_key_for("demo")})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
 def test_build_estimate_fix_and_save_a_two_level_rule(api: str, page: Any, artifacts: Path) -> None:
-    page.goto(f"{api}/?key={api_key_for('demo')}")
-    page.get_by_role("button", name="Connect").click()
+    open_app(page, api, "/new")
     estimate = page.get_by_test_id("estimate")
     sync_api.expect(estimate).to_contain_text("add a condition")
     shoot(page, artifacts, "01-connected")
@@ -146,8 +69,7 @@ def test_build_estimate_fix_and_save_a_two_level_rule(api: str, page: Any, artif
 
 
 def test_json_view_round_trips_and_the_keyboard_moves_a_rule(api: str, page: Any, artifacts: Path) -> None:
-    page.goto(f"{api}/?key={api_key_for('demo')}")
-    page.get_by_role("button", name="Connect").click()
+    open_app(page, api, "/new")
     page.get_by_text("JSON", exact=True).click()
     score = {"score": {"name": "nps", "gte": 9}}
     email = {"email": {"action": "opened", "within": "30d"}}

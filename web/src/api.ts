@@ -1,14 +1,49 @@
 /**
- * The audience API as the builder uses it. The app holds no data of its own: every
- * call carries the one key it was given, so it sees only that key's tenant.
+ * The audience API as the app uses it. The app holds no data of its own: every call
+ * carries the one key it was given, so it sees only that key's tenant.
+ *
+ * The types come from the API's own OpenAPI document (`openapi.json`, generated
+ * into `src/openapi.d.ts` by `npm run types`, which the build runs first), so a
+ * route whose answer changes shape fails the app's type check, not a marketer.
  */
+import type { components } from "./openapi";
 import type { Json, JsonObject } from "./rule";
 
-export interface ErrorDetail {
-  location?: string;
-  path: string;
-  message: string;
-  suggestion?: string | null;
+type Schemas = components["schemas"];
+export type ErrorDetail = Schemas["ErrorDetail"];
+export type Estimate = Schemas["EstimateOut"];
+export type ConditionEstimate = Schemas["ConditionEstimateOut"];
+export type Segment = Schemas["SegmentOut"];
+export type SegmentSummary = Segment;
+export type BackfillProgress = Schemas["BackfillProgressOut"];
+export type HistoryPoint = Schemas["HistoryPoint"];
+export type Members = Schemas["MembersOut"];
+export type Transition = Schemas["TransitionOut"];
+export type Transitions = Schemas["TransitionsOut"];
+export type Snapshot = Schemas["SnapshotOut"];
+export type Snapshots = Schemas["SnapshotListOut"];
+export type SnapshotContacts = Schemas["SnapshotContactsOut"];
+export type Explanation = Schemas["ExplainOut"];
+export type ContactSegments = Schemas["ContactSegmentsOut"];
+export type Fields = Schemas["FieldsOut"];
+export type Validation = Schemas["ValidateOut"];
+
+/** A pre-built segment (`GET /templates`; plugins contribute them). */
+export interface Template {
+  id: string;
+  name: string;
+  description: string;
+  category: string;
+  rule: JsonObject;
+}
+
+export interface ConditionType {
+  name: string;
+  label: string;
+  description: string;
+  category: string;
+  schema: JsonObject;
+  examples: JsonObject[];
 }
 
 /** A refusal in the API's one error shape (`{"message", "errors": [...]}`). */
@@ -22,31 +57,18 @@ export class ApiError extends Error {
   }
 }
 
-export interface ConditionType {
-  name: string;
-  label: string;
-  description: string;
-  category: string;
-  schema: JsonObject;
-  examples: JsonObject[];
+type Query = Record<string, string | number | boolean | null | undefined>;
+
+function withQuery(path: string, query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== null && value !== undefined) params.set(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
 }
 
-export interface Estimate {
-  estimate: number;
-  low: number;
-  high: number;
-  confidence: number;
-  exact: boolean;
-  sample_size: number;
-  population: number;
-}
-
-export interface SegmentSummary {
-  id: string;
-  name: string;
-  type: string;
-  version: number;
-}
+const segmentPath = (id: string) => `segments/${encodeURIComponent(id)}`;
 
 export class Api {
   constructor(
@@ -79,15 +101,73 @@ export class Api {
     return (await this.call<{ condition_types: ConditionType[] }>("GET", "condition-types")).condition_types;
   }
 
-  async segments(): Promise<SegmentSummary[]> {
-    return (await this.call<{ segments: SegmentSummary[] }>("GET", "segments")).segments;
+  async templates(): Promise<Template[]> {
+    return (await this.call<{ templates: Template[] }>("GET", "templates")).templates;
   }
 
-  estimate(rule: Json, signal: AbortSignal): Promise<Estimate> {
-    return this.call<Estimate>("POST", "rules/estimate", { rule }, signal);
+  fields(signal?: AbortSignal): Promise<Fields> {
+    return this.call<Fields>("GET", "fields", undefined, signal);
   }
 
-  save(segment: JsonObject): Promise<SegmentSummary> {
-    return this.call<SegmentSummary>("POST", "segments", segment);
+  async segments(query: { include_archived?: boolean; type?: string } = {}): Promise<Segment[]> {
+    return (await this.call<Schemas["SegmentListOut"]>("GET", withQuery("segments", query))).segments;
+  }
+
+  segment(id: string, signal?: AbortSignal): Promise<Segment> {
+    return this.call<Segment>("GET", segmentPath(id), undefined, signal);
+  }
+
+  estimate(rule: Json, signal: AbortSignal, perCondition = false): Promise<Estimate> {
+    return this.call<Estimate>("POST", "rules/estimate", { rule, ...(perCondition ? { per_condition: true } : {}) }, signal);
+  }
+
+  validate(rule: Json, signal?: AbortSignal): Promise<Validation> {
+    return this.call<Validation>("POST", "rules/validate", { rule }, signal);
+  }
+
+  /** Creates a segment (no `expected_version`) or saves a new version of one (a stale version is a 409). */
+  save(segment: JsonObject, expectedVersion?: number): Promise<Segment> {
+    if (expectedVersion === undefined) return this.call<Segment>("POST", "segments", segment);
+    const { id, ...body } = segment;
+    return this.call<Segment>("PUT", segmentPath(String(id)), { ...body, version: expectedVersion });
+  }
+
+  archive(id: string): Promise<Segment> {
+    return this.call<Segment>("DELETE", segmentPath(id));
+  }
+
+  async history(id: string, resolution: "hour" | "day", signal?: AbortSignal): Promise<HistoryPoint[]> {
+    return (await this.call<Schemas["HistoryOut"]>("GET", withQuery(`${segmentPath(id)}/history`, { resolution }), undefined, signal)).points;
+  }
+
+  members(id: string, cursor?: string | null, limit = 50): Promise<Members> {
+    return this.call<Members>("GET", withQuery(`${segmentPath(id)}/members`, { limit, cursor }));
+  }
+
+  transitions(id: string, query: { after?: string | null; cursor?: string | null; limit?: number } = {}, signal?: AbortSignal): Promise<Transitions> {
+    return this.call<Transitions>("GET", withQuery(`${segmentPath(id)}/transitions`, query), undefined, signal);
+  }
+
+  snapshots(id: string, cursor?: string | null): Promise<Snapshots> {
+    return this.call<Snapshots>("GET", withQuery(`${segmentPath(id)}/snapshots`, { cursor }));
+  }
+
+  takeSnapshot(id: string, label: string): Promise<Snapshot> {
+    return this.call<Snapshot>("POST", `${segmentPath(id)}/snapshots`, { label });
+  }
+
+  snapshotContacts(id: string, snapshotId: string, category: string, cursor?: string | null): Promise<SnapshotContacts> {
+    return this.call<SnapshotContacts>(
+      "GET",
+      withQuery(`${segmentPath(id)}/snapshots/${encodeURIComponent(snapshotId)}/contacts`, { category, cursor }),
+    );
+  }
+
+  explain(id: string, contactId: string): Promise<Explanation> {
+    return this.call<Explanation>("POST", `${segmentPath(id)}/explain/${encodeURIComponent(contactId)}`);
+  }
+
+  contactSegments(contactId: string): Promise<ContactSegments> {
+    return this.call<ContactSegments>("GET", `contacts/${encodeURIComponent(contactId)}/segments`);
   }
 }

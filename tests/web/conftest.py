@@ -1,0 +1,109 @@
+"""What every browser test of the web app shares: one local stack per module (200
+demo contacts, its own table prefix), Debian's chromium driven by Playwright, a
+page that fails its test on any console error, and screenshots as artifacts
+(``$WEB_ARTIFACTS``, default a pytest temporary directory, printed).
+
+These tests are marked ``web``: ``make test`` builds the app (``make web``) and
+runs them after the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from growthos_segments.devstack.demo_data import api_key_for
+from growthos_segments.devstack.front import WEB_DIST
+from growthos_segments.devstack.stack import READY_MARKER
+from tests.e2e.test_local_stack import START_TIMEOUT, Running, start_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+STEP_TIMEOUT_MS = 60_000
+"""Generous: an estimate on a loaded 2-core machine can take seconds."""
+
+WEB_MARKS = [
+    pytest.mark.web,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
+    pytest.mark.skipif(not (WEB_DIST / "index.html").exists(), reason="web/dist is not built (make web)"),
+]
+
+"""Every browser test module sets ``pytestmark = WEB_MARKS``."""
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
+
+EXPECTED_422 = "the server responded with a status of 422"
+"""Chromium logs every 4xx response as a console error; the 422s this test provokes
+(an invalid rule sent for an estimate) are the only ones allowed."""
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[str]:
+    running: Running = start_stack(
+        "--port", "0", "--moto-port", "0", "--contacts", "200", "--prefix", f"web{os.getpid()}"
+    )
+    try:
+        ready = running.wait_for(rf"{READY_MARKER} [\d.]+ s: API (http://127\.0\.0\.1:\d+)", START_TIMEOUT)
+        yield ready.group(1)
+    finally:
+        running.process.terminate()
+        running.process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("WEB_ARTIFACTS") or tmp_path_factory.mktemp("web-screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
+
+
+@pytest.fixture
+def page(artifacts: Path) -> Iterator[Any]:
+    problems: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
+        tab.set_default_timeout(STEP_TIMEOUT_MS)
+        tab.on(
+            "console",
+            lambda m: m.type == "error" and EXPECTED_422 not in m.text and problems.append(m.text),
+        )
+        tab.on("pageerror", lambda error: problems.append(str(error)))
+        yield tab
+        browser.close()
+    assert problems == [], "console errors on the page"
+
+
+def shoot(page: Any, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+
+
+def open_app(page: Any, api: str, route: str = "/", tenant: str = "demo") -> None:
+    """Opens the app at ``route`` (its hash path) connected with ``tenant``'s demo key."""
+    page.goto(f"{api}/?key={api_key_for(tenant)}#{route}")
+    sync_api.expect(page.get_by_role("navigation", name="pages")).to_be_visible()
+
+
+def get(api: str, path: str) -> Any:
+    request = urllib.request.Request(api + path, headers={"x-api-key": api_key_for("demo")})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def post(api: str, path: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        api + path, data=json.dumps(body).encode(), method="POST",
+        headers={"x-api-key": api_key_for("demo"), "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
