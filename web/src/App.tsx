@@ -13,7 +13,7 @@ import { useHashLocation } from "wouter/use-hash-location";
 
 import { Api, type ConditionType, type Segment } from "./api";
 import { AppContext } from "./context";
-import { Build } from "./pages/Build";
+import { Build, BuildFromTemplate, EditSegment } from "./pages/Build";
 import { Explain } from "./pages/Explain";
 import { SegmentPage } from "./pages/Segment";
 import { Segments } from "./pages/Segments";
@@ -67,8 +67,10 @@ function Pages() {
   return (
     <Switch>
       <Route path="/" component={Segments} />
-      <Route path="/new">{() => <Build />}</Route>
+      <Route path="/new">{() => <Build key="new" />}</Route>
+      <Route path="/new/template/:template">{(params) => <BuildFromTemplate key={params.template} template={params.template} />}</Route>
       <Route path="/templates" component={Templates} />
+      <Route path="/segments/:id/edit">{(params) => <EditSegment key={params.id} id={params.id} />}</Route>
       <Route path="/segments/:id">{(params) => <SegmentPage id={params.id} />}</Route>
       <Route path="/explain">{() => <Explain />}</Route>
       <Route path="/explain/:segment/:contact">{(params) => <Explain segment={params.segment} contact={params.contact} />}</Route>

@@ -63,10 +63,20 @@ function EstimatePanel({ state }: { state: EstimateState }) {
   );
 }
 
-export function Build() {
+/** What the builder starts from: nothing, a template, or the current version of a segment. */
+export interface Draft {
+  id?: string;
+  name?: string;
+  type?: string;
+  rule: Json | null;
+  /** The version being edited: saving sends it, and a newer one on the server is a 409. */
+  version?: number;
+}
+
+export function Build({ initial = { rule: null } }: { initial?: Draft }) {
   const { api, catalog, segments } = useApp();
   const names = useMemo(() => catalog.map((entry) => entry.name), [catalog]);
-  const [query, setQuery] = useState<RuleGroupType>(() => ruleToQuery(null, names));
+  const [query, setQuery] = useState<RuleGroupType>(() => ruleToQuery(initial.rule, names));
   const [estimate, setEstimate] = useState<EstimateState>({ kind: "idle" });
   const [errors, setErrors] = useState<Map<string, string[]>>(new Map());
   const [jsonText, setJsonText] = useState<string | null>(null);
@@ -143,12 +153,15 @@ export function Build() {
     const data = new FormData(form);
     setSaved(null);
     try {
-      const segment = await api.save({
-        ...(String(data.get("id")) ? { id: String(data.get("id")) } : {}),
-        name: String(data.get("name")),
-        type: String(data.get("type")),
-        ...(exported.rule === null ? {} : { rule: exported.rule }),
-      });
+      const segment = await api.save(
+        {
+          ...(String(data.get("id")) ? { id: String(data.get("id")) } : {}),
+          name: String(data.get("name")),
+          type: String(data.get("type")),
+          ...(exported.rule === null ? {} : { rule: exported.rule }),
+        },
+        initial.version,
+      );
       setSaved(`saved ${segment.id} (version ${segment.version})`);
     } catch (error) {
       if (error instanceof ApiError) {
@@ -203,9 +216,9 @@ export function Build() {
           void save(event.currentTarget);
         }}
       >
-        <input name="id" aria-label="segment id" placeholder="id (optional)" />
-        <input name="name" aria-label="segment name" placeholder="name" required />
-        <select name="type" aria-label="segment type" defaultValue="shared">
+        <input name="id" aria-label="segment id" placeholder="id (optional)" defaultValue={initial.id} readOnly={initial.version !== undefined} />
+        <input name="name" aria-label="segment name" placeholder="name" required defaultValue={initial.name} />
+        <select name="type" aria-label="segment type" defaultValue={initial.type ?? "shared"}>
           {SEGMENT_TYPES.map((type) => (
             <option key={type}>{type}</option>
           ))}
@@ -221,3 +234,38 @@ export function Build() {
   );
 }
 
+
+/** Loads what a draft starts from, then shows the builder with it. */
+function Loaded({ load }: { load: (api: ReturnType<typeof useApp>["api"]) => Promise<Draft> }) {
+  const { api } = useApp();
+  const [draft, setDraft] = useState<Draft | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    load(api).then(setDraft, (error: unknown) => setProblem((error as Error).message));
+  }, [api, load]);
+  if (problem) return <p role="alert">{problem}</p>;
+  return draft === null ? <p>loading…</p> : <Build initial={draft} />;
+}
+
+export function BuildFromTemplate({ template }: { template: string }) {
+  const load = useCallback(
+    async (api: ReturnType<typeof useApp>["api"]): Promise<Draft> => {
+      const found = (await api.templates()).find((entry) => entry.id === template);
+      if (found === undefined) throw new Error(`no template ${template}`);
+      return { id: found.id, name: found.name, rule: found.rule };
+    },
+    [template],
+  );
+  return <Loaded load={load} />;
+}
+
+export function EditSegment({ id }: { id: string }) {
+  const load = useCallback(
+    async (api: ReturnType<typeof useApp>["api"]): Promise<Draft> => {
+      const segment = await api.segment(id);
+      return { id: segment.id, name: segment.name, type: segment.type, rule: (segment.rule ?? null) as Json, version: segment.version };
+    },
+    [id],
+  );
+  return <Loaded load={load} />;
+}

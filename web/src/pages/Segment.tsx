@@ -26,6 +26,7 @@ export function SegmentPage({ id }: { id: string }) {
       <p>
         {segment.type}, version {segment.version}: <strong data-testid="segment-count">{segment.count?.toLocaleString() ?? "—"}</strong> members
       </p>
+      <Link href={`/segments/${encodeURIComponent(segment.id)}/edit`}>Edit</Link>{" "}
       <Link href={`/explain/${encodeURIComponent(segment.id)}/`}>Explain a contact</Link>
     </section>
   );

@@ -1,6 +1,8 @@
 /** The templates a segment can start from, with what each one finds. */
 import { useEffect, useState } from "react";
 
+import { Link } from "wouter";
+
 import type { Template } from "../api";
 import { useApp } from "../context";
 
@@ -19,7 +21,7 @@ export function Templates() {
       <ul className="templates">
         {templates.map((template) => (
           <li key={template.id}>
-            <strong>{template.name}</strong> {template.description}
+            <Link href={`/new/template/${encodeURIComponent(template.id)}`}>{template.name}</Link> {template.description}
           </li>
         ))}
       </ul>
