@@ -43,6 +43,7 @@ import fnmatch
 import json
 import logging
 import mimetypes
+import os
 import re
 import threading
 import time
@@ -69,8 +70,9 @@ log = logging.getLogger("growthos_segments.devstack.front")
 MAX_BODY = 10 * 1024 * 1024
 """API Gateway's payload limit."""
 
-WEB_DIST = Path(__file__).resolve().parents[1] / "web" / "dist"
-"""Where ``make web`` builds the Segment Builder; absent until it has run."""
+WEB_DIST = Path(os.environ.get("SEGMENTS_WEB_DIST") or Path(__file__).resolve().parents[1] / "web" / "dist")
+"""Where ``make web`` builds the Segment Builder; absent until it has run.
+``SEGMENTS_WEB_DIST`` serves another build (a developer's own ``vite build --outDir``)."""
 
 
 @dataclass(frozen=True, slots=True)
