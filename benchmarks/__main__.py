@@ -14,6 +14,7 @@ MODULES = (
     "benchmarks.bench_backfill",
     "benchmarks.bench_api",
     "benchmarks.bench_soak",
+    "benchmarks.bench_web",
 )
 
 
