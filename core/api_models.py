@@ -257,12 +257,16 @@ class SegmentUpdate(_In):
 class BackfillProgressOut(BaseModel):
     """How far the backfill of the segment's current version has got."""
 
-    status: Literal["running", "complete"]
+    status: Literal["queued", "running", "complete"] = Field(
+        description="queued: saved, no page of contacts evaluated yet"
+    )
     contacts_done: int = Field(description="contacts evaluated so far")
     entered: int
     exited: int
     slices_finished: int = Field(description="contact slices done (they run in parallel)")
     slices: int
+    queued_at: str | None = Field(description="when a save queued it (null for a segment filled "
+                                  "another way, such as the local stack's initial load)")
     started_at: str | None = Field(description="when its first page of contacts was counted")
     finished_at: str | None = Field(description="when its last slice finished (null while running)")
 
@@ -287,8 +291,8 @@ class SegmentOut(BaseModel):
         default=None, description="in lists and on get: exact number of current members (a live counter)"
     )
     backfill_progress: BackfillProgressOut | None = Field(
-        default=None, description="on get: the backfill of the current version, once it has evaluated a "
-        "page of contacts"
+        default=None, description="on get and in lists (active segments): the backfill of the current "
+        "version, from when a save queued it; null when none was queued or ran"
     )
 
 

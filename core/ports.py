@@ -828,10 +828,14 @@ class BackfillProgress:
     """When the first page of any slice was counted (``None`` before that)."""
     finished_at: datetime | None = None
     """When the last slice finished (``None`` until every slice has)."""
+    queued_at: datetime | None = None
+    """When a save queued this backfill (``None`` for one nobody queued, such as the
+    local stack's initial fill): before its first page it is waiting, not absent."""
 
     @classmethod
     def of(
-        cls, tenant_id: str, segment_id: str, version: int, states: Iterable[SliceState], *, slices: int
+        cls, tenant_id: str, segment_id: str, version: int, states: Iterable[SliceState], *, slices: int,
+        queued_at: datetime | None = None,
     ) -> BackfillProgress:
         """The sum of the stored states of a version's slices (``slices``: how many there are)."""
         states = list(states)
@@ -849,6 +853,7 @@ class BackfillProgress:
             slices=slices,
             started_at=min(starts, default=None),
             finished_at=max(ends, default=None) if finished >= slices else None,
+            queued_at=queued_at,
         )
 
     @property
@@ -885,7 +890,16 @@ class BackfillProgressStore(Protocol):
         redelivered job or a second worker never counts a page twice."""
         ...
 
+    def queued(self, tenant_id: str, segment_id: str, version: int, *, at: datetime) -> None:
+        """Record that a save queued this version's backfill (kept by ``reset``)."""
+        ...
+
     def progress(self, tenant_id: str, segment_id: str, version: int) -> BackfillProgress: ...
+
+    def progress_many(self, tenant_id: str, versions: Mapping[str, int]) -> dict[str, BackfillProgress]:
+        """The progress of each segment's version in ``versions`` (the segment list's):
+        one batch read for many segments where ``progress`` reads one, possibly a moment stale."""
+        ...
 
     def finished_slices(self, tenant_id: str, segment_id: str, version: int) -> set[int]: ...
 

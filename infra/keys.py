@@ -24,7 +24,8 @@ membership              ``T#S`` (membership_pk)      contact_id; GSI by_contact:
 re-check state          ``T#C`` (recheck_pk)         segment_id; GSI by_due:
                                                      ``T#NN`` / ``<due minute>``
 counter shard           ``T#S`` (counter_pk)         ``<name>#NN``
-backfill progress       ``T#S`` (counter_pk)         ``backfill#<version:010>#NN``
+backfill progress       ``T#S`` (counter_pk)         ``backfill#<version:010>#NN``,
+                                                     ``backfill#<version:010>#queued``
 tenant context          ``T#_tenant``                ``context``
 contact counter shard   ``T#_tenant``                ``contacts#NN``
 audience snapshot       ``T#S`` (snapshot_pk)        ``H#<snapshot_id>`` (header),
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidKeyError",
     "backfill_progress_prefix",
     "backfill_progress_sk",
+    "backfill_queued_sk",
     "check_contact_id",
     "check_event_id",
     "check_segment_id",
@@ -333,6 +335,12 @@ def backfill_progress_sk(version: int, shard: int) -> str:
     if not isinstance(shard, int) or isinstance(shard, bool) or shard < 0 or shard > 99:
         raise InvalidKeyError(f"invalid shard: {shard!r}")
     return f"{backfill_progress_prefix(version)}{shard:02d}"
+
+
+def backfill_queued_sk(version: int) -> str:
+    """When a save queued the version's backfill: read with its slices by the same Query,
+    and never taken for a slice (its suffix is not a shard number)."""
+    return f"{backfill_progress_prefix(version)}queued"
 
 
 # --- size history -----------------------------------------------------------

@@ -596,6 +596,7 @@ class MemoryProgress:
     def __init__(self, slices: int = keys.CONTACT_SHARDS) -> None:
         self._slices = slices
         self._stored: dict[tuple[str, str, int, int], SliceState] = {}
+        self._queued: dict[tuple[str, str, int], datetime] = {}
         self._lock = threading.Lock()
 
     def slice(self, job: BackfillJob) -> SliceState | None:
@@ -631,9 +632,16 @@ class MemoryProgress:
     def _of(self, tenant_id: str, segment_id: str, version: int) -> dict[int, SliceState]:
         return {k[3]: s for k, s in self._stored.items() if k[:3] == (tenant_id, segment_id, version)}
 
+    def queued(self, tenant_id: str, segment_id: str, version: int, *, at: datetime) -> None:
+        self._queued[(tenant_id, segment_id, version)] = at
+
     def progress(self, tenant_id: str, segment_id: str, version: int) -> BackfillProgress:
         states = self._of(tenant_id, segment_id, version).values()
-        return BackfillProgress.of(tenant_id, segment_id, version, states, slices=self._slices)
+        return BackfillProgress.of(tenant_id, segment_id, version, states, slices=self._slices,
+                                   queued_at=self._queued.get((tenant_id, segment_id, version)))
+
+    def progress_many(self, tenant_id: str, versions: Mapping[str, int]) -> dict[str, BackfillProgress]:
+        return {sid: self.progress(tenant_id, sid, version) for sid, version in versions.items()}
 
     def finished_slices(self, tenant_id: str, segment_id: str, version: int) -> set[int]:
         return {shard for shard, s in self._of(tenant_id, segment_id, version).items() if s.finished}

@@ -42,7 +42,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from growthos_segments.core.api_models import (
     BackfillProgressOut,
@@ -79,6 +79,7 @@ from growthos_segments.core.ports import (
     SNAPSHOT_CATEGORIES,
     AudienceLookups,
     BackfillJob,
+    BackfillProgress,
     BackfillProgressStore,
     BackfillQueue,
     ContactViewLoader,
@@ -194,6 +195,25 @@ def _segment_out(
         backfill=backfill,  # type: ignore[arg-type]
         count=count,
         backfill_progress=progress,
+    )
+
+
+def _progress_out(done: BackfillProgress) -> BackfillProgressOut | None:
+    """``None`` for a version no save queued and no backfill counted (filled some other
+    way, such as the local stack's initial load): there is nothing to wait for."""
+    status: Literal["queued", "running", "complete"]
+    if done.complete:
+        status = "complete"
+    elif done.done or done.slices_finished or done.started_at:
+        status = "running"
+    elif done.queued_at:
+        status = "queued"
+    else:
+        return None
+    return BackfillProgressOut(
+        status=status, contacts_done=done.done, entered=done.entered, exited=done.exited,
+        slices_finished=done.slices_finished, slices=done.slices, queued_at=to_iso(done.queued_at),
+        started_at=to_iso(done.started_at), finished_at=to_iso(done.finished_at),
     )
 
 
@@ -439,6 +459,7 @@ class Audience:
         if self.backfills is None:
             return "none"
         job = BackfillJob(saved.tenant_id, saved.segment_id, saved.version)
+        self.progress.queued(saved.tenant_id, saved.segment_id, saved.version, at=self.clock())
         self.backfills.send([job], delay_seconds=int(self.segment_cache_seconds + 1 + 0.999))
         return "queued"
 
@@ -506,24 +527,19 @@ class Audience:
         return head
 
     def get_segment(self, tenant_id: str, segment_id: str) -> SegmentOut:
-        """With its live count, and the progress of its current version's backfill once
-        one has counted a page (a backfill still waiting in its queue has stored nothing)."""
+        """With its live count, and the progress of its current version's backfill from
+        the moment a save queued it."""
         head = self._head(tenant_id, segment_id)
-        done = self.progress.progress(tenant_id, segment_id, head.version)
-        progress = None
-        if done.done or done.slices_finished:
-            progress = BackfillProgressOut(
-                status="complete" if done.complete else "running", contacts_done=done.done,
-                entered=done.entered, exited=done.exited, slices_finished=done.slices_finished,
-                slices=done.slices, started_at=to_iso(done.started_at), finished_at=to_iso(done.finished_at),
-            )
+        progress = _progress_out(self.progress.progress(tenant_id, segment_id, head.version))
         count = self.sizes.counts(tenant_id, [segment_id])[segment_id]
         return _segment_out(head, count=count, progress=progress)
 
     def list_segments(
         self, tenant_id: str, *, include_archived: bool = False, segment_type: str | None = None
     ) -> SegmentListOut:
-        """Embedded segments belong to one module and are listed only when asked for."""
+        """Embedded segments belong to one module and are listed only when asked for. Each
+        item carries its count and, for an active one, its backfill's progress: a list
+        that shows what is filling needs no request per segment."""
         records = self.segments.list_segments(tenant_id, include_archived=include_archived)
         if segment_type is not None:
             records = [r for r in records if r.type == segment_type]
@@ -531,7 +547,13 @@ class Audience:
             records = [r for r in records if r.type != "embedded"]
         records.sort(key=lambda r: r.segment_id)
         counts = self.sizes.counts(tenant_id, [r.segment_id for r in records])
-        return SegmentListOut(segments=[_segment_out(r, count=counts[r.segment_id]) for r in records])
+        active = {r.segment_id: r.version for r in records if r.status == "active"}
+        progress = self.progress.progress_many(tenant_id, active) if active else {}
+        return SegmentListOut(segments=[
+            _segment_out(r, count=counts[r.segment_id],
+                         progress=_progress_out(progress[r.segment_id]) if r.segment_id in progress else None)
+            for r in records
+        ])
 
     # --- size history ----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +17,27 @@ from growthos_segments.core.timeutil import parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
 from growthos_segments.core.values import plain
 
-__all__ = ["decode_cursor", "encode_cursor", "iso", "item_values", "parse_iso", "plain", "utcnow"]
+__all__ = [
+    "BATCH_KEYS", "batch_get", "decode_cursor", "encode_cursor", "iso", "item_values", "parse_iso", "plain",
+    "utcnow",
+]
 
 _DESERIALIZER = TypeDeserializer()
+
+BATCH_KEYS = 100
+"""The most keys one BatchGetItem may ask for."""
+
+
+def batch_get(client: Any, table: str, wanted: Sequence[Mapping[str, Any]], **options: Any) -> Iterator[Any]:
+    """The items of ``table`` at ``wanted`` keys (raw DynamoDB JSON, in no order):
+    ``ceil(len(wanted) / 100)`` BatchGetItem requests, plus one per retry of the keys
+    DynamoDB left unprocessed. ``options`` go beside ``Keys`` (projection, consistency)."""
+    for start in range(0, len(wanted), BATCH_KEYS):
+        request: dict[str, Any] = {table: {"Keys": list(wanted[start:start + BATCH_KEYS]), **options}}
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
 
 
 def item_values(raw: Mapping[str, Any]) -> dict[str, Any]:

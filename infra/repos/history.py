@@ -19,12 +19,9 @@ from botocore.exceptions import ClientError
 
 from growthos_segments.core.ports import HISTORY_KEEP, HISTORY_PAGE, Resolution, SizePoint, bucket_start
 from growthos_segments.infra import keys
-from growthos_segments.infra.repos._common import parse_iso
+from growthos_segments.infra.repos._common import batch_get, parse_iso
 
-__all__ = ["BATCH_KEYS", "DynamoSegmentSizes"]
-
-BATCH_KEYS = 100
-"""The most keys one BatchGetItem may ask for."""
+__all__ = ["DynamoSegmentSizes"]
 
 
 class DynamoSegmentSizes:
@@ -46,16 +43,9 @@ class DynamoSegmentSizes:
             for shard in range(keys.COUNTER_SHARDS)
         ]
         totals = dict.fromkeys(segment_ids, 0)
-        for start in range(0, len(wanted), BATCH_KEYS):
-            request: dict[str, Any] = {self._table: {
-                "Keys": wanted[start:start + BATCH_KEYS], "ConsistentRead": True,
-                "ProjectionExpression": "pk, #count", "ExpressionAttributeNames": {"#count": "count"},
-            }}
-            while request:
-                response = self._client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    totals[by_pk[item["pk"]["S"]]] += int(item.get("count", {}).get("N", "0"))
-                request = response.get("UnprocessedKeys") or {}
+        projection = {"ProjectionExpression": "pk, #count", "ExpressionAttributeNames": {"#count": "count"}}
+        for item in batch_get(self._client, self._table, wanted, ConsistentRead=True, **projection):
+            totals[by_pk[item["pk"]["S"]]] += int(item.get("count", {}).get("N", "0"))
         return totals
 
     def record(

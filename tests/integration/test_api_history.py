@@ -26,18 +26,35 @@ def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     yield api
 
 
-def test_list_items_carry_the_counters_in_one_batch_read_per_12_segments(api: Api) -> None:
+def test_list_items_carry_counters_and_backfill_progress_in_batch_reads(api: Api) -> None:
     listed = api.get("/segments")
     assert {s["id"]: s["count"] for s in listed.body["segments"]} == {"pro": 3, "free": 2}
     assert {s["id"]: api.get(f"/segments/{s['id']}/count").body["count"] for s in listed.body["segments"]} \
         == {"pro": 3, "free": 2}
-    for n in range(14):  # 16 segments: 128 counter shards
+    assert {s["id"]: s["backfill_progress"]["status"] for s in listed.body["segments"]} == {
+        "pro": "complete", "free": "complete"}
+    assert [s["backfill_progress"] for s in listed.body["segments"]] == [
+        api.get(f"/segments/{s['id']}").body["backfill_progress"] for s in listed.body["segments"]]
+    for n in range(14):  # 16 segments: 128 counter shards, 16 x 17 backfill items
         api.save(f"s{n:02d}", PRO)
     api.repos.requests.reset()
     page = api.get("/segments")
     assert len(page.body["segments"]) == 16 and page.body["segments"][-1]["count"] == 0
-    assert api.repos.requests.by_operation["BatchGetItem"] == 2
-    assert api.repos.requests.total == 3  # and the one Query of the tenant's segment heads
+    assert page.body["segments"][-1]["backfill_progress"] is None  # saved without a queued backfill
+    assert api.repos.requests.by_operation["BatchGetItem"] == 2 + 3
+    assert api.repos.requests.total == 6  # and the one Query of the tenant's segment heads
+
+
+def test_a_saved_segment_is_queued_in_the_list_until_its_backfill_counts_a_page(api: Api) -> None:
+    created = api.post("/segments", {"id": "later", "name": "later", "rule": PRO})
+    assert created.status == 201 and created.body["backfill"] == "queued"
+    queued = {"status": "queued", "contacts_done": 0, "entered": 0, "exited": 0, "slices_finished": 0,
+              "slices": 16, "queued_at": "2026-11-22T12:00:00Z", "started_at": None, "finished_at": None}
+    listed = {s["id"]: s["backfill_progress"] for s in api.get("/segments").body["segments"]}
+    assert listed["later"] == queued and api.get("/segments/later").body["backfill_progress"] == queued
+    assert api.call("DELETE", "/segments/later").status == 200
+    archived = api.get("/segments", query={"include_archived": "true"}).body["segments"]
+    assert [s["backfill_progress"] for s in archived if s["id"] == "later"] == [None]
 
 
 def test_get_shows_the_count_and_the_backfill_of_the_current_version(api: Api) -> None:
@@ -46,13 +63,14 @@ def test_get_shows_the_count_and_the_backfill_of_the_current_version(api: Api) -
     started, finished = got["backfill_progress"]["started_at"], got["backfill_progress"]["finished_at"]
     assert got["backfill_progress"] == {
         "status": "complete", "contacts_done": 5, "entered": 3, "exited": 0, "slices_finished": 16,
-        "slices": 16, "started_at": started, "finished_at": finished,
+        "slices": 16, "queued_at": "2026-11-22T12:00:00Z", "started_at": started, "finished_at": finished,
     }
     assert datetime.fromisoformat(started) <= datetime.fromisoformat(finished)
     updated = api.call("PUT", "/segments/pro", body={"version": 1, "name": "pro", "rule": FREE})
     assert updated.status == 200 and updated.body["backfill"] == "queued"
     queued = api.get("/segments/pro").body
-    assert (queued["version"], queued["backfill_progress"], queued["count"]) == (2, None, 3)
+    assert (queued["version"], queued["backfill_progress"]["status"], queued["count"]) == (2, "queued", 3)
+    assert queued["backfill_progress"]["queued_at"] == "2026-11-22T12:00:00Z"
     api.backfill("t1", "pro")
     done = api.get("/segments/pro").body
     progress = done["backfill_progress"]

@@ -166,6 +166,23 @@ def test_backfill_progress_counts_a_page_once_from_where_the_slice_is(stores: St
     assert p.progress("t1", "s", 2).done == 0 and p.slice(first) is None
 
 
+def test_backfill_progress_says_when_it_was_queued_and_reads_many_segments_at_once(stores: Stores) -> None:
+    p = stores.progress
+    p.queued("t1", "a", 1, at=NOW)
+    p.queued("t2", "b", 1, at=NOW)  # another tenant's segment of the same name
+    assert (p.progress("t1", "a", 1).queued_at, p.progress("t1", "a", 2).queued_at) == (NOW, None)
+    assert p.advance(BackfillJob("t1", "a", 1, shard=2), next_cursor=None, done=4, entered=1, exited=0)
+    assert p.finished_slices("t1", "a", 1) == {2}  # the queued mark is no slice
+    many = p.progress_many("t1", {"a": 1, "b": 1, "never": 3})
+    assert many == {"a": p.progress("t1", "a", 1), "b": p.progress("t1", "b", 1),
+                    "never": p.progress("t1", "never", 3)}
+    assert (many["a"].done, many["a"].slices_finished, many["a"].queued_at) == (4, 1, NOW)
+    assert (many["b"].queued_at, many["b"].done, many["never"].queued_at) == (None, 0, None)
+    assert p.progress_many("t1", {}) == {}
+    p.reset("t1", "a", 1)
+    assert (p.progress("t1", "a", 1).done, p.progress("t1", "a", 1).queued_at) == (0, NOW)
+
+
 def test_contact_pages_cover_each_shard_once(stores: Stores) -> None:
     ids = [f"c{n:02d}" for n in range(40)]
     for cid in ids:

@@ -93,7 +93,7 @@ def test_get_shows_the_backfill_of_the_current_version_while_it_runs_and_after(
     assert started is not None
     assert running.backfill_progress.model_dump() == {
         "status": "running", "contacts_done": 1, **moved, "slices_finished": int(len(shards[shard]) == 1),
-        "slices": 16, "started_at": started, "finished_at": None,
+        "slices": 16, "queued_at": None, "started_at": started, "finished_at": None,
     }
     backfill.run("t1", "pro", workers=1)
     done = audience.get_segment("t1", "pro").backfill_progress
