@@ -31,8 +31,9 @@ The Segment Builder's built files (``web/dist``, from ``make web``) are served o
 the same port, so the app calls the API on its own origin: a path no API route
 has — or that only the API's greedy ``/{proxy+}`` catch-all has — is a file of
 the app when a browser navigates to it (``Accept: text/html``, ``/`` being the
-app's page) or when it is under ``/assets/``. API clients keep getting the API's
-own 404 for ``/``, and every other API route wins over the files.
+app's page) or when it names a file of the build (``/assets/...``, ``/config.json``).
+API clients keep getting the API's own 404 for ``/``, and every other API route wins
+over the files.
 """
 
 from __future__ import annotations
@@ -329,12 +330,10 @@ class ApiFront:
         if self.site is None or method not in ("GET", "HEAD"):
             return None
         browsing = any(k.lower() == "accept" and "text/html" in v for k, v in headers)
-        if not (browsing or path.startswith("/assets/")):
-            return None
         wanted = (self.site / unquote(path).lstrip("/")).resolve()
         if not wanted.is_relative_to(self.site):
             return None
-        if wanted.is_dir():
+        if wanted.is_dir() and browsing:
             wanted = wanted / "index.html"
         if not wanted.is_file():
             return None

@@ -52,7 +52,7 @@ from growthos_segments.devstack.demo_data import (
     generate,
     write,
 )
-from growthos_segments.devstack.front import ApiFront
+from growthos_segments.devstack.front import WEB_DIST, ApiFront
 from growthos_segments.devstack.functions import LocalApp, Resolver, TemplateError, load_app
 from growthos_segments.devstack.initial_load import InitialLoad, LoadReport
 from growthos_segments.devstack.motoserver import MotoServer, PortInUse
@@ -476,6 +476,7 @@ class LocalStack:
         missing = sorted(n for n, f in self.functions.items() if not f.available())
         lines = [
             f"{READY_MARKER} {seconds:.1f} s: API {url}",
+            self._app_line(url),
             f"  moto (DynamoDB, Streams, SQS, EventBridge)  {self.moto.url}",
         ]
         members = {fill.tenant_id: fill.memberships for fill in self.fills}
@@ -520,6 +521,14 @@ class LocalStack:
             "Ctrl-C stops everything.",
         ]
         self.emit("\n".join(lines))
+
+    def _app_line(self, url: str) -> str:
+        """Where a browser finds the Segment Builder, already connected with the first demo
+        tenant's key, or why it is not served."""
+        assert self.front is not None
+        if self.front.site is None or not (self.front.site / "index.html").is_file():
+            return f"  Segment Builder: not served, {WEB_DIST} is not built (make web)"
+        return f"  Segment Builder (web app)  {url}/?key={api_key_for(self.options.tenants[0][0])}"
 
     # --- stop -------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ page that fails its test on any console error, and screenshots as artifacts
 (``$WEB_ARTIFACTS``, default a pytest temporary directory, printed).
 
 These tests are marked ``web``: ``make test`` builds the app (``make web``) and
-runs them after the rest of the suite.
+runs them after the rest of the suite. There (``SEGMENTS_WEB_REQUIRED=1``) and in CI
+(``CI`` set), a missing chromium or web/dist fails them: a browser test
+that skips there would pass CI without having run. Elsewhere they skip, saying why.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from growthos_segments.devstack.demo_data import api_key_for
 from growthos_segments.devstack.front import WEB_DIST
@@ -27,17 +30,31 @@ CHROMIUM = Path("/usr/bin/chromium")
 STEP_TIMEOUT_MS = 60_000
 """Generous: an estimate on a loaded 2-core machine can take seconds."""
 
-WEB_MARKS = [
-    pytest.mark.web,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-    pytest.mark.skipif(not (WEB_DIST / "index.html").exists(), reason="web/dist is not built (make web)"),
-]
+REQUIRED = bool(os.environ.get("SEGMENTS_WEB_REQUIRED") or os.environ.get("CI"))
+"""Whether a missing prerequisite fails the browser tests instead of skipping them."""
 
+
+def missing_prerequisites() -> list[str]:
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    if not (WEB_DIST / "index.html").exists():
+        missing.append(f"{WEB_DIST} is not built (make web)")
+    return missing
+
+
+@pytest.fixture(scope="module")
+def web_prerequisites() -> None:
+    """Module-scoped so that it runs before the module's local stack starts."""
+    missing = missing_prerequisites()
+    if missing and REQUIRED:
+        pytest.fail("; ".join(missing), pytrace=False)
+    if missing:
+        pytest.skip("; ".join(missing))
+
+
+WEB_MARKS = [pytest.mark.web, pytest.mark.usefixtures("web_prerequisites")]
 """Every browser test module sets ``pytestmark = WEB_MARKS``."""
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-)
 
 EXPECTED_422 = "the server responded with a status of 422"
 """Chromium logs every 4xx response as a console error; the 422s this test provokes

@@ -12,6 +12,7 @@ import { Link, Route, Router, Switch } from "wouter";
 import { useHashLocation } from "wouter/use-hash-location";
 
 import { Api, type ConditionType, type Segment } from "./api";
+import { loadConfiguredApi } from "./config";
 import { AppContext } from "./context";
 import { Build, BuildFromTemplate, EditSegment } from "./pages/Build";
 import { Explain } from "./pages/Explain";
@@ -27,17 +28,20 @@ interface Connection {
   key: string;
 }
 
-/** The connection the address names (`?api=…&key=…`), else this tab's last one. */
+/** The deployment's API (config.json; null: this page's origin), read before the first render. */
+const CONFIGURED_API = (await loadConfiguredApi()) ?? window.location.origin;
+
+/** The connection the address names (`?api=…&key=…`; the API by default: config.json's), else this tab's last one. */
 function initialConnection(): Connection | null {
   const params = new URLSearchParams(window.location.search);
   const key = params.get("key");
-  if (key) return { base: params.get("api") ?? window.location.origin, key };
+  if (key) return { base: params.get("api") ?? CONFIGURED_API, key };
   const stored = window.sessionStorage.getItem(STORED);
   return stored ? (JSON.parse(stored) as Connection) : null;
 }
 
 function ConnectionForm({ initial, onConnect }: { initial: Connection | null; onConnect: (connection: Connection) => void }) {
-  const [base, setBase] = useState(initial?.base ?? window.location.origin);
+  const [base, setBase] = useState(initial?.base ?? CONFIGURED_API);
   const [key, setKey] = useState(initial?.key ?? DEMO_KEYS[0]);
   return (
     <form
