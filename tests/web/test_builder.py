@@ -47,7 +47,7 @@ def test_build_estimate_fix_and_save_a_two_level_rule(api: str, page: Any, artif
     within = page.get_by_test_id("node-0").locator('input[id$="within"]')
     within.fill("banana")
     errors = page.get_by_test_id("errors-0")
-    sync_api.expect(errors).to_contain_text("/rule/and/0/email/within")
+    sync_api.expect(errors).to_contain_text("within: not a duration")
     sync_api.expect(estimate).to_contain_text("errors")
     shoot(page, artifacts, "03-validation-error-on-its-node")
 

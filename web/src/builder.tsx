@@ -1,28 +1,40 @@
 /**
  * The parts react-querybuilder draws with the engine's vocabulary: a condition
  * picker from the catalog, a params form generated from each type's JSON Schema,
- * segment references from the tenant's segments, JSON for plain JsonLogic, and the
- * errors the API reported on the node their pointer names.
+ * segment references from the tenant's segments, JSON for plain JsonLogic, and on
+ * each node what the API said about it: errors, warnings and its size alone.
  */
 import Form from "@rjsf/core";
-import type { RJSFSchema } from "@rjsf/utils";
+import type { FieldTemplateProps, MultiSchemaFieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
 import { createContext, useContext, useMemo, useState } from "react";
 import type { CombinatorSelectorProps, FieldSelectorProps, ValueEditorProps } from "react-querybuilder";
 import { ValueSelector } from "react-querybuilder";
 
-import type { ConditionType, SegmentSummary } from "./api";
+import type { ConditionEstimate, ConditionType, SegmentSummary } from "./api";
 import { JSONLOGIC, type Json, type JsonObject, SEGMENT } from "./rule";
-import { formSchema } from "./schema";
+import { type Completions, describeParams, fieldHint, formSchema, humanize, pruneToBranch } from "./schema";
+
+/** A problem the API reported on a node: an error stops the rule, a warning does not. */
+export interface Note {
+  message: string;
+  suggestion?: string | null;
+}
 
 export interface BuilderState {
   catalog: ConditionType[];
   segments: SegmentSummary[];
-  /** API error messages by tree node path ("" is the root, "1.0" the first child of the second). */
-  errors: Map<string, string[]>;
+  /** The segment being edited: it cannot reference itself. */
+  editing?: string;
+  completions?: Completions;
+  /** API errors and warnings by tree node path ("" is the root, "1.0" the first child of the second). */
+  errors: Map<string, Note[]>;
+  warnings: Map<string, Note[]>;
+  /** Each top-level condition's size alone, by tree node path. */
+  alone: Map<string, ConditionEstimate>;
 }
 
-export const BuilderContext = createContext<BuilderState>({ catalog: [], segments: [], errors: new Map() });
+export const BuilderContext = createContext<BuilderState>({ catalog: [], segments: [], errors: new Map(), warnings: new Map(), alone: new Map() });
 
 /** What a new rule of this type starts with: the type's first example, so it is valid at once. */
 export function defaultParams(type: string, catalog: ConditionType[]): Json {
@@ -32,15 +44,43 @@ export function defaultParams(type: string, catalog: ConditionType[]): Json {
   return example ? example[type] : {};
 }
 
-function NodeErrors({ path }: { path: number[] }) {
-  const messages = useContext(BuilderContext).errors.get(path.join("."));
-  if (!messages?.length) return null;
+function NodeNotes({ path, kind }: { path: number[]; kind: "errors" | "warnings" }) {
+  const notes = useContext(BuilderContext)[kind].get(path.join("."));
+  if (!notes?.length) return null;
   return (
-    <ul className="node-errors" role="alert" data-testid={`errors-${path.join(".") || "root"}`}>
-      {messages.map((message) => (
-        <li key={message}>{message}</li>
+    <ul className={kind === "errors" ? "node-errors" : "node-warnings"} role={kind === "errors" ? "alert" : "status"} data-testid={`${kind}-${path.join(".") || "root"}`}>
+      {notes.map(({ message, suggestion }) => (
+        <li key={message}>
+          {message}
+          {suggestion && <em> — did you mean “{suggestion}”?</em>}
+        </li>
       ))}
     </ul>
+  );
+}
+
+/** The size of a top-level condition on its own, beside it: which condition narrows the audience. */
+function Alone({ path }: { path: number[] }) {
+  const alone = useContext(BuilderContext).alone.get(path.join("."));
+  if (alone === undefined) return null;
+  const exact = alone.low === alone.high;
+  return (
+    <span className="alone" data-testid={`alone-${path.join(".")}`} title="contacts this condition matches on its own">
+      alone: {exact ? "" : "~"}
+      {alone.estimate.toLocaleString()}
+      {!exact && ` (${alone.low.toLocaleString()}–${alone.high.toLocaleString()})`}
+    </span>
+  );
+}
+
+/** Everything the API said about one node. */
+function NodeFeedback({ path }: { path: number[] }) {
+  return (
+    <>
+      <Alone path={path} />
+      <NodeNotes path={path} kind="errors" />
+      <NodeNotes path={path} kind="warnings" />
+    </>
   );
 }
 
@@ -121,47 +161,117 @@ function JsonLogicEditor({ value, onChange }: { value: Json; onChange: (value: J
 }
 
 function SegmentChooser({ value, onChange }: { value: JsonObject; onChange: (value: Json) => void }) {
-  const { segments } = useContext(BuilderContext);
+  const { segments, editing } = useContext(BuilderContext);
+  const chosen = String(value?.id ?? "");
+  const offered = segments.filter((segment) => segment.id !== editing && segment.status !== "archived");
   return (
-    <select aria-label="segment" value={String(value?.id ?? "")} onChange={(event) => onChange({ id: event.target.value })}>
+    <select aria-label="segment" value={chosen} onChange={(event) => onChange({ id: event.target.value })}>
       <option value="">choose a segment…</option>
-      {segments.map((segment) => (
+      {chosen && !offered.some((segment) => segment.id === chosen) && <option value={chosen}>{chosen}</option>}
+      {offered.map((segment) => (
         <option key={segment.id} value={segment.id}>
-          {segment.name} ({segment.id})
+          {segment.name} ({segment.type}
+          {typeof segment.count === "number" ? `, ${segment.count.toLocaleString()} contacts` : ""})
         </option>
       ))}
     </select>
   );
 }
 
+/** A field with its label, its input, a hint (a duration's format, a number's bounds) and, while focused, its description. */
+function CompactField({ id, label, children, errors, rawDescription, hidden, required, displayLabel, schema }: FieldTemplateProps) {
+  if (hidden) return <div className="hidden">{children}</div>;
+  const hint = fieldHint(schema as JsonObject);
+  return (
+    <div className="param">
+      {displayLabel && label && (
+        <label htmlFor={id}>
+          {label}
+          {required && <span className="required"> *</span>}
+        </label>
+      )}
+      {children}
+      {hint && <small className="hint">{hint}</small>}
+      {rawDescription && (
+        <small className="help" id={`${id}__description`}>
+          {rawDescription}
+        </small>
+      )}
+      {errors}
+    </div>
+  );
+}
+
+/**
+ * An object's parameters: those it needs and those set when it was opened in one row,
+ * the rest folded under "more options". Which are shown is fixed when the form opens,
+ * so a field being filled in never jumps to another place.
+ */
+function FoldedObject({ properties, schema, formData, fieldPathId, title }: ObjectFieldTemplateProps) {
+  const [set] = useState(() => new Set(properties.filter((p) => (formData as JsonObject | undefined)?.[p.name] !== undefined).map((p) => p.name)));
+  const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+  const main = properties.filter((p) => required.has(p.name) || set.has(p.name));
+  const more = properties.filter((p) => !main.includes(p) && !p.hidden);
+  return (
+    <fieldset className="params-object" id={fieldPathId.$id}>
+      {title && <legend>{title}</legend>}
+      <div className="param-row">{main.map((p) => p.content)}</div>
+      {more.length > 0 && (
+        <details className="more-options">
+          <summary>more options ({more.map((p) => humanize(p.name)).join(", ")})</summary>
+          <div className="param-row">{more.map((p) => p.content)}</div>
+        </details>
+      )}
+    </fieldset>
+  );
+}
+
+/** A choice (`anyOf` / `oneOf`): its selector and the chosen branch's field on one line. */
+function InlineChoice({ selector, optionSchemaField }: MultiSchemaFieldTemplateProps) {
+  return (
+    <span className="choice">
+      {selector}
+      {optionSchemaField}
+    </span>
+  );
+}
+
 function ParamsForm({ type, value, onChange, node }: { type: ConditionType; value: JsonObject; onChange: (value: Json) => void; node: string }) {
-  const schema = useMemo(() => formSchema(type.schema) as RJSFSchema, [type]);
+  const { completions } = useContext(BuilderContext);
+  const schema = useMemo(() => formSchema(type.schema, completions) as RJSFSchema, [type, completions]);
+  const [preset, setPreset] = useState(0);
   return (
     <span className="params">
-      {type.examples.length > 0 && (
-        <select
-          aria-label="presets"
-          value=""
-          onChange={(event) => onChange(type.examples[Number(event.target.value)][type.name])}
-        >
-          <option value="">presets…</option>
-          {type.examples.map((example, index) => (
-            <option key={index} value={index}>
-              {JSON.stringify(example[type.name])}
-            </option>
-          ))}
-        </select>
-      )}
       <Form
+        key={preset}
         schema={schema}
         formData={value}
         validator={validator}
         experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipDefaults" }}
-        onChange={(event) => onChange((event.formData ?? {}) as Json)}
+        onChange={(event) => onChange(pruneToBranch(schema as Json, (event.formData ?? {}) as Json))}
         uiSchema={{ "ui:submitButtonOptions": { norender: true } }}
+        templates={{ FieldTemplate: CompactField, ObjectFieldTemplate: FoldedObject, MultiSchemaFieldTemplate: InlineChoice }}
         tagName="div"
         idPrefix={`node${node}`}
       />
+      {type.examples.length > 1 && (
+        <span className="presets" role="group" aria-label={`examples of ${type.label}`}>
+          Examples:
+          {type.examples.map((example, index) => (
+            <button
+              key={index}
+              type="button"
+              className="preset"
+              onClick={() => {
+                onChange(example[type.name]);
+                setPreset((count) => count + 1);
+              }}
+            >
+              {describeParams(example[type.name], schema as Json)}
+            </button>
+          ))}
+        </span>
+      )}
     </span>
   );
 }
@@ -177,17 +287,17 @@ export function ParamsEditor({ field, value, handleOnChange, path }: ValueEditor
   return (
     <span className="value" data-testid={`node-${path.join(".")}`}>
       {editor}
-      <NodeErrors path={path} />
+      <NodeFeedback path={path} />
     </span>
   );
 }
 
-/** AND / OR of a group, with the errors the API reported on the group itself. */
+/** AND / OR of a group, with what the API said about the group itself. */
 export function GroupCombinator(props: CombinatorSelectorProps) {
   return (
     <span className="combinator" data-testid={`group-${props.path.join(".") || "root"}`}>
       <ValueSelector {...props} />
-      <NodeErrors path={props.path} />
+      <NodeFeedback path={props.path} />
     </span>
   );
 }

@@ -138,8 +138,66 @@ export function nodeForPointer(pointers: Map<string, NodePath>, pointer: string)
   return best === null ? null : (pointers.get(best) ?? null);
 }
 
+/**
+ * Where inside its node a pointer points, in the node's parameter names: `["within"]`
+ * for `/and/0/email/within` when `/and/0` is the node (the condition's own key is left
+ * out); empty when the pointer is the node itself.
+ */
+export function pointerWithin(pointers: Map<string, NodePath>, pointer: string, node: NodePath): string[] {
+  let base = "";
+  for (const [candidate, path] of pointers) {
+    const prefix = candidate === "" || pointer === candidate || pointer.startsWith(`${candidate}/`);
+    if (path === node && prefix && candidate.length >= base.length) base = candidate;
+  }
+  return pointer
+    .slice(base.length)
+    .split("/")
+    .slice(2)
+    .map((token) => token.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
 /** A pointer the API gives for a request body (`/rule/...`) as a pointer into the rule. */
 export function rulePointer(bodyPointer: string): string | null {
   if (bodyPointer === "/rule") return "";
   return bodyPointer.startsWith("/rule/") ? bodyPointer.slice("/rule".length) : null;
+}
+
+type Effective =
+  | { kind: "leaf"; path: NodePath }
+  | { kind: "and" | "or"; path: NodePath; children: Effective[] }
+  | { kind: "not"; path: NodePath; child: Effective };
+
+/**
+ * Every node's JSON pointer into the rule's normal form (what `POST /rules/validate`
+ * returns as `normalized`, and what its warnings point into), to the tree node it
+ * comes from. The engine's normal form differs from `queryToRule`'s export where the
+ * tree nests a group in a group of the same kind (`and` in `and` is flattened) or
+ * negates a negation (`!!x` is `x`), so those pointers are computed the engine's way.
+ */
+export function normalPointers(query: RuleGroupType): Map<string, NodePath> {
+  const effective = (node: Node, path: number[]): Effective | null => {
+    const key = path.join(".");
+    if (!hasContent(node)) return null;
+    if (!isGroup(node)) return { kind: "leaf", path: key };
+    const kind = node.combinator === "or" ? "or" : "and";
+    const children: Effective[] = [];
+    node.rules.forEach((child, index) => {
+      const inner = effective(child, [...path, index]);
+      if (inner === null) return;
+      if (inner.kind === kind) children.push(...inner.children);
+      else children.push(inner);
+    });
+    const body: Effective = children.length === 1 ? children[0] : { kind, path: key, children };
+    if (!node.not) return body;
+    return body.kind === "not" ? body.child : { kind: "not", path: key, child: body };
+  };
+  const pointers = new Map<string, NodePath>();
+  const assign = (node: Effective, pointer: string) => {
+    if (!pointers.has(pointer)) pointers.set(pointer, node.path);
+    if (node.kind === "not") assign(node.child, `${pointer}/!`);
+    if (node.kind === "and" || node.kind === "or") node.children.forEach((child, at) => assign(child, `${pointer}/${node.kind}/${at}`));
+  };
+  const root = effective(query, []);
+  if (root !== null) assign(root, "");
+  return pointers;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { RuleGroupType, RuleType } from "react-querybuilder";
 
 import catalog from "./fixtures/condition-types.json";
-import { JSONLOGIC, type Json, nodeForPointer, queryToRule, ruleToQuery, rulePointer, SEGMENT } from "../src/rule";
+import { JSONLOGIC, type Json, nodeForPointer, normalPointers, pointerWithin, queryToRule, ruleToQuery, rulePointer, SEGMENT } from "../src/rule";
 
 const TYPES = catalog.map((entry) => entry.name);
 
@@ -167,6 +167,14 @@ describe("JSON pointers name tree nodes", () => {
     expect(nodeForPointer(two.pointers, "/and/10")).toBe("");
   });
 
+  it("where in its node a pointer points, in parameter names", () => {
+    expect(pointerWithin(pointers, "/and/1/!/or/0/email/within", "2.0")).toEqual(["within"]);
+    expect(pointerWithin(pointers, "/and/0/score/gtee", "1")).toEqual(["gtee"]);
+    expect(pointerWithin(pointers, "/and/0", "1")).toEqual([]);
+    expect(pointerWithin(pointers, "/and/1", "2")).toEqual([]);
+    expect(pointerWithin(pointers, "/and/2/!/tag/tags/0", "3.0")).toEqual(["tags", "0"]);
+  });
+
   it("a root condition takes the errors pointing into it", () => {
     const single = queryToRule(ruleToQuery({ score: { name: "nps", gtee: 9 } }, TYPES));
     expect(nodeForPointer(single.pointers, "/score/gtee")).toBe("0");
@@ -177,5 +185,55 @@ describe("JSON pointers name tree nodes", () => {
     expect(rulePointer("/rule")).toBe("");
     expect(rulePointer("/rules")).toBeNull();
     expect(rulePointer("/name")).toBeNull();
+  });
+});
+
+describe("pointers into the engine's normal form", () => {
+  const score = { score: { name: "nps", gte: 9 } };
+  const tag = { tag: { tags: ["vip"] } };
+  const email = { email: { action: "opened" } };
+  const list = { list: { lists: ["x"] } };
+  const rule: Json = { and: [score, { and: [tag, { or: [email, { "!": { "!": list } }] }] }, { "!": { or: [{ or: [tag, email] }] } }] };
+  /** What the engine's normalize returned for `rule` (core/rules.py, run once and copied here). */
+  const normalized: Json = {
+    and: [score, tag, { or: [email, list] }, { "!": { or: [tag, email] } }],
+  };
+
+  function at(json: Json, pointer: string): Json {
+    return pointer
+      .split("/")
+      .slice(1)
+      .reduce<Json>((node, token) => (Array.isArray(node) ? node[Number(token)] : (node as Record<string, Json>)[token]), json);
+  }
+
+  it("and-in-and is flattened and !! dropped, as the engine does", () => {
+    const query = ruleToQuery(rule, TYPES);
+    const pointers = normalPointers(query);
+    expect(Object.fromEntries(pointers)).toEqual({
+      "": "",
+      "/and/0": "0",
+      "/and/1": "1.0",
+      "/and/2": "1.1",
+      "/and/2/or/0": "1.1.0",
+      "/and/2/or/1": "1.1.1",
+      "/and/3": "2",
+      "/and/3/!": "2",
+      "/and/3/!/or/0": "2.0.0",
+      "/and/3/!/or/1": "2.0.1",
+    });
+    for (const [pointer, path] of pointers) {
+      const node = path.split(".").reduce<RuleGroupType | RuleType>((n, i) => (i === "" ? n : ((n as RuleGroupType).rules[Number(i)] as RuleType)), query);
+      if ("field" in node) expect(at(normalized, pointer)).toEqual({ [node.field]: node.value as Json });
+    }
+  });
+
+  it("a negated negation in the tree is its child", () => {
+    const leafOnly = { field: "score", operator: "matches", value: score.score };
+    const query: RuleGroupType = { combinator: "and", not: true, rules: [{ combinator: "and", not: true, rules: [leafOnly] }] };
+    expect(Object.fromEntries(normalPointers(query))).toEqual({ "": "0.0" });
+  });
+
+  it("nothing to send, no pointers", () => {
+    expect(normalPointers({ combinator: "and", rules: [] }).size).toBe(0);
   });
 });

@@ -1,23 +1,32 @@
 /**
  * The builder page: build a rule, watch its size, save it.
  *
- * The estimate follows every change after a pause (a marketer typing a number should
- * cost one request, not one per keystroke), and a newer change cancels the request
- * in flight so an old answer never overwrites a newer one.
+ * After every change, and a pause (a marketer typing a number should cost one request,
+ * not one per keystroke), the rule is sized with each top-level condition alone and
+ * checked against the fields the tenant has; a newer change cancels both requests in
+ * flight so an old answer never overwrites a newer one.
  */
 import { QueryBuilderDnD } from "@react-querybuilder/dnd";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import * as ReactDnD from "react-dnd";
 import * as ReactDndHtml5Backend from "react-dnd-html5-backend";
 import { type Field, QueryBuilder, type RuleGroupType } from "react-querybuilder";
+import { Link } from "wouter";
 
-import { ApiError, type Estimate } from "../api";
-import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, ParamsEditor } from "../builder";
+import { type Api, ApiError, type ConditionEstimate, type Estimate } from "../api";
+import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, type Note, ParamsEditor } from "../builder";
 import { useApp } from "../context";
-import { JSONLOGIC, type Json, MATCHES, nodeForPointer, queryToRule, rulePointer, ruleToQuery, SEGMENT } from "../rule";
+import { JSONLOGIC, type Json, MATCHES, nodeForPointer, normalPointers, pointerWithin, queryToRule, rulePointer, ruleToQuery, SEGMENT } from "../rule";
+import { type Completions, completionsOf, humanize } from "../schema";
+import "./build.css";
 
 const DEBOUNCE_MS = 300;
-const SEGMENT_TYPES = ["shared", "embedded", "pinned", "static"];
+const SEGMENT_TYPES = [
+  ["shared", "shared: its own members, usable by other segments"],
+  ["embedded", "embedded: evaluated inside the segments that use it"],
+  ["pinned", "pinned: ANDed into every other segment"],
+  ["static", "static: a fixed list of contacts"],
+] as const;
 
 type EstimateState =
   | { kind: "idle" }
@@ -67,71 +76,128 @@ function EstimatePanel({ state }: { state: EstimateState }) {
 export interface Draft {
   id?: string;
   name?: string;
+  description?: string;
   type?: string;
   rule: Json | null;
+  include_contacts?: string[];
+  exclude_contacts?: string[];
+  exclude_segments?: string[];
   /** The version being edited: saving sends it, and a newer one on the server is a 409. */
   version?: number;
 }
 
-export function Build({ initial = { rule: null } }: { initial?: Draft }) {
-  const { api, catalog, segments } = useApp();
+/** Contact ids as a marketer pastes them: one per line, or separated by commas or spaces. */
+export function parseIds(text: string): string[] {
+  return [...new Set(text.split(/[\s,;]+/).filter((id) => id !== ""))];
+}
+
+/** The API's notes (errors or warnings) on the tree nodes their pointers name, and those that name none. */
+function place(
+  notes: { path: string; message: string; suggestion?: string | null }[],
+  pointers: Map<string, string>,
+  fromBody: boolean,
+): [Map<string, Note[]>, string[]] {
+  const byNode = new Map<string, Note[]>();
+  const elsewhere: string[] = [];
+  for (const note of notes) {
+    const pointer = fromBody ? rulePointer(note.path) : note.path;
+    const node = pointer === null ? null : nodeForPointer(pointers, pointer);
+    if (node === null) elsewhere.push(`${note.path ? `${note.path}: ` : ""}${note.message}${note.suggestion ? ` (${note.suggestion})` : ""}`);
+    else {
+      const within = pointer === null ? [] : pointerWithin(pointers, pointer, node);
+      const message = within.length > 0 ? `${within.map((token) => (/^\d+$/.test(token) ? `#${Number(token) + 1}` : humanize(token))).join(" › ")}: ${note.message}` : note.message;
+      byNode.set(node, [...(byNode.get(node) ?? []), { message, suggestion: note.suggestion }]);
+    }
+  }
+  return [byNode, elsewhere];
+}
+
+/** Each top-level condition's estimate by the tree node it sizes; none when the rule is one condition (it is the total). */
+function aloneByNode(entries: ConditionEstimate[] | null | undefined, pointers: Map<string, string>): Map<string, ConditionEstimate> {
+  const byNode = new Map<string, ConditionEstimate>();
+  if (!entries || entries.length < 2) return byNode;
+  for (const entry of entries) {
+    const pointer = rulePointer(entry.path);
+    const node = pointer === null ? undefined : pointers.get(pointer);
+    if (node !== undefined) byNode.set(node, entry);
+  }
+  return byNode;
+}
+
+export function Build({ initial = { rule: null }, reload }: { initial?: Draft; reload?: () => void }) {
+  const { api, catalog, segments, reloadSegments } = useApp();
   const names = useMemo(() => catalog.map((entry) => entry.name), [catalog]);
   const [query, setQuery] = useState<RuleGroupType>(() => ruleToQuery(initial.rule, names));
   const [estimate, setEstimate] = useState<EstimateState>({ kind: "idle" });
-  const [errors, setErrors] = useState<Map<string, string[]>>(new Map());
+  const [errors, setErrors] = useState<Map<string, Note[]>>(new Map());
+  const [warnings, setWarnings] = useState<Map<string, Note[]>>(new Map());
+  const [alone, setAlone] = useState<Map<string, ConditionEstimate>>(new Map());
+  const [completions, setCompletions] = useState<Completions | undefined>(undefined);
   const [jsonText, setJsonText] = useState<string | null>(null);
   const [jsonProblem, setJsonProblem] = useState<string | null>(null);
-  const [saved, setSaved] = useState<string | null>(null);
+  const [id, setId] = useState(initial.id ?? "");
+  const [name, setName] = useState(initial.name ?? "");
+  const [description, setDescription] = useState(initial.description ?? "");
+  const [type, setType] = useState(initial.type ?? "shared");
+  const [includeText, setIncludeText] = useState((initial.include_contacts ?? []).join("\n"));
+  const [excludeText, setExcludeText] = useState((initial.exclude_contacts ?? []).join("\n"));
+  const [excludeSegments, setExcludeSegments] = useState<string[]>(initial.exclude_segments ?? []);
+  const [version, setVersion] = useState(initial.version);
+  const [saved, setSaved] = useState<{ id: string; version: number } | null>(null);
+  const [saveProblem, setSaveProblem] = useState<string | null>(null);
+  const [conflict, setConflict] = useState(false);
   const exported = useMemo(() => queryToRule(query), [query]);
+  const normal = useMemo(() => normalPointers(query), [query]);
   const ruleText = useMemo(() => JSON.stringify(exported.rule, null, 2), [exported]);
-
-  /** Puts the API's errors on the nodes they name; returns those that name no node. */
-  const placeErrors = useCallback(
-    (details: ApiError["errors"]) => {
-      const byNode = new Map<string, string[]>();
-      const elsewhere: string[] = [];
-      for (const detail of details) {
-        const pointer = rulePointer(detail.path);
-        const node = pointer === null ? null : nodeForPointer(exported.pointers, pointer);
-        const message = detail.suggestion ? `${detail.path}: ${detail.message} (${detail.suggestion})` : `${detail.path}: ${detail.message}`;
-        if (node === null) elsewhere.push(message);
-        else byNode.set(node, [...(byNode.get(node) ?? []), message]);
-      }
-      setErrors(byNode);
-      return elsewhere;
-    },
-    [exported],
-  );
+  const isStatic = type === "static";
 
   useEffect(() => {
-    if (exported.rule === null) {
+    const controller = new AbortController();
+    api.fields(controller.signal).then(
+      (fields) => setCompletions(completionsOf(fields)),
+      () => undefined, // field help is a convenience: without it the builder works as before
+    );
+    return () => controller.abort();
+  }, [api]);
+
+  useEffect(() => {
+    setErrors(new Map());
+    setWarnings(new Map());
+    setAlone(new Map());
+    if (exported.rule === null || isStatic) {
       setEstimate({ kind: "idle" });
-      setErrors(new Map());
       return;
     }
+    const rule = exported.rule;
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
       setEstimate({ kind: "loading" });
-      api.estimate(exported.rule as Json, controller.signal).then(
+      api.estimate(rule, controller.signal, true).then(
         (result) => {
-          setErrors(new Map());
+          setAlone(aloneByNode(result.per_condition, exported.pointers));
           setEstimate({ kind: "ready", estimate: result });
         },
         (error: unknown) => {
           if (controller.signal.aborted) return;
           if (error instanceof ApiError && error.status === 422) {
-            setEstimate({ kind: "invalid", messages: placeErrors(error.errors) });
+            const [byNode, elsewhere] = place(error.errors, exported.pointers, true);
+            setErrors(byNode);
+            setEstimate({ kind: "invalid", messages: elsewhere });
           } else {
             setEstimate({ kind: "failed", message: (error as Error).message });
           }
         },
+      );
+      api.validate(rule, controller.signal).then(
+        (result) => setWarnings(place(result.warnings ?? [], normal, false)[0]),
+        () => undefined, // the estimate's answer already shows what is wrong with the rule
       );
     }, DEBOUNCE_MS);
     return () => {
       window.clearTimeout(timer);
       controller.abort();
     };
-  }, [api, exported, placeErrors]);
+  }, [api, exported, normal, isStatic]);
 
   const fields: Field[] = useMemo(
     () => [...catalog.map((entry) => ({ name: entry.name, label: entry.label })), { name: SEGMENT, label: "In another segment" }, { name: JSONLOGIC, label: "Plain JsonLogic" }],
@@ -149,110 +215,202 @@ export function Build({ initial = { rule: null } }: { initial?: Draft }) {
     }
   };
 
-  const save = async (form: HTMLFormElement) => {
-    const data = new FormData(form);
+  const save = async () => {
     setSaved(null);
+    setSaveProblem(null);
+    setConflict(false);
+    const body = {
+      ...(id.trim() ? { id: id.trim() } : {}),
+      name,
+      description,
+      type,
+      include_contacts: parseIds(includeText),
+      exclude_contacts: isStatic ? [] : parseIds(excludeText),
+      exclude_segments: isStatic ? [] : excludeSegments,
+      ...(isStatic || exported.rule === null ? {} : { rule: exported.rule }),
+    };
     try {
-      const segment = await api.save(
-        {
-          ...(String(data.get("id")) ? { id: String(data.get("id")) } : {}),
-          name: String(data.get("name")),
-          type: String(data.get("type")),
-          ...(exported.rule === null ? {} : { rule: exported.rule }),
-        },
-        initial.version,
-      );
-      setSaved(`saved ${segment.id} (version ${segment.version})`);
+      const segment = await api.save(body, version);
+      setId(segment.id);
+      setVersion(segment.version);
+      setSaved({ id: segment.id, version: segment.version });
+      void reloadSegments();
     } catch (error) {
-      if (error instanceof ApiError) {
-        const elsewhere = placeErrors(error.errors);
-        setSaved(`not saved: ${[error.message, ...elsewhere].join("; ")}`);
+      if (error instanceof ApiError && error.status === 409 && version !== undefined) {
+        setConflict(true);
+      } else if (error instanceof ApiError) {
+        const [byNode, elsewhere] = place(error.errors, exported.pointers, true);
+        if (byNode.size > 0) setErrors(byNode);
+        setSaveProblem([error.message, ...elsewhere].join("; "));
       } else {
-        setSaved(`not saved: ${(error as Error).message}`);
+        setSaveProblem((error as Error).message);
       }
     }
   };
 
+  const others = segments.filter((segment) => segment.id !== id && segment.status !== "archived");
+
   return (
-    <BuilderContext.Provider value={{ catalog, segments, errors }}>
-      <EstimatePanel state={estimate} />
-      <QueryBuilderDnD dnd={{ ...ReactDnD, ...ReactDndHtml5Backend }}>
-        <QueryBuilder
-          fields={fields}
-          query={query}
-          onQueryChange={setQuery}
-          operators={[{ name: MATCHES, label: "matches" }]}
-          autoSelectField={false}
-          getDefaultValue={({ field }) => defaultParams(field, catalog)}
-          showNotToggle
-          showShiftActions
-          enableDragAndDrop
-          controlClassnames={{ queryBuilder: "queryBuilder-branches" }}
-          controlElements={{
-            fieldSelector: ConditionPicker,
-            operatorSelector: () => null,
-            valueEditor: ParamsEditor,
-            combinatorSelector: GroupCombinator,
-          }}
-        />
-      </QueryBuilderDnD>
-      <details className="json-view">
-        <summary>JSON</summary>
-        <textarea
-          aria-label="rule JSON"
-          rows={12}
-          value={jsonText ?? ruleText}
-          onChange={(event) => setJsonText(event.target.value)}
-        />
-        <button type="button" onClick={applyJson}>
-          Apply JSON
-        </button>
-        {jsonProblem && <span className="node-errors">{jsonProblem}</span>}
-      </details>
+    <BuilderContext.Provider value={{ catalog, segments, editing: initial.id, completions, errors, warnings, alone }}>
+      <h2>{version === undefined ? "New segment" : `Edit ${initial.name ?? id} (version ${version})`}</h2>
+      {!isStatic && <EstimatePanel state={estimate} />}
+      {isStatic ? (
+        <p className="static-note">A static segment has no rule: its members are the contacts listed below.</p>
+      ) : (
+        <>
+          <QueryBuilderDnD dnd={{ ...ReactDnD, ...ReactDndHtml5Backend }}>
+            <QueryBuilder
+              fields={fields}
+              query={query}
+              onQueryChange={setQuery}
+              operators={[{ name: MATCHES, label: "matches" }]}
+              autoSelectField={false}
+              getDefaultValue={({ field }) => defaultParams(field, catalog)}
+              showNotToggle
+              showShiftActions
+              enableDragAndDrop
+              controlClassnames={{ queryBuilder: "queryBuilder-branches" }}
+              controlElements={{
+                fieldSelector: ConditionPicker,
+                operatorSelector: () => null,
+                valueEditor: ParamsEditor,
+                combinatorSelector: GroupCombinator,
+              }}
+            />
+          </QueryBuilderDnD>
+          <details className="json-view">
+            <summary>JSON</summary>
+            <textarea aria-label="rule JSON" rows={12} value={jsonText ?? ruleText} onChange={(event) => setJsonText(event.target.value)} />
+            <button type="button" onClick={applyJson}>
+              Apply JSON
+            </button>
+            {jsonProblem && <span className="node-errors">{jsonProblem}</span>}
+          </details>
+        </>
+      )}
       <form
-        className="save"
+        className="save-segment"
+        aria-label="save the segment"
         onSubmit={(event) => {
           event.preventDefault();
-          void save(event.currentTarget);
+          void save();
         }}
       >
-        <input name="id" aria-label="segment id" placeholder="id (optional)" defaultValue={initial.id} readOnly={initial.version !== undefined} />
-        <input name="name" aria-label="segment name" placeholder="name" required defaultValue={initial.name} />
-        <select name="type" aria-label="segment type" defaultValue={initial.type ?? "shared"}>
-          {SEGMENT_TYPES.map((type) => (
-            <option key={type}>{type}</option>
-          ))}
-        </select>
-        <button type="submit">Save</button>
-        {saved && (
-          <output data-testid="save-result" role="status">
-            {saved}
-          </output>
+        <div className="save-row">
+          <label>
+            Id
+            <input name="id" aria-label="segment id" placeholder="generated when empty" value={id} onChange={(e) => setId(e.target.value)} readOnly={version !== undefined} />
+          </label>
+          <label>
+            Name
+            <input name="name" aria-label="segment name" required value={name} onChange={(e) => setName(e.target.value)} />
+          </label>
+          <label>
+            Type
+            <select name="type" aria-label="segment type" value={type} onChange={(e) => setType(e.target.value)}>
+              {SEGMENT_TYPES.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <label className="wide">
+          Description
+          <textarea aria-label="segment description" rows={2} value={description} onChange={(e) => setDescription(e.target.value)} />
+        </label>
+        {isStatic ? (
+          <label className="wide">
+            Contacts (one id per line)
+            <textarea aria-label="contacts of the static segment" rows={5} value={includeText} onChange={(e) => setIncludeText(e.target.value)} />
+          </label>
+        ) : (
+          <details className="manual" open={includeText !== "" || excludeText !== "" || excludeSegments.length > 0 || undefined}>
+            <summary>Manual include / exclude</summary>
+            <div className="save-row">
+              <label>
+                Always include (contact ids)
+                <textarea aria-label="always include contacts" rows={3} value={includeText} onChange={(e) => setIncludeText(e.target.value)} />
+              </label>
+              <label>
+                Always exclude (contact ids)
+                <textarea aria-label="always exclude contacts" rows={3} value={excludeText} onChange={(e) => setExcludeText(e.target.value)} />
+              </label>
+              <label>
+                Exclude members of
+                <select
+                  multiple
+                  aria-label="exclude segments"
+                  value={excludeSegments}
+                  onChange={(e) => setExcludeSegments([...e.target.selectedOptions].map((option) => option.value))}
+                >
+                  {excludeSegments
+                    .filter((sid) => !others.some((segment) => segment.id === sid))
+                    .map((sid) => (
+                      <option key={sid} value={sid}>
+                        {sid}
+                      </option>
+                    ))}
+                  {others.map((segment) => (
+                    <option key={segment.id} value={segment.id}>
+                      {segment.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </div>
+          </details>
         )}
+        <div className="save-row">
+          <button type="submit">{version === undefined ? "Save" : "Save a new version"}</button>
+          {saved && (
+            <output data-testid="save-result" role="status">
+              saved {saved.id} (version {saved.version}) — <Link href={`/segments/${encodeURIComponent(saved.id)}`}>open its page</Link>
+            </output>
+          )}
+          {saveProblem && (
+            <p className="node-errors" role="alert" data-testid="save-problem">
+              not saved: {saveProblem}
+            </p>
+          )}
+          {conflict && (
+            <p className="conflict" role="alert" data-testid="save-conflict">
+              Not saved: this segment was changed by someone else since you opened it.{" "}
+              {reload && (
+                <button type="button" onClick={reload}>
+                  Reload
+                </button>
+              )}{" "}
+              (reloading shows their version; your changes here are dropped)
+            </p>
+          )}
+        </div>
       </form>
     </BuilderContext.Provider>
   );
 }
 
-
-/** Loads what a draft starts from, then shows the builder with it. */
-function Loaded({ load }: { load: (api: ReturnType<typeof useApp>["api"]) => Promise<Draft> }) {
+/** Loads what a draft starts from, then shows the builder with it; `reload` loads it again. */
+function Loaded({ load }: { load: (api: Api) => Promise<Draft> }) {
   const { api } = useApp();
   const [draft, setDraft] = useState<Draft | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const [loads, setLoads] = useState(0);
   useEffect(() => {
+    setDraft(null);
     load(api).then(setDraft, (error: unknown) => setProblem((error as Error).message));
-  }, [api, load]);
+  }, [api, load, loads]);
   if (problem) return <p role="alert">{problem}</p>;
-  return draft === null ? <p>loading…</p> : <Build initial={draft} />;
+  return draft === null ? <p>loading…</p> : <Build key={loads} initial={draft} reload={() => setLoads((count) => count + 1)} />;
 }
 
 export function BuildFromTemplate({ template }: { template: string }) {
   const load = useCallback(
-    async (api: ReturnType<typeof useApp>["api"]): Promise<Draft> => {
+    async (api: Api): Promise<Draft> => {
       const found = (await api.templates()).find((entry) => entry.id === template);
       if (found === undefined) throw new Error(`no template ${template}`);
-      return { id: found.id, name: found.name, rule: found.rule };
+      return { id: found.id, name: found.name, description: found.description, rule: found.rule };
     },
     [template],
   );
@@ -261,9 +419,19 @@ export function BuildFromTemplate({ template }: { template: string }) {
 
 export function EditSegment({ id }: { id: string }) {
   const load = useCallback(
-    async (api: ReturnType<typeof useApp>["api"]): Promise<Draft> => {
+    async (api: Api): Promise<Draft> => {
       const segment = await api.segment(id);
-      return { id: segment.id, name: segment.name, type: segment.type, rule: (segment.rule ?? null) as Json, version: segment.version };
+      return {
+        id: segment.id,
+        name: segment.name,
+        description: segment.description,
+        type: segment.type,
+        rule: (segment.rule ?? null) as Json,
+        include_contacts: segment.include_contacts,
+        exclude_contacts: segment.exclude_contacts,
+        exclude_segments: segment.exclude_segments,
+        version: segment.version,
+      };
     },
     [id],
   );
