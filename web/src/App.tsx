@@ -77,7 +77,7 @@ function Pages() {
       <Route path="/segments/:id/edit">{(params) => <EditSegment key={params.id} id={params.id} />}</Route>
       <Route path="/segments/:id">{(params) => <SegmentPage id={params.id} />}</Route>
       <Route path="/explain">{() => <Explain />}</Route>
-      <Route path="/explain/:segment/:contact">{(params) => <Explain segment={params.segment} contact={params.contact} />}</Route>
+      <Route path="/explain/:segment/:contact?">{(params) => <Explain segment={params.segment} contact={params.contact} />}</Route>
       <Route>
         <p role="alert">No such page. <Link href="/">Back to the segments</Link></p>
       </Route>
