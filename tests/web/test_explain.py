@@ -96,6 +96,24 @@ def test_explain_a_member_and_a_non_member(api: str, page: Any, artifacts: Path)
         expect(others).to_have_text(f"{outsider} is in no other segment.")
     shoot(page, artifacts, "21-explain-non-member")
 
+    rule = {"or": [{"segment": {"id": SEGMENT}},
+                   {"and": [{"!": {"attribute": {"field": "plan", "op": "equals", "value": "free"}}},
+                            {">": [{"var": "attributes.custom.seats"}, 10]}]}]}
+    post(api, "/segments", {"id": "web_explain_mix", "name": "Engaged, or paying teams", "rule": rule,
+                            "exclude_segments": ["detractors"]})
+    open_app(page, api, f"/explain/web_explain_mix/{member}")
+    reference = page.get_by_test_id("trace-node/and/0/or/0")
+    expect(reference.get_by_test_id("trace-mark").first).to_have_text("✓ matched")
+    expect(reference.get_by_role("link", name="In the segment “Engaged”")).to_be_visible()
+    teams = page.get_by_test_id("trace-node/and/0/or/1")
+    expect(teams.get_by_test_id("trace-mark")).to_have_text(["↷ skipped"] * 4)  # the group and all below it
+    expect(teams.get_by_test_id("trace-node/and/0/or/1/and/0")).to_contain_text("Not this (NOT)")
+    expect(teams.get_by_test_id("trace-node/and/0/or/1/and/1")).to_contain_text('{">":[{"var":"attributes.custom.seats"},10]}')
+    expect(teams).to_contain_text("attributes.plan")
+    excluded = page.get_by_test_id("trace-node/and/1/!")
+    expect(excluded).to_contain_text("In the segment “Detractors”")
+    shoot(page, artifacts, "22-explain-nested")
+
     open_app(page, api, f"/explain/{SEGMENT}/")  # the segment page's link: the segment chosen, no contact yet
     expect(page.get_by_label("segment", exact=True)).to_have_value(SEGMENT)
     expect(page.get_by_label("contact id")).to_be_focused()
@@ -104,7 +122,7 @@ def test_explain_a_member_and_a_non_member(api: str, page: Any, artifacts: Path)
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("explain-problem")).to_contain_text("“bad#id” is not a contact id")
     expect(page).to_have_url(re.compile(rf"#/explain/{SEGMENT}/$"))
-    shoot(page, artifacts, "22-explain-bad-id")
+    shoot(page, artifacts, "23-explain-bad-id")
 
 
 def test_ids_the_api_does_not_know_are_named(api: str, page: Any, artifacts: Path) -> None:
@@ -122,7 +140,7 @@ def test_ids_the_api_does_not_know_are_named(api: str, page: Any, artifacts: Pat
         "No contact “nobody99” in this tenant. Check the id: "
         "it is the contact's id as your systems send it, and case matters."
     )
-    shoot(tab, artifacts, "23-explain-unknown-contact")
+    shoot(tab, artifacts, "24-explain-unknown-contact")
     open_app(tab, api, "/explain/no_such_segment/c1")
     sync_api.expect(problem).to_have_text("No segment “no_such_segment” in this tenant.")
     assert problems == [], "console errors on the page"

@@ -211,6 +211,7 @@ function Node({ node, now }: { node: ShownNode; now: Date }) {
         )}
       </div>
       {node.detail && <code className="trace-detail">{node.detail}</code>}
+      {node.segmentId !== null && <p className="trace-aside">evaluated now for this contact, not read from its stored membership</p>}
       {node.values.length > 0 && (
         <dl className="trace-values" aria-label="values read">
           {node.values.map((read) => (

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 
 import spec from "../../openapi.json";
 import { ApiError, type ConditionType, type ErrorDetail, type Explanation } from "../src/api";
-import { CONTACT_ID_PATTERN, explainProblem, idProblem, SEGMENT_ID_PATTERN } from "../src/pages/Explain";
+import { CONTACT_ID_PATTERN, explainProblem, idProblem, SEGMENT_ID_PATTERN, segmentTyped } from "../src/pages/Explain";
 import { namesFrom, recheckText, relativeTime, type ShownNode, showTrace, storedMembership, type TraceNode } from "../src/trace";
 import catalog from "./fixtures/condition-types.json";
 import samples from "./fixtures/explanations.json";
@@ -152,6 +152,18 @@ describe("ids and the API's refusals in words", () => {
     expect(idProblem("engaged", "c#1")).toMatch(/^“c#1” is not a contact id: .*no '#'/);
     expect(idProblem("engaged", "x".repeat(257))).toMatch(/is not a contact id/);
     expect(idProblem("engaged", "c108")).toBeNull();
+  });
+
+  it("a segment is typed by its id or by its name", () => {
+    const segments = [
+      { id: "engaged", name: "Engaged" },
+      { id: "vip", name: "Big spenders" },
+      { id: "vip_eu", name: "big spenders" },
+    ];
+    expect(segmentTyped(" engaged ", segments)).toBe("engaged");
+    expect(segmentTyped("ENGAGED", segments)).toBe("engaged");
+    expect(segmentTyped("Big spenders", segments)).toBe("Big spenders"); // two segments share the name
+    expect(segmentTyped("nope", segments)).toBe("nope");
   });
 
   it("a 404 names the segment or the contact it did not find", () => {

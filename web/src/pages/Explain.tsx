@@ -32,6 +32,14 @@ export function idProblem(segment: string, contact: string): string | null {
   return null;
 }
 
+/** The segment a marketer typed: its id, or the name of one of the tenant's segments (any case). */
+export function segmentTyped(typed: string, segments: readonly { id: string; name: string }[]): string {
+  const text = typed.trim();
+  if (segments.some((entry) => entry.id === text)) return text;
+  const named = segments.filter((entry) => entry.name.toLowerCase() === text.toLowerCase());
+  return named.length === 1 ? named[0].id : text;
+}
+
 /** The API's refusal in words, naming the segment or contact it did not find. */
 export function explainProblem(error: unknown, segment: string, contact: string): string {
   if (!(error instanceof ApiError)) return `The API could not be reached: ${String(error)}`;
@@ -188,7 +196,7 @@ export function Explain({ segment = "", contact = "" }: { segment?: string; cont
         noValidate
         onSubmit={(event) => {
           event.preventDefault();
-          const chosenSegment = segmentInput.trim();
+          const chosenSegment = segmentTyped(segmentInput, segments);
           const chosenContact = contactInput.trim();
           const problem = idProblem(chosenSegment, chosenContact);
           setFormProblem(problem);
@@ -203,7 +211,7 @@ export function Explain({ segment = "", contact = "" }: { segment?: string; cont
             aria-label="segment"
             list="explain-segments"
             value={segmentInput}
-            placeholder="segment id or name"
+            placeholder="a segment's id or name"
             onChange={(event) => setSegmentInput(event.target.value)}
           />
         </label>
@@ -223,7 +231,9 @@ export function Explain({ segment = "", contact = "" }: { segment?: string; cont
           />
         </label>
         <button type="submit">Explain</button>
-        {names.segments.has(segmentInput.trim()) && <span className="explain-chosen">{names.segments.get(segmentInput.trim())}</span>}
+        {names.segments.has(segmentTyped(segmentInput, segments)) && (
+          <span className="explain-chosen">{names.segments.get(segmentTyped(segmentInput, segments))}</span>
+        )}
       </form>
       {formProblem && (
         <p className="explain-problem" role="alert" data-testid="explain-problem">
