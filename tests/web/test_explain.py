@@ -88,6 +88,9 @@ def test_explain_a_member_and_a_non_member(api: str, page: Any, artifacts: Path)
     expect(first.get_by_role("definition")).to_have_text(re.compile(r"^[0-2]$"))
     expect(second.get_by_test_id("trace-mark")).to_have_text("↷ skipped")
     expect(second).to_contain_text("not needed for the answer")
+    because = page.get_by_test_id("trace-reasons").get_by_role("listitem")
+    reason = "✗ not matched Email action count: email opened at least 3 times in the last 30d"
+    expect(because).to_have_text([reason], use_inner_text=True)
     names = other_segment_names(api, outsider)
     others = page.get_by_test_id("other-segments")
     if names:

@@ -14,6 +14,7 @@ import { Link } from "wouter";
 
 import type { ConditionType, Explanation } from "./api";
 import type { Json } from "./rule";
+import "./trace.css";
 
 /** One node of the trace as the engine writes it. */
 export interface TraceNode {
@@ -138,6 +139,26 @@ export function showTrace(node: TraceNode, names: Names, skippedAbove = false): 
   };
 }
 
+/** A leaf that decided the answer, and whether a NOT above it turns its verdict around. */
+export interface Reason {
+  node: ShownNode;
+  negated: boolean;
+}
+
+/**
+ * The leaves the answer rests on, following how the engine combined the tree: a
+ * false AND rests on the child that made it false, a true OR on the child that made
+ * it true, a true AND or a false OR on every child, a NOT on its child.
+ */
+export function reasons(node: ShownNode, negated = false): Reason[] {
+  if (node.children.length === 0) return [{ node, negated }];
+  if (node.kind === "not") return reasons(node.children[0], !negated);
+  const decisive = node.kind === "and" ? !node.match : node.match;
+  const counted = node.children.filter((child) => child.status !== "skipped");
+  const deciding = decisive ? counted.filter((child) => child.match === node.match).slice(0, 1) : counted;
+  return deciding.flatMap((child) => reasons(child, negated));
+}
+
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["year", 365 * 24 * 3600],
   ["month", 30 * 24 * 3600],
@@ -236,11 +257,28 @@ function Node({ node, now }: { node: ShownNode; now: Date }) {
   );
 }
 
-/** The rule tree of an explanation, each node marked in words and colour. */
+/** The rule tree of an explanation, each node marked in words and colour, after the leaves the answer rests on. */
 export function TraceTree({ trace, names, now }: { trace: TraceNode; names: Names; now: Date }) {
+  const shown = showTrace(trace, names);
   return (
-    <ul className="trace" aria-label="rule tree">
-      <Node node={showTrace(trace, names)} now={now} />
-    </ul>
+    <>
+      <p className="trace-because">Because:</p>
+      <ul className="trace-reasons" data-testid="trace-reasons">
+        {reasons(shown).map(({ node, negated }) => (
+          <li key={node.path}>
+            <span className={`trace-mark ${node.status}`}>{MARKS[node.status]}</span> {node.title}
+            {negated && <span className="trace-aside"> (inside a NOT: its opposite is what counts)</span>}
+          </li>
+        ))}
+      </ul>
+      <p className="trace-legend">
+        Each node is <span className="trace-mark matched">✓ matched</span>,{" "}
+        <span className="trace-mark not-matched">✗ not matched</span> or <span className="trace-mark skipped">↷ skipped</span>{" "}
+        (its group was decided before it, so it did not count).
+      </p>
+      <ul className="trace" aria-label="rule tree">
+        <Node node={shown} now={now} />
+      </ul>
+    </>
   );
 }

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import spec from "../../openapi.json";
 import { ApiError, type ConditionType, type ErrorDetail, type Explanation } from "../src/api";
 import { CONTACT_ID_PATTERN, explainProblem, idProblem, SEGMENT_ID_PATTERN, segmentTyped } from "../src/pages/Explain";
-import { namesFrom, recheckText, relativeTime, type ShownNode, showTrace, storedMembership, type TraceNode } from "../src/trace";
+import { namesFrom, reasons, recheckText, relativeTime, type ShownNode, showTrace, storedMembership, type TraceNode } from "../src/trace";
 import catalog from "./fixtures/condition-types.json";
 import samples from "./fixtures/explanations.json";
 
@@ -97,6 +97,25 @@ describe("the rule tree of an explanation", () => {
       { name: "result", value: "null" },
       { name: "error", value: 'Thrown: {"type":"NaN"} (in operator: +)' },
     ]);
+  });
+
+  it("the answer rests on the leaves that decided it, as the engine combined them", () => {
+    const because = (sample: string) => reasons(shown(sample)).map(({ node, negated }) => [node.path, node.status, negated]);
+    expect(because("engaged-member")).toEqual([
+      ["/and/0", "matched", false],
+      ["/and/1", "matched", false],
+    ]);
+    expect(because("engaged-non-member")).toEqual([["/and/0", "not-matched", false]]);
+    expect(because("cold-leads-recheck")).toEqual([
+      ["/or/0", "not-matched", false],
+      ["/or/1", "not-matched", false],
+    ]);
+    expect(because("mix-member")).toEqual([
+      ["/and/0/or/0", "matched", false],
+      ["/and/1/!", "not-matched", true],
+    ]);
+    expect(because("mix-excluded")).toEqual([["/and/1/!", "matched", true]]);
+    expect(because("manual-included")).toEqual([["", "matched", false]]);
   });
 
   it("a kind this app does not know is drawn from its description", () => {

@@ -250,11 +250,6 @@ export function Explain({ segment = "", contact = "" }: { segment?: string; cont
         <div className="explain-answer" data-testid="explain-answer">
           <Verdict explanation={answer.explanation} name={segmentName(answer.explanation.segment_id)} now={answer.now} />
           <h3>Why</h3>
-          <p className="explain-legend">
-            Each node is <span className="trace-mark matched">✓ matched</span>,{" "}
-            <span className="trace-mark not-matched">✗ not matched</span> or <span className="trace-mark skipped">↷ skipped</span>{" "}
-            (its group was decided before it, so it did not count).
-          </p>
           <TraceTree trace={answer.explanation.trace as unknown as TraceNode} names={names} now={answer.now} />
           <h3>{answer.explanation.contact_id}'s other segments</h3>
           <OtherSegments others={others} segment={answer.explanation.segment_id} contact={answer.explanation.contact_id} />
