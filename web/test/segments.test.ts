@@ -6,6 +6,7 @@ import {
   filterSegments,
   fillingOf,
   isFilling,
+  lastChangeOf,
   matchesSearch,
   sortSegments,
   timeAgo,
@@ -139,6 +140,17 @@ describe("time", () => {
     expect(trendOf(points, now)).toEqual({ values: [10, 14, 12], change: 2, first: "2026-10-29T00:00:00Z" });
     expect(trendOf(points.slice(3), now)).toEqual({ values: [12], change: null, first: "2026-11-28T00:00:00Z" });
     expect(trendOf([], now)).toEqual({ values: [], change: null, first: null });
+  });
+});
+
+describe("last change", () => {
+  it("is the later of the last member change and the last save, saying which", () => {
+    const saved = "2026-11-20T10:00:00Z";
+    expect(lastChangeOf(saved, "2026-11-27T08:00:00Z")).toEqual({ kind: "members", at: "2026-11-27T08:00:00Z" });
+    expect(lastChangeOf(saved, "2026-11-19T08:00:00Z")).toEqual({ kind: "definition", at: saved });
+    expect(lastChangeOf(saved, null)).toEqual({ kind: "definition", at: saved });
+    expect(lastChangeOf(null, "2026-11-19T08:00:00Z")).toEqual({ kind: "members", at: "2026-11-19T08:00:00Z" });
+    expect(lastChangeOf(null, undefined)).toBeNull();
   });
 });
 

@@ -12,7 +12,7 @@ import "./segments.css";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "wouter";
 
-import { ApiError, type Segment } from "../api";
+import { type Api, ApiError, type Segment } from "../api";
 import { useApp } from "../context";
 import { Sparkline } from "../sparkline";
 import {
@@ -20,6 +20,7 @@ import {
   filterSegments,
   fillingOf,
   isFilling,
+  lastChangeOf,
   SEGMENT_TYPES,
   sortSegments,
   timeAgo,
@@ -124,9 +125,38 @@ function TrendCell({ segment, extra }: { segment: Segment; extra: Extra | undefi
 }
 
 function ChangedCell({ segment, extra, now }: { segment: Segment; extra: Extra | undefined; now: Date }) {
-  if (extra?.lastChange) return <When at={extra.lastChange} now={now} prefix="member change" />;
-  if (segment.updated_at) return <When at={segment.updated_at} now={now} prefix="definition saved" />;
-  return <span className="muted">—</span>;
+  const last = lastChangeOf(segment.updated_at, extra?.lastChange);
+  if (last === null) return <span className="muted">—</span>;
+  return <When at={last.at} now={now} prefix={last.kind === "members" ? "member change" : "definition saved"} />;
+}
+
+/** The time relative labels count from, moved on every half minute so "just now" does not stay. */
+function useNow(everyMs = 30_000): Date {
+  const [now, setNow] = useState(() => new Date());
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(new Date()), everyMs);
+    return () => window.clearInterval(timer);
+  }, [everyMs]);
+  return now;
+}
+
+/**
+ * Trends and last member changes already read for a connection, kept across visits of
+ * the list for a minute (a trend moves once a day, the feed at most as often as the
+ * list is opened), so going to a segment and back does not read them all again.
+ */
+const EXTRAS_KEPT_MS = 60_000;
+const extrasRead = new WeakMap<Api, Map<string, { extra: Extra; at: number }>>();
+
+function keptExtras(api: Api): Map<string, { extra: Extra; at: number }> {
+  let kept = extrasRead.get(api);
+  if (kept === undefined) {
+    kept = new Map();
+    extrasRead.set(api, kept);
+  }
+  const now = Date.now();
+  for (const [id, entry] of kept) if (now - entry.at > EXTRAS_KEPT_MS || entry.extra.problem) kept.delete(id);
+  return kept;
 }
 
 export function Segments() {
@@ -138,8 +168,10 @@ export function Segments() {
   const [type, setType] = useState<TypeFilter>("all");
   const [sort, setSort] = useState<SortKey>("name");
   const [includeArchived, setIncludeArchived] = useState(false);
-  const [extras, setExtras] = useState<Record<string, Extra>>({});
-  const requested = useRef(new Set<string>());
+  const [extras, setExtras] = useState<Record<string, Extra>>(() =>
+    Object.fromEntries([...keptExtras(api)].map(([id, entry]) => [id, entry.extra])),
+  );
+  const requested = useRef(new Set<string>(Object.keys(extras)));
   const embedded = type === "embedded";
   const path = listPath(includeArchived, embedded);
 
@@ -204,6 +236,7 @@ export function Segments() {
             api.transitions(id, { limit: 1 }, controller.signal),
           ]);
           const extra = { trend: trendOf(points, new Date(), TREND_DAYS), lastChange: feed.transitions[0]?.at ?? null };
+          keptExtras(api).set(id, { extra, at: Date.now() });
           setExtras((known) => ({ ...known, [id]: extra }));
         } catch (error) {
           if (isAbort(error)) return;
@@ -220,9 +253,9 @@ export function Segments() {
     };
   }, [api, ids]);
 
-  const now = new Date();
+  const now = useNow();
   const shown = useMemo(
-    () => sortSegments(filterSegments(rows, query, type), sort, (segment) => extras[segment.id]?.lastChange ?? segment.updated_at ?? null),
+    () => sortSegments(filterSegments(rows, query, type), sort, (segment) => lastChangeOf(segment.updated_at, extras[segment.id]?.lastChange)?.at ?? null),
     [rows, query, type, sort, extras],
   );
   const fillingCount = rows.filter(isFilling).length;

@@ -84,6 +84,19 @@ export function isFilling(segment: Pick<Segment, "status" | "backfill_progress">
   return state === "queued" || state === "running";
 }
 
+/** What last changed about a segment: its members (the feed's newest transition) or its definition (a save), whichever is later. */
+export interface LastChange {
+  kind: "members" | "definition";
+  at: string;
+}
+
+export function lastChangeOf(updatedAt: string | null | undefined, lastMemberChange: string | null | undefined): LastChange | null {
+  const saved = updatedAt ? Date.parse(updatedAt) : Number.NaN;
+  const changed = lastMemberChange ? Date.parse(lastMemberChange) : Number.NaN;
+  if (!Number.isNaN(changed) && (Number.isNaN(saved) || changed >= saved)) return { kind: "members", at: lastMemberChange as string };
+  return Number.isNaN(saved) ? null : { kind: "definition", at: updatedAt as string };
+}
+
 const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["year", 365 * 24 * 3600],
   ["month", 30 * 24 * 3600],
