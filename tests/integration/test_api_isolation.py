@@ -88,6 +88,13 @@ def test_lists_estimates_cursors_and_references_stay_in_the_tenant(api: Api) -> 
     reference = api.post("/segments", {"name": "x", "rule": {"segment": {"id": "pro"}}}, tenant=OTHER)
     assert reference.status == 422  # alpha's segment is unknown here
     assert api.post("/segments", {"id": "pro", "name": "Beta pro", "rule": PRO}, tenant=OTHER).status == 201
+    # the same segment id and version: beta's list reads its own counters and backfill only
+    def listed(tenant: str) -> list[tuple[str, int, str]]:
+        items = api.get("/segments", tenant=tenant).body["segments"]
+        return [(s["id"], s["count"], s["backfill_progress"]["status"]) for s in items]
+
+    assert listed(OTHER) == [("pro", 0, "queued")]
+    assert listed(OWNER) == [("pro", 1, "complete")]
     cursor = api.get("/segments/pro/members", query={"limit": "1"}, tenant=OWNER).body["cursor"]
     # a one-member segment has no next page: forge one from alpha's partition instead
     from growthos_segments.infra.repos._common import encode_cursor
