@@ -105,6 +105,8 @@ def test_explain_a_member_and_a_non_member(api: str, page: Any, artifacts: Path)
     post(api, "/segments", {"id": "web_explain_mix", "name": "Engaged, or paying teams", "rule": rule,
                             "exclude_segments": ["detractors"]})
     open_app(page, api, f"/explain/web_explain_mix/{member}")
+    # saved after the app read its segments: the page reads them again for the name
+    expect(page.get_by_test_id("explain-verdict")).to_contain_text("of “Engaged, or paying teams”")
     reference = page.get_by_test_id("trace-node/and/0/or/0")
     expect(reference.get_by_test_id("trace-mark").first).to_have_text("✓ matched")
     expect(reference.get_by_role("link", name="In the segment “Engaged”")).to_be_visible()

@@ -135,7 +135,7 @@ function Verdict({ explanation, name, now }: { explanation: Explanation; name: s
 }
 
 export function Explain({ segment = "", contact = "" }: { segment?: string; contact?: string }) {
-  const { api, catalog, segments } = useApp();
+  const { api, catalog, segments, reloadSegments } = useApp();
   const [, navigate] = useLocation();
   const segmentId = decoded(segment);
   const contactId = decoded(contact);
@@ -179,6 +179,19 @@ export function Explain({ segment = "", contact = "" }: { segment?: string; cont
   }, [api, segmentId, contactId, run]);
 
   const names = namesFrom(catalog, segments);
+  const explained = answer.state === "done" ? answer.explanation.segment_id : null;
+  const unnamed = explained !== null && !names.segments.has(explained);
+
+  const reloadedFor = useRef<string | null>(null);
+
+  useEffect(() => {
+    // A segment saved since the app connected: its name is worth one more read of the
+    // list, once (without a name the page shows its id, which is still right).
+    if (!unnamed || reloadedFor.current === explained) return;
+    reloadedFor.current = explained;
+    reloadSegments().catch(() => undefined);
+  }, [unnamed, explained, reloadSegments]);
+
   const segmentName = (id: string) => {
     const name = names.segments.get(id);
     return name ? `“${name}” (${id})` : id;
