@@ -136,8 +136,9 @@ export class Api {
     return this.call<Segment>("DELETE", segmentPath(id));
   }
 
-  async history(id: string, resolution: "hour" | "day", signal?: AbortSignal): Promise<HistoryPoint[]> {
-    return (await this.call<Schemas["HistoryOut"]>("GET", withQuery(`${segmentPath(id)}/history`, { resolution }), undefined, signal)).points;
+  /** `since`: the first bucket wanted (default: the API's, 30 days of hours or 400 of days). */
+  async history(id: string, resolution: "hour" | "day", signal?: AbortSignal, since?: string): Promise<HistoryPoint[]> {
+    return (await this.call<Schemas["HistoryOut"]>("GET", withQuery(`${segmentPath(id)}/history`, { resolution, since }), undefined, signal)).points;
   }
 
   members(id: string, cursor?: string | null, limit = 50): Promise<Members> {

@@ -1,9 +1,84 @@
-/** One segment: what it is and how many members it has now. */
-import { useEffect, useState } from "react";
-import { Link } from "wouter";
+/**
+ * One segment, as a marketer watches it: what it is and its live size (with fill
+ * progress while a new version is backfilled), its size over time, its members, its
+ * enters and exits as they happen, its snapshots, and the contacts picked by hand.
+ *
+ * The count is re-read every few seconds (every second and a half while filling),
+ * so the page stays true while the tab is open without a reload.
+ */
+import "./segment.css";
+
+import { useCallback, useEffect, useState } from "react";
 
 import type { Segment } from "../api";
 import { useApp } from "../context";
+import { SegmentHeader } from "../segment/Header";
+import { LiveFeed } from "../segment/LiveFeed";
+import { describeError, isFilling } from "../segment/logic";
+import { ManualContactsEditor } from "../segment/Manual";
+import { Members } from "../segment/Members";
+import { usePolling } from "../segment/poll";
+import { Snapshots } from "../segment/Snapshots";
+import { Trend } from "../segment/Trend";
+
+const REFRESH_MS = 5000;
+const FILLING_REFRESH_MS = 1500;
+
+function Watched({ initial }: { initial: Segment }) {
+  const { api, reloadSegments } = useApp();
+  const [segment, setSegment] = useState(initial);
+  /** A save queued a backfill whose progress the API does not show yet. */
+  const [queued, setQueued] = useState(false);
+  /** Bumped when this page saves, so the parts that read once read again. */
+  const [saves, setSaves] = useState(0);
+  const [problem, setProblem] = useState<string | null>(null);
+  const filling = isFilling(segment.backfill_progress, queued);
+
+  const refresh = useCallback(
+    async (signal: AbortSignal) => {
+      try {
+        const fresh = await api.segment(segment.id, signal);
+        setSegment(fresh);
+        setProblem(null);
+        if (fresh.backfill_progress && fresh.version >= segment.version) setQueued(false);
+      } catch (error) {
+        if (!signal.aborted) setProblem(`The count could not be refreshed: ${describeError(error)}`);
+        throw error;
+      }
+    },
+    [api, segment.id, segment.version],
+  );
+  usePolling(refresh, filling ? FILLING_REFRESH_MS : REFRESH_MS, true);
+
+  const saved = (fresh: Segment) => {
+    setSegment((shown) => ({ ...fresh, count: shown.count }));
+    setQueued(fresh.backfill === "queued" || fresh.backfill === "running");
+    setSaves((count) => count + 1);
+    void reloadSegments();
+  };
+
+  return (
+    <>
+      <SegmentHeader segment={segment} filling={filling} />
+      {problem && (
+        <p role="alert" className="problem">
+          {problem}
+        </p>
+      )}
+      <div className="segment-grid">
+        <div className="segment-main">
+          <Trend segmentId={segment.id} refreshKey={saves} />
+          <Members segmentId={segment.id} total={segment.count} refreshKey={saves} />
+        </div>
+        <LiveFeed segmentId={segment.id} />
+      </div>
+      <div className="segment-grid">
+        <Snapshots segmentId={segment.id} />
+        <ManualContactsEditor segment={initial} onSaved={saved} />
+      </div>
+    </>
+  );
+}
 
 export function SegmentPage({ id }: { id: string }) {
   const { api } = useApp();
@@ -12,22 +87,25 @@ export function SegmentPage({ id }: { id: string }) {
 
   useEffect(() => {
     const controller = new AbortController();
+    setSegment(null);
+    setProblem(null);
     api.segment(id, controller.signal).then(setSegment, (error: unknown) => {
-      if (!controller.signal.aborted) setProblem((error as Error).message);
+      if (!controller.signal.aborted) setProblem(describeError(error));
     });
     return () => controller.abort();
   }, [api, id]);
 
-  if (problem) return <p role="alert">{problem}</p>;
-  if (segment === null) return <p>loading…</p>;
-  return (
-    <section>
-      <h2>{segment.name}</h2>
-      <p>
-        {segment.type}, version {segment.version}: <strong data-testid="segment-count">{segment.count?.toLocaleString() ?? "—"}</strong> members
+  if (problem) {
+    return (
+      <p role="alert" className="problem">
+        {problem}
       </p>
-      <Link href={`/segments/${encodeURIComponent(segment.id)}/edit`}>Edit</Link>{" "}
-      <Link href={`/explain/${encodeURIComponent(segment.id)}/`}>Explain a contact</Link>
+    );
+  }
+  if (segment === null || segment.id !== id) return <p>loading the segment…</p>;
+  return (
+    <section className="segment-page">
+      <Watched key={segment.id} initial={segment} />
     </section>
   );
 }

@@ -1,0 +1,54 @@
+/**
+ * A time-series line chart on uPlot (small and fast; the app needs lines over time,
+ * not a charting framework). The chart follows its box's width, so it fits any
+ * layout, and carries a text summary for screen readers, which cannot read a canvas.
+ */
+import "uplot/dist/uPlot.min.css";
+
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+
+export interface TimeChartProps {
+  /** Unix seconds, ascending. */
+  xs: number[];
+  /** One value per x; `null` is a gap in the line. */
+  ys: (number | null)[];
+  label: string;
+  /** What the chart shows, in words (its accessible name). */
+  summary: string;
+  height?: number;
+  testId?: string;
+}
+
+const counts = (_plot: uPlot, splits: number[]) => splits.map((value) => value.toLocaleString());
+
+export function TimeChart({ xs, ys, label, summary, height = 220, testId }: TimeChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    const element = box.current;
+    if (element === null) return;
+    const options: uPlot.Options = {
+      width: Math.max(element.clientWidth, 300),
+      height,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: true },
+        // From zero: a segment of 1,000 that gains 10 should not look like it doubled.
+        y: { range: (_plot, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] },
+      },
+      axes: [{}, { values: counts, size: 60 }],
+      series: [{}, { label, stroke: "#2b6cd4", width: 2, fill: "rgba(43, 108, 212, 0.08)", points: { show: xs.length <= 60 } }],
+    };
+    const plot = new uPlot(options, [xs, ys], element);
+    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(element.clientWidth, 300), height }));
+    resize.observe(element);
+    return () => {
+      resize.disconnect();
+      plot.destroy();
+    };
+  }, [xs, ys, label, height]);
+
+  return <div ref={box} className="time-chart" role="img" aria-label={summary} data-testid={testId} />;
+}

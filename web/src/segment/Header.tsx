@@ -1,0 +1,65 @@
+/** What the segment is and how big it is now, with its fill progress while a backfill runs. */
+import { Link } from "wouter";
+
+import type { Segment } from "../api";
+import { fillFraction } from "./logic";
+
+const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "—");
+
+function Filling({ segment }: { segment: Segment }) {
+  const progress = segment.backfill_progress;
+  if (!progress || progress.started_at === null) {
+    return (
+      <p className="filling" data-testid="backfill-progress" role="status">
+        Filling version {segment.version}: waiting for the backfill to start…
+      </p>
+    );
+  }
+  const fraction = fillFraction(progress);
+  return (
+    <p className="filling" data-testid="backfill-progress" role="status">
+      <label>
+        Filling version {segment.version}: {Math.round(fraction * 100)} %{" "}
+        <progress max={1} value={fraction} />
+      </label>{" "}
+      {progress.contacts_done.toLocaleString()} contacts checked, {progress.entered.toLocaleString()} entered,{" "}
+      {progress.exited.toLocaleString()} left ({progress.slices_finished} of {progress.slices} slices done)
+    </p>
+  );
+}
+
+export function SegmentHeader({ segment, filling }: { segment: Segment; filling: boolean }) {
+  const id = encodeURIComponent(segment.id);
+  const finished = segment.backfill_progress?.finished_at;
+  return (
+    <header className="segment-header">
+      <div className="segment-title">
+        <h2>{segment.name}</h2>
+        <span className="badge">{segment.type}</span>
+        {segment.status === "archived" && <span className="badge archived">archived</span>}
+      </div>
+      <p className="segment-meta">
+        <code>{segment.id}</code> · version {segment.version} · last changed {when(segment.updated_at)}
+        {finished && <> · filled {when(finished)}</>}
+      </p>
+      {segment.description && <p className="segment-description">{segment.description}</p>}
+      <p className="segment-count">
+        <strong data-testid="segment-count">{segment.count?.toLocaleString() ?? "—"}</strong>{" "}
+        {segment.count === 1 ? "member" : "members"} now
+      </p>
+      {filling && <Filling segment={segment} />}
+      <nav className="segment-links" aria-label="segment actions">
+        <Link href={`/segments/${id}/edit`}>Edit rule</Link>
+        <Link href={`/explain/${id}/`}>Explain a contact</Link>
+      </nav>
+      <details className="segment-rule">
+        <summary>Rule</summary>
+        {segment.rule ? (
+          <pre data-testid="segment-rule">{JSON.stringify(segment.rule, null, 2)}</pre>
+        ) : (
+          <p>A static segment: no rule, its members are the contacts included by hand.</p>
+        )}
+      </details>
+    </header>
+  );
+}

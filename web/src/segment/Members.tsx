@@ -1,0 +1,74 @@
+/** The segment's current members, a page at a time, each one a link to why it is a member. */
+import { useEffect, useState } from "react";
+import { Link } from "wouter";
+
+import type { Members as MembersPage } from "../api";
+import { useApp } from "../context";
+import { type CursorStack, describeError, firstPage, nextPage, previousPage } from "./logic";
+
+export const MEMBERS_PER_PAGE = 50;
+
+export function Members({ segmentId, total, refreshKey }: { segmentId: string; total: number | null | undefined; refreshKey: number }) {
+  const { api } = useApp();
+  const [stack, setStack] = useState<CursorStack>(firstPage);
+  /** The page on screen and its depth in the stack: the range shown is the loaded page's, not the one being read. */
+  const [shown, setShown] = useState<{ depth: number; page: MembersPage } | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const depth = stack.length;
+  const cursor = stack[depth - 1];
+
+  useEffect(() => {
+    let current = true;
+    setProblem(null);
+    api.members(segmentId, cursor, MEMBERS_PER_PAGE).then(
+      (loaded) => current && setShown({ depth, page: loaded }),
+      (error: unknown) => current && setProblem(describeError(error)),
+    );
+    return () => {
+      current = false;
+    };
+  }, [api, segmentId, cursor, depth, refreshKey]);
+
+  const page = shown?.page ?? null;
+  const loading = shown === null || shown.depth !== depth;
+  const first = ((shown?.depth ?? 1) - 1) * MEMBERS_PER_PAGE + 1;
+  const count = page?.members.length ?? 0;
+  const segment = encodeURIComponent(segmentId);
+  return (
+    <section className="panel members" aria-labelledby="members-title">
+      <div className="panel-head">
+        <h3 id="members-title">Members</h3>
+        <div className="pager">
+          <button type="button" onClick={() => setStack(previousPage)} disabled={loading || depth === 1}>
+            ← Previous
+          </button>
+          <span data-testid="members-range" aria-live="polite">
+            {count > 0 ? `${first.toLocaleString()}–${(first + count - 1).toLocaleString()}` : "—"}
+            {typeof total === "number" && ` of ${total.toLocaleString()}`}
+          </span>
+          <button type="button" onClick={() => page?.cursor && setStack(nextPage(stack, page.cursor))} disabled={loading || !page?.cursor}>
+            Next →
+          </button>
+        </div>
+      </div>
+      {problem && <p role="alert" className="problem">{problem}</p>}
+      {loading && !problem && <p className="hint">loading members…</p>}
+      {page !== null && page.members.length === 0 && (
+        <p className="empty" data-testid="members-empty">
+          {shown?.depth === 1 ? "No members yet." : "No more members on this page: they left since the last one."}
+        </p>
+      )}
+      {page !== null && page.members.length > 0 && (
+        <ol className="member-list" start={first} data-testid="members-list">
+          {page.members.map((contact) => (
+            <li key={contact}>
+              <Link href={`/explain/${segment}/${encodeURIComponent(contact)}`} title={`why ${contact} is a member`}>
+                {contact}
+              </Link>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
