@@ -5,7 +5,7 @@
  * The list itself is one request (`GET /segments` answers each count and backfill
  * progress); it is asked again every few seconds only while a segment is filling. The
  * trend and the last member change take a request each per segment, so they are read
- * four segments at a time and shown as they arrive.
+ * one request at a time for each of four segments at once, and shown as they arrive.
  */
 import "./segments.css";
 
@@ -231,10 +231,8 @@ export function Segments() {
         requested.current.add(id);
         started.add(id);
         try {
-          const [points, feed] = await Promise.all([
-            api.history(id, "day", controller.signal),
-            api.transitions(id, { limit: 1 }, controller.signal),
-          ]);
+          const points = await api.history(id, "day", controller.signal);
+          const feed = await api.transitions(id, { limit: 1 }, controller.signal);
           const extra = { trend: trendOf(points, new Date(), TREND_DAYS), lastChange: feed.transitions[0]?.at ?? null };
           keptExtras(api).set(id, { extra, at: Date.now() });
           setExtras((known) => ({ ...known, [id]: extra }));
