@@ -1,0 +1,176 @@
+"""The segments list and the templates gallery in a real browser against the local
+stack: every demo segment with its live count and its size trend (or the honest "new"
+of a fresh stack), search, the type filter, a segment created through the API shown
+queued and then filled, an archived one only on request, a template opened in the
+builder with its estimate, and another tenant's key never showing the demo tenant's
+segments.
+
+The fixtures (the stack, the browser, screenshots) are in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from growthos_segments.core.ports import Resolution
+from growthos_segments.devstack.demo_data import api_key_for
+from growthos_segments.infra.repos import build_repositories
+from growthos_segments.infra.settings import Settings
+from tests.web.conftest import STEP_TIMEOUT_MS, WEB_MARKS, WebStack, get, open_app, post, shoot, sync_api
+
+pytestmark = WEB_MARKS
+
+expect = sync_api.expect
+
+TRENDING = "promoters"
+"""The demo segment given six earlier days of sizes (the fresh stack recorded today's)."""
+
+PAST = (-30, -20, -25, -10, -5, -2)
+"""Its sizes on the six days before today, relative to its count now."""
+
+
+def call(api: str, method: str, path: str, tenant: str = "demo") -> Any:
+    request = urllib.request.Request(api + path, method=method, headers={"x-api-key": api_key_for(tenant)})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def record_past_days(stack: WebStack, count: int) -> None:
+    """Writes the earlier daily sizes through the SegmentSizes port the scheduler's
+    recorder writes with (a point per segment and day; the first one of a day stays)."""
+    repos = build_repositories(Settings.local(stack.prefix, endpoint_url=stack.moto))
+    today = datetime.now(UTC)
+    for days, delta in zip(range(len(PAST), 0, -1), PAST, strict=True):
+        repos.sizes.record("demo", {TRENDING: max(count + delta, 0)}, at=today - timedelta(days=days),
+                           resolutions=[Resolution.DAY])
+
+
+def row(page: Any, segment_id: str) -> Any:
+    return page.get_by_test_id(f"segment-{segment_id}")
+
+
+class PerSegmentReads:
+    """Counts the page's requests for trends and last changes, and the most in flight together."""
+
+    PATTERN = re.compile(r"/segments/[^/?]+/(history|transitions)\?")
+
+    def __init__(self, page: Any) -> None:
+        self.total = 0
+        self.in_flight = 0
+        self.most = 0
+        page.on("request", self.started)
+        page.on("requestfinished", self.ended)
+        page.on("requestfailed", self.ended)
+
+    def started(self, request: Any) -> None:
+        if self.PATTERN.search(request.url):
+            self.total += 1
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+
+    def ended(self, request: Any) -> None:
+        if self.PATTERN.search(request.url):
+            self.in_flight -= 1
+
+
+def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
+    stack: WebStack, page: Any, artifacts: Path
+) -> None:
+    api = stack.api
+    listed = get(api, "/segments")["segments"]
+    assert len(listed) == 16
+    counts = {s["id"]: s["count"] for s in listed}
+    record_past_days(stack, counts[TRENDING])
+
+    reads = PerSegmentReads(page)
+    open_app(page, api, "/")
+    expect(page.locator("table.segments tbody tr")).to_have_count(16)
+    expect(page.get_by_test_id("segments-summary")).to_have_text("16 of 16 segments")
+    for segment in listed:
+        expect(row(page, segment["id"])).to_contain_text(segment["name"])
+    expect(page.get_by_test_id(f"count-{TRENDING}")).to_have_text(f"{counts[TRENDING]:,}")
+    expect(page.get_by_test_id("count-cold_leads")).to_have_text(f"{counts['cold_leads']:,}")
+    line = page.get_by_test_id(f"trend-{TRENDING}").get_by_role("img")
+    first = max(counts[TRENDING] + PAST[0], 0)
+    expect(line).to_have_attribute(
+        "aria-label", f"Promoters: 7 daily sizes, from {first:,} to {counts[TRENDING]:,}")
+    expect(page.get_by_test_id("trend-cold_leads")).to_have_text("new")  # one day recorded so far
+    expect(page.get_by_test_id("filling-cold_leads")).to_have_text("live")  # filled by the initial load
+    changed = re.compile("member change|definition saved")
+    expect(page.get_by_test_id("changed-cold_leads")).to_contain_text(changed)
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)
+    assert (reads.total, reads.most) == (2 * 16, 4)  # a trend and a feed read per segment, 4 at a time
+    shoot(page, artifacts, "10-segments-list")
+
+    search = page.get_by_label("Search")
+    search.fill("promot")
+    expect(page.locator("table.segments tbody tr")).to_have_count(1)
+    expect(row(page, TRENDING)).to_be_visible()
+    search.fill("no segment has this")
+    expect(page.get_by_test_id("segments-no-match")).to_contain_text("No segment matches")
+    page.get_by_role("button", name="Clear search and filter").click()
+    expect(page.locator("table.segments tbody tr")).to_have_count(16)
+
+    created = post(api, "/segments", {"id": "web_list_static", "name": "Hand-picked", "type": "static",
+                                      "rule": None, "include_contacts": ["c1", "c2"]})
+    assert created["backfill"] == "queued"
+    assert get(api, "/segments/web_list_static")["backfill_progress"]["status"] == "queued"
+    page.get_by_role("navigation", name="pages").get_by_role("link", name="Templates").click()
+    page.get_by_role("navigation", name="pages").get_by_role("link", name="All segments").click()
+    filling = page.get_by_test_id("filling-web_list_static")
+    expect(filling).to_contain_text(re.compile("queued|filling"))  # its backfill waits ~6 s in its queue
+    shoot(page, artifacts, "11-segment-filling")
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)
+    assert reads.total == 2 * 17  # the 16 read a moment ago are kept: only the new segment's
+    expect(filling).to_contain_text("filled", timeout=STEP_TIMEOUT_MS)  # the list polls while something fills
+    expect(page.get_by_test_id("count-web_list_static")).to_have_text("2")
+
+    page.get_by_label("Type").select_option("static")
+    expect(page.locator("table.segments tbody tr")).to_have_count(1)
+    expect(row(page, "web_list_static")).to_be_visible()
+    page.get_by_label("Type").select_option("all")
+
+    call(api, "DELETE", "/segments/web_list_static")
+    page.get_by_label("Show archived").check()
+    expect(row(page, "web_list_static")).to_have_class("archived")
+    expect(page.get_by_test_id("filling-web_list_static")).to_have_text("archived")
+    expect(page.get_by_test_id("segments-summary")).to_have_text("17 of 17 segments · 1 archived")
+    page.get_by_label("Show archived").uncheck()
+    expect(row(page, "web_list_static")).to_have_count(0)
+    expect(page.locator("table.segments tbody tr")).to_have_count(16)
+
+
+def test_the_templates_gallery_opens_a_template_in_the_builder(api: str, page: Any, artifacts: Path) -> None:
+    templates = get(api, "/templates")["templates"]
+    open_app(page, api, "/templates")
+    expect(page.locator(".template-card")).to_have_count(len(templates))
+    for category in {t["category"] for t in templates}:
+        expect(page.get_by_test_id(f"category-{category}")).to_be_visible()
+    summary = page.get_by_test_id("template-summary-hot_leads")
+    expect(summary).to_contain_text("all of")
+    expect(summary).to_contain_text("Score")
+    expect(summary).to_contain_text("Last activity")
+    shoot(page, artifacts, "12-templates")
+
+    page.get_by_label("Search templates").fill("nps promoters")
+    expect(page.locator(".template-card")).to_have_count(1)
+    page.get_by_role("link", name="Start from Promoters").click()
+    expect(page).to_have_url(re.compile(r"#/new/template/promoters$"))
+    expect(page.get_by_test_id("estimate-value")).to_be_visible()
+    shoot(page, artifacts, "13-template-in-builder")
+
+
+def test_another_tenants_key_never_shows_the_demo_segments(api: str, page: Any) -> None:
+    vip = {"tag": {"match": "any", "tags": ["vip"]}}
+    post(api, "/segments", {"id": "web_demo_only", "name": "Demo only", "rule": vip})
+    acme = {s["id"]: s["count"] for s in call(api, "GET", "/segments", tenant="acme")["segments"]}
+    open_app(page, api, "/", tenant="acme")
+    expect(page.locator("table.segments tbody tr")).to_have_count(len(acme))
+    expect(row(page, "web_demo_only")).to_have_count(0)
+    for segment_id, count in acme.items():
+        expect(page.get_by_test_id(f"count-{segment_id}")).to_have_text(f"{count:,}")
