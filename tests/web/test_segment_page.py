@@ -67,6 +67,9 @@ def test_watch_a_segment(stack: WebStack, page: Any, artifacts: Path) -> None:
     count = get(api, f"/segments/{SEGMENT}")["count"]
     assert count > 100
     expect(page.get_by_test_id("segment-count")).to_have_text(f"{count:,}")
+    # The rule in words, with the condition catalog's labels.
+    expect(page.get_by_test_id("segment-rule-words")).to_contain_text("any of")
+    expect(page.get_by_test_id("segment-rule-words")).to_contain_text("Last activity")
 
     # A fresh stack has one point (its initial fill): the honest empty state, no chart.
     expect(page.get_by_test_id("trend-empty")).to_contain_text("the scheduler records it")

@@ -10,7 +10,6 @@ import {
   fillFraction,
   firstPage,
   historySeries,
-  isFilling,
   mergeFeed,
   nextPage,
   parseContactIds,
@@ -195,14 +194,7 @@ const progress = (status: "running" | "complete", finished: number): BackfillPro
     finished_at: status === "complete" ? "2026-11-28T10:01:00Z" : null,
   }) as BackfillProgress;
 
-describe("filling", () => {
-  it("is filling while the backfill runs, or a save queued one not yet started", () => {
-    expect(isFilling(progress("running", 1), false)).toBe(true);
-    expect(isFilling(progress("complete", 4), true)).toBe(false);
-    expect(isFilling(null, true)).toBe(true);
-    expect(isFilling(null, false)).toBe(false);
-  });
-
+describe("fillFraction", () => {
   it("counts finished slices", () => {
     expect(fillFraction(progress("running", 1))).toBe(0.25);
     expect(fillFraction(progress("complete", 4))).toBe(1);

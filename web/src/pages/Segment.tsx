@@ -14,12 +14,13 @@ import type { Segment } from "../api";
 import { useApp } from "../context";
 import { SegmentHeader } from "../segment/Header";
 import { LiveFeed } from "../segment/LiveFeed";
-import { describeError, isFilling } from "../segment/logic";
+import { describeError } from "../segment/logic";
 import { ManualContactsEditor } from "../segment/Manual";
 import { Members } from "../segment/Members";
 import { usePolling } from "../segment/poll";
 import { Snapshots } from "../segment/Snapshots";
 import { Trend } from "../segment/Trend";
+import { isFilling } from "./segmentList";
 
 const REFRESH_MS = 5000;
 const FILLING_REFRESH_MS = 1500;
@@ -27,33 +28,30 @@ const FILLING_REFRESH_MS = 1500;
 function Watched({ initial }: { initial: Segment }) {
   const { api, reloadSegments } = useApp();
   const [segment, setSegment] = useState(initial);
-  /** A save queued a backfill whose progress the API does not show yet. */
-  const [queued, setQueued] = useState(false);
   /** Bumped when this page saves, so the parts that read once read again. */
   const [saves, setSaves] = useState(0);
   const [problem, setProblem] = useState<string | null>(null);
-  const filling = isFilling(segment.backfill_progress, queued);
+  const filling = isFilling(segment);
 
   const refresh = useCallback(
-    async (signal: AbortSignal) => {
+    async (signal?: AbortSignal) => {
       try {
-        const fresh = await api.segment(segment.id, signal);
-        setSegment(fresh);
+        setSegment(await api.segment(segment.id, signal));
         setProblem(null);
-        if (fresh.backfill_progress && fresh.version >= segment.version) setQueued(false);
       } catch (error) {
-        if (!signal.aborted) setProblem(`The count could not be refreshed: ${describeError(error)}`);
+        if (!signal?.aborted) setProblem(`The count could not be refreshed: ${describeError(error)}`);
         throw error;
       }
     },
-    [api, segment.id, segment.version],
+    [api, segment.id],
   );
   usePolling(refresh, filling ? FILLING_REFRESH_MS : REFRESH_MS, true);
 
   const saved = (fresh: Segment) => {
     setSegment((shown) => ({ ...fresh, count: shown.count }));
-    setQueued(fresh.backfill === "queued" || fresh.backfill === "running");
     setSaves((count) => count + 1);
+    // At once rather than at the next poll: the answer shows the backfill the save queued.
+    refresh().catch(() => undefined);
     void reloadSegments();
   };
 

@@ -12,7 +12,7 @@ import type { Template } from "../api";
 import { useApp } from "../context";
 import { galleryOf, type RuleSummary, summarizeRule } from "./templateList";
 
-function SummaryTree({ summary }: { summary: RuleSummary }) {
+export function SummaryTree({ summary }: { summary: RuleSummary }) {
   switch (summary.kind) {
     case "all":
     case "any":

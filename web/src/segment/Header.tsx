@@ -1,17 +1,25 @@
 /** What the segment is and how big it is now, with its fill progress while a backfill runs. */
+import { useMemo } from "react";
 import { Link } from "wouter";
 
 import type { Segment } from "../api";
+import { useApp } from "../context";
+import { fillingOf } from "../pages/segmentList";
+import { SummaryTree } from "../pages/Templates";
+import { summarizeRule } from "../pages/templateList";
+import type { Json } from "../rule";
 import { fillFraction } from "./logic";
 
 const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "—");
 
 function Filling({ segment }: { segment: Segment }) {
   const progress = segment.backfill_progress;
-  if (!progress || progress.started_at === null) {
+  const filling = fillingOf(segment);
+  if (filling.state === "queued" || !progress) {
+    const since = filling.state === "queued" && filling.since ? ` (queued ${when(filling.since)})` : "";
     return (
       <p className="filling" data-testid="backfill-progress" role="status">
-        Filling version {segment.version}: waiting for the backfill to start…
+        Filling version {segment.version}: waiting for the backfill to start{since}…
       </p>
     );
   }
@@ -23,7 +31,7 @@ function Filling({ segment }: { segment: Segment }) {
         <progress max={1} value={fraction} />
       </label>{" "}
       {progress.contacts_done.toLocaleString()} contacts checked, {progress.entered.toLocaleString()} entered,{" "}
-      {progress.exited.toLocaleString()} left ({progress.slices_finished} of {progress.slices} slices done)
+      {progress.exited.toLocaleString()} exited ({progress.slices_finished} of {progress.slices} slices done)
     </p>
   );
 }
@@ -31,11 +39,13 @@ function Filling({ segment }: { segment: Segment }) {
 export function SegmentHeader({ segment, filling }: { segment: Segment; filling: boolean }) {
   const id = encodeURIComponent(segment.id);
   const finished = segment.backfill_progress?.finished_at;
+  const { catalog } = useApp();
+  const summary = useMemo(() => (segment.rule ? summarizeRule(segment.rule as Json, catalog) : null), [segment.rule, catalog]);
   return (
     <header className="segment-header">
       <div className="segment-title">
         <h2>{segment.name}</h2>
-        <span className="badge">{segment.type}</span>
+        <span className={`badge type-${segment.type}`}>{segment.type}</span>
         {segment.status === "archived" && <span className="badge archived">archived</span>}
       </div>
       <p className="segment-meta">
@@ -52,14 +62,22 @@ export function SegmentHeader({ segment, filling }: { segment: Segment; filling:
         <Link href={`/segments/${id}/edit`}>Edit rule</Link>
         <Link href={`/explain/${id}/`}>Explain a contact</Link>
       </nav>
-      <details className="segment-rule">
-        <summary>Rule</summary>
-        {segment.rule ? (
-          <pre data-testid="segment-rule">{JSON.stringify(segment.rule, null, 2)}</pre>
+      <div className="segment-rule">
+        <h3>Rule</h3>
+        {summary ? (
+          <div className="rule-summary" data-testid="segment-rule-words">
+            <SummaryTree summary={summary} />
+          </div>
         ) : (
           <p>A static segment: no rule, its members are the contacts included by hand.</p>
         )}
-      </details>
+        {segment.rule && (
+          <details>
+            <summary>The rule as JSON</summary>
+            <pre data-testid="segment-rule">{JSON.stringify(segment.rule, null, 2)}</pre>
+          </details>
+        )}
+      </div>
     </header>
   );
 }

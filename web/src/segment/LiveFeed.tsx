@@ -79,7 +79,7 @@ export function LiveFeed({ segmentId }: { segmentId: string }) {
       </div>
       {problem && <p role="alert" className="problem">{problem}</p>}
       {entries !== null && entries.length === 0 && (
-        <p className="empty" data-testid="feed-empty">
+        <p className="segment-empty" data-testid="feed-empty">
           No one has entered or left in the last 30 days. New enters and exits appear here as they happen.
         </p>
       )}

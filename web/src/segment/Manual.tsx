@@ -54,7 +54,7 @@ function ContactList({
         {list.title} <span className="hint">({list.help})</span>
       </h4>
       {ids.length === 0 ? (
-        <p className="empty">Nobody.</p>
+        <p className="segment-empty">Nobody.</p>
       ) : (
         <ul>
           {ids.map((id) => (

@@ -54,7 +54,7 @@ export function Members({ segmentId, total, refreshKey }: { segmentId: string; t
       {problem && <p role="alert" className="problem">{problem}</p>}
       {loading && !problem && <p className="hint">loading members…</p>}
       {page !== null && page.members.length === 0 && (
-        <p className="empty" data-testid="members-empty">
+        <p className="segment-empty" data-testid="members-empty">
           {shown?.depth === 1 ? "No members yet." : "No more members on this page: they left since the last one."}
         </p>
       )}

@@ -42,7 +42,7 @@ function CategoryContacts({ segmentId, snapshot, row }: { segmentId: string; sna
   return (
     <div className="snapshot-contacts" data-testid={`snapshot-contacts-${row.key}`}>
       {problem && <p role="alert" className="problem">{problem}</p>}
-      {pages.length > 0 && contacts.length === 0 && <p className="empty">No {row.label} contacts in this snapshot.</p>}
+      {pages.length > 0 && contacts.length === 0 && <p className="segment-empty">No {row.label} contacts in this snapshot.</p>}
       {contacts.length > 0 && (
         <ul className="member-list">
           {contacts.map((contact) => (
@@ -166,7 +166,7 @@ export function Snapshots({ segmentId }: { segmentId: string }) {
       {problem && <p role="alert" className="problem" data-testid="snapshot-problem">{problem}</p>}
       {snapshots === null && !problem && <p>loading snapshots…</p>}
       {snapshots !== null && snapshots.length === 0 && (
-        <p className="empty" data-testid="snapshots-empty">No snapshots yet. Take one to freeze today's members for a send.</p>
+        <p className="segment-empty" data-testid="snapshots-empty">No snapshots yet. Take one to freeze today's members for a send.</p>
       )}
       {snapshots !== null && snapshots.length > 0 && (
         <ol className="snapshot-list">

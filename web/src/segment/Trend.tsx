@@ -1,15 +1,18 @@
 /**
  * The segment's size over time: hourly for the last two days, daily for the last
  * ninety. Points are recorded by the minute scheduler the first time it runs in each
- * hour and day (and once when the local stack fills the demo segments), so a new
- * segment has one point and its line starts with the next hour.
+ * hour and each day (and, locally, once when the stack fills the demo segments), so a
+ * segment saved now gets its first point at the next hour and a line from the one after.
  */
-import { useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 
 import type { HistoryPoint } from "../api";
 import { TimeChart } from "../chart";
 import { useApp } from "../context";
 import { describeError, historySeries, type Resolution, sinceFor } from "./logic";
+import { usePolling } from "./poll";
+
+const REREAD_MS = 5 * 60_000;
 
 const VIEWS: { resolution: Resolution; label: string }[] = [
   { resolution: "hour", label: "Hourly, last 48 hours" },
@@ -19,24 +22,38 @@ const VIEWS: { resolution: Resolution; label: string }[] = [
 export function Trend({ segmentId, refreshKey }: { segmentId: string; refreshKey: number }) {
   const { api } = useApp();
   const [resolution, setResolution] = useState<Resolution>("hour");
-  const [points, setPoints] = useState<HistoryPoint[] | null>(null);
+  /** The points on screen and their resolution: after a switch, "loading", not the other view's points. */
+  const [loaded, setLoaded] = useState<{ resolution: Resolution; points: HistoryPoint[] } | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
 
+  const read = useCallback(
+    async (signal: AbortSignal) => {
+      try {
+        const points = await api.history(segmentId, resolution, signal, sinceFor(resolution, new Date()));
+        setLoaded({ resolution, points });
+        setProblem(null);
+      } catch (error) {
+        if (!signal.aborted) setProblem(describeError(error));
+        throw error;
+      }
+    },
+    [api, segmentId, resolution],
+  );
   useEffect(() => {
     const controller = new AbortController();
-    setProblem(null);
-    api.history(segmentId, resolution, controller.signal, sinceFor(resolution, new Date())).then(setPoints, (error: unknown) => {
-      if (!controller.signal.aborted) setProblem(describeError(error));
-    });
+    read(controller.signal).catch(() => undefined);
     return () => controller.abort();
-  }, [api, segmentId, resolution, refreshKey]);
+  }, [read, refreshKey]);
+  // A page left open gets each new point: they are recorded hourly.
+  usePolling(read, REREAD_MS, true);
 
+  const points = loaded?.resolution === resolution ? loaded.points : null;
   const [xs, ys] = useMemo(() => historySeries(points ?? [], resolution), [points, resolution]);
   const first = points?.[0];
   const last = points?.[points.length - 1];
 
   return (
-    <section className="panel trend" aria-labelledby="trend-title">
+    <section className="panel size-trend" aria-labelledby="trend-title">
       <div className="panel-head">
         <h3 id="trend-title">Size over time</h3>
         <div role="radiogroup" aria-label="resolution" className="toggle">
@@ -57,7 +74,7 @@ export function Trend({ segmentId, refreshKey }: { segmentId: string; refreshKey
       {problem && <p role="alert" className="problem">{problem}</p>}
       {points === null && !problem && <p>loading the size history…</p>}
       {points !== null && points.length < 2 && (
-        <p className="empty" data-testid="trend-empty">
+        <p className="segment-empty" data-testid="trend-empty">
           {points.length === 0 ? "No size recorded yet in this period. " : `One point so far: ${points[0].count.toLocaleString()} members at ${new Date(points[0].at).toLocaleString()}. `}
           The size history starts when the scheduler records it: hourly, the first time it runs in each hour, and daily.
         </p>

@@ -168,12 +168,6 @@ export function breakdown(counts: Record<string, number>): BreakdownRow[] {
   });
 }
 
-/** Whether the segment is still filling: its version's backfill has not completed, or a save just queued one. */
-export function isFilling(progress: BackfillProgress | null | undefined, queued: boolean): boolean {
-  if (progress) return progress.status !== "complete";
-  return queued;
-}
-
 /** How far a backfill has got, 0–1, from the contact slices that run in parallel. */
 export function fillFraction(progress: BackfillProgress): number {
   if (progress.status === "complete") return 1;
