@@ -8,10 +8,12 @@ The fixtures (the stack, the browser, screenshots) are in ``conftest.py``.
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.web.conftest import WEB_MARKS, get, open_app, shoot, sync_api
+from growthos_segments.devstack.demo_data import api_key_for
+from tests.web.conftest import WEB_MARKS, get, open_app, post, shoot, sync_api
 
 pytestmark = WEB_MARKS
 
@@ -19,6 +21,12 @@ pytestmark = WEB_MARKS
 def group(page: Any, *path: int) -> Any:
     """The rule group at ``path`` in react-querybuilder's tree (no indexes: the root)."""
     return page.locator(f".ruleGroup[data-path='{json.dumps(list(path), separators=(',', ':'))}']")
+
+
+def condition_type(page: Any, *path: int) -> Any:
+    """The condition-type select of the rule at ``path``."""
+    where = json.dumps(list(path), separators=(",", ":"))
+    return page.locator(f".rule[data-path='{where}'] select[aria-label='condition type']")
 
 
 def add_rule(page: Any, condition: str, *path: int) -> None:
@@ -91,3 +99,141 @@ def test_json_view_round_trips_and_the_keyboard_moves_a_rule(api: str, page: Any
     sync_api.expect(moved).to_have_value("score")
     assert json.loads(view.input_value()) == {"or": [score, email, {"!": plain}]}
     shoot(page, artifacts, "07-moved-by-keyboard")
+
+
+EXPECTED_CONSOLE_ERRORS = ("the server responded with a status of 409",)
+"""The conflict test provokes one 409 on purpose (a save over a newer version)."""
+
+
+def put(api: str, path: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        api + path, data=json.dumps(body).encode(), method="PUT",
+        headers={"x-api-key": api_key_for("demo"), "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def apply_json(page: Any, rule: Any) -> None:
+    page.get_by_text("JSON", exact=True).click()
+    page.get_by_label("rule JSON").fill(json.dumps(rule))
+    page.get_by_role("button", name="Apply JSON").click()
+
+
+def test_template_warnings_counts_new_version_and_conflict(api: str, page: Any, artifacts: Path) -> None:
+    template = next(t for t in get(api, "/templates")["templates"] if t["id"] == "at_risk")
+    open_app(page, api, f"/new/template/{template['id']}")
+    sync_api.expect(page.get_by_label("segment name")).to_have_value(template["name"])
+    sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
+    shoot(page, artifacts, "08-builder-from-template")
+    page.get_by_label("segment id").fill("web_at_risk")
+    page.get_by_role("button", name="Save", exact=True).click()
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_at_risk (version 1)")
+    assert get(api, "/segments/web_at_risk")["rule"] == template["rule"]
+
+    # A typo in an attribute path: a warning with the suggestion on its node, and each
+    # top-level condition's size alone beside it.
+    open_app(page, api, "/new")
+    typo = {"attribute": {"field": "pln", "op": "equals", "value": "pro"}}
+    tag = {"tag": {"tags": ["vip"]}}
+    score = {"score": {"name": "nps", "gte": 9}}
+    last = {"email_last": {"action": "opened", "within": "7d"}}
+    apply_json(page, {"and": [tag, {"or": [typo, score]}, last]})
+    warning = page.get_by_test_id("warnings-1.0")
+    sync_api.expect(warning).to_contain_text("attributes.pln")
+    sync_api.expect(warning).to_contain_text("did you mean 'plan'?")
+    for node in ("0", "1", "2"):
+        sync_api.expect(page.get_by_test_id(f"alone-{node}")).to_contain_text("alone:")
+    assert page.locator("datalist option[value='plan']").count() > 0  # the tenant's paths are offered
+    shoot(page, artifacts, "09-builder-warning-and-counts-alone")
+
+    # Edit the saved segment: version 2, with its manual lists kept.
+    segment_id = "web_versions"
+    post(api, "/segments", {"id": segment_id, "name": "Versions", "rule": tag, "exclude_contacts": ["c1"]})
+    open_app(page, api, f"/segments/{segment_id}/edit")
+    name = page.get_by_label("segment name")
+    sync_api.expect(name).to_have_value("Versions")
+    name.fill("Versions, renamed")
+    page.get_by_role("button", name="Save a new version").click()
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text(f"saved {segment_id} (version 2)")
+    saved = get(api, f"/segments/{segment_id}")
+    assert (saved["name"], saved["rule"], saved["exclude_contacts"]) == ("Versions, renamed", tag, ["c1"])
+    shoot(page, artifacts, "10-builder-new-version")
+
+    # Someone else saves version 3 meanwhile: the save is refused, Reload shows theirs.
+    put(api, f"/segments/{segment_id}", {"version": 2, "name": "Changed elsewhere", "rule": tag})
+    name.fill("Mine")
+    page.get_by_role("button", name="Save a new version").click()
+    conflict = page.get_by_test_id("save-conflict")
+    sync_api.expect(conflict).to_contain_text("changed by someone else since you opened it")
+    shoot(page, artifacts, "11-builder-conflict")
+    conflict.get_by_role("button", name="Reload").click()
+    sync_api.expect(page.get_by_label("segment name")).to_have_value("Changed elsewhere")
+    sync_api.expect(page.get_by_role("heading", name="version 3")).to_be_visible()
+    page.get_by_label("segment name").fill("Mine, after reloading")
+    page.get_by_role("button", name="Save a new version").click()
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text(f"saved {segment_id} (version 4)")
+    assert get(api, f"/segments/{segment_id}")["name"] == "Mine, after reloading"
+
+
+def test_drag_a_condition_into_another_group(api: str, page: Any, artifacts: Path) -> None:
+    """Playwright drives a real HTML5 drag in chromium (mouse down on the handle, moves,
+    mouse up over the target), which react-dnd's HTML5 backend receives as the browser's
+    own dragstart / dragover / drop events: nothing is dispatched by hand."""
+    open_app(page, api, "/new")
+    tag = {"tag": {"tags": ["vip"]}}
+    score = {"score": {"name": "nps", "gte": 9}}
+    email = {"email": {"action": "opened", "within": "30d"}}
+    apply_json(page, {"and": [tag, {"or": [score, email]}]})
+    sync_api.expect(group(page, 1)).to_be_visible()
+    handle = page.locator(".rule[data-path='[0]'] > .queryBuilder-dragHandle")
+    handle.drag_to(page.locator(".rule[data-path='[1,0]']"))
+    sync_api.expect(condition_type(page, 0, 1)).to_have_value("tag")
+    assert json.loads(page.get_by_label("rule JSON").input_value()) == {"or": [score, tag, email]}
+    shoot(page, artifacts, "12-builder-dragged-into-a-group")
+
+
+def tab_to(page: Any, selector: str, most: int = 120) -> None:
+    """Presses Tab until the focused element matches ``selector`` (reading which element
+    has the focus is all the script does besides pressing keys)."""
+    for _ in range(most):
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_build_and_save(api: str, page: Any, artifacts: Path) -> None:
+    """Tab, Enter, Space, arrow keys and typing only: no click, no fill, no focus()."""
+    open_app(page, api, "/new")
+    keys = page.keyboard
+    tab_to(page, ".ruleGroup[data-path='[]'] > .ruleGroup-header > .ruleGroup-addRule")
+    keys.press("Enter")
+    tab_to(page, ".rule[data-path='[0]'] input[aria-label='search condition types']")
+    keys.type("Email action count")
+    keys.press("Tab")  # the condition type: only the matching type is offered before "other"
+    keys.press("ArrowDown")
+    sync_api.expect(condition_type(page, 0)).to_have_value("email")
+    tab_to(page, ".rule[data-path='[0]'] input[id$='within']")
+    keys.press("Control+A")
+    keys.type("7d")
+    tab_to(page, ".ruleGroup[data-path='[]'] > .ruleGroup-header > .ruleGroup-addGroup")
+    keys.press("Space")
+    tab_to(page, ".ruleGroup[data-path='[1]'] > .ruleGroup-header > .ruleGroup-addRule")
+    keys.press("Enter")
+    tab_to(page, ".rule[data-path='[1,0]'] input[aria-label='search condition types']")
+    keys.type("RFM score")
+    keys.press("Tab")
+    keys.press("ArrowDown")
+    sync_api.expect(condition_type(page, 1, 0)).to_have_value("rfm_score")
+    sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
+    tab_to(page, "input[aria-label='segment id']")
+    keys.type("web_keyboard")
+    keys.press("Tab")
+    keys.type("Built with the keyboard")
+    shoot(page, artifacts, "13-builder-keyboard-only")
+    keys.press("Enter")  # submits the save form
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_keyboard (version 1)")
+    rule = get(api, "/segments/web_keyboard")["rule"]
+    assert rule == {"and": [{"email": {"action": "opened", "min_count": 3, "within": "7d"}},
+                            {"rfm_score": {"dimension": "monetary", "min": 4}}]}

@@ -5,9 +5,9 @@
  * each node what the API said about it: errors, warnings and its size alone.
  */
 import Form from "@rjsf/core";
-import type { FieldTemplateProps, MultiSchemaFieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema } from "@rjsf/utils";
+import type { ArrayFieldTemplateProps, FieldTemplateProps, IconButtonProps, MultiSchemaFieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
-import { createContext, useContext, useMemo, useState } from "react";
+import { createContext, useContext, useMemo, useRef, useState } from "react";
 import type { CombinatorSelectorProps, FieldSelectorProps, ValueEditorProps } from "react-querybuilder";
 import { ValueSelector } from "react-querybuilder";
 
@@ -52,7 +52,7 @@ function NodeNotes({ path, kind }: { path: number[]; kind: "errors" | "warnings"
       {notes.map(({ message, suggestion }) => (
         <li key={message}>
           {message}
-          {suggestion && <em> — did you mean “{suggestion}”?</em>}
+          {suggestion && <em> — {suggestion}</em>}
         </li>
       ))}
     </ul>
@@ -236,21 +236,81 @@ function InlineChoice({ selector, optionSchemaField }: MultiSchemaFieldTemplateP
   );
 }
 
+/** A list parameter (tags, campaigns): its name, one input per item, and "+ add". */
+function CompactArray({ items, canAdd, onAddClick, title, required, disabled, readonly, fieldPathId }: ArrayFieldTemplateProps) {
+  return (
+    <div className="param-array" id={fieldPathId.$id}>
+      {title && (
+        <span className="array-title">
+          {title}
+          {required && <span className="required"> *</span>}
+        </span>
+      )}
+      <div className="array-items">{items}</div>
+      {canAdd && (
+        <button type="button" className="add-item" onClick={onAddClick} disabled={disabled || readonly} aria-label={`add to ${title ?? "the list"}`}>
+          + add
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** rjsf's item buttons draw icon fonts the app does not load: these are words. */
+function RemoveItem({ id, className, onClick, disabled }: IconButtonProps) {
+  return (
+    <button type="button" id={id} className={`remove-item ${className ?? ""}`} onClick={onClick} disabled={disabled} aria-label="remove this item" title="remove">
+      ×
+    </button>
+  );
+}
+
+const FORM_UI = { "ui:submitButtonOptions": { norender: true }, "ui:globalOptions": { orderable: false, copyable: false } };
+const FORM_TEMPLATES = {
+  FieldTemplate: CompactField,
+  ObjectFieldTemplate: FoldedObject,
+  MultiSchemaFieldTemplate: InlineChoice,
+  ArrayFieldTemplate: CompactArray,
+  ButtonTemplates: { RemoveButton: RemoveItem },
+};
+
 function ParamsForm({ type, value, onChange, node }: { type: ConditionType; value: JsonObject; onChange: (value: Json) => void; node: string }) {
   const { completions } = useContext(BuilderContext);
   const schema = useMemo(() => formSchema(type.schema, completions) as RJSFSchema, [type, completions]);
   const [preset, setPreset] = useState(0);
+  // The form keeps what is typed; the tree's value comes back a render or more later,
+  // and handing rjsf a value older than its own would undo keystrokes typed meanwhile.
+  // So the form is given the tree's value only when it is not one the form sent.
+  const [data, setData] = useState<Json>(value);
+  const [seen, setSeen] = useState<Json>(value);
+  const sent = useRef<string[]>([]);
+  if (value !== seen) {
+    setSeen(value);
+    const text = JSON.stringify(value);
+    const at = sent.current.indexOf(text);
+    if (at >= 0) sent.current = sent.current.slice(at + 1);
+    else if (text !== JSON.stringify(data)) {
+      sent.current = [];
+      setData(value);
+      setPreset((count) => count + 1);
+    }
+  }
   return (
     <span className="params">
       <Form
         key={preset}
         schema={schema}
-        formData={value}
+        formData={data}
         validator={validator}
         experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipDefaults" }}
-        onChange={(event) => onChange(pruneToBranch(schema as Json, (event.formData ?? {}) as Json))}
-        uiSchema={{ "ui:submitButtonOptions": { norender: true } }}
-        templates={{ FieldTemplate: CompactField, ObjectFieldTemplate: FoldedObject, MultiSchemaFieldTemplate: InlineChoice }}
+        onChange={(event) => {
+          const next = pruneToBranch(schema as Json, (event.formData ?? {}) as Json);
+          sent.current.push(JSON.stringify(next));
+          setData(next);
+          onChange(next);
+        }}
+        uiSchema={FORM_UI}
+        templates={FORM_TEMPLATES}
         tagName="div"
         idPrefix={`node${node}`}
       />
@@ -262,10 +322,7 @@ function ParamsForm({ type, value, onChange, node }: { type: ConditionType; valu
               key={index}
               type="button"
               className="preset"
-              onClick={() => {
-                onChange(example[type.name]);
-                setPreset((count) => count + 1);
-              }}
+              onClick={() => onChange(example[type.name])}
             >
               {describeParams(example[type.name], schema as Json)}
             </button>

@@ -10,7 +10,7 @@ import { QueryBuilderDnD } from "@react-querybuilder/dnd";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import * as ReactDnD from "react-dnd";
 import * as ReactDndHtml5Backend from "react-dnd-html5-backend";
-import { type Field, QueryBuilder, type RuleGroupType } from "react-querybuilder";
+import { type Field, prepareRuleGroup, QueryBuilder, type RuleGroupType } from "react-querybuilder";
 import { Link } from "wouter";
 
 import { type Api, ApiError, type ConditionEstimate, type Estimate } from "../api";
@@ -27,6 +27,18 @@ const SEGMENT_TYPES = [
   ["pinned", "pinned: ANDed into every other segment"],
   ["static", "static: a fixed list of contacts"],
 ] as const;
+
+/** A condition has one operator, "matches": its params carry the comparison. */
+function NoOperator() {
+  return null;
+}
+
+// The builder's fixed props are made once: react-querybuilder rebuilds its controls
+// when they change, and a control rebuilt while a marketer types loses the focus.
+const OPERATORS = [{ name: MATCHES, label: "matches" }];
+const CLASSNAMES = { queryBuilder: "queryBuilder-branches" };
+const CONTROLS = { fieldSelector: ConditionPicker, operatorSelector: NoOperator, valueEditor: ParamsEditor, combinatorSelector: GroupCombinator };
+const DND = { ...ReactDnD, ...ReactDndHtml5Backend };
 
 type EstimateState =
   | { kind: "idle" }
@@ -127,7 +139,10 @@ function aloneByNode(entries: ConditionEstimate[] | null | undefined, pointers: 
 export function Build({ initial = { rule: null }, reload }: { initial?: Draft; reload?: () => void }) {
   const { api, catalog, segments, reloadSegments } = useApp();
   const names = useMemo(() => catalog.map((entry) => entry.name), [catalog]);
-  const [query, setQuery] = useState<RuleGroupType>(() => ruleToQuery(initial.rule, names));
+  // Every node gets its id here: react-querybuilder keys its components by id, and a
+  // node without one is given a new id on every change, which remounts the condition
+  // (and takes the focus from the field a marketer is typing in).
+  const [query, setQuery] = useState<RuleGroupType>(() => prepareRuleGroup(ruleToQuery(initial.rule, names)));
   const [estimate, setEstimate] = useState<EstimateState>({ kind: "idle" });
   const [errors, setErrors] = useState<Map<string, Note[]>>(new Map());
   const [warnings, setWarnings] = useState<Map<string, Note[]>>(new Map());
@@ -204,10 +219,12 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
     [catalog],
   );
 
+  const getDefaultValue = useCallback(({ field }: { field: string }) => defaultParams(field, catalog), [catalog]);
+
   const applyJson = () => {
     try {
       const text = jsonText ?? ruleText;
-      setQuery(ruleToQuery(text.trim() === "" ? null : (JSON.parse(text) as Json), names));
+      setQuery(prepareRuleGroup(ruleToQuery(text.trim() === "" ? null : (JSON.parse(text) as Json), names)));
       setJsonText(null);
       setJsonProblem(null);
     } catch (error) {
@@ -258,24 +275,19 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
         <p className="static-note">A static segment has no rule: its members are the contacts listed below.</p>
       ) : (
         <>
-          <QueryBuilderDnD dnd={{ ...ReactDnD, ...ReactDndHtml5Backend }}>
+          <QueryBuilderDnD dnd={DND}>
             <QueryBuilder
               fields={fields}
               query={query}
               onQueryChange={setQuery}
-              operators={[{ name: MATCHES, label: "matches" }]}
+              operators={OPERATORS}
               autoSelectField={false}
-              getDefaultValue={({ field }) => defaultParams(field, catalog)}
+              getDefaultValue={getDefaultValue}
               showNotToggle
               showShiftActions
               enableDragAndDrop
-              controlClassnames={{ queryBuilder: "queryBuilder-branches" }}
-              controlElements={{
-                fieldSelector: ConditionPicker,
-                operatorSelector: () => null,
-                valueEditor: ParamsEditor,
-                combinatorSelector: GroupCombinator,
-              }}
+              controlClassnames={CLASSNAMES}
+              controlElements={CONTROLS}
             />
           </QueryBuilderDnD>
           <details className="json-view">
@@ -410,7 +422,7 @@ export function BuildFromTemplate({ template }: { template: string }) {
     async (api: Api): Promise<Draft> => {
       const found = (await api.templates()).find((entry) => entry.id === template);
       if (found === undefined) throw new Error(`no template ${template}`);
-      return { id: found.id, name: found.name, description: found.description, rule: found.rule };
+      return { name: found.name, description: found.description, rule: found.rule };
     },
     [template],
   );
