@@ -330,7 +330,10 @@ class ApiFront:
         if self.site is None or method not in ("GET", "HEAD"):
             return None
         browsing = any(k.lower() == "accept" and "text/html" in v for k, v in headers)
-        wanted = (self.site / unquote(path).lstrip("/")).resolve()
+        name = unquote(path).lstrip("/")
+        if "\x00" in name:  # no file has that name, and the file system refuses to look it up
+            return None
+        wanted = (self.site / name).resolve()
         if not wanted.is_relative_to(self.site):
             return None
         if wanted.is_dir() and browsing:
