@@ -136,9 +136,9 @@ def get(api: str, path: str) -> Any:
         return json.load(response)
 
 
-def send(api: str, method: str, path: str, body: Any) -> Any:
+def send(api: str, method: str, path: str, body: Any = None) -> Any:
     request = urllib.request.Request(
-        api + path, data=json.dumps(body).encode(), method=method,
+        api + path, data=None if body is None else json.dumps(body).encode(), method=method,
         headers={"x-api-key": api_key_for("demo"), "content-type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:

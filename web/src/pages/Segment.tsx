@@ -9,8 +9,9 @@
 import "./segment.css";
 
 import { useCallback, useEffect, useState } from "react";
+import { Link } from "wouter";
 
-import type { Segment } from "../api";
+import { ApiError, type Segment } from "../api";
 import { useApp } from "../context";
 import { SegmentHeader } from "../segment/Header";
 import { LiveFeed } from "../segment/LiveFeed";
@@ -66,12 +67,12 @@ function Watched({ initial }: { initial: Segment }) {
       <div className="segment-grid">
         <div className="segment-main">
           <Trend segmentId={segment.id} refreshKey={saves} />
-          <Members segmentId={segment.id} total={segment.count} refreshKey={saves} />
+          <Members segmentId={segment.id} total={segment.count} archived={segment.status === "archived"} refreshKey={saves} />
         </div>
         <LiveFeed segmentId={segment.id} />
       </div>
       <div className="segment-grid">
-        <Snapshots segmentId={segment.id} />
+        <Snapshots segmentId={segment.id} archived={segment.status === "archived"} />
         <ManualContactsEditor segment={initial} onSaved={saved} />
       </div>
     </>
@@ -88,16 +89,20 @@ export function SegmentPage({ id }: { id: string }) {
     setSegment(null);
     setProblem(null);
     api.segment(id, controller.signal).then(setSegment, (error: unknown) => {
-      if (!controller.signal.aborted) setProblem(describeError(error));
+      if (controller.signal.aborted) return;
+      setProblem(error instanceof ApiError && error.status === 404 ? `No segment “${id}” in this tenant.` : describeError(error));
     });
     return () => controller.abort();
   }, [api, id]);
 
   if (problem) {
     return (
-      <p role="alert" className="problem">
-        {problem}
-      </p>
+      <section className="segment-page">
+        <p role="alert" className="problem">
+          {problem}
+        </p>
+        <Link href="/">All segments</Link>
+      </section>
     );
   }
   if (segment === null || segment.id !== id) return <p>loading the segment…</p>;

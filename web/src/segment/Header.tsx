@@ -53,10 +53,16 @@ export function SegmentHeader({ segment, filling }: { segment: Segment; filling:
         {finished && <> · filled {when(finished)}</>}
       </p>
       {segment.description && <p className="segment-description">{segment.description}</p>}
-      <p className="segment-count">
-        <strong data-testid="segment-count">{segment.count?.toLocaleString() ?? "—"}</strong>{" "}
-        {segment.count === 1 ? "member" : "members"} now
-      </p>
+      {segment.status === "archived" ? (
+        <p className="segment-count" data-testid="segment-archived">
+          Archived: its members are no longer kept up to date, listed or snapshotted. Saving a new version makes it active again.
+        </p>
+      ) : (
+        <p className="segment-count">
+          <strong data-testid="segment-count">{segment.count?.toLocaleString() ?? "—"}</strong>{" "}
+          {segment.count === 1 ? "member" : "members"} now
+        </p>
+      )}
       {filling && <Filling segment={segment} />}
       <nav className="segment-links" aria-label="segment actions">
         <Link href={`/segments/${id}/edit`}>Edit rule</Link>

@@ -8,7 +8,15 @@ import { type CursorStack, describeError, firstPage, nextPage, previousPage } fr
 
 export const MEMBERS_PER_PAGE = 50;
 
-export function Members({ segmentId, total, refreshKey }: { segmentId: string; total: number | null | undefined; refreshKey: number }) {
+interface MembersProps {
+  segmentId: string;
+  total: number | null | undefined;
+  /** An archived segment has no member list to read (the API refuses it). */
+  archived: boolean;
+  refreshKey: number;
+}
+
+export function Members({ segmentId, total, archived, refreshKey }: MembersProps) {
   const { api } = useApp();
   const [stack, setStack] = useState<CursorStack>(firstPage);
   /** The page on screen and its depth in the stack: the range shown is the loaded page's, not the one being read. */
@@ -18,6 +26,7 @@ export function Members({ segmentId, total, refreshKey }: { segmentId: string; t
   const cursor = stack[depth - 1];
 
   useEffect(() => {
+    if (archived) return;
     let current = true;
     setProblem(null);
     api.members(segmentId, cursor, MEMBERS_PER_PAGE).then(
@@ -27,7 +36,7 @@ export function Members({ segmentId, total, refreshKey }: { segmentId: string; t
     return () => {
       current = false;
     };
-  }, [api, segmentId, cursor, depth, refreshKey]);
+  }, [api, segmentId, cursor, depth, refreshKey, archived]);
 
   const page = shown?.page ?? null;
   const loading = shown === null || shown.depth !== depth;
@@ -51,8 +60,13 @@ export function Members({ segmentId, total, refreshKey }: { segmentId: string; t
           </button>
         </div>
       </div>
+      {archived && (
+        <p className="segment-empty" data-testid="members-archived">
+          An archived segment has no members to list.
+        </p>
+      )}
       {problem && <p role="alert" className="problem">{problem}</p>}
-      {loading && !problem && <p className="hint">loading members…</p>}
+      {loading && !problem && !archived && <p className="hint">loading members…</p>}
       {page !== null && page.members.length === 0 && (
         <p className="segment-empty" data-testid="members-empty">
           {shown?.depth === 1 ? "No members yet." : "No more members on this page: they left since the last one."}

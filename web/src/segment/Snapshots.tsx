@@ -112,7 +112,7 @@ function SnapshotCard({ segmentId, snapshot }: { segmentId: string; snapshot: Sn
   );
 }
 
-export function Snapshots({ segmentId }: { segmentId: string }) {
+export function Snapshots({ segmentId, archived }: { segmentId: string; archived: boolean }) {
   const { api } = useApp();
   const [snapshots, setSnapshots] = useState<Snapshot[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
@@ -155,18 +155,24 @@ export function Snapshots({ segmentId }: { segmentId: string }) {
       <div className="panel-head">
         <h3 id="snapshots-title">Snapshots</h3>
       </div>
-      <form className="take-snapshot" onSubmit={take}>
-        <label>
-          Label <input value={label} maxLength={200} onChange={(event) => setLabel(event.target.value)} placeholder="e.g. the campaign it is for" />
-        </label>
-        <button type="submit" disabled={taking}>
-          {taking ? "Taking…" : "Take snapshot"}
-        </button>
-      </form>
+      {archived ? (
+        <p className="hint">An archived segment cannot be snapshotted; its earlier snapshots stay here.</p>
+      ) : (
+        <form className="take-snapshot" onSubmit={take}>
+          <label>
+            Label <input value={label} maxLength={200} onChange={(event) => setLabel(event.target.value)} placeholder="e.g. the campaign it is for" />
+          </label>
+          <button type="submit" disabled={taking}>
+            {taking ? "Taking…" : "Take snapshot"}
+          </button>
+        </form>
+      )}
       {problem && <p role="alert" className="problem" data-testid="snapshot-problem">{problem}</p>}
       {snapshots === null && !problem && <p>loading snapshots…</p>}
       {snapshots !== null && snapshots.length === 0 && (
-        <p className="segment-empty" data-testid="snapshots-empty">No snapshots yet. Take one to freeze today's members for a send.</p>
+        <p className="segment-empty" data-testid="snapshots-empty">
+          No snapshots yet.{archived ? "" : " Take one to freeze today's members for a send."}
+        </p>
       )}
       {snapshots !== null && snapshots.length > 0 && (
         <ol className="snapshot-list">
