@@ -205,10 +205,10 @@ export function storedMembership(explanation: Explanation, now: Date): { text: s
   };
 }
 
-/** When the answer can next change with no new data about the contact. */
+/** When time alone can next change the answer (new data or a new version of the segment can at any time). */
 export function recheckText(recheckAt: string | null, now: Date): string {
-  if (recheckAt === null) return "No re-check scheduled: only new data about this contact can change the answer.";
-  return `Re-checked ${localTime(recheckAt)} (${relativeTime(recheckAt, now)}): the earliest the answer can change with no new data about this contact.`;
+  if (recheckAt === null) return "No re-check scheduled: time alone does not change this answer, only new data or a new version of the segment.";
+  return `Re-checked ${localTime(recheckAt)} (${relativeTime(recheckAt, now)}): the earliest time alone can change the answer.`;
 }
 
 const MARKS: Record<Status, string> = { matched: "✓ matched", "not-matched": "✗ not matched", skipped: "↷ skipped" };

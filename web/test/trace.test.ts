@@ -147,8 +147,12 @@ describe("the stored membership and the next re-check", () => {
   });
 
   it("re-check: none, ahead, or past", () => {
-    expect(recheckText(null, now)).toBe("No re-check scheduled: only new data about this contact can change the answer.");
-    expect(recheckText(EXPLANATIONS["cold-leads-recheck"].recheck_at, now)).toMatch(/^Re-checked .* \(in 1 month\): the earliest/);
+    expect(recheckText(null, now)).toBe(
+      "No re-check scheduled: time alone does not change this answer, only new data or a new version of the segment.",
+    );
+    expect(recheckText(EXPLANATIONS["cold-leads-recheck"].recheck_at, now)).toMatch(
+      /^Re-checked .* \(in 1 month\): the earliest time alone can change the answer\.$/,
+    );
     expect(relativeTime("2026-12-06T00:48:29Z", now)).toBe("in 7 days");
     expect(relativeTime("2026-11-28T22:47:52Z", now)).toBe("2 minutes ago");
     expect(relativeTime("2026-11-28T22:50:00.400Z", now)).toBe("now");
