@@ -201,7 +201,7 @@ export function storedMembership(explanation: Explanation, now: Date): { text: s
     disagreement:
       `The stored membership says ${says(stored.member)}, but evaluating now says ${says(match)}. ` +
       "They differ only while the real-time path (the event stream, the minute scheduler, " +
-      "or the backfill of a new version) catches up with this contact: reload in a moment.",
+      "or the backfill of a new version) catches up with this contact: press Explain again in a moment.",
   };
 }
 
