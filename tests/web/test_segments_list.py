@@ -140,6 +140,7 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     expect(row(page, "web_list_static")).to_have_class("archived")
     expect(page.get_by_test_id("filling-web_list_static")).to_have_text("archived")
     expect(page.get_by_test_id("segments-summary")).to_have_text("17 of 17 segments · 1 archived")
+    shoot(page, artifacts, "12-segments-archived")
     page.get_by_label("Show archived").uncheck()
     expect(row(page, "web_list_static")).to_have_count(0)
     expect(page.locator("table.segments tbody tr")).to_have_count(16)
@@ -155,14 +156,14 @@ def test_the_templates_gallery_opens_a_template_in_the_builder(api: str, page: A
     expect(summary).to_contain_text("all of")
     expect(summary).to_contain_text("Score")
     expect(summary).to_contain_text("Last activity")
-    shoot(page, artifacts, "12-templates")
+    shoot(page, artifacts, "13-templates")
 
     page.get_by_label("Search templates").fill("nps promoters")
     expect(page.locator(".template-card")).to_have_count(1)
-    page.get_by_role("link", name="Start from Promoters").click()
+    page.get_by_test_id("template-promoters").get_by_role("link", name="Start from this template").click()
     expect(page).to_have_url(re.compile(r"#/new/template/promoters$"))
     expect(page.get_by_test_id("estimate-value")).to_be_visible()
-    shoot(page, artifacts, "13-template-in-builder")
+    shoot(page, artifacts, "14-template-in-builder")
 
 
 def test_another_tenants_key_never_shows_the_demo_segments(api: str, page: Any) -> None:

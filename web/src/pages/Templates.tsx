@@ -59,7 +59,7 @@ function TemplateCard({ template }: { template: Template }) {
       <div className="rule-summary" data-testid={`template-summary-${template.id}`}>
         <SummaryTree summary={summary} />
       </div>
-      <Link className="button primary start" href={`/new/template/${encodeURIComponent(template.id)}`} aria-label={`Start from ${template.name}`}>
+      <Link className="button primary start" href={`/new/template/${encodeURIComponent(template.id)}`} aria-describedby={heading}>
         Start from this template
       </Link>
     </li>
