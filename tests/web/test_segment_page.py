@@ -97,6 +97,15 @@ def test_watch_a_segment(stack: WebStack, page: Any, artifacts: Path) -> None:
     # The two recorded days and the day of the initial fill.
     expect(chart).to_have_attribute("aria-label", re.compile(r"^3 daily sizes "))
     expect(chart.locator("canvas")).to_have_count(1)
+    # Recorded with the counts of now, so no change (nothing has moved the demo data yet).
+    expect(page.get_by_test_id("size-change")).to_contain_text(f"{count:,} → {count:,} members")
+    readout = page.get_by_test_id("trend-chart-readout")
+    expect(readout).to_contain_text(f"{count:,} members")
+    latest = readout.inner_text()
+    over = chart.locator(".u-over").bounding_box()
+    assert over is not None
+    page.mouse.move(over["x"] + 2, over["y"] + over["height"] / 2)  # the first day
+    expect(readout).not_to_have_text(latest)
     shoot(page, artifacts, "01-segment-page")
 
 

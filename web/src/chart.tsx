@@ -5,7 +5,7 @@
  */
 import "uplot/dist/uPlot.min.css";
 
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import uPlot from "uplot";
 
 export interface TimeChartProps {
@@ -24,10 +24,13 @@ const counts = (_plot: uPlot, splits: number[]) => splits.map((value) => value.t
 
 export function TimeChart({ xs, ys, label, summary, height = 220, testId }: TimeChartProps) {
   const box = useRef<HTMLDivElement>(null);
+  /** The point under the pointer, read out below the chart (else the latest point). */
+  const [hovered, setHovered] = useState<number | null>(null);
 
   useEffect(() => {
     const element = box.current;
     if (element === null) return;
+    setHovered(null);
     const options: uPlot.Options = {
       width: Math.max(element.clientWidth, 300),
       height,
@@ -40,6 +43,7 @@ export function TimeChart({ xs, ys, label, summary, height = 220, testId }: Time
       },
       axes: [{}, { values: counts, size: 60 }],
       series: [{}, { label, stroke: "#2b6cd4", width: 2, fill: "rgba(43, 108, 212, 0.08)", points: { show: xs.length <= 60 } }],
+      hooks: { setCursor: [(self) => setHovered(self.cursor.idx ?? null)] },
     };
     const plot = new uPlot(options, [xs, ys], element);
     const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(element.clientWidth, 300), height }));
@@ -50,5 +54,16 @@ export function TimeChart({ xs, ys, label, summary, height = 220, testId }: Time
     };
   }, [xs, ys, label, height]);
 
-  return <div ref={box} className="time-chart" role="img" aria-label={summary} data-testid={testId} />;
+  const shown = hovered ?? xs.length - 1;
+  const value = ys[shown];
+  return (
+    <figure className="time-chart">
+      <div ref={box} role="img" aria-label={summary} data-testid={testId} />
+      {shown >= 0 && (
+        <figcaption className="chart-readout" data-testid={testId && `${testId}-readout`}>
+          {new Date(xs[shown] * 1000).toLocaleString()}: {value === null ? "not recorded" : `${value.toLocaleString()} ${label}`}
+        </figcaption>
+      )}
+    </figure>
+  );
 }

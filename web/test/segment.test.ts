@@ -16,6 +16,7 @@ import {
   previousPage,
   rebaseManual,
   sinceFor,
+  sizeChange,
   withIds,
 } from "../src/segment/logic";
 
@@ -227,5 +228,25 @@ describe("feedTime", () => {
   it("carries the date for an earlier day", () => {
     const at = new Date(2026, 10, 27, 23, 59, 0);
     expect(feedTime(at.toISOString(), now)).toBe(at.toLocaleString());
+  });
+});
+
+describe("sizeChange", () => {
+  it("needs two points", () => {
+    expect(sizeChange([])).toBeNull();
+    expect(sizeChange([{ at: hour(1), count: 5 }])).toBeNull();
+  });
+
+  it("compares the last point with the first", () => {
+    expect(sizeChange([{ at: hour(1), count: 200 }, { at: hour(2), count: 150 }, { at: hour(3), count: 190 }])).toEqual({
+      from: { at: hour(1), count: 200 },
+      to: { at: hour(3), count: 190 },
+      delta: -10,
+      ratio: -0.05,
+    });
+  });
+
+  it("has no ratio from an empty segment", () => {
+    expect(sizeChange([{ at: hour(1), count: 0 }, { at: hour(2), count: 7 }])?.ratio).toBeNull();
   });
 });

@@ -9,10 +9,12 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import type { HistoryPoint } from "../api";
 import { TimeChart } from "../chart";
 import { useApp } from "../context";
-import { describeError, historySeries, type Resolution, sinceFor } from "./logic";
+import { describeError, historySeries, type Resolution, sinceFor, sizeChange } from "./logic";
 import { usePolling } from "./poll";
 
 const REREAD_MS = 5 * 60_000;
+const COUNT_CHANGE = new Intl.NumberFormat(undefined, { signDisplay: "exceptZero" });
+const SHARE_CHANGE = new Intl.NumberFormat(undefined, { style: "percent", signDisplay: "exceptZero", maximumFractionDigits: 1 });
 
 const VIEWS: { resolution: Resolution; label: string }[] = [
   { resolution: "hour", label: "Hourly, last 48 hours" },
@@ -51,6 +53,7 @@ export function Trend({ segmentId, refreshKey }: { segmentId: string; refreshKey
   const [xs, ys] = useMemo(() => historySeries(points ?? [], resolution), [points, resolution]);
   const first = points?.[0];
   const last = points?.[points.length - 1];
+  const change = useMemo(() => sizeChange(points ?? []), [points]);
 
   return (
     <section className="panel size-trend" aria-labelledby="trend-title">
@@ -77,6 +80,13 @@ export function Trend({ segmentId, refreshKey }: { segmentId: string; refreshKey
         <p className="segment-empty" data-testid="trend-empty">
           {points.length === 0 ? "No size recorded yet in this period. " : `One point so far: ${points[0].count.toLocaleString()} members at ${new Date(points[0].at).toLocaleString()}. `}
           The size history starts when the scheduler records it: hourly, the first time it runs in each hour, and daily.
+        </p>
+      )}
+      {change && (
+        <p className="size-change" data-testid="size-change">
+          {change.from.count.toLocaleString()} → {change.to.count.toLocaleString()} members:{" "}
+          <strong>{COUNT_CHANGE.format(change.delta)}</strong>
+          {change.ratio !== null && ` (${SHARE_CHANGE.format(change.ratio)})`} since {new Date(change.from.at).toLocaleString()}
         </p>
       )}
       {points !== null && points.length >= 2 && first && last && (

@@ -188,3 +188,21 @@ export function feedTime(iso: string, now: Date): string {
   const at = new Date(iso);
   return at.toDateString() === now.toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
 }
+
+export interface SizeChange {
+  from: HistoryPoint;
+  to: HistoryPoint;
+  delta: number;
+  /** The change relative to the first size; `null` when that was 0 (any growth from nothing is not a percentage). */
+  ratio: number | null;
+}
+
+/** How much the size changed from the first point shown to the last; `null` below two points. */
+export function sizeChange(points: HistoryPoint[]): SizeChange | null {
+  if (points.length < 2) return null;
+  const from = points[0];
+  const to = points[points.length - 1];
+  const delta = to.count - from.count;
+  return { from, to, delta, ratio: from.count === 0 ? null : delta / from.count };
+}
+
