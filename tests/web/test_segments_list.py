@@ -129,6 +129,7 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     assert reads.total == 2 * 17  # the 16 read a moment ago are kept: only the new segment's
     expect(filling).to_contain_text("filled", timeout=STEP_TIMEOUT_MS)  # the list polls while something fills
     expect(page.get_by_test_id("count-web_list_static")).to_have_text("2")
+    expect(page.get_by_test_id("changed-web_list_static")).to_contain_text("member change")  # read again
 
     page.get_by_label("Type").select_option("static")
     expect(page.locator("table.segments tbody tr")).to_have_count(1)

@@ -219,6 +219,22 @@ export function Segments() {
     };
   }, [api, path, filling]);
 
+  // A segment that just finished filling has new members: read its trend and feed again.
+  const wasFilling = useRef(new Set<string>());
+  const [refilled, setRefilled] = useState(0);
+  useEffect(() => {
+    const fillingNow = new Set(rows.filter(isFilling).map((segment) => segment.id));
+    const done = [...wasFilling.current].filter((id) => !fillingNow.has(id));
+    wasFilling.current = fillingNow;
+    if (done.length === 0) return;
+    const kept = keptExtras(api);
+    for (const id of done) {
+      requested.current.delete(id);
+      kept.delete(id);
+    }
+    setRefilled((count) => count + 1);
+  }, [api, rows]);
+
   const ids = rows.map((segment) => segment.id).join("\n");
   useEffect(() => {
     const controller = new AbortController();
@@ -249,7 +265,7 @@ export function Segments() {
       controller.abort();
       for (const id of started) requested.current.delete(id); // cut short: asked again next time
     };
-  }, [api, ids]);
+  }, [api, ids, refilled]);
 
   const now = useNow();
   const shown = useMemo(
@@ -380,7 +396,7 @@ export function Segments() {
                 <td data-testid={`filling-${segment.id}`}>
                   <FillingCell segment={segment} now={now} />
                 </td>
-                <td data-testid={`changed-${segment.id}`}>
+                <td className="when" data-testid={`changed-${segment.id}`}>
                   <ChangedCell segment={segment} extra={extras[segment.id]} now={now} />
                 </td>
               </tr>
