@@ -66,6 +66,7 @@ def test_the_local_front_serves_config_json_to_the_apps_fetch(tmp_path: Path) ->
     assert (answer.status, json.loads(answer.body)) == (200, {"api": None})
     assert ("Content-Type", "application/json") in answer.headers
     assert front.handle("GET", "/", [("Accept", "*/*")], b"").status == 403  # the root stays the API's
+    assert front.handle("GET", "/assets/%00", [("Accept", "*/*")], b"").status == 403  # no file, no crash
 
 
 def test_the_banner_names_the_apps_address_connected_with_the_first_demo_key(tmp_path: Path) -> None:

@@ -77,8 +77,11 @@ def test_pip_output_is_shown_only_when_pip_fails() -> None:
 def test_make_installs_through_the_progress_filter(tmp_path: Path) -> None:
     make = shutil.which("make")
     assert make is not None
-    for name in ("Makefile", "pyproject.toml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "web").mkdir()
+    web = ("package.json", "package-lock.json", "index.html", "vite.config.ts", "tsconfig.json")
+    for name in ("Makefile", "pyproject.toml", "openapi.json", *(f"web/{file}" for file in web)):
+        shutil.copy(ROOT / name, tmp_path / name)  # `run` also builds the web app from these
     planned = subprocess.run([make, "-n", "run"], cwd=tmp_path, capture_output=True, text=True, check=True)
     installs = [line for line in planned.stdout.splitlines() if "pip install" in line]
     assert installs and all("pip_progress.py" in line and "--quiet" not in line for line in installs)
+    assert "cd web && npm run --silent build" in planned.stdout
