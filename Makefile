@@ -81,11 +81,19 @@ test-web: web/dist/index.html $(STAMP)
 
 # --- Lambda package: `sam build` runs these (BuildMethod: makefile in template.yaml) ---
 # SAM sets ARTIFACTS_DIR. Every function gets the runtime packages of growthos_segments
-# only; DependenciesLayer gets the runtime dependencies as wheels for the template's
-# runtime and architecture (python3.12, arm64). The system Python 3.11+ with pip runs
-# devstack/lambda_package.py (standard library only); .venv is not needed.
+# only (AppDeployFunction also the built web app); DependenciesLayer gets the runtime
+# dependencies as wheels for the template's runtime and architecture (python3.12, arm64).
+# The system Python 3.11+ with pip runs devstack/lambda_package.py (standard library
+# only); .venv is not needed.
 build-%Function:
 	$(PYTHON) devstack/lambda_package.py code "$(ARTIFACTS_DIR)"
+
+# The function that publishes the web app carries its build too (built first when missing
+# or stale; WEB_DIST names another build, as the package test does).
+WEB_DIST ?= web/dist
+build-AppDeployFunction: $(WEB_DIST)/index.html
+	$(PYTHON) devstack/lambda_package.py code "$(ARTIFACTS_DIR)"
+	$(PYTHON) devstack/lambda_package.py site "$(ARTIFACTS_DIR)" --from "$(WEB_DIST)"
 
 build-DependenciesLayer:
 	$(PYTHON) devstack/lambda_package.py dependencies "$(ARTIFACTS_DIR)/python"

@@ -8,6 +8,9 @@ set, and those run this file:
   ``growthos_segments`` import root, less the development stack, as
   ``DIR/growthos_segments/...``: no tests, benchmarks, examples, dev stack or
   CLI reach a Lambda;
+- ``site DIR --from FOLDER`` copies the built web app (web/dist) into
+  ``DIR/site/``, for the one function that publishes it (``AppDeployFunction``,
+  handlers/web_deploy.py);
 - ``dependencies DIR`` pip-installs the distribution's runtime dependencies
   (``[project] dependencies`` plus the ``aws`` extra) into ``DIR`` as wheels for
   the template's runtime and architecture, so the layer holds aarch64 builds of
@@ -38,8 +41,10 @@ __all__ = [
     "ARCHITECTURE",
     "DEV_PACKAGES",
     "RUNTIME",
+    "SITE_FOLDER",
     "build_code",
     "build_dependencies",
+    "build_site",
     "main",
     "runtime_packages",
     "runtime_requirements",
@@ -125,6 +130,26 @@ def build_code(target: Path, root: Path = ROOT) -> list[Path]:
     return written
 
 
+SITE_FOLDER = "site"
+"""Where the built web app goes in a package: ``SITE_FOLDER`` of handlers/web_deploy.py
+(a test keeps them equal; this file imports nothing from the project)."""
+
+
+def build_site(target: Path, source: Path) -> list[Path]:
+    """Copy the built web app ``source`` into ``target/site``; returns the files written.
+
+    An earlier copy is replaced, so a file of an older build does not linger. A
+    folder without ``index.html`` stops the build: the function would publish no app.
+    """
+    if not (source / "index.html").is_file():
+        raise ValueError(f"{source} holds no index.html: build the web app first (make web)")
+    destination = target / SITE_FOLDER
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(source, destination)
+    return sorted(path for path in destination.rglob("*") if path.is_file())
+
+
 def build_dependencies(
     target: Path,
     *,
@@ -170,10 +195,13 @@ def wheel_selection(runtime: str | None, architecture: str | None) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lambda_package.py",
-        description="Build the Lambda code package or the dependencies layer (run by `sam build`).",
+        description="Build the Lambda code package, the web app's copy in it, or the dependencies layer "
+        "(run by `sam build`).",
     )
-    parser.add_argument("part", choices=("code", "dependencies"))
+    parser.add_argument("part", choices=("code", "site", "dependencies"))
     parser.add_argument("directory", help="SAM's $(ARTIFACTS_DIR), or its python/ for the layer")
+    parser.add_argument("--from", dest="source", type=Path, default=ROOT / "web" / "dist",
+                        help="site: the built web app (default: web/dist)")
     args = parser.parse_args(argv)
     if not args.directory.strip():
         parser.error("the directory is empty: run through `sam build`, or set ARTIFACTS_DIR")
@@ -182,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.part == "code":
             count = len(build_code(target))
             print(f"lambda package: {count} modules of growthos_segments in {target}")
+        elif args.part == "site":
+            count = len(build_site(target, args.source))
+            print(f"lambda package: {count} files of the web app in {target / SITE_FOLDER}")
         else:
             build_dependencies(target)
             print(f"lambda layer: runtime dependencies for {RUNTIME} {ARCHITECTURE} in {target}")

@@ -472,8 +472,12 @@ class LocalStack:
     def _banner(self, seconds: float) -> None:
         assert self.front is not None and self.moto is not None
         url = self.front.url
-        running = sorted(n for n, f in self.functions.items() if f.available())
-        missing = sorted(n for n, f in self.functions.items() if not f.available())
+        triggered = {source.function for sources in (self.app.streams, self.app.queues, self.app.schedules,
+                                                     self.app.routes) for source in sources}
+        triggered |= {a.function for a in self.app.authorizers.values() if a is not None}
+        running = sorted(n for n, f in self.functions.items() if n in triggered and f.available())
+        untriggered = sorted(n for n in self.functions if n not in triggered)
+        missing = sorted(n for n, f in self.functions.items() if n in triggered and not f.available())
         lines = [
             f"{READY_MARKER} {seconds:.1f} s: API {url}",
             self._app_line(url),
@@ -489,6 +493,8 @@ class LocalStack:
         if self.filled_at is not None:
             lines.append(f"  {FILLED_MARKER} {iso(self.filled_at)}; the scheduler applies what time changes")
         lines.append(f"  running: {', '.join(running)}")
+        if untriggered:
+            lines.append(f"  no local trigger (deploy-time only): {', '.join(untriggered)}")
         if missing:
             lines.append(f"  not written yet (triggers skipped): {', '.join(missing)}")
         tenant = self.options.tenants[0][0]

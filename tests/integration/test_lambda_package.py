@@ -29,6 +29,7 @@ import pytest
 
 from growthos_segments.devstack import lambda_package
 from growthos_segments.devstack.template import load_template
+from growthos_segments.handlers import web_deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,11 +104,12 @@ def _functions(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _build_like_sam(
-    logical_id: str, resource: Mapping[str, Any], globals_: Mapping[str, Any], out: Path
+    logical_id: str, resource: Mapping[str, Any], globals_: Mapping[str, Any], out: Path, web_dist: Path
 ) -> Path:
     if resource.get("Metadata", {}).get("BuildMethod") != "makefile":
         return ROOT / resource["Properties"].get("CodeUri", globals_.get("CodeUri", "."))
-    env = {**os.environ, "ARTIFACTS_DIR": str(out), "PYTHON": shlex.join(_NO_SITE_PACKAGES)}
+    env = {**os.environ, "ARTIFACTS_DIR": str(out), "PYTHON": shlex.join(_NO_SITE_PACKAGES),
+           "WEB_DIST": str(web_dist)}
     command = ["make", "--makefile", str(ROOT / "Makefile"), f"build-{logical_id}"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{logical_id}: {result.stderr}"
@@ -119,13 +121,31 @@ def template() -> dict[str, Any]:
     return load_template(ROOT / "template.yaml")
 
 
+SITE_FUNCTION = "AppDeployFunction"
+"""The one function whose package also holds the built web app (handlers/web_deploy.py)."""
+
+
 @pytest.fixture(scope="module")
-def packages(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def web_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for web/dist: the package build copies whatever the build holds, and
+    building the real app here would need npm and overwrite the checkout's web/dist."""
+    folder = tmp_path_factory.mktemp("dist")
+    (folder / "assets").mkdir()
+    (folder / "index.html").write_text("<!doctype html><title>builder</title>")
+    (folder / "config.json").write_text('{"api": null}\n')
+    (folder / "assets" / "index-0a1b2c3d.js").write_text("console.log(1)")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def packages(
+    template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, web_dist: Path
+) -> dict[str, Path]:
     """``{function logical id: its built code}``."""
     globals_ = template["Globals"]["Function"]
     out = tmp_path_factory.mktemp("functions")
     return {
-        logical_id: _build_like_sam(logical_id, resource, globals_, out / logical_id)
+        logical_id: _build_like_sam(logical_id, resource, globals_, out / logical_id, web_dist)
         for logical_id, resource in _functions(template).items()
     }
 
@@ -159,15 +179,20 @@ def _distinct(packages: Mapping[str, Path]) -> dict[str, Path]:
     return dict(by_content.values())
 
 
-def test_each_function_holds_the_runtime_packages_and_nothing_else(packages: dict[str, Path]) -> None:
-    expected = {"growthos_segments/__init__.py"} | {
+def test_each_function_holds_the_runtime_packages_and_nothing_else(
+    packages: dict[str, Path], web_dist: Path
+) -> None:
+    code = {"growthos_segments/__init__.py"} | {
         f"growthos_segments/{folder}/{name}"
         for folder in RUNTIME_FOLDERS
         for name in _files(ROOT / folder)
         if name.endswith(".py")
     }
+    site = {f"{lambda_package.SITE_FOLDER}/{name}" for name in _files(web_dist)}
+    assert SITE_FUNCTION in packages
     for logical_id, package in packages.items():
         files = _files(package)
+        expected = code | site if logical_id == SITE_FUNCTION else code
         missing, extra = sorted(expected - files), sorted(files - expected)
         assert not extra, f"{logical_id} holds more than runtime code: {extra[:10]}"
         assert not missing, f"{logical_id} misses {missing[:10]}"
@@ -177,7 +202,7 @@ def test_every_handler_imports_from_the_package_and_layer_alone(
     template: dict[str, Any], packages: dict[str, Path], dependencies: Path
 ) -> None:
     handlers = [resource["Properties"]["Handler"] for resource in _functions(template).values()]
-    assert len(handlers) == 6
+    assert len(handlers) == 7
     for logical_id, package in _distinct(packages).items():
         command = [*_NO_SITE_PACKAGES, "-c", _IMPORT_EVERYTHING, str(package), str(dependencies), *handlers]
         result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=package)
@@ -290,3 +315,21 @@ def test_the_layer_takes_wheels_for_the_runtimes_glibc_not_only_manylinux2014() 
     assert options[options.index("--python-version") + 1] == "3.12"
     with pytest.raises(ValueError, match=r"python3\.99"):
         lambda_package.wheel_selection("python3.99", "arm64")
+
+
+def test_the_site_is_where_the_publishing_handler_reads_it(packages: dict[str, Path], web_dist: Path) -> None:
+    package = packages[SITE_FUNCTION]
+    site = package / web_deploy.SITE_FOLDER
+    assert (site / "index.html").read_bytes() == (web_dist / "index.html").read_bytes()
+    assert (site / "assets" / "index-0a1b2c3d.js").is_file()
+
+
+def test_a_site_without_a_build_stops_the_package_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "dist").mkdir()
+    code = lambda_package.main(["site", str(tmp_path / "out"), "--from", str(tmp_path / "dist")])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "holds no index.html: build the web app first (make web)" in error
+    assert not (tmp_path / "out").exists()
