@@ -8,6 +8,7 @@ The fixtures (the stack, the browser, screenshots) are in ``conftest.py``.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,33 @@ def test_keyboard_only_build_and_save(api: str, page: Any, artifacts: Path) -> N
     rule = get(api, "/segments/web_keyboard")["rule"]
     assert rule == {"and": [{"email": {"action": "opened", "min_count": 3, "within": "7d"}},
                             {"rfm_score": {"dimension": "monetary", "min": 4}}]}
+
+
+def test_static_segment_and_exclusions(api: str, page: Any, artifacts: Path) -> None:
+    open_app(page, api, "/new")
+    page.get_by_label("segment type").select_option("static")
+    sync_api.expect(page.locator(".queryBuilder")).to_have_count(0)  # a static segment has no rule
+    page.get_by_label("contacts of the static segment").fill("c1\nc2, c3")
+    page.get_by_label("segment id").fill("web_static")
+    page.get_by_label("segment name").fill("Hand-picked")
+    page.get_by_role("button", name="Save", exact=True).click()
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_static (version 1)")
+    shoot(page, artifacts, "14-builder-static")
+    saved = get(api, "/segments/web_static")
+    assert (saved["type"], saved["rule"], saved["include_contacts"]) == ("static", None, ["c1", "c2", "c3"])
+
+    open_app(page, api, "/")
+    open_app(page, api, "/new")  # a new builder (the same address would keep the saved one)
+    apply_json(page, {"tag": {"tags": ["vip"]}})
+    sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
+    page.get_by_text("Manual include / exclude").click()
+    page.get_by_label("exclude segments").select_option(label="Hand-picked")
+    page.get_by_label("always exclude contacts").fill("c9")
+    page.get_by_label("segment id").fill("web_exclusions")
+    page.get_by_label("segment name").fill("VIPs but not the hand-picked")
+    page.get_by_role("button", name="Save", exact=True).click()
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_exclusions (version 1)")
+    page.get_by_role("link", name="open its page").click()
+    sync_api.expect(page).to_have_url(re.compile(r"#/segments/web_exclusions$"))
+    saved = get(api, "/segments/web_exclusions")
+    assert (saved["exclude_segments"], saved["exclude_contacts"]) == (["web_static"], ["c9"])

@@ -117,8 +117,9 @@ export class Api {
     return this.call<Segment>("GET", segmentPath(id), undefined, signal);
   }
 
-  estimate(rule: Json, signal: AbortSignal, perCondition = false): Promise<Estimate> {
-    return this.call<Estimate>("POST", "rules/estimate", { rule, ...(perCondition ? { per_condition: true } : {}) }, signal);
+  /** `as`: the type and exclusions the rule would be saved with (pinned segments and exclusions change its size). */
+  estimate(rule: Json, signal: AbortSignal, perCondition = false, as: { type?: string; exclude_segments?: string[] } = {}): Promise<Estimate> {
+    return this.call<Estimate>("POST", "rules/estimate", { rule, ...as, ...(perCondition ? { per_condition: true } : {}) }, signal);
   }
 
   validate(rule: Json, signal?: AbortSignal): Promise<Validation> {

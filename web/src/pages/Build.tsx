@@ -96,6 +96,8 @@ export interface Draft {
   exclude_segments?: string[];
   /** The version being edited: saving sends it, and a newer one on the server is a 409. */
   version?: number;
+  /** The name of the template it starts from. */
+  template?: string;
 }
 
 /** Contact ids as a marketer pastes them: one per line, or separated by commas or spaces. */
@@ -187,7 +189,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
       setEstimate({ kind: "loading" });
-      api.estimate(rule, controller.signal, true).then(
+      api.estimate(rule, controller.signal, true, { type, exclude_segments: excludeSegments }).then(
         (result) => {
           setAlone(aloneByNode(result.per_condition, exported.pointers));
           setEstimate({ kind: "ready", estimate: result });
@@ -212,7 +214,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       window.clearTimeout(timer);
       controller.abort();
     };
-  }, [api, exported, normal, isStatic]);
+  }, [api, exported, normal, isStatic, type, excludeSegments]);
 
   const fields: Field[] = useMemo(
     () => [...catalog.map((entry) => ({ name: entry.name, label: entry.label })), { name: SEGMENT, label: "In another segment" }, { name: JSONLOGIC, label: "Plain JsonLogic" }],
@@ -269,7 +271,9 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
 
   return (
     <BuilderContext.Provider value={{ catalog, segments, editing: initial.id, completions, errors, warnings, alone }}>
-      <h2>{version === undefined ? "New segment" : `Edit ${initial.name ?? id} (version ${version})`}</h2>
+      <h2>
+        {version !== undefined ? `Edit ${name || id} (version ${version})` : initial.template ? `New segment from the template “${initial.template}”` : "New segment"}
+      </h2>
       {!isStatic && <EstimatePanel state={estimate} />}
       {isStatic ? (
         <p className="static-note">A static segment has no rule: its members are the contacts listed below.</p>
@@ -422,7 +426,7 @@ export function BuildFromTemplate({ template }: { template: string }) {
     async (api: Api): Promise<Draft> => {
       const found = (await api.templates()).find((entry) => entry.id === template);
       if (found === undefined) throw new Error(`no template ${template}`);
-      return { name: found.name, description: found.description, rule: found.rule };
+      return { name: found.name, description: found.description, rule: found.rule, template: found.name };
     },
     [template],
   );
