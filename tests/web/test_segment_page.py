@@ -98,7 +98,7 @@ def test_watch_a_segment(stack: WebStack, page: Any, artifacts: Path) -> None:
     expect(chart).to_have_attribute("aria-label", re.compile(r"^3 daily sizes "))
     expect(chart.locator("canvas")).to_have_count(1)
     # Recorded with the counts of now, so no change (nothing has moved the demo data yet).
-    expect(page.get_by_test_id("size-change")).to_contain_text(f"{count:,} → {count:,} members")
+    expect(page.get_by_test_id("size-change")).to_contain_text(f"{count:,} → {count:,} members, no change")
     readout = page.get_by_test_id("trend-chart-readout")
     expect(readout).to_contain_text(f"{count:,} members")
     latest = readout.inner_text()
@@ -183,6 +183,9 @@ def test_pick_contacts_by_hand_and_a_conflicting_change(stack: WebStack, page: A
                                           "exclude_contacts")}
     put(api, f"/segments/{SEGMENT}", {**definition, "description": "changed elsewhere",
                                       "version": current["version"]})
+    # The page's live read of the segment notices; the edit still starts from the old version.
+    expect(page.get_by_test_id("manual-stale")).to_contain_text(
+        f"Version {version + 2} was saved since you opened this", timeout=STEP_TIMEOUT_MS)
     page.get_by_label("Contact ids to always exclude").fill("c1")
     page.get_by_test_id("exclude_contacts").get_by_role("button", name="Add").click()
     page.get_by_role("button", name="Save changes").click()

@@ -14,6 +14,7 @@ import {
   nextPage,
   parseContactIds,
   previousPage,
+  problemsByList,
   rebaseManual,
   sinceFor,
   sizeChange,
@@ -248,5 +249,26 @@ describe("sizeChange", () => {
 
   it("has no ratio from an empty segment", () => {
     expect(sizeChange([{ at: hour(1), count: 0 }, { at: hour(2), count: 7 }])?.ratio).toBeNull();
+  });
+});
+
+describe("problemsByList", () => {
+  it("puts each detail beside the list its pointer is in, the rest together", () => {
+    const error = new ApiError(422, "invalid request", [
+      { location: "body", path: "/include_contacts/3", message: "too long" },
+      { location: "body", path: "/exclude_contacts", message: "at most 1000 items" },
+      { location: "body", path: "/include_contacts/7", message: "no '#' allowed" },
+      { location: "body", path: "/include_contacts_extra", message: "not allowed" },
+      { location: "body", path: "", message: "bad body" },
+    ]);
+    expect(problemsByList(error)).toEqual({
+      include_contacts: "/include_contacts/3: too long; /include_contacts/7: no '#' allowed",
+      exclude_contacts: "/exclude_contacts: at most 1000 items",
+      other: "/include_contacts_extra: not allowed; bad body",
+    });
+  });
+
+  it("gives the message when the API names no detail", () => {
+    expect(problemsByList(new ApiError(422, "invalid request", []))).toEqual({ other: "invalid request" });
   });
 });

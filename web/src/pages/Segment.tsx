@@ -73,7 +73,7 @@ function Watched({ initial }: { initial: Segment }) {
       </div>
       <div className="segment-grid">
         <Snapshots segmentId={segment.id} archived={segment.status === "archived"} />
-        <ManualContactsEditor segment={initial} onSaved={saved} />
+        <ManualContactsEditor segment={initial} latestVersion={segment.version} onSaved={saved} />
       </div>
     </>
   );

@@ -27,8 +27,9 @@ export function LiveFeed({ segmentId }: { segmentId: string }) {
     const controller = new AbortController();
     api.transitions(segmentId, { limit: 50 }, controller.signal).then(
       (page) => {
-        setEntries(page.transitions);
-        setNewest(page.newest);
+        // Merged, not set: a poll may have answered first.
+        setEntries((shown) => mergeFeed(shown ?? [], page.transitions));
+        setNewest((mark) => mark ?? page.newest);
         setCheckedAt(new Date());
       },
       (error: unknown) => !controller.signal.aborted && setProblem(describeError(error)),
@@ -57,12 +58,13 @@ export function LiveFeed({ segmentId }: { segmentId: string }) {
       }
       setProblem(null);
       setCheckedAt(new Date());
-      if (arrived.length > 0) setEntries((shown) => mergeFeed(shown ?? [], arrived));
+      setEntries((shown) => (arrived.length > 0 || shown === null ? mergeFeed(shown ?? [], arrived) : shown));
       setNewest(mark);
     },
     [api, segmentId, newest],
   );
-  usePolling(poll, POLL_MS, entries !== null && !paused);
+  // Also while the first read has failed: a poll without a mark reads the latest page again.
+  usePolling(poll, POLL_MS, !paused);
 
   const segment = encodeURIComponent(segmentId);
   const now = checkedAt ?? new Date();

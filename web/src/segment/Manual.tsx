@@ -9,7 +9,16 @@ import { Link } from "wouter";
 
 import { ApiError, type Segment } from "../api";
 import { useApp } from "../context";
-import { definitionWith, describeError, type ManualContacts, parseContactIds, rebaseManual, withIds } from "./logic";
+import {
+  definitionWith,
+  describeError,
+  type ManualContacts,
+  type ManualProblems,
+  parseContactIds,
+  problemsByList,
+  rebaseManual,
+  withIds,
+} from "./logic";
 
 type ListName = keyof ManualContacts;
 
@@ -86,7 +95,14 @@ function ContactList({
   );
 }
 
-export function ManualContactsEditor({ segment, onSaved }: { segment: Segment; onSaved: (saved: Segment) => void }) {
+interface EditorProps {
+  segment: Segment;
+  /** The version the page's live header last read: newer than the one edited, a save will be refused. */
+  latestVersion: number;
+  onSaved: (saved: Segment) => void;
+}
+
+export function ManualContactsEditor({ segment, latestVersion, onSaved }: EditorProps) {
   const { api } = useApp();
   /** The version the edit started from: saving sends its number, and re-applies to a newer one on reload. */
   const [base, setBase] = useState<Segment>(segment);
@@ -94,7 +110,7 @@ export function ManualContactsEditor({ segment, onSaved }: { segment: Segment; o
   const [saving, setSaving] = useState(false);
   const [status, setStatus] = useState<string | null>(null);
   const [conflict, setConflict] = useState(false);
-  const [problems, setProblems] = useState<Partial<Record<ListName | "other", string>>>({});
+  const [problems, setProblems] = useState<ManualProblems>({});
 
   const changed = LISTS.some(({ name }) => edited[name].join("\u0000") !== base[name].join("\u0000"));
   const update = (name: ListName, ids: string[]) => {
@@ -116,13 +132,7 @@ export function ManualContactsEditor({ segment, onSaved }: { segment: Segment; o
       if (error instanceof ApiError && error.status === 409) {
         setConflict(true);
       } else if (error instanceof ApiError && error.status === 422) {
-        const found: Partial<Record<ListName | "other", string>> = {};
-        for (const detail of error.errors) {
-          const list = LISTS.find(({ name }) => detail.path.startsWith(`/${name}`));
-          const where = list?.name ?? "other";
-          found[where] = [found[where], `${detail.path}: ${detail.message}`].filter(Boolean).join("; ");
-        }
-        setProblems(error.errors.length > 0 ? found : { other: error.message });
+        setProblems(problemsByList(error));
       } else {
         setProblems({ other: describeError(error) });
       }
@@ -162,6 +172,14 @@ export function ManualContactsEditor({ segment, onSaved }: { segment: Segment; o
           />
         ))}
       </div>
+      {!conflict && latestVersion > base.version && (
+        <p className="hint" data-testid="manual-stale">
+          Version {latestVersion} was saved since you opened this (you are editing version {base.version}).{" "}
+          <button type="button" onClick={() => void reload()}>
+            Reload
+          </button>
+        </p>
+      )}
       {conflict && (
         <p role="alert" className="problem conflict" data-testid="manual-conflict">
           Not saved: this segment was changed by someone else since you opened it (you had version {base.version}).{" "}

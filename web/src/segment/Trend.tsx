@@ -84,9 +84,16 @@ export function Trend({ segmentId, refreshKey }: { segmentId: string; refreshKey
       )}
       {change && (
         <p className="size-change" data-testid="size-change">
-          {change.from.count.toLocaleString()} → {change.to.count.toLocaleString()} members:{" "}
-          <strong>{COUNT_CHANGE.format(change.delta)}</strong>
-          {change.ratio !== null && ` (${SHARE_CHANGE.format(change.ratio)})`} since {new Date(change.from.at).toLocaleString()}
+          Recorded sizes: {change.from.count.toLocaleString()} → {change.to.count.toLocaleString()} members,{" "}
+          {change.delta === 0 ? (
+            "no change"
+          ) : (
+            <strong>
+              {COUNT_CHANGE.format(change.delta)}
+              {change.ratio !== null && ` (${SHARE_CHANGE.format(change.ratio)})`}
+            </strong>
+          )}{" "}
+          since {new Date(change.from.at).toLocaleString()}
         </p>
       )}
       {points !== null && points.length >= 2 && first && last && (

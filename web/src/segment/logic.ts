@@ -206,3 +206,19 @@ export function sizeChange(points: HistoryPoint[]): SizeChange | null {
   return { from, to, delta, ratio: from.count === 0 ? null : delta / from.count };
 }
 
+
+export type ManualProblems = Partial<Record<keyof ManualContacts | "other", string>>;
+
+const MANUAL_LISTS = ["include_contacts", "exclude_contacts"] as const;
+
+/** A refused save's details beside the list each names (its pointer is in that list), the rest together. */
+export function problemsByList(error: ApiError): ManualProblems {
+  if (error.errors.length === 0) return { other: error.message };
+  const found: ManualProblems = {};
+  for (const detail of error.errors) {
+    const where = MANUAL_LISTS.find((name) => detail.path === `/${name}` || detail.path.startsWith(`/${name}/`)) ?? "other";
+    const text = detail.path ? `${detail.path}: ${detail.message}` : detail.message;
+    found[where] = found[where] ? `${found[where]}; ${text}` : text;
+  }
+  return found;
+}
