@@ -264,7 +264,37 @@ def test_static_segment_and_exclusions(api: str, page: Any, artifacts: Path) -> 
     page.get_by_label("segment name").fill("VIPs but not the hand-picked")
     page.get_by_role("button", name="Save", exact=True).click()
     sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_exclusions (version 1)")
+    sync_api.expect(page.get_by_label("segment id")).to_have_attribute("readonly", "")
+
+    # A segment reference is chosen by name among the tenant's segments, never itself.
+    page.get_by_text("JSON", exact=True).click()
+    group(page).locator(":scope > .ruleGroup-header > .ruleGroup-addRule").click()
+    condition_type(page, 1).select_option("segment")
+    chooser = page.locator(".rule[data-path='[1]'] select[aria-label='segment']")
+    assert chooser.locator("option", has_text="VIPs but not the hand-picked").count() == 0
+    offered = chooser.locator("option").all_inner_texts()
+    chooser.select_option(label=next(text for text in offered if text.startswith("Hand-picked")))
+    view = page.get_by_label("rule JSON")
+    reference = {"segment": {"id": "web_static"}}
+    assert json.loads(view.input_value()) == {"and": [{"tag": {"tags": ["vip"]}}, reference]}
+    page.get_by_role("button", name="Save a new version").click()
+    sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_exclusions (version 2)")
     page.get_by_role("link", name="open its page").click()
     sync_api.expect(page).to_have_url(re.compile(r"#/segments/web_exclusions$"))
     saved = get(api, "/segments/web_exclusions")
     assert (saved["exclude_segments"], saved["exclude_contacts"]) == (["web_static"], ["c9"])
+
+
+def test_every_condition_type_draws_its_form(api: str, page: Any, artifacts: Path) -> None:
+    """Every example of every condition type in the catalog, in one rule: each gets a params
+    form with no console error, and the rule comes back from the tree unchanged."""
+    catalog = get(api, "/condition-types")["condition_types"]
+    examples = [example for entry in catalog for example in entry["examples"]]
+    open_app(page, api, "/new")
+    apply_json(page, {"or": examples})
+    forms = page.locator(".rule .params")
+    sync_api.expect(forms).to_have_count(len(examples))
+    for details in page.locator(".more-options").all():
+        details.locator("summary").click()
+    assert json.loads(page.get_by_label("rule JSON").input_value()) == {"or": examples}
+    shoot(page, artifacts, "15-builder-every-condition-type")

@@ -270,7 +270,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
   const others = segments.filter((segment) => segment.id !== id && segment.status !== "archived");
 
   return (
-    <BuilderContext.Provider value={{ catalog, segments, editing: initial.id, completions, errors, warnings, alone }}>
+    <BuilderContext.Provider value={{ catalog, segments, editing: version === undefined ? undefined : id, completions, errors, warnings, alone }}>
       <h2>
         {version !== undefined ? `Edit ${name || id} (version ${version})` : initial.template ? `New segment from the template “${initial.template}”` : "New segment"}
       </h2>
