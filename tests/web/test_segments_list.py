@@ -55,12 +55,14 @@ def row(page: Any, segment_id: str) -> Any:
 
 
 class PerSegmentReads:
-    """Counts the page's requests for trends and last changes, and the most in flight together."""
+    """Counts the page's requests for trends and last changes, those reading every kept
+    day, and the most in flight together."""
 
     PATTERN = re.compile(r"/segments/[^/?]+/(history|transitions)\?")
 
     def __init__(self, page: Any) -> None:
         self.total = 0
+        self.unbounded = 0
         self.in_flight = 0
         self.most = 0
         page.on("request", self.started)
@@ -70,6 +72,7 @@ class PerSegmentReads:
     def started(self, request: Any) -> None:
         if self.PATTERN.search(request.url):
             self.total += 1
+            self.unbounded += "/history?" in request.url and "since=" not in request.url
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
 
@@ -105,6 +108,7 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     expect(page.get_by_test_id("changed-cold_leads")).to_contain_text(changed)
     expect(page.locator("[aria-busy=true]")).to_have_count(0)
     assert (reads.total, reads.most) == (2 * 16, 4)  # a trend and a feed read per segment, 4 at a time
+    assert reads.unbounded == 0  # 30 days of daily sizes, not the 400 kept
     shoot(page, artifacts, "10-segments-list")
 
     search = page.get_by_label("Search")

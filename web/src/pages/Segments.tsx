@@ -27,6 +27,7 @@ import {
   type SortKey,
   type Trend,
   trendOf,
+  trendSince,
   type TypeFilter,
 } from "./segmentList";
 
@@ -247,9 +248,10 @@ export function Segments() {
         requested.current.add(id);
         started.add(id);
         try {
-          const points = await api.history(id, "day", controller.signal);
+          const now = new Date();
+          const points = await api.history(id, "day", controller.signal, trendSince(now, TREND_DAYS));
           const feed = await api.transitions(id, { limit: 1 }, controller.signal);
-          const extra = { trend: trendOf(points, new Date(), TREND_DAYS), lastChange: feed.transitions[0]?.at ?? null };
+          const extra = { trend: trendOf(points, now, TREND_DAYS), lastChange: feed.transitions[0]?.at ?? null };
           keptExtras(api).set(id, { extra, at: Date.now() });
           setExtras((known) => ({ ...known, [id]: extra }));
         } catch (error) {
