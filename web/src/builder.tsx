@@ -12,14 +12,8 @@ import type { CombinatorSelectorProps, FieldSelectorProps, ValueEditorProps } fr
 import { ValueSelector } from "react-querybuilder";
 
 import type { ConditionEstimate, ConditionType, SegmentSummary } from "./api";
-import { JSONLOGIC, type Json, type JsonObject, SEGMENT } from "./rule";
+import { JSONLOGIC, type Json, type JsonObject, type Note, SEGMENT } from "./rule";
 import { type Completions, describeParams, fieldHint, formSchema, humanize, pruneToBranch } from "./schema";
-
-/** A problem the API reported on a node: an error stops the rule, a warning does not. */
-export interface Note {
-  message: string;
-  suggestion?: string | null;
-}
 
 export interface BuilderState {
   catalog: ConditionType[];

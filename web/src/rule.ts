@@ -11,9 +11,15 @@
  * answers errors with JSON pointers into the exported rule, so export must record
  * which tree node every pointer names, and `formatQuery` silently drops incomplete
  * rules, which would shift the indexes those pointers rely on.
+ *
+ * The API's answers name places in the rule by JSON pointer (errors into the rule as
+ * sent, warnings into its normal form, per-condition sizes into the request body);
+ * `place` and `aloneByNode` put them on the tree nodes those pointers name.
  */
 import type { RuleGroupType, RuleType } from "react-querybuilder";
 import { parseJsonLogic } from "react-querybuilder/parseJsonLogic";
+
+import { humanize } from "./schema";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -200,4 +206,48 @@ export function normalPointers(query: RuleGroupType): Map<string, NodePath> {
   const root = effective(query, []);
   if (root !== null) assign(root, "");
   return pointers;
+}
+
+/** A problem the API reported on a node: an error stops the rule, a warning does not. */
+export interface Note {
+  message: string;
+  suggestion?: string | null;
+}
+
+/** Contact ids as a marketer pastes them: one per line, or separated by commas or spaces. */
+export function parseIds(text: string): string[] {
+  return [...new Set(text.split(/[\s,;]+/).filter((id) => id !== ""))];
+}
+
+/** The API's notes (errors or warnings) on the tree nodes their pointers name, and those that name none. */
+export function place(
+  notes: { path: string; message: string; suggestion?: string | null }[],
+  pointers: Map<string, string>,
+  fromBody: boolean,
+): [Map<string, Note[]>, string[]] {
+  const byNode = new Map<string, Note[]>();
+  const elsewhere: string[] = [];
+  for (const note of notes) {
+    const pointer = fromBody ? rulePointer(note.path) : note.path;
+    const node = pointer === null ? null : nodeForPointer(pointers, pointer);
+    if (node === null) elsewhere.push(`${note.path ? `${note.path}: ` : ""}${note.message}${note.suggestion ? ` (${note.suggestion})` : ""}`);
+    else {
+      const within = pointer === null ? [] : pointerWithin(pointers, pointer, node);
+      const message = within.length > 0 ? `${within.map((token) => (/^\d+$/.test(token) ? `#${Number(token) + 1}` : humanize(token))).join(" › ")}: ${note.message}` : note.message;
+      byNode.set(node, [...(byNode.get(node) ?? []), { message, suggestion: note.suggestion }]);
+    }
+  }
+  return [byNode, elsewhere];
+}
+
+/** Each top-level condition's estimate by the tree node it sizes; none when the rule is one condition (it is the total). */
+export function aloneByNode<T extends { path: string }>(entries: T[] | null | undefined, pointers: Map<string, string>): Map<string, T> {
+  const byNode = new Map<string, T>();
+  if (!entries || entries.length < 2) return byNode;
+  for (const entry of entries) {
+    const pointer = rulePointer(entry.path);
+    const node = pointer === null ? undefined : pointers.get(pointer);
+    if (node !== undefined) byNode.set(node, entry);
+  }
+  return byNode;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { RuleGroupType, RuleType } from "react-querybuilder";
 
 import catalog from "./fixtures/condition-types.json";
-import { JSONLOGIC, type Json, nodeForPointer, normalPointers, pointerWithin, queryToRule, ruleToQuery, rulePointer, SEGMENT } from "../src/rule";
+import { aloneByNode, JSONLOGIC, type Json, nodeForPointer, normalPointers, parseIds, place, pointerWithin, queryToRule, ruleToQuery, rulePointer, SEGMENT } from "../src/rule";
 
 const TYPES = catalog.map((entry) => entry.name);
 
@@ -235,5 +235,51 @@ describe("pointers into the engine's normal form", () => {
 
   it("nothing to send, no pointers", () => {
     expect(normalPointers({ combinator: "and", rules: [] }).size).toBe(0);
+  });
+});
+
+describe("the API's answers on the tree", () => {
+  const email = { email: { action: "opened", within: "30d" } };
+  const tag = { tag: { tags: ["vip"] } };
+  const query = ruleToQuery({ and: [email, { or: [tag, email] }] }, TYPES);
+  const { pointers } = queryToRule(query);
+
+  it("errors go on the node they name, worded by the parameter they point at; the rest are listed", () => {
+    const [byNode, elsewhere] = place(
+      [
+        { path: "/rule/and/0/email/within", message: "not a duration" },
+        { path: "/rule/and/1/or/0/tag/tags/1", message: "too long", suggestion: "did you mean 'vip'?" },
+        { path: "/rule/and/1", message: "a group problem" },
+        { path: "/name", message: "required" },
+      ],
+      pointers,
+      true,
+    );
+    expect(Object.fromEntries(byNode)).toEqual({
+      "0": [{ message: "within: not a duration", suggestion: undefined }],
+      "1.0": [{ message: "tags › #2: too long", suggestion: "did you mean 'vip'?" }],
+      "1": [{ message: "a group problem", suggestion: undefined }],
+    });
+    expect(elsewhere).toEqual(["/name: required"]);
+  });
+
+  it("warnings point into the normal form, not into the body", () => {
+    const [byNode] = place([{ path: "/and/1/or/1", message: "no event", suggestion: null }], normalPointers(query), false);
+    expect([...byNode.keys()]).toEqual(["1.1"]);
+  });
+
+  it("each top-level condition's size goes beside it; a rule of one condition has none (it is the total)", () => {
+    const entries = [
+      { path: "/rule/and/0", estimate: 5 },
+      { path: "/rule/and/1", estimate: 9 },
+    ];
+    expect(Object.fromEntries(aloneByNode(entries, pointers))).toEqual({ "0": entries[0], "1": entries[1] });
+    expect(aloneByNode([entries[0]], pointers).size).toBe(0);
+    expect(aloneByNode(null, pointers).size).toBe(0);
+  });
+
+  it("contact ids as pasted: lines, commas, spaces; each once", () => {
+    expect(parseIds("c1\nc2, c3;c4  c1\n\n")).toEqual(["c1", "c2", "c3", "c4"]);
+    expect(parseIds("  ")).toEqual([]);
   });
 });

@@ -14,10 +14,10 @@ import { type Field, prepareRuleGroup, QueryBuilder, type RuleGroupType } from "
 import { Link } from "wouter";
 
 import { type Api, ApiError, type ConditionEstimate, type Estimate } from "../api";
-import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, type Note, ParamsEditor } from "../builder";
+import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, ParamsEditor } from "../builder";
 import { useApp } from "../context";
-import { JSONLOGIC, type Json, MATCHES, nodeForPointer, normalPointers, pointerWithin, queryToRule, rulePointer, ruleToQuery, SEGMENT } from "../rule";
-import { type Completions, completionsOf, humanize } from "../schema";
+import { aloneByNode, JSONLOGIC, type Json, MATCHES, type Note, normalPointers, parseIds, place, queryToRule, ruleToQuery, SEGMENT } from "../rule";
+import { type Completions, completionsOf } from "../schema";
 import "./build.css";
 
 const DEBOUNCE_MS = 300;
@@ -98,44 +98,6 @@ export interface Draft {
   version?: number;
   /** The name of the template it starts from. */
   template?: string;
-}
-
-/** Contact ids as a marketer pastes them: one per line, or separated by commas or spaces. */
-export function parseIds(text: string): string[] {
-  return [...new Set(text.split(/[\s,;]+/).filter((id) => id !== ""))];
-}
-
-/** The API's notes (errors or warnings) on the tree nodes their pointers name, and those that name none. */
-function place(
-  notes: { path: string; message: string; suggestion?: string | null }[],
-  pointers: Map<string, string>,
-  fromBody: boolean,
-): [Map<string, Note[]>, string[]] {
-  const byNode = new Map<string, Note[]>();
-  const elsewhere: string[] = [];
-  for (const note of notes) {
-    const pointer = fromBody ? rulePointer(note.path) : note.path;
-    const node = pointer === null ? null : nodeForPointer(pointers, pointer);
-    if (node === null) elsewhere.push(`${note.path ? `${note.path}: ` : ""}${note.message}${note.suggestion ? ` (${note.suggestion})` : ""}`);
-    else {
-      const within = pointer === null ? [] : pointerWithin(pointers, pointer, node);
-      const message = within.length > 0 ? `${within.map((token) => (/^\d+$/.test(token) ? `#${Number(token) + 1}` : humanize(token))).join(" › ")}: ${note.message}` : note.message;
-      byNode.set(node, [...(byNode.get(node) ?? []), { message, suggestion: note.suggestion }]);
-    }
-  }
-  return [byNode, elsewhere];
-}
-
-/** Each top-level condition's estimate by the tree node it sizes; none when the rule is one condition (it is the total). */
-function aloneByNode(entries: ConditionEstimate[] | null | undefined, pointers: Map<string, string>): Map<string, ConditionEstimate> {
-  const byNode = new Map<string, ConditionEstimate>();
-  if (!entries || entries.length < 2) return byNode;
-  for (const entry of entries) {
-    const pointer = rulePointer(entry.path);
-    const node = pointer === null ? undefined : pointers.get(pointer);
-    if (node !== undefined) byNode.set(node, entry);
-  }
-  return byNode;
 }
 
 export function Build({ initial = { rule: null }, reload }: { initial?: Draft; reload?: () => void }) {
