@@ -138,7 +138,13 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     page.get_by_label("Type").select_option("static")
     expect(page.locator("table.segments tbody tr")).to_have_count(1)
     expect(row(page, "web_list_static")).to_be_visible()
+    post(api, "/segments", {"id": "web_list_embedded", "name": "A module's own", "type": "embedded",
+                            "rule": {"score": {"name": "nps", "gte": 9}}})
+    page.get_by_label("Type").select_option("embedded")  # the API lists these only when asked
+    expect(page.locator("table.segments tbody tr")).to_have_count(1)
+    expect(row(page, "web_list_embedded")).to_be_visible()
     page.get_by_label("Type").select_option("all")
+    expect(row(page, "web_list_embedded")).to_have_count(0)
 
     call(api, "DELETE", "/segments/web_list_static")
     page.get_by_label("Show archived").check()
