@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from growthos_segments.devstack.demo_data import api_key_for
-from tests.web.conftest import WEB_MARKS, get, open_app, post, shoot, sync_api
+from tests.web.conftest import STEP_TIMEOUT_MS, WEB_MARKS, get, open_app, post, shoot, sync_api
 
 pytestmark = WEB_MARKS
+
+sync_api.expect.set_options(timeout=STEP_TIMEOUT_MS)
+"""Assertions wait as long as steps do: an estimate on a loaded 2-core machine can take
+longer than Playwright's default 5 s (this applies to every later ``expect`` in the run)."""
 
 
 def group(page: Any, *path: int) -> Any:
@@ -191,6 +195,7 @@ def test_drag_a_condition_into_another_group(api: str, page: Any, artifacts: Pat
     handle.drag_to(page.locator(".rule[data-path='[1,0]']"))
     sync_api.expect(condition_type(page, 0, 1)).to_have_value("tag")
     assert json.loads(page.get_by_label("rule JSON").input_value()) == {"or": [score, tag, email]}
+    sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
     shoot(page, artifacts, "12-builder-dragged-into-a-group")
 
 

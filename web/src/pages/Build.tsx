@@ -42,7 +42,7 @@ const DND = { ...ReactDnD, ...ReactDndHtml5Backend };
 
 type EstimateState =
   | { kind: "idle" }
-  | { kind: "loading" }
+  | { kind: "loading"; previous?: Estimate }
   | { kind: "ready"; estimate: Estimate }
   | { kind: "invalid"; messages: string[] }
   | { kind: "failed"; message: string };
@@ -54,7 +54,14 @@ function EstimatePanel({ state }: { state: EstimateState }) {
       body = <span>add a condition to see the audience size</span>;
       break;
     case "loading":
-      body = <span>estimating…</span>;
+      // The last size stays in view while the new one is computed, so the figure does not flicker.
+      body = state.previous ? (
+        <span>
+          about <strong className="stale">{state.previous.estimate.toLocaleString()}</strong> contacts — updating…
+        </span>
+      ) : (
+        <span>estimating…</span>
+      );
       break;
     case "ready": {
       const { estimate, low, high, confidence, exact, sample_size, population } = state.estimate;
@@ -150,7 +157,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
     const rule = exported.rule;
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
-      setEstimate({ kind: "loading" });
+      setEstimate((last) => ({ kind: "loading", previous: last.kind === "ready" ? last.estimate : last.kind === "loading" ? last.previous : undefined }));
       api.estimate(rule, controller.signal, true, { type, exclude_segments: excludeSegments }).then(
         (result) => {
           setAlone(aloneByNode(result.per_condition, exported.pointers));
