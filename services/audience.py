@@ -528,7 +528,7 @@ class Audience:
 
     def get_segment(self, tenant_id: str, segment_id: str) -> SegmentOut:
         """With its live count, and the progress of its current version's backfill from
-        the moment a save queued it."""
+        the moment a save queued it (or, for one nobody queued, its first counted page)."""
         head = self._head(tenant_id, segment_id)
         progress = _progress_out(self.progress.progress(tenant_id, segment_id, head.version))
         count = self.sizes.counts(tenant_id, [segment_id])[segment_id]
