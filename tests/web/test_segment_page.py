@@ -163,6 +163,11 @@ def test_pick_contacts_by_hand_and_a_conflicting_change(stack: WebStack, page: A
     version = get(api, f"/segments/{SEGMENT}")["version"]
     expect(page.get_by_text(f"editing version {version}")).to_be_visible()
 
+    check = page.get_by_test_id("member-check")
+    page.get_by_label("Is this contact a member?").fill(outsider)
+    page.get_by_role("button", name="Check").click()
+    expect(check).to_contain_text(f"{outsider} is not a member")
+
     page.get_by_label("Contact ids to always include").fill(f"{outsider}, bad#id")
     page.get_by_test_id("include_contacts").get_by_role("button", name="Add").click()
     including = page.get_by_test_id("include_contacts")
@@ -173,6 +178,8 @@ def test_pick_contacts_by_hand_and_a_conflicting_change(stack: WebStack, page: A
     filling = page.get_by_test_id("backfill-progress")
     expect(filling).to_contain_text(f"Filling version {version + 1}")
     wait_until_member(api, outsider)
+    page.get_by_role("button", name="Check").click()
+    expect(check).to_contain_text(f"{outsider} is a member, since")
     expect(filling).to_have_count(0, timeout=STEP_TIMEOUT_MS)
     filled = get(api, f"/segments/{SEGMENT}")["count"]
     expect(page.get_by_test_id("segment-count")).to_have_text(f"{filled:,}", timeout=STEP_TIMEOUT_MS)

@@ -18,6 +18,7 @@ export type SegmentSummary = Segment;
 export type BackfillProgress = Schemas["BackfillProgressOut"];
 export type HistoryPoint = Schemas["HistoryPoint"];
 export type Members = Schemas["MembersOut"];
+export type Membership = Schemas["MembershipOut"];
 export type Transition = Schemas["TransitionOut"];
 export type Transitions = Schemas["TransitionsOut"];
 export type Snapshot = Schemas["SnapshotOut"];
@@ -144,6 +145,11 @@ export class Api {
 
   members(id: string, cursor?: string | null, limit = 50): Promise<Members> {
     return this.call<Members>("GET", withQuery(`${segmentPath(id)}/members`, { limit, cursor }));
+  }
+
+  /** Whether one contact is a member now, and since or until when (an unknown contact is a 404). */
+  membership(id: string, contactId: string): Promise<Membership> {
+    return this.call<Membership>("GET", `${segmentPath(id)}/members/${encodeURIComponent(contactId)}`);
   }
 
   transitions(id: string, query: { after?: string | null; cursor?: string | null; limit?: number } = {}, signal?: AbortSignal): Promise<Transitions> {

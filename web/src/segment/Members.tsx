@@ -1,12 +1,59 @@
 /** The segment's current members, a page at a time, each one a link to why it is a member. */
-import { useEffect, useState } from "react";
+import { type FormEvent, useEffect, useState } from "react";
 import { Link } from "wouter";
 
-import type { Members as MembersPage } from "../api";
+import { ApiError, type Members as MembersPage, type Membership } from "../api";
 import { useApp } from "../context";
 import { type CursorStack, describeError, firstPage, nextPage, previousPage } from "./logic";
 
 export const MEMBERS_PER_PAGE = 50;
+
+const explainHref = (segmentId: string, contact: string) =>
+  `/explain/${encodeURIComponent(segmentId)}/${encodeURIComponent(contact)}`;
+
+/** One contact looked up directly: quicker than paging for it, and says since when. */
+function MemberCheck({ segmentId }: { segmentId: string }) {
+  const { api } = useApp();
+  const [contact, setContact] = useState("");
+  const [answer, setAnswer] = useState<Membership | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const check = async (event: FormEvent) => {
+    event.preventDefault();
+    const id = contact.trim();
+    if (id === "") return;
+    setAnswer(null);
+    setProblem(null);
+    try {
+      setAnswer(await api.membership(segmentId, id));
+    } catch (error) {
+      setProblem(error instanceof ApiError && error.status === 404 ? `No contact “${id}” in this tenant.` : describeError(error));
+    }
+  };
+
+  const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : null);
+  return (
+    <form className="member-check" onSubmit={check}>
+      <label>
+        Is this contact a member? <input value={contact} onChange={(event) => setContact(event.target.value)} placeholder="contact id" />
+      </label>{" "}
+      <button type="submit">Check</button>
+      {answer && (
+        <p role="status" data-testid="member-check">
+          {answer.member
+            ? `${answer.contact_id} is a member${when(answer.entered_at) ? `, since ${when(answer.entered_at)}` : ""}.`
+            : `${answer.contact_id} is not a member${when(answer.exited_at) ? `; it exited ${when(answer.exited_at)}` : ""}.`}{" "}
+          <Link href={explainHref(segmentId, answer.contact_id)}>Why?</Link>
+        </p>
+      )}
+      {problem && (
+        <p role="alert" className="problem">
+          {problem}
+        </p>
+      )}
+    </form>
+  );
+}
 
 interface MembersProps {
   segmentId: string;
@@ -42,7 +89,6 @@ export function Members({ segmentId, total, archived, refreshKey }: MembersProps
   const loading = shown === null || shown.depth !== depth;
   const first = ((shown?.depth ?? 1) - 1) * MEMBERS_PER_PAGE + 1;
   const count = page?.members.length ?? 0;
-  const segment = encodeURIComponent(segmentId);
   return (
     <section className="panel members" aria-labelledby="members-title">
       <div className="panel-head">
@@ -76,13 +122,14 @@ export function Members({ segmentId, total, archived, refreshKey }: MembersProps
         <ol className="member-list" start={first} data-testid="members-list">
           {page.members.map((contact) => (
             <li key={contact}>
-              <Link href={`/explain/${segment}/${encodeURIComponent(contact)}`} title={`why ${contact} is a member`}>
+              <Link href={explainHref(segmentId, contact)} title={`why ${contact} is a member`}>
                 {contact}
               </Link>
             </li>
           ))}
         </ol>
       )}
+      {!archived && <MemberCheck segmentId={segmentId} />}
     </section>
   );
 }
