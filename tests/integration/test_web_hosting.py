@@ -8,12 +8,15 @@ locally beside the API.
   ``{"api": null}``: the page's own origin) like any other file of the build, so the
   app's first request is not a 404 in the browser's console, and the local stack's
   banner says where the app is.
+- Without npm, building the app (the first step of ``make run`` and ``make test``)
+  stops with one line saying what to install.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -78,3 +81,22 @@ def test_the_banner_names_the_apps_address_connected_with_the_first_demo_key(tmp
     assert LocalStack._app_line(stack, url).endswith(  # type: ignore[arg-type]
         f"Segment Builder (web app)  {url}/?key={api_key_for('demo')}"
     )
+
+
+def test_without_npm_the_build_stops_in_one_line_naming_what_to_install(tmp_path: Path) -> None:
+    """``make run`` and ``make test`` build the app first: a machine without Node.js hears why."""
+    (tmp_path / "web").mkdir()
+    for name in ("Makefile", "openapi.json", "web/package.json", "web/package-lock.json", "web/index.html",
+                 "web/vite.config.ts", "web/tsconfig.json"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    tools = tmp_path / "bin"  # make alone: the recipes' shell is /bin/sh, and npm is nowhere
+    tools.mkdir()
+    make = shutil.which("make")
+    assert make is not None
+    (tools / "make").symlink_to(make)
+    result = subprocess.run([str(tools / "make"), "--no-print-directory", "web"], cwd=tmp_path,
+                            env={"PATH": str(tools)}, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("npm not found: the Segment Builder (web/) needs Node.js >= 20.19 and npm")
+    assert "Traceback" not in result.stderr and not (tmp_path / "web" / "node_modules").exists()
