@@ -71,6 +71,9 @@ def test_the_distribution_serves_the_bucket_over_https_through_origin_access_con
     assert app["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # OAC, not the legacy identity
     control = resources["AppOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
     assert (control["OriginAccessControlOriginType"], control["SigningBehavior"]) == ("s3", "always")
+    # At most 64 characters and unique in the account: the stack id's UUID, not its name (128 allowed).
+    assert control["Name"] == {"Fn::Join": ["-", ["segment-builder", {"Fn::Select": [
+        2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]]}
     default = config["DefaultCacheBehavior"]
     assert default["TargetOriginId"] == "app"
     assert default["ViewerProtocolPolicy"] in ("redirect-to-https", "https-only")
