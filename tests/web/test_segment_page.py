@@ -193,9 +193,12 @@ def test_pick_contacts_by_hand_and_a_conflicting_change(stack: WebStack, page: A
     # The page's live read of the segment notices; the edit still starts from the old version.
     expect(page.get_by_test_id("manual-stale")).to_contain_text(
         f"Version {version + 2} was saved since you opened this", timeout=STEP_TIMEOUT_MS)
+    # By keyboard this time: Enter in the field adds, Enter on the focused button saves.
     page.get_by_label("Contact ids to always exclude").fill("c1")
-    page.get_by_test_id("exclude_contacts").get_by_role("button", name="Add").click()
-    page.get_by_role("button", name="Save changes").click()
+    page.get_by_label("Contact ids to always exclude").press("Enter")
+    expect(page.get_by_test_id("exclude_contacts").get_by_role("link", name="c1", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Save changes").focus()
+    page.keyboard.press("Enter")
     conflict = page.get_by_test_id("manual-conflict")
     expect(conflict).to_contain_text("changed by someone else since you opened it")
     shoot(page, artifacts, "04-conflict")
