@@ -149,7 +149,8 @@ def test_template_warnings_counts_new_version_and_conflict(api: str, page: Any, 
     sync_api.expect(warning).to_contain_text("did you mean 'plan'?")
     for node in ("0", "1", "2"):
         sync_api.expect(page.get_by_test_id(f"alone-{node}")).to_contain_text("alone:")
-    assert page.locator("datalist option[value='plan']").count() > 0  # the tenant's paths are offered
+    for offered in ("plan", "vip", "nps"):  # the tenant's attribute paths, tags and scores
+        assert page.locator(f"datalist option[value='{offered}']").count() > 0, offered
     shoot(page, artifacts, "09-builder-warning-and-counts-alone")
 
     # Edit the saved segment: version 2, with its manual lists kept.

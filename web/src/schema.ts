@@ -46,6 +46,9 @@ export interface Completions {
   events: string[];
   /** Names under `scores.` (`nps`, `lead`). */
   scores: string[];
+  /** Names under `tags.` and `lists.`. */
+  tags: string[];
+  lists: string[];
 }
 
 export type CompletionKind = keyof Completions;
@@ -55,9 +58,11 @@ export type CompletionKind = keyof Completions;
  * catalog does not declare it, so this is a heuristic, kept to what the built-in
  * plugins write and an outside plugin can follow): a parameter named `field`, `path`
  * or `attribute` takes an attribute path; one described as an "event name" takes an
- * event; one read from `scores.<name>` takes a score name.
+ * event; one read from `scores.<name>` takes a score name; a list of strings named
+ * `tags` or `lists` takes tag or list names (offered for each of its items).
  */
 export function completionKind(name: string, schema: JsonObject): CompletionKind | null {
+  if (schema.type === "array" && isObject(schema.items) && schema.items.type === "string" && (name === "tags" || name === "lists")) return name;
   if (schema.type !== "string") return null;
   const description = typeof schema.description === "string" ? schema.description.toLowerCase() : "";
   if (["field", "path", "attribute"].includes(name)) return "attributes";
@@ -69,7 +74,13 @@ export function completionKind(name: string, schema: JsonObject): CompletionKind
 /** The tenant's names by kind, from `GET /fields`' attribute paths and event names. */
 export function completionsOf(fields: { attributes: { path: string }[]; events: { name: string }[] }): Completions {
   const under = (prefix: string) => fields.attributes.filter((a) => a.path.startsWith(prefix)).map((a) => a.path.slice(prefix.length));
-  return { attributes: under("attributes."), events: fields.events.map((e) => e.name), scores: under("scores.") };
+  return {
+    attributes: under("attributes."),
+    events: fields.events.map((e) => e.name),
+    scores: under("scores."),
+    tags: under("tags."),
+    lists: under("lists."),
+  };
 }
 
 const WORDS: Record<string, string> = {
@@ -228,7 +239,10 @@ function simplify(schema: Json, completions: Completions | undefined): Json {
       if (isObject(property)) {
         if (isGeneratedTitle(property.title, name)) property = { ...property, title: humanize(name) };
         const kind = completionKind(name, property);
-        if (kind && completions && completions[kind].length > 0) property = { ...property, examples: completions[kind] };
+        if (kind && completions && completions[kind].length > 0) {
+          const examples = completions[kind];
+          property = isObject(property.items) ? { ...property, items: { ...property.items, examples } } : { ...property, examples };
+        }
       }
       properties[name] = property;
     }

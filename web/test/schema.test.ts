@@ -33,7 +33,13 @@ function nullBranches(schema: Json): number {
 }
 
 const TYPES = catalog.map((entry) => [entry.name, entry as unknown as { name: string; schema: JsonObject; examples: JsonObject[] }] as const);
-const NONE: Completions = { attributes: ["plan", "country", "custom.plan_type"], events: ["purchase", "app.opened"], scores: ["nps", "lead"] };
+const NONE: Completions = {
+  attributes: ["plan", "country", "custom.plan_type"],
+  events: ["purchase", "app.opened"],
+  scores: ["nps", "lead"],
+  tags: ["vip", "beta"],
+  lists: ["launch-2026"],
+};
 
 describe("formSchema on every condition type of the catalog", () => {
   it("the fixture is the whole catalog, with optional parameters and a discriminated union to simplify", () => {
@@ -151,30 +157,33 @@ describe("the simplifications", () => {
 describe("completions", () => {
   it("the tenant's names by kind, from GET /fields", () => {
     const fields = {
-      attributes: [{ path: "attributes.plan" }, { path: "attributes.custom.tier" }, { path: "scores.nps" }, { path: "tags.vip" }],
+      attributes: [{ path: "attributes.plan" }, { path: "attributes.custom.tier" }, { path: "scores.nps" }, { path: "tags.vip" }, { path: "lists.news" }],
       events: [{ name: "purchase" }],
     };
-    expect(completionsOf(fields)).toEqual({ attributes: ["plan", "custom.tier"], events: ["purchase"], scores: ["nps"] });
+    expect(completionsOf(fields)).toEqual({ attributes: ["plan", "custom.tier"], events: ["purchase"], scores: ["nps"], tags: ["vip"], lists: ["news"] });
   });
 
   it("attribute fields, event names and score names of the catalog offer the tenant's names", () => {
     const offered = new Map<string, Set<string>>();
     for (const [name, entry] of TYPES) {
       walk(formSchema(entry.schema, NONE), (node, key) => {
-        if (key === null || !Array.isArray(node.examples)) return;
-        const kind = Object.entries(NONE).find(([, names]) => JSON.stringify(names) === JSON.stringify(node.examples))?.[0];
+        const examples = Array.isArray(node.examples) ? node.examples : (node.items as JsonObject | undefined)?.examples;
+        if (key === null || !Array.isArray(examples)) return;
+        const kind = Object.entries(NONE).find(([, names]) => JSON.stringify(names) === JSON.stringify(examples))?.[0];
         if (kind) offered.set(kind, new Set([...(offered.get(kind) ?? []), `${name}.${key}`]));
       });
     }
     expect([...(offered.get("attributes") ?? [])]).toEqual(["attribute.field"]);
     expect([...(offered.get("events") ?? [])].sort()).toEqual(["event.name", "event_first_last.name", "event_sequence.name", "event_without.name"]);
     expect([...(offered.get("scores") ?? [])].sort()).toEqual(["score.name", "score_band.name"]);
+    expect([...(offered.get("tags") ?? [])]).toEqual(["tag.tags"]);
+    expect([...(offered.get("lists") ?? [])]).toEqual(["list.lists"]);
   });
 
   it("no names, no examples added; other parameters are not offered names", () => {
     expect(completionKind("name", { type: "string", description: "The campaign's name" })).toBeNull();
     expect(completionKind("field", { type: "integer" })).toBeNull();
-    const empty: Completions = { attributes: [], events: [], scores: [] };
+    const empty: Completions = { attributes: [], events: [], scores: [], tags: [], lists: [] };
     const score = TYPES.find(([name]) => name === "score")![1];
     expect(((formSchema(score.schema, empty) as JsonObject).properties as JsonObject).name).toEqual(
       ((formSchema(score.schema) as JsonObject).properties as JsonObject).name,
