@@ -199,6 +199,13 @@ def test_drag_a_condition_into_another_group(api: str, page: Any, artifacts: Pat
     sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
     shoot(page, artifacts, "12-builder-dragged-into-a-group")
 
+    # An example fills the form, and what it sets is in view, not folded under "more options".
+    page.get_by_test_id("node-0.0").get_by_role("button", name="name lead, at least 50, less than 80").click()
+    sync_api.expect(page.get_by_test_id("node-0.0").get_by_label("less than")).to_have_value("80")
+    sync_api.expect(page.get_by_test_id("node-0.0").get_by_label("less than")).to_be_visible()
+    lead = {"score": {"name": "lead", "gte": 50, "lt": 80}}
+    assert json.loads(page.get_by_label("rule JSON").input_value()) == {"or": [lead, tag, email]}
+
 
 def tab_to(page: Any, selector: str, most: int = 120) -> None:
     """Presses Tab until the focused element matches ``selector`` (reading which element

@@ -7,7 +7,7 @@
 import Form from "@rjsf/core";
 import type { ArrayFieldTemplateProps, FieldTemplateProps, IconButtonProps, MultiSchemaFieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
-import { createContext, useContext, useMemo, useRef, useState } from "react";
+import { createContext, useContext, useMemo, useState } from "react";
 import type { CombinatorSelectorProps, FieldSelectorProps, ValueEditorProps } from "react-querybuilder";
 import { ValueSelector } from "react-querybuilder";
 
@@ -272,37 +272,15 @@ function ParamsForm({ type, value, onChange, node }: { type: ConditionType; valu
   const { completions } = useContext(BuilderContext);
   const schema = useMemo(() => formSchema(type.schema, completions) as RJSFSchema, [type, completions]);
   const [preset, setPreset] = useState(0);
-  // The form keeps what is typed; the tree's value comes back a render or more later,
-  // and handing rjsf a value older than its own would undo keystrokes typed meanwhile.
-  // So the form is given the tree's value only when it is not one the form sent.
-  const [data, setData] = useState<Json>(value);
-  const [seen, setSeen] = useState<Json>(value);
-  const sent = useRef<string[]>([]);
-  if (value !== seen) {
-    setSeen(value);
-    const text = JSON.stringify(value);
-    const at = sent.current.indexOf(text);
-    if (at >= 0) sent.current = sent.current.slice(at + 1);
-    else if (text !== JSON.stringify(data)) {
-      sent.current = [];
-      setData(value);
-      setPreset((count) => count + 1);
-    }
-  }
   return (
     <span className="params">
       <Form
         key={preset}
         schema={schema}
-        formData={data}
+        formData={value}
         validator={validator}
         experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipDefaults" }}
-        onChange={(event) => {
-          const next = pruneToBranch(schema as Json, (event.formData ?? {}) as Json);
-          sent.current.push(JSON.stringify(next));
-          setData(next);
-          onChange(next);
-        }}
+        onChange={(event) => onChange(pruneToBranch(schema as Json, (event.formData ?? {}) as Json))}
         uiSchema={FORM_UI}
         templates={FORM_TEMPLATES}
         tagName="div"
@@ -316,7 +294,10 @@ function ParamsForm({ type, value, onChange, node }: { type: ConditionType; valu
               key={index}
               type="button"
               className="preset"
-              onClick={() => onChange(example[type.name])}
+              onClick={() => {
+                onChange(example[type.name]);
+                setPreset((count) => count + 1); // a new form, so what the example sets is shown, not folded
+              }}
             >
               {describeParams(example[type.name], schema as Json)}
             </button>
