@@ -230,10 +230,10 @@ function InlineChoice({ selector, optionSchemaField }: MultiSchemaFieldTemplateP
   );
 }
 
-/** A list parameter (tags, campaigns): its name, one input per item, and "+ add". */
-function CompactArray({ items, canAdd, onAddClick, title, required, disabled, readonly, fieldPathId }: ArrayFieldTemplateProps) {
+/** A list parameter (tags, campaigns): its name, one input per item, and "+ add"; a pair (a range) on one line. */
+function CompactArray({ items, canAdd, onAddClick, title, required, disabled, readonly, fieldPathId, schema }: ArrayFieldTemplateProps) {
   return (
-    <div className="param-array" id={fieldPathId.$id}>
+    <div className={Array.isArray(schema.items) ? "param-array tuple" : "param-array"} id={fieldPathId.$id}>
       {title && (
         <span className="array-title">
           {title}

@@ -15,7 +15,8 @@
  *   operators) becomes one object: the properties every branch shares, the
  *   discriminator as one select of every value, and each branch's own properties as
  *   rjsf `dependencies` on it — field, operator, then what that operator needs;
- * - a tuple (`prefixItems`, JSON Schema 2020-12) is draft-07's `items: [...]`;
+ * - a tuple (`prefixItems`, JSON Schema 2020-12) is draft-07's `items: [...]`, and a
+ *   pair's ends are titled "from" and "to";
  * - titles are the parameter's name in words ("campaign id", "at least") unless the
  *   schema gives one of its own; model names and the root's title go (the condition
  *   picker names the type); the branches of a remaining choice are named by what they
@@ -256,6 +257,10 @@ function simplify(schema: Json, completions: Completions | undefined): Json {
   if (Array.isArray(out.prefixItems) && out.items === undefined) {
     out.items = out.prefixItems;
     delete out.prefixItems;
+  }
+  if (Array.isArray(out.items) && out.items.length === 2) {
+    // A pair is a range: its ends are named, where a list's items are not.
+    out.items = out.items.map((item, index) => (isObject(item) && item.title === undefined ? { ...item, title: index === 0 ? "from" : "to" } : item));
   }
   out = simplifyChoice(simplifyChoice(out, "anyOf"), "oneOf");
   return wordEnum(out);

@@ -120,7 +120,7 @@ describe("the simplifications", () => {
     const gte: Json = { anyOf: [{ type: "number" }, { type: "integer" }, { type: "null" }], default: null, title: "Gte" };
     expect(formSchema({ properties: { between, gte } })).toEqual({
       properties: {
-        between: { type: "array", items: [{ type: "string" }, { type: "string" }], minItems: 2, title: "between" },
+        between: { type: "array", items: [{ type: "string", title: "from" }, { type: "string", title: "to" }], minItems: 2, title: "between" },
         gte: { type: "number", title: "at least" },
       },
     });
