@@ -30,6 +30,8 @@ from tests.e2e.test_local_stack import START_TIMEOUT, Running, start_stack
 CHROMIUM = Path("/usr/bin/chromium")
 STEP_TIMEOUT_MS = 60_000
 """Generous: an estimate on a loaded 2-core machine can take seconds."""
+sync_api.expect.set_options(timeout=STEP_TIMEOUT_MS)
+"""Assertions wait as long as steps do, in every module whatever the order they run in."""
 
 REQUIRED = bool(os.environ.get("SEGMENTS_WEB_REQUIRED") or os.environ.get("CI"))
 """Whether a missing prerequisite fails the browser tests instead of skipping them."""

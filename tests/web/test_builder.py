@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from growthos_segments.devstack.demo_data import api_key_for
-from tests.web.conftest import STEP_TIMEOUT_MS, WEB_MARKS, get, open_app, post, shoot, sync_api
+from tests.web.conftest import WEB_MARKS, get, open_app, post, shoot, sync_api
 
 pytestmark = WEB_MARKS
-
-sync_api.expect.set_options(timeout=STEP_TIMEOUT_MS)
-"""Assertions wait as long as steps do: an estimate on a loaded 2-core machine can take
-longer than Playwright's default 5 s (this applies to every later ``expect`` in the run)."""
 
 
 def group(page: Any, *path: int) -> Any:

@@ -40,6 +40,15 @@ function initialConnection(): Connection | null {
   return stored ? (JSON.parse(stored) as Connection) : null;
 }
 
+/** Drops `?key=` from the address once it has connected (a shared or bookmarked address
+ * must not carry a key; this tab keeps the connection in sessionStorage). */
+function forgetKeyInAddress(): void {
+  const url = new URL(window.location.href);
+  if (!url.searchParams.has("key")) return;
+  url.searchParams.delete("key");
+  window.history.replaceState(window.history.state, "", url.href);
+}
+
 function ConnectionForm({ initial, onConnect }: { initial: Connection | null; onConnect: (connection: Connection) => void }) {
   const [base, setBase] = useState(initial?.base ?? CONFIGURED_API);
   const [key, setKey] = useState(initial?.key ?? DEMO_KEYS[0]);
@@ -99,6 +108,7 @@ export function App() {
     Promise.all([api.conditionTypes(), api.segments()]).then(
       ([catalog, segments]) => {
         window.sessionStorage.setItem(STORED, JSON.stringify(connection));
+        forgetKeyInAddress();
         setLoaded({ api, catalog, segments });
       },
       (error: unknown) => setProblem((error as Error).message),
