@@ -505,6 +505,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
     """Headers and body leave in two writes; with Nagle's algorithm the body waits for the
     client's delayed ACK of the headers (about 40 ms) on every keep-alive request."""
 
+    def _answer(self, response: HttpResponse, unread_body: bool) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if unread_body:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
     def _serve(self) -> None:
         started = time.perf_counter()
         unread_body = True  # refused before reading it: the connection cannot be reused
@@ -524,17 +537,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = self.api.handle(
                 self.command, self.path, list(self.headers.items()), body, self.client_address[0]
             )
-        self.send_response(response.status)
-        for name, value in response.headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        if unread_body:
-            self.send_header("Connection", "close")
+        try:
+            self._answer(response, unread_body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client left first (a browser tab closed, or a fetch the app cancelled):
+            # nobody is left to answer, and that is no error of the stack's.
             self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+            log.info("%s %s: the client closed the connection before the answer", self.command, self.path)
+            return
         log.info(
             "%s %s -> %d (%.0f ms)",
             self.command,

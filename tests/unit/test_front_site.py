@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
+import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -90,3 +95,39 @@ def test_files_win_over_the_catch_all_route_only(site: Path) -> None:
 def test_without_a_build_the_root_is_the_api_404(tmp_path: Path) -> None:
     assert get(front(tmp_path / "not-built"), "/", BROWSER).status == 403
     assert get(front(None), "/assets/app.js", BROWSER).status == 403
+
+
+class _Slow:
+    """Answers after the client has given up, as an estimate does when the app cancels it."""
+
+    def invoke(self, event: object) -> object:
+        time.sleep(0.5)
+        return SimpleNamespace(ok=True, payload={"statusCode": 200, "body": "x" * 100_000})
+
+
+def test_a_client_that_leaves_before_the_answer_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A browser tab closed (or a cancelled fetch) while its request runs: the front logs it
+    in one line instead of letting socketserver print a BrokenPipeError traceback."""
+    routes = [ApiRoute(function="Slow", name="slow", api="Api", path="/slow", method="GET")]
+    ready = threading.Event()
+    ready.set()
+    api = ApiFront(routes, {"Slow": _Slow()}, {"Api": None}, {"Api": "v1"},  # type: ignore[dict-item]
+                   port=0, ready=ready, responses={}, site=None)
+    failures: list[BaseException] = []
+    api.server.handle_error = lambda request, address: failures.append(sys.exc_info()[1])  # type: ignore[method-assign,assignment,misc,arg-type]
+    serving = threading.Thread(target=api.server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="growthos_segments.devstack.front"):
+            client = socket.create_connection(("127.0.0.1", api.port))
+            client.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n\r\n")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # a reset, at once
+            deadline = time.monotonic() + 30
+            while "closed the connection" not in caplog.text and not failures and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        api.server.shutdown()
+        api.server.server_close()
+    assert failures == []
+    assert "GET /slow: the client closed the connection before the answer" in caplog.text
