@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -89,30 +90,11 @@ def _run(base: str) -> None:
             executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
         )
         try:
-            loads = []
-            for _ in range(7):
-                context = browser.new_context()
-                page = context.new_page()
-                started = time.perf_counter()
-                page.goto(f"{app}#/")
-                page.get_by_role("navigation", name="pages").wait_for(timeout=60_000)
-                loads.append(time.perf_counter() - started)
-                context.close()
-            p50, p99 = percentiles_ms(loads)
-            row("page load, empty cache, until connected (7 loads)", f"{p50:.0f} / {p99:.0f} ms", "p50 / max")
-
-            firsts = []
-            for _ in range(5):
-                context = browser.new_context()
-                page = context.new_page()
-                started = time.perf_counter()
-                page.goto(f"{app}#/new/template/{TEMPLATE}")
-                page.get_by_test_id("estimate-value").wait_for(timeout=60_000)
-                firsts.append(time.perf_counter() - started)
-                context.close()
-            p50, p99 = percentiles_ms(firsts)
-            label = f"template ({TEMPLATE}) to its first estimate (5 loads)"
-            row(label, f"{p50:.0f} / {p99:.0f} ms", "p50 / max")
+            _fresh_loads(browser, f"{app}#/", lambda page: page.get_by_role("navigation", name="pages"),
+                         7, "page load, empty cache, until connected")
+            _fresh_loads(browser, f"{app}#/new/template/{TEMPLATE}",
+                         lambda page: page.get_by_test_id("estimate-value"),
+                         5, f"template ({TEMPLATE}) to its first estimate")
 
             page = browser.new_page()
             page.goto(f"{app}#/new/template/{TEMPLATE}")
@@ -131,6 +113,21 @@ def _run(base: str) -> None:
                 row(label, f"{p50:.0f} / {p99:.0f} ms", "p50 / max")
         finally:
             browser.close()
+
+
+def _fresh_loads(browser: Any, url: str, shown: Callable[[Any], Any], times: int, label: str) -> None:
+    """Opens ``url`` ``times`` times, each in a new context (an empty cache), until ``shown``."""
+    samples = []
+    for _ in range(times):
+        context = browser.new_context()
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(url)
+        shown(page).wait_for(timeout=60_000)
+        samples.append(time.perf_counter() - started)
+        context.close()
+    p50, p99 = percentiles_ms(samples)
+    row(f"{label} ({times} loads)", f"{p50:.0f} / {p99:.0f} ms", "p50 / max")
 
 
 def _edit(page: Any, rule: Any) -> float:
