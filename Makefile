@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 
-bench: $(STAMP)
+bench: $(STAMP) web/dist/index.html
 	$(BIN)/python -m benchmarks
 
 clean:
