@@ -33,13 +33,13 @@ demo: $(STAMP)
 # Ruff, cfn-lint, the Python suite (browser tests excluded: pytest's addopts), then the web
 # app's unit and browser tests (test-web); the first part that fails stops the run.
 test: $(STAMP) web/dist/index.html
-	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack tests benchmarks
+	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack analytics tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory test-web
 
 lint: $(STAMP)
-	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack tests benchmarks
+	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack analytics tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 
 bench: $(STAMP) web/dist/index.html

@@ -33,7 +33,7 @@ from growthos_segments.handlers import web_deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 
-RUNTIME_FOLDERS = ("core", "kit", "plugins", "services", "infra", "handlers")
+RUNTIME_FOLDERS = ("core", "kit", "plugins", "services", "infra", "handlers", "analytics")
 """The layers a function runs (the import root ``growthos_segments`` maps each folder under it)."""
 
 DEVELOPMENT_DISTRIBUTIONS = ("moto", "pytest", "_pytest", "hypothesis", "yaml", "cfnlint", "schemathesis")

@@ -28,10 +28,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "plugins": frozenset({"core", "kit"}),
     "services": frozenset({"core"}),
     "infra": frozenset({"core"}),
-    "handlers": frozenset({"core", "kit", "plugins", "services", "infra"}),
-    "devstack": frozenset({"core", "kit", "plugins", "services", "infra", "handlers"}),
+    "analytics": frozenset({"core", "kit"}),
+    "handlers": frozenset({"core", "kit", "plugins", "services", "infra", "analytics"}),
+    "devstack": frozenset({"core", "kit", "plugins", "services", "infra", "handlers", "analytics"}),
 }
-PURE = frozenset({"core", "kit", "plugins", "services"})
+PURE = frozenset({"core", "kit", "plugins", "services", "analytics"})
 LAYERS = tuple(name for name in ALLOWED if (ROOT / name).is_dir())
 
 
