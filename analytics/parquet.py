@@ -271,7 +271,8 @@ def open_tenant(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str
 
     Only that folder is read, so nothing another tenant wrote can reach a query
     on this connection. The session's time zone is set to UTC, so event times
-    come back as they were written.
+    come back as they were written, and DuckDB's progress bar is off (it would
+    write to the caller's terminal).
     """
     from sqlglot import exp
 
@@ -280,6 +281,7 @@ def open_tenant(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str
         raise FileNotFoundError(f"no analytical copy of tenant {tenant_id!r} under {root}")
     tenant = exp.Literal.string(tenant_id).sql("duckdb")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.execute(
         f"CREATE OR REPLACE VIEW {CONTACTS} AS SELECT {tenant}::VARCHAR AS tenant_id, contact_id, "
         f"doc::JSON AS doc, updated_at FROM {_scan(folder, CONTACTS)}"
