@@ -99,7 +99,12 @@ class ConditionType(Generic[P]):
     examples: Sequence[Mapping[str, Any]] = ()
     describe: Callable[[P], str] | None = None
     bulk_compile: Callable[[P], Any] | None = field(default=None)
-    """Reserved: compile to a bulk form (SQL for an analytical engine). Unused today."""
+    """The condition as SQL, for whole-tenant answers (``growthos_segments.analytics``):
+    ``bulk_compile(params)`` returns a ``growthos_segments.kit.sql.SqlForm`` (a sqlglot
+    predicate, plus per-contact aggregates over events), or ``None`` when no SQL form
+    answers exactly as ``compile`` does for these params. Without it (or with ``None``)
+    rules using the condition are answered per contact. Typed ``Any`` so that core
+    does not import sqlglot."""
 
     def catalog_entry(self) -> dict[str, Any]:
         """The public description for ``segments condition-types`` and the API."""

@@ -58,7 +58,11 @@ arrives; the building blocks below solve that once:
 - :mod:`~growthos_segments.kit.rechecks`: generic exact re-check searches;
 - :mod:`~growthos_segments.kit.wording`: how counts, windows and ages are described;
 - :mod:`~growthos_segments.kit.operators`: the value operators (``equals``,
-  ``within_last``, ...) of attribute conditions and ``where`` filters.
+  ``within_last``, ...) of attribute conditions and ``where`` filters;
+- :mod:`~growthos_segments.kit.sql`: the SQL form ``bulk_compile(params)``
+  returns (:class:`~growthos_segments.kit.sql.SqlForm`) so whole-tenant
+  questions run as one query; without it rules using the type are answered
+  per contact.
 """
 
 from __future__ import annotations

@@ -54,6 +54,15 @@ from growthos_segments.kit.operators import (
     flat_union,
 )
 from growthos_segments.kit.params import ParamsModel
+from growthos_segments.kit.sql import (
+    SqlForm,
+    any_equal,
+    contains_sql,
+    json_at,
+    negate,
+    scalar_equals,
+    value_test_sql,
+)
 
 CATEGORY = "contact"
 MAX_PATH_LENGTH = 128
@@ -145,6 +154,12 @@ def _reads_attribute(params: RootModel[Any]) -> Reads:
     return Reads(attributes=frozenset({f"attributes.{params.root.field}"}))
 
 
+def _sql_attribute(params: RootModel[Any]) -> SqlForm | None:
+    test = params.root
+    predicate = value_test_sql(test, json_at(("attributes", *test.field.split("."))))
+    return None if predicate is None else SqlForm(predicate)
+
+
 def _describe_attribute(params: RootModel[Any]) -> str:
     return f"{params.root.field} {describe_value_test(params.root)}"
 
@@ -161,6 +176,7 @@ ATTRIBUTE = ConditionType(
     compile=_compile_attribute,
     reads=_reads_attribute,
     describe=_describe_attribute,
+    bulk_compile=_sql_attribute,
     examples=(
         {"field": "plan", "op": "equals", "value": "free"},
         {"field": "country", "op": "in", "values": ["GB", "IE"]},
@@ -217,6 +233,13 @@ def _compile_list(params: ListParams) -> Predicate:
     return member
 
 
+def _sql_membership(field: str, match: str, names: list[str], case_insensitive: bool) -> SqlForm | None:
+    if case_insensitive:  # casefold (Python) and lower() (SQL) differ beyond ASCII
+        return None
+    predicate = contains_sql(f"contains_{match}", json_at((field,)), names)
+    return None if predicate is None else SqlForm(predicate)
+
+
 _MATCH_WORDS = {"any": "any of", "all": "all of", "none": "none of"}
 
 
@@ -238,6 +261,7 @@ TAG = ConditionType(
     compile=_compile_tag,
     reads=lambda params: Reads(attributes=frozenset({"tags"})),
     describe=lambda p: f"has {_MATCH_WORDS[p.match]} the tags {_names(p.tags)}{_case(p)}",
+    bulk_compile=lambda p: _sql_membership("tags", p.match, p.tags, p.case_insensitive),
     examples=(
         {"match": "any", "tags": ["vip"]},
         {"match": "all", "tags": ["beta", "power-user"]},
@@ -254,6 +278,7 @@ LIST = ConditionType(
     compile=_compile_list,
     reads=lambda params: Reads(attributes=frozenset({"lists"})),
     describe=lambda p: f"is in {_MATCH_WORDS[p.match]} the lists {_names(p.lists)}{_case(p)}",
+    bulk_compile=lambda p: _sql_membership("lists", p.match, p.lists, p.case_insensitive),
     examples=(
         {"match": "any", "lists": ["launch-2026"]},
         {"match": "none", "lists": ["churned", "competitors"]},
@@ -306,6 +331,16 @@ def _compile_suppression(params: SuppressionParams) -> Predicate:
     return status
 
 
+def _sql_suppression(params: SuppressionParams) -> SqlForm | None:
+    if params.flag is not None:
+        flagged = scalar_equals(json_at(("suppression", params.flag)), True)
+        assert flagged is not None  # a boolean target always has an exact form
+        return SqlForm(flagged if params.value else negate(flagged))
+    accepted = [params.status] if isinstance(params.status, str) else list(params.status or ())
+    predicate = any_equal(json_at(("suppression", "status")), accepted)
+    return None if predicate is None else SqlForm(predicate)
+
+
 def _reads_suppression(params: SuppressionParams) -> Reads:
     return Reads(attributes=frozenset({f"suppression.{params.flag or 'status'}"}))
 
@@ -330,6 +365,7 @@ SUPPRESSION = ConditionType(
     compile=_compile_suppression,
     reads=_reads_suppression,
     describe=_describe_suppression,
+    bulk_compile=_sql_suppression,
     examples=(
         {"flag": "unsubscribed"},
         {"flag": "bounced", "value": False},

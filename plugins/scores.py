@@ -24,10 +24,12 @@ from datetime import datetime
 from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
+from sqlglot import exp
 
 from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.numbers import NumberFields, as_number, number_test
 from growthos_segments.kit.params import Number, ParamsModel, one_or_many
+from growthos_segments.kit.sql import SqlForm, double_compare, is_kind, json_at
 from growthos_segments.kit.wording import describe_number
 
 CATEGORY = "scores"
@@ -67,6 +69,17 @@ def _compile_score(p: ScoreParams) -> Predicate:
     return score
 
 
+_BOUNDS = (("gte", ">="), ("gt", ">"), ("lte", "<="), ("lt", "<"), ("eq", "="))
+
+
+def _sql_score(p: ScoreParams) -> SqlForm | None:
+    value = json_at(("scores", p.name))
+    tests = [double_compare(value, op, getattr(p, key)) for key, op in _BOUNDS if getattr(p, key) is not None]
+    if any(test is None for test in tests):
+        return None
+    return SqlForm(exp.and_(*tests))
+
+
 SCORE = ConditionType(
     name="score",
     label="Score",
@@ -79,6 +92,7 @@ SCORE = ConditionType(
     compile=_compile_score,
     reads=lambda p: Reads(attributes=frozenset({f"scores.{p.name}"})),
     describe=lambda p: f"score {p.name} {describe_number(p)}",
+    bulk_compile=_sql_score,
     examples=(
         {"name": "nps", "gte": 9},
         {"name": "lead", "gte": 50, "lt": 80},
@@ -145,6 +159,25 @@ def _compile_band(p: ScoreBandParams) -> Predicate:
     return score_band
 
 
+def _sql_band(p: ScoreBandParams) -> SqlForm:
+    """In band w: reaches w's floor and no floor of a band that would win over w
+    (a higher floor, or the same floor listed earlier: :func:`band_of` keeps the first)."""
+    value = json_at(("scores", p.name))
+    bands = list((dict(p.bands) if p.bands is not None else DEFAULT_BANDS).items())
+    wanted = set(_as_list(p.band))
+    options: list[exp.Expression] = []
+    for index, (band, floor) in enumerate(bands):
+        if band not in wanted:
+            continue
+        reached = double_compare(value, ">=", float(floor))
+        beaten = [double_compare(value, ">=", float(other)) for position, (_, other) in enumerate(bands)
+                  if float(other) > float(floor) or (float(other) == float(floor) and position < index)]
+        options.append(exp.and_(reached, *(exp.not_(exp.paren(b)) for b in beaten if b is not None)))
+    if not options:
+        return SqlForm(exp.false())
+    return SqlForm(exp.and_(is_kind(value, "BIGINT", "UBIGINT", "DOUBLE"), exp.or_(*options)))
+
+
 SCORE_BAND = ConditionType(
     name="score_band",
     label="Score band",
@@ -157,6 +190,7 @@ SCORE_BAND = ConditionType(
     compile=_compile_band,
     reads=lambda p: Reads(attributes=frozenset({f"scores.{p.name}"})),
     describe=lambda p: f"score {p.name} in band {' or '.join(_as_list(p.band))}",
+    bulk_compile=_sql_band,
     examples=(
         {"band": "hot"},
         {"band": ["warm", "hot"], "name": "lead"},

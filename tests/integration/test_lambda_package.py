@@ -42,9 +42,17 @@ DEVELOPMENT_DISTRIBUTIONS = ("moto", "pytest", "_pytest", "hypothesis", "yaml", 
 _NO_SITE_PACKAGES = [sys.executable, "-I", "-S"]
 """How the make targets run Python here: the standard library only, as outside a virtualenv."""
 
+NEEDS_ANALYTICS_EXTRA = (
+    "growthos_segments.analytics.documents",
+    "growthos_segments.analytics.engine",
+)
+"""Modules that import duckdb or pyarrow (the ``analytics`` extra) at the top: the Lambda
+layer does not hold that extra yet and no function imports them, so the import check
+skips exactly these (every other module must import from the package and layer alone)."""
+
 _IMPORT_EVERYTHING = r"""
 import importlib, json, pkgutil, sys, sysconfig, traceback
-code, deps, handlers = sys.argv[1], sys.argv[2], sys.argv[3:]
+code, deps, skipped, handlers = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]
 sys.path[:0] = [code, deps]
 failures = []
 def attempt(name, action):
@@ -56,7 +64,7 @@ import growthos_segments
 def unimportable(name):
     failures.append(name + ": not importable")
 walk = pkgutil.walk_packages(growthos_segments.__path__, "growthos_segments.", onerror=unimportable)
-modules = [m.name for m in walk]
+modules = [m.name for m in walk if m.name not in skipped]
 for name in modules:
     attempt(name, lambda: importlib.import_module(name))
 for path in handlers:
@@ -204,7 +212,8 @@ def test_every_handler_imports_from_the_package_and_layer_alone(
     handlers = [resource["Properties"]["Handler"] for resource in _functions(template).values()]
     assert len(handlers) == 7
     for logical_id, package in _distinct(packages).items():
-        command = [*_NO_SITE_PACKAGES, "-c", _IMPORT_EVERYTHING, str(package), str(dependencies), *handlers]
+        command = [*_NO_SITE_PACKAGES, "-c", _IMPORT_EVERYTHING, str(package), str(dependencies),
+                   json.dumps(NEEDS_ANALYTICS_EXTRA), *handlers]
         result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=package)
         report = json.loads(result.stdout)
         assert report["failures"] == [], f"{logical_id}: {report['failures']}"

@@ -1,0 +1,135 @@
+"""Contact documents (JSONL lines, Python dicts) into the two tables of the analytical copy.
+
+The tables are the shared contract of the analytical path: ``contacts``
+(``tenant_id``, ``contact_id``, ``doc`` JSON: the document without its events,
+``updated_at``) and ``events`` (``tenant_id``, ``contact_id``, ``name``, ``at``,
+``properties``, ``event_id``). Events are taken from the per-contact view
+(:meth:`growthos_segments.core.view.ContactView.events`), so an event the
+evaluator skips as malformed is never written: both paths see the same events.
+
+JSON has no NaN or Infinity, yet Python's JSON reader accepts them; such a float
+is written as the object ``{"$nonfinite": "nan"}`` (or ``"inf"``, ``"-inf"``): a
+non-empty value of no JSON kind for every test, and an infinity for number
+comparisons (:func:`growthos_segments.kit.sql.number_compare`). A stored object
+whose only key is ``$nonfinite`` gets a second key, ``$stored``, so it is never
+read as a marker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from growthos_segments.core.values import plain
+from growthos_segments.core.view import ContactView
+
+__all__ = ["SCHEMA", "connect", "from_json", "load_documents"]
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS contacts (tenant_id VARCHAR NOT NULL, contact_id VARCHAR NOT NULL, "
+    "doc JSON NOT NULL, updated_at TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS events (tenant_id VARCHAR NOT NULL, contact_id VARCHAR NOT NULL, "
+    "name VARCHAR NOT NULL, \"at\" TIMESTAMPTZ NOT NULL, properties JSON, event_id VARCHAR)",
+)
+_NONFINITE = "$nonfinite"
+BATCH = 20_000
+"""Documents per inserted batch: memory stays at one batch whatever the input."""
+
+
+def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the two tables (created when missing); times in UTC."""
+    con = duckdb.connect(database)
+    con.execute("SET TimeZone = 'UTC'")
+    for statement in SCHEMA:
+        con.execute(statement)
+    return con
+
+
+def load_documents(
+    con: duckdb.DuckDBPyConnection,
+    docs: Iterable[Mapping[str, Any]],
+    *,
+    tenant_id: str | None = None,
+    updated_at: datetime | None = None,
+) -> int:
+    """Insert contact documents; returns how many. A document's tenant is its own
+    ``tenant_id`` (as text), else ``tenant_id`` given here, else ``""``."""
+    contacts: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    count = 0
+    for doc in docs:
+        tenant = str(doc["tenant_id"]) if doc.get("tenant_id") is not None else (tenant_id or "")
+        contact = str(doc["contact_id"])
+        body = {key: value for key, value in doc.items() if key != "events"}
+        contacts.append({"tenant_id": tenant, "contact_id": contact, "doc": _json(body),
+                         "updated_at": updated_at})
+        for event in ContactView(doc).events():
+            events.append({"tenant_id": tenant, "contact_id": contact, "name": event.name, "at": event.at,
+                           "properties": _json(event.properties), "event_id": None})
+        count += 1
+        if len(contacts) >= BATCH:
+            _flush(con, contacts, events)
+    _flush(con, contacts, events)
+    return count
+
+
+_CONTACTS = pa.schema([("tenant_id", pa.string()), ("contact_id", pa.string()), ("doc", pa.string()),
+                       ("updated_at", pa.timestamp("us", tz="UTC"))])
+_EVENTS = pa.schema([("tenant_id", pa.string()), ("contact_id", pa.string()), ("name", pa.string()),
+                     ("at", pa.timestamp("us", tz="UTC")), ("properties", pa.string()),
+                     ("event_id", pa.string())])
+
+
+def _flush(
+    con: duckdb.DuckDBPyConnection, contacts: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    for table, rows, schema in (("contacts", contacts, _CONTACTS), ("events", events, _EVENTS)):
+        if rows:
+            batch = pa.Table.from_pylist(rows, schema=schema)
+            con.register("_batch", batch)
+            try:
+                con.execute(f"INSERT INTO {table} SELECT * FROM _batch")  # table: one of two constants
+            finally:
+                con.unregister("_batch")
+            rows.clear()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_finite(plain(value)), allow_nan=False, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    if type(value) is float and not math.isfinite(value):
+        return {"$nonfinite": repr(value)}
+    if type(value) is dict:
+        copy = {key: _finite(item) for key, item in value.items()}
+        if list(copy) == [_NONFINITE]:
+            copy["$stored"] = True
+        return copy
+    if type(value) is list:
+        return [_finite(item) for item in value]
+    return value
+
+
+def from_json(text: str) -> Any:
+    """A value as it was before it was written (markers back to floats, ``$stored`` dropped)."""
+    return _restore(json.loads(text))
+
+
+def _restore(value: Any) -> Any:
+    if type(value) is dict:
+        if list(value) == [_NONFINITE]:
+            return float(value[_NONFINITE])
+        restored = {key: _restore(item) for key, item in value.items()}
+        if list(restored) == [_NONFINITE, "$stored"]:
+            del restored["$stored"]
+        return restored
+    if type(value) is list:
+        return [_restore(item) for item in value]
+    return value

@@ -1,0 +1,119 @@
+"""Answer a segment for a whole tenant: one SQL query when the rule has an exact SQL form,
+else every contact through the per-contact evaluator; the answer says which.
+
+Both paths read the same two tables (:mod:`growthos_segments.analytics.documents`),
+so the per-contact path evaluates exactly the documents the query would have
+read: each contact's document with its events put back. It is the reference the
+SQL path is held to (tests/analytics), and the answer for rules SQL cannot give
+exactly yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import duckdb
+
+from growthos_segments.analytics.compiler import NoSqlForm, compile_rule
+from growthos_segments.analytics.documents import from_json
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.segments import SegmentSet
+from growthos_segments.core.timeutil import to_iso
+
+__all__ = ["Answer", "answer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Who is in the segment at ``now``, from the copy as of ``as_of``."""
+
+    members: tuple[str, ...]
+    path: Literal["sql", "per-contact"]
+    as_of: datetime | None
+    reason: str | None = None
+    """Why the per-contact path answered (``None`` on the SQL path)."""
+
+    def to_json(self, *, members: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"count": len(self.members), "path": self.path, "as_of": to_iso(self.as_of)}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if members:
+            out["members"] = list(self.members)
+        return out
+
+
+def answer(
+    con: duckdb.DuckDBPyConnection,
+    host: PluginHost,
+    segments: SegmentSet,
+    segment_id: str,
+    tenant_id: str,
+    now: datetime,
+) -> Answer:
+    """Members of ``segment_id`` (of ``segments``) among ``tenant_id``'s contacts at ``now``."""
+    as_of = con.execute("SELECT max(updated_at) FROM contacts WHERE tenant_id = $tenant",
+                        {"tenant": tenant_id}).fetchone()
+    stamp = as_of[0] if as_of else None
+    segment = segments.segments[segment_id]
+    definition = segment.definition
+    reason: str
+    if segment.effective is None:
+        reason = "a static segment's members are its list"
+    elif definition.include_contacts or definition.exclude_contacts:
+        reason = "contacts included or excluded by hand have no SQL form yet"
+    else:
+        try:
+            query = compile_rule(segment.effective)
+        except NoSqlForm as exc:
+            reason = str(exc)
+        else:
+            rows = con.execute(query.sql, query.parameters(tenant_id, now)).fetchall()
+            return Answer(tuple(sorted(row[0] for row in rows)), "sql", stamp)
+    members = _per_contact(con, host, segments, segment_id, tenant_id, now)
+    return Answer(tuple(sorted(members)), "per-contact", stamp, reason)
+
+
+def _per_contact(
+    con: duckdb.DuckDBPyConnection, host: PluginHost, segments: SegmentSet, segment_id: str,
+    tenant_id: str, now: datetime,
+) -> list[str]:
+    compiled = segments.segments[segment_id]
+    context = None
+    if compiled.reads.context:
+        context = host.tenant_context(tenant_id, list(_documents(con, tenant_id)), now)
+    members = []
+    for contact_id, doc in _documents_with_ids(con, tenant_id):
+        if compiled.evaluate(segments.view(doc, context=context), now)[0]:
+            members.append(contact_id)
+    return members
+
+
+def _documents(con: duckdb.DuckDBPyConnection, tenant_id: str) -> Iterator[dict[str, Any]]:
+    for _, doc in _documents_with_ids(con, tenant_id):
+        yield doc
+
+
+def _documents_with_ids(
+    con: duckdb.DuckDBPyConnection, tenant_id: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each contact's document with its events back in (``at`` as ISO text)."""
+    cursor = con.execute(
+        "SELECT c.contact_id, c.doc, e.events FROM contacts AS c LEFT JOIN ("
+        "  SELECT contact_id,"
+        "    list({'name': name, 'at': \"at\", 'properties': properties} ORDER BY \"at\") AS events"
+        "  FROM events WHERE tenant_id = $tenant GROUP BY contact_id) AS e ON e.contact_id = c.contact_id"
+        " WHERE c.tenant_id = $tenant",
+        {"tenant": tenant_id},
+    )
+    while rows := cursor.fetchmany(10_000):
+        for contact_id, text, events in rows:
+            doc = from_json(text)
+            doc["events"] = [
+                {"name": e["name"], "at": to_iso(e["at"]),
+                 "properties": None if e["properties"] is None else from_json(e["properties"])}
+                for e in events or ()
+            ]
+            yield contact_id, doc

@@ -1,0 +1,316 @@
+"""SQL forms of conditions: what a condition type's ``bulk_compile`` returns, and its parts.
+
+The analytical path (``growthos_segments.analytics``) answers a rule for a whole
+tenant with one query over two tables: ``contacts`` (``c``: ``tenant_id``,
+``contact_id``, ``doc`` JSON, the contact document without its events) and
+``events`` (``tenant_id``, ``contact_id``, ``name``, ``at``, ``properties``).
+``bulk_compile(params)`` returns a :class:`SqlForm`, or ``None`` when no SQL
+form gives exactly the per-contact answer for those params; the rule is then
+answered contact by contact, so an inexact form is never an option.
+
+Every form is a sqlglot expression tree: user values enter it as sqlglot
+literals (which escape), never as concatenated text, and the same tree is
+written in DuckDB's dialect (run here) and Trino's (Athena). The instant of the
+evaluation is the query parameter :data:`NOW`, never the clock.
+
+The helpers below read JSON the way the per-contact view does (JSON keeps kinds
+apart, so does SQL here): a number stored as a string is not a number, a
+boolean is not a number, a missing field and a stored null are of no kind.
+A predicate may be NULL where SQL does not know (a missing field); the compiler
+reads NULL as false before combining conditions, so ``NOT`` stays the exact
+negation it is on the per-contact path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from growthos_segments.kit.operators import (
+    BetweenTest,
+    CompareTest,
+    ContainsTest,
+    EqualsTest,
+    ExistsTest,
+    InTest,
+    RegexTest,
+    TextTest,
+)
+
+__all__ = [
+    "CONTACT_DOC",
+    "NOW",
+    "SqlForm",
+    "any_element",
+    "any_equal",
+    "contains_sql",
+    "double_compare",
+    "false_if_null",
+    "is_kind",
+    "json_at",
+    "negate",
+    "number_compare",
+    "scalar_equals",
+    "text_of",
+    "value_test_sql",
+]
+
+CONTACT_DOC = exp.column("doc", table="c")
+"""The contact document (JSON) of the row being tested."""
+NOW = exp.cast(exp.Placeholder(this="now"), exp.DataType.build("TIMESTAMPTZ"))
+"""The evaluation instant, bound when the query runs (named parameter ``now``)."""
+
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+_ZERO = exp.Literal.number(0)
+_NUMBER_KINDS = ("BIGINT", "UBIGINT", "DOUBLE")
+_INTEGER_TEXT = r"^-?[0-9]+$"
+_BIGNUM = exp.DataType.build("BIGNUM", dialect="duckdb")
+"""DuckDB's arbitrary-precision integer: stored integers of any length compare exactly."""
+_NONFINITE = "$nonfinite"
+"""The key of the object the loader writes for a NaN or infinite float (JSON has none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SqlForm:
+    """One condition as SQL: a boolean ``predicate`` over the contact row.
+
+    ``aggregates`` maps a name to a per-contact aggregate over the ``events``
+    rows (e.g. ``count_if(name = 'email.opened' AND at > NOW - INTERVAL 30 DAY)``);
+    the compiler computes them in one GROUP BY pass over a tenant's events and
+    joins them to the contact as columns the predicate refers to with
+    ``exp.column(name)``. A contact without events has NULL there, so a
+    predicate over an aggregate must say what no events means (``COALESCE``).
+    """
+
+    predicate: exp.Expression
+    aggregates: Mapping[str, exp.Expression] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- JSON access
+
+
+def json_at(keys: Sequence[str], root: exp.Expression = CONTACT_DOC) -> exp.Expression:
+    """The JSON value at ``root.keys[0].keys[1]...``: SQL NULL when a step is missing
+    or not an object (as :func:`growthos_segments.core.view.resolve_path` answers MISSING).
+
+    Keys are the field names params validation allows (letters, digits, ``_``, ``-``);
+    anything else is refused here rather than quoted into a JSON path.
+    """
+    for key in keys:
+        if not _KEY_RE.match(key):
+            raise ValueError(f"not a plain field name for a JSON path: {key!r}")
+    path = "$" + "".join(f'."{key}"' for key in keys)
+    return exp.Anonymous(this="json_extract", expressions=[root, exp.Literal.string(path)])
+
+
+def is_kind(value: exp.Expression, *kinds: str) -> exp.Expression:
+    """The JSON value is of one of these DuckDB JSON kinds (VARCHAR, BIGINT, ARRAY...)."""
+    kind = exp.Anonymous(this="json_type", expressions=[value])
+    return exp.In(this=kind, expressions=[exp.Literal.string(k) for k in kinds])
+
+
+def text_of(value: exp.Expression) -> exp.Expression:
+    """A JSON scalar as text (a string without its quotes; a number as written)."""
+    return exp.Anonymous(this="json_extract_string", expressions=[value, exp.Literal.string("$")])
+
+
+def false_if_null(predicate: exp.Expression) -> exp.Expression:
+    """``COALESCE(predicate, FALSE)``: unknown counts as no match."""
+    return exp.func("coalesce", exp.paren(predicate, copy=False), exp.false())
+
+
+def negate(predicate: exp.Expression) -> exp.Expression:
+    """The exact negation of a predicate whose NULL means no match."""
+    return exp.not_(false_if_null(predicate))
+
+
+def any_element(value: exp.Expression, test: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """The JSON value is an array with an element for which ``test(element)`` holds."""
+    element = exp.to_identifier("e")
+    elements = exp.Anonymous(this="json_extract", expressions=[value, exp.Literal.string("$[*]")])
+    kept = exp.Anonymous(
+        this="list_filter",
+        expressions=[elements, exp.Lambda(this=false_if_null(test(exp.column(element))),
+                                          expressions=[element])],
+    )
+    return exp.and_(is_kind(value, "ARRAY"), exp.GT(this=exp.func("len", kept), expression=_ZERO.copy()))
+
+
+# --------------------------------------------------------------------------- scalar tests
+
+
+def _number_literal(number: float) -> exp.Expression:
+    return exp.Literal.number(repr(float(number)) if isinstance(number, float) else str(number))
+
+
+_INTEGER_BOUND = {
+    # An integer v compared with a non-integral f: the same as with floor(f) or ceil(f).
+    ">": (math.floor, ">"), ">=": (math.ceil, ">="), "<": (math.ceil, "<"), "<=": (math.floor, "<="),
+}
+_PYTHON_COMPARE: Mapping[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq,
+}
+_COMPARATORS: Mapping[str, type[exp.Binary]] = {
+    ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ,
+}
+
+
+def number_compare(value: exp.Expression, op: str, target: float) -> exp.Expression | None:
+    """``value op target`` for a JSON number, exactly as Python compares int and float.
+
+    JSON integers (even beyond 64 bits: their text is kept) are compared as
+    integers with an integer form of the target, doubles as doubles, and the
+    loader's marker of an infinite float as that infinity. ``None``
+    when an integer target has no exact double (beyond 2**53): SQL would round it.
+    """
+    if isinstance(target, bool) or not math.isfinite(target):
+        raise ValueError(f"not a finite number: {target!r}")
+    if isinstance(target, int) and float(target) != target:
+        return None
+    integer_text = exp.and_(
+        is_kind(value, *_NUMBER_KINDS),
+        exp.RegexpLike(this=text_of(value), expression=exp.Literal.string(_INTEGER_TEXT)),
+    )
+    as_integer = exp.TryCast(this=text_of(value), to=_BIGNUM.copy())
+    if isinstance(target, float) and not target.is_integer():
+        if op == "=":
+            integer_side: exp.Expression = exp.false()
+        else:
+            rounding, int_op = _INTEGER_BOUND[op]
+            integer_side = _COMPARATORS[int_op](this=as_integer, expression=_big_integer(rounding(target)))
+    else:
+        integer_side = _COMPARATORS[op](this=as_integer, expression=_big_integer(int(target)))
+    as_double = exp.TryCast(this=text_of(value), to=exp.DataType.build("DOUBLE"))
+    double_side = _COMPARATORS[op](this=as_double, expression=_number_literal(float(target)))
+    compare = _PYTHON_COMPARE[op]
+    infinities = [text for text, number in (("inf", math.inf), ("-inf", -math.inf))
+                  if compare(number, target)]
+    tests = [
+        exp.and_(integer_text, integer_side),
+        exp.and_(is_kind(value, "DOUBLE"), exp.not_(exp.paren(integer_text)), double_side),
+    ]
+    if infinities:
+        markers = [exp.Literal.string(json.dumps({_NONFINITE: text}, separators=(",", ":")))
+                   for text in infinities]
+        tests.append(exp.In(this=exp.cast(value, exp.DataType.build("VARCHAR")), expressions=markers))
+    return exp.or_(*tests)
+
+
+def _big_integer(number: int) -> exp.Expression:
+    """An integer as an arbitrary-precision SQL integer (BIGNUM), exact at any size."""
+    return exp.cast(exp.Literal.string(str(number)), _BIGNUM.copy())
+
+
+def scalar_equals(value: exp.Expression, target: str | int | float | bool) -> exp.Expression | None:
+    """The JSON value is of the target's kind and equal to it (``1 == 1.0``; ``true != 1``)."""
+    if isinstance(target, bool):
+        return exp.and_(is_kind(value, "BOOLEAN"),
+                        exp.EQ(this=text_of(value), expression=exp.Literal.string(str(target).lower())))
+    if isinstance(target, str):
+        return exp.and_(is_kind(value, "VARCHAR"),
+                        exp.EQ(this=text_of(value), expression=exp.Literal.string(target)))
+    return number_compare(value, "=", target)
+
+
+def any_equal(value: exp.Expression, targets: Sequence[Any]) -> exp.Expression | None:
+    """The JSON value equals one of ``targets`` (:func:`scalar_equals` for each)."""
+    tests = [scalar_equals(value, target) for target in targets]
+    if not tests or any(test is None for test in tests):
+        return None
+    return exp.or_(*tests) if len(tests) > 1 else tests[0]
+
+
+def double_compare(value: exp.Expression, op: str, target: float) -> exp.Expression | None:
+    """``float(value) op target`` for a JSON number, as scores compare (the stored number
+    read as a double first). ``None`` for an integer target with no exact double."""
+    if isinstance(target, int) and float(target) != target:
+        return None
+    as_double = exp.TryCast(this=text_of(value), to=exp.DataType.build("DOUBLE"))
+    return exp.and_(is_kind(value, *_NUMBER_KINDS),
+                    _COMPARATORS[op](this=as_double, expression=_number_literal(float(target))))
+
+
+def contains_sql(op: str, value: exp.Expression, targets: Sequence[Any]) -> exp.Expression | None:
+    """contains_any / contains_all / contains_none: elements compared by :func:`scalar_equals`."""
+    element = exp.column("e")
+    if any(scalar_equals(element, target) is None for target in targets):
+        return None
+    if op == "contains_all":
+        tests = [any_element(value, lambda e, t=target: scalar_equals(e, t)) for target in targets]
+        return exp.and_(*tests) if len(tests) > 1 else tests[0]
+    found = any_element(value, lambda e: any_equal(e, targets))
+    return negate(found) if op == "contains_none" else found
+
+
+def _text_test(kind: str, value: exp.Expression, needle: str) -> exp.Expression:
+    text, literal = text_of(value), exp.Literal.string(needle)
+    if kind == "starts_with":
+        found: exp.Expression = exp.func("starts_with", text, literal, dialect="duckdb")
+    elif kind == "ends_with":
+        found = exp.Anonymous(this="suffix", expressions=[text, literal])
+    else:
+        position = exp.Anonymous(this="strpos", expressions=[text, literal])
+        found = exp.GT(this=position, expression=_ZERO.copy())
+    return exp.and_(is_kind(value, "VARCHAR"), found)
+
+
+def _maybe_negated(predicate: exp.Expression | None, negated: bool) -> exp.Expression | None:
+    if predicate is None:
+        return None
+    return negate(predicate) if negated else predicate
+
+
+def value_test_sql(test: Any, value: exp.Expression) -> exp.Expression | None:
+    """A value test of :mod:`growthos_segments.kit.operators` on a JSON value, or ``None``.
+
+    ``None`` (answer per contact) for the time-based and date operators, for
+    ``case_insensitive`` (Python's casefold folds ``ß`` to ``ss``, SQL's lower()
+    does not) and for any operator this function does not know.
+    """
+    if getattr(test, "case_insensitive", False):
+        return None
+    op: str = test.op
+    negated = op.startswith("not_") or op == "contains_none"
+    if isinstance(test, EqualsTest):
+        return _maybe_negated(scalar_equals(value, test.value), negated)
+    if isinstance(test, InTest):
+        return _maybe_negated(any_equal(value, test.values), negated)
+    if isinstance(test, TextTest):
+        kind = op.removeprefix("not_")
+        found = _text_test(kind, value, test.value)
+        if kind == "contains":
+            needle = test.value
+            found = exp.or_(found, any_element(value, lambda e: exp.and_(
+                is_kind(e, "VARCHAR"), exp.EQ(this=text_of(e), expression=exp.Literal.string(needle)))))
+        return _maybe_negated(found, negated)
+    if isinstance(test, RegexTest):
+        found = exp.and_(is_kind(value, "VARCHAR"),
+                         exp.RegexpLike(this=text_of(value), expression=exp.Literal.string(test.pattern)))
+        return _maybe_negated(found, negated)
+    if isinstance(test, ContainsTest):
+        return contains_sql(op, value, test.values)
+    if isinstance(test, CompareTest):
+        if isinstance(test.value, str):
+            return None
+        symbol = {"greater_than": ">", "greater_or_equal": ">=", "less_than": "<", "less_or_equal": "<="}[op]
+        return number_compare(value, symbol, test.value)
+    if isinstance(test, BetweenTest):
+        if isinstance(test.min, str):
+            return None
+        low, high = number_compare(value, ">=", test.min), number_compare(value, "<=", test.max)
+        if low is None or high is None:
+            return None
+        return _maybe_negated(exp.and_(low, high), negated)
+    if isinstance(test, ExistsTest):
+        empty = exp.In(this=exp.cast(value, exp.DataType.build("VARCHAR")),
+                       expressions=[exp.Literal.string(t) for t in ('""', "[]", "{}")])
+        known = exp.and_(exp.not_(is_kind(value, "NULL")), exp.not_(empty))
+        return _maybe_negated(known, negated)
+    return None

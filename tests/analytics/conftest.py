@@ -1,0 +1,48 @@
+"""One DuckDB connection per test module; each case loads its contacts under its own tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from itertools import count
+from typing import Any
+
+import duckdb
+import pytest
+
+from growthos_segments.analytics.documents import connect, load_documents
+from growthos_segments.analytics.engine import Answer, answer
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.plugins import default_host
+
+_TENANTS = count()
+
+
+@pytest.fixture(scope="module")
+def host() -> PluginHost:
+    return default_host()
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = connect()
+    yield connection
+    connection.close()
+
+
+def per_contact(host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime) -> set[str]:
+    """The members as ``segments evaluate`` decides them, document by document."""
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    evaluate = segments.segments["rule"].evaluate
+    return {str(doc["contact_id"]) for doc in docs if evaluate(segments.view(doc), now)[0]}
+
+
+def both_paths(
+    con: duckdb.DuckDBPyConnection, host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime
+) -> tuple[set[str], Answer]:
+    """(per-contact members, the analytical engine's answer) for ``docs`` loaded under a fresh tenant."""
+    tenant = f"t{next(_TENANTS)}"
+    load_documents(con, [{**doc, "tenant_id": tenant} for doc in docs])
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    return per_contact(host, rule, docs, now), answer(con, host, segments, "rule", tenant, now)

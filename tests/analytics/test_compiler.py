@@ -1,0 +1,181 @@
+"""The compiler's contract: SQL forms for the built-in types, one query, parameters, fallbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from growthos_segments.analytics.compiler import NoSqlForm, compile_rule
+from growthos_segments.analytics.documents import connect, load_documents
+from growthos_segments.analytics.engine import answer
+from growthos_segments.core.host import PluginHost
+from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.kit import ConditionType, ContactView, Reads, Result, hookimpl
+from growthos_segments.kit.params import ParamsModel
+from growthos_segments.kit.sql import NOW, SqlForm
+from growthos_segments.plugins import BUILTIN_PLUGINS
+from tests.analytics.conftest import both_paths
+
+NOW_AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+WITHOUT_SQL_FORM_YET = frozenset({
+    # The behavioural types: their SQL forms (aggregates over events) are the next step.
+    "email", "email_click_url", "email_device", "email_last", "email_open_time", "email_opened_last_sent",
+    "email_opened_not_clicked", "event", "event_first_last", "event_sequence", "event_without",
+    "last_activity", "nudge", "referral", "referred_by",
+    "rfm_frequency", "rfm_monetary", "rfm_recency", "rfm_score", "rfm_tier",
+})
+"""Built-in condition types still answered per contact. Shrink it; never grow it."""
+
+
+def test_every_builtin_type_has_a_sql_form_but_the_listed_ones(host: PluginHost) -> None:
+    names = {entry["name"] for entry in host.catalog()}
+    without = {name for name in names if host.condition_type(name).bulk_compile is None}  # type: ignore[union-attr]
+    assert without == WITHOUT_SQL_FORM_YET
+    assert names >= WITHOUT_SQL_FORM_YET
+
+
+def test_examples_compile_to_a_query_athena_reads_back(host: PluginHost) -> None:
+    compiled = 0
+    for entry in host.catalog():
+        if entry["name"] in WITHOUT_SQL_FORM_YET:
+            continue
+        for example in entry["examples"]:
+            try:
+                query = compile_rule(parse_rule({"!": example}, host))
+            except NoSqlForm:
+                continue  # e.g. a date window or case_insensitive: answered per contact
+            trino = query.transpile("trino")
+            assert isinstance(sqlglot.parse_one(trino, read="trino"), exp.Select)
+            assert {p.name for p in query.query.find_all(exp.Placeholder)} >= {"tenant"}
+            compiled += 1
+    assert compiled >= 15
+
+
+def test_user_values_are_sql_literals_not_sql_text(con: Any, host: PluginHost) -> None:
+    hostile = "x' OR 1=1 OR 'a'='a"
+    docs = [{"contact_id": "a", "attributes": {"plan": "free"}},
+            {"contact_id": "b", "attributes": {"plan": hostile}}]
+    rule = {"attribute": {"field": "plan", "op": "equals", "value": hostile}}
+    expected, got = both_paths(con, host, rule, docs, NOW_AT)
+    assert got.path == "sql"
+    assert expected == set(got.members) == {"b"}
+
+
+def test_a_field_path_that_is_not_a_plain_name_is_refused() -> None:
+    from growthos_segments.kit.sql import json_at
+
+    with pytest.raises(ValueError, match="not a plain field name"):
+        json_at(("attributes", 'plan"]'))
+
+
+def test_each_query_reads_one_tenant_only(host: PluginHost) -> None:
+    con = connect()
+    doc = {"contact_id": "same", "attributes": {"plan": "free"}}
+    load_documents(con, [doc], tenant_id="t1")
+    load_documents(con, [{**doc, "attributes": {"plan": "paid"}}], tenant_id="t2")
+    segments = SegmentSet(host, [SegmentDefinition("r", {"attribute": {"field": "plan", "op": "equals",
+                                                                        "value": "free"}})])
+    assert answer(con, host, segments, "r", "t1", NOW_AT).members == ("same",)
+    assert answer(con, host, segments, "r", "t2", NOW_AT).members == ()
+    assert answer(con, host, segments, "r", "t3", NOW_AT).members == ()
+
+
+def test_loader_skips_exactly_the_events_the_view_skips() -> None:
+    con = connect()
+    doc = {"contact_id": "c", "events": [
+        {"name": "ok", "at": "2026-01-01T00:00:00Z"}, {"name": 3, "at": "2026-01-01T00:00:00Z"},
+        {"name": "no-time"}, {"name": "bad-time", "at": "yesterday"},
+        {"name": "too-early", "at": "1800-01-01"},
+        "not an object", {"name": "naive", "at": "2026-01-01T10:00:00", "properties": [1]},
+    ]}
+    load_documents(con, [doc], tenant_id="t")
+    rows = con.execute('SELECT name, "at", properties FROM events ORDER BY name').fetchall()
+    view = ContactView(doc).events()
+    assert [(r[0], r[1]) for r in rows] == sorted((e.name, e.at) for e in view)
+    assert [r[0] for r in rows] == ["naive", "ok"]
+
+
+# --------------------------------------------------------------------------- aggregates and now
+
+
+class CountParams(ParamsModel):
+    name: str
+    at_least: int
+
+
+def _count_per_contact(p: CountParams) -> Callable[[ContactView, datetime], Result]:
+    def count(view: ContactView, now: datetime) -> Result:
+        seen = sum(1 for e in view.events() if e.name == p.name and e.at <= now)
+        return seen >= p.at_least, None
+
+    return count
+
+
+def _count_sql(p: CountParams) -> SqlForm:
+    seen = exp.func("count_if", exp.and_(
+        exp.EQ(this=exp.column("name"), expression=exp.Literal.string(p.name)),
+        exp.LTE(this=exp.column("at"), expression=NOW.copy())), dialect="duckdb")
+    total = exp.func("coalesce", exp.column("seen"), exp.Literal.number(0))
+    return SqlForm(exp.GTE(this=total, expression=exp.Literal.number(p.at_least)), {"seen": seen})
+
+
+class _CountPlugin:
+    @hookimpl
+    def register_condition_types(self, register: Callable[..., None]) -> None:
+        register(ConditionType(name="seen", label="seen", description="test", category="test",
+                               params=CountParams, compile=_count_per_contact, bulk_compile=_count_sql,
+                               reads=lambda p: Reads(events=frozenset({p.name}), lookback=timedelta.max)),
+                 ConditionType(name="opaque", label="opaque", description="test", category="test",
+                               params=CountParams, compile=_count_per_contact,
+                               reads=lambda p: Reads(events=frozenset({p.name}), lookback=timedelta.max)))
+
+
+@pytest.fixture(scope="module")
+def counting_host() -> PluginHost:
+    return PluginHost((*BUILTIN_PLUGINS, _CountPlugin()), load_entry_points=False)
+
+
+EDGE = datetime(2026, 11, 29, 12, 0, 0, 1, tzinfo=UTC)
+DOCS = [
+    {"contact_id": "none"},
+    {"contact_id": "one", "events": [{"name": "buy", "at": "2026-11-29T12:00:00.000001Z"}]},
+    {"contact_id": "two", "events": [{"name": "buy", "at": "2026-11-28T00:00:00Z"},
+                                     {"name": "buy", "at": "2026-11-29T13:00:00+01:00"},
+                                     {"name": "view", "at": "2026-11-01T00:00:00Z"}]},
+]
+
+
+@pytest.mark.parametrize("now", [EDGE - timedelta(microseconds=1), EDGE, EDGE + timedelta(hours=2)])
+@pytest.mark.parametrize("rule", [
+    {"seen": {"name": "buy", "at_least": 1}},
+    {"seen": {"name": "buy", "at_least": 0}},
+    {"!": {"seen": {"name": "buy", "at_least": 2}}},
+    {"and": [{"seen": {"name": "buy", "at_least": 1}}, {"seen": {"name": "view", "at_least": 1}}]},
+    {"or": [{"seen": {"name": "view", "at_least": 1}}, {"tag": {"tags": ["x"], "match": "none"}}]},
+])
+def test_aggregates_are_one_pass_over_events_with_now_as_a_parameter(
+    con: Any, counting_host: PluginHost, rule: Any, now: datetime
+) -> None:
+    expected, got = both_paths(con, counting_host, rule, DOCS, now)
+    assert got.path == "sql"
+    assert set(got.members) == expected
+    query = compile_rule(parse_rule(rule, counting_host))
+    assert len([s for s in query.query.find_all(exp.Group)]) <= 1
+    assert "now" in query.parameters("t", now)
+
+
+def test_a_type_without_sql_form_is_answered_per_contact_and_says_why(
+    con: Any, counting_host: PluginHost
+) -> None:
+    rule = {"or": [{"tag": {"tags": ["x"]}}, {"opaque": {"name": "buy", "at_least": 1}}]}
+    expected, got = both_paths(con, counting_host, rule, DOCS, EDGE)
+    assert got.path == "per-contact"
+    assert got.reason == "/or/1/opaque: condition type 'opaque' has no SQL form"
+    assert set(got.members) == expected == {"one", "two"}
