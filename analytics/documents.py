@@ -59,7 +59,12 @@ def load_documents(
     updated_at: datetime | None = None,
 ) -> int:
     """Insert contact documents; returns how many. A document's tenant is its own
-    ``tenant_id`` (as text), else ``tenant_id`` given here, else ``""``."""
+    ``tenant_id`` (as text), else ``tenant_id`` given here, else ``""``.
+
+    Raises ``ValueError`` naming the contact for a string that is not valid Unicode
+    (an unpaired surrogate): SQL strings are UTF-8, so no form could answer as the
+    per-contact path does for it.
+    """
     contacts: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     count = 0
@@ -67,11 +72,12 @@ def load_documents(
         tenant = str(doc["tenant_id"]) if doc.get("tenant_id") is not None else (tenant_id or "")
         contact = str(doc["contact_id"])
         body = {key: value for key, value in doc.items() if key != "events"}
-        contacts.append({"tenant_id": tenant, "contact_id": contact, "doc": _json(body),
+        where = f"contact {contact!r}"
+        contacts.append({"tenant_id": tenant, "contact_id": contact, "doc": _json(body, where),
                          "updated_at": updated_at})
         for event in ContactView(doc).events():
             events.append({"tenant_id": tenant, "contact_id": contact, "name": event.name, "at": event.at,
-                           "properties": _json(event.properties), "event_id": None})
+                           "properties": _json(event.properties, where), "event_id": None})
         count += 1
         if len(contacts) >= BATCH:
             _flush(con, contacts, events)
@@ -100,8 +106,14 @@ def _flush(
             rows.clear()
 
 
-def _json(value: Any) -> str:
-    return json.dumps(_finite(plain(value)), allow_nan=False, separators=(",", ":"))
+def _json(value: Any, where: str) -> str:
+    text = json.dumps(_finite(plain(value)), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: a string holds an unpaired surrogate (such as \\ud800), "
+                         "which is not text the analytical copy can store") from None
+    return text
 
 
 def _finite(value: Any) -> Any:

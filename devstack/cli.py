@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from growthos_segments.core.errors import RuleValidationError
@@ -193,7 +195,7 @@ def _segment_set(args: argparse.Namespace, host: PluginHost) -> SegmentSet:
         raise CliError(f"{where}: invalid rule: {errors[0]}{tail}", EXIT_INVALID) from None
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _now(args: argparse.Namespace) -> datetime:
     try:
         now = parse_now(args.now)
     except ValueError as exc:
@@ -201,6 +203,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not in_time_range(now):
         raise CliError(f"--now: {args.now} is outside the supported years "
                        f"{EARLIEST_INSTANT.year}-{LATEST_INSTANT.year - 1}")
+    return now
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    now = _now(args)
     host = _host()
     segments = _segment_set(args, host)
     compiled = segments.segments[RULE_ID]
@@ -227,6 +234,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if trace is not None:
             line["trace"] = trace
         _emit(line)
+    return 0
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    """The exact count (and members) of the rule over the file's contacts, by SQL when the
+    rule has an exact SQL form, else contact by contact; each tenant in the file answered
+    on its own and summed, as ``evaluate`` would list them."""
+    now = _now(args)
+    host = _host()
+    segments = _segment_set(args, host)
+    try:
+        from growthos_segments.analytics.documents import connect, load_documents
+        from growthos_segments.analytics.engine import answer
+    except ImportError as exc:
+        raise CliError(f"count needs the analytics extra (pip install "
+                       f"'growthos-segments[analytics]'): {exc}") from None
+    try:
+        written = datetime.fromtimestamp(os.stat(args.contacts).st_mtime, UTC)
+    except OSError:
+        written = None  # _contacts() below names the problem with the file
+    con = connect()
+    try:
+        load_documents(con, _contacts(args.contacts), updated_at=written)
+    except ValueError as exc:
+        raise CliError(f"{args.contacts}: {exc}", EXIT_INVALID) from None
+    tenants = [row[0] for row in con.execute("SELECT DISTINCT tenant_id FROM contacts ORDER BY 1").fetchall()]
+    answers = [answer(con, host, segments, RULE_ID, tenant, now) for tenant in tenants or [""]]
+    out = answers[0].to_json()
+    out["count"] = sum(len(a.members) for a in answers)
+    if args.members:
+        out["members"] = [member for a in answers for member in a.members]
+    _emit(out)
     return 0
 
 
@@ -335,6 +374,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"segments: {message}\n")
 
 
+def _rule_over_contacts(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of the commands that apply one rule to a JSONL file of contacts."""
+    command.add_argument("--rule", required=True, metavar="RULE.json")
+    command.add_argument("--contacts", required=True, metavar="CONTACTS.jsonl")
+    command.add_argument("--now", metavar="ISO-8601", help="evaluation time (default: the clock)")
+    command.add_argument("--segments", metavar="SEGMENTS.json",
+                         help="segments the rule references: a JSON list of {id, rule, type, ...}")
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="segments", description="GrowthOS segment engine: rules offline.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -348,14 +397,15 @@ def build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("rule", metavar="RULE.json")
     normalize.set_defaults(run=cmd_normalize)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a rule for each contact of a JSONL file")
-    evaluate.add_argument("--rule", required=True, metavar="RULE.json")
-    evaluate.add_argument("--contacts", required=True, metavar="CONTACTS.jsonl")
-    evaluate.add_argument("--now", metavar="ISO-8601", help="evaluation time (default: the clock)")
+    evaluate = _rule_over_contacts(commands.add_parser(
+        "evaluate", help="evaluate a rule for each contact of a JSONL file"))
     evaluate.add_argument("--explain", action="store_true", help="add the per-node trace")
-    evaluate.add_argument("--segments", metavar="SEGMENTS.json",
-                          help="segments the rule references: a JSON list of {id, rule, type, ...}")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    count = _rule_over_contacts(commands.add_parser(
+        "count", help="exact count of a rule over a JSONL file of contacts (SQL when the rule allows)"))
+    count.add_argument("--members", action="store_true", help="also list the members' contact ids (as text)")
+    count.set_defaults(run=cmd_count)
 
     catalog = commands.add_parser("condition-types", help="the condition-type catalog as JSON")
     catalog.set_defaults(run=cmd_condition_types)
