@@ -8,9 +8,14 @@ is combined, which is what the per-contact predicate answers, so ``!`` is an exa
 negation. Behavioural aggregates become columns of ONE GROUP BY pass over the
 tenant's events, LEFT JOINed so contacts without events stay in (with NULL there).
 
+Segments compose as :class:`growthos_segments.core.segments.SegmentSet` evaluates
+them: a segment is its effective rule (own rule AND pinned AND NOT exclusions),
+with contacts excluded by hand out first and contacts included by hand in; a
+reference is the referenced segment's predicate in place (the set is acyclic).
+
 A node with no exact SQL form (a type without ``bulk_compile``, a form refused for
-its params, a segment reference or a plain JsonLogic expression for now) raises
-:class:`NoSqlForm` naming it; the engine then answers per contact.
+its params, a plain JsonLogic expression for now, manual picks that are not all
+strings) raises :class:`NoSqlForm` naming it; the engine then answers per contact.
 
 The query reads two named parameters: ``tenant`` and ``now`` (TIMESTAMPTZ).
 """
@@ -25,9 +30,10 @@ import sqlglot
 from sqlglot import exp
 
 from growthos_segments.core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef
-from growthos_segments.kit.sql import SqlForm, false_if_null
+from growthos_segments.core.segments import SegmentSet
+from growthos_segments.kit.sql import SqlForm, any_equal, false_if_null, json_at
 
-__all__ = ["CompiledQuery", "NoSqlForm", "compile_rule"]
+__all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment"]
 
 _TENANT = exp.Placeholder(this="tenant")
 
@@ -63,10 +69,20 @@ class CompiledQuery:
         return sqlglot.transpile(self.sql, read="duckdb", write=dialect)[0]
 
 
-def compile_rule(node: Node) -> CompiledQuery:
-    """Compile a parsed rule; raises :class:`NoSqlForm` when a node has no exact SQL form."""
+def compile_rule(node: Node, segments: SegmentSet | None = None) -> CompiledQuery:
+    """Compile a parsed rule (its references resolved in ``segments``); raises
+    :class:`NoSqlForm` when a node has no exact SQL form."""
     aggregates: dict[str, exp.Expression] = {}
-    predicate = _compile(node, "", aggregates)
+    return _query(_Compiler(segments, aggregates).node(node, ""), aggregates)
+
+
+def compile_segment(segments: SegmentSet, segment_id: str) -> CompiledQuery:
+    """Compile one segment of a set, manual picks and references included."""
+    aggregates: dict[str, exp.Expression] = {}
+    return _query(_Compiler(segments, aggregates).segment(segment_id, ""), aggregates)
+
+
+def _query(predicate: exp.Expression, aggregates: dict[str, exp.Expression]) -> CompiledQuery:
     contacts = exp.alias_(exp.to_table("contacts"), "c", table=True)
     query = exp.select(exp.column("contact_id", table="c")).from_(contacts)
     if aggregates:
@@ -88,21 +104,53 @@ def compile_rule(node: Node) -> CompiledQuery:
     return CompiledQuery(query)
 
 
-def _compile(node: Node, path: str, aggregates: dict[str, exp.Expression]) -> exp.Expression:
-    if isinstance(node, And | Or):
-        key = "and" if isinstance(node, And) else "or"
-        parts = [_compile(child, f"{path}/{key}/{i}", aggregates) for i, child in enumerate(node.children)]
-        if not parts:  # an empty group: all() of nothing is true, any() of nothing false
-            return exp.true() if key == "and" else exp.false()
-        return exp.and_(*parts) if key == "and" else exp.or_(*parts)
-    if isinstance(node, Not):
-        return exp.not_(exp.paren(_compile(node.child, f"{path}/!", aggregates)))
-    if isinstance(node, Condition):
-        return _condition(node, path, aggregates)
-    if isinstance(node, SegmentRef):
-        raise NoSqlForm(path, f"segment reference {node.segment_id!r} has no SQL form yet")
-    assert isinstance(node, Expr)
-    raise NoSqlForm(path, "plain JsonLogic expressions have no SQL form yet")
+class _Compiler:
+    """One query's walk: the aggregates it collects and the segments references resolve in."""
+
+    def __init__(self, segments: SegmentSet | None, aggregates: dict[str, exp.Expression]) -> None:
+        self.segments = segments
+        self.aggregates = aggregates
+
+    def node(self, node: Node, path: str) -> exp.Expression:
+        if isinstance(node, And | Or):
+            key = "and" if isinstance(node, And) else "or"
+            parts = [self.node(child, f"{path}/{key}/{i}") for i, child in enumerate(node.children)]
+            if not parts:  # an empty group: all() of nothing is true, any() of nothing false
+                return exp.true() if key == "and" else exp.false()
+            return exp.and_(*parts) if key == "and" else exp.or_(*parts)
+        if isinstance(node, Not):
+            return exp.not_(exp.paren(self.node(node.child, f"{path}/!")))
+        if isinstance(node, Condition):
+            return _condition(node, path, self.aggregates)
+        if isinstance(node, SegmentRef):
+            return self.segment(node.segment_id, f"{path}/segment")
+        assert isinstance(node, Expr)
+        raise NoSqlForm(path, "plain JsonLogic expressions have no SQL form yet")
+
+    def segment(self, segment_id: str, path: str) -> exp.Expression:
+        """As ``CompiledSegment.evaluate``: excluded by hand, else included by hand, else the rule."""
+        compiled = self.segments.segments.get(segment_id) if self.segments is not None else None
+        if compiled is None:
+            raise NoSqlForm(path, f"segment {segment_id!r} is not in the set the rule was compiled with")
+        rule = exp.false() if compiled.effective is None else exp.paren(self.node(compiled.effective, path))
+        included = self._picked(compiled.definition.include_contacts, segment_id, path)
+        excluded = self._picked(compiled.definition.exclude_contacts, segment_id, path)
+        if included is not None:
+            rule = exp.or_(included, rule)
+        if excluded is not None:
+            rule = exp.and_(exp.not_(excluded), exp.paren(rule))
+        return exp.paren(rule)
+
+    @staticmethod
+    def _picked(contacts: frozenset[Any], segment_id: str, path: str) -> exp.Expression | None:
+        """The contact document's ``contact_id`` is one of the picked ids (compared as strings)."""
+        if not contacts:
+            return None
+        if any(type(contact) is not str for contact in contacts):
+            raise NoSqlForm(path, f"segment {segment_id!r} picks contacts by ids that are not all strings")
+        picked = any_equal(json_at(("contact_id",)), sorted(contacts))
+        assert picked is not None  # string targets always have an exact form
+        return false_if_null(picked)
 
 
 def _condition(node: Condition, path: str, aggregates: dict[str, exp.Expression]) -> exp.Expression:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from growthos_segments.analytics.compiler import NoSqlForm, compile_rule
+from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
 from growthos_segments.analytics.documents import from_json
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.segments import SegmentSet
@@ -57,21 +57,13 @@ def answer(
     as_of = con.execute("SELECT max(updated_at) FROM contacts WHERE tenant_id = $tenant",
                         {"tenant": tenant_id}).fetchone()
     stamp = as_of[0] if as_of else None
-    segment = segments.segments[segment_id]
-    definition = segment.definition
-    reason: str
-    if segment.effective is None:
-        reason = "a static segment's members are its list"
-    elif definition.include_contacts or definition.exclude_contacts:
-        reason = "contacts included or excluded by hand have no SQL form yet"
+    try:
+        query = compile_segment(segments, segment_id)
+    except NoSqlForm as exc:
+        reason = str(exc)
     else:
-        try:
-            query = compile_rule(segment.effective)
-        except NoSqlForm as exc:
-            reason = str(exc)
-        else:
-            rows = con.execute(query.sql, query.parameters(tenant_id, now)).fetchall()
-            return Answer(tuple(sorted(row[0] for row in rows)), "sql", stamp)
+        rows = con.execute(query.sql, query.parameters(tenant_id, now)).fetchall()
+        return Answer(tuple(sorted(row[0] for row in rows)), "sql", stamp)
     members = _per_contact(con, host, segments, segment_id, tenant_id, now)
     return Answer(tuple(sorted(members)), "per-contact", stamp, reason)
 

@@ -31,18 +31,22 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
     connection.close()
 
 
-def per_contact(host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime) -> set[str]:
-    """The members as ``segments evaluate`` decides them, document by document."""
-    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-    evaluate = segments.segments["rule"].evaluate
-    return {str(doc["contact_id"]) for doc in docs if evaluate(segments.view(doc), now)[0]}
-
-
 def both_paths(
     con: duckdb.DuckDBPyConnection, host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime
 ) -> tuple[set[str], Answer]:
     """(per-contact members, the analytical engine's answer) for ``docs`` loaded under a fresh tenant."""
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    return both_paths_of_set(con, host, segments, "rule", docs, now)
+
+
+def both_paths_of_set(
+    con: duckdb.DuckDBPyConnection, host: PluginHost, segments: SegmentSet, segment_id: str,
+    docs: list[dict[str, Any]], now: datetime,
+) -> tuple[set[str], Answer]:
+    """The same for one segment of a set: per contact as ``segments evaluate`` decides it,
+    document by document, and by the engine."""
     tenant = f"t{next(_TENANTS)}"
     load_documents(con, [{**doc, "tenant_id": tenant} for doc in docs])
-    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-    return per_contact(host, rule, docs, now), answer(con, host, segments, "rule", tenant, now)
+    evaluate = segments.segments[segment_id].evaluate
+    expected = {str(doc["contact_id"]) for doc in docs if evaluate(segments.view(doc), now)[0]}
+    return expected, answer(con, host, segments, segment_id, tenant, now)
