@@ -46,6 +46,7 @@ import logging
 import mimetypes
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -222,7 +223,7 @@ class ApiFront:
             api = front
 
         try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
+            self.server = _Server((host, port), Handler)
         except OSError as error:
             if error.errno in (98, 48, 13):  # EADDRINUSE on Linux / macOS, EACCES
                 raise PortInUse(host, port, "API front") from None
@@ -495,6 +496,17 @@ def _proxy_response(payload: Any) -> HttpResponse | None:
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/json"))
     return HttpResponse(status, headers, raw)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets its connection (a browser closing a kept-alive one) is no
+        error of the stack's: one log line instead of socketserver's traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.info("%s:%s closed the connection (%s)", *client_address[:2], type(error).__name__)
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -332,6 +332,7 @@ class LocalStack:
         for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(variable, None)
         os.environ.update(merged)
+        forget_process_caches()
 
     def _seed(self) -> None:
         from growthos_segments.infra.repos import build_repositories
@@ -577,6 +578,26 @@ class LocalStack:
         if stuck:
             log.error("still running after %.0f s: %s", timeout, ", ".join(stuck))
         return not stuck
+
+
+CACHED_MODULES = (
+    "growthos_segments.handlers.", "growthos_segments.infra.settings", "growthos_segments.infra.aws",
+)
+"""Where functions cache what they build from the environment (settings, clients, services)."""
+
+
+def forget_process_caches() -> None:
+    """Drop what the handlers built once per process (``functools.cache``), as Lambda
+    builds it once per container: a new environment — a second stack in the same
+    process, as ``make bench`` starts several — must not reach the first stack's
+    moto endpoint through a client built for it."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(CACHED_MODULES):
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and getattr(value, "__module__", None) == name:
+                clear()
 
 
 # --- command line -------------------------------------------------------------------------

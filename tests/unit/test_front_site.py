@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import socketserver
 import struct
 import sys
 import threading
@@ -131,3 +132,30 @@ def test_a_client_that_leaves_before_the_answer_is_no_error(caplog: pytest.LogCa
         api.server.server_close()
     assert failures == []
     assert "GET /slow: the client closed the connection before the answer" in caplog.text
+
+
+def test_a_client_that_resets_an_idle_connection_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A browser closing a kept-alive connection resets it while the front waits for the
+    next request line: one log line, not socketserver's ConnectionResetError traceback."""
+    ready = threading.Event()
+    ready.set()
+    served = ApiFront([], {}, {}, {}, port=0, ready=ready, responses={}, site=None)
+    printed: list[str] = []
+    original = socketserver.BaseServer.handle_error
+    socketserver.BaseServer.handle_error = lambda self, request, address: printed.append("traceback")  # type: ignore[method-assign]
+    serving = threading.Thread(target=served.server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="growthos_segments.devstack.front"):
+            client = socket.create_connection(("127.0.0.1", served.port))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            deadline = time.monotonic() + 30
+            while "closed the connection (ConnectionResetError)" not in caplog.text and not printed:
+                assert time.monotonic() < deadline, "the front never noticed the reset"
+                time.sleep(0.05)
+    finally:
+        socketserver.BaseServer.handle_error = original  # type: ignore[method-assign]
+        served.server.shutdown()
+        served.server.server_close()
+    assert printed == []
