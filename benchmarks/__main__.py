@@ -15,6 +15,7 @@ MODULES = (
     "benchmarks.bench_api",
     "benchmarks.bench_soak",
     "benchmarks.bench_web",
+    "benchmarks.bench_analytics",
 )
 
 

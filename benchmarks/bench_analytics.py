@@ -1,0 +1,210 @@
+"""Analytical copy: generated tenants, hand-written DuckDB SQL for five rules, the per-contact ratio.
+
+A synthetic tenant (``growthos_segments.analytics.generate``: about ten events a
+contact over 120 days) is written to a temporary folder at each size of
+``BENCH_ANALYTICS_CONTACTS`` (comma-separated; default 1,000,000 — 4,000,000
+adds about four minutes of generation and is an option). For each of the
+issue's five representative rules, hand-written DuckDB SQL over the copy's
+``contacts`` and ``events`` views gives the exact count and the member ids
+(p50 of :data:`RUNS` runs each, after one warm-up; wall time, and the process's
+CPU time over all DuckDB threads, steadier on a shared machine): the yardstick the compiled
+SQL must stay within 1.5x of. Each rule runs in a fresh process, so its peak
+resident memory (Linux's VmHWM, reset when the process starts: Python, DuckDB
+and its buffers) is that rule's own. DuckDB uses every core (two here).
+
+For comparison, the per-contact evaluator (what ``segments evaluate`` runs)
+decides the same rules for the first :data:`SAMPLE` contacts read back from the
+copy (documents already parsed in memory; building each view and evaluating it
+are timed); its rate (CPU time, one thread) gives the CPU time it would need for the
+whole tenant, compared with the SQL count's CPU time, and its member set must
+equal the SQL's on that sample (printed as ``agrees``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.timing import row
+
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_ANALYTICS_CONTACTS", "1000000").split(","))
+RUNS = 5
+SAMPLE = 20_000
+TENANT = "bench"
+_COUNTRIES = ["GB", "IE", "DE"]
+
+ATTRIBUTE = {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                     {"attribute": {"field": "country", "op": "in", "values": _COUNTRIES}}]}
+OPENED = {"email": {"action": "opened", "min_count": 3, "within": "30d"}}
+HOT_BUYER = {"and": [{"score_band": {"band": "hot"}},
+                     {"event": {"name": "order.completed", "within": "90d"}}]}
+BROWSED = {"event_without": {"name": "product.viewed", "min_count": 3, "within": "48h",
+                             "without": {"name": "order.completed"}}}
+NESTED = {"or": [{"and": [ATTRIBUTE, OPENED]}, {"and": [HOT_BUYER, {"!": BROWSED}]}]}
+
+
+
+def _hot(lead: str) -> str:
+    """score_band hot on an extracted ``scores.lead``: a JSON number (never a string or a boolean) >= 80."""
+    return f"(json_type({lead}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND {lead}::DOUBLE >= 80)"
+
+
+
+SQL: dict[str, tuple[dict[str, Any], str]] = {
+    # name: (the rule, hand-written SQL of its members; $now is the evaluation instant)
+    "attribute filter (plan pro, country GB/IE/DE)": (ATTRIBUTE, f"""
+        SELECT contact_id FROM (
+            SELECT contact_id, json_extract_string(doc, ['$.attributes.plan', '$.attributes.country']) AS v
+            FROM contacts)
+        WHERE v[1] = 'pro' AND v[2] IN ({", ".join(repr(c) for c in _COUNTRIES)})"""),
+    "opened >= 3 emails in 30 days": (OPENED, """
+        SELECT contact_id FROM events
+        WHERE name = 'email.opened' AND "at" > $now - INTERVAL 720 HOUR AND "at" <= $now
+          AND contact_id IN (SELECT contact_id FROM contacts)
+        GROUP BY contact_id HAVING count(*) >= 3"""),
+    "hot lead AND an order in 90 days": (HOT_BUYER, f"""
+        SELECT contact_id FROM (SELECT contact_id, json_value(doc, '$.scores.lead') AS lead FROM contacts)
+        WHERE {_hot("lead")}
+          AND contact_id IN (SELECT contact_id FROM events WHERE name = 'order.completed'
+                             AND "at" > $now - INTERVAL 2160 HOUR AND "at" <= $now)"""),
+    "viewed a product >= 3 times in 48 h without an order": (BROWSED, """
+        SELECT contact_id FROM events
+        WHERE name IN ('product.viewed', 'order.completed') AND "at" > $now - INTERVAL 48 HOUR
+          AND "at" <= $now AND contact_id IN (SELECT contact_id FROM contacts)
+        GROUP BY contact_id
+        HAVING count_if(name = 'product.viewed') >= 3 AND count_if(name = 'order.completed') = 0"""),
+    "nested: (1 AND 2) OR (3 AND NOT 4)": (NESTED, f"""
+        SELECT contact_id FROM (
+            SELECT contact_id,
+                   json_extract(doc, ['$.attributes.plan', '$.attributes.country', '$.scores.lead']) AS v
+            FROM contacts
+        ) LEFT JOIN (
+            SELECT contact_id,
+                   count_if(name = 'email.opened' AND "at" > $now - INTERVAL 720 HOUR) AS opened_30d,
+                   count_if(name = 'order.completed') AS orders_90d,
+                   count_if(name = 'product.viewed' AND "at" > $now - INTERVAL 48 HOUR) AS views_48h,
+                   count_if(name = 'order.completed' AND "at" > $now - INTERVAL 48 HOUR) AS orders_48h
+            FROM events
+            WHERE name IN ('email.opened', 'order.completed', 'product.viewed')
+              AND "at" > $now - INTERVAL 2160 HOUR AND "at" <= $now
+            GROUP BY contact_id
+        ) USING (contact_id)
+        WHERE (v[1]->>'$' = 'pro' AND v[2]->>'$' IN ({", ".join(repr(c) for c in _COUNTRIES)})
+               AND coalesce(opened_30d, 0) >= 3)
+           OR ({_hot("v[3]")} AND coalesce(orders_90d, 0) >= 1
+               AND NOT (coalesce(views_48h, 0) >= 3 AND coalesce(orders_48h, 0) = 0))"""),
+}
+
+
+def _p50(run: Any) -> tuple[float, float, Any]:
+    """p50 wall seconds, p50 CPU seconds of the process (all of DuckDB's threads), last result."""
+    run()
+    wall, cpu, result = [], [], None
+    for _ in range(RUNS):
+        started, used = time.perf_counter(), time.process_time()
+        result = run()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
+    return statistics.median(wall), statistics.median(cpu), result
+
+
+def _run(con: Any, query: str) -> list[Any]:
+    from growthos_segments.analytics.generate import DEFAULT_NOW
+
+    parameters = {"now": DEFAULT_NOW} if "$now" in query else None  # DuckDB refuses unused ones
+    return con.execute(query, parameters).fetchall()  # type: ignore[no-any-return]
+
+
+def measure(root: str, name: str) -> dict[str, Any]:
+    """One rule's count and member fetch, p50 seconds, in this (fresh) process; peak RSS in MB."""
+    import duckdb
+
+    from growthos_segments.analytics.parquet import open_tenant
+
+    with open("/proc/self/clear_refs", "w") as refs:  # Linux: the peak so far (inherited at fork) is reset
+        refs.write("5")
+    con = duckdb.connect()
+    open_tenant(con, root, TENANT)
+    query = SQL[name][1]
+    count_s, count_cpu, count = _p50(lambda: _run(con, f"SELECT count(*) FROM ({query})")[0][0])
+    members_s, members_cpu, members = _p50(lambda: [r[0] for r in _run(con, query)])
+    assert len(members) == count
+    return {"count": count, "count_s": count_s, "count_cpu": count_cpu, "members_s": members_s,
+            "members_cpu": members_cpu, "rss_mb": _peak_rss_kb() / 1024}
+
+
+def _peak_rss_kb() -> int:
+    """VmHWM: the process's peak resident memory since the reset in :func:`measure`."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def _in_fresh_process(root: str, name: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_analytics", root, name],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def per_contact(root: str) -> dict[str, tuple[float, int, int, bool]]:
+    """Per rule: (CPU seconds the evaluator took, contacts sampled, members, same members as the SQL)."""
+    import duckdb
+
+    from growthos_segments.analytics.generate import DEFAULT_NOW
+    from growthos_segments.analytics.parquet import open_tenant, read_documents
+    from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+    from growthos_segments.plugins import default_host
+
+    con = duckdb.connect()
+    open_tenant(con, root, TENANT)
+    docs = list(read_documents(con, limit=SAMPLE))
+    sample = {str(doc["contact_id"]) for doc in docs}
+    host = default_host()
+    found = {}
+    for name, (rule, query) in SQL.items():
+        segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+        evaluate = segments.segments["rule"].evaluate
+        view = segments.view
+        started = time.process_time()  # one thread: its CPU time, whatever else the machine runs
+        members = {str(doc["contact_id"]) for doc in docs if evaluate(view(doc), DEFAULT_NOW)[0]}
+        took = time.process_time() - started
+        by_sql = {r[0] for r in _run(con, query)} & sample
+        found[name] = (took, len(docs), len(members), members == by_sql)
+    return found
+
+
+def main() -> None:
+    from growthos_segments.analytics.generate import generate
+
+    for contacts in SIZES:
+        with tempfile.TemporaryDirectory(prefix="bench-analytics-") as root:
+            made = generate(root, contacts, tenant_id=TENANT)
+            row(f"generate {contacts:,} contacts x ~10 events ({made.events:,} events)",
+                f"{made.seconds:,.1f} s", f"{made.bytes / 1e6:,.0f} MB of Parquet (zstd)")
+            sql = {name: _in_fresh_process(root, name) for name in SQL}
+            for name, got in sql.items():
+                row(f"{contacts:,}: {name}: count ({got['count']:,})", f"{got['count_s'] * 1000:,.0f} ms",
+                    f"CPU {got['count_cpu'] * 1000:,.0f} ms; target <= 1 s")
+                row(f"{contacts:,}: {name}: member ids", f"{got['members_s'] * 1000:,.0f} ms",
+                    f"CPU {got['members_cpu'] * 1000:,.0f} ms; peak RSS {got['rss_mb']:,.0f} MB")
+            for name, (took, sampled, members, agrees) in per_contact(root).items():
+                rate = sampled / took
+                whole = contacts / rate
+                row(f"{contacts:,}: {name}: per-contact evaluator, {sampled:,} sampled",
+                    f"{rate:,.0f} contacts/s",
+                    f"whole tenant ~{whole:,.1f} CPU s = {whole / sql[name]['count_cpu']:,.1f}x the SQL "
+                    f"count's CPU; "
+                    f"{members:,} members, agrees: {'yes' if agrees else 'NO'}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3:  # one rule in a fresh process (see _in_fresh_process)
+        print(json.dumps(measure(sys.argv[1], sys.argv[2])))
+    else:
+        main()
