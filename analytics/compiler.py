@@ -13,6 +13,12 @@ them: a segment is its effective rule (own rule AND pinned AND NOT exclusions),
 with contacts excluded by hand out first and contacts included by hand in; a
 reference is the referenced segment's predicate in place (the set is acyclic).
 
+Where a form says SQL cannot decide a row exactly (``SqlForm.undecided``), the
+condition is unknown (NULL) there and three-valued logic carries it through
+``and`` / ``or`` / ``!``: the query returns members (``member`` true) and the
+contacts whose answer the unknown decides (``member`` NULL), which the engine
+evaluates per contact.
+
 A node with no exact SQL form (a type without ``bulk_compile``, a form refused for
 its params, a plain JsonLogic expression for now, manual picks that are not all
 strings) raises :class:`NoSqlForm` naming it; the engine then answers per contact.
@@ -49,7 +55,8 @@ class NoSqlForm(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CompiledQuery:
-    """One SELECT of ``contact_id`` for the tenant and instant given as parameters."""
+    """One SELECT of ``contact_id, member`` for the tenant and instant given as parameters:
+    ``member`` is true for members, NULL for contacts only the per-contact path can decide."""
 
     query: exp.Select
 
@@ -99,8 +106,9 @@ def _query(predicate: exp.Expression, aggregates: dict[str, exp.Expression]) -> 
                       expression=exp.column("contact_id", table="c")),
             join_type="left",
         )
-    query = query.where(exp.and_(
-        exp.EQ(this=exp.column("tenant_id", table="c"), expression=_TENANT.copy()), exp.paren(predicate)))
+    query = query.select(exp.alias_(exp.paren(predicate), "member")).where(exp.and_(
+        exp.EQ(this=exp.column("tenant_id", table="c"), expression=_TENANT.copy()),
+        exp.not_(exp.Is(this=exp.paren(predicate.copy()), expression=exp.false()))))
     return CompiledQuery(query)
 
 
@@ -175,4 +183,8 @@ def _condition(node: Condition, path: str, aggregates: dict[str, exp.Expression]
         return part
 
     predicate = form.predicate.transform(rename) if renamed else form.predicate.copy()
-    return false_if_null(predicate)
+    if form.undecided is None:
+        return false_if_null(predicate)
+    undecided = form.undecided.transform(rename) if renamed else form.undecided.copy()
+    return exp.Case(ifs=[exp.If(this=false_if_null(undecided), true=exp.null())],
+                    default=false_if_null(predicate))

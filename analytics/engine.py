@@ -35,11 +35,16 @@ class Answer:
     as_of: datetime | None
     reason: str | None = None
     """Why the per-contact path answered (``None`` on the SQL path)."""
+    decided_per_contact: int = 0
+    """On the SQL path: contacts whose answer SQL left to the per-contact path
+    (values only Python reads exactly, such as a date in another spelling)."""
 
     def to_json(self, *, members: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"count": len(self.members), "path": self.path, "as_of": to_iso(self.as_of)}
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.decided_per_contact:
+            out["decided_per_contact"] = self.decided_per_contact
         if members:
             out["members"] = list(self.members)
         return out
@@ -63,42 +68,52 @@ def answer(
         reason = str(exc)
     else:
         rows = con.execute(query.sql, query.parameters(tenant_id, now)).fetchall()
-        return Answer(tuple(sorted(row[0] for row in rows)), "sql", stamp)
-    members = _per_contact(con, host, segments, segment_id, tenant_id, now)
+        undecided = sorted({contact_id for contact_id, member in rows if member is None})
+        members = [contact_id for contact_id, member in rows if member]
+        if undecided:
+            members += _per_contact(con, host, segments, segment_id, tenant_id, now, undecided)
+        return Answer(tuple(sorted(members)), "sql", stamp, decided_per_contact=len(undecided))
+    members = _per_contact(con, host, segments, segment_id, tenant_id, now, None)
     return Answer(tuple(sorted(members)), "per-contact", stamp, reason)
 
 
 def _per_contact(
     con: duckdb.DuckDBPyConnection, host: PluginHost, segments: SegmentSet, segment_id: str,
-    tenant_id: str, now: datetime,
+    tenant_id: str, now: datetime, only: list[str] | None,
 ) -> list[str]:
+    """The members among the tenant's contacts (or ``only`` these ids), one by one."""
     compiled = segments.segments[segment_id]
     context = None
     if compiled.reads.context:
         context = host.tenant_context(tenant_id, list(_documents(con, tenant_id)), now)
     members = []
-    for contact_id, doc in _documents_with_ids(con, tenant_id):
+    for contact_id, doc in _documents_with_ids(con, tenant_id, only):
         if compiled.evaluate(segments.view(doc, context=context), now)[0]:
             members.append(contact_id)
     return members
 
 
 def _documents(con: duckdb.DuckDBPyConnection, tenant_id: str) -> Iterator[dict[str, Any]]:
-    for _, doc in _documents_with_ids(con, tenant_id):
+    for _, doc in _documents_with_ids(con, tenant_id, None):
         yield doc
 
 
 def _documents_with_ids(
-    con: duckdb.DuckDBPyConnection, tenant_id: str
+    con: duckdb.DuckDBPyConnection, tenant_id: str, only: list[str] | None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each contact's document with its events back in (``at`` as ISO text)."""
+    parameters: dict[str, Any] = {"tenant": tenant_id}
+    picked = ""
+    if only is not None:
+        parameters["only"] = only
+        picked = " AND list_contains($only, c.contact_id)"
     cursor = con.execute(
         "SELECT c.contact_id, c.doc, e.events FROM contacts AS c LEFT JOIN ("
         "  SELECT contact_id,"
         "    list({'name': name, 'at': \"at\", 'properties': properties} ORDER BY \"at\") AS events"
         "  FROM events WHERE tenant_id = $tenant GROUP BY contact_id) AS e ON e.contact_id = c.contact_id"
-        " WHERE c.tenant_id = $tenant",
-        {"tenant": tenant_id},
+        " WHERE c.tenant_id = $tenant" + picked,  # picked: one of two constant texts
+        parameters,
     )
     while rows := cursor.fetchmany(10_000):
         for contact_id, text, events in rows:

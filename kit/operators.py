@@ -526,20 +526,27 @@ class CompareTest(ValueTestModel):
     def compile(self) -> ValueFn:
         if not isinstance(self.value, str):
             return _number_compare(_COMPARE[self.op], self.value)
+        bounds = self.instant_bounds()
+        return _never if bounds is None else _instant_check(*bounds, zone(self.tz))
+
+    def instant_bounds(self) -> tuple[datetime | None, datetime | None] | None:
+        """For a date target: the inclusive ``(low, high)`` instants a value must fall
+        within (``None``: open), or ``None`` when no instant can match."""
         tz = zone(self.tz)
+        assert isinstance(self.value, str)
         low, high = _date_lower_bound(self.value, tz), _date_upper_bound(self.value, tz)
         # On datetimes (µs resolution) "after X" is ">= X + 1µs" and "before X" "<= X - 1µs";
         # a calendar-date target's bounds already span its whole day.
         try:
             if self.op == "greater_than":
-                return _never if high is None else _instant_check(high + _MICRO, None, tz)
+                return None if high is None else (high + _MICRO, None)
             if self.op == "less_than":
-                return _never if low is None else _instant_check(None, low - _MICRO, tz)
+                return None if low is None else (None, low - _MICRO)
         except OverflowError:  # a target at the very edge of datetime's range
-            return _never
+            return None
         if self.op == "greater_or_equal":
-            return _instant_check(low, None, tz)
-        return _instant_check(None, high, tz)
+            return low, None
+        return None, high
 
 
 @value_operator
@@ -574,13 +581,16 @@ class BetweenTest(ValueTestModel):
             raise ValueError(f"min ({self.min!r}) is after max ({self.max!r})")
         return self
 
+    def instant_bounds(self) -> tuple[datetime | None, datetime | None]:
+        """For dates: the inclusive ``(low, high)`` instants (a calendar-date max ends with its day)."""
+        tz = zone(self.tz)
+        assert isinstance(self.min, str) and isinstance(self.max, str)
+        return _date_lower_bound(self.min, tz), _date_upper_bound(self.max, tz)
+
     def compile(self) -> ValueFn:
         hit, miss = _outcomes(self.op == "not_between")
         if isinstance(self.min, str):
-            tz = zone(self.tz)
-            inner = _instant_check(
-                _date_lower_bound(self.min, tz), _date_upper_bound(self.max, tz), tz
-            )
+            inner = _instant_check(*self.instant_bounds(), zone(self.tz))
 
             def between_dates(value: Any, now: datetime) -> tuple[bool, None]:
                 return hit if inner(value, now)[0] else miss

@@ -29,6 +29,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlglot import exp
@@ -41,25 +42,28 @@ from growthos_segments.kit.operators import (
     ExistsTest,
     InTest,
     RegexTest,
+    RelativeTest,
     TextTest,
 )
 
 __all__ = [
     "CONTACT_DOC",
     "NOW",
+    "Instant",
     "SqlForm",
     "any_element",
     "any_equal",
     "contains_sql",
     "double_compare",
     "false_if_null",
+    "instant_of",
     "is_kind",
     "json_at",
     "negate",
     "number_compare",
     "scalar_equals",
     "text_of",
-    "value_test_sql",
+    "value_test_form",
 ]
 
 CONTACT_DOC = exp.column("doc", table="c")
@@ -91,6 +95,10 @@ class SqlForm:
 
     predicate: exp.Expression
     aggregates: Mapping[str, exp.Expression] = field(default_factory=dict)
+    undecided: exp.Expression | None = None
+    """True for the rows SQL cannot answer exactly (e.g. a date written in a form only
+    Python's parser reads). The condition is unknown there (SQL NULL); where that
+    unknown decides the rule, the engine asks the per-contact path about that contact."""
 
 
 # --------------------------------------------------------------------------- JSON access
@@ -261,23 +269,136 @@ def _text_test(kind: str, value: exp.Expression, needle: str) -> exp.Expression:
     return exp.and_(is_kind(value, "VARCHAR"), found)
 
 
+# --------------------------------------------------------------------------- instants
+
+_ISO_DAY = r"[1-8][0-9]{3}-[0-9]{2}-[0-9]{2}"
+_ISO_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+_AWARE = f"^{_ISO_DAY}{_ISO_TIME}(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+_NAIVE = f"^{_ISO_DAY}({_ISO_TIME})?$"
+_NO_INSTANT = r"^$|^[!-/:-~]"
+"""Texts Python's ISO parser reads no instant from: empty, or starting with a printable
+ASCII character that is neither a digit nor a space (every ISO date starts with its year)."""
+_EPOCH = r"^([0-9]{1,11}|-[0-9]{1,10})$"
+"""Whole epoch seconds SQL converts exactly (years 1653 to 5138)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instant:
+    """An instant read from a JSON value as ``parse_instant`` reads it, where SQL can."""
+
+    moment: exp.Expression
+    """TIMESTAMPTZ, or NULL where the value holds no instant."""
+    undecided: exp.Expression
+    """True where only Python's parser can say (other spellings, fractional epochs, naive
+    times in a zone other than UTC, years outside 1000-8999)."""
+
+
+def _matches(text: exp.Expression, pattern: str) -> exp.Expression:
+    return exp.RegexpLike(this=text, expression=exp.Literal.string(pattern))
+
+
+def instant_of(value: exp.Expression, tz_is_utc: bool) -> Instant:
+    """The instant a JSON value holds; naive texts are read in UTC (else undecided)."""
+    text = text_of(value)
+    readable = _matches(text, _AWARE)
+    if tz_is_utc:
+        readable = exp.or_(readable, _matches(text.copy(), _NAIVE))
+    is_text = is_kind(value, "VARCHAR")
+    as_moment = exp.TryCast(this=text.copy(), to=exp.DataType.build("TIMESTAMPTZ"))
+    from_text = exp.and_(is_text, readable)
+    is_integer = is_kind(value, "BIGINT", "UBIGINT")
+    from_epoch = exp.and_(is_integer, _matches(text.copy(), _EPOCH))
+    seconds = exp.TryCast(this=text.copy(), to=exp.DataType.build("BIGINT"))
+    moment = exp.Case(ifs=[
+        exp.If(this=from_text, true=as_moment),
+        exp.If(this=from_epoch, true=exp.Anonymous(this="to_timestamp", expressions=[seconds])),
+    ])
+    undecided = exp.or_(
+        exp.and_(is_text.copy(), exp.not_(exp.paren(readable.copy())),
+                 exp.not_(_matches(text.copy(), _NO_INSTANT))),
+        exp.and_(from_text.copy(), exp.Is(this=as_moment.copy(), expression=exp.null())),
+        is_kind(value, "DOUBLE"),
+        exp.and_(is_integer.copy(), exp.not_(_matches(text.copy(), _EPOCH))),
+    )
+    return Instant(moment, undecided)
+
+
+def _timestamp(moment: datetime) -> exp.Expression:
+    return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
+
+
+def _span(span: timedelta) -> exp.Expression:
+    micros = span // timedelta(microseconds=1)
+    return exp.Anonymous(this="to_microseconds", expressions=[
+        exp.cast(exp.Literal.number(micros), exp.DataType.build("BIGINT"))])
+
+
+def _within(moment: exp.Expression, low: exp.Expression | None, high: exp.Expression | None,
+            low_open: bool = False) -> exp.Expression:
+    """``low <= moment <= high`` (``low < moment`` when ``low_open``); NULL moment: NULL."""
+    tests: list[exp.Expression] = []
+    if low is not None:
+        tests.append((exp.GT if low_open else exp.GTE)(this=moment.copy(), expression=low))
+    if high is not None:
+        tests.append(exp.LTE(this=moment.copy(), expression=high))
+    return exp.and_(*tests) if tests else exp.not_(exp.Is(this=moment.copy(), expression=exp.null()))
+
+
+def _instant_form(test: Any, value: exp.Expression, negated: bool) -> SqlForm | None:
+    """Date comparisons and rolling windows; the calendar operators (days and anniversaries
+    in a zone) are left to the per-contact path."""
+    instant = instant_of(value, test.tz == "UTC")
+    if isinstance(test, CompareTest | BetweenTest):
+        bounds = test.instant_bounds()
+        if bounds is None:
+            return SqlForm(exp.false())
+        low, high = (None if b is None else _timestamp(b) for b in bounds)
+        found = _within(instant.moment, low, high)
+    elif isinstance(test, RelativeTest):
+        span = _span(test.amount * _UNITS[test.unit])
+        ago = exp.Sub(this=NOW.copy(), expression=span)
+        ahead = exp.Add(this=NOW.copy(), expression=span.copy())
+        if test.op == "within_last":
+            found = _within(instant.moment, ago, NOW.copy(), low_open=True)
+        elif test.op == "more_than_ago":
+            found = _within(instant.moment, None, ago)
+        else:
+            found = _within(instant.moment, NOW.copy(), ahead, low_open=True)
+    else:
+        return None
+    return SqlForm(negate(found) if negated else found, undecided=instant.undecided)
+
+
+_UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1), "days": timedelta(days=1),
+          "weeks": timedelta(weeks=1)}
+
+
 def _maybe_negated(predicate: exp.Expression | None, negated: bool) -> exp.Expression | None:
     if predicate is None:
         return None
     return negate(predicate) if negated else predicate
 
 
-def value_test_sql(test: Any, value: exp.Expression) -> exp.Expression | None:
+def value_test_form(test: Any, value: exp.Expression) -> SqlForm | None:
     """A value test of :mod:`growthos_segments.kit.operators` on a JSON value, or ``None``.
 
-    ``None`` (answer per contact) for the time-based and date operators, for
-    ``case_insensitive`` (Python's casefold folds ``ß`` to ``ss``, SQL's lower()
-    does not) and for any operator this function does not know.
+    ``None`` (answer per contact) for the calendar operators (``last_days``,
+    ``next_days``, ``anniversary``), for ``case_insensitive`` (Python's casefold
+    folds ``ß`` to ``ss``, SQL's lower() does not) and for any operator this
+    function does not know.
     """
     if getattr(test, "case_insensitive", False):
         return None
     op: str = test.op
     negated = op.startswith("not_") or op == "contains_none"
+    if isinstance(test, RelativeTest) or (isinstance(test, CompareTest) and isinstance(test.value, str)) or (
+            isinstance(test, BetweenTest) and isinstance(test.min, str)):
+        return _instant_form(test, value, negated)
+    predicate = _value_predicate(test, value, op, negated)
+    return None if predicate is None else SqlForm(predicate)
+
+
+def _value_predicate(test: Any, value: exp.Expression, op: str, negated: bool) -> exp.Expression | None:
     if isinstance(test, EqualsTest):
         return _maybe_negated(scalar_equals(value, test.value), negated)
     if isinstance(test, InTest):
@@ -297,13 +418,9 @@ def value_test_sql(test: Any, value: exp.Expression) -> exp.Expression | None:
     if isinstance(test, ContainsTest):
         return contains_sql(op, value, test.values)
     if isinstance(test, CompareTest):
-        if isinstance(test.value, str):
-            return None
         symbol = {"greater_than": ">", "greater_or_equal": ">=", "less_than": "<", "less_or_equal": "<="}[op]
         return number_compare(value, symbol, test.value)
     if isinstance(test, BetweenTest):
-        if isinstance(test.min, str):
-            return None
         low, high = number_compare(value, ">=", test.min), number_compare(value, "<=", test.max)
         if low is None or high is None:
             return None

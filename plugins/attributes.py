@@ -61,7 +61,7 @@ from growthos_segments.kit.sql import (
     json_at,
     negate,
     scalar_equals,
-    value_test_sql,
+    value_test_form,
 )
 
 CATEGORY = "contact"
@@ -156,8 +156,7 @@ def _reads_attribute(params: RootModel[Any]) -> Reads:
 
 def _sql_attribute(params: RootModel[Any]) -> SqlForm | None:
     test = params.root
-    predicate = value_test_sql(test, json_at(("attributes", *test.field.split("."))))
-    return None if predicate is None else SqlForm(predicate)
+    return value_test_form(test, json_at(("attributes", *test.field.split("."))))
 
 
 def _describe_attribute(params: RootModel[Any]) -> str:

@@ -9,7 +9,7 @@ per-contact path answers them) and still agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +27,15 @@ VALUES: list[Any] = [
     [], ["free"], ["free", "trial"], ["Free"], [1, 2.0], [True], [None], ["free", 1, True, None, {"a": 1}],
     [["free"]], ["automation", "analytics"], ["automation"], [float("inf")], ["free", float("nan")],
     {}, {"x": 1}, {"$nonfinite": "inf"}, float("-inf"),
+    # Instants: NOW is 2026-11-29T12:00Z; 2026-11-22T12:00Z is exactly 7 days before.
+    "2026-11-29T12:00:00Z", "2026-11-22T12:00:00Z", "2026-11-22T12:00:00.000001Z",
+    "2026-11-22T11:59:59.999999Z", "2026-11-22T12:00:00+00:00", "2026-11-22T13:00:00+01:00",
+    "2026-11-22T06:30:00-05:30", "2026-11-22T12:00:00", "2026-11-22T12:00", "2026-11-22", "2026-11-21",
+    "2026-11-29", "2026-12-06T12:00:00Z", "2026-12-06T11:59:59.9Z", "2026-11-29T12:00:00.000001Z",
+    "2026-11-29 12:00:00", "2026-11-22t12:00:00z", "20261122", "2026-W48-7",
+    "2026-11-22T12:00:00.1234567Z", " 2026-11-22", "2026-11-22 ", "2026-02-30", "2026-02-30T10:00:00Z",
+    "0001-01-01", "9999-12-31T23:59:59Z", "2026-11-22T12:00:00+14:00", "2026-03-29T01:30:00",
+    1795348800, 1795348801, 1795348799, 1795348800.5, 1795348799.9999995, -1, 99999999999, 10**12, True,
 ]
 """Every value appears as attributes.v, attributes.custom.x, scores.lead, suppression.status,
 suppression.unsubscribed, tags and lists, each on its own contact; plus a contact missing each."""
@@ -67,7 +76,7 @@ NEEDLES = ["free", "e", "1", "ß", "\n", "'", "%", "example.com", "FREE"]
 def _attribute_cases() -> list[tuple[dict[str, Any], bool]]:
     """(params, has an SQL form) for every operator of the attribute type."""
     cases: list[tuple[dict[str, Any], bool]] = []
-    for field in ("v", "custom.x", "custom.x-y", "missing", "v.deeper"):
+    for field in ("v", "custom.x-y", "v.deeper"):
         for op in ("equals", "not_equals"):
             cases += [({"field": field, "op": op, "value": v}, v not in INEXACT) for v in SCALARS]
             cases.append(({"field": field, "op": op, "value": "free", "case_insensitive": True}, False))
@@ -94,19 +103,44 @@ def _attribute_cases() -> list[tuple[dict[str, Any], bool]]:
             cases += [({"field": field, "op": op, "value": v}, True)
                       for v in NUMBERS]
             cases += [({"field": field, "op": op, "value": 2**53 + 1}, False),
-                      ({"field": field, "op": op, "value": "2026-01-01"}, False)]
+                      ({"field": field, "op": op, "value": "2026-01-01"}, True)]
         for op in ("between", "not_between"):
             cases += [({"field": field, "op": op, "min": 0, "max": 1}, True),
                       ({"field": field, "op": op, "min": 0.5, "max": 80}, True),
                       ({"field": field, "op": op, "min": -9e125, "max": 9e125}, True),
-                      ({"field": field, "op": op, "min": "2026-01-01", "max": "2026-12-31"}, False)]
+                      ({"field": field, "op": op, "min": "2026-01-01", "max": "2026-12-31"}, True)]
         cases += [({"field": field, "op": "exists"}, True), ({"field": field, "op": "not_exists"}, True),
-                  ({"field": field, "op": "within_last", "amount": 7, "unit": "days"}, False)]
+                  ({"field": field, "op": "within_last", "amount": 7, "unit": "days"}, True),
+                  ({"field": field, "op": "last_days", "days": 7}, False)]
+    return cases
+
+
+ZONES = ("UTC", "America/New_York", "Pacific/Kiritimati")
+DATE_TARGETS = ("2026-11-22", "2026-11-22T12:00:00Z", "2026-11-22T12:00:00", "2026-11-22T12:00:00.000001")
+DATE_RANGES = (("2026-11-22", "2026-11-29"), ("2026-11-22T12:00:00Z", "2026-11-22T12:00:00.000001Z"))
+
+
+def _date_cases() -> list[tuple[dict[str, Any], bool]]:
+    """Dates and rolling windows in several zones (all by SQL); calendar operators per contact."""
+    cases: list[tuple[dict[str, Any], bool]] = []
+    for tz in ZONES:
+        for op in ("within_last", "more_than_ago", "within_next"):
+            for amount, unit in ((7, "days"), (1, "minutes")):
+                cases.append(({"field": "v", "op": op, "amount": amount, "unit": unit, "tz": tz}, True))
+        for op in ("greater_than", "greater_or_equal", "less_than", "less_or_equal"):
+            for target in DATE_TARGETS:
+                cases.append(({"field": "v", "op": op, "value": target, "tz": tz}, True))
+        for low, high in DATE_RANGES:
+            for op in ("between", "not_between"):
+                cases.append(({"field": "v", "op": op, "min": low, "max": high, "tz": tz}, True))
+        cases += [({"field": "v", "op": "next_days", "days": 7, "tz": tz}, False),
+                  ({"field": "v", "op": "anniversary", "period": "today", "tz": tz}, False)]
     return cases
 
 
 def _cases() -> list[tuple[str, Any, bool]]:
-    cases = [(f"attribute {params}", {"attribute": params}, sql) for params, sql in _attribute_cases()]
+    cases = [(f"attribute {params}", {"attribute": params}, sql)
+             for params, sql in [*_attribute_cases(), *_date_cases()]]
     for kind, key in (("tag", "tags"), ("list", "lists")):
         for match in ("any", "all", "none"):
             for names in (["free"], ["free", "trial"], ["automation", "analytics"], ["1"], ["extra"]):
@@ -152,8 +186,36 @@ def _cases() -> list[tuple[str, Any, bool]]:
 CASES = _cases()
 
 
-@pytest.mark.parametrize(("rule", "sql"), [pytest.param(rule, sql, id=name) for name, rule, sql in CASES])
-def test_both_paths_agree(con: Any, host: Any, rule: Any, sql: bool) -> None:
-    expected, got = both_paths(con, host, rule, POPULATION, NOW)
+EDGES = (NOW - timedelta(microseconds=1), NOW + timedelta(microseconds=1))
+"""Date cases also run a microsecond either side of NOW: the window edges of the values above."""
+
+
+def _timed_cases() -> list[Any]:
+    timed = []
+    for name, rule, sql in CASES:
+        dated = "tz" in rule.get("attribute", {})
+        for now in (NOW, *EDGES) if dated else (NOW,):
+            timed.append(pytest.param(rule, sql, now, id=f"{name} at {now.isoformat()}"))
+    return timed
+
+
+@pytest.mark.parametrize(("rule", "sql", "now"), _timed_cases())
+def test_both_paths_agree(con: Any, host: Any, rule: Any, sql: bool, now: datetime) -> None:
+    expected, got = both_paths(con, host, rule, POPULATION, now)
     assert set(got.members) == expected
     assert got.path == ("sql" if sql else "per-contact"), got.reason
+
+
+def test_dates_only_python_reads_are_decided_per_contact_within_the_sql_answer(con: Any, host: Any) -> None:
+    window = {"field": "v", "op": "within_last", "amount": 7, "unit": "days", "tz": "Europe/London"}
+    docs = [{"contact_id": str(v), "attributes": {"v": v}} for v in (
+        "2026-11-25T10:00:00Z", "2026-11-25T10:00:00", "2026-11-25 10:00:00Z", "2026-11-01", 1795348800.5,
+        1795348801, 1795348800, "soon", None)]
+    expected, got = both_paths(con, host, {"attribute": window}, docs, NOW)
+    assert (got.path, set(got.members)) == ("sql", expected)
+    assert expected == {"2026-11-25T10:00:00Z", "2026-11-25T10:00:00", "2026-11-25 10:00:00Z", "1795348800.5",
+                        "1795348801"}
+    assert got.decided_per_contact == 4  # naive (zone not UTC), spelled with a space, date only, fractional
+    tagged = {"and": [{"attribute": window}, {"tag": {"tags": ["x"]}}]}
+    expected, got = both_paths(con, host, tagged, docs, NOW)
+    assert (got.decided_per_contact, expected, set(got.members)) == (0, set(), set())

@@ -3,14 +3,14 @@ instants: the SQL engine and the per-contact evaluator give the same member set.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.analytics.conftest import both_paths
-from tests.analytics.test_parity import NEEDLES, NUMBERS, SCALARS, TEXT_OPS, VALUES
+from tests.analytics.test_parity import DATE_TARGETS, NEEDLES, NUMBERS, SCALARS, TEXT_OPS, VALUES, ZONES
 
 FIELDS = ("plan", "v", "custom.x")
 NAMES = ("vip", "beta", "VIP", "ß", "1")
@@ -22,6 +22,7 @@ scalar_targets = st.sampled_from([s for s in SCALARS if not isinstance(s, int) o
 number_targets = st.sampled_from([n for n in NUMBERS if abs(n) <= 2**53] + [80, 79.5, -1])
 names = st.lists(st.sampled_from(NAMES), min_size=1, max_size=3)
 folded = st.booleans()
+zones = st.sampled_from(ZONES)
 
 
 def _attribute() -> st.SearchStrategy[dict[str, Any]]:
@@ -42,6 +43,12 @@ def _attribute() -> st.SearchStrategy[dict[str, Any]]:
         st.builds(lambda f, op, a, b: {"field": f, "op": op, "min": min(a, b), "max": max(a, b)},
                   field, st.sampled_from(["between", "not_between"]), number_targets, number_targets),
         st.builds(lambda f, op: {"field": f, "op": op}, field, st.sampled_from(["exists", "not_exists"])),
+        st.builds(lambda f, op, n, u, tz: {"field": f, "op": op, "amount": n, "unit": u, "tz": tz},
+                  field, st.sampled_from(["within_last", "more_than_ago", "within_next"]),
+                  st.integers(1, 400), st.sampled_from(["minutes", "hours", "days", "weeks"]), zones),
+        st.builds(lambda f, op, v, tz: {"field": f, "op": op, "value": v, "tz": tz},
+                  field, st.sampled_from(["greater_than", "greater_or_equal", "less_than", "less_or_equal"]),
+                  st.sampled_from(DATE_TARGETS), zones),
     ).map(lambda params: {"attribute": params})
 
 
@@ -86,8 +93,11 @@ contacts = st.lists(
               values, values, st.one_of(st.sampled_from(["ok", "free"]), values)),
     min_size=1, max_size=8,
 ).map(lambda rows: [_contact(i, *row) for i, row in enumerate(rows)])
-instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
-                        timezones=st.just(UTC))
+instants = st.one_of(
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+    st.sampled_from([datetime(2026, 11, 29, 12, tzinfo=UTC) + timedelta(microseconds=d) for d in (-1, 0, 1)]),
+)
+"""Any instant, and often the one the dated values above sit 7 days from (window edges)."""
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
