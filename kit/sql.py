@@ -53,6 +53,7 @@ __all__ = [
     "SqlForm",
     "any_element",
     "any_equal",
+    "beyond_ascii",
     "contains_sql",
     "double_compare",
     "false_if_null",
@@ -216,20 +217,44 @@ def _big_integer(number: int) -> exp.Expression:
     return exp.cast(exp.Literal.string(str(number)), _BIGNUM.copy())
 
 
-def scalar_equals(value: exp.Expression, target: str | int | float | bool) -> exp.Expression | None:
-    """The JSON value is of the target's kind and equal to it (``1 == 1.0``; ``true != 1``)."""
+def _text(value: exp.Expression, folded: bool) -> exp.Expression:
+    """A JSON string's text, lower-cased when ``folded`` (exact for ASCII text only:
+    see :func:`beyond_ascii`)."""
+    return exp.Lower(this=text_of(value)) if folded else text_of(value)
+
+
+def _needle(text: str, folded: bool) -> exp.Expression:
+    return exp.Literal.string(text.casefold() if folded else text)
+
+
+def beyond_ascii(value: exp.Expression) -> exp.Expression:
+    """The JSON value is, or is an array holding, text beyond ASCII: there Python's
+    casefold and SQL's lower() may differ (``ß`` folds to ``ss``, the Kelvin sign to
+    ``k``), so a case-insensitive test leaves such rows undecided."""
+
+    def wide(item: exp.Expression) -> exp.Expression:
+        return exp.and_(is_kind(item, "VARCHAR"), _matches(text_of(item), r"[^\x00-\x7f]"))
+
+    return exp.or_(wide(value), any_element(value, wide))
+
+
+def scalar_equals(
+    value: exp.Expression, target: str | int | float | bool, folded: bool = False
+) -> exp.Expression | None:
+    """The JSON value is of the target's kind and equal to it (``1 == 1.0``; ``true != 1``);
+    strings compared ignoring case when ``folded``."""
     if isinstance(target, bool):
         return exp.and_(is_kind(value, "BOOLEAN"),
                         exp.EQ(this=text_of(value), expression=exp.Literal.string(str(target).lower())))
     if isinstance(target, str):
         return exp.and_(is_kind(value, "VARCHAR"),
-                        exp.EQ(this=text_of(value), expression=exp.Literal.string(target)))
+                        exp.EQ(this=_text(value, folded), expression=_needle(target, folded)))
     return number_compare(value, "=", target)
 
 
-def any_equal(value: exp.Expression, targets: Sequence[Any]) -> exp.Expression | None:
+def any_equal(value: exp.Expression, targets: Sequence[Any], folded: bool = False) -> exp.Expression | None:
     """The JSON value equals one of ``targets`` (:func:`scalar_equals` for each)."""
-    tests = [scalar_equals(value, target) for target in targets]
+    tests = [scalar_equals(value, target, folded) for target in targets]
     if not tests or any(test is None for test in tests):
         return None
     return exp.or_(*tests) if len(tests) > 1 else tests[0]
@@ -245,20 +270,22 @@ def double_compare(value: exp.Expression, op: str, target: float) -> exp.Express
                     _COMPARATORS[op](this=as_double, expression=_number_literal(float(target))))
 
 
-def contains_sql(op: str, value: exp.Expression, targets: Sequence[Any]) -> exp.Expression | None:
+def contains_sql(
+    op: str, value: exp.Expression, targets: Sequence[Any], folded: bool = False
+) -> exp.Expression | None:
     """contains_any / contains_all / contains_none: elements compared by :func:`scalar_equals`."""
     element = exp.column("e")
     if any(scalar_equals(element, target) is None for target in targets):
         return None
     if op == "contains_all":
-        tests = [any_element(value, lambda e, t=target: scalar_equals(e, t)) for target in targets]
+        tests = [any_element(value, lambda e, t=target: scalar_equals(e, t, folded)) for target in targets]
         return exp.and_(*tests) if len(tests) > 1 else tests[0]
-    found = any_element(value, lambda e: any_equal(e, targets))
+    found = any_element(value, lambda e: any_equal(e, targets, folded))
     return negate(found) if op == "contains_none" else found
 
 
-def _text_test(kind: str, value: exp.Expression, needle: str) -> exp.Expression:
-    text, literal = text_of(value), exp.Literal.string(needle)
+def _text_test(kind: str, value: exp.Expression, needle: str, folded: bool) -> exp.Expression:
+    text, literal = _text(value, folded), _needle(needle, folded)
     if kind == "starts_with":
         found: exp.Expression = exp.func("starts_with", text, literal, dialect="duckdb")
     elif kind == "ends_with":
@@ -383,40 +410,43 @@ def value_test_form(test: Any, value: exp.Expression) -> SqlForm | None:
     """A value test of :mod:`growthos_segments.kit.operators` on a JSON value, or ``None``.
 
     ``None`` (answer per contact) for the calendar operators (``last_days``,
-    ``next_days``, ``anniversary``), for ``case_insensitive`` (Python's casefold
-    folds ``ß`` to ``ss``, SQL's lower() does not) and for any operator this
-    function does not know.
+    ``next_days``, ``anniversary``) and for any operator this function does not
+    know. With ``case_insensitive`` rows holding text beyond ASCII are undecided
+    (:func:`beyond_ascii`).
     """
-    if getattr(test, "case_insensitive", False):
-        return None
     op: str = test.op
     negated = op.startswith("not_") or op == "contains_none"
     if isinstance(test, RelativeTest) or (isinstance(test, CompareTest) and isinstance(test.value, str)) or (
             isinstance(test, BetweenTest) and isinstance(test.min, str)):
         return _instant_form(test, value, negated)
-    predicate = _value_predicate(test, value, op, negated)
-    return None if predicate is None else SqlForm(predicate)
+    folded = bool(getattr(test, "case_insensitive", False))
+    predicate = _value_predicate(test, value, op, negated, folded)
+    if predicate is None:
+        return None
+    return SqlForm(predicate, undecided=beyond_ascii(value) if folded else None)
 
 
-def _value_predicate(test: Any, value: exp.Expression, op: str, negated: bool) -> exp.Expression | None:
+def _value_predicate(
+    test: Any, value: exp.Expression, op: str, negated: bool, folded: bool
+) -> exp.Expression | None:
     if isinstance(test, EqualsTest):
-        return _maybe_negated(scalar_equals(value, test.value), negated)
+        return _maybe_negated(scalar_equals(value, test.value, folded), negated)
     if isinstance(test, InTest):
-        return _maybe_negated(any_equal(value, test.values), negated)
+        return _maybe_negated(any_equal(value, test.values, folded), negated)
     if isinstance(test, TextTest):
         kind = op.removeprefix("not_")
-        found = _text_test(kind, value, test.value)
+        found = _text_test(kind, value, test.value, folded)
         if kind == "contains":
             needle = test.value
-            found = exp.or_(found, any_element(value, lambda e: exp.and_(
-                is_kind(e, "VARCHAR"), exp.EQ(this=text_of(e), expression=exp.Literal.string(needle)))))
+            found = exp.or_(found, any_element(value, lambda e: scalar_equals(e, needle, folded)))
         return _maybe_negated(found, negated)
     if isinstance(test, RegexTest):
-        found = exp.and_(is_kind(value, "VARCHAR"),
-                         exp.RegexpLike(this=text_of(value), expression=exp.Literal.string(test.pattern)))
+        flags = {"flag": exp.Literal.string("i")} if folded else {}
+        found = exp.and_(is_kind(value, "VARCHAR"), exp.RegexpLike(
+            this=text_of(value), expression=exp.Literal.string(test.pattern), **flags))
         return _maybe_negated(found, negated)
     if isinstance(test, ContainsTest):
-        return contains_sql(op, value, test.values)
+        return contains_sql(op, value, test.values, folded)
     if isinstance(test, CompareTest):
         symbol = {"greater_than": ">", "greater_or_equal": ">=", "less_than": "<", "less_or_equal": "<="}[op]
         return number_compare(value, symbol, test.value)

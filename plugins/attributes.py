@@ -57,6 +57,7 @@ from growthos_segments.kit.params import ParamsModel
 from growthos_segments.kit.sql import (
     SqlForm,
     any_equal,
+    beyond_ascii,
     contains_sql,
     json_at,
     negate,
@@ -233,10 +234,11 @@ def _compile_list(params: ListParams) -> Predicate:
 
 
 def _sql_membership(field: str, match: str, names: list[str], case_insensitive: bool) -> SqlForm | None:
-    if case_insensitive:  # casefold (Python) and lower() (SQL) differ beyond ASCII
+    value = json_at((field,))
+    predicate = contains_sql(f"contains_{match}", value, names, case_insensitive)
+    if predicate is None:
         return None
-    predicate = contains_sql(f"contains_{match}", json_at((field,)), names)
-    return None if predicate is None else SqlForm(predicate)
+    return SqlForm(predicate, undecided=beyond_ascii(value) if case_insensitive else None)
 
 
 _MATCH_WORDS = {"any": "any of", "all": "all of", "none": "none of"}

@@ -20,6 +20,7 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 VALUES: list[Any] = [
     "free", "Free", "FREE", "", " free", "free ", "1", "2.5", "true", "straße", "STRASSE", "ÉCOLE", "école",
+    "k", "K", "\u212a", ["\u212a", "FREE"], ["STRASSE"],
     "a\nb", "ab\n", "x'y", "%_", "@example.com", "me@example.com", "ME@EXAMPLE.COM",
     0, 1, -1, 1.0, 2.5, -0.5, 50, 79.5, 80, 100, 2**53, 2**53 + 1, 2**63 - 1, 2**64 - 1, 2**64 + 5,
     10**20 + 1, 1e20, 10**40, float("nan"), float("inf"),
@@ -70,6 +71,8 @@ INEXACT = (2**64 + 5, 10**20 + 1)
 """Integer targets with no exact double: an SQL double would round them, so no SQL form."""
 TEXT_OPS = ("contains", "not_contains", "starts_with", "not_starts_with", "ends_with", "not_ends_with")
 NUMBERS = (0, 1, 1.0, 2.5, -0.5, 0.5, 79.5, 2**53, 2**64, 2**64 + 4.0, 1e20, 9e125, -9e125)
+FOLDED = ["free", "FREE", "straße", "STRASSE", "k", "\u212a", "École"]
+"""Case-insensitive targets: Python's casefold folds ß to ss and the Kelvin sign to k."""
 NEEDLES = ["free", "e", "1", "ß", "\n", "'", "%", "example.com", "FREE"]
 
 
@@ -79,7 +82,8 @@ def _attribute_cases() -> list[tuple[dict[str, Any], bool]]:
     for field in ("v", "custom.x-y", "v.deeper"):
         for op in ("equals", "not_equals"):
             cases += [({"field": field, "op": op, "value": v}, v not in INEXACT) for v in SCALARS]
-            cases.append(({"field": field, "op": op, "value": "free", "case_insensitive": True}, False))
+            cases += [({"field": field, "op": op, "value": v, "case_insensitive": True}, True)
+                      for v in FOLDED]
         for op in ("in", "not_in"):
             cases += [({"field": field, "op": op, "values": ["free", 1, True]}, True),
                       ({"field": field, "op": op, "values": [2.5, "", False, 2**64]}, True),
@@ -87,18 +91,20 @@ def _attribute_cases() -> list[tuple[dict[str, Any], bool]]:
                       ({"field": field, "op": op, "values": [2**53 + 1]}, False)]
         for op in TEXT_OPS:
             cases += [({"field": field, "op": op, "value": needle}, True) for needle in NEEDLES]
-            cases.append(({"field": field, "op": op, "value": "free", "case_insensitive": True}, False))
+            cases += [({"field": field, "op": op, "value": v, "case_insensitive": True}, True)
+                      for v in FOLDED]
         for op in ("matches", "not_matches"):
             cases += [({"field": field, "op": op, "pattern": pattern}, True)
                       for pattern in ("^free$", "free", "a.b", "^ab$", "b$", "(?i)free", "^\\d+$", "\\pL{5}",
                                       "^[^@]+@example\\.com$", "(?s)a.b", "^$")]
-            cases.append(({"field": field, "op": op, "pattern": "free", "case_insensitive": True}, False))
+            cases += [({"field": field, "op": op, "pattern": p, "case_insensitive": True}, True)
+                      for p in ("^free$", "STRASSE", "\u212a")]
         for op in ("contains_any", "contains_all", "contains_none"):
             cases += [({"field": field, "op": op, "values": ["free"]}, True),
                       ({"field": field, "op": op, "values": ["free", "trial"]}, True),
                       ({"field": field, "op": op, "values": [1, True]}, True),
                       ({"field": field, "op": op, "values": ["automation", "analytics"]}, True),
-                      ({"field": field, "op": op, "values": ["free"], "case_insensitive": True}, False)]
+                      ({"field": field, "op": op, "values": FOLDED, "case_insensitive": True}, True)]
         for op in ("greater_than", "greater_or_equal", "less_than", "less_or_equal"):
             cases += [({"field": field, "op": op, "value": v}, True)
                       for v in NUMBERS]
@@ -145,8 +151,9 @@ def _cases() -> list[tuple[str, Any, bool]]:
         for match in ("any", "all", "none"):
             for names in (["free"], ["free", "trial"], ["automation", "analytics"], ["1"], ["extra"]):
                 cases.append((f"{kind} {match} {names}", {kind: {"match": match, key: names}}, True))
-            cases.append((f"{kind} {match} folded", {kind: {"match": match, key: ["FREE"],
-                                                             "case_insensitive": True}}, False))
+            for names in (["FREE"], FOLDED):
+                rule = {kind: {"match": match, key: names, "case_insensitive": True}}
+                cases.append((f"{kind} {match} folded {names}", rule, True))
     for flag in ("unsubscribed", "bounced"):
         for value in (True, False):
             rule = {"suppression": {"flag": flag, "value": value}}
