@@ -16,9 +16,12 @@ evaluation is the query parameter :data:`NOW`, never the clock.
 The helpers below read JSON the way the per-contact view does (JSON keeps kinds
 apart, so does SQL here): a number stored as a string is not a number, a
 boolean is not a number, a missing field and a stored null are of no kind.
-A predicate may be NULL where SQL does not know (a missing field); the compiler
-reads NULL as false before combining conditions, so ``NOT`` stays the exact
-negation it is on the per-contact path.
+A predicate may be NULL where a field is missing; the compiler reads that NULL
+as false before combining conditions, so ``NOT`` stays the exact negation it is
+on the per-contact path. Where SQL cannot be exact for some stored values (dates
+spelled otherwise than ISO's one spelling, text beyond ASCII compared ignoring
+case), a form names those rows in ``undecided`` instead of guessing: the
+condition is unknown there and the per-contact path decides those contacts.
 """
 
 from __future__ import annotations

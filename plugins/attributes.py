@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, RootModel, StrictBool, StrictStr, model_validator
 
@@ -54,16 +54,9 @@ from growthos_segments.kit.operators import (
     flat_union,
 )
 from growthos_segments.kit.params import ParamsModel
-from growthos_segments.kit.sql import (
-    SqlForm,
-    any_equal,
-    beyond_ascii,
-    contains_sql,
-    json_at,
-    negate,
-    scalar_equals,
-    value_test_form,
-)
+
+if TYPE_CHECKING:
+    from growthos_segments.kit.sql import SqlForm
 
 CATEGORY = "contact"
 MAX_PATH_LENGTH = 128
@@ -156,6 +149,9 @@ def _reads_attribute(params: RootModel[Any]) -> Reads:
 
 
 def _sql_attribute(params: RootModel[Any]) -> SqlForm | None:
+    # kit.sql (and sqlglot) load on the analytical path only: no function's cold start pays for them.
+    from growthos_segments.kit.sql import json_at, value_test_form
+
     test = params.root
     return value_test_form(test, json_at(("attributes", *test.field.split("."))))
 
@@ -234,6 +230,8 @@ def _compile_list(params: ListParams) -> Predicate:
 
 
 def _sql_membership(field: str, match: str, names: list[str], case_insensitive: bool) -> SqlForm | None:
+    from growthos_segments.kit.sql import SqlForm, beyond_ascii, contains_sql, json_at
+
     value = json_at((field,))
     predicate = contains_sql(f"contains_{match}", value, names, case_insensitive)
     if predicate is None:
@@ -333,6 +331,8 @@ def _compile_suppression(params: SuppressionParams) -> Predicate:
 
 
 def _sql_suppression(params: SuppressionParams) -> SqlForm | None:
+    from growthos_segments.kit.sql import SqlForm, any_equal, json_at, negate, scalar_equals
+
     if params.flag is not None:
         flagged = scalar_equals(json_at(("suppression", params.flag)), True)
         assert flagged is not None  # a boolean target always has an exact form

@@ -21,16 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import Field, model_validator
-from sqlglot import exp
 
 from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.numbers import NumberFields, as_number, number_test
 from growthos_segments.kit.params import Number, ParamsModel, one_or_many
-from growthos_segments.kit.sql import SqlForm, double_compare, is_kind, json_at
 from growthos_segments.kit.wording import describe_number
+
+if TYPE_CHECKING:
+    from growthos_segments.kit.sql import SqlForm
 
 CATEGORY = "scores"
 DEFAULT_BANDS: Mapping[str, float] = {"hot": 80, "warm": 50, "cold": 0}
@@ -73,6 +74,11 @@ _BOUNDS = (("gte", ">="), ("gt", ">"), ("lte", "<="), ("lt", "<"), ("eq", "="))
 
 
 def _sql_score(p: ScoreParams) -> SqlForm | None:
+    # kit.sql (and sqlglot) load on the analytical path only: no function's cold start pays for them.
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm, double_compare, json_at
+
     value = json_at(("scores", p.name))
     tests = [double_compare(value, op, getattr(p, key)) for key, op in _BOUNDS if getattr(p, key) is not None]
     if any(test is None for test in tests):
@@ -162,6 +168,10 @@ def _compile_band(p: ScoreBandParams) -> Predicate:
 def _sql_band(p: ScoreBandParams) -> SqlForm:
     """In band w: reaches w's floor and no floor of a band that would win over w
     (a higher floor, or the same floor listed earlier: :func:`band_of` keeps the first)."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm, double_compare, is_kind, json_at
+
     value = json_at(("scores", p.name))
     bands = list((dict(p.bands) if p.bands is not None else DEFAULT_BANDS).items())
     wanted = set(_as_list(p.band))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,3 +181,12 @@ def test_a_type_without_sql_form_is_answered_per_contact_and_says_why(
     assert got.path == "per-contact"
     assert got.reason == "/or/1/opaque: condition type 'opaque' has no SQL form"
     assert set(got.members) == expected == {"one", "two"}
+
+
+def test_loading_the_plugins_does_not_load_sqlglot() -> None:
+    """Every function builds the plugin host on a cold start; SQL forms load only when compiled."""
+    probe = ("import sys; from growthos_segments.plugins import default_host; default_host(); "
+             "print(sorted(m for m in sys.modules if m.startswith(('sqlglot', 'growthos_segments.kit.sql')))"
+             ")")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
