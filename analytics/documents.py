@@ -7,18 +7,14 @@ The tables are the shared contract of the analytical path: ``contacts``
 (:meth:`growthos_segments.core.view.ContactView.events`), so an event the
 evaluator skips as malformed is never written: both paths see the same events.
 
-JSON has no NaN or Infinity, yet Python's JSON reader accepts them; such a float
-is written as the object ``{"$nonfinite": "nan"}`` (or ``"inf"``, ``"-inf"``): a
-non-empty value of no JSON kind for every test, and an infinity for number
-comparisons (:func:`growthos_segments.kit.sql.number_compare`). A stored object
-whose only key is ``$nonfinite`` gets a second key, ``$stored``, so it is never
-read as a marker.
+A document the copy cannot hold as it is refuses to load, naming the contact:
+NaN or an infinity (Python's JSON reader accepts them, JSON has none; the Parquet
+copy refuses them too) and text with an unpaired surrogate (SQL text is UTF-8).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -29,7 +25,7 @@ import pyarrow as pa
 from growthos_segments.core.values import plain
 from growthos_segments.core.view import ContactView
 
-__all__ = ["SCHEMA", "connect", "from_json", "load_documents"]
+__all__ = ["SCHEMA", "connect", "load_documents"]
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS contacts (tenant_id VARCHAR NOT NULL, contact_id VARCHAR NOT NULL, "
@@ -37,7 +33,6 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (tenant_id VARCHAR NOT NULL, contact_id VARCHAR NOT NULL, "
     "name VARCHAR NOT NULL, \"at\" TIMESTAMPTZ NOT NULL, properties JSON, event_id VARCHAR)",
 )
-_NONFINITE = "$nonfinite"
 BATCH = 20_000
 """Documents per inserted batch: memory stays at one batch whatever the input."""
 
@@ -61,9 +56,8 @@ def load_documents(
     """Insert contact documents; returns how many. A document's tenant is its own
     ``tenant_id`` (as text), else ``tenant_id`` given here, else ``""``.
 
-    Raises ``ValueError`` naming the contact for a string that is not valid Unicode
-    (an unpaired surrogate): SQL strings are UTF-8, so no form could answer as the
-    per-contact path does for it.
+    Raises ``ValueError`` naming the contact for a document the copy cannot hold
+    (see the module docstring).
     """
     contacts: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -107,41 +101,12 @@ def _flush(
 
 
 def _json(value: Any, where: str) -> str:
-    text = json.dumps(_finite(plain(value)), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     try:
+        text = json.dumps(plain(value), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"{where}: a string holds an unpaired surrogate (such as \\ud800), "
                          "which is not text the analytical copy can store") from None
+    except ValueError:
+        raise ValueError(f"{where}: holds NaN or an infinity, which JSON cannot carry") from None
     return text
-
-
-def _finite(value: Any) -> Any:
-    if type(value) is float and not math.isfinite(value):
-        return {"$nonfinite": repr(value)}
-    if type(value) is dict:
-        copy = {key: _finite(item) for key, item in value.items()}
-        if list(copy) == [_NONFINITE]:
-            copy["$stored"] = True
-        return copy
-    if type(value) is list:
-        return [_finite(item) for item in value]
-    return value
-
-
-def from_json(text: str) -> Any:
-    """A value as it was before it was written (markers back to floats, ``$stored`` dropped)."""
-    return _restore(json.loads(text))
-
-
-def _restore(value: Any) -> Any:
-    if type(value) is dict:
-        if list(value) == [_NONFINITE]:
-            return float(value[_NONFINITE])
-        restored = {key: _restore(item) for key, item in value.items()}
-        if list(restored) == [_NONFINITE, "$stored"]:
-            del restored["$stored"]
-        return restored
-    if type(value) is list:
-        return [_restore(item) for item in value]
-    return value

@@ -10,6 +10,7 @@ exactly yet.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,6 @@ from typing import Any, Literal
 import duckdb
 
 from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
-from growthos_segments.analytics.documents import from_json
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.core.timeutil import to_iso
@@ -117,10 +117,10 @@ def _documents_with_ids(
     )
     while rows := cursor.fetchmany(10_000):
         for contact_id, text, events in rows:
-            doc = from_json(text)
+            doc = json.loads(text)
             doc["events"] = [
                 {"name": e["name"], "at": to_iso(e["at"]),
-                 "properties": None if e["properties"] is None else from_json(e["properties"])}
+                 "properties": None if e["properties"] is None else json.loads(e["properties"])}
                 for e in events or ()
             ]
             yield contact_id, doc

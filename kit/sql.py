@@ -26,9 +26,7 @@ condition is unknown there and the per-contact path decides those contacts.
 
 from __future__ import annotations
 
-import json
 import math
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,8 +79,6 @@ _NUMBER_KINDS = ("BIGINT", "UBIGINT", "DOUBLE")
 _INTEGER_TEXT = r"^-?[0-9]+$"
 _BIGNUM = exp.DataType.build("BIGNUM", dialect="duckdb")
 """DuckDB's arbitrary-precision integer: stored integers of any length compare exactly."""
-_NONFINITE = "$nonfinite"
-"""The key of the object the loader writes for a NaN or infinite float (JSON has none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +162,6 @@ _INTEGER_BOUND = {
     # An integer v compared with a non-integral f: the same as with floor(f) or ceil(f).
     ">": (math.floor, ">"), ">=": (math.ceil, ">="), "<": (math.ceil, "<"), "<=": (math.floor, "<="),
 }
-_PYTHON_COMPARE: Mapping[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq,
-}
 _COMPARATORS: Mapping[str, type[exp.Binary]] = {
     ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ,
 }
@@ -178,8 +171,7 @@ def number_compare(value: exp.Expression, op: str, target: float) -> exp.Express
     """``value op target`` for a JSON number, exactly as Python compares int and float.
 
     JSON integers (even beyond 64 bits: their text is kept) are compared as
-    integers with an integer form of the target, doubles as doubles, and the
-    loader's marker of an infinite float as that infinity. ``None``
+    integers with an integer form of the target, doubles as doubles. ``None``
     when an integer target has no exact double (beyond 2**53): SQL would round it.
     """
     if isinstance(target, bool) or not math.isfinite(target):
@@ -201,18 +193,10 @@ def number_compare(value: exp.Expression, op: str, target: float) -> exp.Express
         integer_side = _COMPARATORS[op](this=as_integer, expression=_big_integer(int(target)))
     as_double = exp.TryCast(this=text_of(value), to=exp.DataType.build("DOUBLE"))
     double_side = _COMPARATORS[op](this=as_double, expression=_number_literal(float(target)))
-    compare = _PYTHON_COMPARE[op]
-    infinities = [text for text, number in (("inf", math.inf), ("-inf", -math.inf))
-                  if compare(number, target)]
-    tests = [
+    return exp.or_(
         exp.and_(integer_text, integer_side),
         exp.and_(is_kind(value, "DOUBLE"), exp.not_(exp.paren(integer_text)), double_side),
-    ]
-    if infinities:
-        markers = [exp.Literal.string(json.dumps({_NONFINITE: text}, separators=(",", ":")))
-                   for text in infinities]
-        tests.append(exp.In(this=exp.cast(value, exp.DataType.build("VARCHAR")), expressions=markers))
-    return exp.or_(*tests)
+    )
 
 
 def _big_integer(number: int) -> exp.Expression:

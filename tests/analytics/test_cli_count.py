@@ -89,6 +89,8 @@ def test_contacts_of_several_tenants_are_counted_tenant_by_tenant(
     ('{"contact_id": "a", "attributes": {"plan": "\\ud800"}}\n', '{"tag": {"tags": ["x"]}}',
      "c.jsonl: contact 'a': a string holds an unpaired surrogate"),
     ('[1]\n', '{"tag": {"tags": ["x"]}}', "c.jsonl:1: expected a contact object, got list"),
+    ('{"contact_id": "n", "scores": {"lead": NaN}}\n', '{"tag": {"tags": ["x"]}}',
+     "c.jsonl: contact 'n': holds NaN or an infinity, which JSON cannot carry"),
 ])
 def test_bad_input_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, contacts: str, rule: str, message: str
