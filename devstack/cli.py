@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from growthos_segments.core.errors import RuleValidationError
@@ -238,35 +239,59 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    """The exact count (and members) of the rule over the file's contacts, by SQL when the
-    rule has an exact SQL form, else contact by contact; each tenant in the file answered
-    on its own and summed, as ``evaluate`` would list them."""
+    """The exact count (and members) of the rule over the contacts, by SQL when the rule
+    has an exact SQL form, else contact by contact; each tenant answered on its own and
+    summed, as ``evaluate`` would list them. ``--contacts`` is a JSONL file or the
+    analytical copy's folder (``<root>/tenant_id=<tenant>/...`` in Parquet)."""
     now = _now(args)
     host = _host()
     segments = _segment_set(args, host)
     try:
-        from growthos_segments.analytics.documents import connect, load_documents
         from growthos_segments.analytics.engine import answer
     except ImportError as exc:
         raise CliError(f"count needs the analytics extra (pip install "
                        f"'growthos-segments[analytics]'): {exc}") from None
-    try:
-        written = datetime.fromtimestamp(os.stat(args.contacts).st_mtime, UTC)
-    except OSError:
-        written = None  # _contacts() below names the problem with the file
-    con = connect()
-    try:
-        load_documents(con, _contacts(args.contacts), updated_at=written)
-    except ValueError as exc:
-        raise CliError(f"{args.contacts}: {exc}", EXIT_INVALID) from None
-    tenants = [row[0] for row in con.execute("SELECT DISTINCT tenant_id FROM contacts ORDER BY 1").fetchall()]
-    answers = [answer(con, host, segments, RULE_ID, tenant, now) for tenant in tenants or [""]]
+    answers = [answer(con, host, segments, RULE_ID, tenant, now) for con, tenant in _copies(args.contacts)]
     out = answers[0].to_json()
     out["count"] = sum(len(a.members) for a in answers)
     if args.members:
         out["members"] = [member for a in answers for member in a.members]
     _emit(out)
     return 0
+
+
+def _copies(path: str) -> Iterator[tuple[Any, str]]:
+    """``(connection, tenant)`` for each tenant of a JSONL file or of a Parquet copy's folder."""
+    from growthos_segments.analytics.documents import connect, load_documents
+
+    if os.path.isdir(path):
+        import duckdb
+
+        from growthos_segments.analytics.parquet import DocumentError, open_tenant
+
+        folders = sorted(p.name.removeprefix("tenant_id=") for p in Path(path).glob("tenant_id=*"))
+        if not folders:
+            raise CliError(f"{path}: no tenant_id=<tenant> folder of the analytical copy here", EXIT_INVALID)
+        for tenant in folders:
+            con = duckdb.connect()
+            try:
+                open_tenant(con, path, tenant)
+            except (DocumentError, FileNotFoundError) as exc:
+                raise CliError(f"{path}: {exc}", EXIT_INVALID) from None
+            yield con, tenant
+        return
+    try:
+        written = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    except OSError:
+        written = None  # _contacts() below names the problem with the file
+    con = connect()
+    try:
+        load_documents(con, _contacts(path), updated_at=written)
+    except ValueError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_INVALID) from None
+    tenants = [row[0] for row in con.execute("SELECT DISTINCT tenant_id FROM contacts ORDER BY 1").fetchall()]
+    for tenant in tenants or [""]:
+        yield con, tenant
 
 
 def cmd_condition_types(args: argparse.Namespace) -> int:
