@@ -1,11 +1,13 @@
 """Answer a segment for a whole tenant: one SQL query when the rule has an exact SQL form,
 else every contact through the per-contact evaluator; the answer says which.
 
-Both paths read the same two tables (:mod:`growthos_segments.analytics.documents`),
-so the per-contact path evaluates exactly the documents the query would have
-read: each contact's document with its events put back. It is the reference the
-SQL path is held to (tests/analytics), and the answer for rules SQL cannot give
-exactly yet.
+Both paths read the same two tables (written by
+:mod:`growthos_segments.analytics.documents`, or the Parquet copy's views), so
+the per-contact path evaluates exactly the documents the query would have read:
+each contact's document with its events put back. It is the reference the SQL
+path is held to (tests/analytics), the answer for rules SQL cannot give exactly
+yet, and, on the SQL path, the judge of the few contacts the query leaves
+undecided (``Answer.decided_per_contact``).
 """
 
 from __future__ import annotations
