@@ -37,7 +37,7 @@ from sqlglot import exp
 
 from growthos_segments.core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef
 from growthos_segments.core.segments import SegmentSet
-from growthos_segments.kit.sql import SqlForm, any_equal, false_if_null, json_at
+from growthos_segments.kit.sql import CONTACT_DOC, SqlForm, any_equal, false_if_null, json_at
 
 __all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment"]
 
@@ -90,8 +90,14 @@ def compile_segment(segments: SegmentSet, segment_id: str) -> CompiledQuery:
 
 
 def _query(predicate: exp.Expression, aggregates: dict[str, exp.Expression]) -> CompiledQuery:
-    contacts = exp.alias_(exp.to_table("contacts"), "c", table=True)
-    query = exp.select(exp.column("contact_id", table="c")).from_(contacts)
+    predicate, fields = _lift_fields(predicate)
+    read = (
+        exp.select(exp.column("contact_id"), exp.column("tenant_id"),
+                   *(exp.alias_(extract, name) for name, extract in fields.items()))
+        .from_("contacts")
+        .where(exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy()))
+    )
+    query = exp.select(exp.column("contact_id", table="c")).from_(read.subquery("c"))
     if aggregates:
         per_contact = (
             exp.select(exp.column("contact_id"),
@@ -106,10 +112,34 @@ def _query(predicate: exp.Expression, aggregates: dict[str, exp.Expression]) -> 
                       expression=exp.column("contact_id", table="c")),
             join_type="left",
         )
-    query = query.select(exp.alias_(exp.paren(predicate), "member")).where(exp.and_(
-        exp.EQ(this=exp.column("tenant_id", table="c"), expression=_TENANT.copy()),
-        exp.not_(exp.Is(this=exp.paren(predicate.copy()), expression=exp.false()))))
-    return CompiledQuery(query)
+    decided = query.select(exp.alias_(exp.paren(predicate), "member"))
+    outcome = (
+        exp.select("contact_id", "member")
+        .from_(decided.subquery("m"))
+        .where(exp.not_(exp.Is(this=exp.column("member"), expression=exp.false())))
+    )
+    return CompiledQuery(outcome)
+
+
+def _lift_fields(predicate: exp.Expression) -> tuple[exp.Expression, dict[str, exp.Expression]]:
+    """Each document path the predicate reads, extracted once per contact as a column of
+    the contacts subquery: a path tested by several conditions (or by the type check
+    and the comparison of one) is parsed out of the JSON once, not once per mention."""
+    fields: dict[str, exp.Expression] = {}
+    names: dict[str, str] = {}
+
+    def lift(node: exp.Expression) -> exp.Expression:
+        if (isinstance(node, exp.Anonymous) and node.name.lower() == "json_extract"
+                and node.expressions[0] == CONTACT_DOC):
+            key = node.sql(dialect="duckdb")
+            if key not in names:
+                names[key] = f"f{len(names)}"
+                fields[names[key]] = exp.Anonymous(
+                    this="json_extract", expressions=[exp.column("doc"), node.expressions[1].copy()])
+            return exp.column(names[key], table="c")
+        return node
+
+    return predicate.transform(lift), fields
 
 
 class _Compiler:

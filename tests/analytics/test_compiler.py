@@ -190,3 +190,14 @@ def test_loading_the_plugins_does_not_load_sqlglot() -> None:
              ")")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_each_document_path_is_read_once_and_the_predicate_computed_once(host: PluginHost) -> None:
+    rule = {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                    {"attribute": {"field": "plan", "op": "exists"}},
+                    {"attribute": {"field": "country", "op": "in", "values": ["GB", "IE"]}}]}
+    query = compile_rule(parse_rule(rule, host))
+    extracts = [node for node in query.query.find_all(exp.Anonymous) if node.name.lower() == "json_extract"]
+    assert sorted(node.expressions[1].name for node in extracts) == [
+        '$."attributes"."country"', '$."attributes"."plan"']
+    assert len([c for c in query.query.find_all(exp.Coalesce)]) == 3  # one per condition, in one place
