@@ -2,8 +2,9 @@
 
 A synthetic tenant (``growthos_segments.analytics.generate``: about ten events a
 contact over 120 days) is written to a temporary folder at each size of
-``BENCH_ANALYTICS_CONTACTS`` (comma-separated; default 1,000,000 — 4,000,000
-adds about four minutes of generation and is an option). For each of the
+``BENCH_ANALYTICS_CONTACTS`` (comma-separated; default 1,000,000, about five
+minutes in all here; 4,000,000 adds over three minutes of generation and about
+ten of queries, so it is an option). For each of the
 issue's five representative rules, hand-written DuckDB SQL over the copy's
 ``contacts`` and ``events`` views gives the exact count and the member ids
 (p50 of :data:`RUNS` runs each, after one warm-up; wall time, and the process's
