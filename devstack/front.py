@@ -517,6 +517,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
     """Headers and body leave in two writes; with Nagle's algorithm the body waits for the
     client's delayed ACK of the headers (about 40 ms) on every keep-alive request."""
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses before routing (a request line over 64 KiB is a 414,
+        a malformed one a 400) is answered as API Gateway answers its own refusals: the
+        template's gateway response, in the API's error shape, never an HTML page."""
+        self.close_connection = True
+        self.request_version = "HTTP/1.1"  # http.server writes no status line for its 0.9 default
+        if not getattr(self, "command", None):
+            self.command = "GET"  # the answer is not to a HEAD: it carries its body
+        text = {414: "Request-URI Too Long"}.get(code, message or "Bad Request")
+        self._answer(self.api.gateway_response(None, None, code, text), unread_body=True)
+
     def _answer(self, response: HttpResponse, unread_body: bool) -> None:
         self.send_response(response.status)
         for name, value in response.headers:

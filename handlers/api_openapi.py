@@ -28,6 +28,7 @@ _ERRORS: dict[int, dict[str, Any]] = {
         (401, "missing or unknown API key: send it in the x-api-key header"),
         (404, "no such segment, contact or snapshot in this tenant"),
         (409, "version conflict, archived segment, or a create still in progress"),
+        (414, "the address (path and query) is too long: the gateway refuses it before any route"),
         (415, "the request has a body that is not JSON"),
         (422, "a value does not validate (every error, with JSON pointers)"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import socketserver
@@ -159,3 +160,35 @@ def test_a_client_that_resets_an_idle_connection_is_no_error(caplog: pytest.LogC
         served.server.shutdown()
         served.server.server_close()
     assert printed == []
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "message"),
+    [
+        (b"GET /segments?cursor=" + b"%F3%9E%A8%A1" * 6000 + b" HTTP/1.1", 414, "Request-URI Too Long"),
+        (b"NOT AN HTTP REQUEST LINE AT ALL", 400, "Bad request"),
+    ],
+)
+def test_what_http_server_refuses_before_routing_is_answered_in_the_error_shape(
+    request_line: bytes, status: int, message: str
+) -> None:
+    """An address over 64 KiB (API Gateway refuses long ones too) or a malformed request
+    line gets the gateway's JSON refusal, as documented, not http.server's HTML page."""
+    ready = threading.Event()
+    ready.set()
+    served = ApiFront([], {}, {}, {}, port=0, ready=ready, responses={}, site=None)
+    serving = threading.Thread(target=served.server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as client:
+            client.sendall(request_line + b"\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+    finally:
+        served.server.shutdown()
+        served.server.server_close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == str(status).encode()
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["message"].startswith(message)
