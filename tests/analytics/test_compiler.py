@@ -39,8 +39,7 @@ WITHOUT_SQL_FORM_YET = frozenset({
 def test_every_builtin_type_has_a_sql_form_but_the_listed_ones(host: PluginHost) -> None:
     names = {entry["name"] for entry in host.catalog()}
     without = {name for name in names if host.condition_type(name).bulk_compile is None}  # type: ignore[union-attr]
-    assert without == WITHOUT_SQL_FORM_YET
-    assert names >= WITHOUT_SQL_FORM_YET
+    assert without <= WITHOUT_SQL_FORM_YET, f"built-in types without a SQL form: {sorted(without - WITHOUT_SQL_FORM_YET)}"
 
 
 def test_examples_compile_to_a_query_athena_reads_back(host: PluginHost) -> None:
