@@ -200,6 +200,10 @@ class Settings:
     """The authorizer's keys (only its function sets ``API_KEYS``)."""
     cors_origins: tuple[str, ...] = ()
     """Origins whose pages may read the API's answers (``CORS_ORIGINS``; none by default)."""
+    analytics_copy: str | None = None
+    """Where the analytical copy of contacts and events lives (``ANALYTICS_COPY``): a local
+    directory, or ``s3://bucket/prefix`` on AWS. ``None``: no copy, so whole-tenant questions
+    go contact by contact."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +234,7 @@ class Settings:
             context_max_age=timedelta(hours=_number(env, "CONTEXT_REFRESH_HOURS", 24.0, float)),
             api_keys=ApiKeys.parse(env.get("API_KEYS", "")),
             cors_origins=_origins(env.get("CORS_ORIGINS", "")),
+            analytics_copy=env.get("ANALYTICS_COPY") or None,
         )
 
     def require_backfill_queue(self, reader: str) -> str:
