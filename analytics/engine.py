@@ -61,9 +61,7 @@ def answer(
     now: datetime,
 ) -> Answer:
     """Members of ``segment_id`` (of ``segments``) among ``tenant_id``'s contacts at ``now``."""
-    as_of = con.execute("SELECT max(updated_at) FROM contacts WHERE tenant_id = $tenant",
-                        {"tenant": tenant_id}).fetchone()
-    stamp = as_of[0] if as_of else None
+    stamp = _as_of(con, tenant_id)
     try:
         query = compile_segment(segments, segment_id)
     except NoSqlForm as exc:
@@ -93,6 +91,21 @@ def _per_contact(
         if compiled.evaluate(segments.view(doc, context=context), now)[0]:
             members.append(contact_id)
     return members
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
+    """How fresh the copy is: the instant up to which stream changes are applied, as the
+    copy stores it (``copy_state``, from :func:`growthos_segments.analytics.deltas.merge_deltas`),
+    else the newest ``updated_at`` of the tenant's contacts (a copy written from documents)."""
+    stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'copy_state'").fetchone()
+    if stored and stored[0]:
+        found = con.execute("SELECT max(as_of) FROM copy_state WHERE tenant_id = $tenant",
+                            {"tenant": tenant_id}).fetchone()
+        if found and found[0] is not None:
+            return found[0]
+    newest = con.execute("SELECT max(updated_at) FROM contacts WHERE tenant_id = $tenant",
+                         {"tenant": tenant_id}).fetchone()
+    return newest[0] if newest else None
 
 
 def _documents(con: duckdb.DuckDBPyConnection, tenant_id: str) -> Iterator[dict[str, Any]]:

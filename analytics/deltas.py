@@ -1,0 +1,475 @@
+"""The copy kept current: deltas from stream batches, merged on read, folded into base files.
+
+Layout (beside the base files of :mod:`growthos_segments.analytics.parquet`)::
+
+    <root>/tenant_id=<T>/contacts/*.parquet            base: contact_id, doc, updated_at, ...
+    <root>/tenant_id=<T>/events/*.parquet              base: contact_id, name, at, properties, event_id
+    <root>/tenant_id=<T>/copy.json                     {"as_of": ...} when this module wrote the base
+    <root>/deltas/tenant_id=<T>/contacts/<batch>.parquet   contact_id, doc, updated_at, deleted, position
+    <root>/deltas/tenant_id=<T>/events/<batch>.parquet     contact_id, name, at, properties, event_id,
+                                                           deleted, position
+
+A stream batch becomes, for each tenant it touches, one contacts delta and one
+events delta (a side with no rows is not written). ``<batch>`` is
+``<first position>-<last position>-<as_of µs>``: the records' stream positions
+make a retried batch overwrite its own files, and ``as_of`` (the newest record's
+creation time) is the copy's freshness without opening a file. Deltas live
+outside the tenant's base folder, so swapping the base in whole never drops a
+delta written meanwhile, and a scan of every tenant's base never reads one.
+
+Merge on read (:func:`merge_deltas`): ``contacts`` is the base row of each
+contact unless a delta holds that contact, in which case the delta row with the
+latest stream position is the contact (dropped when it is a removal);
+``events`` is the base events whose key (contact, time, event id) no delta
+holds, plus, for each key in the deltas, its latest row unless it is a removal
+(an event's TTL expiring). A base event without an id (a document loaded
+without one) is never superseded: no stream record can name it.
+
+Folding (:meth:`ParquetCopy.compact`) writes base + settled deltas as new base
+files in bounded memory (DuckDB streams the query to Parquet, spilling to disk
+past its memory limit) and swaps them in whole, then deletes the deltas it
+folded, oldest first. It folds only deltas whose newest record is older than
+:data:`SETTLE`, which exceeds the copy function's ``MaximumRecordAgeInSeconds``
+in ``template.yaml``: no retry of the stream can write those records again, so
+no delta written after the fold can hold a state older than the new base. A
+delta written during the fold is not in the list it read, so it stays and
+overrides the base as every delta does. Two folds at once each read the deltas
+before the base, so the one that swaps last still holds every change.
+
+Everything here writes Parquet with DuckDB (``COPY ... TO``), never pyarrow,
+because the copy function runs it inside Lambda, whose layer has no pyarrow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from growthos_segments.analytics.parquet import (
+    CONTACTS,
+    EVENTS,
+    DocumentError,
+    _json,
+    _split,
+    _well_formed,
+    tenant_folder,
+)
+from growthos_segments.core.ports_copy import CopyChange, CopyStorage, CopyWritten
+from growthos_segments.core.timeutil import parse_instant, to_iso
+from growthos_segments.kit.sql import json_at
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "DELTAS",
+    "MANIFEST",
+    "SETTLE",
+    "Delta",
+    "ParquetCopy",
+    "batch_name",
+    "deltas_prefix",
+    "merge_deltas",
+    "stored_as_of",
+]
+
+DELTAS = "deltas"
+MANIFEST = "copy.json"
+SETTLE = timedelta(minutes=20)
+"""A delta is folded once its newest record is this old: longer than the copy
+function's ``MaximumRecordAgeInSeconds`` (900 s), after which Lambda no longer retries
+a record, so nothing can write those records again."""
+BATCH_ROWS = 50_000
+"""Documents a rebuild holds in memory before writing them as one file pair."""
+MEMORY_LIMIT = "512MB"
+"""DuckDB's memory for a fold; past it, its operators spill to a temporary folder."""
+POSITION_WIDTH = 40
+"""Stream positions are decimal numbers of up to 40 digits; zero-padded, text order is theirs."""
+
+_BATCH_RE = re.compile(r"(?P<first>[0-9]{1,40})-(?P<last>[0-9]{1,40})-(?P<as_of>[0-9]{1,20})\Z")
+
+Columns = tuple[tuple[str, str], ...]
+_CONTACT_DELTA: Columns = (("contact_id", "VARCHAR"), ("doc", "VARCHAR"), ("updated_at", "TIMESTAMPTZ"),
+                           ("deleted", "BOOLEAN"), ("position", "VARCHAR"))
+_EVENT_DELTA: Columns = (("contact_id", "VARCHAR"), ("name", "VARCHAR"), ("at", "TIMESTAMPTZ"),
+                         ("properties", "VARCHAR"), ("event_id", "VARCHAR"), ("deleted", "BOOLEAN"),
+                         ("position", "VARCHAR"))
+_CONTACT_BASE: Columns = (("contact_id", "VARCHAR"), ("doc", "JSON"), ("updated_at", "TIMESTAMPTZ"))
+_EVENT_BASE: Columns = (("contact_id", "VARCHAR"), ("name", "VARCHAR"), ("at", "TIMESTAMPTZ"),
+                        ("properties", "JSON"), ("event_id", "VARCHAR"))
+
+
+def deltas_prefix(tenant_id: str) -> str:
+    """``deltas/tenant_id=<T>``: where a tenant's deltas live, relative to the copy's root."""
+    return f"{DELTAS}/{tenant_folder('.', tenant_id).name}"
+
+
+def batch_name(first: str, last: str, as_of: datetime) -> str:
+    """The delta name of a batch whose records sit at ``first``..``last`` and whose newest
+    record was made at ``as_of``."""
+    micros = int(as_of.timestamp()) * 1_000_000 + as_of.microsecond
+    name = f"{first.zfill(POSITION_WIDTH)}-{last.zfill(POSITION_WIDTH)}-{micros}"
+    if _BATCH_RE.match(name) is None:
+        raise ValueError(f"stream positions must be decimal numbers, got {first!r} and {last!r}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One delta file, as its name describes it."""
+
+    path: str
+    as_of: datetime
+
+    @classmethod
+    def parse(cls, path: str) -> Delta | None:
+        found = _BATCH_RE.match(path.rsplit("/", 1)[-1].removesuffix(".parquet"))
+        if found is None:
+            return None
+        micros = int(found["as_of"])
+        seconds, rest = divmod(micros, 1_000_000)
+        return cls(path, datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest))
+
+
+def _connect(temp: Path | None = None) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # a constant
+    if temp is not None:
+        con.execute(f"SET temp_directory = {exp.Literal.string(str(temp)).sql('duckdb')}")
+    return con
+
+
+def _text(value: Any) -> str:
+    return exp.Literal.string(str(value)).sql("duckdb")
+
+
+def _files(paths: Sequence[Path | str]) -> str:
+    """A DuckDB list literal of file paths (each quoted by sqlglot)."""
+    return "[" + ", ".join(_text(path) for path in paths) + "]"
+
+
+def _rows(columns: Columns) -> dict[str, list[Any]]:
+    return {name: [] for name, _ in columns}
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, columns: Columns, rows: Mapping[str, list[Any]], target: Path
+) -> None:
+    """``rows`` (column -> values, one list per column) as one Parquet file at ``target``:
+    the values go in as query parameters, one list per column."""
+    selects = ", ".join(f"unnest(${name}::{kind}[]) AS {_name(name)}" for name, kind in columns)  # constants
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY (SELECT {selects}) TO {_text(target)} (FORMAT parquet)",
+                {name: rows[name] for name, _ in columns})
+
+
+def _contact_rows(tenant_id: str, changes: Sequence[CopyChange]) -> dict[str, list[Any]]:
+    latest: dict[str, CopyChange] = {}
+    for change in changes:
+        if change.kind == "contact":
+            known = latest.get(change.contact_id)
+            if known is None or known.position <= change.position:
+                latest[change.contact_id] = change
+    rows = _rows(_CONTACT_DELTA)
+    for contact_id, change in latest.items():
+        doc = None
+        if not change.deleted:
+            profile = {key: value for key, value in change.document.items() if key != "events"}
+            own = profile.get("tenant_id")
+            if own is not None and own != tenant_id:
+                raise DocumentError(f"contact {contact_id!r} belongs to tenant {own!r}, not {tenant_id!r}")
+            doc = _json(profile, f"contact {contact_id!r}")
+        rows["contact_id"].append(contact_id)
+        rows["doc"].append(doc)
+        rows["updated_at"].append(change.updated_at)
+        rows["deleted"].append(change.deleted)
+        rows["position"].append(change.position.zfill(POSITION_WIDTH))
+    return rows
+
+
+def _event_rows(changes: Sequence[CopyChange]) -> tuple[dict[str, list[Any]], int]:
+    latest: dict[tuple[str, datetime, str | None], tuple[CopyChange, dict[str, Any]]] = {}
+    skipped = 0
+    for change in changes:
+        if change.kind != "event":
+            continue
+        raw = change.document
+        event_id = raw.get("event_id")
+        event_id = str(event_id) if type(event_id) is str or type(event_id) is int else None
+        if change.deleted:
+            at = parse_instant(raw.get("at"))
+            if at is None or event_id is None:
+                raise DocumentError(f"removed event of contact {change.contact_id!r} has no time and id")
+            row: dict[str, Any] = {"name": None, "at": at, "properties": None, "event_id": event_id}
+        else:
+            event = _well_formed(raw)
+            if event is None:
+                skipped += 1
+                continue
+            where = f"contact {change.contact_id!r}: event {event.name}"
+            properties = _json(event.properties, where) if event.properties else None
+            row = {"name": event.name, "at": event.at, "properties": properties, "event_id": event_id}
+        key = (change.contact_id, row["at"], event_id)
+        known = latest.get(key)
+        if known is None or known[0].position <= change.position:
+            latest[key] = (change, row)
+    rows = _rows(_EVENT_DELTA)
+    for (contact_id, _, _), (change, row) in latest.items():
+        rows["contact_id"].append(contact_id)
+        for name in ("name", "at", "properties", "event_id"):
+            rows[name].append(row[name])
+        rows["deleted"].append(change.deleted)
+        rows["position"].append(change.position.zfill(POSITION_WIDTH))
+    return rows, skipped
+
+
+FIELD = "field:"
+"""Prefix of the base's field columns: ``"field:a.b"`` holds ``json_extract(doc, '$."a"."b"')``
+for every row, so a delta row computes it from its own document."""
+
+
+def _delta_columns(columns: Sequence[str], own: Mapping[str, str]) -> str:
+    """The delta side of a merge in the view's ``columns``: ``own`` maps a column to its
+    expression over the delta row ``d``, a field column is extracted from ``d.doc``, and
+    any other column deltas do not hold is NULL."""
+    selects = []
+    for column in columns:
+        if column in own:
+            value = own[column]
+        elif column.startswith(FIELD):
+            value = json_at(column.removeprefix(FIELD).split("."), exp.column("doc", table="d")).sql("duckdb")
+        else:
+            value = "NULL"
+        selects.append(f"{value} AS {_name(column)}")
+    return ", ".join(selects)
+
+
+def _name(column: str) -> str:
+    return exp.to_identifier(column, quoted=True).sql("duckdb")
+
+
+def _merged_contacts(base: str, deltas: Sequence[Path], columns: Sequence[str]) -> str:
+    """The merge-on-read ``SELECT`` of contacts over ``base`` (a relation) and delta files."""
+    latest = (f"(SELECT * FROM read_parquet({_files(deltas)}) "
+              f"QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY position DESC) = 1)")
+    keep = ", ".join(f"b.{_name(column)}" for column in columns)
+    fresh = _delta_columns(columns, {"contact_id": "d.contact_id", "doc": "d.doc::JSON",
+                                     "updated_at": "d.updated_at"})
+    return (
+        f"WITH d AS {latest} "
+        f"SELECT {keep} FROM {base} AS b ANTI JOIN d ON b.contact_id = d.contact_id "
+        f"UNION ALL BY NAME SELECT {fresh} FROM d WHERE NOT d.deleted"
+    )
+
+
+def _merged_events(base: str, deltas: Sequence[Path], columns: Sequence[str]) -> str:
+    """The merge-on-read ``SELECT`` of events over ``base`` (a relation) and delta files."""
+    latest = (f"(SELECT * FROM read_parquet({_files(deltas)}) QUALIFY row_number() OVER "
+              f"(PARTITION BY contact_id, \"at\", event_id ORDER BY position DESC) = 1)")
+    keep = ", ".join(f"b.{_name(column)}" for column in columns)
+    fresh = _delta_columns(columns, {"contact_id": "d.contact_id", "name": "d.name", "at": 'd."at"',
+                                     "properties": "d.properties::JSON", "event_id": "d.event_id"})
+    return (
+        f"WITH d AS {latest} "
+        f"SELECT {keep} FROM {base} AS b ANTI JOIN d "
+        f"ON d.contact_id = b.contact_id AND d.\"at\" = b.\"at\" AND d.event_id = b.event_id "
+        f"UNION ALL BY NAME SELECT {fresh} FROM d WHERE NOT d.deleted"
+    )
+
+
+def stored_as_of(root: str | Path, tenant_id: str) -> datetime | None:
+    """The newest change a tenant's copy under a local ``root`` holds, as its manifest and
+    delta names say (``None``: the copy was written without either)."""
+    stamps: list[datetime] = []
+    manifest = tenant_folder(root, tenant_id) / MANIFEST
+    if manifest.is_file():
+        found = parse_instant(json.loads(manifest.read_text(encoding="utf-8")).get("as_of"))
+        if found is not None:
+            stamps.append(found)
+    folder = Path(root) / deltas_prefix(tenant_id)
+    for path in folder.glob("*/*.parquet"):
+        delta = Delta.parse(path.name)
+        if delta is not None:
+            stamps.append(delta.as_of)
+    return max(stamps, default=None)
+
+
+def merge_deltas(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str) -> None:
+    """Make the open tenant's ``contacts`` and ``events`` views the merge of their base
+    and the tenant's deltas under ``root`` (see the module docstring), and record the
+    copy's freshness in the table ``copy_state`` (``tenant_id``, ``as_of``).
+
+    Called after :func:`growthos_segments.analytics.parquet.open_tenant`; the views
+    keep their columns. Without deltas the views are left as they are.
+    """
+    folder = Path(root) / deltas_prefix(tenant_id)
+    tenant = _text(tenant_id)
+    as_of = stored_as_of(root, tenant_id)
+    con.execute("CREATE OR REPLACE TEMP TABLE copy_state (tenant_id VARCHAR, as_of TIMESTAMPTZ)")
+    if as_of is not None:
+        con.execute("INSERT INTO copy_state VALUES ($tenant, $as_of)", {"tenant": tenant_id, "as_of": as_of})
+    contacts = sorted((folder / CONTACTS).glob("*.parquet"))
+    events = sorted((folder / EVENTS).glob("*.parquet"))
+    for view, files in ((CONTACTS, contacts), (EVENTS, events)):
+        if not files:
+            continue
+        columns = [row[0] for row in con.execute(f"DESCRIBE {view}").fetchall()]  # view: a constant
+        con.execute(f"ALTER VIEW {view} RENAME TO {view}_base")
+        merge = _merged_contacts if view == CONTACTS else _merged_events
+        merged = merge(f"{view}_base", files, columns)
+        select = ", ".join(f"{tenant}::VARCHAR AS tenant_id" if column == "tenant_id" else _name(column)
+                           for column in columns)
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM ({merged})")
+
+
+class ParquetCopy:
+    """:class:`growthos_segments.core.ports_copy.AnalyticsCopy` as Parquet files in ``storage``."""
+
+    def __init__(self, storage: CopyStorage, *, workdir: Path | None = None) -> None:
+        self._storage = storage
+        self._workdir = workdir
+
+    def _scratch(self) -> tempfile.TemporaryDirectory[str]:
+        if self._workdir is not None:
+            self._workdir.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix="copy-", dir=self._workdir)
+
+    def apply(self, tenant_id: str, batch: str, changes: Sequence[CopyChange]) -> CopyWritten:
+        prefix = deltas_prefix(tenant_id)
+        if _BATCH_RE.match(batch) is None:
+            raise ValueError(f"not a batch name: {batch!r}")
+        strangers = sorted({c.tenant_id for c in changes} - {tenant_id})
+        if strangers:
+            raise ValueError(f"changes of tenants {strangers} in a batch of {tenant_id!r}")
+        contacts = _contact_rows(tenant_id, changes)
+        events, skipped = _event_rows(changes)
+        with self._scratch() as scratch:
+            con = _connect()
+            try:
+                for table, columns, rows in ((CONTACTS, _CONTACT_DELTA, contacts),
+                                             (EVENTS, _EVENT_DELTA, events)):
+                    if rows["contact_id"]:
+                        local = Path(scratch) / table / f"{batch}.parquet"
+                        _write(con, columns, rows, local)
+                        self._storage.put(f"{prefix}/{table}/{batch}.parquet", local)
+            finally:
+                con.close()
+        return CopyWritten(tenant_id, len(contacts["contact_id"]), len(events["contact_id"]), skipped)
+
+    def _deltas(self, tenant_id: str) -> list[Delta]:
+        found = (Delta.parse(path) for path in self._storage.listing(deltas_prefix(tenant_id) + "/"))
+        return [delta for delta in found if delta is not None]
+
+    def pending(self, tenant_id: str) -> int:
+        return len(self._deltas(tenant_id))
+
+    def as_of(self, tenant_id: str) -> datetime | None:
+        return stored_as_of(self._storage.local_root(tenant_id), tenant_id)
+
+    def compact(self, tenant_id: str, *, now: datetime) -> int:
+        settled = [delta for delta in self._deltas(tenant_id) if delta.as_of <= now - SETTLE]
+        if not settled:
+            return 0
+        root = self._storage.local_root(tenant_id)  # after listing: see the module docstring
+        base = tenant_folder(root, tenant_id)
+        local = {delta.path: root / delta.path for delta in settled}
+        before = _manifest_as_of(base)
+        as_of = max([delta.as_of for delta in settled] + ([before] if before is not None else []))
+        with self._scratch() as scratch:
+            staging = Path(scratch) / "base"
+            con = _connect(Path(scratch) / "spill")
+            try:
+                generation = uuid.uuid4().hex[:12]
+                name = f"part-{generation}-00000.parquet"
+                for table in (CONTACTS, EVENTS):
+                    files = [path for key, path in local.items() if f"/{table}/" in key]
+                    source = f"read_parquet({_text(base / table / '*.parquet')})"
+                    columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+                    query = f"SELECT * FROM {source}"
+                    if files:
+                        merge = _merged_contacts if table == CONTACTS else _merged_events
+                        query = merge(source, files, columns)
+                    (staging / table).mkdir(parents=True)
+                    selected = ", ".join(_name(column) for column in columns)
+                    con.execute(f"COPY (SELECT {selected} FROM ({query})) TO "
+                                f"{_text(staging / table / name)} (FORMAT parquet)")
+            finally:
+                con.close()
+            _write_manifest(staging, as_of)
+            self._storage.replace_folder(tenant_folder(".", tenant_id).name, staging)
+        self._storage.remove(sorted((delta.path for delta in settled), key=_oldest_first))
+        return len(settled)
+
+    def rebuild(self, tenant_id: str, documents: Iterable[Mapping[str, Any]], *, as_of: datetime) -> int:
+        before = [delta.path for delta in self._deltas(tenant_id)]
+        written = 0
+        with self._scratch() as scratch:
+            staging = Path(scratch) / "base"
+            con = _connect()
+            contacts, events = _rows(_CONTACT_BASE), _rows(_EVENT_BASE)
+            parts, generation = 0, uuid.uuid4().hex[:12]
+
+            def flush() -> None:
+                nonlocal parts
+                name = f"part-{generation}-{parts:05d}.parquet"
+                _write(con, _CONTACT_BASE, contacts, staging / CONTACTS / name)
+                _write(con, _EVENT_BASE, events, staging / EVENTS / name)
+                parts += 1
+                for rows in (contacts, events):
+                    for values in rows.values():
+                        values.clear()
+
+            try:
+                for number, stored in enumerate(documents, start=1):
+                    doc = dict(stored)
+                    updated_at = parse_instant(doc.pop("updated_at", None))  # not part of what rules read
+                    row, event_rows, _ = _split(doc, tenant_id, f"document {number}")
+                    row["updated_at"] = updated_at
+                    for name in contacts:
+                        contacts[name].append(row[name])
+                    for event in event_rows:
+                        for name in events:
+                            events[name].append(event[name])
+                    written += 1
+                    if len(contacts["contact_id"]) + len(events["contact_id"]) >= BATCH_ROWS:
+                        flush()
+                if contacts["contact_id"] or parts == 0:
+                    flush()
+            finally:
+                con.close()
+            _write_manifest(staging, as_of)
+            self._storage.replace_folder(tenant_folder(".", tenant_id).name, staging)
+        self._storage.remove(sorted(before, key=_oldest_first))
+        return written
+
+
+def _oldest_first(path: str) -> str:
+    """Deltas are removed in stream order, so a fold cut short leaves only newer ones behind."""
+    return path.rsplit("/", 1)[-1]
+
+
+def _manifest_as_of(folder: Path) -> datetime | None:
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return None
+    return parse_instant(json.loads(manifest.read_text(encoding="utf-8")).get("as_of"))
+
+
+def _write_manifest(staging: Path, as_of: datetime) -> None:
+    files = sorted(str(path.relative_to(staging)) for path in staging.rglob("*.parquet"))
+    text = json.dumps({"as_of": to_iso(as_of, "microseconds"), "files": files}, indent=1)
+    (staging / MANIFEST).write_text(text + "\n", encoding="utf-8")
+

@@ -1,0 +1,240 @@
+"""Deltas merged on read, folded into base files and rebuilt: always the copy of the final documents.
+
+Each case starts from base files written by ``write_tenant`` (the documents before),
+applies changes as the copy function would, and compares the merged views with
+base files written by ``write_tenant`` from the documents after: the two writers
+share no code for the merge, so a wrong merge, fold or rebuild shows as a difference.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from growthos_segments.analytics.deltas import (
+    SETTLE,
+    ParquetCopy,
+    batch_name,
+    deltas_prefix,
+    merge_deltas,
+    stored_as_of,
+)
+from growthos_segments.analytics.engine import answer
+from growthos_segments.analytics.parquet import open_tenant, write_tenant
+from growthos_segments.core.ports_copy import CopyChange
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.infra.analytics_copy import LocalCopyStorage
+from growthos_segments.plugins import default_host
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def contact(
+    contact_id: str, plan: str, *events: dict[str, Any], tags: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return {"tenant_id": "acme", "contact_id": contact_id, "attributes": {"plan": plan, "custom": {}},
+            "tags": list(tags), "lists": [], "suppression": {}, "scores": {}, "events": list(events)}
+
+
+def event(name: str, day: int, event_id: str, **properties: Any) -> dict[str, Any]:
+    return {"name": name, "at": f"2026-11-{day:02d}T09:00:00.000001Z", "properties": properties,
+            "event_id": event_id}
+
+
+def profile_change(doc: dict[str, Any], position: int, *, changed_at: datetime = T0) -> CopyChange:
+    body = {key: value for key, value in doc.items() if key != "events"}
+    return CopyChange("acme", doc["contact_id"], "contact", str(position), changed_at, False, body,
+                      updated_at=changed_at)
+
+
+def removal(contact_id: str, position: int) -> CopyChange:
+    return CopyChange("acme", contact_id, "contact", str(position), T0, True, {})
+
+
+def event_change(contact_id: str, raw: dict[str, Any], position: int, *, deleted: bool = False) -> CopyChange:
+    document = {"at": raw["at"], "event_id": raw["event_id"]} if deleted else raw
+    return CopyChange("acme", contact_id, "event", str(position), T0, deleted, document)
+
+
+def rows(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]]:
+    contacts = con.execute("SELECT tenant_id, contact_id, doc::VARCHAR FROM contacts "
+                           "ORDER BY contact_id").fetchall()
+    # A removed contact's events stay stored (DynamoDB keeps them too); no query reads them.
+    events = con.execute('SELECT tenant_id, contact_id, name, "at", properties::VARCHAR, event_id '
+                         "FROM events WHERE contact_id IN (SELECT contact_id FROM contacts) "
+                         'ORDER BY contact_id, "at", event_id').fetchall()
+    return contacts, events
+
+
+def merged(root: Path, tenant: str = "acme") -> tuple[list[Any], list[Any]]:
+    con = duckdb.connect()
+    open_tenant(con, root, tenant)
+    merge_deltas(con, root, tenant)
+    return rows(con)
+
+
+def expected(tmp_path: Path, docs: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    root = tmp_path / "expected"
+    write_tenant(root, "acme", docs)
+    con = duckdb.connect()
+    open_tenant(con, root, "acme")
+    return rows(con)
+
+
+BEFORE = [
+    contact("c1", "free", event("email.opened", 3, "e1")),
+    contact("c2", "pro", event("order.completed", 4, "e2", total=20)),
+    contact("c4", "free", event("email.opened", 5, "e4"), event("email.opened", 6, "e5")),
+]
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> tuple[ParquetCopy, Path]:
+    root = tmp_path / "copy"
+    write_tenant(root, "acme", BEFORE)
+    return ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "work"), root
+
+
+def test_the_merged_views_are_the_copy_of_the_documents_after_the_changes(
+    copy: tuple[ParquetCopy, Path], tmp_path: Path
+) -> None:
+    store, root = copy
+    c1 = contact("c1", "pro", event("email.opened", 3, "e1"), event("email.clicked", 7, "e6", url="x"),
+                 tags=("vip",))
+    c3 = contact("c3", "free", event("product.viewed", 8, "e7"))
+    store.apply("acme", batch_name("10", "19", T0), [
+        profile_change(contact("c1", "team"), 10),
+        profile_change(c1, 11),                                     # the later of two in one batch wins
+        removal("c2", 12),
+        profile_change(c3, 13),
+        event_change("c1", event("email.clicked", 7, "e6", url="x"), 14),
+        event_change("c1", event("email.opened", 3, "e1"), 15),     # already in the base: once
+        event_change("c3", event("product.viewed", 8, "e7"), 16),
+        event_change("c4", event("email.opened", 5, "e4"), 17, deleted=True),  # its TTL expired
+        event_change("c4", {"name": "x", "at": "soon", "event_id": "bad"}, 18),  # malformed
+    ])
+    after = [c1, c3, contact("c4", "free", event("email.opened", 6, "e5"))]
+    assert merged(root) == expected(tmp_path, after)
+
+
+def test_a_retried_batch_replaces_its_delta_and_positions_order_the_batches(
+    copy: tuple[ParquetCopy, Path], tmp_path: Path
+) -> None:
+    store, root = copy
+    late = batch_name("30", "30", T0)
+    store.apply("acme", late, [profile_change(contact("c1", "team"), 30)])
+    for _ in range(2):  # an earlier batch delivered after the later one, and retried
+        store.apply("acme", batch_name("20", "21", T0), [
+            profile_change(contact("c1", "pro"), 20),
+            event_change("c1", event("email.clicked", 9, "e9"), 21),
+        ])
+    assert store.pending("acme") == 3
+    c1 = contact("c1", "team", event("email.opened", 3, "e1"), event("email.clicked", 9, "e9"))
+    assert merged(root) == expected(tmp_path, [c1, *BEFORE[1:]])
+
+
+def test_folding_keeps_the_views_and_leaves_unsettled_deltas(
+    copy: tuple[ParquetCopy, Path], tmp_path: Path
+) -> None:
+    store, root = copy
+    old, recent = NOW - SETTLE - timedelta(seconds=1), NOW - SETTLE + timedelta(seconds=1)
+    store.apply("acme", batch_name("40", "41", old), [
+        removal("c2", 40), event_change("c4", event("email.opened", 5, "e4"), 41, deleted=True)])
+    store.apply("acme", batch_name("50", "50", recent),
+                [profile_change(contact("c1", "team"), 50, changed_at=recent)])
+    before = merged(root)
+    assert store.compact("acme", now=NOW) == 2  # the old batch's two files
+    assert store.pending("acme") == 1  # the recent one: a retry could still write its records again
+    assert merged(root) == before
+    assert stored_as_of(root, "acme") == recent
+    base = json.loads((root / "tenant_id=acme" / "copy.json").read_text())
+    assert base["as_of"] == "2026-11-20T11:39:59.000000Z"  # NOW - SETTLE - 1 s: what the folded delta held
+    assert store.compact("acme", now=NOW) == 0
+    assert store.compact("acme", now=NOW + SETTLE) == 1
+    assert store.pending("acme") == 0
+    assert merged(root) == before
+    assert merged(root) == expected(tmp_path, [contact("c1", "team", event("email.opened", 3, "e1")),
+                                               contact("c4", "free", event("email.opened", 6, "e5"))])
+
+
+class _WritesDuringSwap(LocalCopyStorage):
+    """A delta arrives while the fold swaps its new base in."""
+
+    def __init__(self, root: Path, arrive: Any) -> None:
+        super().__init__(root)
+        self.arrive = arrive
+
+    def replace_folder(self, prefix: str, staging: Path) -> None:
+        self.arrive()
+        super().replace_folder(prefix, staging)
+
+
+def test_a_delta_written_during_a_fold_stays_and_wins(copy: tuple[ParquetCopy, Path], tmp_path: Path) -> None:
+    store, root = copy
+    old = NOW - SETTLE * 2
+    store.apply("acme", batch_name("40", "40", old), [profile_change(contact("c1", "pro"), 40)])
+    arriving = ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "other")
+    def arrive() -> None:
+        arriving.apply("acme", batch_name("60", "60", NOW), [profile_change(contact("c1", "team"), 60)])
+
+    folding = ParquetCopy(_WritesDuringSwap(root, arrive), workdir=tmp_path / "w2")
+    assert folding.compact("acme", now=NOW) == 1
+    assert store.pending("acme") == 1
+    contacts, _ = merged(root)
+    assert [json.loads(doc)["attributes"]["plan"] for _, cid, doc in contacts if cid == "c1"] == ["team"]
+
+
+def test_a_rebuild_replaces_the_base_and_the_deltas_it_read(
+    copy: tuple[ParquetCopy, Path], tmp_path: Path
+) -> None:
+    store, root = copy
+    store.apply("acme", batch_name("40", "40", T0), [profile_change(contact("c1", "pro"), 40)])
+    stored = [{**contact("c9", "team", event("order.completed", 2, "e90", total=5)),
+               "updated_at": "2026-11-02T00:00:00Z"}]
+    assert store.rebuild("acme", stored, as_of=NOW) == 1
+    assert store.pending("acme") == 0
+    after = [contact("c9", "team", event("order.completed", 2, "e90", total=5))]
+    assert merged(root) == expected(tmp_path, after)
+    assert stored_as_of(root, "acme") == NOW
+    con = duckdb.connect()
+    open_tenant(con, root, "acme")
+    assert con.execute("SELECT updated_at FROM contacts").fetchall() == [(datetime(2026, 11, 2, tzinfo=UTC),)]
+
+
+def test_the_engine_answers_over_the_merged_copy_as_of_its_newest_change(
+    copy: tuple[ParquetCopy, Path]
+) -> None:
+    store, root = copy
+    stamp = datetime(2026, 11, 19, 8, 30, 0, 250_000, tzinfo=UTC)
+    store.apply("acme", batch_name("70", "71", stamp), [
+        profile_change(contact("c4", "pro"), 70),
+        event_change("c4", event("order.completed", 18, "e71", total=9), 71),
+    ])
+    host = default_host()
+    rule = {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                    {"event": {"name": "order.completed", "within": "30d"}}]}
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    con = duckdb.connect()
+    open_tenant(con, root, "acme")
+    merge_deltas(con, root, "acme")
+    got = answer(con, host, segments, "rule", "acme", NOW)
+    assert (got.path, got.members) == ("sql", ("c2", "c4"))
+    assert got.as_of == stamp
+
+
+def test_a_batch_holds_one_tenant_and_deltas_stay_in_its_folder(copy: tuple[ParquetCopy, Path]) -> None:
+    store, root = copy
+    stranger = CopyChange("other", "c1", "contact", "80", T0, False, {"contact_id": "c1"})
+    with pytest.raises(ValueError, match="other"):
+        store.apply("acme", batch_name("80", "80", T0), [stranger])
+    store.apply("other", batch_name("81", "81", T0), [
+        CopyChange("other", "c1", "contact", "81", T0, False, {"tenant_id": "other", "contact_id": "c1"})])
+    written = [path.relative_to(root).as_posix() for path in sorted(root.rglob("*.parquet"))
+               if "deltas" in path.parts]
+    assert written == [f"{deltas_prefix('other')}/contacts/{batch_name('81', '81', T0)}.parquet"]
