@@ -28,6 +28,7 @@ The query reads two named parameters: ``tenant`` and ``now`` (TIMESTAMPTZ).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,21 +77,32 @@ class CompiledQuery:
         return sqlglot.transpile(self.sql, read="duckdb", write=dialect)[0]
 
 
-def compile_rule(node: Node, segments: SegmentSet | None = None) -> CompiledQuery:
+def compile_rule(
+    node: Node, segments: SegmentSet | None = None, fields: Mapping[str, str] | None = None
+) -> CompiledQuery:
     """Compile a parsed rule (its references resolved in ``segments``); raises
-    :class:`NoSqlForm` when a node has no exact SQL form."""
+    :class:`NoSqlForm` when a node has no exact SQL form.
+
+    ``fields`` maps a JSON path literal to the ``contacts`` column holding that
+    path's value (:func:`growthos_segments.analytics.fields.field_columns`); paths
+    without one are read from ``doc``. Without it the query reads only ``doc``
+    (the form Athena's fixed table schema runs)."""
     aggregates: dict[str, exp.Expression] = {}
-    return _query(_Compiler(segments, aggregates).node(node, ""), aggregates)
+    return _query(_Compiler(segments, aggregates).node(node, ""), aggregates, fields or {})
 
 
-def compile_segment(segments: SegmentSet, segment_id: str) -> CompiledQuery:
+def compile_segment(
+    segments: SegmentSet, segment_id: str, fields: Mapping[str, str] | None = None
+) -> CompiledQuery:
     """Compile one segment of a set, manual picks and references included."""
     aggregates: dict[str, exp.Expression] = {}
-    return _query(_Compiler(segments, aggregates).segment(segment_id, ""), aggregates)
+    return _query(_Compiler(segments, aggregates).segment(segment_id, ""), aggregates, fields or {})
 
 
-def _query(predicate: exp.Expression, aggregates: dict[str, exp.Expression]) -> CompiledQuery:
-    predicate, fields = _lift_fields(predicate)
+def _query(
+    predicate: exp.Expression, aggregates: dict[str, exp.Expression], columns: Mapping[str, str]
+) -> CompiledQuery:
+    predicate, fields = _lift_fields(predicate, columns)
     read = (
         exp.select(exp.column("contact_id"), exp.column("tenant_id"),
                    *(exp.alias_(extract, name) for name, extract in fields.items()))
@@ -121,10 +133,14 @@ def _query(predicate: exp.Expression, aggregates: dict[str, exp.Expression]) -> 
     return CompiledQuery(outcome)
 
 
-def _lift_fields(predicate: exp.Expression) -> tuple[exp.Expression, dict[str, exp.Expression]]:
-    """Each document path the predicate reads, extracted once per contact as a column of
-    the contacts subquery: a path tested by several conditions (or by the type check
-    and the comparison of one) is parsed out of the JSON once, not once per mention."""
+def _lift_fields(
+    predicate: exp.Expression, columns: Mapping[str, str]
+) -> tuple[exp.Expression, dict[str, exp.Expression]]:
+    """Each document path the predicate reads, as one column of the contacts subquery:
+    the copy's field column for that path when it has one (the same JSON value,
+    already extracted), else extracted from ``doc`` once per contact, not once per
+    mention (a path tested by several conditions, or by the type check and the
+    comparison of one)."""
     fields: dict[str, exp.Expression] = {}
     names: dict[str, str] = {}
 
@@ -134,8 +150,11 @@ def _lift_fields(predicate: exp.Expression) -> tuple[exp.Expression, dict[str, e
             key = node.sql(dialect="duckdb")
             if key not in names:
                 names[key] = f"f{len(names)}"
-                fields[names[key]] = exp.Anonymous(
-                    this="json_extract", expressions=[exp.column("doc"), node.expressions[1].copy()])
+                stored = columns.get(node.expressions[1].name)
+                fields[names[key]] = (
+                    exp.column(stored, quoted=True) if stored is not None
+                    else exp.Anonymous(this="json_extract",
+                                       expressions=[exp.column("doc"), node.expressions[1].copy()]))
             return exp.column(names[key], table="c")
         return node
 

@@ -21,7 +21,16 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from sqlglot import exp
 
+from growthos_segments.analytics.fields import (
+    MAX_FIELDS,
+    choose_fields,
+    column_name,
+    field_columns,
+    field_selects,
+    path_of,
+)
 from growthos_segments.core.values import plain
 from growthos_segments.core.view import ContactView
 
@@ -89,15 +98,37 @@ _EVENTS = pa.schema([("tenant_id", pa.string()), ("contact_id", pa.string()), ("
 def _flush(
     con: duckdb.DuckDBPyConnection, contacts: list[dict[str, Any]], events: list[dict[str, Any]]
 ) -> None:
+    paths = _add_fields(con, contacts) if contacts else []
     for table, rows, schema in (("contacts", contacts, _CONTACTS), ("events", events, _EVENTS)):
         if rows:
             batch = pa.Table.from_pylist(rows, schema=schema)
             con.register("_batch", batch)
             try:
-                con.execute(f"INSERT INTO {table} SELECT * FROM _batch")  # table: one of two constants
+                extracted = field_selects(paths) if table == "contacts" else []
+                selects = ["*", *(select.sql("duckdb") for select in extracted)]
+                # table: one of two constants; the selects are sqlglot's, over validated keys
+                con.execute(f"INSERT INTO {table} BY NAME SELECT {', '.join(selects)} FROM _batch")
             finally:
                 con.unregister("_batch")
             rows.clear()
+
+
+def _add_fields(con: duckdb.DuckDBPyConnection, contacts: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The field columns (:mod:`growthos_segments.analytics.fields`) to fill for this batch.
+
+    Paths the batch's documents have that the table lacks get a column (up to the
+    cap), filled for the rows already there, so every row keeps the contract
+    ``column = json_extract(doc, path)``."""
+    present = {path_of(name) for name in field_columns(con).values()}
+    room = MAX_FIELDS - len(present)
+    wanted = choose_fields(json.loads(row["doc"]) for row in contacts)
+    for keys in [keys for keys in wanted if keys not in present][:max(room, 0)]:
+        (select,) = field_selects([keys])
+        column = exp.to_identifier(column_name(keys), quoted=True).sql("duckdb")
+        con.execute(f"ALTER TABLE contacts ADD COLUMN {column} JSON")
+        con.execute(f"UPDATE contacts SET {column} = {select.this.sql('duckdb')}")
+        present.add(keys)
+    return sorted(path for path in present if path is not None)
 
 
 def _json(value: Any, where: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import duckdb
 
 from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.core.timeutil import to_iso
@@ -63,7 +64,7 @@ def answer(
     """Members of ``segment_id`` (of ``segments``) among ``tenant_id``'s contacts at ``now``."""
     stamp = _as_of(con, tenant_id)
     try:
-        query = compile_segment(segments, segment_id)
+        query = compile_segment(segments, segment_id, field_columns(con))
     except NoSqlForm as exc:
         reason = str(exc)
     else:

@@ -3,7 +3,7 @@
 The layout is hive-partitioned by tenant, so a query opened on one tenant reads
 that tenant's folder and nothing else::
 
-    <root>/tenant_id=<tenant>/contacts/*.parquet   contact_id, doc (JSON), updated_at
+    <root>/tenant_id=<tenant>/contacts/*.parquet   contact_id, doc (JSON), updated_at, "field:..." (JSON)
     <root>/tenant_id=<tenant>/events/*.parquet     contact_id, name, at, properties (JSON), event_id
 
 The files hold no ``tenant_id`` column: the folder names it, as Athena and Glue
@@ -14,7 +14,11 @@ and :func:`open_tenant` adds it back to the ``contacts`` and ``events`` views.
 ``events``; each event becomes a row when the contact view would keep it
 (:meth:`growthos_segments.core.view.ContactView.events` decides, so a malformed
 event is skipped here exactly as the evaluator skips it), with its time in UTC at
-microsecond precision. Writing streams: documents are taken from the iterable in
+microsecond precision. The ``field:`` columns hold the JSON value at the
+tenant's most common document paths, extracted from ``doc`` when each file is
+written (:mod:`growthos_segments.analytics.fields`: chosen from the first batch,
+the same in every file of one copy), so profile rules need not parse whole
+documents. Writing streams: documents are taken from the iterable in
 batches of a bounded number of rows, each batch becomes one file, so memory does
 not grow with the tenant.
 
@@ -34,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from growthos_segments.analytics.fields import choose_fields, field_selects, path_of
 from growthos_segments.core.ids import TENANT_ID_RE
 from growthos_segments.core.rules import load_json
 from growthos_segments.core.timeutil import parse_instant, to_iso
@@ -117,6 +122,8 @@ class WriteReport:
     events: int = 0
     skipped_events: int = 0
     batches: list[BatchWritten] = field(default_factory=list)
+    fields: tuple[tuple[str, ...], ...] = ()
+    """The paths given a field column (:mod:`growthos_segments.analytics.fields`)."""
 
 
 def _json(value: Any, where: str) -> str:
@@ -188,6 +195,7 @@ def write_tenant(
     copy is swapped in whole (:func:`replacing`). A document of another tenant
     (``tenant_id`` set and different) is an error.
     """
+    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -195,11 +203,17 @@ def write_tenant(
     contacts: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     schemas = contact_schema(), event_schema()
-    with replacing(root, tenant_id) as staging:
+    paths: tuple[tuple[str, ...], ...] | None = None
+    con = duckdb.connect()
+    with con, replacing(root, tenant_id) as staging:
 
         def flush() -> None:
+            nonlocal paths
+            if paths is None:  # the first batch is the sample the field columns are chosen from
+                paths = choose_fields(json.loads(row["doc"]) for row in contacts)
             name = f"part-{len(report.batches):05d}.parquet"
-            pq.write_table(pa.Table.from_pylist(contacts, schema=schemas[0]), staging / CONTACTS / name)
+            _write_contacts(con, pa.Table.from_pylist(contacts, schema=schemas[0]), paths,
+                            staging / CONTACTS / name)
             pq.write_table(pa.Table.from_pylist(events, schema=schemas[1]), staging / EVENTS / name)
             report.batches.append(BatchWritten(len(contacts), len(events)))
             contacts.clear()
@@ -216,7 +230,23 @@ def write_tenant(
                 flush()
         if contacts or not report.batches:  # an empty tenant still gets (empty) files to open
             flush()
+    report.fields = paths or ()
     return report
+
+
+def _write_contacts(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, paths: Iterable[tuple[str, ...]], target: Path
+) -> None:
+    """One contacts file: the rows as they are, plus the field columns extracted from ``doc``."""
+    from sqlglot import exp
+
+    con.register("_contacts", rows)
+    try:
+        query = exp.select("*", *field_selects(paths)).from_("_contacts")
+        con.execute(f"COPY ({query.sql('duckdb')}) TO {exp.Literal.string(str(target)).sql('duckdb')} "
+                    "(FORMAT parquet, COMPRESSION zstd)")
+    finally:
+        con.unregister("_contacts")
 
 
 @contextmanager
@@ -282,9 +312,15 @@ def open_tenant(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str
     tenant = exp.Literal.string(tenant_id).sql("duckdb")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {_scan(folder, CONTACTS)}").fetchall()]
+    fields = "".join(
+        f", {quoted}::JSON AS {quoted}"
+        for quoted in (exp.to_identifier(name, quoted=True).sql("duckdb")
+                       for name in columns if path_of(name) is not None)
+    )
     con.execute(
         f"CREATE OR REPLACE VIEW {CONTACTS} AS SELECT {tenant}::VARCHAR AS tenant_id, contact_id, "
-        f"doc::JSON AS doc, updated_at FROM {_scan(folder, CONTACTS)}"
+        f"doc::JSON AS doc, updated_at{fields} FROM {_scan(folder, CONTACTS)}"
     )
     con.execute(
         f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT {tenant}::VARCHAR AS tenant_id, contact_id, name, "

@@ -16,7 +16,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from sqlglot import exp
 
+from growthos_segments.analytics.fields import column_name, field_columns
 from growthos_segments.analytics.parquet import (
     DocumentError,
     open_tenant,
@@ -105,8 +107,35 @@ def test_event_rows_hold_utc_times_to_the_microsecond_and_the_event_ids(tmp_path
     assert types["properties"] == "JSON"
     assert json.loads(rows[-1][3]) == {"amount": 12.5, "nested": {"a": [1, 2]}}
     contact_types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE contacts)").fetchall())
-    assert contact_types == {"tenant_id": "VARCHAR", "contact_id": "VARCHAR", "doc": "JSON",
-                             "updated_at": "TIMESTAMP WITH TIME ZONE"}
+    fields = {name: kind for name, kind in contact_types.items() if name.startswith("field:")}
+    assert {name: kind for name, kind in contact_types.items() if name not in fields} == {
+        "tenant_id": "VARCHAR", "contact_id": "VARCHAR", "doc": "JSON",
+        "updated_at": "TIMESTAMP WITH TIME ZONE"}
+    assert fields and set(fields.values()) == {"JSON"}
+
+
+def test_every_field_column_holds_exactly_the_json_value_at_its_path_in_every_file(tmp_path: Path) -> None:
+    docs = [
+        {"contact_id": "a", "attributes": {"plan": "pro", "seats": 3, "custom": {"x": [1, "y"]}}},
+        {"contact_id": "b", "attributes": {"plan": None, "custom": "not a map"}},
+        {"contact_id": "c", "attributes": [1, 2], "scores": {"lead": 2**64 + 5}},
+        {"contact_id": "d"},
+        # later batches: a path the first batch never had, a map where the sample saw a leaf
+        {"contact_id": "e", "attributes": {"plan": {"nested": True}, "new": "late"}},
+    ]
+    report = write_tenant(tmp_path, "t1", docs, batch_rows=4)
+    assert len(report.batches) == 2
+    assert ("attributes", "plan") in report.fields and ("attributes", "new") not in report.fields
+    assert ("attributes", "custom") not in report.fields  # a map in some document: read from doc
+    con = _open(tmp_path, "t1")
+    fields = field_columns(con)
+    assert set(fields.values()) == {column_name(path) for path in report.fields}
+    for literal, column in fields.items():
+        quoted = exp.to_identifier(column, quoted=True).sql("duckdb")
+        differing = con.execute(
+            f"SELECT contact_id FROM contacts WHERE {quoted} IS DISTINCT FROM json_extract(doc, $path)",
+            {"path": literal}).fetchall()
+        assert differing == [], column
 
 
 def test_a_tenants_folder_is_all_a_query_sees(tmp_path: Path) -> None:
