@@ -23,6 +23,7 @@ time order, as a copy fed by the streams appends them.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
+from growthos_segments.analytics.fields import choose_fields, field_selects
 from growthos_segments.analytics.parquet import CONTACTS, EVENTS, DocumentError, replacing, tenant_folder
 from growthos_segments.core.limits import in_time_range
 from growthos_segments.core.timeutil import parse_now, to_iso
@@ -38,6 +40,9 @@ __all__ = ["DEFAULT_NOW", "Generated", "generate", "main"]
 
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 """A fixed instant, so generated data and the rules run on it agree without a clock."""
+
+SAMPLE = 100_000
+"""Documents the field columns are chosen from (as many as the first batch of ``write_tenant``)."""
 
 _MACROS = """
 CREATE OR REPLACE TEMP MACRO u(i, tag) AS (hash(getvariable('seed'), i, tag) % 1000003) / 1000003.0;
@@ -225,6 +230,18 @@ def _copy(con: object, query: str, target: Path) -> None:
     con.execute(f"COPY ({query}) TO {path} (FORMAT parquet, COMPRESSION zstd)")  # type: ignore[attr-defined]
 
 
+def _add_field_columns(con: object, drafted: Path, target: Path) -> None:
+    """The contacts file with its field columns, chosen from the first documents as
+    :func:`growthos_segments.analytics.parquet.write_tenant` chooses them."""
+    from sqlglot import exp
+
+    source = exp.func("read_parquet", exp.Literal.string(str(drafted)))
+    sample = con.execute(  # type: ignore[attr-defined]
+        exp.select("doc").from_(source.copy()).limit(SAMPLE).sql("duckdb")).fetchall()
+    paths = choose_fields(json.loads(doc) for (doc,) in sample)
+    _copy(con, exp.select("*", *field_selects(paths)).from_(source).sql("duckdb"), target)
+
+
 def generate(
     out: str | Path,
     contacts: int,
@@ -254,7 +271,10 @@ def generate(
         con.execute(_MACROS)
         con.execute(_PEOPLE)
         say(f"{tenant_id}: {contacts:,} people drawn")
-        _copy(con, _CONTACT_ROWS, staging / CONTACTS / "part-00000.parquet")
+        drafted = staging / "contacts-without-fields.parquet"
+        _copy(con, _CONTACT_ROWS, drafted)
+        _add_field_columns(con, drafted, staging / CONTACTS / "part-00000.parquet")
+        drafted.unlink()
         say(f"{tenant_id}: contacts written")
         _copy(con, _EVENT_ROWS, staging / EVENTS / "part-00000.parquet")
         events = con.execute(

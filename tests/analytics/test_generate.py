@@ -8,7 +8,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from sqlglot import exp
 
+from growthos_segments.analytics.fields import field_columns
 from growthos_segments.analytics.generate import DEFAULT_NOW, generate, main
 from growthos_segments.analytics.parquet import open_tenant, read_documents
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
@@ -133,3 +135,13 @@ def test_bad_arguments_are_one_line_and_exit_2(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_generated_contacts_carry_field_columns_equal_to_their_documents(copy: Path) -> None:
+    con = _open(copy)
+    fields = field_columns(con)
+    assert {"field:attributes.plan", "field:attributes.country", "field:scores.lead"} <= set(fields.values())
+    for literal, column in fields.items():
+        quoted = exp.to_identifier(column, quoted=True).sql("duckdb")
+        assert con.execute(f"SELECT count(*) FROM contacts WHERE {quoted} IS DISTINCT FROM "
+                           "json_extract(doc, $path)", {"path": literal}).fetchall() == [(0,)], column
