@@ -8,6 +8,8 @@ A newcomer finds the API in these modules, each small:
   :mod:`growthos_segments.core.api_models`, validated by the resolver), calls one
   method of :class:`growthos_segments.services.audience.Audience` and shapes the
   response;
+- ``api_exact``: exact counts of draft rules and the impact of an edit, from the analytical
+  copy (:class:`growthos_segments.services.exact.ExactCounts`);
 - ``api_gateway`` and ``api_errors``: every refusal in the one error shape (and
   why each status), before and inside the resolver;
 - ``api_openapi``: the OpenAPI document, generated from the same models;
@@ -30,6 +32,7 @@ from aws_lambda_powertools import Logger
 from growthos_segments.handlers import (
     api_catalog,
     api_errors,
+    api_exact,
     api_feed,
     api_fields,
     api_history,
@@ -45,7 +48,8 @@ from growthos_segments.handlers.api_openapi import openapi_document
 __all__ = ["app", "handler", "openapi_document"]
 
 ROUTES = (
-    api_catalog, api_fields, api_segments, api_membership, api_snapshots, api_history, api_feed, api_errors
+    api_catalog, api_fields, api_segments, api_membership, api_snapshots, api_history, api_feed, api_exact,
+    api_errors,
 )
 """Importing these modules registers the routes and error handlers on ``app``."""
 

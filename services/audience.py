@@ -304,21 +304,13 @@ class Audience:
     def estimate(self, tenant_id: str, request: EstimateIn) -> EstimateOut:
         """Size of an unsaved rule as it would be saved (pinned segments ANDed in)."""
         now = self.clock()
-        tenant = self.catalog.for_tenant(tenant_id)
         draft = SegmentDefinition(
             id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
             exclude_segments=tuple(request.exclude_segments),
         )
-        self._check_alone(draft, tenant.segments.definitions, for_draft=True)
         conditions = top_level_conditions(request.rule) if request.per_condition else []
         alone = [replace(draft, id=DRAFT_ID + pointer, rule=child) for pointer, child in conditions]
-        pinned = tenant.pinned if draft.type is not SegmentType.PINNED else ()
-        roots = [*self._own_references(draft), *draft.exclude_segments, *pinned]
-        definitions = [tenant.segments.definitions[sid] for sid in tenant.index.requirements(roots)]
-        try:
-            segment_set = SegmentSet(self.host, [*definitions, draft, *alone])
-        except SegmentSetError as exc:
-            raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, DRAFT_ID)) from None
+        tenant, segment_set = self.draft_set(tenant_id, draft, alone)
         reads = DependencyIndex.of(segment_set).reads_of([DRAFT_ID])
         context = self._context(tenant, reads)
         compiled = [segment_set.segments[d.id] for d in (draft, *alone)]
@@ -347,6 +339,24 @@ class Audience:
                 for (pointer, _), one in zip(conditions, each, strict=True)
             ] if request.per_condition else None,
         )
+
+    def draft_set(
+        self, tenant_id: str, draft: SegmentDefinition, extra: Sequence[SegmentDefinition] = ()
+    ) -> tuple[TenantSegments, SegmentSet]:
+        """``draft`` (and ``extra``, built from it) checked as a save would check it, compiled
+        with the tenant's segments it needs: what it references and excludes and, unless
+        it is pinned itself, the pinned ones. A draft under a saved segment's id stands in
+        for that segment, so a reference back to it is the cycle a save would refuse."""
+        tenant = self.catalog.for_tenant(tenant_id)
+        others = {sid: d for sid, d in tenant.segments.definitions.items() if sid != draft.id}
+        self._check_alone(draft, others, for_draft=True)
+        pinned = tenant.pinned if draft.type is not SegmentType.PINNED else ()
+        roots = [*self._own_references(draft), *draft.exclude_segments, *pinned]
+        definitions = [others[sid] for sid in tenant.index.requirements(roots) if sid in others]
+        try:
+            return tenant, SegmentSet(self.host, [*definitions, draft, *extra])
+        except SegmentSetError as exc:
+            raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, draft.id)) from None
 
     def _context(self, tenant: TenantSegments, reads: Reads) -> Mapping[str, Any]:
         if not reads.context or tenant.context:

@@ -29,6 +29,8 @@ BODY_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/segments", {"name": "n", "rule": PRO}),
     ("PUT", "/segments/{segment_id}", {"version": 1, "name": "n", "rule": PRO}),
     ("POST", "/segments/{segment_id}/snapshots", {"label": "x"}),
+    ("POST", "/rules/count", {"rule": PRO}),
+    ("POST", "/segments/{segment_id}/impact", {"rule": PRO}),
 ]
 """Every operation with a request body (method, route of the document, a valid body)."""
 

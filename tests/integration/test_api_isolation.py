@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from growthos_segments.analytics.parquet import write_tenant
 from growthos_segments.handlers.api import openapi_document
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos.fields import DynamoObservedFields
+from growthos_segments.infra.settings import Settings
 from growthos_segments.services.fields import FieldsService
 from tests.integration.api_support import PRO, Api, install
 
@@ -26,6 +30,7 @@ OWNER, OTHER = "alpha", "beta"
 BODIES: dict[tuple[str, str], Any] = {
     ("put", "/segments/{segment_id}"): {"version": 1, "name": "stolen", "rule": PRO},
     ("post", "/segments/{segment_id}/snapshots"): {"label": "x"},
+    ("post", "/segments/{segment_id}/impact"): {"rule": PRO},
 }
 
 
@@ -35,8 +40,16 @@ def _routes_with_ids() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """With an analytical copy folder: the owner's exact routes answer from its copy."""
+    return replace(Settings.local("it"), analytics_copy=str(tmp_path))
+
+
+@pytest.fixture
 def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     api = install(repos, lambda: NOW, monkeypatch)
+    write_tenant(repos.settings.analytics_copy or "", OWNER, [
+        {"contact_id": "c0", "attributes": {"plan": "pro", "email": "secret@alpha.io"}}])
     api.contact("c0", OWNER, attributes={"plan": "pro", "email": "secret@alpha.io"})
     api.repos.events.append(OWNER, "c0", "email.opened", at=NOW - timedelta(days=1), event_id="e0")
     assert api.post("/segments", {"id": "pro", "name": "Alpha pro", "rule": PRO}, tenant=OWNER).status == 201
@@ -120,3 +133,11 @@ def test_fields_and_validation_warnings_come_from_the_callers_tenant_only(api: A
     warned = api.post("/rules/validate", {"rule": rule}, tenant=OTHER).body["warnings"]
     assert [w["message"] for w in warned] == ["no contact of this tenant has had `attributes.secret_field`"]
     assert api.post("/rules/validate", {"rule": rule}, tenant=OWNER).body["warnings"] == []
+
+
+def test_exact_counts_read_the_callers_copy_only(api: Api) -> None:
+    refused = api.post("/rules/count", {"rule": PRO, "members": True}, tenant=OTHER)
+    assert refused.status == 409 and "c0" not in json.dumps(refused.body)  # beta has no copy yet
+    write_tenant(api.repos.settings.analytics_copy or "", OTHER, [])
+    assert api.post("/rules/count", {"rule": PRO, "members": True}, tenant=OTHER).body["members"] == []
+    assert api.post("/rules/count", {"rule": PRO, "members": True}, tenant=OWNER).body["members"] == ["c0"]

@@ -53,6 +53,8 @@ RULE_OPERATIONS = [
     "POST /segments",
     "PUT /segments/{segment_id}",
     "POST /segments/{segment_id}/snapshots",
+    "POST /rules/count",
+    "POST /segments/{segment_id}/impact",
 ]
 PAGED_OPERATIONS = [
     "GET /segments/{segment_id}/members",
