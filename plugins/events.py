@@ -25,7 +25,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -51,6 +51,9 @@ from growthos_segments.kit.young import (
     young_reads,
 )
 
+if TYPE_CHECKING:
+    from growthos_segments.kit.sql import SqlForm
+
 CATEGORY = "events"
 
 
@@ -72,6 +75,13 @@ def _compile_event(p: EventParams) -> Predicate:
     return count_result(p.selector(), Window.of(p), Count.of(p), p.young_contacts)
 
 
+def _sql_event(p: EventParams) -> SqlForm | None:
+    # kit.sql (and sqlglot) load on the analytical path only: no function's cold start pays for them.
+    from growthos_segments.kit.sql_events import count_form, selection_of
+
+    return count_form(selection_of(p), Window.of(p), Count.of(p), p.young_contacts)
+
+
 EVENT = ConditionType(
     name="event",
     label="Did an event",
@@ -85,6 +95,7 @@ EVENT = ConditionType(
     compile=_compile_event,
     reads=lambda p: _reads([p], Window.of(p).lookback, p.young_contacts),
     describe=lambda p: f"did {p.describe()} {describe_count(p)} {describe_window(p)}",
+    bulk_compile=_sql_event,
     examples=(
         {"name": "viewed_product", "min_count": 3, "within": "48h"},
         {"name": "order.completed", "where": {"amount": {"op": "greater_than", "value": 100}},
@@ -143,6 +154,12 @@ def _compile_first_last(p: FirstLastParams) -> Predicate:
     return first_last
 
 
+def _sql_first_last(p: FirstLastParams) -> SqlForm | None:
+    from growthos_segments.kit.sql_events import occurrence_form, selection_of
+
+    return occurrence_form(selection_of(p), p.occurrence())
+
+
 def _describe_first_last(p: FirstLastParams) -> str:
     parts = describe_ages(p)
     if p.after:
@@ -167,6 +184,7 @@ EVENT_FIRST_LAST = ConditionType(
     compile=_compile_first_last,
     reads=lambda p: _reads([p], p.occurrence().lookback()),
     describe=_describe_first_last,
+    bulk_compile=_sql_first_last,
     examples=(
         {"name": "order.completed", "which": "first", "within": "30d"},
         {"name": "app.login", "which": "last", "older_than": "14d"},
@@ -203,6 +221,29 @@ def _compile_without(p: EventWithoutParams) -> Predicate:
     return without
 
 
+def _sql_without(p: EventWithoutParams) -> SqlForm | None:
+    """The count form of the event, and none of the other event in the same window."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_events import count_form, count_matches, count_of, in_window, selection_of
+
+    window = Window.of(p)
+    did = count_form(selection_of(p), window, Count.of(p), p.young_contacts)
+    absent = selection_of(p.without)
+    if did is None or absent is None:
+        return None
+    rows = absent.also(in_window(window))
+    aggregates = {**did.aggregates, "without_n": count_of(rows.keep)}
+    predicate = exp.and_(exp.paren(did.predicate), count_matches(exp.column("without_n"), Count(0, 0)))
+    undecided = did.undecided
+    if rows.undecided is not None:
+        aggregates["without_undecided"] = count_of(rows.undecided)
+        unread = exp.column("without_undecided") > 0
+        undecided = unread if undecided is None else exp.or_(undecided, unread)
+    return SqlForm(predicate, aggregates, undecided)
+
+
 EVENT_WITHOUT = ConditionType(
     name="event_without",
     label="Did one thing without another",
@@ -216,6 +257,7 @@ EVENT_WITHOUT = ConditionType(
     reads=lambda p: _reads([p, p.without], Window.of(p).lookback, p.young_contacts),
     describe=lambda p: (f"did {p.describe()} {describe_count(p)} {describe_window(p)} "
                         f"without {p.without.describe()}"),
+    bulk_compile=_sql_without,
     examples=(
         {"name": "viewed_product", "min_count": 3, "within": "48h",
          "without": {"name": "order.completed"}},
@@ -354,6 +396,52 @@ def _compile_sequence(p: SequenceParams) -> Predicate:
     return followed
 
 
+def _sql_sequence(p: SequenceParams) -> SqlForm | None:
+    """``then``: the latest B of the window after the earliest A without ``max_gap``, else
+    some B of the window with an A in ``[B - gap, B)``; ``not_then``: some A of the window
+    at least ``max_gap`` old with no B in ``(A, A + gap]`` (lists of times per contact)."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_events import (
+        aged,
+        first_at,
+        followed_within,
+        happened,
+        in_window,
+        last_at,
+        not_followed_within,
+        selection_of,
+        since,
+        times_of,
+        undecided_among,
+    )
+
+    first, then = selection_of(p.first), selection_of(p.then)
+    if first is None or then is None:
+        return None
+    gap = parse_duration(p.max_gap) if p.max_gap else None
+    width = parse_duration(p.within) if p.within else None
+    if p.mode == "not_then":
+        assert gap is not None  # validated
+        a_rows = first.also(aged(gap) if width is None else exp.and_(aged(gap), since(width)))
+        b_rows = then.also(happened() if width is None else in_window(Window(width=width)))
+        aggregates = {"seq_a": times_of(a_rows.keep), "seq_b": times_of(b_rows.keep)}
+        predicate = not_followed_within(exp.column("seq_a"), exp.column("seq_b"), gap)
+    else:
+        b_rows = then.also(in_window(Window(width=width)))
+        reach = happened() if width is None or gap is None else exp.and_(happened(), since(width + gap))
+        a_rows = first.also(reach)
+        if gap is None:
+            aggregates = {"seq_a": first_at(a_rows.keep), "seq_b": last_at(b_rows.keep)}
+            predicate = exp.GT(this=exp.column("seq_b"), expression=exp.column("seq_a"))
+        else:
+            aggregates = {"seq_a": times_of(a_rows.keep), "seq_b": times_of(b_rows.keep)}
+            predicate = followed_within(exp.column("seq_a"), exp.column("seq_b"), gap)
+    doubt, undecided = undecided_among([a_rows, b_rows])
+    return SqlForm(predicate, {**aggregates, **doubt}, undecided)
+
+
 def _describe_sequence(p: SequenceParams) -> str:
     gap = f" within {p.max_gap}" if p.max_gap else ""
     window = f" (in the last {p.within})" if p.within else ""
@@ -374,6 +462,7 @@ EVENT_SEQUENCE = ConditionType(
     compile=_compile_sequence,
     reads=lambda p: _reads([p.first, p.then], p.lookback()),
     describe=_describe_sequence,
+    bulk_compile=_sql_sequence,
     examples=(
         {"first": {"name": "trial.started"}, "then": {"name": "subscription.created"},
          "max_gap": "14d", "within": "90d"},
@@ -436,6 +525,24 @@ def _compile_last_activity(p: LastActivityParams) -> Predicate:
     return last_activity
 
 
+def _sql_last_activity(p: LastActivityParams) -> SqlForm | None:
+    """The last event of any name at or before NOW; with ``young_contacts: "wait"`` no match
+    before the contact has existed for ``older_than``."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_events import Selection, occurrence_form, old_enough
+
+    form = occurrence_form(Selection(exp.true()), occurrence_of(p))
+    assert form is not None  # every row is selected and decided
+    if p.young_contacts == "match":
+        return form
+    assert p.older_than is not None  # validated
+    ripe, unread = old_enough(parse_duration(p.older_than))
+    return SqlForm(exp.and_(exp.paren(ripe), exp.paren(form.predicate)), form.aggregates,
+                   exp.and_(unread, exp.paren(form.predicate.copy())))
+
+
 def _describe_last_activity(p: LastActivityParams) -> str:
     parts = describe_ages(p)
     never = " (or never)" if p.include_never else ""
@@ -461,6 +568,7 @@ LAST_ACTIVITY = ConditionType(
         attributes=young_reads(p.young_contacts),
     ),
     describe=_describe_last_activity,
+    bulk_compile=_sql_last_activity,
     examples=(
         {"within": "14d"},
         {"older_than": "60d", "include_never": True, "young_contacts": "wait"},

@@ -9,7 +9,7 @@ nudge" (``{"nudge": {"action": "shown", "exactly": 0}}``) matches it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,9 @@ from growthos_segments.kit.selection import Selector, id_filter
 from growthos_segments.kit.windows import Window
 from growthos_segments.kit.wording import describe_count, describe_ids, describe_window
 from growthos_segments.kit.young import young_reads
+
+if TYPE_CHECKING:
+    from growthos_segments.kit.sql import SqlForm
 
 CATEGORY = "nudges"
 
@@ -45,6 +48,18 @@ def _compile_nudge(p: NudgeParams) -> Predicate:
     return count_result(_selector(p), Window.of(p), Count.of(p), p.young_contacts)
 
 
+def _sql_nudge(p: NudgeParams) -> SqlForm | None:
+    # kit.sql (and sqlglot) load on the analytical path only: no function's cold start pays for them.
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql_events import Selection, count_form, ids_match, names_match
+
+    rows = names_match([f"nudge.{p.action}"])
+    if p.nudge_id is not None:
+        rows = exp.and_(rows, ids_match("nudge_id", p.nudge_id))
+    return count_form(Selection(rows), Window.of(p), Count.of(p), p.young_contacts)
+
+
 NUDGE = ConditionType(
     name="nudge",
     label="Nudge interaction",
@@ -63,6 +78,7 @@ NUDGE = ConditionType(
     ),
     describe=lambda p: (f"nudge {p.action}{describe_ids('nudge', p.nudge_id)} "
                         f"{describe_count(p)} {describe_window(p)}"),
+    bulk_compile=_sql_nudge,
     examples=(
         {"action": "shown", "nudge_id": "upgrade_banner", "min_count": 3, "within": "7d"},
         {"action": "dismissed", "nudge_id": ["tour", "upgrade_banner"], "within": "30d"},
