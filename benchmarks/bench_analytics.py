@@ -1,17 +1,21 @@
-"""Analytical copy: generated tenants, hand-written DuckDB SQL for five rules, the per-contact ratio.
+"""Analytical copy: five rules at 1M contacts, compiled by the engine and hand-written, same data, same run.
 
 A synthetic tenant (``growthos_segments.analytics.generate``: about ten events a
 contact over 120 days) is written to a temporary folder at each size of
-``BENCH_ANALYTICS_CONTACTS`` (comma-separated; default 1,000,000, about five
-minutes in all here; 4,000,000 adds over three minutes of generation and about
-ten of queries, so it is an option). For each of the
-issue's five representative rules, hand-written DuckDB SQL over the copy's
-``contacts`` and ``events`` views gives the exact count and the member ids
-(p50 of :data:`RUNS` runs each, after one warm-up; wall time, and the process's
-CPU time over all DuckDB threads, steadier on a shared machine): the yardstick the compiled
-SQL must stay within 1.5x of. Each rule runs in a fresh process, so its peak
-resident memory (Linux's VmHWM, reset when the process starts: Python, DuckDB
-and its buffers) is that rule's own. DuckDB uses every core (two here).
+``BENCH_ANALYTICS_CONTACTS`` (comma-separated; default 1,000,000; 4,000,000
+adds minutes of generation and queries, so it is an option). For each of the
+issue's five representative rules, in a fresh process each (so its peak
+resident memory, Linux's VmHWM reset when the process starts, is its own):
+
+- hand-written DuckDB SQL over the copy's ``contacts`` and ``events`` views (the
+  profile read from the field columns, as a person writing SQL for this copy
+  would): the exact count and the member ids, the yardstick;
+- the compiled query (``compile_segment``) counted in SQL, and the engine's whole
+  answer with member ids (``engine.answer``), with the ratio to the yardstick
+  (target: within 1.5x, and at most 1 s) and whether the counts agree.
+
+Times are p50 of :data:`RUNS` runs after one warm-up (wall time; CPU time over
+all DuckDB threads is steadier on a shared machine). DuckDB uses every core.
 
 For comparison, the per-contact evaluator (what ``segments evaluate`` runs)
 decides the same rules for the first :data:`SAMPLE` contacts read back from the
@@ -58,21 +62,25 @@ def _hot(lead: str) -> str:
 
 
 
+_PLAN, _COUNTRY, _LEAD = '"field:attributes.plan"', '"field:attributes.country"', '"field:scores.lead"'
+
 SQL: dict[str, tuple[dict[str, Any], str]] = {
-    # name: (the rule, hand-written SQL of its members; $now is the evaluation instant)
+    # name: (the rule, hand-written SQL of its members; $now is the evaluation instant). The
+    # profile is read from the copy's field columns (the JSON value at each path), as the
+    # compiled queries read it.
     "attribute filter (plan pro, country GB/IE/DE)": (ATTRIBUTE, f"""
-        SELECT contact_id FROM (
-            SELECT contact_id, json_extract_string(doc, ['$.attributes.plan', '$.attributes.country']) AS v
-            FROM contacts)
-        WHERE v[1] = 'pro' AND v[2] IN ({", ".join(repr(c) for c in _COUNTRIES)})"""),
+        SELECT contact_id FROM contacts
+        WHERE {_PLAN}->>'$' = 'pro' AND json_type({_PLAN}) = 'VARCHAR'
+          AND {_COUNTRY}->>'$' IN ({", ".join(repr(c) for c in _COUNTRIES)})
+          AND json_type({_COUNTRY}) = 'VARCHAR'"""),
     "opened >= 3 emails in 30 days": (OPENED, """
         SELECT contact_id FROM events
         WHERE name = 'email.opened' AND "at" > $now - INTERVAL 720 HOUR AND "at" <= $now
           AND contact_id IN (SELECT contact_id FROM contacts)
         GROUP BY contact_id HAVING count(*) >= 3"""),
     "hot lead AND an order in 90 days": (HOT_BUYER, f"""
-        SELECT contact_id FROM (SELECT contact_id, json_value(doc, '$.scores.lead') AS lead FROM contacts)
-        WHERE {_hot("lead")}
+        SELECT contact_id FROM contacts
+        WHERE {_hot(_LEAD)}
           AND contact_id IN (SELECT contact_id FROM events WHERE name = 'order.completed'
                              AND "at" > $now - INTERVAL 2160 HOUR AND "at" <= $now)"""),
     "viewed a product >= 3 times in 48 h without an order": (BROWSED, """
@@ -82,11 +90,7 @@ SQL: dict[str, tuple[dict[str, Any], str]] = {
         GROUP BY contact_id
         HAVING count_if(name = 'product.viewed') >= 3 AND count_if(name = 'order.completed') = 0"""),
     "nested: (1 AND 2) OR (3 AND NOT 4)": (NESTED, f"""
-        SELECT contact_id FROM (
-            SELECT contact_id,
-                   json_extract(doc, ['$.attributes.plan', '$.attributes.country', '$.scores.lead']) AS v
-            FROM contacts
-        ) LEFT JOIN (
+        SELECT contact_id FROM contacts LEFT JOIN (
             SELECT contact_id,
                    count_if(name = 'email.opened' AND "at" > $now - INTERVAL 720 HOUR) AS opened_30d,
                    count_if(name = 'order.completed') AS orders_90d,
@@ -97,9 +101,10 @@ SQL: dict[str, tuple[dict[str, Any], str]] = {
               AND "at" > $now - INTERVAL 2160 HOUR AND "at" <= $now
             GROUP BY contact_id
         ) USING (contact_id)
-        WHERE (v[1]->>'$' = 'pro' AND v[2]->>'$' IN ({", ".join(repr(c) for c in _COUNTRIES)})
-               AND coalesce(opened_30d, 0) >= 3)
-           OR ({_hot("v[3]")} AND coalesce(orders_90d, 0) >= 1
+        WHERE ({_PLAN}->>'$' = 'pro' AND json_type({_PLAN}) = 'VARCHAR'
+               AND {_COUNTRY}->>'$' IN ({", ".join(repr(c) for c in _COUNTRIES)})
+               AND json_type({_COUNTRY}) = 'VARCHAR' AND coalesce(opened_30d, 0) >= 3)
+           OR ({_hot(_LEAD)} AND coalesce(orders_90d, 0) >= 1
                AND NOT (coalesce(views_48h, 0) >= 3 AND coalesce(orders_48h, 0) = 0))"""),
 }
 
@@ -123,21 +128,52 @@ def _run(con: Any, query: str) -> list[Any]:
     return con.execute(query, parameters).fetchall()  # type: ignore[no-any-return]
 
 
-def measure(root: str, name: str) -> dict[str, Any]:
-    """One rule's count and member fetch, p50 seconds, in this (fresh) process; peak RSS in MB."""
+def measure(root: str, name: str, how: str) -> dict[str, Any]:
+    """One rule's count and member ids (p50 seconds) in this (fresh) process, by the
+    hand-written SQL (``how`` = ``hand``) or the engine (``compiled``); peak RSS in MB.
+
+    The compiled count is the compiled query's members counted in SQL (as many as
+    the engine's answer gives when no row is left undecided, which the result
+    says); the compiled member ids are the engine's whole answer
+    (:func:`growthos_segments.analytics.engine.answer`: compiling, the freshness
+    lookup, the query, and the per-contact decision of undecided rows)."""
     import duckdb
 
+    from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+    from growthos_segments.analytics.engine import answer
+    from growthos_segments.analytics.fields import field_columns
+    from growthos_segments.analytics.generate import DEFAULT_NOW
     from growthos_segments.analytics.parquet import open_tenant
+    from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+    from growthos_segments.plugins import default_host
 
     with open("/proc/self/clear_refs", "w") as refs:  # Linux: the peak so far (inherited at fork) is reset
         refs.write("5")
     con = duckdb.connect()
     open_tenant(con, root, TENANT)
-    query = SQL[name][1]
-    count_s, count_cpu, count = _p50(lambda: _run(con, f"SELECT count(*) FROM ({query})")[0][0])
-    members_s, members_cpu, members = _p50(lambda: [r[0] for r in _run(con, query)])
+    rule, query = SQL[name]
+    out: dict[str, Any] = {}
+    if how == "hand":
+        count_s, count_cpu, count = _p50(lambda: _run(con, f"SELECT count(*) FROM ({query})")[0][0])
+        members_s, members_cpu, members = _p50(lambda: [r[0] for r in _run(con, query)])
+    else:
+        host = default_host()
+        segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+        try:
+            compiled = compile_segment(segments, "rule", field_columns(con))
+        except NoSqlForm as exc:
+            return {"per_contact": str(exc)}
+        counted = f"SELECT count(*) FILTER (WHERE member), count(*) FILTER (WHERE member IS NULL) " \
+                  f"FROM ({compiled.sql})"
+        parameters = compiled.parameters(TENANT, DEFAULT_NOW)
+        count_s, count_cpu, (count, undecided) = _p50(
+            lambda: con.execute(counted, parameters).fetchall()[0])
+        members_s, members_cpu, got = _p50(lambda: answer(con, host, segments, "rule", TENANT, DEFAULT_NOW))
+        members = list(got.members)
+        out = {"undecided": undecided, "path": got.path}
+        count += 0 if not undecided else len(members) - count  # the engine decides the undecided rows
     assert len(members) == count
-    return {"count": count, "count_s": count_s, "count_cpu": count_cpu, "members_s": members_s,
+    return {**out, "count": count, "count_s": count_s, "count_cpu": count_cpu, "members_s": members_s,
             "members_cpu": members_cpu, "rss_mb": _peak_rss_kb() / 1024}
 
 
@@ -147,8 +183,8 @@ def _peak_rss_kb() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 
 
-def _in_fresh_process(root: str, name: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_analytics", root, name],
+def _in_fresh_process(root: str, name: str, how: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_analytics", root, name, how],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -188,12 +224,26 @@ def main() -> None:
             made = generate(root, contacts, tenant_id=TENANT)
             row(f"generate {contacts:,} contacts x ~10 events ({made.events:,} events)",
                 f"{made.seconds:,.1f} s", f"{made.bytes / 1e6:,.0f} MB of Parquet (zstd)")
-            sql = {name: _in_fresh_process(root, name) for name in SQL}
-            for name, got in sql.items():
-                row(f"{contacts:,}: {name}: count ({got['count']:,})", f"{got['count_s'] * 1000:,.0f} ms",
-                    f"CPU {got['count_cpu'] * 1000:,.0f} ms; target <= 1 s")
-                row(f"{contacts:,}: {name}: member ids", f"{got['members_s'] * 1000:,.0f} ms",
-                    f"CPU {got['members_cpu'] * 1000:,.0f} ms; peak RSS {got['rss_mb']:,.0f} MB")
+            sql = {}
+            for name in SQL:
+                hand = sql[name] = _in_fresh_process(root, name, "hand")
+                compiled = _in_fresh_process(root, name, "compiled")
+                row(f"{contacts:,}: {name}: hand-written SQL count ({hand['count']:,})",
+                    f"{hand['count_s'] * 1000:,.0f} ms",
+                    f"CPU {hand['count_cpu'] * 1000:,.0f} ms; member ids {hand['members_s'] * 1000:,.0f} ms; "
+                    f"peak RSS {hand['rss_mb']:,.0f} MB")
+                if "per_contact" in compiled:
+                    row(f"{contacts:,}: {name}: compiled", "per-contact", compiled["per_contact"])
+                    continue
+                agrees = "yes" if compiled["count"] == hand["count"] else "NO"
+                row(f"{contacts:,}: {name}: compiled count ({compiled['count']:,}, same: {agrees})",
+                    f"{compiled['count_s'] * 1000:,.0f} ms",
+                    f"{compiled['count_s'] / hand['count_s']:.2f}x hand-written (target <= 1.5x, <= 1 s); "
+                    f"CPU {compiled['count_cpu'] * 1000:,.0f} ms; {compiled['undecided']:,} undecided")
+                row(f"{contacts:,}: {name}: engine answer (member ids, path {compiled['path']})",
+                    f"{compiled['members_s'] * 1000:,.0f} ms",
+                    f"{compiled['members_s'] / hand['members_s']:.2f}x hand-written member ids; "
+                    f"peak RSS {compiled['rss_mb']:,.0f} MB")
             for name, (took, sampled, members, agrees) in per_contact(root).items():
                 rate = sampled / took
                 whole = contacts / rate
@@ -205,7 +255,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3:  # one rule in a fresh process (see _in_fresh_process)
-        print(json.dumps(measure(sys.argv[1], sys.argv[2])))
+    if len(sys.argv) == 4:  # one rule in a fresh process (see _in_fresh_process)
+        print(json.dumps(measure(sys.argv[1], sys.argv[2], sys.argv[3])))
     else:
         main()
