@@ -52,6 +52,18 @@ class CopyAudience:
         self.root_of = root_of
         self.max_per_contact = max_per_contact
 
+    def available(self, tenant_id: str) -> bool:
+        from growthos_segments.analytics.parquet import CONTACTS, EVENTS, DocumentError, tenant_folder
+
+        root = self.root_of(tenant_id)
+        if root is None:
+            return False
+        try:
+            folder = tenant_folder(root, tenant_id)
+        except DocumentError:
+            return False
+        return (folder / CONTACTS).is_dir() and (folder / EVENTS).is_dir()
+
     def members(
         self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
     ) -> list[ExactAnswer]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from growthos_segments.core.api_models import ContactId, Rule, SegmentId, SegmentTypeName, _In
 
-__all__ = ["ImpactIn", "ImpactOut", "RuleCountIn", "RuleCountOut"]
+__all__ = ["CopyStatusOut", "ImpactIn", "ImpactOut", "RuleCountIn", "RuleCountOut"]
 
 MAX_MEMBERS_PAGE = 1000
 MAX_EXAMPLES = 100
@@ -82,3 +82,8 @@ class ImpactOut(BaseModel):
     reason: str | None = _REASON
     as_of: str | None = _AS_OF
     evaluated_at: str
+
+
+class CopyStatusOut(BaseModel):
+    available: bool = Field(description="whether this tenant has an analytical copy, so POST /rules/count "
+                            "and POST /segments/{segment_id}/impact can answer (else they answer 409)")

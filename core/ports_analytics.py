@@ -47,6 +47,10 @@ class ExactAnswer:
 class ExactAudience(Protocol):
     """Exact members of segments of one tenant, over that tenant's copy only."""
 
+    def available(self, tenant_id: str) -> bool:
+        """Whether the tenant has a copy to answer from (cheap: nothing is read from it)."""
+        ...
+
     def members(
         self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
     ) -> list[ExactAnswer]:

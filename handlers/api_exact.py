@@ -13,7 +13,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from growthos_segments.analytics.audience import CopyAudience
 from growthos_segments.core.api_models import ErrorOut
-from growthos_segments.core.api_models_exact import ImpactIn, ImpactOut, RuleCountIn, RuleCountOut
+from growthos_segments.core.api_models_exact import (
+    CopyStatusOut,
+    ImpactIn,
+    ImpactOut,
+    RuleCountIn,
+    RuleCountOut,
+)
 from growthos_segments.handlers import api_wiring
 from growthos_segments.handlers.api_http import app, current_tenant
 from growthos_segments.handlers.api_openapi import responses
@@ -42,6 +48,12 @@ def exact() -> ExactCounts:
     roots = local_copy_roots(built.repos.settings.analytics_copy)
     return ExactCounts(audience=built.audience, copy=CopyAudience(built.audience.host, roots),
                        clock=built.audience.clock)
+
+
+@app.get("/rules/count", summary="Whether exact counts are available (the tenant has an analytical copy)",
+         responses=responses())
+def count_status() -> CopyStatusOut:
+    return exact().status(current_tenant())
 
 
 @app.post("/rules/count", summary="Exact count (and members) of an unsaved rule over the analytical copy",

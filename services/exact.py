@@ -25,7 +25,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from growthos_segments.core.api_models_exact import ImpactIn, ImpactOut, RuleCountIn, RuleCountOut
+from growthos_segments.core.api_models_exact import (
+    CopyStatusOut,
+    ImpactIn,
+    ImpactOut,
+    RuleCountIn,
+    RuleCountOut,
+)
 from growthos_segments.core.ids import SEGMENT_ID_RE
 from growthos_segments.core.limits import in_time_range
 from growthos_segments.core.ports_analytics import ExactAnswer, ExactAudience, NoCopy, TooCostly
@@ -47,6 +53,11 @@ class ExactCounts:
     audience: Audience
     copy: ExactAudience
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def status(self, tenant_id: str) -> CopyStatusOut:
+        """Asked by the rule builder before it asks for exact answers: a 409 for every edit
+        of a tenant without a copy would be noise in the browser's console."""
+        return CopyStatusOut(available=self.copy.available(tenant_id))
 
     def count(self, tenant_id: str, request: RuleCountIn) -> RuleCountOut:
         now = self._now(request.now)

@@ -83,6 +83,10 @@ def test_several_questions_are_answered_in_order(host: PluginHost, root: Path) -
 
 
 def test_a_tenant_without_a_copy_is_no_copy(host: PluginHost, root: Path) -> None:
+    assert CopyAudience(host, lambda tenant: root).available("t1")
+    assert not CopyAudience(host, lambda tenant: root).available("t3")
+    assert not CopyAudience(host, lambda tenant: root).available("../t1")
+    assert not CopyAudience(host, lambda tenant: None).available("t1")
     with pytest.raises(NoCopy):
         CopyAudience(host, lambda tenant: root).members("t3", [(one(host, PRO), "rule")], NOW)
     with pytest.raises(NoCopy):

@@ -108,6 +108,8 @@ def test_bad_requests_are_4xx_in_the_error_shape(api: Api) -> None:
 
 
 def test_a_tenant_without_a_copy_gets_409_and_never_anothers(api: Api) -> None:
+    assert api.get("/rules/count", tenant="t2").body == {"available": False}
+    assert api.get("/rules/count").body == {"available": True}
     reply = api.post("/rules/count", {"rule": PRO}, tenant="t2")
     assert reply.status == 409
     assert reply.body["message"] == "no analytical copy" and "estimate" in reply.body["errors"][0]["message"]

@@ -37,6 +37,9 @@ class DocumentCopy:
         self.openings: list[list[str]] = []
         self.refuse: Exception | None = None
 
+    def available(self, tenant_id: str) -> bool:
+        return tenant_id in self.docs
+
     def members(
         self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
     ) -> list[ExactAnswer]:
@@ -215,3 +218,8 @@ def test_the_instant_is_the_requests_for_both_versions() -> None:
     then = exact.impact("t1", "pro", ImpactIn(rule={"and": [PRO, opened]}, now="2026-11-20T00:00:00Z"))
     later = exact.impact("t1", "pro", ImpactIn(rule={"and": [PRO, opened]}))
     assert (then.would_exit, later.would_exit) == (0, 1)
+
+
+def test_the_status_says_whether_the_tenant_has_a_copy(exact: ExactCounts) -> None:
+    assert exact.status("t1").available is True
+    assert exact.status("t2").available is False
