@@ -347,10 +347,12 @@ class ParquetCopy:
             self._workdir.mkdir(parents=True, exist_ok=True)
         return tempfile.TemporaryDirectory(prefix="copy-", dir=self._workdir)
 
-    def apply(self, tenant_id: str, batch: str, changes: Sequence[CopyChange]) -> CopyWritten:
+    def apply(self, tenant_id: str, changes: Sequence[CopyChange], *, as_of: datetime) -> CopyWritten:
         prefix = deltas_prefix(tenant_id)
-        if _BATCH_RE.match(batch) is None:
-            raise ValueError(f"not a batch name: {batch!r}")
+        if not changes:
+            return CopyWritten(tenant_id, 0, 0, 0)
+        positions = sorted(change.position.zfill(POSITION_WIDTH) for change in changes)
+        batch = batch_name(positions[0], positions[-1], as_of)
         strangers = sorted({c.tenant_id for c in changes} - {tenant_id})
         if strangers:
             raise ValueError(f"changes of tenants {strangers} in a batch of {tenant_id!r}")

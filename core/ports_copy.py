@@ -84,9 +84,10 @@ class CopyWritten:
 class AnalyticsCopy(Protocol):
     """Every tenant's copy: base files, and the deltas applied since they were written."""
 
-    def apply(self, tenant_id: str, batch: str, changes: Sequence[CopyChange]) -> CopyWritten:
-        """Write one delta of ``changes`` (all of ``tenant_id``) named ``batch``: the same
-        name again replaces it, so a retried batch never counts twice."""
+    def apply(self, tenant_id: str, changes: Sequence[CopyChange], *, as_of: datetime) -> CopyWritten:
+        """Write one delta of ``changes`` (all of ``tenant_id``, from one stream batch) that
+        brings the copy up to ``as_of``. It is named after the changes' stream positions, so
+        the same batch again replaces it and a retried batch never counts twice."""
         ...
 
     def pending(self, tenant_id: str) -> int:

@@ -12,7 +12,7 @@ set, and those run this file:
   ``DIR/site/``, for the one function that publishes it (``AppDeployFunction``,
   handlers/web_deploy.py);
 - ``dependencies DIR`` pip-installs the distribution's runtime dependencies
-  (``[project] dependencies`` plus the ``aws`` extra) into ``DIR`` as wheels for
+  (``[project] dependencies`` plus the ``aws`` and ``sql`` extras) into ``DIR`` as wheels for
   the template's runtime and architecture, so the layer holds aarch64 builds of
   pydantic-core, google-re2 and datalogic-py whatever machine runs the build,
   and no python3.12 interpreter or Docker is needed for it. boto3 and botocore
@@ -68,8 +68,9 @@ _GLIBC_MINOR = {"python3.11": 26, "python3.12": 34, "python3.13": 34}
 DEV_PACKAGES = ("growthos_segments.devstack",)
 """Installed for development (local stack, CLI, demo data), never deployed."""
 
-RUNTIME_EXTRAS = ("aws",)
-"""Optional dependency groups the deployed functions need besides the core ones."""
+RUNTIME_EXTRAS = ("aws", "sql")
+"""Optional dependency groups the deployed functions need besides the core ones: AWS's
+libraries, and DuckDB for the analytical copy (never pyarrow: too big for a layer)."""
 
 
 def _pyproject(root: Path) -> dict[str, Any]:

@@ -32,8 +32,10 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -104,6 +106,9 @@ class Options:
     """Seconds between GetRecords calls on an idle shard (Lambda polls four times a second)."""
     template_path: Path = TEMPLATE_PATH
     verbose_moto: bool = False
+    data_dir: Path | None = None
+    """Where the stack keeps files (the analytical copy, ``ANALYTICS_COPY``); ``None``: a
+    temporary folder, removed when the stack stops."""
 
 
 def cli_hint(command: str, moto_port: int, prefix: str, region: str) -> str:
@@ -168,6 +173,16 @@ class LocalStack:
         """The queue the bus forwards every event to (read by the printer)."""
         self._started = _Started()
         self._clients: dict[str, Any] = {}
+        self.data_dir = options.data_dir
+        self._own_data_dir = options.data_dir is None
+        self.copied: dict[str, int] = {}
+        """Contacts in each seeded tenant's analytical copy, built at start."""
+
+    @property
+    def analytics_copy(self) -> Path:
+        """The folder of the analytical copy (``ANALYTICS_COPY`` of the functions)."""
+        assert self.data_dir is not None
+        return self.data_dir / "analytics-copy"
 
     # --- start ------------------------------------------------------------------------
 
@@ -200,8 +215,11 @@ class LocalStack:
         for service in ("dynamodb", "dynamodbstreams", "sqs", "events"):
             self._clients[service] = aws.client(service, self.settings)
         self._create_resources(bus_name)
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix=f"{options.prefix}-stack-"))
         self._handler_environment()
         self._seed()
+        self._copy_seeded()
         self._enable_streams()
         self._start_triggers()
         for function in self._api_functions():
@@ -262,6 +280,10 @@ class LocalStack:
             self.resolver.attributes[(logical_id, "Arn")] = (
                 f"arn:aws:dynamodb:{settings.region}:{ACCOUNT_ID}:table/{table}"
             )
+        for logical_id in self._resources("AWS::S3::Bucket"):  # named, not created: nothing local uses one
+            bucket = f"{self.options.prefix}-{logical_id.lower()}"
+            self.resolver.refs[logical_id] = bucket
+            self.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
         self._create_queues()
         self.tap_url = tap_bus(self._clients["events"], self._clients["sqs"], bus_name, self.options.prefix)
 
@@ -316,6 +338,8 @@ class LocalStack:
                     )
                 merged.setdefault(variable, resolved)
         assert self.moto is not None
+        if "ANALYTICS_COPY" in merged:  # the template's bucket on AWS, a folder of the stack here
+            merged["ANALYTICS_COPY"] = str(self.analytics_copy)
         keys = ",".join(f"{api_key_for(tenant)}={tenant}" for tenant, _ in self.options.tenants)
         merged.update(
             {
@@ -361,6 +385,19 @@ class LocalStack:
             self.fills.append(filled)
             log.info("filled %s: %d memberships of %d segments and %d re-checks, as of %s, in %.1f s",
                      tenant, filled.memberships, filled.segments, filled.rechecks, iso(now), filled.seconds)
+
+    def _copy_seeded(self) -> None:
+        """Build each seeded tenant's analytical copy from the tables (the rebuild an existing
+        tenant gets), before the streams are on: every later change arrives as a delta."""
+        if "ANALYTICS_COPY" not in os.environ or self.stop_event.is_set():
+            return
+        from growthos_segments.handlers.copy import build_copy_service
+
+        assert self.settings is not None
+        service = build_copy_service(replace(self.settings, analytics_copy=str(self.analytics_copy)))
+        for report in self.reports:
+            self.progress.note(f"{report.tenant_id}: building the analytical copy")
+            self.copied[report.tenant_id] = service.rebuild(report.tenant_id)
 
     def _progress(self, prefix: str) -> Callable[[str, int, int], None]:
         def report(what: str, done: int, total: int) -> None:
@@ -493,6 +530,9 @@ class LocalStack:
             )
         if self.filled_at is not None:
             lines.append(f"  {FILLED_MARKER} {iso(self.filled_at)}; the scheduler applies what time changes")
+        if self.copied:
+            counts = ", ".join(f"{tenant} {contacts}" for tenant, contacts in self.copied.items())
+            lines.append(f"  analytical copy ({counts} contacts) in {self.analytics_copy}")
         lines.append(f"  running: {', '.join(running)}")
         if untriggered:
             lines.append(f"  no local trigger (deploy-time only): {', '.join(untriggered)}")
@@ -577,6 +617,8 @@ class LocalStack:
             stuck = [name for name in stuck if name not in cut]
         if stuck:
             log.error("still running after %.0f s: %s", timeout, ", ".join(stuck))
+        if self._own_data_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return not stuck
 
 

@@ -108,7 +108,7 @@ def test_the_merged_views_are_the_copy_of_the_documents_after_the_changes(
     c1 = contact("c1", "pro", event("email.opened", 3, "e1"), event("email.clicked", 7, "e6", url="x"),
                  tags=("vip",))
     c3 = contact("c3", "free", event("product.viewed", 8, "e7"))
-    store.apply("acme", batch_name("10", "19", T0), [
+    store.apply("acme", as_of=T0, changes=[
         profile_change(contact("c1", "team"), 10),
         profile_change(c1, 11),                                     # the later of two in one batch wins
         removal("c2", 12),
@@ -127,10 +127,9 @@ def test_a_retried_batch_replaces_its_delta_and_positions_order_the_batches(
     copy: tuple[ParquetCopy, Path], tmp_path: Path
 ) -> None:
     store, root = copy
-    late = batch_name("30", "30", T0)
-    store.apply("acme", late, [profile_change(contact("c1", "team"), 30)])
+    store.apply("acme", [profile_change(contact("c1", "team"), 30)], as_of=T0)
     for _ in range(2):  # an earlier batch delivered after the later one, and retried
-        store.apply("acme", batch_name("20", "21", T0), [
+        store.apply("acme", as_of=T0, changes=[
             profile_change(contact("c1", "pro"), 20),
             event_change("c1", event("email.clicked", 9, "e9"), 21),
         ])
@@ -144,9 +143,9 @@ def test_folding_keeps_the_views_and_leaves_unsettled_deltas(
 ) -> None:
     store, root = copy
     old, recent = NOW - SETTLE - timedelta(seconds=1), NOW - SETTLE + timedelta(seconds=1)
-    store.apply("acme", batch_name("40", "41", old), [
+    store.apply("acme", as_of=old, changes=[
         removal("c2", 40), event_change("c4", event("email.opened", 5, "e4"), 41, deleted=True)])
-    store.apply("acme", batch_name("50", "50", recent),
+    store.apply("acme", as_of=recent, changes=
                 [profile_change(contact("c1", "team"), 50, changed_at=recent)])
     before = merged(root)
     assert store.compact("acme", now=NOW) == 2  # the old batch's two files
@@ -178,10 +177,10 @@ class _WritesDuringSwap(LocalCopyStorage):
 def test_a_delta_written_during_a_fold_stays_and_wins(copy: tuple[ParquetCopy, Path], tmp_path: Path) -> None:
     store, root = copy
     old = NOW - SETTLE * 2
-    store.apply("acme", batch_name("40", "40", old), [profile_change(contact("c1", "pro"), 40)])
+    store.apply("acme", as_of=old, changes=[profile_change(contact("c1", "pro"), 40)])
     arriving = ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "other")
     def arrive() -> None:
-        arriving.apply("acme", batch_name("60", "60", NOW), [profile_change(contact("c1", "team"), 60)])
+        arriving.apply("acme", as_of=NOW, changes=[profile_change(contact("c1", "team"), 60)])
 
     folding = ParquetCopy(_WritesDuringSwap(root, arrive), workdir=tmp_path / "w2")
     assert folding.compact("acme", now=NOW) == 1
@@ -194,7 +193,7 @@ def test_a_rebuild_replaces_the_base_and_the_deltas_it_read(
     copy: tuple[ParquetCopy, Path], tmp_path: Path
 ) -> None:
     store, root = copy
-    store.apply("acme", batch_name("40", "40", T0), [profile_change(contact("c1", "pro"), 40)])
+    store.apply("acme", as_of=T0, changes=[profile_change(contact("c1", "pro"), 40)])
     stored = [{**contact("c9", "team", event("order.completed", 2, "e90", total=5)),
                "updated_at": "2026-11-02T00:00:00Z"}]
     assert store.rebuild("acme", stored, as_of=NOW) == 1
@@ -212,7 +211,7 @@ def test_the_engine_answers_over_the_merged_copy_as_of_its_newest_change(
 ) -> None:
     store, root = copy
     stamp = datetime(2026, 11, 19, 8, 30, 0, 250_000, tzinfo=UTC)
-    store.apply("acme", batch_name("70", "71", stamp), [
+    store.apply("acme", as_of=stamp, changes=[
         profile_change(contact("c4", "pro"), 70),
         event_change("c4", event("order.completed", 18, "e71", total=9), 71),
     ])
@@ -232,8 +231,8 @@ def test_a_batch_holds_one_tenant_and_deltas_stay_in_its_folder(copy: tuple[Parq
     store, root = copy
     stranger = CopyChange("other", "c1", "contact", "80", T0, False, {"contact_id": "c1"})
     with pytest.raises(ValueError, match="other"):
-        store.apply("acme", batch_name("80", "80", T0), [stranger])
-    store.apply("other", batch_name("81", "81", T0), [
+        store.apply("acme", as_of=T0, changes=[stranger])
+    store.apply("other", as_of=T0, changes=[
         CopyChange("other", "c1", "contact", "81", T0, False, {"tenant_id": "other", "contact_id": "c1"})])
     written = [path.relative_to(root).as_posix() for path in sorted(root.rglob("*.parquet"))
                if "deltas" in path.parts]

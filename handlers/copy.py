@@ -1,0 +1,65 @@
+"""Copy function: contacts and events stream batches in, deltas of the analytical copy out.
+
+Both tables' streams invoke it (``template.yaml``), beside the stream evaluator.
+Each batch becomes one delta per tenant it touches, under ``ANALYTICS_COPY`` (a
+folder locally, ``s3://bucket/prefix`` on AWS); a tenant with many deltas gets
+them folded into its base files. A record that cannot be read, or whose tenant's
+delta could not be written, is a batch item failure: Lambda retries from it, and
+the retried delta replaces the one written before.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+from growthos_segments.analytics.deltas import ParquetCopy
+from growthos_segments.handlers.invocation import stream_failures
+from growthos_segments.infra import aws
+from growthos_segments.infra.analytics_copy import DynamoCopyRecords, DynamoCopySource, copy_storage
+from growthos_segments.infra.settings import Settings, current_settings
+from growthos_segments.services.copy import CopyService
+
+__all__ = ["build_copy_service", "handler"]
+
+logger = Logger(service="growthos-segments-copy")
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def build_copy_service(settings: Settings) -> CopyService:
+    """The copy service on the deployment's storage and tables (also the CLI's rebuild)."""
+    work = Path(tempfile.gettempdir()) / "analytics-copy-work"
+    copy = ParquetCopy(copy_storage(settings), workdir=work)
+    source = DynamoCopySource(aws.client("dynamodb", settings), settings.tables)
+    return CopyService(DynamoCopyRecords(settings.tables), copy, source)
+
+
+@cache
+def service() -> CopyService:
+    """Built on the first invocation of a container and kept."""
+    return build_copy_service(current_settings())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event.get("Records") or []
+    if not records:  # BatchProcessor raises on an empty batch
+        return {"batchItemFailures": []}
+    result = service().apply_batch(records)
+    logger.info(
+        "batch copied",
+        extra={
+            "records": len(records),
+            "tenants": len(result.written),
+            "contacts": sum(w.contacts for w in result.written),
+            "events": sum(w.events for w in result.written),
+            "folded": result.folded,
+            "failed_records": len(result.failed),
+        },
+    )
+    return stream_failures(event, context, processor, result.failed)

@@ -1,0 +1,115 @@
+"""Keeping the analytical copy: stream batches in, one delta per tenant out; folds and rebuilds.
+
+The copy function receives the same contacts and events stream records as the
+stream evaluator. A batch becomes, for each tenant it touches, one delta that the copy names
+after the stream positions of that tenant's records and the creation time of
+the newest one (:meth:`CopyService.apply_batch`): a retried batch writes the
+same name again instead of a second copy, and the name states how fresh the
+copy is. A record that cannot be read, or whose tenant's delta cannot be
+written, is reported failed (Lambda retries from it; the delta names make the
+retry harmless). When a tenant has more than ``fold_after`` delta files they
+are folded into its base files, after the batch's deltas are written: a fold
+that fails is logged and tried again on a later batch, never a reason to
+deliver the batch again.
+
+:meth:`CopyService.rebuild` writes a tenant's copy from the tables (existing
+tenants, disaster recovery, the local stack's demo data), as of the instant it
+starts reading.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from growthos_segments.core.ports_copy import (
+    AnalyticsCopy,
+    CopyChange,
+    CopyRecordReader,
+    CopySource,
+    CopyWritten,
+)
+
+__all__ = ["FOLD_AFTER", "CopyBatchResult", "CopyService"]
+
+log = logging.getLogger("growthos_segments.services.copy")
+
+FOLD_AFTER = 64
+"""Delta files a tenant may hold before they are folded into its base files: each one
+is a file every query of the tenant opens and merges."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CopyBatchResult:
+    failed: dict[str, Exception] = field(default_factory=dict)
+    """Record id -> why (every record of a tenant whose delta could not be written)."""
+    written: list[CopyWritten] = field(default_factory=list)
+    folded: int = 0
+    """Delta files folded into base files after this batch."""
+
+
+class CopyService:
+    """Applies stream batches to the copy, folds its deltas, rebuilds a tenant from the tables."""
+
+    def __init__(
+        self,
+        records: CopyRecordReader,
+        copy: AnalyticsCopy,
+        source: CopySource | None = None,
+        *,
+        fold_after: int = FOLD_AFTER,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._records = records
+        self._copy = copy
+        self._source = source
+        self._fold_after = fold_after
+        self._clock = clock
+
+    def apply_batch(self, records: Sequence[Mapping[str, Any]]) -> CopyBatchResult:
+        changes, poison = self._records.copy_changes(records)
+        result = CopyBatchResult(failed=dict(poison))
+        for rid, error in poison.items():
+            log.error("stream record %s cannot be read: %s", rid, error)
+        tenants: dict[str, list[tuple[str, CopyChange]]] = {}
+        for rid, change in changes:
+            tenants.setdefault(change.tenant_id, []).append((rid, change))
+        for tenant_id, group in tenants.items():
+            stamps = [change.changed_at for _, change in group if change.changed_at is not None]
+            as_of = max(stamps) if stamps else self._clock()
+            try:
+                written = self._copy.apply(tenant_id, [change for _, change in group], as_of=as_of)
+                result.written.append(written)
+            except Exception as error:  # one tenant's failure must not fail the others
+                log.exception("writing the delta of tenant %s failed", tenant_id)
+                for rid, _ in group:
+                    result.failed[rid] = error
+        for written in result.written:
+            result.folded += self.fold(written.tenant_id)
+        return result
+
+    def fold(self, tenant_id: str) -> int:
+        """Fold the tenant's settled deltas when it holds more than ``fold_after``; returns
+        the delta files folded (a failure is logged and returns 0: the deltas stay readable)."""
+        try:
+            if self._copy.pending(tenant_id) <= self._fold_after:
+                return 0
+            return self._copy.compact(tenant_id, now=self._clock())
+        except Exception:
+            log.exception("folding the deltas of tenant %s failed", tenant_id)
+            return 0
+
+    def rebuild(self, tenant_id: str) -> int:
+        """Write the tenant's copy from the tables; returns the contacts written."""
+        if self._source is None:
+            raise ValueError("rebuilding a copy needs the tables to read (a CopySource)")
+        started = self._clock()
+        return self._copy.rebuild(tenant_id, self._source.documents(tenant_id), as_of=started)
+
