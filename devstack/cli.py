@@ -386,6 +386,33 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_copy_rebuild(args: argparse.Namespace) -> int:
+    """Write one tenant's analytical copy from the tables (an existing tenant, a lost copy)."""
+    import os
+    from dataclasses import replace
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from growthos_segments.handlers.copy import build_copy_service
+    from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
+    from growthos_segments.infra.settings import Settings, SettingsError
+
+    where = args.copy or os.environ.get("ANALYTICS_COPY")
+    if not where:
+        raise CliError("say where the copy lives: --copy FOLDER or s3://bucket/prefix (or ANALYTICS_COPY)")
+    try:
+        tenant = check_tenant_id(args.tenant)
+        settings = Settings.from_env() if args.deployed else _local_settings(args)
+        service = build_copy_service(replace(settings, analytics_copy=where))
+        written = service.rebuild(tenant)
+    except (InvalidKeyError, SettingsError) as exc:
+        raise CliError(str(exc)) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(f"cannot read the tables: {exc}") from None
+    print(f"tenant {tenant}: {written} contacts copied into {where}", flush=True)
+    return 0
+
+
 def _local_stack_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--endpoint", help="moto server URL (default: http://127.0.0.1:$MOTO_PORT, port 5055)")
@@ -454,6 +481,18 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="each event's whole envelope, one JSON per line")
     _local_stack_options(tail)
     tail.set_defaults(run=cmd_tail)
+
+    copy = commands.add_parser("copy", help="the analytical copy of contacts and events")
+    copy_commands = copy.add_subparsers(dest="copy_command", required=True, parser_class=_Parser)
+    rebuild = copy_commands.add_parser(
+        "rebuild", help="write one tenant's copy from the tables (the local stack's, or --deployed)")
+    rebuild.add_argument("--tenant", required=True)
+    rebuild.add_argument("--copy", metavar="FOLDER|s3://BUCKET/PREFIX",
+                         help="where the copy lives (default: $ANALYTICS_COPY; `make run` prints it)")
+    rebuild.add_argument("--deployed", action="store_true",
+                         help="read the tables the environment names (CONTACTS_TABLE ..., as on AWS)")
+    _local_stack_options(rebuild)
+    rebuild.set_defaults(run=cmd_copy_rebuild)
     return parser
 
 

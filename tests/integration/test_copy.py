@@ -22,6 +22,7 @@ import pytest
 from growthos_segments.analytics.deltas import ParquetCopy, deltas_prefix, merge_deltas, stored_as_of
 from growthos_segments.analytics.parquet import open_tenant
 from growthos_segments.core.timeutil import parse_instant, to_iso
+from growthos_segments.devstack import cli
 from growthos_segments.devstack.pump import StreamReader
 from growthos_segments.handlers import copy as copy_handler
 from growthos_segments.infra import aws
@@ -232,3 +233,21 @@ def test_the_handler_reports_the_records_it_could_not_copy(
     finally:
         current_settings.cache_clear()
         copy_handler.service.cache_clear()
+
+
+def test_segments_copy_rebuild_writes_a_tenants_copy_from_the_tables(
+    repos: Repositories, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in repos.settings.table_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ANALYTICS_COPY", raising=False)
+    write_changes(repos)
+    root = tmp_path / "cli-copy"
+    assert cli.main(["copy", "rebuild", "--tenant", "t1", "--copy", str(root), "--deployed"]) == 0
+    assert capsys.readouterr().out == f"tenant t1: 2 contacts copied into {root}\n"
+    assert from_copy(root, "t1") == per_contact(repos, "t1", ["c1", "c2"])
+    assert cli.main(["copy", "rebuild", "--tenant", "t1", "--deployed"]) == 1
+    assert cli.main(["copy", "rebuild", "--tenant", "no#such", "--copy", str(root), "--deployed"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(line.startswith("segments: ") for line in errors), errors
+    assert "--copy FOLDER" in errors[0] and "no#such" in errors[1]
