@@ -785,6 +785,11 @@ class ContactPager(Protocol):
         self, tenant_id: str, *, shard: int, limit: int = 1000, cursor: str | None = None
     ) -> Page[str]: ...
 
+    def shard_of(self, contact_id: str) -> int:
+        """The slice whose ``contact_ids`` lists ``contact_id`` when it exists (a backfill
+        that evaluates only some contacts gives each to the slice that would list it)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackfillJob:

@@ -277,6 +277,9 @@ class MemoryContacts:
         ids = sorted(c for (t, c) in self._profiles if t == tenant_id and keys.contact_shard(c) == shard)
         return _page(ids, lambda cid: cid, _decode(cursor, scope), limit, scope)
 
+    def shard_of(self, contact_id: str) -> int:
+        return keys.contact_shard(contact_id)
+
     def scan(
         self, tenant_id: str, reads: Reads, now: datetime, *, out_of_time: Callable[[], bool] | None = None
     ) -> DocumentPass:

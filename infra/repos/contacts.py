@@ -260,6 +260,9 @@ class ContactRepository:
         ids = [item.contact_id for item in results]
         return Page(ids, encode_cursor(results.last_evaluated_key))
 
+    def shard_of(self, contact_id: str) -> int:
+        return keys.contact_shard(contact_id)
+
 
 class EventRepository:
     """Appends behavioural events (TTL'd; the events stream triggers evaluation)."""

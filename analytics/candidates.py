@@ -1,0 +1,293 @@
+"""Backfill candidates from the analytical copy: one DuckDB query names whom to evaluate.
+
+:class:`CopyCandidates` implements :class:`growthos_segments.core.ports_candidates.CandidateSource`
+over the Parquet copy (:func:`growthos_segments.analytics.parquet.open_tenant`). For
+each segment asked about, the contacts it returns are the union of:
+
+- **the SQL answer at** ``now``: the segment compiled by
+  :func:`growthos_segments.analytics.compiler.compile_segment` (references inlined,
+  manual picks and exclusions as the per-contact path composes them), its members
+  and the rows the query leaves undecided;
+- **the contacts whose answer can change with time alone** after ``now``. A
+  condition whose SQL form does not read the instant (``kit.sql.NOW``) answers
+  the same at every instant on the same data (its form is exact: the parity
+  tests hold it to the per-contact answer at every instant), so it never moves
+  by itself. A condition whose form reads the instant sees the instant only
+  through what it declares it reads (:class:`growthos_segments.core.contract.Reads`):
+  events of its prefixes no older than its lookback, values at its document
+  paths. A contact with no such event since ``now - lookback`` (future-dated
+  events included) and no value at such a path sees the same nothing at every
+  later instant, so that condition's answer cannot change for it either. The
+  contacts with such an event or value are therefore a superset of those whose
+  answer (and re-check) time can move: conservative, never short. A plain
+  JsonLogic node counts as reading the instant (its reads may be ``*``: every
+  contact).
+
+Conditions are read through references (a referenced segment's conditions count
+for the segment that references it). A segment without an exact SQL form raises
+:class:`~growthos_segments.core.ports_candidates.NoCandidates`: the backfill then
+evaluates every contact.
+
+``as_of`` is the copy's instant as the engine reports it
+(:func:`growthos_segments.analytics.engine.answer`): the instant up to which the
+stream's changes are applied when the copy stores one, else the newest
+``updated_at`` of the tenant's contacts (a copy written from documents). A
+segment reading the tenant context is refused (``NoCandidates``) for now: its
+query needs the context the backfill's engine holds.
+
+Where the copy lives is a callable ``tenant_id -> root folder | None``:
+:func:`local_directory_root` for a copy on this machine's disk (``ANALYTICS_COPY``
+set to a directory). On AWS the root is the ``/tmp`` folder the copy's S3 prefix
+is synced to; that callable belongs to the S3 side of the copy and is passed here
+the same way.
+
+duckdb is imported inside the methods, so the module imports where the Lambda
+layer lacks it; the compiler (and sqlglot) only when a backfill asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.expressions import expression_reads
+from growthos_segments.core.ports_candidates import CandidateSet, NoCandidates
+from growthos_segments.core.rules import Condition, Expr, SegmentRef, iter_nodes
+from growthos_segments.core.segments import SegmentSet
+from growthos_segments.core.timeutil import as_utc
+
+if TYPE_CHECKING:
+    import duckdb
+    from sqlglot import exp
+
+__all__ = ["CopyCandidates", "local_directory_root", "time_reads"]
+
+RootOf = Callable[[str], Path | None]
+"""Where a tenant's copy is: the folder holding ``tenant_id=<tenant>/``, or ``None``."""
+
+
+def local_directory_root(directory: str | Path | None) -> RootOf:
+    """The root callable of a copy kept in a local directory (``ANALYTICS_COPY=/path``).
+
+    ``None`` or an ``s3://`` location gives a callable that finds no copy: the S3
+    copy is read through its own sync to ``/tmp``, which supplies its own callable.
+    """
+    if directory is None or str(directory).startswith("s3://"):
+        return lambda tenant_id: None
+    root = Path(directory)
+    return lambda tenant_id: root
+
+
+class CopyCandidates:
+    """:class:`~growthos_segments.core.ports_candidates.CandidateSource` over the Parquet copy."""
+
+    def __init__(self, root_of: RootOf) -> None:
+        self.root_of = root_of
+
+    def _open(self, tenant_id: str) -> duckdb.DuckDBPyConnection | None:
+        """A connection with the tenant's views, or ``None`` when it has no copy."""
+        import duckdb
+
+        from growthos_segments.analytics.parquet import open_tenant
+
+        root = self.root_of(tenant_id)
+        if root is None:
+            return None
+        con = duckdb.connect()
+        try:
+            open_tenant(con, root, tenant_id)
+        except FileNotFoundError:
+            con.close()
+            return None
+        return con
+
+    def as_of(self, tenant_id: str) -> datetime | None:
+        con = self._open(tenant_id)
+        if con is None:
+            return None
+        try:
+            return _as_of(con, tenant_id)
+        finally:
+            con.close()
+
+    def candidates(
+        self, tenant_id: str, segments: SegmentSet, segment_ids: Sequence[str], now: datetime
+    ) -> CandidateSet | None:
+        from growthos_segments.analytics.compiler import NoSqlForm
+        from growthos_segments.analytics.fields import field_columns
+
+        con = self._open(tenant_id)
+        if con is None:
+            return None
+        try:
+            as_of = _as_of(con, tenant_id)
+            if as_of is None:  # an empty copy names nobody, and is as old as anything
+                return None
+            try:
+                query, values = candidate_query(segments, segment_ids, as_utc(now), field_columns(con))
+            except NoSqlForm as exc:
+                raise NoCandidates(str(exc)) from None
+            cursor = con.execute(query.sql(dialect="duckdb"), {**values, "tenant": tenant_id})
+            ids: set[str] = set()
+            while rows := cursor.fetchmany(100_000):
+                ids.update(contact_id for (contact_id,) in rows)
+            return CandidateSet(frozenset(ids), as_of)
+        finally:
+            con.close()
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
+    from growthos_segments.analytics.engine import _as_of as copy_as_of
+
+    stamp = copy_as_of(con, tenant_id)
+    return None if stamp is None else as_utc(stamp)
+
+
+def candidate_query(
+    segments: SegmentSet, segment_ids: Sequence[str], now: datetime, columns: Mapping[str, str] | None = None
+) -> tuple[exp.Expression, dict[str, Any]]:
+    """One query of ``contact_id`` (the union over ``segment_ids``) and the values it binds
+    besides ``tenant``; ``columns`` are the copy's field columns (as the compiler takes
+    them). Raises ``NoSqlForm``, also for a segment reading the tenant context (the
+    query would need the context the backfill's engine holds)."""
+    from sqlglot import exp
+
+    from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+
+    parts: list[exp.Select] = []
+    values: dict[str, Any] = {"now": now}
+    for segment_id in segment_ids:
+        if any(segments.segments[sid].reads.context for sid in _through_references(segments, segment_id)):
+            raise NoSqlForm("", f"segment {segment_id!r} reads the tenant context")
+        compiled = compile_segment(segments, segment_id, columns)
+        parts.append(exp.select("contact_id").from_(compiled.query.subquery(f"s{len(parts)}")))
+        moving = _moving(time_reads(segments, segment_id), now, values, columns or {})
+        if moving is not None:
+            parts.append(
+                exp.select("contact_id").from_("contacts")
+                .where(exp.and_(_tenant_is(), exp.paren(moving)))
+            )
+    query: exp.Expression = parts[0]
+    for part in parts[1:]:
+        query = exp.union(query, part, distinct=True)
+    used = {p.name for p in query.find_all(exp.Placeholder)}
+    return query, {name: value for name, value in values.items() if name in used}
+
+
+def _through_references(segments: SegmentSet, segment_id: str) -> list[str]:
+    """The segment and every segment it references, transitively."""
+    seen: list[str] = []
+    pending = [segment_id]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        effective = segments.segments[current].effective
+        pending += [node.segment_id for _, node in iter_nodes(effective) if isinstance(node, SegmentRef)] \
+            if effective is not None else []
+    return seen
+
+
+def time_reads(segments: SegmentSet, segment_id: str) -> list[Reads]:
+    """The declared reads of each condition of the segment (through what it references)
+    whose answer can depend on the instant: its SQL form reads ``now``, or it is a
+    plain JsonLogic node."""
+    found: list[Reads] = []
+    for sid in _through_references(segments, segment_id):
+        effective = segments.segments[sid].effective
+        for _, node in iter_nodes(effective) if effective is not None else ():
+            if isinstance(node, Expr):
+                found.append(expression_reads(node.logic))
+            elif isinstance(node, Condition) and _reads_now(node):
+                found.append(node.reads)
+    return found
+
+
+def _reads_now(node: Condition) -> bool:
+    from sqlglot import exp
+
+    bulk = node.condition_type.bulk_compile
+    form = bulk(node.params) if bulk is not None else None
+    if form is None:  # compile_segment refused this node already; say "moves" to be safe
+        return True
+    parts: Iterable[exp.Expression | None] = (form.predicate, form.undecided, *form.aggregates.values())
+    return any(
+        placeholder.name == "now"
+        for part in parts if part is not None
+        for placeholder in part.find_all(exp.Placeholder)
+    )
+
+
+def _tenant_is() -> exp.Expression:
+    from sqlglot import exp
+
+    return exp.EQ(this=exp.column("tenant_id"), expression=exp.Placeholder(this="tenant"))
+
+
+def _moving(
+    reads: Sequence[Reads], now: datetime, values: dict[str, Any], columns: Mapping[str, str]
+) -> exp.Expression | None:
+    """Contacts (a predicate over ``contacts``) with something these reads see at or after
+    ``now``: an event of a read prefix within the lookback, or a value at a read path
+    (read from its field column when the copy has one)."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import json_at
+
+    tests: list[exp.Expression] = []
+    windows: list[exp.Expression] = []
+    for read in reads:
+        for path in sorted(read.attributes):
+            keys = path.split(".")
+            try:
+                value = json_at(keys, root=exp.column("doc"))
+            except ValueError:  # "*" (a JsonLogic node reading anything) or an unusual key
+                return exp.true()
+            stored = columns.get(value.expressions[1].name)
+            if stored is not None:
+                value = exp.column(stored, quoted=True)
+            tests.append(exp.not_(exp.Is(this=value, expression=exp.null())))
+        if not read.events:
+            continue
+        names = exp.or_(*(_named(prefix) for prefix in sorted(read.events)))
+        start = _window_start(now, read.lookback)
+        if start is not None:
+            parameter = f"since{len(values)}"
+            values[parameter] = start
+            at = exp.column("at", quoted=True)
+            bound = exp.cast(exp.Placeholder(this=parameter), exp.DataType.build("TIMESTAMPTZ"))
+            names = exp.and_(exp.paren(names), exp.GTE(this=at, expression=bound))
+        windows.append(exp.paren(names))
+    if windows:
+        events = exp.select("contact_id").from_("events").where(
+            exp.and_(_tenant_is(), exp.paren(exp.or_(*windows))))
+        tests.append(exp.In(this=exp.column("contact_id"), query=events.subquery()))
+    return exp.or_(*tests) if tests else None
+
+
+def _named(prefix: str) -> exp.Expression:
+    """``name`` matches the prefix as :func:`growthos_segments.core.dependencies.event_matches` says."""
+    from sqlglot import exp
+
+    name = exp.column("name")
+    if not prefix:
+        return exp.true()
+    if prefix.endswith("."):
+        return exp.func("starts_with", name, exp.Literal.string(prefix))
+    return exp.or_(exp.EQ(this=name, expression=exp.Literal.string(prefix)),
+                   exp.func("starts_with", name, exp.Literal.string(prefix + ".")))
+
+
+def _window_start(now: datetime, lookback: timedelta | None) -> datetime | None:
+    """The oldest event time that still matters at ``now`` or later; ``None``: all history
+    (no lookback declared with events, or one reaching before the first year)."""
+    if lookback is None or lookback == timedelta.max:
+        return None
+    try:
+        return now - lookback
+    except OverflowError:
+        return None
