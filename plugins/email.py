@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -40,6 +40,12 @@ from growthos_segments.kit.wording import (
     describe_window,
 )
 from growthos_segments.kit.young import young_reads
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_events import Selection
 
 EmailAction = Literal[
     "sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "complained", "converted"
@@ -81,6 +87,23 @@ def _reads(actions: Sequence[str], lookback: timedelta | None,
     )
 
 
+def _rows(action: str, campaign: str | Sequence[str] | None) -> exp.Expression:
+    """SQL: the event rows :func:`_selector` picks by name and campaign."""
+    # kit.sql (and sqlglot) load on the analytical path only: no function's cold start pays for them.
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql_events import ids_match, names_match
+
+    name = names_match([f"email.{action}"])
+    return name if campaign is None else exp.and_(name, ids_match(_CAMPAIGN, campaign))
+
+
+def _selection(action: str, campaign: str | Sequence[str] | None) -> Selection:
+    from growthos_segments.kit.sql_events import Selection
+
+    return Selection(_rows(action, campaign))
+
+
 # --------------------------------------------------------------------------- email
 
 
@@ -104,6 +127,12 @@ def _describe_email(p: EmailParams) -> str:
             f"{describe_ids('campaign', p.campaign_id)}")
 
 
+def _sql_email(p: EmailParams) -> SqlForm | None:
+    from growthos_segments.kit.sql_events import count_form
+
+    return count_form(_selection(p.action, p.campaign_id), Window.of(p), Count.of(p), p.young_contacts)
+
+
 EMAIL = ConditionType(
     name="email",
     label="Email action count",
@@ -117,6 +146,7 @@ EMAIL = ConditionType(
     compile=_compile_email,
     reads=lambda p: _reads([p.action], Window.of(p).lookback, young_reads(p.young_contacts)),
     describe=_describe_email,
+    bulk_compile=_sql_email,
     examples=(
         {"action": "opened", "min_count": 3, "within": "30d"},
         {"action": "clicked", "campaign_id": ["cmp_q4", "cmp_bf"], "min_count": 1},
@@ -157,6 +187,12 @@ def _describe_email_last(p: EmailLastParams) -> str:
             f"{' and '.join(parts)}{never}")
 
 
+def _sql_email_last(p: EmailLastParams) -> SqlForm | None:
+    from growthos_segments.kit.sql_events import occurrence_form
+
+    return occurrence_form(_selection(p.action, p.campaign_id), occurrence_of(p))
+
+
 EMAIL_LAST = ConditionType(
     name="email_last",
     label="Last email action",
@@ -170,6 +206,7 @@ EMAIL_LAST = ConditionType(
     compile=_compile_email_last,
     reads=lambda p: _reads([p.action], occurrence_of(p).lookback()),
     describe=_describe_email_last,
+    bulk_compile=_sql_email_last,
     examples=(
         {"action": "opened", "within": "7d"},
         {"action": "clicked", "older_than": "30d"},
@@ -223,6 +260,29 @@ def _compile_click_url(p: EmailClickUrlParams) -> Predicate:
     return count_result(selector, Window.of(p), Count.of(p), p.young_contacts)
 
 
+def _sql_click_url(p: EmailClickUrlParams) -> SqlForm | None:
+    """Ignoring case, a click whose URL goes beyond ASCII leaves the contact to the
+    per-contact path (SQL's ``lower()`` is ``casefold()`` on ASCII only)."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import false_if_null, is_kind, json_at
+    from growthos_segments.kit.sql_email import text_contains
+    from growthos_segments.kit.sql_events import EVENT_PROPERTIES, Selection, count_form
+
+    url = json_at(("url",), EVENT_PROPERTIES)
+    needle = p.contains if p.contains is not None else p.not_contains
+    assert needle is not None  # validated: exactly one of the two
+    found, wide = text_contains(url, needle, p.case_insensitive)
+    if p.contains is None:  # a URL that does not contain it, still a URL
+        found = exp.and_(is_kind(url.copy(), "VARCHAR"), exp.not_(false_if_null(found)))
+        if wide is not None:
+            found = exp.and_(exp.not_(wide.copy()), found)
+    rows = _rows("clicked", p.campaign_id)
+    selection = Selection(exp.and_(rows, false_if_null(found)),
+                          None if wide is None else exp.and_(rows.copy(), wide))
+    return count_form(selection, Window.of(p), Count.of(p), p.young_contacts)
+
+
 def _describe_click_url(p: EmailClickUrlParams) -> str:
     text = f"containing {p.contains!r}" if p.contains else f"not containing {p.not_contains!r}"
     return (f"clicked a URL {text} {describe_count(p)} {describe_window(p)}"
@@ -243,6 +303,7 @@ EMAIL_CLICK_URL = ConditionType(
     compile=_compile_click_url,
     reads=lambda p: _reads(["clicked"], Window.of(p).lookback, young_reads(p.young_contacts)),
     describe=_describe_click_url,
+    bulk_compile=_sql_click_url,
     examples=(
         {"contains": "/pricing", "within": "30d"},
         {"not_contains": "unsubscribe", "campaign_id": "cmp_q4", "min_count": 2},
@@ -282,6 +343,18 @@ def _device_keep(device: str) -> Callable[[Event], bool]:
     return on_device
 
 
+def _sql_device(p: EmailDeviceParams) -> SqlForm | None:
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import json_at
+    from growthos_segments.kit.sql_email import device_is
+    from growthos_segments.kit.sql_events import EVENT_PROPERTIES, Selection, count_form
+
+    on_device = device_is(json_at(("device",), EVENT_PROPERTIES), p.device)
+    selection = Selection(exp.and_(_rows(p.action, p.campaign_id), on_device))
+    return count_form(selection, Window.of(p), Count.of(p), p.young_contacts)
+
+
 def _compile_device(p: EmailDeviceParams) -> Predicate:
     selector = _selector(p.action, p.campaign_id, {"device": p.device}, _device_keep(p.device))
     return count_result(selector, Window.of(p), Count.of(p), p.young_contacts)
@@ -301,6 +374,7 @@ EMAIL_DEVICE = ConditionType(
     reads=lambda p: _reads([p.action], Window.of(p).lookback, young_reads(p.young_contacts)),
     describe=lambda p: (f"email {p.action} on {p.device} {describe_count(p)} "
                         f"{describe_window(p)}{describe_ids('campaign', p.campaign_id)}"),
+    bulk_compile=_sql_device,
     examples=(
         {"device": "mobile", "within": "30d"},
         {"device": "desktop", "action": "clicked", "min_count": 3, "within": "90d"},
@@ -407,6 +481,36 @@ def _union_at(spans: list[tuple[datetime, datetime | None]], now: datetime) -> R
     return True, end
 
 
+def _sql_opened_not_clicked(p: OpenedNotClickedParams) -> SqlForm:
+    """Some send judged at NOW (old enough, in the send window) has an open of its campaign
+    at or after it and no click of it since: the union of spans the predicate builds holds
+    NOW exactly when such a send exists (every bound of a span is one of these instants)."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_email import any_of, campaign_times, field
+    from growthos_segments.kit.sql_events import aged, happened, since
+
+    sent = [_rows("sent", p.campaign_id), happened()]
+    if p.after_send:
+        sent.append(aged(parse_duration(p.after_send)))
+    if p.sent_within:
+        sent.append(since(parse_duration(p.sent_within)))
+    aggregates = {
+        "onc_sends": campaign_times(exp.and_(*sent)),
+        "onc_opens": campaign_times(exp.and_(_rows("opened", p.campaign_id), happened())),
+        "onc_clicks": campaign_times(exp.and_(_rows("clicked", p.campaign_id), happened())),
+    }
+
+    def after_send(variable: str) -> exp.Expression:
+        return exp.and_(exp.EQ(this=field(variable, "c"), expression=field("onc_s", "c")),
+                        exp.GTE(this=field(variable, "t"), expression=field("onc_s", "t")))
+
+    judged = exp.and_(any_of(exp.column("onc_opens"), "onc_o", after_send("onc_o")),
+                      exp.not_(any_of(exp.column("onc_clicks"), "onc_k", after_send("onc_k"))))
+    return SqlForm(any_of(exp.column("onc_sends"), "onc_s", judged), aggregates)
+
+
 def _describe_onc(p: OpenedNotClickedParams) -> str:
     wait = f", at least {p.after_send} after the send" if p.after_send else ""
     window = f", sent in the last {p.sent_within}" if p.sent_within else ""
@@ -430,6 +534,7 @@ EMAIL_OPENED_NOT_CLICKED = ConditionType(
         parse_duration(p.sent_within) if p.sent_within else ALL_HISTORY,
     ),
     describe=_describe_onc,
+    bulk_compile=_sql_opened_not_clicked,
     examples=(
         {"campaign_id": "cmp_q4", "after_send": "3d"},
         {"after_send": "2d", "sent_within": "30d"},
@@ -478,6 +583,26 @@ def _compile_opened_last_sent(p: OpenedLastSentParams) -> Predicate:
     return opened_last_sent
 
 
+def _sql_opened_last_sent(p: OpenedLastSentParams) -> SqlForm:
+    """The newest send by NOW (every send at that microsecond) has an open of its campaign
+    between it and NOW."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_email import any_of, campaign_times, field
+    from growthos_segments.kit.sql_events import happened, last_at
+
+    sent, opened = exp.and_(_rows("sent", None), happened()), exp.and_(_rows("opened", None), happened())
+    aggregates = {"ols_latest": last_at(sent), "ols_sends": campaign_times(sent.copy()),
+                  "ols_opens": campaign_times(opened)}
+    latest = exp.column("ols_latest")
+    opened_since = exp.and_(exp.EQ(this=field("ols_o", "c"), expression=field("ols_s", "c")),
+                            exp.GTE(this=field("ols_o", "t"), expression=latest.copy()))
+    newest = exp.and_(exp.EQ(this=field("ols_s", "t"), expression=latest.copy()),
+                      any_of(exp.column("ols_opens"), "ols_o", opened_since))
+    return SqlForm(any_of(exp.column("ols_sends"), "ols_s", newest), aggregates)
+
+
 EMAIL_OPENED_LAST_SENT = ConditionType(
     name="email_opened_last_sent",
     label="Opened the most recent email",
@@ -493,6 +618,7 @@ EMAIL_OPENED_LAST_SENT = ConditionType(
     compile=_compile_opened_last_sent,
     reads=lambda p: _reads(["sent", "opened"], ALL_HISTORY),
     describe=lambda p: "opened the most recent email sent to them",
+    bulk_compile=_sql_opened_last_sent,
     examples=({},),
 )
 
@@ -657,6 +783,47 @@ def _compile_open_time(p: OpenTimeParams) -> Predicate:
     return open_time
 
 
+_UTC_NAMES = ("UTC", "Z", "utc")
+"""The spellings :func:`growthos_segments.core.timeutil.zone` reads as UTC itself."""
+
+
+def _sql_open_time(p: OpenTimeParams) -> SqlForm | None:
+    """Exact in UTC only: ``None`` (per contact) for a ``timezone`` param other than UTC,
+    and without one a contact naming a zone in ``attributes.timezone`` other than UTC is
+    left to the per-contact path. DuckDB's zones (ICU) disagree with Python's tz database
+    for many zones at some instants (historical offsets, changes announced since one of
+    them was released), so SQL does not convert to local time."""
+    if p.timezone is not None and p.timezone not in _UTC_NAMES:
+        return None
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm, false_if_null, is_kind, json_at, text_of
+    from growthos_segments.kit.sql_email import most_common_in
+    from growthos_segments.kit.sql_events import EVENT_AT, count_matches, count_of, in_window
+
+    window = Window(width=parse_duration(p.within)) if p.within else Window()
+    rows = exp.and_(_rows("opened", None), in_window(window))
+    utc = exp.AtTimeZone(this=EVENT_AT.copy(), zone=exp.Literal.string("UTC"))
+    aggregates = {"ot_n": count_of(rows)}
+    enough = count_matches(exp.column("ot_n"), Count(p.min_opens, None))
+    tests = [enough]
+    if p.hours is not None:
+        hours = set(_hour_range(*p.hours))
+        tests.append(most_common_in(rows, exp.Hour(this=utc), range(24), hours, "ot_h", aggregates))
+    if p.weekdays is not None:  # ISO weekdays run from 1 (Monday), Python's from 0
+        days = {_WEEKDAYS.index(day) + 1 for day in p.weekdays}
+        tests.append(most_common_in(rows, exp.DayOfWeekIso(this=utc.copy()), range(1, 8), days, "ot_d",
+                                    aggregates))
+    predicate = exp.and_(*tests)
+    if p.timezone is not None:
+        return SqlForm(predicate, aggregates)
+    named = json_at(("attributes", "timezone"))
+    elsewhere = exp.and_(is_kind(named, "VARCHAR"), exp.not_(exp.In(
+        this=text_of(named.copy()), expressions=[exp.Literal.string(name) for name in _UTC_NAMES])))
+    # Without enough opens no zone can make it match: only those contacts are in doubt.
+    return SqlForm(predicate, aggregates, exp.and_(false_if_null(elsewhere), enough.copy()))
+
+
 def _describe_open_time(p: OpenTimeParams) -> str:
     parts = []
     if p.hours is not None:
@@ -685,6 +852,7 @@ EMAIL_OPEN_TIME = ConditionType(
         frozenset() if p.timezone else frozenset({"attributes.timezone"}),
     ),
     describe=_describe_open_time,
+    bulk_compile=_sql_open_time,
     examples=(
         {"hours": [6, 11], "within": "90d", "min_opens": 3},
         {"weekdays": ["sat", "sun"], "timezone": "Europe/London"},

@@ -20,7 +20,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -32,6 +32,9 @@ from growthos_segments.kit.selection import Selector
 from growthos_segments.kit.windows import Window
 from growthos_segments.kit.wording import describe_count, describe_window
 from growthos_segments.kit.young import contact_created_at, wait_until_old_enough, young_reads
+
+if TYPE_CHECKING:
+    from growthos_segments.kit.sql import SqlForm
 
 CATEGORY = "referrals"
 
@@ -118,6 +121,42 @@ def _compile_referral(p: ReferralParams) -> Predicate:
     return referral
 
 
+def _sql_referral(p: ReferralParams) -> SqlForm:
+    """Friends counted as the predicate counts them at NOW: a friend counts when one of its
+    events is in the window (for a sliding window that is its latest event by NOW), an
+    event without an id is a friend of its own."""
+    # kit.sql (and sqlglot) load on the analytical path only: no function's cold start pays for them.
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm, json_at
+    from growthos_segments.kit.sql_email import plain_id
+    from growthos_segments.kit.sql_events import (
+        EVENT_PROPERTIES,
+        count_matches,
+        in_window,
+        names_match,
+        old_enough,
+    )
+
+    window = Window.of(p)
+    rows = exp.and_(names_match([f"referral.{p.status}"]), in_window(window))
+    is_id, key = plain_id(json_at(("referee_id",), EVENT_PROPERTIES))
+    aggregates = {
+        "friends": exp.Count(this=exp.Distinct(expressions=[
+            exp.Case(ifs=[exp.If(this=exp.and_(rows.copy(), is_id.copy()), true=key)])])),
+        "unnamed": exp.CountIf(this=exp.and_(rows.copy(), exp.not_(is_id.copy()))),
+    }
+    total = exp.Add(this=exp.func("coalesce", exp.column("friends"), exp.Literal.number(0)),
+                    expression=exp.func("coalesce", exp.column("unnamed"), exp.Literal.number(0)))
+    predicate = count_matches(total, Count.of(p))
+    if p.young_contacts != "wait" or window.width is None:
+        return SqlForm(predicate, aggregates)
+    ripe, unread = old_enough(window.width)
+    # The age only matters where the count matches: elsewhere the answer is no either way.
+    return SqlForm(exp.and_(exp.paren(ripe), exp.paren(predicate)), aggregates,
+                   exp.and_(unread, exp.paren(predicate.copy())))
+
+
 REFERRAL = ConditionType(
     name="referral",
     label="Referred friends",
@@ -136,6 +175,7 @@ REFERRAL = ConditionType(
     ),
     describe=lambda p: (f"referred friends ({p.status}) {describe_count(p)} "
                         f"{describe_window(p)}"),
+    bulk_compile=_sql_referral,
     examples=(
         {"status": "invited", "min_count": 3, "within": "30d"},
         {"status": "converted", "min_count": 1},
@@ -163,6 +203,21 @@ def _compile_referred_by(p: ReferredByParams) -> Predicate:
     return referred_by
 
 
+def _sql_referred_by(p: ReferredByParams) -> SqlForm:
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm, json_at, text_of
+    from growthos_segments.kit.sql_email import plain_id
+
+    value = json_at(("attributes", "referred_by"))
+    is_id, _ = plain_id(value)
+    if p.referrer_id is None:
+        return SqlForm(is_id)
+    # str() of an integer is its digits, which is how JSON writes it.
+    wanted = exp.EQ(this=text_of(value.copy()), expression=exp.Literal.string(p.referrer_id))
+    return SqlForm(exp.and_(is_id, wanted))
+
+
 REFERRED_BY = ConditionType(
     name="referred_by",
     label="Was referred",
@@ -175,6 +230,7 @@ REFERRED_BY = ConditionType(
     compile=_compile_referred_by,
     reads=lambda p: Reads(attributes=frozenset({"attributes.referred_by"})),
     describe=lambda p: "referred by " + (repr(p.referrer_id) if p.referrer_id else "someone"),
+    bulk_compile=_sql_referred_by,
     examples=({}, {"referrer_id": "c42"}),
 )
 
