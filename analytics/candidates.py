@@ -35,11 +35,12 @@ stream's changes are applied when the copy stores one, else the newest
 segment reading the tenant context is refused (``NoCandidates``) for now: its
 query needs the context the backfill's engine holds.
 
-Where the copy lives is a callable ``tenant_id -> root folder | None``:
-:func:`local_directory_root` for a copy on this machine's disk (``ANALYTICS_COPY``
-set to a directory). On AWS the root is the ``/tmp`` folder the copy's S3 prefix
-is synced to; that callable belongs to the S3 side of the copy and is passed here
-the same way.
+Where the copy lives is a callable ``tenant_id -> root folder | None``: the copy
+storage's ``local_root`` (``growthos_segments.infra.analytics_copy``: a local
+folder, or the S3 prefix synchronised to ``/tmp``), wired in
+``growthos_segments.handlers.wiring.build_backfill``. The views are the base
+files merged with the stream's deltas
+(:func:`growthos_segments.analytics.deltas.merge_deltas`).
 
 duckdb is imported inside the methods, so the module imports where the Lambda
 layer lacks it; the compiler (and sqlglot) only when a backfill asks.
@@ -63,22 +64,10 @@ if TYPE_CHECKING:
     import duckdb
     from sqlglot import exp
 
-__all__ = ["CopyCandidates", "local_directory_root", "time_reads"]
+__all__ = ["CopyCandidates", "candidate_query", "time_reads"]
 
 RootOf = Callable[[str], Path | None]
 """Where a tenant's copy is: the folder holding ``tenant_id=<tenant>/``, or ``None``."""
-
-
-def local_directory_root(directory: str | Path | None) -> RootOf:
-    """The root callable of a copy kept in a local directory (``ANALYTICS_COPY=/path``).
-
-    ``None`` or an ``s3://`` location gives a callable that finds no copy: the S3
-    copy is read through its own sync to ``/tmp``, which supplies its own callable.
-    """
-    if directory is None or str(directory).startswith("s3://"):
-        return lambda tenant_id: None
-    root = Path(directory)
-    return lambda tenant_id: root
 
 
 class CopyCandidates:
@@ -91,6 +80,7 @@ class CopyCandidates:
         """A connection with the tenant's views, or ``None`` when it has no copy."""
         import duckdb
 
+        from growthos_segments.analytics.deltas import merge_deltas
         from growthos_segments.analytics.parquet import open_tenant
 
         root = self.root_of(tenant_id)
@@ -99,6 +89,7 @@ class CopyCandidates:
         con = duckdb.connect()
         try:
             open_tenant(con, root, tenant_id)
+            merge_deltas(con, root, tenant_id)
         except FileNotFoundError:
             con.close()
             return None

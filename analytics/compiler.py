@@ -30,15 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
+from growthos_segments.core.contract import Reads
 from growthos_segments.core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.kit.sql import CONTACT_DOC, SqlForm, any_equal, false_if_null, json_at
+from growthos_segments.kit.sql_events import ago
 
 __all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment"]
 
@@ -87,21 +89,20 @@ def compile_rule(
     path's value (:func:`growthos_segments.analytics.fields.field_columns`); paths
     without one are read from ``doc``. Without it the query reads only ``doc``
     (the form Athena's fixed table schema runs)."""
-    aggregates: dict[str, exp.Expression] = {}
-    return _query(_Compiler(segments, aggregates).node(node, ""), aggregates, fields or {})
+    walk = _Compiler(segments)
+    return _query(walk.node(node, ""), walk, fields or {})
 
 
 def compile_segment(
     segments: SegmentSet, segment_id: str, fields: Mapping[str, str] | None = None
 ) -> CompiledQuery:
     """Compile one segment of a set, manual picks and references included."""
-    aggregates: dict[str, exp.Expression] = {}
-    return _query(_Compiler(segments, aggregates).segment(segment_id, ""), aggregates, fields or {})
+    walk = _Compiler(segments)
+    return _query(walk.segment(segment_id, ""), walk, fields or {})
 
 
-def _query(
-    predicate: exp.Expression, aggregates: dict[str, exp.Expression], columns: Mapping[str, str]
-) -> CompiledQuery:
+def _query(predicate: exp.Expression, walk: _Compiler, columns: Mapping[str, str]) -> CompiledQuery:
+    aggregates = walk.aggregates
     predicate, fields = _lift_fields(predicate, columns)
     read = (
         exp.select(exp.column("contact_id"), exp.column("tenant_id"),
@@ -118,6 +119,8 @@ def _query(
             .where(exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy()))
             .group_by(exp.column("contact_id"))
         )
+        if walk.rows and all(rows is not None for rows in walk.rows):
+            per_contact = per_contact.where(exp.paren(exp.or_(*walk.rows)))
         query = query.join(
             per_contact.subquery("e"),
             on=exp.EQ(this=exp.column("contact_id", table="e"),
@@ -162,11 +165,14 @@ def _lift_fields(
 
 
 class _Compiler:
-    """One query's walk: the aggregates it collects and the segments references resolve in."""
+    """One query's walk: the aggregates it collects, the event rows they may read, and the
+    segments references resolve in."""
 
-    def __init__(self, segments: SegmentSet | None, aggregates: dict[str, exp.Expression]) -> None:
+    def __init__(self, segments: SegmentSet | None) -> None:
         self.segments = segments
-        self.aggregates = aggregates
+        self.aggregates: dict[str, exp.Expression] = {}
+        self.rows: list[exp.Expression | None] = []
+        """Per condition with aggregates: the event rows it may read (``None``: any)."""
 
     def node(self, node: Node, path: str) -> exp.Expression:
         if isinstance(node, And | Or):
@@ -178,7 +184,7 @@ class _Compiler:
         if isinstance(node, Not):
             return exp.not_(exp.paren(self.node(node.child, f"{path}/!")))
         if isinstance(node, Condition):
-            return _condition(node, path, self.aggregates)
+            return _condition(node, path, self.aggregates, self.rows)
         if isinstance(node, SegmentRef):
             return self.segment(node.segment_id, f"{path}/segment")
         assert isinstance(node, Expr)
@@ -210,7 +216,35 @@ class _Compiler:
         return false_if_null(picked)
 
 
-def _condition(node: Condition, path: str, aggregates: dict[str, exp.Expression]) -> exp.Expression:
+def _event_rows(reads: Reads) -> exp.Expression | None:
+    """The event rows a condition declares it reads: names (as
+    :meth:`growthos_segments.core.view.ContactView.events_named` matches a prefix)
+    and lookback (``at >= now - lookback``; later rows, the future included, all
+    stay). The stream's dependency index already relies on these declarations
+    being complete, so the aggregates' one pass may skip every other row: at a
+    tenant's scale that is most of them. ``None`` where nothing bounds it."""
+    if not reads.events or "" in reads.events:
+        names = None
+    else:
+        name = exp.column("name")
+        tests: list[exp.Expression] = []
+        for prefix in sorted(reads.events):
+            starts = prefix if prefix.endswith(".") else prefix + "."
+            under = exp.func("starts_with", name.copy(), exp.Literal.string(starts), dialect="duckdb")
+            tests.append(under if prefix.endswith(".")
+                         else exp.or_(exp.EQ(this=name.copy(), expression=exp.Literal.string(prefix)), under))
+        names = exp.paren(exp.or_(*tests))
+    since = None
+    if reads.lookback is not None and reads.lookback != timedelta.max:
+        since = exp.GTE(this=exp.column("at", quoted=True), expression=ago(reads.lookback))
+    if names is None or since is None:
+        return names if since is None else since
+    return exp.and_(names, since)
+
+
+def _condition(
+    node: Condition, path: str, aggregates: dict[str, exp.Expression], rows: list[exp.Expression | None]
+) -> exp.Expression:
     where = f"{path}/{node.type}"
     bulk = node.condition_type.bulk_compile
     if bulk is None:
@@ -221,6 +255,8 @@ def _condition(node: Condition, path: str, aggregates: dict[str, exp.Expression]
     if not isinstance(form, SqlForm):
         raise TypeError(f"{node.type}: bulk_compile returned {type(form).__name__}, not SqlForm")
     renamed: dict[str, str] = {}
+    if form.aggregates:
+        rows.append(_event_rows(node.reads))
     for name, expression in form.aggregates.items():
         column = f"a{len(aggregates)}"
         aggregates[column] = expression

@@ -16,12 +16,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from growthos_segments.handlers.backfill_wiring import build_backfill
 from growthos_segments.handlers.invocation import time_left
-from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra import aws
 from growthos_segments.infra.queue import SqsBackfillQueue, job_from_json, job_to_json
 from growthos_segments.infra.settings import current_settings
-from growthos_segments.services.backfill import Backfill, BackfillWorker
+from growthos_segments.services.backfill import BackfillWorker
 
 __all__ = ["handler"]
 
@@ -34,7 +34,7 @@ def worker() -> BackfillWorker:
     """Built on a container's first message and kept (compiled segments live here)."""
     settings = current_settings()
     queue = SqsBackfillQueue(aws.client("sqs", settings), settings.require_backfill_queue("backfill worker"))
-    return BackfillWorker(Backfill(build_service(settings), page_size=settings.backfill_page_size), queue)
+    return BackfillWorker(build_backfill(settings), queue)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -191,6 +191,11 @@ class Settings:
     backfill_page_size: int = 100
     """Contacts a backfill slice evaluates per page (1 to 1,000)."""
     backfill_reserve_seconds: float = 20.0
+    backfill_copy_wait: timedelta = timedelta(minutes=2)
+    """How long past a save (plus the cache window) a backfill waits for the analytical copy
+    to catch up before evaluating every contact (``BACKFILL_COPY_WAIT_SECONDS``; 0 by
+    default against an endpoint override: the local stack's idle demo tenants make no
+    change that would move their copy past a save)."""
     """A backfill slice queues its rest when less than this is left before the time-out."""
     scheduler_reserve_seconds: float = 5.0
     """The scheduler stops this long before its time-out; the rest is due next minute."""
@@ -217,6 +222,10 @@ class Settings:
         if workers < 1:
             raise SettingsError("EVALUATOR_WORKERS must be at least 1")
         page_size = _number(env, "BACKFILL_PAGE_SIZE", 100, int)
+        local = bool(env.get("AWS_ENDPOINT_URL"))
+        copy_wait = _number(env, "BACKFILL_COPY_WAIT_SECONDS", 0.0 if local else 120.0, float)
+        if not 0 <= copy_wait <= 3600:
+            raise SettingsError("BACKFILL_COPY_WAIT_SECONDS must be between 0 and 3600")
         if not 1 <= page_size <= 1000:
             raise SettingsError("BACKFILL_PAGE_SIZE must be between 1 and 1000")
         return cls(
@@ -231,6 +240,7 @@ class Settings:
             segment_cache_seconds=_number(env, "SEGMENT_CACHE_SECONDS", 5.0, float),
             evaluator_workers=workers,
             backfill_page_size=page_size,
+            backfill_copy_wait=timedelta(seconds=copy_wait),
             context_max_age=timedelta(hours=_number(env, "CONTEXT_REFRESH_HOURS", 24.0, float)),
             api_keys=ApiKeys.parse(env.get("API_KEYS", "")),
             cors_origins=_origins(env.get("CORS_ORIGINS", "")),

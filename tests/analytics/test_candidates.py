@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from growthos_segments.analytics.candidates import CopyCandidates, local_directory_root, time_reads
+from growthos_segments.analytics.candidates import CopyCandidates, time_reads
 from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
 from growthos_segments.analytics.parquet import write_tenant
 from growthos_segments.core.host import PluginHost
@@ -341,8 +341,8 @@ def test_no_copy_of_the_tenant_or_none_configured_evaluates_everyone(tmp_path: P
     absent = SqlCandidates(CopyCandidates(lambda tenant: tmp_path / "nothing"), cache_window=CACHE)
     assert Backfill(rt.service, candidates=absent).copy_wait("t1", "s", 1) == 0.0
     assert Backfill(rt.service, candidates=absent).run("t1", "s", workers=1).done == len(docs)
-    s3 = SqlCandidates(CopyCandidates(local_directory_root("s3://bucket/copy")), cache_window=CACHE)
-    assert Backfill(rt.service, candidates=s3).run("t1", "s", workers=1, restart=True).done == len(docs)
+    nowhere = SqlCandidates(CopyCandidates(lambda tenant: None), cache_window=CACHE)
+    assert Backfill(rt.service, candidates=nowhere).run("t1", "s", workers=1, restart=True).done == len(docs)
 
 
 # --------------------------------------------------------------------------- slices
