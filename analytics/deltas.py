@@ -341,6 +341,8 @@ class ParquetCopy:
     def __init__(self, storage: CopyStorage, *, workdir: Path | None = None) -> None:
         self._storage = storage
         self._workdir = workdir
+        self._writer: duckdb.DuckDBPyConnection | None = None
+        """The connection deltas are written with, opened once (a function's container keeps it)."""
 
     def _scratch(self) -> tempfile.TemporaryDirectory[str]:
         if self._workdir is not None:
@@ -358,17 +360,15 @@ class ParquetCopy:
             raise ValueError(f"changes of tenants {strangers} in a batch of {tenant_id!r}")
         contacts = _contact_rows(tenant_id, changes)
         events, skipped = _event_rows(changes)
+        if self._writer is None:
+            self._writer = _connect()
         with self._scratch() as scratch:
-            con = _connect()
-            try:
-                for table, columns, rows in ((CONTACTS, _CONTACT_DELTA, contacts),
-                                             (EVENTS, _EVENT_DELTA, events)):
-                    if rows["contact_id"]:
-                        local = Path(scratch) / table / f"{batch}.parquet"
-                        _write(con, columns, rows, local)
-                        self._storage.put(f"{prefix}/{table}/{batch}.parquet", local)
-            finally:
-                con.close()
+            for table, columns, rows in ((CONTACTS, _CONTACT_DELTA, contacts),
+                                         (EVENTS, _EVENT_DELTA, events)):
+                if rows["contact_id"]:
+                    local = Path(scratch) / table / f"{batch}.parquet"
+                    _write(self._writer, columns, rows, local)
+                    self._storage.put(f"{prefix}/{table}/{batch}.parquet", local)
         return CopyWritten(tenant_id, len(contacts["contact_id"]), len(events["contact_id"]), skipped)
 
     def _deltas(self, tenant_id: str) -> list[Delta]:

@@ -230,7 +230,8 @@ class DynamoCopyRecords:
         body = record.get("dynamodb")
         if not isinstance(body, Mapping):
             raise ValueError("record has no dynamodb section")
-        key = item_values(body.get("Keys") or {})
+        key = {name: value.get("S") if isinstance(value, Mapping) else None  # both keys are strings
+               for name, value in (body.get("Keys") or {}).items()}
         tenant_id, contact_id = keys.split_contact_pk(key.get("pk"))
         position = str(body.get("SequenceNumber") or "")
         if not position.isdigit():

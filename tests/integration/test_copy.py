@@ -251,3 +251,37 @@ def test_segments_copy_rebuild_writes_a_tenants_copy_from_the_tables(
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all(line.startswith("segments: ") for line in errors), errors
     assert "--copy FOLDER" in errors[0] and "no#such" in errors[1]
+
+
+GLUE_TYPES = {"VARCHAR": "string", "JSON": "string", "TIMESTAMP WITH TIME ZONE": "timestamp",
+              "BOOLEAN": "boolean"}
+"""How Athena reads each DuckDB column type the copy writes (JSON is text in Parquet). Field
+columns (``field:...``, extracted copies of ``doc`` for speed) are DuckDB's business only."""
+
+
+def test_the_glue_tables_describe_the_files_the_copy_writes(repos: Repositories, tmp_path: Path) -> None:
+    from growthos_segments.devstack.template import load_template
+
+    write_changes(repos)
+    root = tmp_path / "copy"
+    copier = service(repos, root, tmp_path)
+    copier.rebuild("t1")
+    for batch in stream_batches(repos):
+        copier.apply_batch(batch)
+    deltas = deltas_prefix("t1")
+    written = {"contacts": "tenant_id=t1/contacts", "events": "tenant_id=t1/events",
+               "contact_deltas": f"{deltas}/contacts", "event_deltas": f"{deltas}/events"}
+    resources = load_template()["Resources"]
+    glue = {r["Properties"]["TableInput"]["Name"]: r["Properties"]["TableInput"]
+            for r in resources.values() if r["Type"] == "AWS::Glue::Table"}
+    assert set(glue) == set(written)
+    for name, folder in written.items():
+        files = f"read_parquet('{root}/{folder}/*.parquet', hive_partitioning = false)"
+        described = duckdb.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()
+        kinds = [(column, kind) for column, kind, *_ in described if not column.startswith("field:")]
+        columns = [(column["Name"], column["Type"]) for column in glue[name]["StorageDescriptor"]["Columns"]]
+        assert columns == [(column, GLUE_TYPES[kind]) for column, kind in kinds], name
+        location = glue[name]["Parameters"]["storage.location.template"]["Fn::Sub"]
+        assert location == "s3://${AnalyticsBucket}/copy/" + folder.replace("=t1", "=${!tenant_id}") + "/"
+        assert glue[name]["PartitionKeys"] == [{"Name": "tenant_id", "Type": "string"}]
+        assert glue[name]["Parameters"]["projection.tenant_id.type"] == "injected"  # a query names its tenant
