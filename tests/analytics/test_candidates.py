@@ -21,12 +21,15 @@ import pytest
 
 from growthos_segments.analytics.candidates import CopyCandidates, time_reads
 from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+from growthos_segments.analytics.deltas import ParquetCopy
 from growthos_segments.analytics.parquet import write_tenant
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ports import BackfillJob, BackfillProgress
 from growthos_segments.core.ports_candidates import CandidateSet, NoCandidates
+from growthos_segments.core.ports_copy import CopyChange
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.core.timeutil import to_iso
+from growthos_segments.infra.analytics_copy import LocalCopyStorage
 from growthos_segments.infra.memory import MemoryBackend, MemoryBackfillQueue
 from growthos_segments.kit import ConditionType, ContactView, Reads, Result, hookimpl
 from growthos_segments.kit.params import ParamsModel
@@ -335,6 +338,24 @@ def test_changes_after_the_copy_are_the_streams(tmp_path: Path) -> None:
     assert rt.members("s") == pro
 
 
+def test_the_streams_deltas_are_read_and_say_how_fresh_the_copy_is(tmp_path: Path) -> None:
+    """A base written before the save is fresh enough once a delta newer than the horizon
+    arrives, and the contacts the delta changed are read from it."""
+    docs = population()
+    root = _copy(tmp_path, docs, SAVED - timedelta(hours=1))
+    rt = _saved(docs, PRO, then=NOW)
+    rt.contact("c01", attributes={"plan": "pro"})  # free in the base
+    rt.contact("new", attributes={"plan": "pro"})  # not in the base
+    changes = [CopyChange("t1", cid, "contact", f"{n:03d}", FRESH, False,
+                          {"tenant_id": "t1", "contact_id": cid, "attributes": {"plan": "pro"}})
+               for n, cid in enumerate(("c01", "new"))]
+    ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "work").apply("t1", changes, as_of=FRESH)
+    policy = SqlCandidates(CopyCandidates(lambda tenant: root), cache_window=CACHE)
+    progress = Backfill(rt.service, candidates=policy).run("t1", "s", workers=1)
+    assert progress.done == progress.entered == 20  # the 18 pro contacts of the base and the delta's 2
+    assert "c01" in rt.members("s") and "new" in rt.members("s")
+
+
 def test_no_copy_of_the_tenant_or_none_configured_evaluates_everyone(tmp_path: Path) -> None:
     docs = population()
     rt = _saved(docs, PRO, then=NOW)
@@ -419,6 +440,20 @@ def test_a_type_without_sql_form_backfills_everyone_and_says_why(
     segments = SegmentSet(host, [SegmentDefinition("s", {"opaque": {"name": "x"}})])
     with pytest.raises(NoCandidates):
         CopyCandidates(lambda tenant: tmp_path / "copy").candidates("t1", segments, ["s"], NOW)
+
+
+def test_a_segment_reading_the_tenant_context_is_not_answered_from_the_copy(tmp_path: Path) -> None:
+    """RFM thresholds come from the tenant context the engine holds, not the query: such a
+    segment (or one referencing it) backfills every contact."""
+    root = _copy(tmp_path, population(), FRESH)
+    segments = SegmentSet(default_host(), [
+        SegmentDefinition("champions", {"rfm_tier": {"tier": "champions"}}),
+        SegmentDefinition("pro_champions", {"and": [PRO, {"segment": {"id": "champions"}}]}),
+    ])
+    source = CopyCandidates(lambda tenant: root)
+    for segment_id in ("champions", "pro_champions"):
+        with pytest.raises(NoCandidates, match="reads the tenant context"):
+            source.candidates("t1", segments, [segment_id], NOW)
 
 
 def test_only_conditions_that_read_the_instant_add_contacts_that_move_with_time() -> None:
