@@ -28,6 +28,9 @@ export type Explanation = Schemas["ExplainOut"];
 export type ContactSegments = Schemas["ContactSegmentsOut"];
 export type Fields = Schemas["FieldsOut"];
 export type Validation = Schemas["ValidateOut"];
+export type RuleCount = Schemas["RuleCountOut"];
+export type Impact = Schemas["ImpactOut"];
+export type CopyStatus = Schemas["CopyStatusOut"];
 
 /** A pre-built segment (`GET /templates`; plugins contribute them). */
 export interface Template {
@@ -121,6 +124,21 @@ export class Api {
   /** `as`: the type and exclusions the rule would be saved with (pinned segments and exclusions change its size). */
   estimate(rule: Json, signal: AbortSignal, perCondition = false, as: { type?: string; exclude_segments?: string[] } = {}): Promise<Estimate> {
     return this.call<Estimate>("POST", "rules/estimate", { rule, ...as, ...(perCondition ? { per_condition: true } : {}) }, signal);
+  }
+
+  /** Whether the tenant has an analytical copy, so that exact counts and impacts can answer. */
+  copyStatus(signal?: AbortSignal): Promise<CopyStatus> {
+    return this.call<CopyStatus>("GET", "rules/count", undefined, signal);
+  }
+
+  /** The exact count of an unsaved rule over the tenant's analytical copy (a 409 when it has none). */
+  countRule(rule: Json, signal: AbortSignal, as: { type?: string; exclude_segments?: string[] } = {}): Promise<RuleCount> {
+    return this.call<RuleCount>("POST", "rules/count", { rule, ...as }, signal);
+  }
+
+  /** Who would enter and exit a saved segment if it were saved with this rule and these picks. */
+  impact(id: string, edit: { rule: Json; exclude_segments: string[]; include_contacts: string[]; exclude_contacts: string[] }, signal: AbortSignal): Promise<Impact> {
+    return this.call<Impact>("POST", `${segmentPath(id)}/impact`, edit, signal);
   }
 
   validate(rule: Json, signal?: AbortSignal): Promise<Validation> {

@@ -4,7 +4,9 @@
  * After every change, and a pause (a marketer typing a number should cost one request,
  * not one per keystroke), the rule is sized with each top-level condition alone and
  * checked against the fields the tenant has; a newer change cancels both requests in
- * flight so an old answer never overwrites a newer one.
+ * flight so an old answer never overwrites a newer one. When the tenant has an
+ * analytical copy, the same pause also asks for the exact count (shown instead of the
+ * estimate once it answers) and, editing a saved segment, who would enter and exit.
  */
 import { QueryBuilderDnD } from "@react-querybuilder/dnd";
 import { useCallback, useEffect, useMemo, useState } from "react";
@@ -18,6 +20,7 @@ import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, Params
 import { useApp } from "../context";
 import { aloneByNode, JSONLOGIC, type Json, MATCHES, type Note, normalPointers, parseIds, place, queryToRule, ruleToQuery, SEGMENT } from "../rule";
 import { type Completions, completionsOf } from "../schema";
+import { asOf, type ExactState, exactNote, explainHref, type ImpactState, impactSizes, impactSummary, missingExactNote, moreThanListed, showsExact, unavailableReason } from "./exactSize";
 import "./build.css";
 
 const DEBOUNCE_MS = 300;
@@ -47,8 +50,18 @@ type EstimateState =
   | { kind: "invalid"; messages: string[] }
   | { kind: "failed"; message: string };
 
-function EstimatePanel({ state }: { state: EstimateState }) {
+function EstimatePanel({ state, exact }: { state: EstimateState; exact: ExactState }) {
   let body;
+  if (showsExact(exact, state.kind)) {
+    return (
+      <section className="estimate ready exact" aria-live="polite" data-testid="estimate">
+        <span>
+          <strong data-testid="estimate-value">{exact.count.count.toLocaleString()}</strong> contacts —{" "}
+          <span data-testid="exact-note">{exactNote(exact.count, new Date())}</span>
+        </span>
+      </section>
+    );
+  }
   switch (state.kind) {
     case "idle":
       body = <span>add a condition to see the audience size</span>;
@@ -84,9 +97,66 @@ function EstimatePanel({ state }: { state: EstimateState }) {
     case "failed":
       body = <span>{state.message}</span>;
   }
+  const missing = state.kind === "ready" ? missingExactNote(exact, state.estimate.exact) : null;
   return (
     <section className={`estimate ${state.kind}`} aria-live="polite" data-testid="estimate">
       {body}
+      {missing && (
+        <span className="exact-unavailable" data-testid="exact-unavailable">
+          {" "}
+          — {missing}
+        </span>
+      )}
+    </section>
+  );
+}
+
+/** Contact ids, each linking to why it is (or is not) a member of the segment. */
+function Examples({ segmentId, ids, total, label }: { segmentId: string; ids: string[]; total: number; label: string }) {
+  if (total === 0) return null;
+  const more = moreThanListed(total, ids.length);
+  return (
+    <p className="impact-examples" data-testid={`impact-${label.split(" ")[1]}`}>
+      {label}:{" "}
+      {ids.map((contact, index) => (
+        <span key={contact}>
+          {index > 0 && ", "}
+          <Link href={explainHref(segmentId, contact)}>{contact}</Link>
+        </span>
+      ))}
+      {more && ` ${more}`}
+    </p>
+  );
+}
+
+/** Before saving a new version: who would enter and who would leave, exactly, from the copy. */
+function ImpactPanel({ segmentId, state }: { segmentId: string; state: ImpactState }) {
+  if (state.kind === "none") return null;
+  if (state.kind === "unavailable") {
+    return (
+      <section className="impact unavailable" data-testid="impact">
+        Impact of saving: not available — {state.reason}
+      </section>
+    );
+  }
+  const impact = state.kind === "ready" ? state.impact : state.previous;
+  if (impact === undefined) {
+    return (
+      <section className="impact loading" data-testid="impact">
+        Impact of saving: computing…
+      </section>
+    );
+  }
+  return (
+    <section className={`impact ${state.kind}`} aria-live="polite" data-testid="impact">
+      <strong>Impact of saving:</strong> <span data-testid="impact-summary">{impactSummary(impact)}</span> — {impactSizes(impact)}
+      {state.kind === "loading" && " (updating…)"}
+      <span className="impact-freshness">
+        exact, {asOf(impact.as_of, new Date())}
+        {impact.path === "per-contact" ? ", evaluated contact by contact" : ""}
+      </span>
+      <Examples segmentId={segmentId} ids={impact.enter_examples} total={impact.would_enter} label="would enter" />
+      <Examples segmentId={segmentId} ids={impact.exit_examples} total={impact.would_exit} label="would exit" />
     </section>
   );
 }
@@ -115,6 +185,9 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
   // (and takes the focus from the field a marketer is typing in).
   const [query, setQuery] = useState<RuleGroupType>(() => prepareRuleGroup(ruleToQuery(initial.rule, names)));
   const [estimate, setEstimate] = useState<EstimateState>({ kind: "idle" });
+  const [exactAvailable, setExactAvailable] = useState(false);
+  const [exact, setExact] = useState<ExactState>({ kind: "none" });
+  const [impact, setImpact] = useState<ImpactState>({ kind: "none" });
   const [errors, setErrors] = useState<Map<string, Note[]>>(new Map());
   const [warnings, setWarnings] = useState<Map<string, Note[]>>(new Map());
   const [alone, setAlone] = useState<Map<string, ConditionEstimate>>(new Map());
@@ -147,9 +220,19 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
   }, [api]);
 
   useEffect(() => {
+    const controller = new AbortController();
+    api.copyStatus(controller.signal).then(
+      (status) => setExactAvailable(status.available),
+      () => undefined, // without it the builder shows the estimate alone, as before
+    );
+    return () => controller.abort();
+  }, [api]);
+
+  useEffect(() => {
     setErrors(new Map());
     setWarnings(new Map());
     setAlone(new Map());
+    setExact({ kind: "none" });
     if (exported.rule === null || isStatic) {
       setEstimate({ kind: "idle" });
       return;
@@ -178,12 +261,44 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
         (result) => setWarnings(place(result.warnings ?? [], normal, false)[0]),
         () => undefined, // the estimate's answer already shows what is wrong with the rule
       );
+      if (exactAvailable) {
+        api.countRule(rule, controller.signal, { type, exclude_segments: excludeSegments }).then(
+          (count) => setExact({ kind: "ready", count }),
+          (error: unknown) => {
+            if (!controller.signal.aborted) setExact({ kind: "unavailable", reason: unavailableReason(error) });
+          },
+        );
+      }
     }, DEBOUNCE_MS);
     return () => {
       window.clearTimeout(timer);
       controller.abort();
     };
-  }, [api, exported, normal, isStatic, type, excludeSegments]);
+  }, [api, exported, normal, isStatic, type, excludeSegments, exactAvailable]);
+
+  // The impact of saving this version: only for a saved segment with a rule, on the same pause.
+  const editing = version !== undefined && !isStatic && exactAvailable ? id : null;
+  useEffect(() => {
+    if (editing === null || exported.rule === null) {
+      setImpact({ kind: "none" });
+      return;
+    }
+    const edit = { rule: exported.rule, exclude_segments: excludeSegments, include_contacts: parseIds(includeText), exclude_contacts: parseIds(excludeText) };
+    const controller = new AbortController();
+    const timer = window.setTimeout(() => {
+      setImpact((last) => ({ kind: "loading", previous: last.kind === "ready" ? last.impact : last.kind === "loading" ? last.previous : undefined }));
+      api.impact(editing, edit, controller.signal).then(
+        (result) => setImpact({ kind: "ready", impact: result }),
+        (error: unknown) => {
+          if (!controller.signal.aborted) setImpact({ kind: "unavailable", reason: unavailableReason(error) });
+        },
+      );
+    }, DEBOUNCE_MS);
+    return () => {
+      window.clearTimeout(timer);
+      controller.abort();
+    };
+  }, [api, editing, exported, excludeSegments, includeText, excludeText]);
 
   const fields: Field[] = useMemo(
     () => [...catalog.map((entry) => ({ name: entry.name, label: entry.label })), { name: SEGMENT, label: "In another segment" }, { name: JSONLOGIC, label: "Plain JsonLogic" }],
@@ -243,7 +358,8 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       <h2>
         {version !== undefined ? `Edit ${name || id} (version ${version})` : initial.template ? `New segment from the template “${initial.template}”` : "New segment"}
       </h2>
-      {!isStatic && <EstimatePanel state={estimate} />}
+      {!isStatic && <EstimatePanel state={estimate} exact={exact} />}
+      {editing !== null && <ImpactPanel segmentId={editing} state={impact} />}
       {isStatic ? (
         <p className="static-note">A static segment has no rule: its members are the contacts listed below.</p>
       ) : (
