@@ -71,11 +71,13 @@ if TYPE_CHECKING:
     import duckdb
 
 __all__ = [
+    "ATHENA_DATABASE",
     "DELTAS",
     "MANIFEST",
     "SETTLE",
     "Delta",
     "ParquetCopy",
+    "athena_views",
     "batch_name",
     "deltas_prefix",
     "merge_deltas",
@@ -261,33 +263,63 @@ def _name(column: str) -> str:
     return exp.to_identifier(column, quoted=True).sql("duckdb")
 
 
-def _merged_contacts(base: str, deltas: Sequence[Path], columns: Sequence[str]) -> str:
-    """The merge-on-read ``SELECT`` of contacts over ``base`` (a relation) and delta files."""
-    latest = (f"(SELECT * FROM read_parquet({_files(deltas)}) "
-              f"QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY position DESC) = 1)")
+CONTACT_KEY = ("contact_id",)
+EVENT_KEY = ("contact_id", "at", "event_id")
+"""What identifies a row: a contact; an event by its DynamoDB key (contact, time, id)."""
+
+
+def _merge(base: str, deltas: str, columns: Sequence[str], key: Sequence[str], own: Mapping[str, str]) -> str:
+    """The merge-on-read ``SELECT`` (DuckDB's dialect) of ``base`` and ``deltas`` (relations)
+    in ``columns``: the base rows no delta holds a key of, then each key's latest delta row
+    unless it is a removal. ``own`` maps a column to its expression over the delta row ``d``."""
+    partition = ", ".join(_name(column) for column in key)
+    on = " AND ".join(f"d.{_name(column)} = b.{_name(column)}" for column in key)
     keep = ", ".join(f"b.{_name(column)}" for column in columns)
-    fresh = _delta_columns(columns, {"contact_id": "d.contact_id", "doc": "d.doc::JSON",
-                                     "updated_at": "d.updated_at"})
     return (
-        f"WITH d AS {latest} "
-        f"SELECT {keep} FROM {base} AS b ANTI JOIN d ON b.contact_id = d.contact_id "
-        f"UNION ALL BY NAME SELECT {fresh} FROM d WHERE NOT d.deleted"
+        f"WITH d AS (SELECT * FROM {deltas} "
+        f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY position DESC) = 1) "
+        f"SELECT {keep} FROM {base} AS b ANTI JOIN d ON {on} "
+        f"UNION ALL SELECT {_delta_columns(columns, own)} FROM d WHERE NOT d.deleted"
     )
+
+
+def _merged_contacts(base: str, deltas: Sequence[Path], columns: Sequence[str]) -> str:
+    own = {"contact_id": "d.contact_id", "doc": "d.doc::JSON", "updated_at": "d.updated_at"}
+    return _merge(base, f"read_parquet({_files(deltas)})", columns, CONTACT_KEY, own)
 
 
 def _merged_events(base: str, deltas: Sequence[Path], columns: Sequence[str]) -> str:
-    """The merge-on-read ``SELECT`` of events over ``base`` (a relation) and delta files."""
-    latest = (f"(SELECT * FROM read_parquet({_files(deltas)}) QUALIFY row_number() OVER "
-              f"(PARTITION BY contact_id, \"at\", event_id ORDER BY position DESC) = 1)")
-    keep = ", ".join(f"b.{_name(column)}" for column in columns)
-    fresh = _delta_columns(columns, {"contact_id": "d.contact_id", "name": "d.name", "at": 'd."at"',
-                                     "properties": "d.properties::JSON", "event_id": "d.event_id"})
-    return (
-        f"WITH d AS {latest} "
-        f"SELECT {keep} FROM {base} AS b ANTI JOIN d "
-        f"ON d.contact_id = b.contact_id AND d.\"at\" = b.\"at\" AND d.event_id = b.event_id "
-        f"UNION ALL BY NAME SELECT {fresh} FROM d WHERE NOT d.deleted"
-    )
+    own = {"contact_id": "d.contact_id", "name": "d.name", "at": 'd."at"', "properties": "d.properties::JSON",
+           "event_id": "d.event_id"}
+    return _merge(base, f"read_parquet({_files(deltas)})", columns, EVENT_KEY, own)
+
+
+ATHENA_DATABASE = "growthos_segments_copy"
+"""The Glue database of a stack named ``growthos-...`` (``AnalyticsDatabase`` in template.yaml)."""
+
+
+def athena_views(database: str = ATHENA_DATABASE) -> dict[str, exp.Expression]:
+    """``contacts_current`` and ``events_current``: the merge on read of the Glue tables of
+    template.yaml (base and deltas of every tenant), as views to create in Athena.
+
+    The same expressions in DuckDB's dialect run over the same files (the tests do), and
+    in Trino's they are what Athena runs; a query names its tenant
+    (``WHERE tenant_id = '...'``), which the tables' injected partitions require.
+    """
+    import sqlglot
+
+    schema = exp.to_identifier(database, quoted=True).sql("duckdb")
+    views = {}
+    for view, base, deltas, columns, key in (
+        ("contacts_current", "contacts", "contact_deltas", ("tenant_id", *(n for n, _ in _CONTACT_BASE)),
+         ("tenant_id", *CONTACT_KEY)),
+        ("events_current", "events", "event_deltas", ("tenant_id", *(n for n, _ in _EVENT_BASE)),
+         ("tenant_id", *EVENT_KEY)),
+    ):
+        merged = _merge(f"{schema}.{base}", f"{schema}.{deltas}", columns, key,
+                        {column: f"d.{_name(column)}" for column in columns})
+        views[view] = sqlglot.parse_one(f"CREATE OR REPLACE VIEW {schema}.{view} AS {merged}", read="duckdb")
+    return views
 
 
 def stored_as_of(root: str | Path, tenant_id: str) -> datetime | None:

@@ -413,6 +413,15 @@ def cmd_copy_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_copy_athena_views(args: argparse.Namespace) -> int:
+    """Print the Athena (Trino) statements that create the copy's merged views."""
+    from growthos_segments.analytics.deltas import athena_views
+
+    for view in athena_views(args.database).values():
+        print(view.sql("trino", pretty=True) + ";\n")
+    return 0
+
+
 def _local_stack_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--endpoint", help="moto server URL (default: http://127.0.0.1:$MOTO_PORT, port 5055)")
@@ -493,6 +502,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read the tables the environment names (CONTACTS_TABLE ..., as on AWS)")
     _local_stack_options(rebuild)
     rebuild.set_defaults(run=cmd_copy_rebuild)
+    views = copy_commands.add_parser(
+        "athena-views", help="print the Athena statements of the copy's merged views (contacts_current ...)")
+    views.add_argument("--database", default="growthos_segments_copy",
+                       help="the stack's Glue database (AnalyticsDatabase; default: growthos_segments_copy)")
+    views.set_defaults(run=cmd_copy_athena_views)
     return parser
 
 

@@ -15,10 +15,13 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
 
 from growthos_segments.analytics.deltas import (
+    ATHENA_DATABASE,
     SETTLE,
     ParquetCopy,
+    athena_views,
     batch_name,
     deltas_prefix,
     merge_deltas,
@@ -237,3 +240,35 @@ def test_a_batch_holds_one_tenant_and_deltas_stay_in_its_folder(copy: tuple[Parq
     written = [path.relative_to(root).as_posix() for path in sorted(root.rglob("*.parquet"))
                if "deltas" in path.parts]
     assert written == [f"{deltas_prefix('other')}/contacts/{batch_name('81', '81', T0)}.parquet"]
+
+
+def test_the_athena_views_merge_as_the_duckdb_views_do(copy: tuple[ParquetCopy, Path]) -> None:
+    store, root = copy
+    other = {**contact("c1", "team", event("email.opened", 2, "o1")), "tenant_id": "other"}
+    write_tenant(root, "other", [other])
+    store.apply("acme", as_of=T0, changes=[
+        profile_change(contact("c1", "pro"), 90), removal("c2", 91),
+        event_change("c4", event("email.opened", 5, "e4"), 92, deleted=True),
+        event_change("c1", event("order.completed", 9, "e93", total=3), 93)])
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f'CREATE SCHEMA "{ATHENA_DATABASE}"')
+    glue = (("contacts", "tenant_id=*/contacts"), ("events", "tenant_id=*/events"),
+            ("contact_deltas", "deltas/tenant_id=*/contacts"), ("event_deltas", "deltas/tenant_id=*/events"))
+    for table, files in glue:  # the Glue tables of template.yaml, as DuckDB reads the same files
+        con.execute(f'CREATE VIEW "{ATHENA_DATABASE}".{table} AS SELECT * EXCLUDE (tenant_id), tenant_id '
+                    f"FROM read_parquet('{root}/{files}/*.parquet', hive_partitioning = true, "
+                    f"union_by_name = true)")
+    views = athena_views()
+    for view in views.values():
+        con.execute(view.sql("duckdb"))  # the DuckDB twin of what Athena runs
+        sqlglot.parse_one(view.sql("trino"), read="trino")  # and what Athena runs is Trino SQL
+    for tenant in ("acme", "other"):
+        direct = duckdb.connect()
+        open_tenant(direct, root, tenant)
+        merge_deltas(direct, root, tenant)
+        for name, columns in (("contacts", "tenant_id, contact_id, doc::VARCHAR, updated_at"),
+                              ("events", 'tenant_id, contact_id, name, "at", properties::VARCHAR, event_id')):
+            query = f"SELECT {columns} FROM {{}} WHERE tenant_id = '{tenant}' ORDER BY ALL"
+            athena = con.execute(query.format(f'"{ATHENA_DATABASE}".{name}_current')).fetchall()
+            assert athena == direct.execute(query.format(name)).fetchall(), (tenant, name)

@@ -285,3 +285,13 @@ def test_the_glue_tables_describe_the_files_the_copy_writes(repos: Repositories,
         assert location == "s3://${AnalyticsBucket}/copy/" + folder.replace("=t1", "=${!tenant_id}") + "/"
         assert glue[name]["PartitionKeys"] == [{"Name": "tenant_id", "Type": "string"}]
         assert glue[name]["Parameters"]["projection.tenant_id.type"] == "injected"  # a query names its tenant
+
+
+def test_segments_copy_athena_views_prints_trino_statements(capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlglot
+
+    assert cli.main(["copy", "athena-views", "--database", "prod_segments_copy"]) == 0
+    statements = [text for text in capsys.readouterr().out.split(";\n") if text.strip()]
+    parsed = [sqlglot.parse_one(text, read="trino") for text in statements]
+    assert [tree.this.sql("trino") for tree in parsed] == [
+        '"prod_segments_copy".contacts_current', '"prod_segments_copy".events_current']
