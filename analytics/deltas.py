@@ -375,6 +375,8 @@ class ParquetCopy:
         self._workdir = workdir
         self._writer: duckdb.DuckDBPyConnection | None = None
         """The connection deltas are written with, opened once (a function's container keeps it)."""
+        self._based: set[str] = set()
+        """Tenants known to have base files."""
 
     def _scratch(self) -> tempfile.TemporaryDirectory[str]:
         if self._workdir is not None:
@@ -392,6 +394,7 @@ class ParquetCopy:
             raise ValueError(f"changes of tenants {strangers} in a batch of {tenant_id!r}")
         contacts = _contact_rows(tenant_id, changes)
         events, skipped = _event_rows(changes)
+        self._ensure_base(tenant_id)
         if self._writer is None:
             self._writer = _connect()
         with self._scratch() as scratch:
@@ -449,6 +452,23 @@ class ParquetCopy:
 
     def rebuild(self, tenant_id: str, documents: Iterable[Mapping[str, Any]], *, as_of: datetime) -> int:
         before = [delta.path for delta in self._deltas(tenant_id)]
+        written = self._write_base(tenant_id, documents, as_of)
+        self._storage.remove(sorted(before, key=_oldest_first))
+        return written
+
+    def _ensure_base(self, tenant_id: str) -> None:
+        """Give a tenant that has no base files yet (one created after the copy was built) an
+        empty base, so its copy opens like any other: its deltas are all it holds."""
+        if tenant_id in self._based:
+            return
+        if not self._storage.listing(tenant_folder(".", tenant_id).name + "/"):
+            self._write_base(tenant_id, [], None)
+        self._based.add(tenant_id)
+
+    def _write_base(
+        self, tenant_id: str, documents: Iterable[Mapping[str, Any]], as_of: datetime | None
+    ) -> int:
+        """Replace the tenant's base files by these documents; returns how many."""
         written = 0
         with self._scratch() as scratch:
             staging = Path(scratch) / "base"
@@ -486,7 +506,6 @@ class ParquetCopy:
                 con.close()
             _write_manifest(staging, as_of)
             self._storage.replace_folder(tenant_folder(".", tenant_id).name, staging)
-        self._storage.remove(sorted(before, key=_oldest_first))
         return written
 
 
@@ -502,8 +521,9 @@ def _manifest_as_of(folder: Path) -> datetime | None:
     return parse_instant(json.loads(manifest.read_text(encoding="utf-8")).get("as_of"))
 
 
-def _write_manifest(staging: Path, as_of: datetime) -> None:
+def _write_manifest(staging: Path, as_of: datetime | None) -> None:
     files = sorted(str(path.relative_to(staging)) for path in staging.rglob("*.parquet"))
-    text = json.dumps({"as_of": to_iso(as_of, "microseconds"), "files": files}, indent=1)
+    stamp = to_iso(as_of, "microseconds") if as_of is not None else None
+    text = json.dumps({"as_of": stamp, "files": files}, indent=1)
     (staging / MANIFEST).write_text(text + "\n", encoding="utf-8")
 

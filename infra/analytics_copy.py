@@ -169,6 +169,7 @@ class S3CopyStorage:
                      and _relative(self._cache, path) not in wanted]
             for path in stale:
                 path.unlink()
+                path.with_name(f".{path.name}.etag").unlink(missing_ok=True)
         return self._cache
 
     def _fetch(self, path: str, tag: tuple[str, int]) -> None:

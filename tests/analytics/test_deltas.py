@@ -83,10 +83,15 @@ def merged(root: Path, tenant: str = "acme") -> tuple[list[Any], list[Any]]:
 
 
 def expected(tmp_path: Path, docs: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    return expected_of(tmp_path, "acme", docs)
+
+
+def expected_of(tmp_path: Path, tenant: str, docs: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """The views of a copy written whole from ``docs`` (another writer than the one tested)."""
     root = tmp_path / "expected"
-    write_tenant(root, "acme", docs)
+    write_tenant(root, tenant, docs)
     con = duckdb.connect()
-    open_tenant(con, root, "acme")
+    open_tenant(con, root, tenant)
     return rows(con)
 
 
@@ -272,3 +277,17 @@ def test_the_athena_views_merge_as_the_duckdb_views_do(copy: tuple[ParquetCopy, 
             query = f"SELECT {columns} FROM {{}} WHERE tenant_id = '{tenant}' ORDER BY ALL"
             athena = con.execute(query.format(f'"{ATHENA_DATABASE}".{name}_current')).fetchall()
             assert athena == direct.execute(query.format(name)).fetchall(), (tenant, name)
+
+
+def test_a_tenant_first_seen_on_the_stream_gets_an_empty_base_under_its_deltas(tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    store = ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "work")
+    newcomer = {**contact("n1", "pro", event("email.opened", 4, "n-e1")), "tenant_id": "fresh"}
+    change = CopyChange("fresh", "n1", "contact", "5", T0, False,
+                        {k: v for k, v in newcomer.items() if k != "events"}, updated_at=T0)
+    raw = newcomer["events"][0]
+    store.apply("fresh", [change, CopyChange("fresh", "n1", "event", "6", T0, False, raw)], as_of=T0)
+    assert merged(root, "fresh") == expected_of(tmp_path, "fresh", [newcomer])
+    assert store.compact("fresh", now=T0 + SETTLE) == 2
+    assert merged(root, "fresh") == expected_of(tmp_path, "fresh", [newcomer])
+    assert stored_as_of(root, "fresh") == T0
