@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ __all__ = ["DEFAULT_NOW", "Generated", "generate", "main"]
 DEFAULT_NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 """A fixed instant, so generated data and the rules run on it agree without a clock."""
 
+MEMORY_LIMIT = "2GB"
+"""DuckDB's memory while generating (spilling to disk beyond it): a 4M-contact tenant fits."""
 SAMPLE = 100_000
 """Documents the field columns are chosen from (as many as the first batch of ``write_tenant``)."""
 
@@ -262,9 +265,15 @@ def generate(
         if progress:
             print(f"{message} ({time.perf_counter() - started:.1f} s)", flush=True)
 
-    with duckdb.connect() as con, replacing(out, tenant_id) as staging:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with (tempfile.TemporaryDirectory(dir=out, prefix=".spill-") as spill, duckdb.connect() as con,
+          replacing(out, tenant_id) as staging):
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # the phases print their own lines
+        # Sorting every event by time is the generator's big step (10 GB at 4M contacts held in
+        # memory): past this limit DuckDB spills it to a folder beside the copy, removed at the end.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("SET temp_directory = ?", [spill])
         con.execute("SET VARIABLE seed = ?", [seed])
         con.execute("SET VARIABLE contacts = ?", [contacts])
         con.execute("SET VARIABLE now = ?::TIMESTAMPTZ", [now])
