@@ -16,6 +16,7 @@ MODULES = (
     "benchmarks.bench_soak",
     "benchmarks.bench_web",
     "benchmarks.bench_analytics",
+    "benchmarks.bench_backfill_sql",
     "benchmarks.bench_copy",
 )
 
