@@ -56,14 +56,15 @@ def test_count_of_the_example_rule_matches_evaluate(capsys: pytest.CaptureFixtur
 def test_count_without_members_and_with_a_per_contact_rule(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    opened = {"email": {"action": "opened", "within": "30d"}}
+    birthday = {"attribute": {"field": "signup_date", "op": "anniversary", "period": "this_month",
+                              "tz": "Europe/London"}}
     rule = write(tmp_path, "rule.json", json.dumps({"and": [
-        {"attribute": {"field": "plan", "op": "exists"}}, {"!": opened}]}))
+        {"attribute": {"field": "plan", "op": "exists"}}, {"!": birthday}]}))
     contacts = str(EXAMPLES / "contacts.jsonl")
     code, out, _ = run(capsys, "count", "--rule", rule, "--contacts", contacts, "--now", NOW)
     assert code == 0
     assert out["path"] == "per-contact"
-    assert out["reason"] == "/and/1/!/email: condition type 'email' has no SQL form"
+    assert out["reason"] == "/and/1/!/attribute: condition type 'attribute' has no exact SQL form for these params"
     assert "members" not in out
     assert out["count"] == len(evaluated(capsys, rule, contacts)) > 0
 

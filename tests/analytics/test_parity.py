@@ -185,7 +185,7 @@ def _cases() -> list[tuple[str, Any, bool]]:
     cases += [(name, rule, True) for name, rule in composed]
     behavioural = {"and": [{"attribute": {"field": "v", "op": "exists"}},
                            {"email": {"action": "opened", "within": "7d"}}]}
-    cases.append(("behavioural falls back", behavioural, False))
+    cases.append(("behavioural", behavioural, True))
     cases.append(("jsonlogic falls back", {"and": [{"==": [{"var": "attributes.v"}, "free"]}]}, False))
     return cases
 
