@@ -23,7 +23,8 @@ A node with no exact SQL form (a type without ``bulk_compile``, a form refused f
 its params, a plain JsonLogic expression for now, manual picks that are not all
 strings) raises :class:`NoSqlForm` naming it; the engine then answers per contact.
 
-The query reads two named parameters: ``tenant`` and ``now`` (TIMESTAMPTZ).
+The query reads the named parameters ``tenant`` and ``now`` (TIMESTAMPTZ), and those
+conditions derive from the tenant context (:meth:`CompiledQuery.parameters`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sqlglot import exp
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef
 from growthos_segments.core.segments import SegmentSet
-from growthos_segments.kit.sql import CONTACT_DOC, SqlForm, any_equal, false_if_null, json_at
+from growthos_segments.kit.sql import CONTACT_DOC, CONTEXT_BINDING, SqlForm, any_equal, false_if_null, json_at
 from growthos_segments.kit.sql_events import ago
 
 __all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment"]
@@ -68,11 +69,18 @@ class CompiledQuery:
         """The DuckDB text (what :mod:`growthos_segments.analytics.engine` runs)."""
         return self.query.sql(dialect="duckdb")
 
-    def parameters(self, tenant_id: str, now: datetime) -> dict[str, Any]:
-        """The values to bind: the tenant, and ``now`` when a condition reads it."""
-        names = {p.name for p in self.query.find_all(exp.Placeholder)}
+    def parameters(
+        self, tenant_id: str, now: datetime, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The values to bind: the tenant, ``now`` when a condition reads it, and the values
+        conditions derive from the tenant ``context`` (:func:`~growthos_segments.kit.sql.context_parameter`;
+        without a context they bind what an empty one gives, as views without one read)."""
         values: dict[str, Any] = {"tenant": tenant_id, "now": now}
-        return {name: values[name] for name in names}
+        out: dict[str, Any] = {}
+        for holder in self.query.find_all(exp.Placeholder):
+            bind = holder.meta.get(CONTEXT_BINDING)
+            out[holder.name] = values[holder.name] if bind is None else bind(context or {})
+        return out
 
     def transpile(self, dialect: str = "trino") -> str:
         """The same query in another dialect (Athena runs Trino's)."""

@@ -13,7 +13,7 @@ undecided (``Answer.decided_per_contact``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from typing import Any, Literal
 import duckdb
 
 from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+from growthos_segments.analytics.context import tenant_context
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.segments import SegmentSet
@@ -60,33 +61,38 @@ def answer(
     segment_id: str,
     tenant_id: str,
     now: datetime,
+    context: Mapping[str, Any] | None = None,
 ) -> Answer:
-    """Members of ``segment_id`` (of ``segments``) among ``tenant_id``'s contacts at ``now``."""
+    """Members of ``segment_id`` (of ``segments``) among ``tenant_id``'s contacts at ``now``.
+
+    A rule reading the tenant context (RFM thresholds) reads ``context`` (the stored
+    one, say) when given, else the context computed as of ``now`` by SQL where plugins
+    give it in SQL (:mod:`growthos_segments.analytics.context`); either way the query
+    and every contact decided one by one read the same context."""
     stamp = _as_of(con, tenant_id)
+    if context is None and segments.segments[segment_id].reads.context:
+        context = tenant_context(con, host, tenant_id, now, lambda: _documents(con, tenant_id))
     try:
         query = compile_segment(segments, segment_id, field_columns(con))
     except NoSqlForm as exc:
         reason = str(exc)
     else:
-        rows = con.execute(query.sql, query.parameters(tenant_id, now)).fetchall()
+        rows = con.execute(query.sql, query.parameters(tenant_id, now, context)).fetchall()
         undecided = sorted({contact_id for contact_id, member in rows if member is None})
         members = [contact_id for contact_id, member in rows if member]
         if undecided:
-            members += _per_contact(con, host, segments, segment_id, tenant_id, now, undecided)
+            members += _per_contact(con, segments, segment_id, tenant_id, now, context, undecided)
         return Answer(tuple(sorted(members)), "sql", stamp, decided_per_contact=len(undecided))
-    members = _per_contact(con, host, segments, segment_id, tenant_id, now, None)
+    members = _per_contact(con, segments, segment_id, tenant_id, now, context, None)
     return Answer(tuple(sorted(members)), "per-contact", stamp, reason)
 
 
 def _per_contact(
-    con: duckdb.DuckDBPyConnection, host: PluginHost, segments: SegmentSet, segment_id: str,
-    tenant_id: str, now: datetime, only: list[str] | None,
+    con: duckdb.DuckDBPyConnection, segments: SegmentSet, segment_id: str,
+    tenant_id: str, now: datetime, context: Mapping[str, Any] | None, only: list[str] | None,
 ) -> list[str]:
     """The members among the tenant's contacts (or ``only`` these ids), one by one."""
     compiled = segments.segments[segment_id]
-    context = None
-    if compiled.reads.context:
-        context = host.tenant_context(tenant_id, list(_documents(con, tenant_id)), now)
     members = []
     for contact_id, doc in _documents_with_ids(con, tenant_id, only):
         if compiled.evaluate(segments.view(doc, context=context), now)[0]:

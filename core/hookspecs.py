@@ -74,3 +74,15 @@ def tenant_context(
     :param now: the instant the data is computed for; plugins never read the
         clock themselves, so a recomputation for a past instant is reproducible.
     """
+
+
+@hookspec
+def tenant_context_sql() -> Mapping[str, Any] | None:
+    """The SQL forms of this plugin's tenant context, for the analytical path.
+
+    Return ``{namespace: growthos_segments.kit.sql.ContextForm}`` for every namespace
+    this plugin's :func:`tenant_context` returns (or ``None``): the analytical engine
+    then computes those namespaces with one query over the tenant's copy, and calls
+    :func:`tenant_context` only for plugins without this hook. A form must give
+    exactly the data :func:`tenant_context` gives for the same contacts and ``now``.
+    """

@@ -22,6 +22,13 @@ on the per-contact path. Where SQL cannot be exact for some stored values (dates
 spelled otherwise than ISO's one spelling, text beyond ASCII compared ignoring
 case), a form names those rows in ``undecided`` instead of guessing: the
 condition is unknown there and the per-contact path decides those contacts.
+
+A condition that reads the tenant context (``view.context``, e.g. RFM thresholds)
+reads it in SQL through :func:`context_parameter`: a named parameter whose value
+the form derives from the context when the query runs, so one compiled query
+serves every context. A plugin whose ``tenant_context`` hook has a SQL form
+gives it as a :class:`ContextForm` (hook ``tenant_context_sql``), so the
+whole-tenant pass runs in the analytical engine rather than contact by contact.
 """
 
 from __future__ import annotations
@@ -49,13 +56,16 @@ from growthos_segments.kit.operators import (
 
 __all__ = [
     "CONTACT_DOC",
+    "CONTEXT_BINDING",
     "NOW",
+    "ContextForm",
     "Instant",
     "SqlForm",
     "any_element",
     "any_equal",
     "beyond_ascii",
     "contains_sql",
+    "context_parameter",
     "double_compare",
     "false_if_null",
     "instant_of",
@@ -99,6 +109,45 @@ class SqlForm:
     """True for the rows SQL cannot answer exactly (e.g. a date written in a form only
     Python's parser reads). The condition is unknown there (SQL NULL); where that
     unknown decides the rule, the engine asks the per-contact path about that contact."""
+
+
+# --------------------------------------------------------------------------- tenant context
+
+CONTEXT_BINDING = "context_binding"
+"""The key, in a placeholder's sqlglot ``meta``, of the function giving its value from the
+tenant context (:func:`context_parameter`)."""
+
+
+def context_parameter(
+    name: str, kind: str, bind: Callable[[Mapping[str, Any]], Any]
+) -> exp.Expression:
+    """The named query parameter ``name`` (cast to the SQL type ``kind``) whose value is
+    ``bind(context)``, computed from the tenant context (``{}`` without one) when the
+    query runs (``CompiledQuery.parameters``).
+
+    The binding travels on the placeholder itself (its sqlglot ``meta``, which copies
+    and transforms keep), so a compiled query needs no registry of names, and the
+    query text stays the same whatever the context: the context's values never enter
+    it as text. Names are global to a query: prefix them with the context's
+    namespace, and give one name one binding.
+    """
+    holder = exp.Placeholder(this=name)
+    holder.meta[CONTEXT_BINDING] = bind
+    return exp.cast(holder, exp.DataType.build(kind))
+
+
+@dataclass(frozen=True, slots=True)
+class ContextForm:
+    """A tenant-context namespace computed by one SQL query over the ``events`` table
+    (and ``contacts``), instead of the ``tenant_context`` hook's pass over every contact.
+
+    ``query`` reads the named parameters ``tenant`` and ``now`` (the instant the context
+    is computed for, as the hook's ``now``) and returns one row; ``shape(row, now)``
+    turns that row into exactly the data the hook returns for the namespace.
+    """
+
+    query: exp.Select
+    shape: Callable[[tuple[Any, ...], datetime], Any]
 
 
 # --------------------------------------------------------------------------- JSON access

@@ -32,7 +32,8 @@ the ``tenant_context`` hook (see :func:`compute_rfm_context`):
   5x5 grid over (R, FM), see :data:`TIER_GRID`.
 
 Context and staleness: conditions read ``view.context["rfm"]``. Without it (or
-with no customers, or malformed) scores and tiers match nothing: the
+with no customers, or malformed: a list that is not four numbers, a recency cut
+beyond 100 years either way) scores and tiers match nothing: the
 segment waits for data rather than guessing. A threshold set older than its
 ``max_age_days`` (default 7) is *stale*; by default (``if_stale: "use"``) it is
 still used, because thresholds drift slowly and emptying "champions" because a
@@ -49,11 +50,11 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import accumulate
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
+from growthos_segments.core.limits import MAX_SPAN
 from growthos_segments.core.timeutil import parse_instant, to_iso
 from growthos_segments.kit import ConditionType, ContactView, Event, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_result
@@ -173,6 +174,26 @@ def tenant_context(
     return {"rfm": compute_rfm_context(contacts, now)}
 
 
+@hookimpl
+def tenant_context_sql() -> Mapping[str, Any]:
+    """The ``rfm`` context as one query over the analytical copy (same data as the hook's)."""
+    from growthos_segments.plugins.rfm_sql import CONTEXT_FORM
+
+    return {"rfm": CONTEXT_FORM}
+
+
+def _sql(form: str) -> Callable[[Any], Any]:
+    """A type's ``bulk_compile``: its form in :mod:`growthos_segments.plugins.rfm_sql`,
+    imported on first use so that only the analytical path loads sqlglot."""
+
+    def bulk_compile(params: Any) -> Any:
+        from growthos_segments.plugins import rfm_sql
+
+        return getattr(rfm_sql, form)(params)
+
+    return bulk_compile
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """A parsed threshold set: recency cuts as exact durations, F/M cuts as numbers."""
@@ -213,6 +234,8 @@ def _parse_thresholds(context: Mapping[str, Any]) -> Thresholds | None:
         stale_at = None if computed is None else computed + age
     except OverflowError:
         return None
+    if any(abs(cut) > MAX_SPAN for cut in cuts):
+        return None  # an order time plus such a cut would leave the calendar
     return Thresholds(cuts, frequency, monetary, stale_at)
 
 
@@ -226,15 +249,42 @@ def _thresholds(view: ContactView) -> Thresholds | None:
 @dataclass(frozen=True, slots=True)
 class Orders:
     times: list[datetime]
-    spend: list[float]
-    """``spend[i]`` is the total amount of the first ``i`` orders (prefix sums)."""
+    amounts: list[float]
+    """``amounts[i]`` is the amount of the order at ``times[i]`` (:func:`_amounts`)."""
+
+
+def _amounts(events: Sequence[Event]) -> list[float]:
+    """The events' amounts (a missing or non-numeric amount is 0.0) in time order and, at
+    one instant, in ascending amount: the order :func:`_total` adds them in.
+
+    Float additions depend on their order, and events of one instant have no order
+    the analytical copy keeps; ascending amount is one both paths can follow, so the
+    SQL forms (:mod:`growthos_segments.plugins.rfm_sql`) add the same numbers in the
+    same order and get the same totals to the last bit.
+    """
+    return [amount for _, amount in sorted((e.at, as_number(e.properties.get("amount")) or 0.0)
+                                           for e in events)]
+
+
+def _total(amounts: list[float], low: int, high: int) -> float:
+    """``amounts[low:high]`` added left to right from 0.0.
+
+    A window's total is a sum over the window's orders only, never a difference of
+    running totals since the first order: that would depend, in the last bits, on
+    orders older than the window, which a view holding only the declared lookback
+    does not have. With no negative amount it never grows as orders leave (float
+    addition is monotonic), which :func:`_falling_total_flip` relies on.
+    """
+    total = 0.0
+    for amount in amounts[low:high]:
+        total += amount
+    return total
 
 
 def _orders(view: ContactView) -> Orders:
     def compute() -> Orders:
         series = ORDERS.series(view)
-        amounts = (as_number(e.properties.get("amount")) or 0.0 for e in series.events)
-        return Orders(series.times, [0.0, *accumulate(amounts)])
+        return Orders(series.times, _amounts(series.events))
 
     return view.memo(("rfm", "orders"), compute)  # type: ignore[no-any-return]
 
@@ -245,7 +295,7 @@ def _measures(orders: Orders, at: datetime) -> tuple[timedelta, int, float] | No
     low = bisect_right(orders.times, at - PERIOD, 0, high)
     if high == low:
         return None
-    return at - orders.times[high - 1], high - low, orders.spend[high] - orders.spend[low]
+    return at - orders.times[high - 1], high - low, _total(orders.amounts, low, high)
 
 
 def _scores(orders: Orders, cuts: Thresholds, at: datetime) -> tuple[int, int, int] | None:
@@ -363,6 +413,7 @@ RFM_RECENCY = ConditionType(
     category=CATEGORY,
     params=RecencyParams,
     compile=_compile_recency,
+    bulk_compile=_sql("recency_form"),
     reads=lambda p: Reads(events=frozenset({ORDER_EVENT}), lookback=occurrence_of(p).lookback()),
     describe=_describe_recency,
     examples=(
@@ -390,6 +441,7 @@ RFM_FREQUENCY = ConditionType(
     category=CATEGORY,
     params=FrequencyParams,
     compile=lambda p: count_result(ORDERS, Window.of(p), Count.of(p), p.young_contacts),
+    bulk_compile=_sql("frequency_form"),
     reads=lambda p: Reads(
         events=frozenset({ORDER_EVENT}),
         lookback=Window.of(p).lookback,
@@ -442,9 +494,9 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
     width = window.width
     test = number_test(p)
     average = p.measure == "average"
-    prefix_key = ("rfm", "priced", selector.key)
+    amounts_key = ("rfm", "priced", selector.key)
 
-    def value_at(times: list[datetime], spend: list[float], at: datetime) -> bool:
+    def value_at(times: list[datetime], amounts: list[float], at: datetime) -> bool:
         high = bisect_right(times, at)
         if width is not None:
             low = bisect_right(times, at - width, 0, high)
@@ -454,7 +506,7 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
             high = max(low, min(high, bisect_left(times, window.end)))
         else:
             low = 0
-        total = spend[high] - spend[low]
+        total = _total(amounts, low, high)
         if average:
             return high > low and test(total / (high - low))
         return test(total)
@@ -466,12 +518,12 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
         series = selector.series(view)
         times = series.times
 
-        def prefix() -> tuple[list[float], bool]:
-            amounts = [as_number(e.properties.get("amount")) or 0.0 for e in series.events]
-            return [0.0, *accumulate(amounts)], all(a >= 0 for a in amounts)
+        def priced() -> tuple[list[float], bool]:
+            amounts = _amounts(series.events)
+            return amounts, all(amount >= 0 for amount in amounts)
 
-        spend, no_refunds = view.memo(prefix_key, prefix)
-        match = value_at(times, spend, now)
+        amounts, no_refunds = view.memo(amounts_key, priced)
+        match = value_at(times, amounts, now)
         high = bisect_right(times, now)
         future = times[high:]
         if width is None:
@@ -480,15 +532,15 @@ def _compile_monetary(p: MonetaryParams) -> Predicate:
             low = bisect_right(times, now - width, 0, high)
             if not future and not average and no_refunds:
                 return match, _falling_total_flip(
-                    times, spend, low, high, width, match, floor_ok, ceiling_ok)
+                    times, amounts, low, high, width, match, floor_ok, ceiling_ok)
             stream = merged((times[i] + width for i in range(low, len(times))), future)
-        return match, first_change(match, stream, lambda at: value_at(times, spend, at), now)
+        return match, first_change(match, stream, lambda at: value_at(times, amounts, at), now)
 
     return monetary
 
 
 def _falling_total_flip(
-    times: list[datetime], spend: list[float], low: int, high: int, width: timedelta,
+    times: list[datetime], amounts: list[float], low: int, high: int, width: timedelta,
     match: bool, floor_ok: Callable[[float], bool], ceiling_ok: Callable[[float], bool],
 ) -> datetime | None:
     """When a total that only falls (orders leave, none arrive, no refunds) flips the test.
@@ -498,10 +550,9 @@ def _falling_total_flip(
     the instant instead of a walk through every order in the window.
     """
     count = high - low
-    total = spend[high]
 
     def after(departed: int) -> float:
-        return total - spend[low + departed]
+        return _total(amounts, low + departed, high)
 
     if match:
         fails = bisect_left(range(1, count + 1), True, key=lambda j: not floor_ok(after(j)))
@@ -527,6 +578,7 @@ RFM_MONETARY = ConditionType(
     category=CATEGORY,
     params=MonetaryParams,
     compile=_compile_monetary,
+    bulk_compile=_sql("monetary_form"),
     reads=lambda p: Reads(events=frozenset({ORDER_EVENT}), lookback=Window.of(p).lookback),
     describe=lambda p: (f"{'average order value' if p.measure == 'average' else 'total spend'} "
                         f"{describe_number(p)} {describe_window(p)}"
@@ -582,6 +634,7 @@ RFM_SCORE = ConditionType(
     category=CATEGORY,
     params=RfmScoreParams,
     compile=_compile_rfm_score,
+    bulk_compile=_sql("score_form"),
     reads=lambda p: _CONTEXT_READS,
     describe=lambda p: f"RFM {p.dimension} score between {p.min} and {p.max}",
     examples=(
@@ -627,6 +680,7 @@ RFM_TIER = ConditionType(
     category=CATEGORY,
     params=RfmTierParams,
     compile=_compile_rfm_tier,
+    bulk_compile=_sql("tier_form"),
     reads=lambda p: _CONTEXT_READS,
     describe=lambda p: f"RFM tier {_tier_words(p.tier)}",
     examples=(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from itertools import count
 from typing import Any
@@ -32,21 +32,24 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def both_paths(
-    con: duckdb.DuckDBPyConnection, host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime
+    con: duckdb.DuckDBPyConnection, host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[set[str], Answer]:
     """(per-contact members, the analytical engine's answer) for ``docs`` loaded under a fresh tenant."""
     segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-    return both_paths_of_set(con, host, segments, "rule", docs, now)
+    return both_paths_of_set(con, host, segments, "rule", docs, now, context)
 
 
 def both_paths_of_set(
     con: duckdb.DuckDBPyConnection, host: PluginHost, segments: SegmentSet, segment_id: str,
-    docs: list[dict[str, Any]], now: datetime,
+    docs: list[dict[str, Any]], now: datetime, context: Mapping[str, Any] | None = None,
 ) -> tuple[set[str], Answer]:
     """The same for one segment of a set: per contact as ``segments evaluate`` decides it,
-    document by document, and by the engine."""
+    document by document, and by the engine. ``context`` is the tenant context both
+    paths read (rules reading none need none)."""
     tenant = f"t{next(_TENANTS)}"
     load_documents(con, [{**doc, "tenant_id": tenant} for doc in docs])
     evaluate = segments.segments[segment_id].evaluate
-    expected = {str(doc["contact_id"]) for doc in docs if evaluate(segments.view(doc), now)[0]}
-    return expected, answer(con, host, segments, segment_id, tenant, now)
+    expected = {str(doc["contact_id"]) for doc in docs
+                if evaluate(segments.view(doc, context=context), now)[0]}
+    return expected, answer(con, host, segments, segment_id, tenant, now, context=context)
