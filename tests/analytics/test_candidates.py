@@ -124,6 +124,8 @@ CASES = [
          {"s": _rule(VIP, exclude_segments=("recent",), include_contacts=("c05", "c31"),
                      exclude_contacts=("c08",))}),
     Case("a changed rule exits members", {"s": _rule(VIP)}, {"s": _rule(RECENT)}),
+    Case("static list", {},
+         {"s": _rule({}, type="static", include_contacts=("c03", "c04", "gone"))}),
     Case("no order in 60 days", {}, {"s": _rule(NO_ORDER_60)}, everyone=True),
     Case("opened 3 emails in 30 days", {}, {"s": _rule({"and": [OPENED_3, {"!": PRO}]})}),
     Case("young contacts wait", {}, {"s": _rule(NO_LOGIN_WAIT)}, everyone=True),
