@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from growthos_segments.analytics.fields import choose_fields, field_selects, path_of
 from growthos_segments.analytics.parquet import (
     CONTACTS,
     EVENTS,
@@ -85,6 +86,8 @@ __all__ = [
 ]
 
 DELTAS = "deltas"
+MERGED = "merged with the copy's deltas"
+"""The comment :func:`merge_deltas` leaves on the views it merged."""
 MANIFEST = "copy.json"
 SETTLE = timedelta(minutes=20)
 """A delta is folded once its newest record is this old: longer than the copy
@@ -92,6 +95,8 @@ function's ``MaximumRecordAgeInSeconds`` (900 s), after which Lambda no longer r
 a record, so nothing can write those records again."""
 BATCH_ROWS = 50_000
 """Documents a rebuild holds in memory before writing them as one file pair."""
+PARQUET = "(FORMAT parquet, COMPRESSION zstd)"
+"""How every file of the copy is written (as ``write_tenant`` writes its)."""
 MEMORY_LIMIT = "512MB"
 """DuckDB's memory for a fold; past it, its operators spill to a temporary folder."""
 POSITION_WIDTH = 40
@@ -168,13 +173,16 @@ def _rows(columns: Columns) -> dict[str, list[Any]]:
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection, columns: Columns, rows: Mapping[str, list[Any]], target: Path
+    con: duckdb.DuckDBPyConnection, columns: Columns, rows: Mapping[str, list[Any]], target: Path,
+    extra: Sequence[exp.Expression] = (),
 ) -> None:
-    """``rows`` (column -> values, one list per column) as one Parquet file at ``target``:
-    the values go in as query parameters, one list per column."""
+    """``rows`` (column -> values, one list per column) as one Parquet file at ``target``,
+    with the ``extra`` columns computed from them: the values go in as query parameters,
+    one list per column."""
     selects = ", ".join(f"unnest(${name}::{kind}[]) AS {_name(name)}" for name, kind in columns)  # constants
+    more = "".join(f", {select.sql('duckdb')}" for select in extra)
     target.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY (SELECT {selects}) TO {_text(target)} (FORMAT parquet)",
+    con.execute(f"COPY (SELECT *{more} FROM (SELECT {selects})) TO {_text(target)} {PARQUET}",
                 {name: rows[name] for name, _ in columns})
 
 
@@ -238,21 +246,17 @@ def _event_rows(changes: Sequence[CopyChange]) -> tuple[dict[str, list[Any]], in
     return rows, skipped
 
 
-FIELD = "field:"
-"""Prefix of the base's field columns: ``"field:a.b"`` holds ``json_extract(doc, '$."a"."b"')``
-for every row, so a delta row computes it from its own document."""
-
-
 def _delta_columns(columns: Sequence[str], own: Mapping[str, str]) -> str:
     """The delta side of a merge in the view's ``columns``: ``own`` maps a column to its
-    expression over the delta row ``d``, a field column is extracted from ``d.doc``, and
-    any other column deltas do not hold is NULL."""
+    expression over the delta row ``d``, a field column (:mod:`growthos_segments.analytics.fields`:
+    the JSON value at its path, for every row) is extracted from ``d.doc``, and any other
+    column deltas do not hold is NULL."""
     selects = []
     for column in columns:
         if column in own:
             value = own[column]
-        elif column.startswith(FIELD):
-            value = json_at(column.removeprefix(FIELD).split("."), exp.column("doc", table="d")).sql("duckdb")
+        elif path_of(column) is not None:
+            value = json_at(path_of(column) or (), exp.column("doc", table="d")).sql("duckdb")
         else:
             value = "NULL"
         selects.append(f"{value} AS {_name(column)}")
@@ -344,8 +348,9 @@ def merge_deltas(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: st
     and the tenant's deltas under ``root`` (see the module docstring), and record the
     copy's freshness in the table ``copy_state`` (``tenant_id``, ``as_of``).
 
-    Called after :func:`growthos_segments.analytics.parquet.open_tenant`; the views
-    keep their columns. Without deltas the views are left as they are.
+    :func:`growthos_segments.analytics.parquet.open_tenant` calls it last; the views keep
+    their columns. Without deltas the views are left as they are, and views merged
+    already are not merged twice (a second call is harmless).
     """
     folder = Path(root) / deltas_prefix(tenant_id)
     tenant = _text(tenant_id)
@@ -356,15 +361,19 @@ def merge_deltas(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: st
     contacts = sorted((folder / CONTACTS).glob("*.parquet"))
     events = sorted((folder / EVENTS).glob("*.parquet"))
     for view, files in ((CONTACTS, contacts), (EVENTS, events)):
-        if not files:
+        state = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = $view AND NOT internal",
+                            {"view": view}).fetchall()
+        if not files or state == [(MERGED,)]:
             continue
         columns = [row[0] for row in con.execute(f"DESCRIBE {view}").fetchall()]  # view: a constant
+        con.execute(f"DROP VIEW IF EXISTS {view}_base")  # an earlier merge's, whose view was replaced since
         con.execute(f"ALTER VIEW {view} RENAME TO {view}_base")
         merge = _merged_contacts if view == CONTACTS else _merged_events
         merged = merge(f"{view}_base", files, columns)
         select = ", ".join(f"{tenant}::VARCHAR AS tenant_id" if column == "tenant_id" else _name(column)
                            for column in columns)
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {select} FROM ({merged})")
+        con.execute(f"COMMENT ON VIEW {view} IS {_text(MERGED)}")
 
 
 class ParquetCopy:
@@ -442,7 +451,7 @@ class ParquetCopy:
                     (staging / table).mkdir(parents=True)
                     selected = ", ".join(_name(column) for column in columns)
                     con.execute(f"COPY (SELECT {selected} FROM ({query})) TO "
-                                f"{_text(staging / table / name)} (FORMAT parquet)")
+                                f"{_text(staging / table / name)} {PARQUET}")
             finally:
                 con.close()
             _write_manifest(staging, as_of)
@@ -476,10 +485,14 @@ class ParquetCopy:
             contacts, events = _rows(_CONTACT_BASE), _rows(_EVENT_BASE)
             parts, generation = 0, uuid.uuid4().hex[:12]
 
+            paths: tuple[tuple[str, ...], ...] | None = None
+
             def flush() -> None:
-                nonlocal parts
+                nonlocal parts, paths
+                if paths is None:  # the first batch is the sample the field columns are chosen from
+                    paths = choose_fields(json.loads(doc) for doc in contacts["doc"])
                 name = f"part-{generation}-{parts:05d}.parquet"
-                _write(con, _CONTACT_BASE, contacts, staging / CONTACTS / name)
+                _write(con, _CONTACT_BASE, contacts, staging / CONTACTS / name, field_selects(paths))
                 _write(con, _EVENT_BASE, events, staging / EVENTS / name)
                 parts += 1
                 for rows in (contacts, events):

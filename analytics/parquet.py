@@ -302,7 +302,10 @@ def open_tenant(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str
     Only that folder is read, so nothing another tenant wrote can reach a query
     on this connection. The session's time zone is set to UTC, so event times
     come back as they were written, and DuckDB's progress bar is off (it would
-    write to the caller's terminal).
+    write to the caller's terminal). The tenant's deltas, the changes the streams
+    brought since its base files were written, are merged into both views
+    (:func:`growthos_segments.analytics.deltas.merge_deltas`), which also records
+    how fresh the copy is in ``copy_state``.
     """
     from sqlglot import exp
 
@@ -326,6 +329,9 @@ def open_tenant(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str
         f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT {tenant}::VARCHAR AS tenant_id, contact_id, name, "
         f"\"at\", properties::JSON AS properties, event_id FROM {_scan(folder, EVENTS)}"
     )
+    from growthos_segments.analytics.deltas import merge_deltas  # it builds on this module
+
+    merge_deltas(con, root, tenant_id)
 
 
 def read_documents(con: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
