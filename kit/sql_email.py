@@ -12,28 +12,36 @@ only these families read, each with exactly the per-contact meaning:
   (Unicode whitespace) and ``str.lower()`` reproduced by character classes Python
   itself lists, so they are exact for every text;
 - per-campaign timelines (:func:`campaign_times`, :func:`any_of`) for the
-  conditions that pair a send with the opens and clicks of the same campaign.
+  conditions that pair a send with the opens and clicks of the same campaign;
+- local time in a zone (:func:`local_time`) with the offsets of Python's own tz
+  database, and the most common slot of a histogram (:func:`most_common_in`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from sqlglot import exp
 
+from growthos_segments.core.limits import EARLIEST_INSTANT, LATEST_INSTANT
+from growthos_segments.core.timeutil import zone
 from growthos_segments.kit.sql import false_if_null, is_kind, json_at, text_of
-from growthos_segments.kit.sql_events import EVENT_AT, EVENT_PROPERTIES, count_of
+from growthos_segments.kit.sql_events import EVENT_AT, EVENT_PROPERTIES, instant
 
 __all__ = [
     "NON_ASCII",
+    "SPAN_COVERED",
     "any_of",
     "campaign_times",
     "device_is",
     "field",
+    "local_time",
     "most_common_in",
     "plain_id",
     "text_contains",
+    "zone_offsets",
 ]
 
 _ZERO = exp.Literal.number(0)
@@ -136,22 +144,103 @@ def any_of(pairs: exp.Expression, variable: str, test: exp.Expression) -> exp.Ex
     return exp.GT(this=exp.ArraySize(this=kept), expression=_ZERO.copy())
 
 
+_DAY = 86_400
+
+
+@cache
+def zone_offsets(name: str) -> tuple[tuple[datetime, timedelta], ...]:
+    """The UTC offsets Python gives instants in zone ``name`` over the years events may hold
+    (:data:`~growthos_segments.core.limits.EARLIEST_INSTANT` to ``LATEST_INSTANT``): pieces
+    ``(from, offset)``, each offset holding from its instant to the next piece's.
+
+    Found by asking Python's zone at every midnight (UTC) and, where the offset differs
+    from the day before, for the second it changes (Python reads the tz database's
+    transitions, whole seconds, ignoring microseconds). A change undone within the same
+    day would be missed: the database's changes are days apart (four days at the least
+    today; tests compare with its transitions for zones with the closest ones).
+    """
+    tz = zone(name)
+
+    def offset(second: int) -> timedelta:
+        moment = datetime.fromtimestamp(second, UTC).astimezone(tz).utcoffset()
+        assert moment is not None  # a zone always has an offset
+        return moment
+
+    first, last = int(EARLIEST_INSTANT.timestamp()), int(LATEST_INSTANT.timestamp())
+    pieces = [(first, offset(first))]
+    for day in range(first, last, _DAY):
+        after = offset(min(day + _DAY, last - 1))
+        if after == pieces[-1][1]:
+            continue
+        low, high = day, min(day + _DAY, last - 1)  # offset(low) is the old one, offset(high) the new
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if offset(middle) == pieces[-1][1] else (low, middle)
+        pieces.append((high, after))
+    return tuple((datetime.fromtimestamp(second, UTC), length) for second, length in pieces)
+
+
+def _offset_at(pieces: Sequence[tuple[datetime, timedelta]]) -> exp.Expression:
+    """The offset (microseconds) of the piece holding ``at``: a balanced CASE, so a row
+    makes a logarithmic number of comparisons."""
+    if len(pieces) == 1:
+        return exp.Literal.number(pieces[0][1] // timedelta(microseconds=1))
+    middle = len(pieces) // 2
+    before = exp.LT(this=EVENT_AT.copy(), expression=instant(pieces[middle][0]))
+    return exp.Case(ifs=[exp.If(this=before, true=_offset_at(pieces[:middle]))],
+                    default=_offset_at(pieces[middle:]))
+
+
+SPAN_COVERED = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2040, 1, 1, tzinfo=UTC))
+"""Where a zone with many changes of offset (daylight saving time) is converted in SQL."""
+_FEW = 16
+"""Changes of offset a zone may have over all supported years and be converted everywhere."""
+
+
+def local_time(name: str) -> tuple[exp.Expression, exp.Expression | None]:
+    """``(local, outside)``: the row's ``at`` as local wall-clock time (TIMESTAMP) in zone
+    ``name``, as ``at.astimezone(zone(name))`` reads it: UTC plus Python's offset at that
+    instant (:func:`zone_offsets`), not DuckDB's own zone data, which differs from
+    Python's for many zones at some instants.
+
+    A zone with more than a few changes of offset is converted only inside
+    :data:`SPAN_COVERED` (a zone with daylight saving time has two a year: 600 over the
+    supported years would make a query of 100 KB that takes a second to build);
+    ``outside`` is true for the rows out of it (``None``: every row is converted), which
+    the caller leaves to the per-contact path.
+    """
+    utc = exp.AtTimeZone(this=EVENT_AT.copy(), zone=exp.Literal.string("UTC"))
+    pieces = zone_offsets(name)
+    outside = None
+    if len(pieces) > _FEW:
+        start, end = SPAN_COVERED
+        held = [piece for piece in pieces if piece[0] <= start][-1][1]
+        pieces = ((start, held), *(piece for piece in pieces if start < piece[0] < end))
+        outside = exp.or_(exp.LT(this=EVENT_AT.copy(), expression=instant(start)),
+                          exp.GTE(this=EVENT_AT.copy(), expression=instant(end)))
+    if len(pieces) == 1 and not pieces[0][1]:
+        return utc, outside
+    shift = exp.Anonymous(this="to_microseconds", expressions=[
+        exp.cast(_offset_at(pieces), exp.DataType.build("BIGINT"))])
+    return exp.Add(this=utc, expression=shift), outside
+
+
 def most_common_in(
-    rows: exp.Expression, slot_of: exp.Expression, slots: Iterable[int], wanted: Collection[int],
-    prefix: str, aggregates: dict[str, exp.Expression],
-) -> exp.Expression:
-    """A most common slot (hour, weekday) of the rows is a wanted one, ties qualifying, and
-    there is one at all (``email_open_time``'s preference). Adds one count aggregate per
-    slot (``<prefix><slot>``) to ``aggregates``."""
+    rows: exp.Expression, slot_of: exp.Expression, slots: Iterable[int], wanted: Collection[int], name: str,
+) -> tuple[exp.Expression, exp.Expression]:
+    """``(aggregate, test)``: the aggregate is the histogram of ``slot_of`` (hour, weekday)
+    over the rows; the test, on it (as column ``name``), is ``email_open_time``'s
+    preference: a most common slot is a wanted one, ties qualifying, and there is one."""
+    histogram = exp.Filter(this=exp.Anonymous(this="histogram", expressions=[slot_of]),
+                           expression=exp.Where(this=rows.copy()))
     counts: dict[bool, list[exp.Expression]] = {True: [], False: []}
     for slot in slots:
-        name = f"{prefix}{slot}"
-        aggregates[name] = count_of(exp.and_(rows.copy(), exp.EQ(this=slot_of.copy(),
-                                                                  expression=exp.Literal.number(slot))))
-        counts[slot in wanted].append(exp.func("coalesce", exp.column(name), _ZERO.copy()))
+        count = exp.Anonymous(this="map_extract_value",
+                              expressions=[exp.column(name), exp.Literal.number(slot)])
+        counts[slot in wanted].append(exp.func("coalesce", count, _ZERO.copy()))
     best_in = exp.Greatest(this=counts[True][0], expressions=counts[True][1:])
     test = exp.GT(this=best_in, expression=_ZERO.copy())
     if not counts[False]:
-        return test
+        return histogram, test
     best_out = exp.Greatest(this=counts[False][0], expressions=counts[False][1:])
-    return exp.and_(test, exp.GTE(this=best_in.copy(), expression=best_out))
+    return histogram, exp.and_(test, exp.GTE(this=best_in.copy(), expression=best_out))

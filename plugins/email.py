@@ -787,41 +787,43 @@ _UTC_NAMES = ("UTC", "Z", "utc")
 """The spellings :func:`growthos_segments.core.timeutil.zone` reads as UTC itself."""
 
 
-def _sql_open_time(p: OpenTimeParams) -> SqlForm | None:
-    """Exact in UTC only: ``None`` (per contact) for a ``timezone`` param other than UTC,
-    and without one a contact naming a zone in ``attributes.timezone`` other than UTC is
-    left to the per-contact path. DuckDB's zones (ICU) disagree with Python's tz database
-    for many zones at some instants (historical offsets, changes announced since one of
-    them was released), so SQL does not convert to local time."""
-    if p.timezone is not None and p.timezone not in _UTC_NAMES:
-        return None
+def _sql_open_time(p: OpenTimeParams) -> SqlForm:
+    """Local time in the ``timezone`` param with Python's own offsets (exact in every zone
+    it accepts; in a zone with daylight saving time, contacts with opens outside the years
+    :data:`~growthos_segments.kit.sql_email.SPAN_COVERED` are left to the per-contact
+    path). Without the param, contacts naming a zone other than UTC in
+    ``attributes.timezone`` are left to the per-contact path (each could name any zone)."""
     from sqlglot import exp
 
     from growthos_segments.kit.sql import SqlForm, false_if_null, is_kind, json_at, text_of
-    from growthos_segments.kit.sql_email import most_common_in
-    from growthos_segments.kit.sql_events import EVENT_AT, count_matches, count_of, in_window
+    from growthos_segments.kit.sql_email import local_time, most_common_in
+    from growthos_segments.kit.sql_events import count_matches, count_of, in_window
 
     window = Window(width=parse_duration(p.within)) if p.within else Window()
     rows = exp.and_(_rows("opened", None), in_window(window))
-    utc = exp.AtTimeZone(this=EVENT_AT.copy(), zone=exp.Literal.string("UTC"))
+    local, outside = local_time(p.timezone or "UTC")
     aggregates = {"ot_n": count_of(rows)}
     enough = count_matches(exp.column("ot_n"), Count(p.min_opens, None))
+    doubts = []  # without enough opens no zone can make it match: only those contacts are in doubt
+    if outside is not None:
+        aggregates["ot_outside"] = count_of(exp.and_(rows.copy(), outside))
+        doubts.append(count_matches(exp.column("ot_outside"), Count(1, None)))
     tests = [enough]
     if p.hours is not None:
-        hours = set(_hour_range(*p.hours))
-        tests.append(most_common_in(rows, exp.Hour(this=utc), range(24), hours, "ot_h", aggregates))
+        aggregates["ot_hours"], test = most_common_in(
+            rows, exp.Hour(this=local), range(24), set(_hour_range(*p.hours)), "ot_hours")
+        tests.append(test)
     if p.weekdays is not None:  # ISO weekdays run from 1 (Monday), Python's from 0
-        days = {_WEEKDAYS.index(day) + 1 for day in p.weekdays}
-        tests.append(most_common_in(rows, exp.DayOfWeekIso(this=utc.copy()), range(1, 8), days, "ot_d",
-                                    aggregates))
-    predicate = exp.and_(*tests)
-    if p.timezone is not None:
-        return SqlForm(predicate, aggregates)
-    named = json_at(("attributes", "timezone"))
-    elsewhere = exp.and_(is_kind(named, "VARCHAR"), exp.not_(exp.In(
-        this=text_of(named.copy()), expressions=[exp.Literal.string(name) for name in _UTC_NAMES])))
-    # Without enough opens no zone can make it match: only those contacts are in doubt.
-    return SqlForm(predicate, aggregates, exp.and_(false_if_null(elsewhere), enough.copy()))
+        aggregates["ot_days"], test = most_common_in(
+            rows, exp.DayOfWeekIso(this=local.copy()), range(1, 8),
+            {_WEEKDAYS.index(day) + 1 for day in p.weekdays}, "ot_days")
+        tests.append(test)
+    if p.timezone is None:
+        named = json_at(("attributes", "timezone"))
+        doubts.append(false_if_null(exp.and_(is_kind(named, "VARCHAR"), exp.not_(exp.In(
+            this=text_of(named.copy()), expressions=[exp.Literal.string(name) for name in _UTC_NAMES])))))
+    undecided = exp.and_(exp.or_(*doubts), enough.copy()) if doubts else None
+    return SqlForm(exp.and_(*tests), aggregates, undecided)
 
 
 def _describe_open_time(p: OpenTimeParams) -> str:

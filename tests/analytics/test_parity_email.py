@@ -16,6 +16,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -26,6 +27,9 @@ from growthos_segments.analytics.engine import Answer, answer
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.rules import parse_rule
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
+from growthos_segments.core.timeutil import zone
+from growthos_segments.kit.sql_email import SPAN_COVERED, local_time, zone_offsets
+from growthos_segments.kit.sql_events import EVENT_AT
 from tests.analytics.conftest import both_paths
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -284,8 +288,8 @@ def _rules() -> list[tuple[dict[str, Any], bool]]:
     ):
         cases.append(({"email_open_time": timing}, True))
         cases += [
-            ({"email_open_time": {**timing, "timezone": name}}, name in ("UTC", "utc"))
-            for name in ("UTC", "utc", "Europe/London", "America/Vancouver")
+            ({"email_open_time": {**timing, "timezone": name}}, True)
+            for name in ("UTC", "utc", "Europe/London", "America/Vancouver", "Asia/Kathmandu")
         ]
     return cases
 
@@ -467,8 +471,82 @@ def test_open_time_leaves_contacts_in_other_zones_to_the_per_contact_path(con: A
 
 
 def test_every_form_reads_back_in_trino(host: Any) -> None:
-    for rule, sql in [*_rules(), *((rule, True) for rule in _composed())]:
-        if not sql:
-            continue
+    """A rule of each type with and without its optional parts (sqlglot's Trino round trip
+    is the slow part)."""
+    shapes: dict[str, dict[str, Any]] = {}
+    optional = {"within", "between", "young_contacts", "campaign_id", "case_insensitive", "timezone",
+                "weekdays", "after_send", "sent_within", "older_than", "referrer_id"}
+    for rule, _ in _rules():
+        ((name, params),) = rule.items()
+        shapes.setdefault(f"{name} {sorted(optional & set(params))}", rule)
+    for rule in [*shapes.values(), *_composed()]:
         query = compile_rule(parse_rule(rule, host))
         assert isinstance(sqlglot.parse_one(query.transpile("trino"), read="trino"), exp.Select), rule
+
+
+LOCAL_ZONES = ("Europe/London", "America/Vancouver", "Asia/Kathmandu", "Australia/Lord_Howe",
+               "Africa/Casablanca", "Europe/Amsterdam", "America/St_Johns", "Pacific/Kiritimati", "Etc/GMT+5",
+               "Africa/Freetown", "Asia/Gaza", "America/Cambridge_Bay", "UTC")
+"""DST of an hour and of half an hour, offsets in quarter hours and in seconds (Amsterdam's
+mean time until 1937), Morocco's Ramadan changes, the Pacific's date-line jump, fixed
+offsets, and the zones whose changes lie closest together."""
+
+
+@pytest.mark.parametrize("name", LOCAL_ZONES)
+def test_local_time_is_pythons_at_every_change_of_offset(con: Any, name: str) -> None:
+    """Every change of the zone's offset from 1900 to 2200 (a microsecond either side), and
+    every 29th day between: the local hour and weekday in SQL are Python's, where SQL
+    converts (everywhere, or inside SPAN_COVERED for a zone with many changes)."""
+    changes = [moment for moment, _ in zone_offsets(name)][1:]
+    days = [datetime(1900, 1, 1, 7, 13, tzinfo=UTC) + timedelta(days=d) for d in range(0, 300 * 365, 29)]
+    instants = sorted({m + d for m in changes for d in (-US, timedelta(0), US)} | set(days))
+    table = pa.table({"at": pa.array(instants, pa.timestamp("us", tz="UTC"))})
+    local, outside = local_time(name)
+    query = exp.select(EVENT_AT.copy(), exp.Hour(this=local), exp.DayOfWeekIso(this=local.copy()),
+                       outside or exp.false())
+    query = query.from_("instants")
+    con.register("instants", table)
+    try:
+        rows = con.execute(query.sql(dialect="duckdb")).fetchall()
+    finally:
+        con.unregister("instants")
+    tz = zone(name)
+    wrong = [(at, hour, day) for at, hour, day, out in rows
+             if not out and (hour, day) != (at.astimezone(tz).hour, at.astimezone(tz).isoweekday())]
+    assert not wrong, wrong[:5]
+    assert len(rows) == len(instants)
+    start, end = SPAN_COVERED
+    assert [out for *_, out in rows] == [outside is not None and not start <= at < end for at, *_ in rows]
+    assert (outside is None) == (name in ("Asia/Kathmandu", "Pacific/Kiritimati", "Etc/GMT+5", "UTC"))
+
+
+@pytest.mark.parametrize("name", ["Africa/Freetown", "America/Cambridge_Bay", "Asia/Gaza", "Europe/London",
+                                  "Africa/Casablanca", "Europe/Amsterdam"])
+def test_the_offsets_change_where_the_tz_database_says(name: str) -> None:
+    """The daily probe finds every transition of Python's reading of the database up to its
+    last explicit one, for the zones whose transitions lie closest together."""
+    from zoneinfo._zoneinfo import ZoneInfo as PureZoneInfo  # Python's reader, with its list of transitions
+
+    first, last = datetime(1900, 1, 1, tzinfo=UTC).timestamp(), datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+    listed = [t for t in PureZoneInfo(name)._trans_utc if first < t < last]  # type: ignore[attr-defined]
+    tz = zone(name)
+    offsets = [(datetime.fromtimestamp(t - 1, UTC).astimezone(tz).utcoffset(),
+                datetime.fromtimestamp(t, UTC).astimezone(tz).utcoffset()) for t in listed]
+    changes = {datetime.fromtimestamp(t, UTC) for t, (before, after) in zip(listed, offsets, strict=True)
+               if before != after}
+    found = {moment for moment, _ in zone_offsets(name)[1:]}
+    assert changes and changes == {moment for moment in found if moment.timestamp() <= max(listed)}
+
+
+def test_opens_outside_the_converted_years_are_decided_per_contact(con: Any, host: Any) -> None:
+    """London at 23:30 UTC is 23:30 in winter and 00:30 in summer, in 1995 and 2045 too."""
+    summer = [datetime(1995, 7, 1, 23, 30, tzinfo=UTC), datetime(2045, 7, 1, 23, 30, tzinfo=UTC),
+              datetime(2026, 7, 1, 23, 30, tzinfo=UTC)]
+    docs = [{"contact_id": str(at.year), "events": [{"name": "email.opened", "at": _iso(at)}]}
+            for at in summer]
+    docs.append({"contact_id": "winter", "events": [{"name": "email.opened", "at": "1995-01-01T23:30:00Z"}]})
+    rule = {"email_open_time": {"hours": [0, 0], "timezone": "Europe/London"}}
+    expected, got = both_paths(con, host, rule, docs, datetime(2050, 1, 1, tzinfo=UTC))
+    assert (got.path, set(got.members)) == ("sql", expected)
+    assert expected == {"1995", "2045", "2026"}
+    assert got.decided_per_contact == 3  # 1995 (twice) and 2045; 2026 is converted in SQL
