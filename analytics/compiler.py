@@ -20,8 +20,10 @@ contacts whose answer the unknown decides (``member`` NULL), which the engine
 evaluates per contact.
 
 A node with no exact SQL form (a type without ``bulk_compile``, a form refused for
-its params, a plain JsonLogic expression for now, manual picks that are not all
-strings) raises :class:`NoSqlForm` naming it; the engine then answers per contact.
+its params, a plain JsonLogic expression using an operator
+:mod:`growthos_segments.analytics.jsonlogic` does not translate, manual picks that
+are not all strings) raises :class:`NoSqlForm` naming it; the engine then answers
+per contact.
 
 The query reads the named parameters ``tenant`` and ``now`` (TIMESTAMPTZ), and those
 conditions derive from the tenant context (:meth:`CompiledQuery.parameters`).
@@ -196,7 +198,9 @@ class _Compiler:
         if isinstance(node, SegmentRef):
             return self.segment(node.segment_id, f"{path}/segment")
         assert isinstance(node, Expr)
-        raise NoSqlForm(path, "plain JsonLogic expressions have no SQL form yet")
+        from growthos_segments.analytics.jsonlogic import expression_sql  # it imports NoSqlForm from here
+
+        return expression_sql(node.logic, path)
 
     def segment(self, segment_id: str, path: str) -> exp.Expression:
         """As ``CompiledSegment.evaluate``: excluded by hand, else included by hand, else the rule."""
