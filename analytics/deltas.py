@@ -33,8 +33,10 @@ folded, oldest first. It folds only deltas whose newest record is older than
 in ``template.yaml``: no retry of the stream can write those records again, so
 no delta written after the fold can hold a state older than the new base. A
 delta written during the fold is not in the list it read, so it stays and
-overrides the base as every delta does. Two folds at once each read the deltas
-before the base, so the one that swaps last still holds every change.
+overrides the base as every delta does. Folds never run two at once: only the
+copy's fold function calls :meth:`ParquetCopy.compact`, and ``template.yaml``
+reserves it one concurrent execution (two folds of a tenant at once could each
+delete deltas the other's new base lacks).
 
 Everything here writes Parquet with DuckDB (``COPY ... TO``), never pyarrow,
 because the copy function runs it inside Lambda, whose layer has no pyarrow.
@@ -89,9 +91,9 @@ DELTAS = "deltas"
 MERGED = "merged with the copy's deltas"
 """The comment :func:`merge_deltas` leaves on the views it merged."""
 MANIFEST = "copy.json"
-SETTLE = timedelta(minutes=20)
+SETTLE = timedelta(seconds=150)
 """A delta is folded once its newest record is this old: longer than the copy
-function's ``MaximumRecordAgeInSeconds`` (900 s), after which Lambda no longer retries
+function's ``MaximumRecordAgeInSeconds`` (120 s), after which Lambda no longer retries
 a record, so nothing can write those records again."""
 BATCH_ROWS = 50_000
 """Documents a rebuild holds in memory before writing them as one file pair."""
@@ -421,6 +423,15 @@ class ParquetCopy:
 
     def pending(self, tenant_id: str) -> int:
         return len(self._deltas(tenant_id))
+
+    def backlog(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for path in self._storage.listing(DELTAS + "/"):
+            folder = path.split("/")[1] if path.count("/") >= 3 else ""
+            if folder.startswith("tenant_id=") and Delta.parse(path) is not None:
+                tenant = folder.removeprefix("tenant_id=")
+                counts[tenant] = counts.get(tenant, 0) + 1
+        return counts
 
     def as_of(self, tenant_id: str) -> datetime | None:
         return stored_as_of(self._storage.local_root(tenant_id), tenant_id)

@@ -91,7 +91,11 @@ class AnalyticsCopy(Protocol):
         ...
 
     def pending(self, tenant_id: str) -> int:
-        """Deltas written since the tenant's base files."""
+        """Delta files written since the tenant's base files."""
+        ...
+
+    def backlog(self) -> dict[str, int]:
+        """Delta files per tenant that has any."""
         ...
 
     def compact(self, tenant_id: str, *, now: datetime) -> int:

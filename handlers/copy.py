@@ -2,10 +2,10 @@
 
 Both tables' streams invoke it (``template.yaml``), beside the stream evaluator.
 Each batch becomes one delta per tenant it touches, under ``ANALYTICS_COPY`` (a
-folder locally, ``s3://bucket/prefix`` on AWS); a tenant with many deltas gets
-them folded into its base files. A record that cannot be read, or whose tenant's
-delta could not be written, is a batch item failure: Lambda retries from it, and
-the retried delta replaces the one written before.
+folder locally, ``s3://bucket/prefix`` on AWS); ``handlers/copy_fold.py`` folds
+them into base files. A record that cannot be read, or whose tenant's delta could
+not be written, is a batch item failure: Lambda retries from it, and the retried
+delta replaces the one written before.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "tenants": len(result.written),
             "contacts": sum(w.contacts for w in result.written),
             "events": sum(w.events for w in result.written),
-            "folded": result.folded,
             "failed_records": len(result.failed),
         },
     )

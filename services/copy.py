@@ -7,10 +7,14 @@ the newest one (:meth:`CopyService.apply_batch`): a retried batch writes the
 same name again instead of a second copy, and the name states how fresh the
 copy is. A record that cannot be read, or whose tenant's delta cannot be
 written, is reported failed (Lambda retries from it; the delta names make the
-retry harmless). When a tenant has more than ``fold_after`` delta files they
-are folded into its base files, after the batch's deltas are written: a fold
-that fails is logged and tried again on a later batch, never a reason to
-deliver the batch again.
+retry harmless).
+
+:meth:`CopyService.fold_due` folds the deltas of each tenant holding more than
+``fold_after`` delta files into its base files, most deltas first, until its
+caller runs out of time. It runs on a schedule in a function of its own with one
+concurrent execution (``template.yaml``), never beside a stream batch: a batch
+is never slowed or retried because of a fold, and two folds of a tenant never
+run at once.
 
 :meth:`CopyService.rebuild` writes a tenant's copy from the tables (existing
 tenants, disaster recovery, the local stack's demo data), as of the instant it
@@ -51,8 +55,6 @@ class CopyBatchResult:
     failed: dict[str, Exception] = field(default_factory=dict)
     """Record id -> why (every record of a tenant whose delta could not be written)."""
     written: list[CopyWritten] = field(default_factory=list)
-    folded: int = 0
-    """Delta files folded into base files after this batch."""
 
 
 class CopyService:
@@ -91,20 +93,23 @@ class CopyService:
                 log.exception("writing the delta of tenant %s failed", tenant_id)
                 for rid, _ in group:
                     result.failed[rid] = error
-        for written in result.written:
-            result.folded += self.fold(written.tenant_id)
         return result
 
-    def fold(self, tenant_id: str) -> int:
-        """Fold the tenant's settled deltas when it holds more than ``fold_after``; returns
-        the delta files folded (a failure is logged and returns 0: the deltas stay readable)."""
-        try:
-            if self._copy.pending(tenant_id) <= self._fold_after:
-                return 0
-            return self._copy.compact(tenant_id, now=self._clock())
-        except Exception:
-            log.exception("folding the deltas of tenant %s failed", tenant_id)
-            return 0
+    def fold_due(self, *, out_of_time: Callable[[], bool] = lambda: False) -> dict[str, int]:
+        """Fold the deltas of every tenant holding more than ``fold_after`` delta files, the
+        most first, until ``out_of_time`` says so; returns the files folded per tenant. A
+        tenant whose fold fails is logged and skipped: its deltas stay readable, and the
+        next run tries again."""
+        folded: dict[str, int] = {}
+        due = sorted(((n, t) for t, n in self._copy.backlog().items() if n > self._fold_after), reverse=True)
+        for _, tenant_id in due:
+            if out_of_time():
+                break
+            try:
+                folded[tenant_id] = self._copy.compact(tenant_id, now=self._clock())
+            except Exception:
+                log.exception("folding the deltas of tenant %s failed", tenant_id)
+        return folded
 
     def rebuild(self, tenant_id: str) -> int:
         """Write the tenant's copy from the tables; returns the contacts written."""

@@ -295,3 +295,44 @@ def test_segments_copy_athena_views_prints_trino_statements(capsys: pytest.Captu
     parsed = [sqlglot.parse_one(text, read="trino") for text in statements]
     assert [tree.this.sql("trino") for tree in parsed] == [
         '"prod_segments_copy".contacts_current', '"prod_segments_copy".events_current']
+
+
+def test_the_fold_takes_the_tenants_with_most_deltas_first_while_time_lasts(
+    repos: Repositories, empty_copy: Path, tmp_path: Path
+) -> None:
+    write_changes(repos)
+    copy = ParquetCopy(LocalCopyStorage(empty_copy), workdir=tmp_path / "work")
+    later = datetime.now(UTC) + timedelta(days=1)  # every delta settled
+    folder = CopyService(DynamoCopyRecords(repos.settings.tables), copy, fold_after=1, clock=lambda: later)
+    for batch in stream_batches(repos):
+        folder.apply_batch(batch)
+    assert copy.backlog() == {"t1": 2, "t2": 2}  # a contacts and an events delta each
+    before = from_copy(empty_copy, "t1"), from_copy(empty_copy, "t2")
+    asked: list[bool] = []
+
+    def out_of_time() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    assert folder.fold_due(out_of_time=out_of_time) == {"t2": 2}  # ties go by name, the last first
+    assert copy.backlog() == {"t1": 2}
+    assert folder.fold_due() == {"t1": 2}
+    assert copy.backlog() == {}
+    assert (from_copy(empty_copy, "t1"), from_copy(empty_copy, "t2")) == before
+
+
+def test_the_fold_handler_folds_what_is_due(
+    repos: Repositories, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from growthos_segments.handlers import copy_fold
+
+    for name, value in repos.settings.table_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ANALYTICS_COPY", str(tmp_path / "copy"))
+    current_settings.cache_clear()
+    copy_handler.service.cache_clear()
+    try:
+        assert copy_fold.handler({}, _Context()) == {"folded": {}}  # nothing to fold
+    finally:
+        current_settings.cache_clear()
+        copy_handler.service.cache_clear()
