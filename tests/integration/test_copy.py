@@ -11,6 +11,7 @@ and for the copy kept in S3 (moto's) and read through the local cache.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -214,25 +215,27 @@ class _Context:
         return 60_000
 
 
-def test_the_handler_reports_the_records_it_could_not_copy(
-    repos: Repositories, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def deployed(repos: Repositories, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The functions' environment (tables, ``ANALYTICS_COPY``) as Lambda gives it; the copy's folder."""
     for name, value in repos.settings.table_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ANALYTICS_COPY", str(tmp_path / "copy"))
     current_settings.cache_clear()
     copy_handler.service.cache_clear()
-    try:
-        write_changes(repos)
-        contacts, _ = stream_batches(repos)
-        poison = {**contacts[0], "dynamodb": {**contacts[0]["dynamodb"], "Keys": {}, "SequenceNumber": "7"}}
-        answer = copy_handler.handler({"Records": [*contacts, poison]}, _Context())
-        assert answer == {"batchItemFailures": [{"itemIdentifier": "7"}]}
-        assert copy_handler.handler({"Records": []}, _Context()) == {"batchItemFailures": []}
-        assert (tmp_path / "copy" / deltas_prefix("t1") / "contacts").is_dir()
-    finally:
-        current_settings.cache_clear()
-        copy_handler.service.cache_clear()
+    yield tmp_path / "copy"
+    current_settings.cache_clear()
+    copy_handler.service.cache_clear()
+
+
+def test_the_handler_reports_the_records_it_could_not_copy(repos: Repositories, deployed: Path) -> None:
+    write_changes(repos)
+    contacts, _ = stream_batches(repos)
+    poison = {**contacts[0], "dynamodb": {**contacts[0]["dynamodb"], "Keys": {}, "SequenceNumber": "7"}}
+    answer = copy_handler.handler({"Records": [*contacts, poison]}, _Context())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "7"}]}
+    assert copy_handler.handler({"Records": []}, _Context()) == {"batchItemFailures": []}
+    assert (deployed / deltas_prefix("t1") / "contacts").is_dir()
 
 
 def test_segments_copy_rebuild_writes_a_tenants_copy_from_the_tables(
@@ -321,18 +324,7 @@ def test_the_fold_takes_the_tenants_with_most_deltas_first_while_time_lasts(
     assert (from_copy(empty_copy, "t1"), from_copy(empty_copy, "t2")) == before
 
 
-def test_the_fold_handler_folds_what_is_due(
-    repos: Repositories, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_fold_handler_folds_what_is_due(repos: Repositories, deployed: Path) -> None:
     from growthos_segments.handlers import copy_fold
 
-    for name, value in repos.settings.table_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("ANALYTICS_COPY", str(tmp_path / "copy"))
-    current_settings.cache_clear()
-    copy_handler.service.cache_clear()
-    try:
-        assert copy_fold.handler({}, _Context()) == {"folded": {}}  # nothing to fold
-    finally:
-        current_settings.cache_clear()
-        copy_handler.service.cache_clear()
+    assert copy_fold.handler({}, _Context()) == {"folded": {}}  # nothing to fold
