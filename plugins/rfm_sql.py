@@ -23,12 +23,13 @@ the per-contact predicate answers at ``now``:
   ``if_stale: "no_match"`` compares NOW with the instant the set turns stale.
 - The ``rfm`` context is one query over the tenant's orders: the same measures at
   ``now``, then the 20/40/60/80th percentiles by nearest rank, read from each
-  sorted list at rank ``ceil(k * n / 5)``, as :func:`growthos_segments.plugins.rfm._cuts`
-  picks them (DuckDB's ``quantile_disc`` interpolates its rank differently).
+  sorted list at rank ``ceil(k * n / 5)`` computed in integers, as
+  :func:`growthos_segments.plugins.rfm._cuts` picks them (no dependence on how an
+  engine's percentile function rounds its rank).
 
 Not exact in SQL, so answered per contact: ``rfm_monetary`` with a bound that is an
-integer beyond 2**53 (no exact double), and contacts holding an order whose
-``currency`` is text beyond ASCII when a currency is asked for (Python's
+integer beyond 2**53 (no exact double), and, when a currency is asked for, contacts
+with a priced order in the window whose ``currency`` is text beyond ASCII (Python's
 ``str.upper`` maps some such letters into ASCII: ``ß`` is ``SS``).
 """
 

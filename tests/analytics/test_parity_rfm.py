@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
 
+from growthos_segments.analytics.compiler import compile_rule
+from growthos_segments.core.rules import parse_rule
 from growthos_segments.core.timeutil import to_iso
 from growthos_segments.plugins.rfm import PERIOD, TIERS, compute_rfm_context
 from tests.analytics.conftest import both_paths
@@ -152,11 +158,9 @@ def _measure_rules() -> list[tuple[str, dict[str, Any]]]:
     young = {"max_count": 1, "within": "30d", "young_contacts": "wait"}
     rules.append(("frequency young wait", {"rfm_frequency": young}))
     for measure in ("total", "average"):
-        for bound in ({"gte": 200}, {"gt": 200}, {"lte": 100}, {"lt": 100}, {"eq": 300}, {"eq": 100.0},
-                      {"gte": 99.9, "lt": 100.4}, {"gt": 0}, {"lte": 0}, {"eq": 0.6000000000000001},
-                      {"gte": 2**53}):
-            for window in ({}, {"within": "365d"}, {"within": "7d"},
-                           {"between": ["2026-11-20", "2026-11-28T12:00:00Z"]}):
+        for bound in ({"gte": 200}, {"gt": 200}, {"lt": 100}, {"eq": 300}, {"gte": 99.9, "lt": 100.4},
+                      {"lte": 0}, {"eq": 0.6000000000000001}, {"gte": 2**53}):
+            for window in ({}, {"within": "7d"}, {"between": ["2026-11-20", "2026-11-28T12:00:00Z"]}):
                 params = {"measure": measure, **bound, **window}
                 rules.append((f"{measure} {bound} {window}", {"rfm_monetary": params}))
         for currency in ("EUR", "usd", "ssd"):
@@ -232,3 +236,65 @@ def test_orders_of_one_instant_add_up_alike_whatever_their_order(con: Any, host:
         assert (got.path, set(got.members)) == ("sql", expected)
         ties = {"ties", "ties-reordered"}
         assert ties & expected == (ties if "eq" in bound else set())
+
+
+# --------------------------------------------------------------------------- random rules and histories
+
+_amounts = st.one_of(st.integers(-50, 500), st.floats(0, 500).map(lambda x: round(x, 2)),
+                     st.sampled_from([0.1, 0.2, 0.7, "12", None, True]))
+_orders = st.lists(st.tuples(st.integers(-5, 400), st.integers(0, 3), _amounts,
+                             st.sampled_from([None, "EUR", "eur", "usd"])), max_size=6)
+"""(days before now, hour, amount, currency) of each order: a few land on one instant."""
+_durations = st.sampled_from(["1d", "7d", "30d", "90d", "365d"])
+_bounds = st.dictionaries(st.sampled_from(["gte", "gt", "lte", "lt", "eq"]),
+                          st.sampled_from([0, 1, 10, 12.5, 100, 0.30000000000000004, 1.0]),
+                          min_size=1, max_size=2)
+
+
+def _rfm_leaf() -> st.SearchStrategy[dict[str, Any]]:
+    score = st.builds(lambda d, a, b, s: {"rfm_score": {"dimension": d, "min": min(a, b),
+                                                        "max": max(a, b), "if_stale": s}},
+                      st.sampled_from(["recency", "frequency", "monetary"]), st.integers(1, 5),
+                      st.integers(1, 5), st.sampled_from(["use", "no_match"]))
+    tier = st.builds(lambda t, s: {"rfm_tier": {"tier": t, "if_stale": s}},
+                     st.lists(st.sampled_from(TIERS), min_size=1, max_size=3, unique=True),
+                     st.sampled_from(["use", "no_match"]))
+    monetary = st.builds(lambda m, b, w, c: {"rfm_monetary": {"measure": m, **b, **w, **c}},
+                         st.sampled_from(["total", "average"]), _bounds,
+                         st.one_of(st.just({}), _durations.map(lambda d: {"within": d})),
+                         st.sampled_from([{}, {"currency": "EUR"}]))
+    frequency = st.builds(lambda n, w: {"rfm_frequency": {"min_count": n, **w}}, st.integers(0, 3),
+                          st.one_of(st.just({}), _durations.map(lambda d: {"within": d})))
+    recency = st.builds(lambda w, n: {"rfm_recency": {"within": w, "include_never": n}},
+                        _durations, st.booleans())
+    return st.one_of(score, tier, monetary, frequency, recency)
+
+
+_rules = st.recursive(_rfm_leaf(), lambda children: st.one_of(
+    st.lists(children, min_size=1, max_size=3).map(lambda cs: {"and": cs}),
+    st.lists(children, min_size=1, max_size=3).map(lambda cs: {"or": cs}),
+    children.map(lambda c: {"!": c})), max_leaves=4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rule=_rules, histories=st.lists(_orders, min_size=1, max_size=10),
+       shift=st.integers(-10**11, 10**11), age=st.integers(0, 9))
+def test_random_rfm_rules_agree(
+    con: Any, host: Any, rule: dict[str, Any], histories: list[Any], shift: int, age: int
+) -> None:
+    """Thresholds computed ``age`` days before the instant (stale from 7 on), from the same contacts."""
+    now = NOW + shift * _US
+    docs = [{"contact_id": f"h{i}", "events": [
+        _order(now - days * _DAY - hour * timedelta(hours=1), amount,
+               **({} if currency is None else {"currency": currency}))
+        for days, hour, amount, currency in orders]} for i, orders in enumerate(histories)]
+    context = {"rfm": compute_rfm_context(docs, now - age * _DAY)}
+    expected, got = both_paths(con, host, rule, docs, now, context)
+    assert (got.path, set(got.members)) == ("sql", expected)
+
+
+def test_the_catalog_examples_compile_to_a_query_athena_reads_back(host: Any) -> None:
+    for name in ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_score", "rfm_tier"):
+        for params in host.condition_type(name).examples:
+            query = compile_rule(parse_rule({"!": {name: params}}, host))
+            assert isinstance(sqlglot.parse_one(query.transpile("trino"), read="trino"), exp.Select)
