@@ -21,6 +21,7 @@ from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import Settings
 from growthos_segments.plugins import default_host
 from tests.integration.api_support import PRO, Api, install
+from tests.integration.test_api_contract import response_schema, schema_accepts
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 OPENED = {"email": {"action": "opened", "min_count": 2, "within": "30d"}}
@@ -150,3 +151,17 @@ def test_the_other_routes_do_not_load_duckdb_or_sqlglot() -> None:
              "print(sorted(m for m in ('duckdb', 'sqlglot', 'pyarrow') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(loaded.stdout.replace("'", '"')) == []
+
+
+def test_every_answer_is_the_documented_shape(api: Api) -> None:
+    assert api.post("/segments", {"id": "pro", "name": "Pro", "rule": PRO}).status == 201
+    for method, route, path, body, status in (
+        ("GET", "/rules/count", "/rules/count", None, 200),
+        ("POST", "/rules/count", "/rules/count", {"rule": PRO, "members": True, "limit": 3}, 200),
+        ("POST", "/segments/{segment_id}/impact", "/segments/pro/impact", {"rule": SCORED}, 200),
+        ("POST", "/rules/count", "/rules/count", {"rule": PRO}, 409),
+        ("POST", "/segments/{segment_id}/impact", "/segments/pro/impact", {"rule": PRO, "now": "x"}, 422),
+    ):
+        reply = api.call(method, path, body=body, tenant="t2" if status == 409 else "t1")
+        assert reply.status == status, (path, reply.body)
+        assert schema_accepts(response_schema(method, route, status), reply.body), (path, reply.body)

@@ -223,3 +223,15 @@ def test_the_instant_is_the_requests_for_both_versions() -> None:
 def test_the_status_says_whether_the_tenant_has_a_copy(exact: ExactCounts) -> None:
     assert exact.status("t1").available is True
     assert exact.status("t2").available is False
+
+
+def test_impact_of_excluding_a_segment_and_of_a_reference_in_the_edit(exact: ExactCounts) -> None:
+    save(exact, "pro", PRO)  # c00 c03 c06 c09
+    save(exact, "vip", VIP)  # c00 c04 c08
+    excluded = exact.impact("t1", "pro", ImpactIn(rule=PRO, exclude_segments=["vip"]))
+    assert (excluded.would_enter, excluded.exit_examples) == (0, ["c00"])
+    referenced = exact.impact("t1", "pro", ImpactIn(rule={"or": [PRO, {"segment": {"id": "vip"}}]}))
+    assert (referenced.enter_examples, referenced.would_exit) == (["c04", "c08"], 0)
+    with pytest.raises(Unprocessable) as unknown:
+        exact.impact("t1", "pro", ImpactIn(rule=PRO, exclude_segments=["vpi"]))
+    assert located(unknown.value) == [("body", "/exclude_segments/0")]
