@@ -102,7 +102,7 @@ def text_contains(
     value: exp.Expression, needle: str, folded: bool
 ) -> tuple[exp.Expression, exp.Expression | None]:
     """``(found, undecided)``: the JSON value is a string containing ``needle`` (ignoring
-    case as ``casefold()`` does when ``folded``). ``found`` is NULL for a non-string.
+    case as ``casefold()`` does when ``folded``); ``found`` is not true for a non-string.
     Folded, SQL's ``lower()`` is ``casefold()`` on ASCII text only, so a text beyond
     ASCII is ``undecided`` (and ``found`` false there)."""
     text = exp.Lower(this=text_of(value)) if folded else text_of(value)

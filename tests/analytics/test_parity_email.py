@@ -24,6 +24,7 @@ from sqlglot import exp
 from growthos_segments.analytics.compiler import compile_rule
 from growthos_segments.analytics.documents import load_documents
 from growthos_segments.analytics.engine import Answer, answer
+from growthos_segments.core.errors import RuleValidationError
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.rules import parse_rule
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
@@ -550,3 +551,16 @@ def test_opens_outside_the_converted_years_are_decided_per_contact(con: Any, hos
     assert (got.path, set(got.members)) == ("sql", expected)
     assert expected == {"1995", "2045", "2026"}
     assert got.decided_per_contact == 3  # 1995 (twice) and 2045; 2026 is converted in SQL
+
+
+def test_a_zone_name_that_is_a_folder_of_the_tz_database_is_no_zone(con: Any, host: Any) -> None:
+    """``America`` names a folder of zones, not a zone: a contact naming it is read in UTC
+    (as any unknown zone is) and a rule naming it is refused with its pointer, instead of
+    the folder's read error escaping from the evaluator and from params validation."""
+    opened = [{"name": "email.opened", "at": "2026-11-20T10:00:00Z"}]
+    docs = [{"contact_id": name, "attributes": {"timezone": name}, "events": opened}
+            for name in ("America", "Etc")]
+    expected, got = both_paths(con, host, {"email_open_time": {"hours": [10, 10]}}, docs, NOW)
+    assert (got.path, expected, set(got.members)) == ("sql", {"America", "Etc"}, {"America", "Etc"})
+    with pytest.raises(RuleValidationError, match="/email_open_time: unknown time zone 'America'"):
+        parse_rule({"email_open_time": {"hours": [10, 10], "timezone": "America"}}, host)
