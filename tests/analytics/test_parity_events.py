@@ -22,8 +22,11 @@ import sqlglot
 from sqlglot import exp
 
 from growthos_segments.analytics.compiler import compile_rule
-from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.rules import Condition, parse_rule
 from growthos_segments.core.timeutil import to_iso
+from growthos_segments.kit.sql import NOW as NOW_SQL
+from growthos_segments.kit.sql_events import EVENT_AT
+from growthos_segments.kit.windows import ALL_HISTORY
 from tests.analytics.conftest import both_paths
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -346,3 +349,30 @@ def test_property_values_only_python_reads_are_decided_per_contact(con: Any, hos
     assert got.path == "sql"
     assert set(got.members) == expected == {"c0", "c2"}
     assert got.decided_per_contact == 2
+
+
+def _earliest_reads(aggregate: exp.Expression) -> list[timedelta]:
+    """The spans ``s`` of every ``"at" > NOW - s`` test in an aggregate's row filter."""
+    spans = []
+    for test in aggregate.find_all(exp.GT):
+        if test.this == EVENT_AT and isinstance(test.expression, exp.Sub) and test.expression.this == NOW_SQL:
+            micros = test.expression.expression.find(exp.Literal)
+            assert micros is not None
+            spans.append(timedelta(microseconds=int(micros.this)))
+    return spans
+
+
+@pytest.mark.parametrize("rule", [case for case in CASES if next(iter(case)) not in ("!", "and", "or")],
+                         ids=_case_id)
+def test_aggregates_read_only_the_names_and_the_lookback_the_condition_declares(
+        host: Any, rule: dict[str, Any]) -> None:
+    node = parse_rule(rule, host)
+    assert isinstance(node, Condition)
+    reads = node.condition_type.reads(node.params)
+    form = node.condition_type.bulk_compile(node.params)  # type: ignore[misc]
+    assert form is not None and form.aggregates
+    for aggregate in form.aggregates.values():
+        if "" not in reads.events:
+            assert any(column.name == "name" for column in aggregate.find_all(exp.Column)), aggregate.sql()
+        if reads.lookback is not None and reads.lookback != ALL_HISTORY:
+            assert any(span <= reads.lookback for span in _earliest_reads(aggregate)), aggregate.sql()
