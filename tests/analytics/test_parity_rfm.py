@@ -298,3 +298,17 @@ def test_the_catalog_examples_compile_to_a_query_athena_reads_back(host: Any) ->
         for params in host.condition_type(name).examples:
             query = compile_rule(parse_rule({"!": {name: params}}, host))
             assert isinstance(sqlglot.parse_one(query.transpile("trino"), read="trino"), exp.Select)
+
+
+def test_a_windows_total_depends_on_the_windows_orders_only(con: Any, host: Any) -> None:
+    """0.2 + 0.7 is 0.8999999999999999; the running total since an older order of 0.1, minus
+    that order, is 0.9. A view holding only the lookback could not compute the latter, and
+    the query reads only the lookback's rows: both paths add up the window alone."""
+    docs = [{"contact_id": "old-order", "events": [
+        _order(NOW - 400 * _DAY, 0.1), _order(NOW - 20 * _DAY, 0.2), _order(NOW - 10 * _DAY, 0.7)]}]
+    context = _context(thresholds={**CUTS, "monetary": [0.8999999999999999] * 4})
+    total = {"rfm_monetary": {"measure": "total", "eq": 0.8999999999999999, "within": "365d"}}
+    above_the_cuts = {"rfm_score": {"dimension": "monetary", "min": 2}}
+    for rule, members in ((total, {"old-order"}), (above_the_cuts, set())):
+        expected, got = both_paths(con, host, rule, docs, NOW, context)
+        assert (got.path, set(got.members), expected) == ("sql", members, members)
