@@ -19,9 +19,15 @@ expression false, so ``and`` / ``or`` / ``if`` carry errors only from the branch
 they evaluate), and whether SQL cannot tell (undecided: the per-contact path
 decides that contact). Undecided rows are the kinds whose exact answer depends on
 parsing SQL does not do as datalogic does: strings that both look like dates or
-durations (datalogic compares them as instants), numeric strings that overflow a
-double, paths through arrays, and documents holding an integer outside 64 bits
-(datalogic refuses the whole document).
+durations (datalogic compares them as instants), numeric strings of more than 15
+digits or beyond a double's range, and numbered path steps through arrays.
+
+One difference is known and left: datalogic refuses a whole document holding an
+integer below -2**63 or above 2**64 - 1 anywhere (every expression is then false
+for that contact), while SQL reads such a number as a double, as JSON readers do.
+Finding those contacts means reading every whole document (seconds per million
+contacts, where the copy's field columns make an expression a tenth of a second),
+so the SQL path does not look for them.
 
 Where an outcome depends only on the kind of a stored value (missing, null, true,
 false, and arrays or objects against a scalar), the compiler asks datalogic itself
@@ -57,9 +63,6 @@ _INTEGER = r"^[+-]?[0-9]+$"
 _COULD_BE_TEMPORAL = r"^[0-9][\s\S]*[-dhms]"
 """A superset of the strings datalogic tries to read as a date or a duration (a digit
 first, then a ``-`` in fifth place or a unit letter): only these compare as instants."""
-_BIG_INTEGER = r"[0-9]{19}"
-"""A run of 19 digits: the document may hold an integer beyond 64 bits, which makes
-datalogic refuse the whole document (every expression is then false)."""
 _EQUALITY = ("==", "!=", "===", "!==")
 _ORDERING = ("<", "<=", ">", ">=")
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!=", "===": "===", "!==": "!=="}
@@ -135,9 +138,7 @@ def expression_sql(logic: Any, path: str = "") -> exp.Expression:
     computed paths, reads of ``events``, and the other operators datalogic has).
     """
     truth = _truth(logic, path)
-    whole = exp.Anonymous(this="regexp_matches", expressions=[
-        exp.cast(json_at(()), exp.DataType.build("VARCHAR")), exp.Literal.string(_BIG_INTEGER)])
-    undecided = _or(truth.undecided, whole)
+    undecided = truth.undecided
     member = _and(_not(exp.paren(truth.error)), exp.paren(truth.true))
     return exp.Case(ifs=[exp.If(this=_coalesce(undecided), true=exp.null())], default=_coalesce(member))
 
@@ -259,7 +260,9 @@ def _var(args: Any, where: str) -> _Doc:
     if not all(_KEY.match(key) for key in keys):
         raise NoSqlForm(where, f"path {args!r} has a key other than letters, digits, '_' and '-'")
     value = json_at(keys)
-    through_array = [is_kind(json_at(keys[:i]), "ARRAY") for i in range(1, len(keys))]
+    # datalogic reads a step of digits on an array as an index; SQL's JSON path does not
+    through_array = [is_kind(json_at(keys[:i]), "ARRAY") for i in range(1, len(keys))
+                     if re.fullmatch("[0-9]+", keys[i])]
     if default is not _MISSING:
         value = exp.func("coalesce", value, _json_literal(default))
     return _Doc(value, _coalesce(_or(*through_array)) if through_array else exp.false(),
@@ -446,6 +449,9 @@ def _scalar_tests(
             return _const("T" if negated else "F")
         if numeric_target is None:
             return _const("E")
+        if isinstance(target, str) and op in _ORDERING:  # both read as doubles
+            double = exp.TryCast(this=text_of(value), to=exp.DataType.build("DOUBLE"))
+            return outcome(_SQL_COMPARE[test_op](this=double, expression=_double(float(numeric_target))))
         return outcome(_stored_number_test(value, test_op, numeric_target))
 
     def string(text: exp.Expression) -> _Truth:
@@ -464,7 +470,8 @@ def _scalar_tests(
 
 
 def _number_target(op: str, target: Any, where: str) -> int | float | None:
-    """The number a stored number is compared with (``None``: the comparison raises)."""
+    """The number a stored number is compared with (``None``: the comparison raises):
+    equality reads a string of digits as an integer, ordering as a double."""
     if isinstance(target, bool):
         return int(target)
     if target is None:
@@ -475,7 +482,7 @@ def _number_target(op: str, target: Any, where: str) -> int | float | None:
         return 0
     if not re.match(_DECIMAL, target):
         return None
-    if re.match(_INTEGER, target):
+    if op in _EQUALITY and re.match(_INTEGER, target):  # ordering reads every string as a double
         number = int(target)
         if not -(2**63) <= number < 2**63:
             raise NoSqlForm(where, f"the integer {target!r} is beyond 64 bits")
@@ -488,12 +495,13 @@ def _number_target(op: str, target: Any, where: str) -> int | float | None:
 
 def _stored_number_test(value: exp.Expression, op: str, target: int | float) -> exp.Expression:
     """``value op target`` for a stored JSON number, exactly as Python compares ints and
-    floats (as datalogic does): integers exactly, doubles against the target's exact
-    value. Integers of 19 digits or more never get here (the whole document is undecided)."""
+    floats (as datalogic does): 64-bit integers exactly, doubles against the target's
+    exact value. datalogic holds an unsigned integer above 2**63 - 1 as a double."""
     integer = exp.TryCast(this=text_of(value.copy()), to=_WIDE_INTEGER.copy())
     double = exp.TryCast(this=text_of(value.copy()), to=exp.DataType.build("DOUBLE"))
-    return exp.Case(ifs=[exp.If(this=is_kind(value.copy(), "BIGINT", "UBIGINT"),
-                                true=_coalesce(_integer_test(integer, op, target)))],
+    signed = exp.LTE(this=integer.copy(), expression=_wide_integer(2**63 - 1))
+    exact = _or(is_kind(value.copy(), "BIGINT"), _and(is_kind(value.copy(), "UBIGINT"), signed))
+    return exp.Case(ifs=[exp.If(this=exact, true=_coalesce(_integer_test(integer, op, target)))],
                     default=_coalesce(_double_test(double, op, target)))
 
 
@@ -514,8 +522,11 @@ def _integer_test(integer: exp.Expression, op: str, target: int | float) -> exp.
     if abs(whole) >= 10**30:  # beyond every stored integer: the sign decides
         below = op in ("<", "<=")
         return exp.true() if op != "==" and below == (whole > 0) else exp.false()
-    bound = exp.cast(exp.Literal.string(str(whole)), _WIDE_INTEGER.copy())
-    return _SQL_COMPARE[op](this=integer, expression=bound)
+    return _SQL_COMPARE[op](this=integer, expression=_wide_integer(whole))
+
+
+def _wide_integer(number: int) -> exp.Expression:
+    return exp.cast(exp.Literal.string(str(number)), _WIDE_INTEGER.copy())
 
 
 def _double_test(double: exp.Expression, op: str, target: int | float) -> exp.Expression:
@@ -535,10 +546,11 @@ def _double_test(double: exp.Expression, op: str, target: int | float) -> exp.Ex
 def _numeric_text(
     text: exp.Expression, op: str, target: int | float, negated: bool, ordering: bool, error_otherwise: bool
 ) -> _Truth:
-    """A stored string against a number, read as datalogic reads one ("" as 0 when
-    ordering; integers of up to 15 digits, which a double holds exactly, and decimals
-    exactly; longer integers undecided); a string that is no number raises against a
-    number and is false against a boolean or null."""
+    """A stored string against a number, read as datalogic reads one: ordering reads
+    both as doubles ("" as 0); equality reads integers exactly (those of up to 15
+    digits, which a double holds, are decided; longer ones undecided) and decimals as
+    doubles (undecided against an integer no double holds). A string that is no number
+    raises against a number and is false against a boolean or null."""
     double = exp.TryCast(this=text.copy(), to=exp.DataType.build("DOUBLE"))
     decimal = exp.RegexpLike(this=text.copy(), expression=exp.Literal.string(_DECIMAL))
     long_integer = exp.RegexpLike(this=text.copy(), expression=exp.Literal.string(r"^[+-]?[0-9]{16,}$"))
@@ -548,12 +560,17 @@ def _numeric_text(
         found = _coalesce(found)
         return _decided(_not(found) if negated else found)
 
-    branches = [(long_integer, _UNDECIDED),
-                (_and(decimal, finite), outcome(_double_test(double, op, target))),
-                (decimal.copy(), _UNDECIDED)]
     if ordering:
         empty = exp.EQ(this=text.copy(), expression=exp.Literal.string(""))
-        branches.insert(0, (empty, outcome(_double_test(_double(0.0), op, target))))
+        bound = _double(float(target))
+        branches = [(empty, outcome(_SQL_COMPARE[op](this=_double(0.0), expression=bound))),
+                    (_and(decimal, finite), outcome(_SQL_COMPARE[op](this=double, expression=bound.copy())))]
+    elif float(target) != target:
+        branches = [(decimal, _UNDECIDED)]
+    else:
+        branches = [(long_integer, _UNDECIDED),
+                    (_and(decimal, finite), outcome(_double_test(double, op, target)))]
+    branches.append((decimal.copy(), _UNDECIDED))
     return _cases(branches, _const("E" if error_otherwise else "F"), exp.false())
 
 
