@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import sqlglot
 from sqlglot import exp
 
 from growthos_segments.analytics.compiler import compile_rule
+from growthos_segments.analytics.engine import answer
+from growthos_segments.analytics.parquet import open_tenant, write_tenant
 from growthos_segments.core.rules import Condition, parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.core.timeutil import to_iso
 from growthos_segments.kit.sql import NOW as NOW_SQL
 from growthos_segments.kit.sql_events import EVENT_AT
@@ -376,3 +381,19 @@ def test_aggregates_read_only_the_names_and_the_lookback_the_condition_declares(
             assert any(column.name == "name" for column in aggregate.find_all(exp.Column)), aggregate.sql()
         if reads.lookback is not None and reads.lookback != ALL_HISTORY:
             assert any(span <= reads.lookback for span in _earliest_reads(aggregate)), aggregate.sql()
+
+
+PARQUET_CASES = [CASES[0], *(rule for rule in CASES if "where" in json.dumps(rule))][:12] + CASES[-3:]
+"""Property filters (the JSON text the copy stores) and combined rules, over the Parquet copy."""
+
+
+def test_the_parquet_copy_gives_the_same_answers(tmp_path: Path, host: Any) -> None:
+    write_tenant(tmp_path, "t1", [{**doc, "tenant_id": "t1"} for doc in POPULATION])
+    con = duckdb.connect()
+    open_tenant(con, tmp_path, "t1")
+    for rule in PARQUET_CASES:
+        segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+        evaluate = segments.segments["rule"].evaluate
+        expected = {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
+        got = answer(con, host, segments, "rule", "t1", NOW)
+        assert (got.path, set(got.members)) == ("sql", expected), rule
