@@ -293,3 +293,18 @@ def test_a_tenant_first_seen_on_the_stream_gets_an_empty_base_under_its_deltas(t
     assert store.compact("fresh", now=T0 + SETTLE) == 2
     assert merged(root, "fresh") == expected_of(tmp_path, "fresh", [newcomer])
     assert stored_as_of(root, "fresh") == T0
+
+
+def test_a_delta_written_during_a_rebuild_stays(copy: tuple[ParquetCopy, Path], tmp_path: Path) -> None:
+    store, root = copy
+    store.apply("acme", as_of=T0, changes=[profile_change(contact("c1", "pro"), 40)])  # read by the rebuild
+    arriving = ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "other")
+
+    def arrive() -> None:
+        arriving.apply("acme", as_of=NOW, changes=[profile_change(contact("c1", "team"), 60)])
+
+    rebuilding = ParquetCopy(_WritesDuringSwap(root, arrive), workdir=tmp_path / "w2")
+    rebuilding.rebuild("acme", [contact("c1", "free")], as_of=T0)
+    assert store.pending("acme") == 1
+    contacts, _ = merged(root)
+    assert [json.loads(doc)["attributes"]["plan"] for _, _, doc in contacts] == ["team"]

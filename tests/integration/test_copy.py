@@ -328,3 +328,46 @@ def test_the_fold_handler_folds_what_is_due(repos: Repositories, deployed: Path)
     from growthos_segments.handlers import copy_fold
 
     assert copy_fold.handler({}, _Context()) == {"folded": {}}  # nothing to fold
+
+
+def test_an_expired_event_and_a_removed_contact_read_from_their_keys(repos: Repositories) -> None:
+    tables = repos.settings.tables
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/2026"
+    expired = {"eventName": "REMOVE", "eventSourceARN": arn.format(tables.events),
+               "dynamodb": {"Keys": {"pk": {"S": "t1#c1"}, "sk": {"S": "2026-11-20T12:00:00.000000Z#e1"}},
+                            "SequenceNumber": "11", "ApproximateCreationDateTime": 1795000000}}
+    removed = {"eventName": "REMOVE", "eventSourceARN": arn.format(tables.contacts),
+               "dynamodb": {"Keys": {"pk": {"S": "t1#c2"}}, "OldImage": {"contact_id": {"S": "c2"}},
+                            "SequenceNumber": "12"}}
+    changes, poison = DynamoCopyRecords(tables).copy_changes([expired, removed])
+    assert poison == {}
+    (_, event), (_, contact) = changes
+    assert (event.kind, event.deleted, dict(event.document)) == (
+        "event", True, {"at": "2026-11-20T12:00:00.000000Z", "event_id": "e1"})
+    assert event.changed_at == datetime.fromtimestamp(1795000000, UTC)
+    assert (contact.kind, contact.contact_id, contact.deleted) == ("contact", "c2", True)
+    assert contact.changed_at is None  # no creation time in the record: the batch's clock stands in
+
+
+def test_a_fold_cut_short_in_s3_leaves_the_old_base_readable(repos: Repositories, tmp_path: Path) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="cut-bucket")
+    storage = S3CopyStorage(s3, "cut-bucket", "", cache=tmp_path / "cache")
+    source = DynamoCopySource(repos.client, repos.settings.tables)
+    copy = ParquetCopy(storage, workdir=tmp_path / "w")
+    copier = CopyService(DynamoCopyRecords(repos.settings.tables), copy, source, clock=lambda: NOW)
+    write_changes(repos)
+    copier.rebuild("t1")
+    before = from_copy(storage.local_root("t1"), "t1")
+    # A new generation uploaded without its manifest (the fold stopped before the switch):
+    staged = tmp_path / "staged"
+    ParquetCopy(LocalCopyStorage(staged), workdir=tmp_path / "w2").rebuild("t1", [], as_of=NOW)
+    for path in sorted((staged / "tenant_id=t1").rglob("*.parquet")):
+        storage.put(f"tenant_id=t1/{path.relative_to(staged / 'tenant_id=t1').as_posix()}", path)
+    assert from_copy(storage.local_root("t1"), "t1") == before  # the manifest still names the old files
+    cached = sorted(p.name for p in (tmp_path / "cache" / "cut-bucket" / "tenant_id=t1").rglob("*.parquet"))
+    assert len(cached) == 2  # the stray generation was not fetched
+    copier.rebuild("t1")  # the next swap removes the strays
+    listed = s3.list_objects_v2(Bucket="cut-bucket", Prefix="tenant_id=t1/")["Contents"]
+    names = [item["Key"] for item in listed]
+    assert len(names) == 3 and from_copy(storage.local_root("t1"), "t1") == before
