@@ -13,7 +13,7 @@ answers at ``now``:
   events: exact names or a ``ns.*`` namespace, ``where`` property filters with
   the value operators (a missing property as the operator table says), ids
   that are strings;
-- windows (:func:`in_window`, :func:`happened`) as
+- windows (:func:`in_window`, :func:`happened`, :func:`since`, :func:`aged`) as
   :mod:`growthos_segments.kit.windows` reads them: ``within`` keeps
   ``NOW - width < at <= NOW``, ``between`` keeps ``start <= at < end`` (and
   ``at <= NOW``), and an event stamped after NOW has not happened yet;
@@ -22,18 +22,21 @@ answers at ``now``:
   :func:`occurrence_matches`, :func:`followed_within`,
   :func:`not_followed_within`) as :mod:`growthos_segments.kit.counts`,
   :mod:`growthos_segments.kit.occurrences` and the sequence conditions decide;
-- young contacts (:func:`old_enough`) as :mod:`growthos_segments.kit.young` does.
+- young contacts (:func:`old_enough`) as :mod:`growthos_segments.kit.young` does;
+- whole forms of the two common shapes: :func:`count_form` (a count in a window)
+  and :func:`occurrence_form` (when the first or last one happened).
 
-Every aggregate filters its rows itself (``FILTER (WHERE ...)``) to the names and
-the time range the condition reads, so one GROUP BY pass serves every condition
-of a rule. Instants are compared in whole microseconds (``at`` and NOW are
+Every aggregate filters its rows itself (``count_if(rows)``, ``FILTER (WHERE
+rows)``) to the names and the time range the condition reads, so one GROUP BY
+pass serves every condition of a rule. Instants are compared in whole microseconds (``at`` and NOW are
 TIMESTAMPTZ; spans are INTERVALs of microseconds), as Python's datetimes are.
 
 A property filter SQL cannot decide for some rows (a date spelled otherwise
 than ISO's one spelling, text beyond ASCII compared ignoring case: see
 :mod:`growthos_segments.kit.sql`) makes a :class:`Selection` with ``undecided``
-rows; :func:`undecided_among` turns them into the form's ``undecided`` (the
-contact is then decided per contact).
+rows; :func:`undecided_among` turns them into the form's ``undecided``: the
+condition is unknown for that contact, which the per-contact path decides where
+the unknown decides the rule.
 """
 
 from __future__ import annotations

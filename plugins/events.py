@@ -399,7 +399,9 @@ def _compile_sequence(p: SequenceParams) -> Predicate:
 def _sql_sequence(p: SequenceParams) -> SqlForm | None:
     """``then``: the latest B of the window after the earliest A without ``max_gap``, else
     some B of the window with an A in ``[B - gap, B)``; ``not_then``: some A of the window
-    at least ``max_gap`` old with no B in ``(A, A + gap]`` (lists of times per contact)."""
+    at least ``max_gap`` old with no B in ``(A, A + gap]``. With ``max_gap`` the test runs
+    over the contact's lists of A and B times, each A against each B: its cost grows with
+    the product of the two counts of one contact (in the window), not with the tenant."""
     from sqlglot import exp
 
     from growthos_segments.kit.sql import SqlForm
