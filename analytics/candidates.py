@@ -131,7 +131,7 @@ class CopyCandidates:
 
 
 def _as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
-    from growthos_segments.analytics.engine import _as_of as copy_as_of
+    from growthos_segments.analytics.engine import copy_as_of
 
     stamp = copy_as_of(con, tenant_id)
     return None if stamp is None else as_utc(stamp)

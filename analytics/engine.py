@@ -27,7 +27,7 @@ from growthos_segments.core.host import PluginHost
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.core.timeutil import to_iso
 
-__all__ = ["Answer", "answer"]
+__all__ = ["Answer", "answer", "copy_as_of", "documents"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +69,9 @@ def answer(
     one, say) when given, else the context computed as of ``now`` by SQL where plugins
     give it in SQL (:mod:`growthos_segments.analytics.context`); either way the query
     and every contact decided one by one read the same context."""
-    stamp = _as_of(con, tenant_id)
+    stamp = copy_as_of(con, tenant_id)
     if context is None and segments.segments[segment_id].reads.context:
-        context = tenant_context(con, host, tenant_id, now, lambda: _documents(con, tenant_id))
+        context = tenant_context(con, host, tenant_id, now, lambda: documents(con, tenant_id))
     try:
         query = compile_segment(segments, segment_id, field_columns(con))
     except NoSqlForm as exc:
@@ -100,7 +100,7 @@ def _per_contact(
     return members
 
 
-def _as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
+def copy_as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
     """How fresh the copy is: the instant up to which stream changes are applied, as the
     copy stores it (``copy_state``, from :func:`growthos_segments.analytics.deltas.merge_deltas`),
     else the newest ``updated_at`` of the tenant's contacts (a copy written from documents)."""
@@ -115,7 +115,8 @@ def _as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
     return newest[0] if newest else None
 
 
-def _documents(con: duckdb.DuckDBPyConnection, tenant_id: str) -> Iterator[dict[str, Any]]:
+def documents(con: duckdb.DuckDBPyConnection, tenant_id: str) -> Iterator[dict[str, Any]]:
+    """The tenant's contact documents as the per-contact engine reads them (events put back)."""
     for _, doc in _documents_with_ids(con, tenant_id, None):
         yield doc
 

@@ -3,8 +3,9 @@
 ``recheck_at`` is stored for members and non-members alike, indexed by the
 minute it falls due (rounded up), so this run reads only what is due — one
 Query per tenant shard — and never scans contacts. After the due pairs, it
-recomputes stale tenant contexts (RFM thresholds) and queues a backfill of the
-segments that read them when they changed
+recomputes stale tenant contexts (RFM thresholds: over the analytical copy when
+the deployment has a fresh one) and queues a backfill of the segments that read
+them when they changed
 (:class:`growthos_segments.services.context.ContextRefresher`). On its first
 run in each hour it also records every segment's size for the history route.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from growthos_segments.handlers.copy_wiring import copy_contexts
 from growthos_segments.handlers.invocation import time_left
 from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.repos import build_repositories
@@ -36,7 +38,8 @@ def scheduler() -> Scheduler:
     repos = build_repositories(settings)
     service = build_service(settings, repos=repos)
     backfills = service.ports.backfills
-    refresher = ContextRefresher(service, max_age=settings.context_max_age, backfills=backfills)
+    refresher = ContextRefresher(service, max_age=settings.context_max_age, backfills=backfills,
+                                 copy=copy_contexts(settings, service.host))
     return Scheduler(service, context_refresher=refresher, sizes=SizeRecorder(repos.segments, repos.sizes))
 
 
