@@ -196,6 +196,14 @@ WHERE_CASES: list[dict[str, Any]] = [
     _where(placed={"op": "between", "min": "2026-11-22", "max": "2026-11-22T12:00:00Z",
                    "tz": "Asia/Kolkata"}),
     _where(amount={"op": "greater_than", "value": 50}, category={"op": "not_equals", "value": 100}),
+    _where(category={"op": "not_starts_with", "value": "s"}),
+    _where(category={"op": "not_ends_with", "value": "es", "case_insensitive": True}),
+    _where(category={"op": "in", "values": ["shoes", "STRASSE"], "case_insensitive": True}),
+    _where(category={"op": "not_in", "values": ["shoes", "100"], "case_insensitive": True}),
+    _where(category={"op": "not_equals", "value": "shoes", "case_insensitive": True}),
+    _where(category={"op": "matches", "pattern": "^S", "case_insensitive": True}),
+    _where(amount={"op": "equals", "value": True}),
+    _where(placed={"op": "not_between", "min": "2026-11-22", "max": "2026-11-22T12:00:00Z"}),
 ]
 """``where`` on the event's properties with every operator kind the filters allow."""
 
