@@ -7,10 +7,11 @@ only these families read, each with exactly the per-contact meaning:
 - ids as :mod:`growthos_segments.plugins.referrals` reads them (:func:`plain_id`):
   a non-empty string or an integer, never a boolean, a float or an empty string;
   the string ``"1"`` and the integer ``1`` are different ids;
-- email property tests (:func:`device_is`, :func:`text_contains`) as
-  :mod:`growthos_segments.plugins.email` keeps events: Python's ``str.strip()``
-  (Unicode whitespace) and ``str.lower()`` reproduced by character classes Python
-  itself lists, so they are exact for every text;
+- email property tests as :mod:`growthos_segments.plugins.email` keeps events:
+  :func:`device_is` reproduces Python's ``str.strip()`` (Unicode whitespace) and
+  ``str.lower()`` by character classes Python itself lists, so it is exact for every
+  text; :func:`text_contains` ignoring case is exact on ASCII and leaves other text
+  undecided;
 - per-campaign timelines (:func:`campaign_times`, :func:`any_of`) for the
   conditions that pair a send with the opens and clicks of the same campaign;
 - local time in a zone (:func:`local_time`) with the offsets of Python's own tz
