@@ -492,14 +492,16 @@ def _sql_opened_not_clicked(p: OpenedNotClickedParams) -> SqlForm:
     from growthos_segments.kit.sql_events import aged, happened, since
 
     sent = [_rows("sent", p.campaign_id), happened()]
+    later = [happened()]  # opens and clicks that can follow a send judged at NOW
     if p.after_send:
         sent.append(aged(parse_duration(p.after_send)))
     if p.sent_within:
         sent.append(since(parse_duration(p.sent_within)))
+        later.append(since(parse_duration(p.sent_within)))
     aggregates = {
         "onc_sends": campaign_times(exp.and_(*sent)),
-        "onc_opens": campaign_times(exp.and_(_rows("opened", p.campaign_id), happened())),
-        "onc_clicks": campaign_times(exp.and_(_rows("clicked", p.campaign_id), happened())),
+        "onc_opens": campaign_times(exp.and_(_rows("opened", p.campaign_id), *later)),
+        "onc_clicks": campaign_times(exp.and_(_rows("clicked", p.campaign_id), *(t.copy() for t in later))),
     }
 
     def after_send(variable: str) -> exp.Expression:
