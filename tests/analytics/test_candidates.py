@@ -395,6 +395,27 @@ def test_candidate_slices_and_whole_shard_slices_together_cover_everyone(tmp_pat
     assert progress.complete and expected.sql.done < progress.done < expected.full.done
 
 
+def test_a_superseded_version_stops_without_asking_the_copy(tmp_path: Path) -> None:
+    docs = population()
+    rt = _saved(docs, PRO, then=NOW)
+    asked: list[str] = []
+
+    class Counting(CopyCandidates):
+        def candidates(self, tenant_id: str, *args: Any) -> CandidateSet | None:
+            asked.append(tenant_id)
+            return super().candidates(tenant_id, *args)
+
+    root = _copy(tmp_path, docs, FRESH)
+    policy = SqlCandidates(Counting(lambda tenant: root), cache_window=CACHE)
+    backfill = Backfill(rt.service, candidates=policy)
+    old_jobs = backfill.plan("t1", "s")
+    _save(rt, "s", _rule(VIP))
+    assert all(backfill.run_slice(job) is None for job in old_jobs)
+    assert asked == [] and backfill.progress("t1", "s", 1).done == 0
+    assert backfill.run_slice(BackfillJob("t1", "s", 2, 0)) is None
+    assert asked == ["t1"]
+
+
 def test_a_candidate_slice_whose_copy_vanished_fails_instead_of_skipping(tmp_path: Path) -> None:
     docs = population()
     where: dict[str, Path] = {"root": _copy(tmp_path, docs, FRESH)}
