@@ -60,6 +60,8 @@ class RuleCountOut(BaseModel):
 class ImpactIn(_In):
     rule: Rule = Field(description="the edited rule; the segment's type, exclusions and manual picks stay "
                        "as saved unless given here")
+    type: Literal["shared", "embedded", "pinned"] | None = Field(
+        default=None, description="the type it would be saved as (a static segment has no rule)")
     exclude_segments: list[SegmentId] | None = Field(default=None, max_length=100)
     include_contacts: list[ContactId] | None = Field(default=None, max_length=1000)
     exclude_contacts: list[ContactId] | None = Field(default=None, max_length=1000)

@@ -89,7 +89,7 @@ class ExactCounts:
                 "path", "/segment_id", "a static segment is its list of contacts; it has no rule to edit")])
         current = definition_of(saved)
         edited = replace(
-            current, rule=request.rule,
+            current, rule=request.rule, type=SegmentType(request.type or current.type),
             exclude_segments=_given(request.exclude_segments, current.exclude_segments),
             include_contacts=frozenset(_given(request.include_contacts, current.include_contacts)),
             exclude_contacts=frozenset(_given(request.exclude_contacts, current.exclude_contacts)),

@@ -235,3 +235,14 @@ def test_impact_of_excluding_a_segment_and_of_a_reference_in_the_edit(exact: Exa
     with pytest.raises(Unprocessable) as unknown:
         exact.impact("t1", "pro", ImpactIn(rule=PRO, exclude_segments=["vpi"]))
     assert located(unknown.value) == [("body", "/exclude_segments/0")]
+
+
+def test_impact_of_a_change_of_type(exact: ExactCounts) -> None:
+    """Pinned segments are ANDed into every other type, so making this one pinned drops them."""
+    save(exact, "vip", VIP)  # c00 c04 c08
+    save(exact, "not_free", {"!": {"attribute": {"field": "plan", "op": "equals", "value": "free"}}},
+         type="pinned")
+    same = exact.impact("t1", "vip", ImpactIn(rule=VIP))
+    assert (same.members, same.would_enter, same.would_exit) == (2, 0, 0)  # c04 is free
+    pinned = exact.impact("t1", "vip", ImpactIn(rule=VIP, type="pinned"))
+    assert (pinned.enter_examples, pinned.would_exit) == (["c04"], 0)

@@ -137,7 +137,7 @@ export class Api {
   }
 
   /** Who would enter and exit a saved segment if it were saved with this rule and these picks. */
-  impact(id: string, edit: { rule: Json; exclude_segments: string[]; include_contacts: string[]; exclude_contacts: string[] }, signal: AbortSignal): Promise<Impact> {
+  impact(id: string, edit: { rule: Json; type: string; exclude_segments: string[]; include_contacts: string[]; exclude_contacts: string[] }, signal: AbortSignal): Promise<Impact> {
     return this.call<Impact>("POST", `${segmentPath(id)}/impact`, edit, signal);
   }
 

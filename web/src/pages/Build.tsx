@@ -283,7 +283,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       setImpact({ kind: "none" });
       return;
     }
-    const edit = { rule: exported.rule, exclude_segments: excludeSegments, include_contacts: parseIds(includeText), exclude_contacts: parseIds(excludeText) };
+    const edit = { rule: exported.rule, type, exclude_segments: excludeSegments, include_contacts: parseIds(includeText), exclude_contacts: parseIds(excludeText) };
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
       setImpact((last) => ({ kind: "loading", previous: last.kind === "ready" ? last.impact : last.kind === "loading" ? last.previous : undefined }));
@@ -298,7 +298,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       window.clearTimeout(timer);
       controller.abort();
     };
-  }, [api, editing, exported, excludeSegments, includeText, excludeText]);
+  }, [api, editing, exported, type, excludeSegments, includeText, excludeText]);
 
   const fields: Field[] = useMemo(
     () => [...catalog.map((entry) => ({ name: entry.name, label: entry.label })), { name: SEGMENT, label: "In another segment" }, { name: JSONLOGIC, label: "Plain JsonLogic" }],
