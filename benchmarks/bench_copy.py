@@ -199,7 +199,7 @@ def main() -> None:
         folded_s, folded_count = _p50(root)
         assert folded_count == all_count
         row(f"{SIZE:,}: fold {fold['folded']} delta files into new base files", f"{fold['seconds']:,.1f} s",
-            f"peak RSS {fold['rss_mb']:,.0f} MB (DuckDB memory_limit 512 MB, spills past it); "
+            f"peak RSS {fold['rss_mb']:,.0f} MB (DuckDB memory_limit 1 GB, spills past it); "
             f"then open + answer {folded_s * 1000:,.0f} ms")
     lags = _end_to_end()
     row(f"local stack: contact write -> visible in the copy ({WRITES} writes)",
