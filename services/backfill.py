@@ -178,16 +178,20 @@ class Backfill:
         horizon = self._horizon(tenant_id, segment_id, version)
         if horizon is None:
             return _Candidates(None, "the version's save time is unknown")
+        source = self.candidates.source
         targets = tenant.index.closure([segment_id])
-        try:
-            found = self.candidates.source.candidates(
-                tenant_id, tenant.segments, targets, self.service.clock())
-        except NoCandidates as exc:
-            return _Candidates(None, f"no exact SQL form: {exc}")
-        if found is None:
+        as_of = source.as_of(tenant_id)  # first, so a copy that is behind costs no query
+        found = None
+        if as_of is not None and as_of >= horizon:
+            try:
+                found = source.candidates(tenant_id, tenant.segments, targets, self.service.clock())
+            except NoCandidates as exc:
+                return _Candidates(None, f"no exact SQL form: {exc}")
+            as_of = None if found is None else found.as_of
+        if as_of is None:
             return _Candidates(None, "the tenant has no analytical copy")
-        if found.as_of < horizon:
-            return _Candidates(None, f"the analytical copy (as of {to_iso(found.as_of)}) is older than "
+        if found is None or as_of < horizon:
+            return _Candidates(None, f"the analytical copy (as of {to_iso(as_of)}) is older than "
                                      f"the save plus the cache window ({to_iso(horizon)})")
         ids = set(found.ids)
         memberships = self.service.ports.memberships

@@ -202,6 +202,18 @@ def run_both(
                    sorted(full.flush()), sorted(sql.flush()))
 
 
+class _Counting(CopyCandidates):
+    """The copy, counting the candidate queries asked of it."""
+
+    def __init__(self, root_of: Callable[[str], Path | None]) -> None:
+        super().__init__(root_of)
+        self.asked: list[str] = []
+
+    def candidates(self, tenant_id: str, *args: Any) -> CandidateSet | None:
+        self.asked.append(tenant_id)
+        return super().candidates(tenant_id, *args)
+
+
 def _compiles(host: PluginHost, case: Case) -> bool:
     definitions = {**case.before, **case.saved}
     segments = SegmentSet(host, [
@@ -273,8 +285,8 @@ def test_a_copy_older_than_the_save_plus_the_cache_window_is_not_used(
     docs = population()
     root = _copy(tmp_path, docs, FRESH - US)
     rt = _saved(docs, PRO, then=FRESH)
-    policy = SqlCandidates(CopyCandidates(lambda tenant: root), cache_window=CACHE, wait=timedelta(minutes=5),
-                           sleep=waits.append)
+    source = _Counting(lambda tenant: root)
+    policy = SqlCandidates(source, cache_window=CACHE, wait=timedelta(minutes=5), sleep=waits.append)
     backfill = Backfill(rt.service, candidates=policy)
     assert backfill.copy_wait("t1", "s", 1) == 30.0  # within the wait: poll again in 30 s
     rt.clock.now = FRESH + timedelta(minutes=5) - timedelta(seconds=2)
@@ -284,6 +296,7 @@ def test_a_copy_older_than_the_save_plus_the_cache_window_is_not_used(
     progress = backfill.run("t1", "s", workers=1)
     assert waits == [] and progress.done == len(docs) and progress.entered == 18
     assert "is older than the save plus the cache window" in caplog.text
+    assert source.asked == []  # its freshness was enough to leave it: no candidate query
 
 
 def test_an_in_process_run_waits_for_the_copy_then_uses_it(tmp_path: Path) -> None:
@@ -398,15 +411,10 @@ def test_candidate_slices_and_whole_shard_slices_together_cover_everyone(tmp_pat
 def test_a_superseded_version_stops_without_asking_the_copy(tmp_path: Path) -> None:
     docs = population()
     rt = _saved(docs, PRO, then=NOW)
-    asked: list[str] = []
-
-    class Counting(CopyCandidates):
-        def candidates(self, tenant_id: str, *args: Any) -> CandidateSet | None:
-            asked.append(tenant_id)
-            return super().candidates(tenant_id, *args)
-
-    root = _copy(tmp_path, docs, FRESH)
-    policy = SqlCandidates(Counting(lambda tenant: root), cache_window=CACHE)
+    root = _copy(tmp_path, docs, NOW + CACHE)  # fresh for version 2, saved at NOW
+    source = _Counting(lambda tenant: root)
+    asked = source.asked
+    policy = SqlCandidates(source, cache_window=CACHE)
     backfill = Backfill(rt.service, candidates=policy)
     old_jobs = backfill.plan("t1", "s")
     _save(rt, "s", _rule(VIP))
