@@ -67,7 +67,10 @@ so a slice evaluating candidates and one evaluating its whole shard can run
 side by side without leaving a contact out. A slice's mode is fixed by its first
 counted page (a candidate slice's cursor is ``sql:<last contact id>``); its
 progress counts the candidates evaluated, so ``contacts_done`` ends at the
-number of candidates.
+number of candidates. A worker keeps the candidates it named for the other
+slices of that version it runs (still complete later: what changed since is the
+stream's, what moves with time was named); a worker without them names them
+again, and a slice half done by candidates fails rather than go on without them.
 """
 
 from __future__ import annotations
@@ -131,6 +134,10 @@ class Backfill:
         self.candidates = candidates
         self.progress_store = service.ports.progress
         self._shards = service.ports.contacts.shards
+        self._named: tuple[tuple[str, str, int], _Candidates] | None = None
+        """The last candidates named, kept for the next slice of the same version in this
+        container: a set named from a copy past the horizon stays complete later (what
+        changed since is the stream's, what moved with time was named)."""
 
     def current(self, tenant_id: str, segment_id: str) -> tuple[TenantSegments, int | None]:
         tenant = self.service.segments.for_tenant(tenant_id, fresh=True)
@@ -216,7 +223,13 @@ class Backfill:
         shard = job.shard
         if job.cursor is None or job.cursor.startswith(SQL_CURSOR):
             if found is None:
-                found = self._candidates(tenant, job.segment_id, job.version)
+                key = (job.tenant_id, job.segment_id, job.version)
+                if self._named is not None and self._named[0] == key:
+                    found = self._named[1]
+                else:
+                    found = self._candidates(tenant, job.segment_id, job.version)
+                    if found.by_shard is not None:
+                        self._named = (key, found)
             if found.by_shard is not None:
                 if job.cursor is None:
                     log.info("backfill %s: evaluating candidates only (%s)", job, found.reason)

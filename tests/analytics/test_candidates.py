@@ -408,6 +408,18 @@ def test_candidate_slices_and_whole_shard_slices_together_cover_everyone(tmp_pat
     assert progress.complete and expected.sql.done < progress.done < expected.full.done
 
 
+def test_slices_in_one_container_ask_the_copy_once(tmp_path: Path) -> None:
+    docs = population()
+    rt = _saved(docs, PRO, then=NOW)
+    root = _copy(tmp_path, docs, FRESH)
+    source = _Counting(lambda tenant: root)
+    backfill = Backfill(rt.service, candidates=SqlCandidates(source, cache_window=CACHE))
+    for job in backfill.plan("t1", "s"):
+        assert backfill.run_slice(job) is None
+    assert source.asked == ["t1"]
+    assert backfill.progress("t1", "s", 1).done == 18
+
+
 def test_a_superseded_version_stops_without_asking_the_copy(tmp_path: Path) -> None:
     docs = population()
     rt = _saved(docs, PRO, then=NOW)
@@ -436,8 +448,10 @@ def test_a_candidate_slice_whose_copy_vanished_fails_instead_of_skipping(tmp_pat
     continuation = backfill.run_slice(busiest, remaining=lambda: 0.0)
     assert continuation is not None and continuation.cursor is not None
     where["root"] = tmp_path / "gone"
+    elsewhere = Backfill(rt.service, page_size=1, candidates=policy)  # another container
     with pytest.raises(RuntimeError, match="cannot name the candidates any more"):
-        backfill.run_slice(continuation)
+        elsewhere.run_slice(continuation)
+    assert backfill.run_slice(continuation) is None  # this one still holds the candidates
 
 
 # --------------------------------------------------------------------------- the source
