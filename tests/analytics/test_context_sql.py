@@ -235,3 +235,16 @@ def test_thresholds_enter_the_query_as_parameters_not_text(con: Any, host: Plugi
     assert bound["rfm_stale_at"] == datetime(2026, 12, 5, tzinfo=UTC)
     assert "40.0" not in query.sql
     assert set(query.parameters("t", NOW).values()) == {"t", NOW, None}  # no context: nothing matches
+
+
+def test_the_context_from_the_parquet_copy_is_the_hooks(host: PluginHost, tmp_path: Any) -> None:
+    """The same query over the copy's views (files per tenant, another tenant beside it)."""
+    from growthos_segments.analytics.parquet import open_tenant, write_tenant
+
+    docs = [*CASES["float sums"], *CASES["period edges"], *CASES["amount kinds"]]
+    docs = [{**doc, "contact_id": f"{i}-{doc['contact_id']}"} for i, doc in enumerate(docs)]
+    write_tenant(tmp_path, "mine", docs)
+    write_tenant(tmp_path, "other", CASES["five customers"])
+    con = duckdb.connect()
+    open_tenant(con, tmp_path, "mine")
+    assert tenant_context(con, host, "mine", NOW, _no_documents) == {"rfm": compute_rfm_context(docs, NOW)}
