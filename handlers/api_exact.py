@@ -1,7 +1,9 @@
 """Routes of exact answers from the analytical copy: a draft rule's count and members, and
-the impact of editing a saved segment. Built per request from the API's service
-(:func:`exact`): nothing here is heavy until a question is asked, and duckdb is
-imported only then, so the API's other routes never load it."""
+the impact of editing a saved segment. The service is built on the API's own (once per
+container, :func:`exact`) and reads the copy where every reader of ``ANALYTICS_COPY``
+does (:func:`growthos_segments.handlers.copy_wiring.copy_roots`: a local folder, or the
+tenant's S3 prefix synchronised to /tmp); duckdb is imported only when a question is
+asked, so the API's other routes never load it."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from growthos_segments.core.api_models_exact import (
 from growthos_segments.handlers import api_wiring
 from growthos_segments.handlers.api_http import app, current_tenant
 from growthos_segments.handlers.api_openapi import responses
+from growthos_segments.handlers.copy_wiring import copy_roots
 from growthos_segments.services.exact import ExactCounts
 
-__all__ = ["exact", "local_copy_roots"]
+__all__ = ["exact"]
 
 _NO_COPY: dict[str, Any] = {
     "description": "the tenant has no analytical copy yet (POST /rules/estimate still answers), the rule "
@@ -35,19 +38,23 @@ _NO_COPY: dict[str, Any] = {
 }
 
 
-def local_copy_roots(location: str | None) -> Callable[[str], Path | None]:
-    """Where a tenant's copy is read from, for copies on local disk only: the
-    ``ANALYTICS_COPY`` directory. An ``s3://`` location is not read from here (it must
-    first be synced to /tmp), so such a deployment answers 409 "no analytical copy"."""
-    local = None if not location or location.startswith("s3://") else Path(location)
-    return lambda tenant_id: local
+_BUILT: dict[int, tuple[api_wiring.Service, ExactCounts]] = {}
+"""The exact service of each API service (keyed by identity, the service kept alive beside it)."""
+
+
+def _no_copy(tenant_id: str) -> Path | None:
+    return None
 
 
 def exact() -> ExactCounts:
     built = api_wiring.service()
-    roots = local_copy_roots(built.repos.settings.analytics_copy)
-    return ExactCounts(audience=built.audience, copy=CopyAudience(built.audience.host, roots),
-                       clock=built.audience.clock)
+    kept = _BUILT.get(id(built))
+    if kept is None or kept[0] is not built:
+        roots: Callable[[str], Path | None] = copy_roots(built.repos.settings) or _no_copy
+        service = ExactCounts(audience=built.audience, copy=CopyAudience(built.audience.host, roots),
+                              clock=built.audience.clock)
+        kept = _BUILT[id(built)] = (built, service)
+    return kept[1]
 
 
 @app.get("/rules/count", summary="Whether exact counts are available (the tenant has an analytical copy)",

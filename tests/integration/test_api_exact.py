@@ -16,8 +16,7 @@ import pytest
 
 from growthos_segments.analytics.parquet import write_tenant
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
-from growthos_segments.handlers.api_exact import local_copy_roots
-from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos import Repositories, build_repositories
 from growthos_segments.infra.settings import Settings
 from growthos_segments.plugins import default_host
 from tests.integration.api_support import PRO, Api, install
@@ -119,11 +118,13 @@ def test_a_tenant_without_a_copy_gets_409_and_never_anothers(api: Api) -> None:
     assert (theirs["count"], theirs["members"]) == (1, ["c000"])
 
 
-def test_only_a_local_folder_is_read_as_the_copy(tmp_path: Path) -> None:
-    """An s3:// location is synced elsewhere before it can be read: until then, no copy (409)."""
-    assert local_copy_roots(str(tmp_path))("t1") == tmp_path
-    assert local_copy_roots(None)("t1") is None
-    assert local_copy_roots("s3://bucket/copy")("t1") is None
+def test_a_deployment_without_a_copy_answers_409(
+    repos: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = build_repositories(replace(repos.settings, analytics_copy=None))
+    without = install(plain, lambda: NOW, monkeypatch)
+    assert without.get("/rules/count").body == {"available": False}
+    assert without.post("/rules/count", {"rule": PRO}).status == 409
 
 
 def test_impact_of_an_edit(api: Api) -> None:
