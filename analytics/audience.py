@@ -53,6 +53,8 @@ class CopyAudience:
         self.max_per_contact = max_per_contact
 
     def available(self, tenant_id: str) -> bool:
+        """The tenant's folder is there. Finding the root may fetch the copy (an S3 copy is
+        synchronised to /tmp first); the questions that follow then find it in place."""
         from growthos_segments.analytics.parquet import CONTACTS, EVENTS, DocumentError, tenant_folder
 
         root = self.root_of(tenant_id)

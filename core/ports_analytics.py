@@ -48,7 +48,7 @@ class ExactAudience(Protocol):
     """Exact members of segments of one tenant, over that tenant's copy only."""
 
     def available(self, tenant_id: str) -> bool:
-        """Whether the tenant has a copy to answer from (cheap: nothing is read from it)."""
+        """Whether the tenant has a copy to answer from (no query is run to tell)."""
         ...
 
     def members(
