@@ -62,7 +62,11 @@ arrives; the building blocks below solve that once:
 - :mod:`~growthos_segments.kit.sql`: the SQL form ``bulk_compile(params)``
   returns (:class:`~growthos_segments.kit.sql.SqlForm`) so whole-tenant
   questions run as one query; without it rules using the type are answered
-  per contact.
+  per contact;
+- :mod:`~growthos_segments.kit.sql_events`: the pieces of behavioural SQL forms
+  (event selection, windows at ``now``, per-contact aggregates, sequences);
+- :mod:`~growthos_segments.kit.sql_email`: the email and referral SQL pieces
+  (ids, devices, message timelines) on top of it.
 """
 
 from __future__ import annotations

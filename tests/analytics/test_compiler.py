@@ -26,27 +26,15 @@ from tests.analytics.conftest import both_paths
 
 NOW_AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
-WITHOUT_SQL_FORM_YET = frozenset({
-    # The behavioural types: their SQL forms (aggregates over events) are the next step.
-    "email", "email_click_url", "email_device", "email_last", "email_open_time", "email_opened_last_sent",
-    "email_opened_not_clicked", "event", "event_first_last", "event_sequence", "event_without",
-    "last_activity", "nudge", "referral", "referred_by",
-    "rfm_frequency", "rfm_monetary", "rfm_recency", "rfm_score", "rfm_tier",
-})
-"""Built-in condition types still answered per contact. Shrink it; never grow it."""
-
-
-def test_every_builtin_type_has_a_sql_form_but_the_listed_ones(host: PluginHost) -> None:
+def test_every_builtin_type_has_a_sql_form(host: PluginHost) -> None:
     names = {entry["name"] for entry in host.catalog()}
-    without = {name for name in names if host.condition_type(name).bulk_compile is None}  # type: ignore[union-attr]
-    assert without <= WITHOUT_SQL_FORM_YET, f"built-in types without a SQL form: {sorted(without - WITHOUT_SQL_FORM_YET)}"
+    without = sorted(name for name in names if host.condition_type(name).bulk_compile is None)  # type: ignore[union-attr]
+    assert without == []
 
 
 def test_examples_compile_to_a_query_athena_reads_back(host: PluginHost) -> None:
     compiled = 0
     for entry in host.catalog():
-        if entry["name"] in WITHOUT_SQL_FORM_YET:
-            continue
         for example in entry["examples"]:
             try:
                 query = compile_rule(parse_rule({"!": example}, host))
