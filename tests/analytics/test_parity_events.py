@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from growthos_segments.analytics.compiler import compile_rule
+from growthos_segments.analytics.documents import load_documents
 from growthos_segments.analytics.engine import answer
 from growthos_segments.analytics.parquet import open_tenant, write_tenant
 from growthos_segments.core.rules import Condition, parse_rule
@@ -325,9 +326,27 @@ def _case_id(rule: dict[str, Any]) -> str:
     return json.dumps(rule, separators=(",", ":"))
 
 
+TABLE_TENANT = "events-table"
+
+
+@pytest.fixture(scope="module")
+def population(con: Any) -> str:
+    """The population loaded once, under its own tenant, for every case of the table."""
+    load_documents(con, [{**doc, "tenant_id": TABLE_TENANT} for doc in POPULATION])
+    return TABLE_TENANT
+
+
+def _per_contact(host: Any, rule: dict[str, Any]) -> tuple[SegmentSet, set[str]]:
+    """The rule as a segment set, and its members among POPULATION decided contact by contact."""
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    evaluate = segments.segments["rule"].evaluate
+    return segments, {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
+
+
 @pytest.mark.parametrize("rule", CASES, ids=_case_id)
-def test_both_paths_agree(con: Any, host: Any, rule: dict[str, Any]) -> None:
-    expected, got = both_paths(con, host, rule, POPULATION, NOW)
+def test_both_paths_agree(con: Any, host: Any, population: str, rule: dict[str, Any]) -> None:
+    segments, expected = _per_contact(host, rule)
+    got = answer(con, host, segments, "rule", population, NOW)
     assert got.path == "sql", got.reason
     assert set(got.members) == expected
     assert 0 < len(expected) < len(POPULATION), "the case tells no contacts apart"
@@ -400,8 +419,6 @@ def test_the_parquet_copy_gives_the_same_answers(tmp_path: Path, host: Any) -> N
     con = duckdb.connect()
     open_tenant(con, tmp_path, "t1")
     for rule in PARQUET_CASES:
-        segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-        evaluate = segments.segments["rule"].evaluate
-        expected = {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
+        segments, expected = _per_contact(host, rule)
         got = answer(con, host, segments, "rule", "t1", NOW)
         assert (got.path, set(got.members)) == ("sql", expected), rule
