@@ -64,7 +64,8 @@ def test_count_without_members_and_with_a_per_contact_rule(
     code, out, _ = run(capsys, "count", "--rule", rule, "--contacts", contacts, "--now", NOW)
     assert code == 0
     assert out["path"] == "per-contact"
-    assert out["reason"] == "/and/1/!/attribute: condition type 'attribute' has no exact SQL form for these params"
+    assert out["reason"] == ("/and/1/!/attribute: condition type 'attribute' has no exact SQL form "
+                             "for these params")
     assert "members" not in out
     assert out["count"] == len(evaluated(capsys, rule, contacts)) > 0
 

@@ -186,7 +186,7 @@ def _cases() -> list[tuple[str, Any, bool]]:
     behavioural = {"and": [{"attribute": {"field": "v", "op": "exists"}},
                            {"email": {"action": "opened", "within": "7d"}}]}
     cases.append(("behavioural", behavioural, True))
-    cases.append(("jsonlogic falls back", {"and": [{"==": [{"var": "attributes.v"}, "free"]}]}, False))
+    cases.append(("jsonlogic", {"and": [{"==": [{"var": "attributes.v"}, "free"]}]}, True))
     return cases
 
 
