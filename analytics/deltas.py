@@ -466,7 +466,10 @@ class ParquetCopy:
                         query = merge(source, files, columns)
                     (staging / table).mkdir(parents=True)
                     selected = ", ".join(_name(column) for column in columns)
-                    con.execute(f"COPY (SELECT {selected} FROM ({query})) TO "
+                    # Events in time order, as the generator and the streams leave them: a query's
+                    # lookback then skips whole row groups (their min/max times).
+                    order = ' ORDER BY "at"' if table == EVENTS else ""
+                    con.execute(f"COPY (SELECT {selected} FROM ({query}){order}) TO "
                                 f"{_text(staging / table / name)} {PARQUET}")
             finally:
                 con.close()
