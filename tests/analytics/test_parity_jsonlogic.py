@@ -18,7 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from growthos_segments.analytics.compiler import NoSqlForm, compile_rule
+from growthos_segments.analytics.documents import load_documents
+from growthos_segments.analytics.engine import answer
 from growthos_segments.core.rules import parse_rule
+from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from tests.analytics.conftest import both_paths
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -108,9 +111,22 @@ def _cases() -> list[Any]:
     return cases
 
 
+TABLE_TENANT = "jsonlogic-table"
+
+
+@pytest.fixture(scope="module")
+def population(con: Any) -> str:
+    """The population loaded once, under its own tenant, for every case of the table."""
+    load_documents(con, [{**doc, "tenant_id": TABLE_TENANT} for doc in POPULATION])
+    return TABLE_TENANT
+
+
 @pytest.mark.parametrize("rule", _cases())
-def test_both_paths_agree_on_the_sql_path(con: Any, host: Any, rule: Any) -> None:
-    expected, got = both_paths(con, host, rule, POPULATION, NOW)
+def test_both_paths_agree_on_the_sql_path(con: Any, host: Any, population: str, rule: Any) -> None:
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    evaluate = segments.segments["rule"].evaluate
+    expected = {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
+    got = answer(con, host, segments, "rule", population, NOW)
     assert got.path == "sql", got.reason
     assert set(got.members) == expected
 
