@@ -22,12 +22,12 @@ parsing SQL does not do as datalogic does: strings that both look like dates or
 durations (datalogic compares them as instants), numeric strings of more than 15
 digits or beyond a double's range, and numbered path steps through arrays.
 
-One difference is known and left: datalogic refuses a whole document holding an
-integer below -2**63 or above 2**64 - 1 anywhere (every expression is then false
-for that contact), while SQL reads such a number as a double, as JSON readers do.
-Finding those contacts means reading every whole document (seconds per million
-contacts, where the copy's field columns make an expression a tenth of a second),
-so the SQL path does not look for them.
+Integers below -2**63 or above 2**64 - 1 are read as doubles on both paths: SQL
+reads such a number as a double, as JSON readers do, and the contact view gives
+them to datalogic as doubles (it would otherwise refuse the whole document). One
+beyond a double's range still makes datalogic refuse the document (every
+expression false for that contact); SQL does not look for those, as finding them
+means reading every whole document.
 
 Where an outcome depends only on the kind of a stored value (missing, null, true,
 false, and arrays or objects against a scalar), the compiler asks datalogic itself

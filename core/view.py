@@ -162,11 +162,20 @@ class ContactView:
         return self.memo(("events_named", prefix), pick)
 
     def data_handle(self) -> Any:
-        """The document pre-parsed for datalogic, built on first use only."""
-        if self._handle is None:
-            from datalogic_py import DataHandle
+        """The document pre-parsed for datalogic, built on first use only.
 
-            self._handle = DataHandle(plain(self.doc))
+        datalogic holds numbers in 64 bits and refuses a whole document with an
+        integer beyond them, which would make every plain expression false for
+        that contact because of one unrelated field; such integers are given to
+        it as the doubles a JSON reader holds (what the SQL path reads too)."""
+        if self._handle is None:
+            from datalogic_py import DataHandle, ParseError
+
+            data = plain(self.doc)
+            try:
+                self._handle = DataHandle(data)
+            except ParseError:
+                self._handle = DataHandle(_doubles_beyond_64_bits(data))
         return self._handle
 
     def _parse_events(self) -> tuple[Event, ...]:
@@ -194,3 +203,21 @@ def _as_list(value: Any) -> Sequence[Any]:
     if isinstance(value, set | frozenset):
         return tuple(sorted(value, key=str))
     return ()
+
+
+_INT64_LOW, _UINT64_HIGH = -(2**63), 2**64 - 1
+
+
+def _doubles_beyond_64_bits(value: Any) -> Any:
+    """``value`` with every integer outside datalogic's 64 bits made a float (one beyond
+    a double's range stays, and datalogic refuses the document as before)."""
+    if type(value) is int and not _INT64_LOW <= value <= _UINT64_HIGH:
+        try:
+            return float(value)
+        except OverflowError:  # beyond a double too: datalogic still refuses the document
+            return value
+    if isinstance(value, dict):
+        return {key: _doubles_beyond_64_bits(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_doubles_beyond_64_bits(item) for item in value]
+    return value
