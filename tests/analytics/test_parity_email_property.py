@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.analytics.conftest import both_paths
+from tests.analytics.strategies import rule_trees
 from tests.analytics.test_parity_email import (
     ACTIONS,
     CREATED,
@@ -121,15 +122,7 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-rules = st.recursive(
-    _leaf(),
-    lambda children: st.one_of(
-        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"and": cs}),
-        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"or": cs}),
-        children.map(lambda c: {"!": c}),
-    ),
-    max_leaves=5,
-)
+rules = rule_trees(_leaf(), max_leaves=5)
 
 
 def _props(campaign: Any, url: Any, device: Any, friend: Any) -> dict[str, Any]:

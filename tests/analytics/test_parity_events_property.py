@@ -25,6 +25,7 @@ from growthos_segments.plugins.events import (
 )
 from growthos_segments.plugins.nudges import NudgeParams
 from tests.analytics.conftest import both_paths
+from tests.analytics.strategies import rule_trees
 
 BASE = datetime(2026, 11, 29, 12, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -166,15 +167,7 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-rules = st.recursive(
-    _leaf(),
-    lambda children: st.one_of(
-        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"and": cs}),
-        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"or": cs}),
-        children.map(lambda c: {"!": c}),
-    ),
-    max_leaves=4,
-)
+rules = rule_trees(_leaf(), max_leaves=4)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

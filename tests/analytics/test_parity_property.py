@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.analytics.conftest import both_paths
+from tests.analytics.strategies import rule_trees
 from tests.analytics.test_parity import DATE_TARGETS, NEEDLES, NUMBERS, SCALARS, TEXT_OPS, VALUES, ZONES
 
 FIELDS = ("plan", "v", "custom.x")
@@ -69,15 +70,7 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-rules = st.recursive(
-    _leaf(),
-    lambda children: st.one_of(
-        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"and": cs}),
-        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"or": cs}),
-        children.map(lambda c: {"!": c}),
-    ),
-    max_leaves=6,
-)
+rules = rule_trees(_leaf(), max_leaves=6)
 
 
 def _contact(

@@ -18,6 +18,7 @@ from growthos_segments.core.rules import parse_rule
 from growthos_segments.core.timeutil import to_iso
 from growthos_segments.plugins.rfm import PERIOD, TIERS, compute_rfm_context
 from tests.analytics.conftest import both_paths
+from tests.analytics.strategies import rule_trees
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -270,10 +271,7 @@ def _rfm_leaf() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(score, tier, monetary, frequency, recency)
 
 
-_rules = st.recursive(_rfm_leaf(), lambda children: st.one_of(
-    st.lists(children, min_size=1, max_size=3).map(lambda cs: {"and": cs}),
-    st.lists(children, min_size=1, max_size=3).map(lambda cs: {"or": cs}),
-    children.map(lambda c: {"!": c})), max_leaves=4)
+_rules = rule_trees(_rfm_leaf(), max_leaves=4)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
