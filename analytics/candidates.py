@@ -49,14 +49,15 @@ layer lacks it; the compiler (and sqlglot) only when a backfill asks.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from growthos_segments.core.contract import Reads
+from growthos_segments.core.dependencies import DependencyIndex
 from growthos_segments.core.expressions import expression_reads
 from growthos_segments.core.ports_candidates import CandidateSet, NoCandidates
-from growthos_segments.core.rules import Condition, Expr, SegmentRef, iter_nodes
+from growthos_segments.core.rules import Condition, Expr, iter_nodes
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.core.timeutil import as_utc
 
@@ -150,12 +151,13 @@ def candidate_query(
 
     parts: list[exp.Select] = []
     values: dict[str, Any] = {"now": now}
+    index = DependencyIndex.of(segments)
     for segment_id in segment_ids:
-        if any(segments.segments[sid].reads.context for sid in _through_references(segments, segment_id)):
+        if index.reads_of([segment_id]).context:
             raise NoSqlForm("", f"segment {segment_id!r} reads the tenant context")
         compiled = compile_segment(segments, segment_id, columns)
         parts.append(exp.select("contact_id").from_(compiled.query.subquery(f"s{len(parts)}")))
-        moving = _moving(time_reads(segments, segment_id), now, values, columns or {})
+        moving = _moving(time_reads(segments, segment_id, index), columns or {})
         if moving is not None:
             parts.append(
                 exp.select("contact_id").from_("contacts")
@@ -168,27 +170,12 @@ def candidate_query(
     return query, {name: value for name, value in values.items() if name in used}
 
 
-def _through_references(segments: SegmentSet, segment_id: str) -> list[str]:
-    """The segment and every segment it references, transitively."""
-    seen: list[str] = []
-    pending = [segment_id]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.append(current)
-        effective = segments.segments[current].effective
-        pending += [node.segment_id for _, node in iter_nodes(effective) if isinstance(node, SegmentRef)] \
-            if effective is not None else []
-    return seen
-
-
-def time_reads(segments: SegmentSet, segment_id: str) -> list[Reads]:
+def time_reads(segments: SegmentSet, segment_id: str, index: DependencyIndex | None = None) -> list[Reads]:
     """The declared reads of each condition of the segment (through what it references)
     whose answer can depend on the instant: its SQL form reads ``now``, or it is a
     plain JsonLogic node."""
     found: list[Reads] = []
-    for sid in _through_references(segments, segment_id):
+    for sid in (index or DependencyIndex.of(segments)).requirements([segment_id]):
         effective = segments.segments[sid].effective
         for _, node in iter_nodes(effective) if effective is not None else ():
             if isinstance(node, Expr):
@@ -219,14 +206,14 @@ def _tenant_is() -> exp.Expression:
     return exp.EQ(this=exp.column("tenant_id"), expression=exp.Placeholder(this="tenant"))
 
 
-def _moving(
-    reads: Sequence[Reads], now: datetime, values: dict[str, Any], columns: Mapping[str, str]
-) -> exp.Expression | None:
+def _moving(reads: Sequence[Reads], columns: Mapping[str, str]) -> exp.Expression | None:
     """Contacts (a predicate over ``contacts``) with something these reads see at or after
-    ``now``: an event of a read prefix within the lookback, or a value at a read path
-    (read from its field column when the copy has one)."""
+    ``now``: an event of a read prefix within the lookback (the rows the compiler's
+    one pass reads for them: :func:`growthos_segments.analytics.compiler.event_rows`),
+    or a value at a read path (read from its field column when the copy has one)."""
     from sqlglot import exp
 
+    from growthos_segments.analytics.compiler import event_rows
     from growthos_segments.kit.sql import json_at
 
     tests: list[exp.Expression] = []
@@ -242,43 +229,11 @@ def _moving(
             if stored is not None:
                 value = exp.column(stored, quoted=True)
             tests.append(exp.not_(exp.Is(this=value, expression=exp.null())))
-        if not read.events:
-            continue
-        names = exp.or_(*(_named(prefix) for prefix in sorted(read.events)))
-        start = _window_start(now, read.lookback)
-        if start is not None:
-            parameter = f"since{len(values)}"
-            values[parameter] = start
-            at = exp.column("at", quoted=True)
-            bound = exp.cast(exp.Placeholder(this=parameter), exp.DataType.build("TIMESTAMPTZ"))
-            names = exp.and_(exp.paren(names), exp.GTE(this=at, expression=bound))
-        windows.append(exp.paren(names))
+        if read.events:
+            rows = event_rows(read)
+            windows.append(exp.true() if rows is None else exp.paren(rows))
     if windows:
         events = exp.select("contact_id").from_("events").where(
             exp.and_(_tenant_is(), exp.paren(exp.or_(*windows))))
         tests.append(exp.In(this=exp.column("contact_id"), query=events.subquery()))
     return exp.or_(*tests) if tests else None
-
-
-def _named(prefix: str) -> exp.Expression:
-    """``name`` matches the prefix as :func:`growthos_segments.core.dependencies.event_matches` says."""
-    from sqlglot import exp
-
-    name = exp.column("name")
-    if not prefix:
-        return exp.true()
-    if prefix.endswith("."):
-        return exp.func("starts_with", name, exp.Literal.string(prefix))
-    return exp.or_(exp.EQ(this=name, expression=exp.Literal.string(prefix)),
-                   exp.func("starts_with", name, exp.Literal.string(prefix + ".")))
-
-
-def _window_start(now: datetime, lookback: timedelta | None) -> datetime | None:
-    """The oldest event time that still matters at ``now`` or later; ``None``: all history
-    (no lookback declared with events, or one reaching before the first year)."""
-    if lookback is None or lookback == timedelta.max:
-        return None
-    try:
-        return now - lookback
-    except OverflowError:
-        return None

@@ -45,7 +45,7 @@ from growthos_segments.core.segments import SegmentSet
 from growthos_segments.kit.sql import CONTACT_DOC, CONTEXT_BINDING, SqlForm, any_equal, false_if_null, json_at
 from growthos_segments.kit.sql_events import ago
 
-__all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment"]
+__all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment", "event_rows"]
 
 _TENANT = exp.Placeholder(this="tenant")
 
@@ -228,7 +228,7 @@ class _Compiler:
         return false_if_null(picked)
 
 
-def _event_rows(reads: Reads) -> exp.Expression | None:
+def event_rows(reads: Reads) -> exp.Expression | None:
     """The event rows a condition declares it reads: names (as
     :meth:`growthos_segments.core.view.ContactView.events_named` matches a prefix)
     and lookback (``at >= now - lookback``; later rows, the future included, all
@@ -268,7 +268,7 @@ def _condition(
         raise TypeError(f"{node.type}: bulk_compile returned {type(form).__name__}, not SqlForm")
     renamed: dict[str, str] = {}
     if form.aggregates:
-        rows.append(_event_rows(node.reads))
+        rows.append(event_rows(node.reads))
     for name, expression in form.aggregates.items():
         column = f"a{len(aggregates)}"
         aggregates[column] = expression
