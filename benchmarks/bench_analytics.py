@@ -1,9 +1,10 @@
 """Analytical copy: five rules at 1M contacts, compiled by the engine and hand-written, same data, same run.
 
 A synthetic tenant (``growthos_segments.analytics.generate``: about ten events a
-contact over 120 days) is written to a temporary folder at each size of
-``BENCH_ANALYTICS_CONTACTS`` (comma-separated; default 1,000,000; 4,000,000
-adds minutes of generation and queries, so it is an option). For each of the
+contact over 120 days) is written to a temporary folder (:mod:`benchmarks.tenants`,
+shared with ``bench_backfill_sql``) at each size of ``BENCH_ANALYTICS_CONTACTS``
+(comma-separated; default 1,000,000; 4,000,000 adds minutes of generation and
+queries, so it is an option). For each of the
 issue's five representative rules, in a fresh process each (so its peak
 resident memory, Linux's VmHWM reset when the process starts, is its own):
 
@@ -32,17 +33,16 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.tenants import TENANT, generated
 from benchmarks.timing import row
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_ANALYTICS_CONTACTS", "1000000").split(","))
 RUNS = 5
 SAMPLE = 20_000
-TENANT = "bench"
 _COUNTRIES = ["GB", "IE", "DE"]
 
 ATTRIBUTE = {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
@@ -217,41 +217,36 @@ def per_contact(root: str) -> dict[str, tuple[float, int, int, bool]]:
 
 
 def main() -> None:
-    from growthos_segments.analytics.generate import generate
-
     for contacts in SIZES:
-        with tempfile.TemporaryDirectory(prefix="bench-analytics-") as root:
-            made = generate(root, contacts, tenant_id=TENANT)
-            row(f"generate {contacts:,} contacts x ~10 events ({made.events:,} events)",
-                f"{made.seconds:,.1f} s", f"{made.bytes / 1e6:,.0f} MB of Parquet (zstd)")
-            sql = {}
-            for name in SQL:
-                hand = sql[name] = _in_fresh_process(root, name, "hand")
-                compiled = _in_fresh_process(root, name, "compiled")
-                row(f"{contacts:,}: {name}: hand-written SQL count ({hand['count']:,})",
-                    f"{hand['count_s'] * 1000:,.0f} ms",
-                    f"CPU {hand['count_cpu'] * 1000:,.0f} ms; member ids {hand['members_s'] * 1000:,.0f} ms; "
-                    f"peak RSS {hand['rss_mb']:,.0f} MB")
-                if "per_contact" in compiled:
-                    row(f"{contacts:,}: {name}: compiled", "per-contact", compiled["per_contact"])
-                    continue
-                agrees = "yes" if compiled["count"] == hand["count"] else "NO"
-                row(f"{contacts:,}: {name}: compiled count ({compiled['count']:,}, same: {agrees})",
-                    f"{compiled['count_s'] * 1000:,.0f} ms",
-                    f"{compiled['count_s'] / hand['count_s']:.2f}x hand-written (target <= 1.5x, <= 1 s); "
-                    f"CPU {compiled['count_cpu'] * 1000:,.0f} ms; {compiled['undecided']:,} undecided")
-                row(f"{contacts:,}: {name}: engine answer (member ids, path {compiled['path']})",
-                    f"{compiled['members_s'] * 1000:,.0f} ms",
-                    f"{compiled['members_s'] / hand['members_s']:.2f}x hand-written member ids; "
-                    f"peak RSS {compiled['rss_mb']:,.0f} MB")
-            for name, (took, sampled, members, agrees) in per_contact(root).items():
-                rate = sampled / took
-                whole = contacts / rate
-                row(f"{contacts:,}: {name}: per-contact evaluator, {sampled:,} sampled",
-                    f"{rate:,.0f} contacts/s",
-                    f"whole tenant ~{whole:,.1f} CPU s = {whole / sql[name]['count_cpu']:,.1f}x the SQL "
-                    f"count's CPU; "
-                    f"{members:,} members, agrees: {'yes' if agrees else 'NO'}")
+        root = generated(contacts)
+        sql = {}
+        for name in SQL:
+            hand = sql[name] = _in_fresh_process(root, name, "hand")
+            compiled = _in_fresh_process(root, name, "compiled")
+            row(f"{contacts:,}: {name}: hand-written SQL count ({hand['count']:,})",
+                f"{hand['count_s'] * 1000:,.0f} ms",
+                f"CPU {hand['count_cpu'] * 1000:,.0f} ms; member ids {hand['members_s'] * 1000:,.0f} ms; "
+                f"peak RSS {hand['rss_mb']:,.0f} MB")
+            if "per_contact" in compiled:
+                row(f"{contacts:,}: {name}: compiled", "per-contact", compiled["per_contact"])
+                continue
+            agrees = "yes" if compiled["count"] == hand["count"] else "NO"
+            row(f"{contacts:,}: {name}: compiled count ({compiled['count']:,}, same: {agrees})",
+                f"{compiled['count_s'] * 1000:,.0f} ms",
+                f"{compiled['count_s'] / hand['count_s']:.2f}x hand-written (target <= 1.5x, <= 1 s); "
+                f"CPU {compiled['count_cpu'] * 1000:,.0f} ms; {compiled['undecided']:,} undecided")
+            row(f"{contacts:,}: {name}: engine answer (member ids, path {compiled['path']})",
+                f"{compiled['members_s'] * 1000:,.0f} ms",
+                f"{compiled['members_s'] / hand['members_s']:.2f}x hand-written member ids; "
+                f"peak RSS {compiled['rss_mb']:,.0f} MB")
+        for name, (took, sampled, members, agrees) in per_contact(root).items():
+            rate = sampled / took
+            whole = contacts / rate
+            row(f"{contacts:,}: {name}: per-contact evaluator, {sampled:,} sampled",
+                f"{rate:,.0f} contacts/s",
+                f"whole tenant ~{whole:,.1f} CPU s = {whole / sql[name]['count_cpu']:,.1f}x the SQL "
+                f"count's CPU; "
+                f"{members:,} members, agrees: {'yes' if agrees else 'NO'}")
 
 
 if __name__ == "__main__":

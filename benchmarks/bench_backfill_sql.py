@@ -1,8 +1,9 @@
 """Backfill by SQL candidates: a new segment on a 1M-contact tenant, candidates vs every contact.
 
 A synthetic tenant (``growthos_segments.analytics.generate``, as ``bench_analytics``
-writes it: about ten events a contact over 120 days) is written to a temporary
-folder at each size of ``BENCH_BACKFILL_SQL_CONTACTS`` (comma-separated; default
+writes it: about ten events a contact over 120 days; the same folder when that
+bench already wrote one of the size, :mod:`benchmarks.tenants`) is at hand at
+each size of ``BENCH_BACKFILL_SQL_CONTACTS`` (comma-separated; default
 1,000,000). For each of the issue's five representative rules saved as a new
 segment:
 
@@ -37,7 +38,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_analytics import SQL, TENANT
+from benchmarks.bench_analytics import SQL
+from benchmarks.tenants import TENANT, generated
 from benchmarks.timing import row
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_BACKFILL_SQL_CONTACTS", "1000000").split(","))
@@ -124,14 +126,10 @@ def sample_backfills(root: str, work: Path) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    from growthos_segments.analytics.generate import generate
-
     for contacts in SIZES:
-        with tempfile.TemporaryDirectory(prefix="bench-backfill-sql-") as root:
-            made = generate(root, contacts, tenant_id=TENANT)
-            row(f"generate {contacts:,} contacts x ~10 events ({made.events:,} events)",
-                f"{made.seconds:,.1f} s", f"{made.bytes / 1e6:,.0f} MB of Parquet (zstd)")
-            sampled = sample_backfills(root, Path(root))
+        root = generated(contacts)
+        with tempfile.TemporaryDirectory(prefix="bench-backfill-sql-") as work:
+            sampled = sample_backfills(root, Path(work))
             for name in SQL:
                 big = _in_fresh_process(root, name)
                 small = sampled[name]
