@@ -90,11 +90,10 @@ class CopyAudience:
                     compile_segment(segments, segment_id)
                 except NoSqlForm as exc:
                     self._check_size(con, exc)
-            answers = [answer(con, self.host, segments, segment_id, tenant_id, now)
-                       for segments, segment_id in questions]
+            return [answer(con, self.host, segments, segment_id, tenant_id, now)
+                    for segments, segment_id in questions]
         finally:
             con.close()
-        return [ExactAnswer(a.members, a.path, a.as_of, a.reason, a.decided_per_contact) for a in answers]
 
     def _check_size(self, con: duckdb.DuckDBPyConnection, why: NoSqlForm) -> None:
         row = con.execute("SELECT count(*) FROM contacts").fetchone()

@@ -7,16 +7,15 @@ the per-contact path evaluates exactly the documents the query would have read:
 each contact's document with its events put back. It is the reference the SQL
 path is held to (tests/analytics), the answer for rules SQL cannot give exactly
 yet, and, on the SQL path, the judge of the few contacts the query leaves
-undecided (``Answer.decided_per_contact``).
+undecided (``ExactAnswer.decided_per_contact``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 
@@ -24,34 +23,21 @@ from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
 from growthos_segments.analytics.context import tenant_context
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports_analytics import ExactAnswer
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.core.timeutil import to_iso
 
-__all__ = ["Answer", "answer", "copy_as_of", "documents"]
+__all__ = ["answer", "answer_json", "copy_as_of", "documents"]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """Who is in the segment at ``now``, from the copy as of ``as_of``."""
-
-    members: tuple[str, ...]
-    path: Literal["sql", "per-contact"]
-    as_of: datetime | None
-    reason: str | None = None
-    """Why the per-contact path answered (``None`` on the SQL path)."""
-    decided_per_contact: int = 0
-    """On the SQL path: contacts whose answer SQL left to the per-contact path
-    (values only Python reads exactly, such as a date in another spelling)."""
-
-    def to_json(self, *, members: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"count": len(self.members), "path": self.path, "as_of": to_iso(self.as_of)}
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.decided_per_contact:
-            out["decided_per_contact"] = self.decided_per_contact
-        if members:
-            out["members"] = list(self.members)
-        return out
+def answer_json(found: ExactAnswer) -> dict[str, Any]:
+    """An answer as ``segments count`` prints it (without member ids)."""
+    out: dict[str, Any] = {"count": len(found.members), "path": found.path, "as_of": to_iso(found.as_of)}
+    if found.reason is not None:
+        out["reason"] = found.reason
+    if found.decided_per_contact:
+        out["decided_per_contact"] = found.decided_per_contact
+    return out
 
 
 def answer(
@@ -62,7 +48,7 @@ def answer(
     tenant_id: str,
     now: datetime,
     context: Mapping[str, Any] | None = None,
-) -> Answer:
+) -> ExactAnswer:
     """Members of ``segment_id`` (of ``segments``) among ``tenant_id``'s contacts at ``now``.
 
     A rule reading the tenant context (RFM thresholds) reads ``context`` (the stored
@@ -82,9 +68,9 @@ def answer(
         members = [contact_id for contact_id, member in rows if member]
         if undecided:
             members += _per_contact(con, segments, segment_id, tenant_id, now, context, undecided)
-        return Answer(tuple(sorted(members)), "sql", stamp, decided_per_contact=len(undecided))
+        return ExactAnswer(tuple(sorted(members)), "sql", stamp, decided_per_contact=len(undecided))
     members = _per_contact(con, segments, segment_id, tenant_id, now, context, None)
-    return Answer(tuple(sorted(members)), "per-contact", stamp, reason)
+    return ExactAnswer(tuple(sorted(members)), "per-contact", stamp, reason)
 
 
 def _per_contact(

@@ -247,12 +247,12 @@ def cmd_count(args: argparse.Namespace) -> int:
     host = _host()
     segments = _segment_set(args, host)
     try:
-        from growthos_segments.analytics.engine import answer
+        from growthos_segments.analytics.engine import answer, answer_json
     except ImportError as exc:
         raise CliError(f"count needs the analytics extra (pip install "
                        f"'growthos-segments[analytics]'): {exc}") from None
     answers = [answer(con, host, segments, RULE_ID, tenant, now) for con, tenant in _copies(args.contacts)]
-    out = answers[0].to_json()
+    out = answer_json(answers[0])
     out["count"] = sum(len(a.members) for a in answers)
     if args.members:
         out["members"] = [member for a in answers for member in a.members]

@@ -11,8 +11,9 @@ import duckdb
 import pytest
 
 from growthos_segments.analytics.documents import connect, load_documents
-from growthos_segments.analytics.engine import Answer, answer
+from growthos_segments.analytics.engine import answer
 from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports_analytics import ExactAnswer
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.plugins import default_host
 
@@ -34,7 +35,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 def both_paths(
     con: duckdb.DuckDBPyConnection, host: PluginHost, rule: Any, docs: list[dict[str, Any]], now: datetime,
     context: Mapping[str, Any] | None = None,
-) -> tuple[set[str], Answer]:
+) -> tuple[set[str], ExactAnswer]:
     """(per-contact members, the analytical engine's answer) for ``docs`` loaded under a fresh tenant."""
     segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
     return both_paths_of_set(con, host, segments, "rule", docs, now, context)
@@ -43,7 +44,7 @@ def both_paths(
 def both_paths_of_set(
     con: duckdb.DuckDBPyConnection, host: PluginHost, segments: SegmentSet, segment_id: str,
     docs: list[dict[str, Any]], now: datetime, context: Mapping[str, Any] | None = None,
-) -> tuple[set[str], Answer]:
+) -> tuple[set[str], ExactAnswer]:
     """The same for one segment of a set: per contact as ``segments evaluate`` decides it,
     document by document, and by the engine. ``context`` is the tenant context both
     paths read (rules reading none need none)."""

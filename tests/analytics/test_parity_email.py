@@ -23,9 +23,10 @@ from sqlglot import exp
 
 from growthos_segments.analytics.compiler import compile_rule
 from growthos_segments.analytics.documents import load_documents
-from growthos_segments.analytics.engine import Answer, answer
+from growthos_segments.analytics.engine import answer
 from growthos_segments.core.errors import RuleValidationError
 from growthos_segments.core.host import PluginHost
+from growthos_segments.core.ports_analytics import ExactAnswer
 from growthos_segments.core.rules import parse_rule
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.core.timeutil import zone
@@ -341,7 +342,7 @@ def population(con: Any) -> str:
     return tenant
 
 
-def _both(con: Any, host: PluginHost, tenant: str, rule: Any, now: datetime) -> tuple[set[str], Answer]:
+def _both(con: Any, host: PluginHost, tenant: str, rule: Any, now: datetime) -> tuple[set[str], ExactAnswer]:
     """(per-contact members of the population, the engine's answer over its loaded copy)."""
     segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
     evaluate = segments.segments["rule"].evaluate
