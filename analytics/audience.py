@@ -20,7 +20,6 @@ should not pay for them.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -69,22 +68,14 @@ class CopyAudience:
     def members(
         self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
     ) -> list[ExactAnswer]:
-        import duckdb
-
         from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
         from growthos_segments.analytics.engine import answer
-        from growthos_segments.analytics.parquet import DocumentError, open_tenant
+        from growthos_segments.analytics.parquet import open_copy
 
-        root = self.root_of(tenant_id)
-        if root is None:
+        con = open_copy(self.root_of(tenant_id), tenant_id)
+        if con is None:
             raise NoCopy(tenant_id)
-        # In-memory, but spilling to /tmp, the one writable folder of a Lambda function.
-        con = duckdb.connect(config={"temp_directory": str(Path(tempfile.gettempdir()) / "duckdb")})
         try:
-            try:
-                open_tenant(con, root, tenant_id)
-            except (FileNotFoundError, DocumentError):
-                raise NoCopy(tenant_id) from None
             for segments, segment_id in questions:
                 try:
                     compile_segment(segments, segment_id)

@@ -79,22 +79,9 @@ class CopyCandidates:
 
     def _open(self, tenant_id: str) -> duckdb.DuckDBPyConnection | None:
         """A connection with the tenant's views, or ``None`` when it has no copy."""
-        import duckdb
+        from growthos_segments.analytics.parquet import open_copy
 
-        from growthos_segments.analytics.deltas import merge_deltas
-        from growthos_segments.analytics.parquet import open_tenant
-
-        root = self.root_of(tenant_id)
-        if root is None:
-            return None
-        con = duckdb.connect()
-        try:
-            open_tenant(con, root, tenant_id)
-            merge_deltas(con, root, tenant_id)
-        except FileNotFoundError:
-            con.close()
-            return None
-        return con
+        return open_copy(self.root_of(tenant_id), tenant_id)
 
     def as_of(self, tenant_id: str) -> datetime | None:
         con = self._open(tenant_id)

@@ -9,7 +9,6 @@ this module is, so the scheduler's cold start does not pay for it.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -29,21 +28,14 @@ class CopyContexts:
         self.root_of = root_of
 
     def compute(self, tenant_id: str, now: datetime) -> CopyContext | None:
-        import duckdb
-
         from growthos_segments.analytics.context import tenant_context
         from growthos_segments.analytics.engine import copy_as_of, documents
-        from growthos_segments.analytics.parquet import DocumentError, open_tenant
+        from growthos_segments.analytics.parquet import open_copy
 
-        root = self.root_of(tenant_id)
-        if root is None:
+        con = open_copy(self.root_of(tenant_id), tenant_id)
+        if con is None:
             return None
-        con = duckdb.connect(config={"temp_directory": str(Path(tempfile.gettempdir()) / "duckdb")})
         try:
-            try:
-                open_tenant(con, root, tenant_id)
-            except (FileNotFoundError, DocumentError):
-                return None
             context = tenant_context(con, self.host, tenant_id, now, lambda: documents(con, tenant_id))
             return CopyContext(context, copy_as_of(con, tenant_id))
         finally:

@@ -57,6 +57,7 @@ __all__ = [
     "WriteReport",
     "contact_schema",
     "event_schema",
+    "open_copy",
     "open_tenant",
     "read_documents",
     "read_jsonl",
@@ -332,6 +333,25 @@ def open_tenant(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: str
     from growthos_segments.analytics.deltas import merge_deltas  # it builds on this module
 
     merge_deltas(con, root, tenant_id)
+
+
+def open_copy(root: str | Path | None, tenant_id: str) -> duckdb.DuckDBPyConnection | None:
+    """A fresh in-memory DuckDB with the tenant's views (:func:`open_tenant`), spilling to
+    the temporary folder (/tmp, the one writable folder of a Lambda function); ``None``
+    when the tenant has no copy under ``root`` (or no root). The caller closes it."""
+    import tempfile
+
+    import duckdb
+
+    if root is None:
+        return None
+    con = duckdb.connect(config={"temp_directory": str(Path(tempfile.gettempdir()) / "duckdb")})
+    try:
+        open_tenant(con, root, tenant_id)
+    except (FileNotFoundError, DocumentError):
+        con.close()
+        return None
+    return con
 
 
 def read_documents(con: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
