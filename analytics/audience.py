@@ -20,10 +20,10 @@ should not pay for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ports_analytics import ExactAnswer, NoCopy, TooCostly
@@ -66,7 +66,8 @@ class CopyAudience:
         return (folder / CONTACTS).is_dir() and (folder / EVENTS).is_dir()
 
     def members(
-        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
+        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime,
+        *, context: Mapping[str, Any] | None = None,
     ) -> list[ExactAnswer]:
         from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
         from growthos_segments.analytics.engine import answer
@@ -81,7 +82,7 @@ class CopyAudience:
                     compile_segment(segments, segment_id)
                 except NoSqlForm as exc:
                     self._check_size(con, exc)
-            return [answer(con, self.host, segments, segment_id, tenant_id, now)
+            return [answer(con, self.host, segments, segment_id, tenant_id, now, context=context)
                     for segments, segment_id in questions]
         finally:
             con.close()

@@ -9,10 +9,10 @@ see only this Protocol and its records, so they stay free of DuckDB and AWS.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from growthos_segments.core.segments import SegmentSet
 
@@ -52,11 +52,13 @@ class ExactAudience(Protocol):
         ...
 
     def members(
-        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
+        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime,
+        *, context: Mapping[str, Any] | None = None,
     ) -> list[ExactAnswer]:
         """One answer per ``(segments, segment_id)`` question (a segment of that set), in
         order, all from one opening of the copy: a saved version and its edit are then
-        compared on the same contacts.
+        compared on the same contacts. Rules reading the tenant context read ``context``
+        (``None``: the context computed from the copy at ``now``).
 
         Raises :class:`NoCopy` when the tenant has no copy and :class:`TooCostly` when a
         segment has no exact SQL form and the tenant is too large to evaluate one by one.

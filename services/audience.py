@@ -359,10 +359,16 @@ class Audience:
             raise Unprocessable("the rule cannot be evaluated", self._set_errors(exc, draft.id)) from None
 
     def _context(self, tenant: TenantSegments, reads: Reads) -> Mapping[str, Any]:
+        stored = self.stored_context(tenant, reads)
+        return {} if stored is None else stored
+
+    def stored_context(self, tenant: TenantSegments, reads: Reads) -> Mapping[str, Any] | None:
+        """The tenant context real-time membership evaluates in (the scheduler's stored one),
+        when ``reads`` needs one; ``None`` when none is stored yet."""
         if not reads.context or tenant.context:
             return tenant.context
         stored = self.contexts.get(tenant.tenant_id)
-        return stored.context if stored is not None else {}
+        return stored.context if stored is not None else None
 
     # --- segments --------------------------------------------------------------------------
 

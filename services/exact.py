@@ -32,8 +32,11 @@ from growthos_segments.core.api_models_exact import (
     RuleCountIn,
     RuleCountOut,
 )
+from growthos_segments.core.contract import Reads
+from growthos_segments.core.dependencies import DependencyIndex
 from growthos_segments.core.ids import SEGMENT_ID_RE
 from growthos_segments.core.limits import in_time_range
+from growthos_segments.core.membership import TenantSegments
 from growthos_segments.core.ports_analytics import ExactAnswer, ExactAudience, NoCopy, TooCostly
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentType
 from growthos_segments.core.timeutil import parse_instant, to_iso
@@ -63,8 +66,8 @@ class ExactCounts:
         now = self._now(request.now)
         draft = SegmentDefinition(id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
                                   exclude_segments=tuple(request.exclude_segments))
-        _, segment_set = self.audience.draft_set(tenant_id, draft)
-        (answer,) = self._ask(tenant_id, [(segment_set, DRAFT_ID)], now)
+        tenant, segment_set = self.audience.draft_set(tenant_id, draft)
+        (answer,) = self._ask(tenant, [(segment_set, DRAFT_ID)], now)
         out = RuleCountOut(count=len(answer.members), path=answer.path, as_of=to_iso(answer.as_of),
                            evaluated_at=to_iso(now), reason=answer.reason,
                            decided_per_contact=answer.decided_per_contact)
@@ -98,7 +101,7 @@ class ExactCounts:
         if segment_id not in tenant.segments.segments:
             raise Conflict("the saved version cannot be evaluated", [located(
                 "path", "/segment_id", "the saved version no longer compiles with the tenant's segments")])
-        before, after = self._ask(tenant_id, [(tenant.segments, segment_id), (edited_set, segment_id)], now)
+        before, after = self._ask(tenant, [(tenant.segments, segment_id), (edited_set, segment_id)], now)
         was, will = set(before.members), set(after.members)
         entering, exiting = sorted(will - was), sorted(was - will)
         per_contact = next((a for a in (before, after) if a.path == "per-contact"), None)
@@ -112,10 +115,17 @@ class ExactCounts:
         )
 
     def _ask(
-        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
+        self, tenant: TenantSegments, questions: Sequence[tuple[SegmentSet, str]], now: datetime
     ) -> list[ExactAnswer]:
+        """The copy's answers, in the tenant context real-time membership uses: a count of an
+        RFM rule then agrees with the members the stream keeps (the stored thresholds),
+        not with thresholds computed afresh, which move between the scheduler's refreshes."""
+        reads = Reads()
+        for segments, segment_id in questions:
+            reads = reads.union(DependencyIndex.of(segments).reads_of([segment_id]))
+        context = self.audience.stored_context(tenant, reads)
         try:
-            return self.copy.members(tenant_id, questions, now)
+            return self.copy.members(tenant.tenant_id, questions, now, context=context)
         except NoCopy:
             raise Conflict("no analytical copy", [located("request", "", NO_COPY)]) from None
         except TooCostly as exc:

@@ -8,7 +8,7 @@ members, comparing a saved version with its edit, and refusing in the error shap
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,24 +35,28 @@ class DocumentCopy:
     def __init__(self, docs: dict[str, list[dict[str, Any]]]) -> None:
         self.docs = docs
         self.openings: list[list[str]] = []
+        self.contexts: list[Mapping[str, Any] | None] = []
         self.refuse: Exception | None = None
 
     def available(self, tenant_id: str) -> bool:
         return tenant_id in self.docs
 
     def members(
-        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime
+        self, tenant_id: str, questions: Sequence[tuple[SegmentSet, str]], now: datetime,
+        *, context: Mapping[str, Any] | None = None,
     ) -> list[ExactAnswer]:
         if self.refuse is not None:
             raise self.refuse
         if tenant_id not in self.docs:
             raise NoCopy(tenant_id)
         self.openings.append([segment_id for _, segment_id in questions])
+        self.contexts.append(context)
         answers = []
         for segments, segment_id in questions:
             evaluate = segments.segments[segment_id].evaluate
             docs = self.docs[tenant_id]
-            members = sorted(d["contact_id"] for d in docs if evaluate(segments.view(d), now)[0])
+            members = sorted(d["contact_id"] for d in docs
+                             if evaluate(segments.view(d, context=context), now)[0])
             answers.append(ExactAnswer(tuple(members), "sql", AS_OF))
         return answers
 
@@ -246,3 +250,21 @@ def test_impact_of_a_change_of_type(exact: ExactCounts) -> None:
     assert (same.members, same.would_enter, same.would_exit) == (2, 0, 0)  # c04 is free
     pinned = exact.impact("t1", "vip", ImpactIn(rule=VIP, type="pinned"))
     assert (pinned.enter_examples, pinned.would_exit) == (["c04"], 0)
+
+
+# --- the tenant context ---------------------------------------------------------------------
+
+CHAMPIONS = {"rfm_tier": {"tier": "champions"}}
+
+
+def test_rfm_rules_are_answered_in_the_stored_context_real_time_membership_uses(
+    exact: ExactCounts, backend: MemoryBackend, copy: DocumentCopy
+) -> None:
+    exact.count("t1", RuleCountIn(rule=CHAMPIONS))
+    assert copy.contexts == [None]  # nothing stored yet: the copy computes it at the instant
+    stored = {"rfm": {"computed_at": "2026-11-21T00:00:00Z", "customers": 0}}
+    backend.contexts.put("t1", stored, NOW - timedelta(days=1))
+    save(exact, "buyers", CHAMPIONS)
+    exact.count("t1", RuleCountIn(rule=CHAMPIONS))
+    exact.impact("t1", "buyers", ImpactIn(rule={"rfm_tier": {"tier": "lost"}}))
+    assert copy.contexts[1:] == [stored, stored]
