@@ -13,7 +13,7 @@ A stream batch becomes, for each tenant it touches, one contacts delta and one
 events delta (a side with no rows is not written). ``<batch>`` is
 ``<first position>-<last position>-<as_of µs>``: the records' stream positions
 make a retried batch overwrite its own files, and ``as_of`` (the newest record's
-creation time) is the copy's freshness without opening a file. Deltas live
+creation time) says when a fold may take the delta in. Deltas live
 outside the tenant's base folder, so swapping the base in whole never drops a
 delta written meanwhile, and a scan of every tenant's base never reads one.
 
@@ -37,6 +37,13 @@ overrides the base as every delta does. Folds never run two at once: only the
 copy's fold function calls :meth:`ParquetCopy.compact`, and ``template.yaml``
 reserves it one concurrent execution (two folds of a tenant at once could each
 delete deltas the other's new base lacks).
+
+How fresh a tenant's copy is (:func:`stored_as_of`): the later of the instant
+its base was rebuilt from the tables (``copy.json``, which a fold leaves as it
+was) and the streams' watermark (``<root>/_watermark.json``, written by the fold
+function: ``services/copy.py``). Not the newest delta: the records of a tenant
+come through every shard of both streams, and one shard can lag behind another,
+so a delta newer than T does not mean every change before T is in the copy.
 
 Everything here writes Parquet with DuckDB (``COPY ... TO``), never pyarrow,
 because the copy function runs it inside Lambda, whose layer has no pyarrow.
@@ -66,7 +73,7 @@ from growthos_segments.analytics.parquet import (
     _well_formed,
     tenant_folder,
 )
-from growthos_segments.core.ports_copy import CopyChange, CopyStorage, CopyWritten
+from growthos_segments.core.ports_copy import WATERMARK, CopyChange, CopyStorage, CopyWritten
 from growthos_segments.core.timeutil import parse_instant, to_iso
 from growthos_segments.kit.sql import json_at
 
@@ -334,19 +341,15 @@ def athena_views(database: str = ATHENA_DATABASE) -> dict[str, exp.Expression]:
 
 
 def stored_as_of(root: str | Path, tenant_id: str) -> datetime | None:
-    """The newest change a tenant's copy under a local ``root`` holds, as its manifest and
-    delta names say (``None``: the copy was written without either)."""
-    stamps: list[datetime] = []
-    manifest = tenant_folder(root, tenant_id) / MANIFEST
-    if manifest.is_file():
-        found = parse_instant(json.loads(manifest.read_text(encoding="utf-8")).get("as_of"))
-        if found is not None:
-            stamps.append(found)
-    folder = Path(root) / deltas_prefix(tenant_id)
-    for path in folder.glob("*/*.parquet"):
-        delta = Delta.parse(path.name)
-        if delta is not None:
-            stamps.append(delta.as_of)
+    """The instant before which every change of the tenant is in its copy under a local
+    ``root``: the later of its base's rebuild and the streams' watermark. ``None``: neither
+    is known yet, or the base has no manifest (written from documents, not kept from the
+    streams, so the watermark says nothing about it)."""
+    folder = tenant_folder(root, tenant_id)
+    if not (folder / MANIFEST).is_file():
+        return None
+    stamps = [stamp for stamp in (_manifest_as_of(folder), _stored_instant(Path(root) / WATERMARK, "at"))
+              if stamp is not None]
     return max(stamps, default=None)
 
 
@@ -355,15 +358,18 @@ def merge_deltas(con: duckdb.DuckDBPyConnection, root: str | Path, tenant_id: st
     and the tenant's deltas under ``root`` (see the module docstring), and record the
     copy's freshness in the table ``copy_state`` (``tenant_id``, ``as_of``).
 
+    A copy kept from the streams (its base has a manifest) always gets a row, with a NULL
+    ``as_of`` while its freshness is unknown.
+
     :func:`growthos_segments.analytics.parquet.open_tenant` calls it last; the views keep
     their columns. Without deltas the views are left as they are, and views merged
     already are not merged twice (a second call is harmless).
     """
     folder = Path(root) / deltas_prefix(tenant_id)
     tenant = _text(tenant_id)
-    as_of = stored_as_of(root, tenant_id)
+    as_of = stored_as_of(root, tenant_id)  # before the deltas are listed: it vouches for earlier ones
     con.execute("CREATE OR REPLACE TEMP TABLE copy_state (tenant_id VARCHAR, as_of TIMESTAMPTZ)")
-    if as_of is not None:
+    if (tenant_folder(root, tenant_id) / MANIFEST).is_file():  # kept from the streams: as_of, or NULL
         con.execute("INSERT INTO copy_state VALUES ($tenant, $as_of)", {"tenant": tenant_id, "as_of": as_of})
     contacts = sorted((folder / CONTACTS).glob("*.parquet"))
     events = sorted((folder / EVENTS).glob("*.parquet"))
@@ -448,8 +454,7 @@ class ParquetCopy:
         root = self._storage.local_root(tenant_id)  # after listing: see the module docstring
         base = tenant_folder(root, tenant_id)
         local = {delta.path: root / delta.path for delta in settled}
-        before = _manifest_as_of(base)
-        as_of = max([delta.as_of for delta in settled] + ([before] if before is not None else []))
+        as_of = _manifest_as_of(base)  # the rebuild's: a delta's newest record vouches for no other shard
         with self._scratch() as scratch:
             staging = Path(scratch) / "base"
             con = _connect(Path(scratch) / "spill")
@@ -547,10 +552,16 @@ def _oldest_first(path: str) -> str:
 
 
 def _manifest_as_of(folder: Path) -> datetime | None:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
+    return _stored_instant(folder / MANIFEST, "as_of")
+
+
+def _stored_instant(path: Path, key: str) -> datetime | None:
+    """The instant at ``key`` of a small JSON file (``None``: no file, or no instant there)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
-    return parse_instant(json.loads(manifest.read_text(encoding="utf-8")).get("as_of"))
+    return parse_instant(json.loads(text).get(key))
 
 
 def _write_manifest(staging: Path, as_of: datetime | None) -> None:

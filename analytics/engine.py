@@ -87,15 +87,16 @@ def _per_contact(
 
 
 def copy_as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
-    """How fresh the copy is: the instant up to which stream changes are applied, as the
-    copy stores it (``copy_state``, from :func:`growthos_segments.analytics.deltas.merge_deltas`),
-    else the newest ``updated_at`` of the tenant's contacts (a copy written from documents)."""
+    """How fresh the copy is: for a copy kept from the streams, the instant before which
+    every change is in it, as the copy stores it (``copy_state``, from
+    :func:`growthos_segments.analytics.deltas.merge_deltas`; ``None`` while unknown), else
+    the newest ``updated_at`` of the tenant's contacts (a copy written from documents)."""
     stored = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'copy_state'").fetchone()
     if stored and stored[0]:
-        found = con.execute("SELECT max(as_of) FROM copy_state WHERE tenant_id = $tenant",
+        found = con.execute("SELECT count(*), max(as_of) FROM copy_state WHERE tenant_id = $tenant",
                             {"tenant": tenant_id}).fetchone()
-        if found and found[0] is not None:
-            return found[0]
+        if found and found[0]:
+            return found[1]
     newest = con.execute("SELECT max(updated_at) FROM contacts WHERE tenant_id = $tenant",
                          {"tenant": tenant_id}).fetchone()
     return newest[0] if newest else None

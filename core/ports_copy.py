@@ -9,6 +9,14 @@ where its files live (:class:`CopyStorage`: a local folder, or S3 in
 ``infra/analytics_copy.py``) and, to build a tenant's copy from scratch, the
 tenant's documents as stored (:class:`CopySource`). So the service stays free
 of DuckDB and AWS, and the analytical package free of AWS.
+
+How fresh the copy is rests on the streams, not on the records a batch happened
+to hold: the copy function records, per stream shard, the last record it applied
+(:class:`ShardProgress`, kept by :class:`CopyProgress`), and the
+:class:`StreamBacklog` says, per shard, when the first record after that was
+made. The minimum over every shard of both streams is the copy's watermark
+(:class:`Watermark`): every change made before it is in the copy, whichever
+shard carried it.
 """
 
 from __future__ import annotations
@@ -20,13 +28,23 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "WATERMARK",
     "AnalyticsCopy",
     "CopyChange",
+    "CopyProgress",
     "CopyRecordReader",
     "CopySource",
     "CopyStorage",
     "CopyWritten",
+    "ShardBound",
+    "ShardProgress",
+    "StreamBacklog",
+    "Watermark",
 ]
+
+WATERMARK = "_watermark.json"
+"""Where the copy's last computed :class:`Watermark` is kept, relative to its root: the
+fold function writes it, readers of every tenant's copy read it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,11 @@ class CopyRecordReader(Protocol):
         in order, and the records that cannot be understood (id -> why)."""
         ...
 
+    def stream_position(self, record: Mapping[str, Any]) -> tuple[str, datetime | None]:
+        """The record's sequence number in its shard and its creation time, read from
+        any record (also one whose change cannot be understood)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CopyWritten:
@@ -109,7 +132,8 @@ class AnalyticsCopy(Protocol):
         ...
 
     def as_of(self, tenant_id: str) -> datetime | None:
-        """The newest change the tenant's copy holds (``None``: no copy)."""
+        """The instant before which every change of the tenant is in its copy: the later of
+        its rebuild's instant and the streams' :class:`Watermark` (``None``: neither known)."""
         ...
 
 
@@ -139,8 +163,92 @@ class CopyStorage(Protocol):
         """Make ``prefix`` hold exactly the files of the local folder ``staging``."""
         ...
 
+    def read(self, path: str) -> bytes | None:
+        """The content of a small file (``None``: there is none)."""
+        ...
+
+    def write(self, path: str, data: bytes) -> None:
+        """Store a small file whole (readers see the old content or the new)."""
+        ...
+
 
 class CopySource(Protocol):
     """A tenant's contacts as stored, each with every stored event (``event_id`` included)."""
 
     def documents(self, tenant_id: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShardProgress:
+    """The last record of one stream shard the copy holds (and every record before it)."""
+
+    stream: str
+    """The stream's ARN."""
+    shard_id: str
+    sequence: str
+    changed_at: datetime | None
+    """The record's creation time as the stream gives it (whole seconds, rounded down)."""
+
+
+class CopyProgress(Protocol):
+    """Per shard, how far the copy function has applied each stream; and the last watermark."""
+
+    def record(self, progress: ShardProgress) -> None:
+        """Note that every record of the shard up to ``progress.sequence`` is in the copy."""
+        ...
+
+    def recorded(self, stream: str) -> dict[str, ShardProgress]:
+        """What :meth:`record` noted for the stream's shards, by shard id."""
+        ...
+
+    def forget(self, stream: str, shard_ids: Iterable[str]) -> None:
+        """Drop the progress of shards the stream no longer lists."""
+        ...
+
+    def save(self, watermark: Watermark) -> None:
+        """Keep ``watermark`` where every reader of the copy finds it (:data:`WATERMARK`)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShardBound:
+    """What one shard still holds that the copy lacks."""
+
+    shard_id: str
+    bound: datetime | None
+    """Every record of the shard made before this instant is in the copy (``None``: the
+    shard is closed and every record of it is)."""
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Every stream record made before ``at`` is in the copy (or was given up on by the
+    copy function and sent to the failure queue)."""
+
+    at: datetime
+    checked_at: datetime
+    shards: int
+    """Shards looked at (both streams)."""
+    requests: int
+    """Requests the look took (listing, iterators, reads)."""
+
+
+class StreamBacklog(Protocol):
+    """The streams the copy is kept from, and what each shard holds after given progress."""
+
+    def streams(self) -> list[str]:
+        """The ARNs of the streams the copy function reads."""
+        ...
+
+    def bounds(
+        self, stream: str, progress: Mapping[str, ShardProgress], checked_at: datetime
+    ) -> list[ShardBound]:
+        """One bound per shard the stream lists (``progress``: by shard id, what the copy
+        holds); a shard with nothing after its progress is bounded by ``checked_at``."""
+        ...
+
+    @property
+    def requests(self) -> int:
+        """Requests made so far (a look must stay a handful per shard)."""
+        ...

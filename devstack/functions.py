@@ -68,6 +68,9 @@ class StreamSource:
     """Unresolved destination (``{"Fn::GetAtt": [queue, "Arn"]}``) or None."""
     on_failure_type: str | None = None
     enabled: bool = True
+    tumbling_window: int = 0
+    """``TumblingWindowInSeconds`` (0: none): each call then carries its shard and window,
+    and a response without ``state`` is a failed call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +282,7 @@ def _stream_source(function: str, name: str, ep: Mapping[str, Any], at: str) -> 
         "DestinationConfig",
         "Enabled",
         "ParallelizationFactor",
+        "TumblingWindowInSeconds",
     }
     unknown = sorted(set(ep) - known)
     if unknown:
@@ -288,6 +292,9 @@ def _stream_source(function: str, name: str, ep: Mapping[str, Any], at: str) -> 
     position = ep.get("StartingPosition", "TRIM_HORIZON")
     if position not in ("TRIM_HORIZON", "LATEST"):
         raise TemplateError(f"{at}.StartingPosition: expected TRIM_HORIZON or LATEST, got {position!r}")
+    window = _int(ep.get("TumblingWindowInSeconds"), f"{at}.TumblingWindowInSeconds", 0)
+    if not 0 <= window <= 900:
+        raise TemplateError(f"{at}.TumblingWindowInSeconds: expected 0 to 900 seconds, got {window}")
     destination = (ep.get("DestinationConfig") or {}).get("OnFailure") or {}
     filters = tuple(str(f.get("Pattern")) for f in ((ep.get("FilterCriteria") or {}).get("Filters") or []))
     return StreamSource(
@@ -307,6 +314,7 @@ def _stream_source(function: str, name: str, ep: Mapping[str, Any], at: str) -> 
         on_failure=destination.get("Destination"),
         on_failure_type=destination.get("Type"),
         enabled=_bool(ep.get("Enabled"), f"{at}.Enabled", True),
+        tumbling_window=window,
     )
 
 

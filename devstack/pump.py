@@ -28,6 +28,13 @@ Failures (:func:`deliver`)
       sequence range, condition ``RetryAttemptsExhausted``) and the shard moves
       on. Records older than ``MaximumRecordAgeInSeconds`` are sent there
       (``RecordAgeExceeded``) instead of being delivered.
+Tumbling windows (``TumblingWindowInSeconds``, :func:`windowed`)
+    Each call carries ``shardId``, ``eventSourceARN``, the ``window`` its first
+    record falls in (by creation time), the ``state`` the previous call of that
+    window returned (``{}`` in a new window), ``isFinalInvokeForWindow`` and
+    ``isWindowTerminatedEarly`` (both false); a response without ``state`` is a
+    failed call, as Lambda counts it. Not reproduced: batches are not cut at a
+    window's end, and no closing call is made when a window ends.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from growthos_segments.core.timeutil import to_iso
 from growthos_segments.devstack.functions import StreamSource
 from growthos_segments.devstack.patterns import compile_filters
-from growthos_segments.devstack.runtime import Invoke
+from growthos_segments.devstack.runtime import Invocation, Invoke
 
 __all__ = [
     "DeliveryStats",
@@ -63,6 +70,7 @@ __all__ = [
     "failure_index",
     "failure_message",
     "lambda_record",
+    "windowed",
 ]
 
 log = logging.getLogger("growthos_segments.devstack.pump")
@@ -87,6 +95,7 @@ class MappingConfig:
     max_record_age: int = -1
     starting_position: str = "TRIM_HORIZON"
     passes: Callable[[Mapping[str, Any]], bool] = field(default=lambda record: True)
+    tumbling_window: int = 0
 
     @classmethod
     def from_source(cls, source: StreamSource) -> MappingConfig:
@@ -99,6 +108,7 @@ class MappingConfig:
             max_record_age=source.max_record_age,
             starting_position=source.starting_position,
             passes=compile_filters(source.filters),
+            tumbling_window=source.tumbling_window,
         )
 
 
@@ -147,6 +157,35 @@ def failure_index(payload: Any, batch: Sequence[Record]) -> int | None:
             return BAD_RESPONSE
         found.append(positions[identifier])
     return min(found)
+
+
+def windowed(invoke: Invoke, shard_id: str, stream_arn: str, seconds: int) -> Invoke:
+    """``invoke`` as a mapping with tumbling windows of ``seconds`` calls it for one shard
+    (see the module docstring)."""
+    held: dict[str, Any] = {"start": None, "state": {}}
+
+    def call(event: Any) -> Invocation:
+        records = event.get("Records") or []
+        created = records[0].get("dynamodb", {}).get("ApproximateCreationDateTime") if records else None
+        moment = float(created) if isinstance(created, int | float) else time.time()
+        start = moment - moment % seconds
+        if start != held["start"]:
+            held.update(start=start, state={})
+        window = {"start": to_iso(datetime.fromtimestamp(start, UTC), "seconds"),
+                  "end": to_iso(datetime.fromtimestamp(start + seconds, UTC), "seconds")}
+        result = invoke({**event, "shardId": shard_id, "eventSourceARN": stream_arn, "window": window,
+                         "state": held["state"], "isFinalInvokeForWindow": False,
+                         "isWindowTerminatedEarly": False})
+        if not result.ok:
+            return result
+        if not isinstance(result.payload, Mapping) or not isinstance(result.payload.get("state"), Mapping):
+            message = "the response of a call with a tumbling window has no state"
+            return Invocation(result.payload, f"InvalidResponse: {message}", "InvalidResponse", message,
+                              result.duration)
+        held["state"] = dict(result.payload["state"])
+        return result
+
+    return call
 
 
 def _age_seconds(record: Mapping[str, Any], now: float) -> float:
@@ -476,10 +515,14 @@ class StreamPump:
             self._stop.wait(self._rescan)
 
     def _start_worker(self, shard: Shard, position: str) -> None:
+        invoke = self._invoke
+        if self.config.tumbling_window:
+            invoke = windowed(invoke, shard.shard_id, self.reader.stream_arn, self.config.tumbling_window)
+
         def handle(batch: list[Record]) -> bool:
             return deliver(
                 batch,
-                invoke=self._invoke,
+                invoke=invoke,
                 config=self.config,
                 on_failure=lambda records, condition, count, error: self._on_failure(
                     shard.shard_id, records, condition, count, error

@@ -4,8 +4,10 @@ Beside :mod:`growthos_segments.handlers.wiring` (which builds the engine): with
 ``ANALYTICS_COPY`` set, a backfill evaluates only the candidates the copy names
 (:mod:`growthos_segments.services.backfill`), reading the copy where the copy
 function writes it: a local folder, or the S3 prefix synchronised to /tmp
-(:func:`growthos_segments.infra.analytics_copy.copy_storage`). duckdb is imported
-only when a backfill asks the copy.
+(:func:`growthos_segments.infra.analytics_copy.copy_storage`), and computing the
+copy's watermark from the streams when the stored one is short of a save
+(:func:`growthos_segments.handlers.copy_wiring.stream_watermark`). duckdb is
+imported only when a backfill asks the copy.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ def copy_candidates(settings: Settings) -> SqlCandidates | None:
     if not settings.analytics_copy:
         return None
     from growthos_segments.analytics.candidates import CopyCandidates
+    from growthos_segments.handlers.copy_wiring import stream_watermark
     from growthos_segments.infra.analytics_copy import copy_storage
 
+    marks = stream_watermark(settings)
     return SqlCandidates(
         CopyCandidates(copy_storage(settings).local_root),
         cache_window=timedelta(seconds=settings.segment_cache_seconds),
         wait=settings.backfill_copy_wait,
+        watermark=lambda: marks.compute().at,
     )
 
 

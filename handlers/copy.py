@@ -6,6 +6,11 @@ folder locally, ``s3://bucket/prefix`` on AWS); ``handlers/copy_fold.py`` folds
 them into base files. A record that cannot be read, or whose tenant's delta could
 not be written, is a batch item failure: Lambda retries from it, and the retried
 delta replaces the one written before.
+
+The event source mappings use tumbling windows only for what comes with them:
+the shard a batch came from (``shardId``), so the function records how far it has
+applied each shard (the copy's watermark rests on it: ``services/copy.py``). The
+window's ``state`` is not used, and is answered empty as Lambda requires.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
 from growthos_segments.analytics.deltas import ParquetCopy
+from growthos_segments.handlers.copy_wiring import stream_watermark
 from growthos_segments.handlers.invocation import stream_failures
 from growthos_segments.infra import aws
 from growthos_segments.infra.analytics_copy import DynamoCopyRecords, DynamoCopySource, copy_storage
 from growthos_segments.infra.settings import Settings, current_settings
+from growthos_segments.infra.stream_progress import StorageProgress
 from growthos_segments.services.copy import CopyService
 
 __all__ = ["build_copy_service", "handler"]
@@ -34,9 +41,11 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def build_copy_service(settings: Settings) -> CopyService:
     """The copy service on the deployment's storage and tables (also the CLI's rebuild)."""
     work = Path(tempfile.gettempdir()) / "analytics-copy-work"
-    copy = ParquetCopy(copy_storage(settings), workdir=work)
+    storage = copy_storage(settings)
+    progress = StorageProgress(storage)
     source = DynamoCopySource(aws.client("dynamodb", settings), settings.tables)
-    return CopyService(DynamoCopyRecords(settings.tables), copy, source)
+    return CopyService(DynamoCopyRecords(settings.tables), ParquetCopy(storage, workdir=work), source,
+                       progress=progress, watermark=stream_watermark(settings, progress))
 
 
 @cache
@@ -48,9 +57,10 @@ def service() -> CopyService:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []
-    if not records:  # BatchProcessor raises on an empty batch
-        return {"batchItemFailures": []}
-    result = service().apply_batch(records)
+    if not records:  # BatchProcessor raises on an empty batch; a window's final call may have none
+        return {"state": {}, "batchItemFailures": []}
+    stream = event.get("eventSourceARN") or records[0].get("eventSourceARN")
+    result = service().apply_batch(records, stream=stream, shard_id=event.get("shardId"))
     logger.info(
         "batch copied",
         extra={
@@ -61,4 +71,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "failed_records": len(result.failed),
         },
     )
-    return stream_failures(event, context, processor, result.failed)
+    return {"state": {}, **stream_failures(event, context, processor, result.failed)}

@@ -1,4 +1,8 @@
-"""Copy fold function: every minute, the analytical copy's deltas folded into base files.
+"""Copy fold function: every minute, the copy's watermark, and its deltas folded into base files.
+
+First the watermark (``services/copy.py``): how far the copy function has applied
+every shard of both streams, kept beside the copy for its readers. A watermark
+that cannot be computed is logged and the last one stays: it is only older.
 
 Each tenant holding more than ``FOLD_AFTER`` delta files (each one is a file
 every query of the tenant opens and merges) gets them folded, the most first,
@@ -12,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from growthos_segments.core.timeutil import to_iso
 from growthos_segments.handlers.copy import service
 
 __all__ = ["RESERVE_MS", "handler"]
@@ -26,6 +31,13 @@ while other jobs kept it busy."""
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    folded = service().fold_due(out_of_time=lambda: context.get_remaining_time_in_millis() < RESERVE_MS)
-    logger.info("deltas folded", extra={"tenants": len(folded), "files": sum(folded.values())})
-    return {"folded": folded}
+    copier = service()
+    try:
+        mark = to_iso(copier.refresh_watermark().at, "microseconds")
+    except Exception:  # an older watermark is still a true one
+        logger.exception("computing the copy's watermark failed")
+        mark = None
+    folded = copier.fold_due(out_of_time=lambda: context.get_remaining_time_in_millis() < RESERVE_MS)
+    logger.info("deltas folded", extra={"tenants": len(folded), "files": sum(folded.values()),
+                                        "watermark": mark})
+    return {"folded": folded, "watermark": mark}

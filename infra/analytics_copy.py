@@ -37,7 +37,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from growthos_segments.core.ports_copy import CopyChange
+from growthos_segments.core.ports_copy import WATERMARK, CopyChange
 from growthos_segments.core.timeutil import parse_instant
 from growthos_segments.infra import aws, keys
 from growthos_segments.infra.repos._common import item_values, plain
@@ -95,6 +95,19 @@ class LocalCopyStorage:
         for path in paths:
             (self.root / path).unlink(missing_ok=True)
 
+    def read(self, path: str) -> bytes | None:
+        try:
+            return (self.root / path).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+
     def replace_folder(self, prefix: str, staging: Path) -> None:
         folder = self.root / prefix
         writing = self.root / f".writing-{uuid.uuid4().hex}"
@@ -142,6 +155,16 @@ class S3CopyStorage:
             chunk = [{"Key": self._prefix + path} for path in paths[start:start + 1000]]
             self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": chunk, "Quiet": True})
 
+    def read(self, path: str) -> bytes | None:
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._prefix + path)
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return bytes(answer["Body"].read())
+
+    def write(self, path: str, data: bytes) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=self._prefix + path, Body=data)
+
     def replace_folder(self, prefix: str, staging: Path) -> None:
         before = set(self.listing(prefix + "/"))
         files = sorted(_relative(staging, path) for path in staging.rglob("*") if path.is_file())
@@ -150,9 +173,17 @@ class S3CopyStorage:
         self.remove(sorted(before - {f"{prefix}/{name}" for name in files}))
 
     def local_root(self, tenant_id: str) -> Path:
-        """Synchronise the tenant's base (the files its manifest lists, when it has one)
-        and deltas into the cache, and return the cache's root."""
+        """Synchronise the copy's watermark, then the tenant's base (the files its manifest
+        lists, when it has one) and deltas into the cache, and return the cache's root.
+
+        The watermark first: it vouches for the deltas written before it was, so the
+        deltas listed after it include every one it vouches for."""
         base = f"tenant_id={keys.check_tenant_id(tenant_id)}"
+        mark = self._objects(WATERMARK).get(WATERMARK)
+        if mark is not None:
+            self._fetch(WATERMARK, mark)
+        else:
+            (self._cache / WATERMARK).unlink(missing_ok=True)
         wanted = {**self._objects(base + "/"), **self._objects(f"deltas/{base}/")}
         manifest = f"{base}/{MANIFEST}"
         if manifest in wanted:
@@ -213,6 +244,11 @@ class DynamoCopyRecords:
 
     def record_id(self, record: Mapping[str, Any]) -> str:
         return record_id(record)
+
+    def stream_position(self, record: Mapping[str, Any]) -> tuple[str, datetime | None]:
+        body = record.get("dynamodb")
+        body = body if isinstance(body, Mapping) else {}
+        return str(body.get("SequenceNumber") or ""), _changed_at(body)
 
     def copy_changes(
         self, records: Sequence[Mapping[str, Any]]

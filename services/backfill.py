@@ -46,7 +46,12 @@ evaluated segments are the backfilled one and every segment that references it
     evaluated by the stream against the new version (every cache has it by
     then); a change before T is in the copy. Reading the changed contacts some
     other way would need an index of contacts by change time that the tables do
-    not have. The whole-tenant job waits for the copy to pass the horizon, a poll
+    not have. The copy's instant is a watermark (``services/copy.py``): every
+    change made before it is in the copy, whichever stream shard carried it (the
+    newest change the copy holds would not do: one shard may lag behind another).
+    While the stored one is short of the horizon, the backfill computes it afresh
+    from the streams (``SqlCandidates.watermark``) before opening the copy. The
+    whole-tenant job waits for the copy to pass the horizon, a poll
     at a time (``SqlCandidates.poll``), at most ``SqlCandidates.wait`` past it; a
     slice that finds the copy still behind, or no copy, or a rule without an
     exact SQL form, evaluates every contact of its shard and logs why;
@@ -113,6 +118,9 @@ class SqlCandidates:
     """How often a waiting backfill looks at the copy again."""
     sleep: Callable[[float], None] = time.sleep
     """How an in-process run waits (tests pass their clock's)."""
+    watermark: Callable[[], datetime] | None = None
+    """Computes the copy's watermark now, from the streams, for when the stored one is short
+    of the horizon (``None``: wait for the stored one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +175,10 @@ class Backfill:
         if self.candidates is None:
             return 0.0
         horizon = self._horizon(tenant_id, segment_id, version)
-        as_of = self.candidates.source.as_of(tenant_id) if horizon is not None else None
-        if horizon is None or as_of is None or as_of >= horizon:
+        if horizon is None:
+            return 0.0
+        as_of, _ = self._as_of(tenant_id, horizon)
+        if as_of is None or as_of >= horizon:
             return 0.0
         left = (horizon + self.candidates.wait - self.service.clock()).total_seconds()
         if left <= 0:
@@ -176,6 +186,20 @@ class Backfill:
         log.info("backfill %s/%s v%d: waiting for the analytical copy (as of %s, needs %s)",
                  tenant_id, segment_id, version, to_iso(as_of), to_iso(horizon))
         return max(1.0, min(left, self.candidates.poll.total_seconds()))
+
+    def _as_of(self, tenant_id: str, horizon: datetime) -> tuple[datetime | None, datetime | None]:
+        """The copy's instant, and the watermark computed now when the stored instant was
+        short of ``horizon`` (``None``: not computed, or it could not be)."""
+        assert self.candidates is not None
+        as_of = self.candidates.source.as_of(tenant_id)
+        if as_of is None or as_of >= horizon or self.candidates.watermark is None:
+            return as_of, None
+        try:
+            marked = self.candidates.watermark()
+        except Exception as error:  # the stored instant still holds; it is only older
+            log.warning("computing the analytical copy's watermark failed: %s", error)
+            return as_of, None
+        return max(as_of, marked), marked
 
     def _candidates(self, tenant: TenantSegments, segment_id: str, version: int) -> _Candidates:
         """The candidates of this version's backfill (see the module docstring), by shard."""
@@ -187,14 +211,14 @@ class Backfill:
             return _Candidates(None, "the version's save time is unknown")
         source = self.candidates.source
         targets = tenant.index.closure([segment_id])
-        as_of = source.as_of(tenant_id)  # first, so a copy that is behind costs no query
+        as_of, marked = self._as_of(tenant_id, horizon)  # first, so a copy that is behind costs no query
         found = None
         if as_of is not None and as_of >= horizon:
-            try:
+            try:  # the copy opened after the watermark was computed holds what it vouches for
                 found = source.candidates(tenant_id, tenant.segments, targets, self.service.clock())
             except NoCandidates as exc:
                 return _Candidates(None, f"no exact SQL form: {exc}")
-            as_of = None if found is None else found.as_of
+            as_of = None if found is None else max(found.as_of, marked or found.as_of)
         if as_of is None:
             return _Candidates(None, "the tenant has no analytical copy")
         if found is None or as_of < horizon:
@@ -213,8 +237,7 @@ class Backfill:
         by_shard: dict[int, list[str]] = {}
         for contact_id in sorted(ids):
             by_shard.setdefault(pager.shard_of(contact_id), []).append(contact_id)
-        return _Candidates(by_shard, f"{len(ids)} candidates from the analytical copy as of "
-                                     f"{to_iso(found.as_of)}")
+        return _Candidates(by_shard, f"{len(ids)} candidates from the analytical copy as of {to_iso(as_of)}")
 
     def _pages(self, job: BackfillJob, found: _Candidates | None, tenant: TenantSegments
                ) -> Callable[[str | None], Page[str]]:

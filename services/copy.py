@@ -16,6 +16,20 @@ concurrent execution (``template.yaml``), never beside a stream batch: a batch
 is never slowed or retried because of a fold, and two folds of a tenant never
 run at once.
 
+**How fresh the copy is.** A batch's records come from one shard of one stream.
+Once its deltas are written, :meth:`CopyService.apply_batch` records the last
+record of the batch the copy holds (before the first failed one, when some
+failed) as that shard's progress. :class:`StreamWatermark` compares every shard's
+progress with what the shard holds: the earliest record not yet applied, over
+every shard of both streams, bounds the watermark, the instant before which every
+change is in the copy. A shard that lags (its batch failing and retried) holds the
+watermark back however far the other shards have moved; a tenant with no changes
+at all is as fresh as the streams. The fold function computes it every run
+(:meth:`CopyService.refresh_watermark`) and keeps it beside the copy; a backfill
+waiting for the copy may compute it itself (:meth:`StreamWatermark.compute`).
+Records the copy function gives up on (the failure queue) are not applied, and
+the watermark passes them like the event source mapping does.
+
 :meth:`CopyService.rebuild` writes a tenant's copy from the tables (existing
 tenants, disaster recovery, the local stack's demo data), as of the instant it
 starts reading.
@@ -32,12 +46,17 @@ from typing import Any
 from growthos_segments.core.ports_copy import (
     AnalyticsCopy,
     CopyChange,
+    CopyProgress,
     CopyRecordReader,
     CopySource,
     CopyWritten,
+    ShardBound,
+    ShardProgress,
+    StreamBacklog,
+    Watermark,
 )
 
-__all__ = ["FOLD_AFTER", "CopyBatchResult", "CopyService"]
+__all__ = ["FOLD_AFTER", "CopyBatchResult", "CopyService", "StreamWatermark"]
 
 log = logging.getLogger("growthos_segments.services.copy")
 
@@ -57,6 +76,39 @@ class CopyBatchResult:
     written: list[CopyWritten] = field(default_factory=list)
 
 
+class StreamWatermark:
+    """The copy's watermark from the streams and the copy function's progress (see the
+    module docstring)."""
+
+    def __init__(
+        self, progress: CopyProgress, backlog: StreamBacklog, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self._progress = progress
+        self._backlog = backlog
+        self._clock = clock
+
+    def compute(self) -> Watermark:
+        """Look at every shard now. Progress read before the streams are described names
+        only shards that existed then, so a shard the streams no longer list is gone (its
+        records older than the streams keep) and its progress is dropped."""
+        checked_at = self._clock()
+        before = self._backlog.requests
+        bounds: list[ShardBound] = []
+        for stream in self._backlog.streams():
+            recorded = self._progress.recorded(stream)
+            found = self._backlog.bounds(stream, recorded, checked_at)
+            if not any(bound.bound is not None for bound in found):
+                raise ValueError(f"stream {stream} has no open shard: later changes would not reach the copy")
+            gone = set(recorded) - {bound.shard_id for bound in found}
+            if gone:
+                self._progress.forget(stream, gone)
+            bounds.extend(found)
+        at, shard_id, why = min((bound.bound, bound.shard_id, bound.why) for bound in bounds
+                                if bound.bound is not None)
+        log.info("copy watermark %s, held by shard %s (%s)", at.isoformat(), shard_id, why)
+        return Watermark(at, checked_at, len(bounds), self._backlog.requests - before)
+
+
 class CopyService:
     """Applies stream batches to the copy, folds its deltas, rebuilds a tenant from the tables."""
 
@@ -66,16 +118,44 @@ class CopyService:
         copy: AnalyticsCopy,
         source: CopySource | None = None,
         *,
+        progress: CopyProgress | None = None,
+        watermark: StreamWatermark | None = None,
         fold_after: int = FOLD_AFTER,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._records = records
         self._copy = copy
         self._source = source
+        self._progress = progress
+        self._watermark = watermark
         self._fold_after = fold_after
         self._clock = clock
 
-    def apply_batch(self, records: Sequence[Mapping[str, Any]]) -> CopyBatchResult:
+    def apply_batch(
+        self, records: Sequence[Mapping[str, Any]], *, stream: str | None = None, shard_id: str | None = None
+    ) -> CopyBatchResult:
+        """Write the batch's deltas, then (given the batch's ``stream`` and ``shard_id``, which
+        Lambda sends with tumbling windows) the shard's progress: the last record before the
+        first failed one. A progress that cannot be written fails the call, so Lambda
+        delivers the batch again (its deltas are replaced, never doubled)."""
+        result = self._apply(records)
+        if self._progress is not None and stream and shard_id:
+            ids = [self._records.record_id(record) for record in records]
+            applied = min((n for n, rid in enumerate(ids) if rid in result.failed), default=len(records))
+            if applied:
+                sequence, changed_at = self._records.stream_position(records[applied - 1])
+                self._progress.record(ShardProgress(stream, shard_id, sequence, changed_at))
+        return result
+
+    def refresh_watermark(self) -> Watermark:
+        """Compute the watermark and keep it where readers of the copy find it."""
+        if self._watermark is None or self._progress is None:
+            raise ValueError("a watermark needs the streams and the copy function's progress")
+        found = self._watermark.compute()
+        self._progress.save(found)
+        return found
+
+    def _apply(self, records: Sequence[Mapping[str, Any]]) -> CopyBatchResult:
         changes, poison = self._records.copy_changes(records)
         result = CopyBatchResult(failed=dict(poison))
         for rid, error in poison.items():

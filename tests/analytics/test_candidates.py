@@ -26,11 +26,12 @@ from growthos_segments.analytics.parquet import write_tenant
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ports import BackfillJob, BackfillProgress
 from growthos_segments.core.ports_candidates import CandidateSet, NoCandidates
-from growthos_segments.core.ports_copy import CopyChange
+from growthos_segments.core.ports_copy import CopyChange, Watermark
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.core.timeutil import to_iso
 from growthos_segments.infra.analytics_copy import LocalCopyStorage
 from growthos_segments.infra.memory import MemoryBackend, MemoryBackfillQueue
+from growthos_segments.infra.stream_progress import StorageProgress
 from growthos_segments.kit import ConditionType, ContactView, Reads, Result, hookimpl
 from growthos_segments.kit.params import ParamsModel
 from growthos_segments.plugins import BUILTIN_PLUGINS, default_host
@@ -353,21 +354,74 @@ def test_changes_after_the_copy_are_the_streams(tmp_path: Path) -> None:
     assert rt.members("s") == pro
 
 
-def test_the_streams_deltas_are_read_and_say_how_fresh_the_copy_is(tmp_path: Path) -> None:
-    """A base written before the save is fresh enough once a delta newer than the horizon
-    arrives, and the contacts the delta changed are read from it."""
-    docs = population()
-    root = _copy(tmp_path, docs, SAVED - timedelta(hours=1))
-    rt = _saved(docs, PRO, then=NOW)
-    rt.contact("c01", attributes={"plan": "pro"})  # free in the base
-    rt.contact("new", attributes={"plan": "pro"})  # not in the base
+def _streamed(tmp_path: Path, docs: list[dict[str, Any]], watermark: datetime) -> Path:
+    """A copy kept from the streams: rebuilt from the tables before the save, then one
+    delta from a stream batch whose newest record is past the horizon (``FRESH``, c01 and
+    ``new`` made pro), and the streams' watermark at ``watermark``."""
+    root = tmp_path / "copy"
+    store = ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "work")
+    store.rebuild("t1", docs, as_of=SAVED - timedelta(hours=1))
     changes = [CopyChange("t1", cid, "contact", f"{n:03d}", FRESH, False,
                           {"tenant_id": "t1", "contact_id": cid, "attributes": {"plan": "pro"}})
                for n, cid in enumerate(("c01", "new"))]
-    ParquetCopy(LocalCopyStorage(root), workdir=tmp_path / "work").apply("t1", changes, as_of=FRESH)
+    store.apply("t1", changes, as_of=FRESH)
+    StorageProgress(LocalCopyStorage(root)).save(Watermark(watermark, watermark, 2, 6))
+    return root
+
+
+def test_the_streams_deltas_are_read_and_the_watermark_says_how_fresh_the_copy_is(tmp_path: Path) -> None:
+    """A base rebuilt before the save is fresh enough once the streams' watermark passes
+    the horizon, and the contacts the deltas changed are read from them."""
+    docs = population()
+    root = _streamed(tmp_path, docs, FRESH)
+    rt = _saved(docs, PRO, then=NOW)
+    rt.contact("c01", attributes={"plan": "pro"})  # free in the base
+    rt.contact("new", attributes={"plan": "pro"})  # not in the base
     policy = SqlCandidates(CopyCandidates(lambda tenant: root), cache_window=CACHE)
     progress = Backfill(rt.service, candidates=policy).run("t1", "s", workers=1)
     assert progress.done == progress.entered == 20  # the 18 pro contacts of the base and the delta's 2
+    assert "c01" in rt.members("s") and "new" in rt.members("s")
+
+
+def test_a_delta_past_the_save_is_not_freshness_while_another_shard_lags(tmp_path: Path) -> None:
+    """One stream shard applied past the horizon (its delta is at ``FRESH``) while another
+    lags with a change made before it (c03 made pro, not in the copy): the watermark is
+    before that change, so the backfill does not trust the copy, and c03 enters. (Taking
+    the newest delta as the copy's instant named candidates without c03.)"""
+    docs = population()
+    lagging = FRESH - timedelta(seconds=3)  # when c03's change was made, on the lagging shard
+    root = _streamed(tmp_path, docs, lagging - timedelta(seconds=1))
+    rt = _saved(docs, PRO, then=NOW)
+    rt.contact("c01", attributes={"plan": "pro"})
+    rt.contact("new", attributes={"plan": "pro"})
+    rt.contact("c03", attributes={"plan": "pro"})
+    waits: list[float] = []
+    policy = SqlCandidates(CopyCandidates(lambda tenant: root), cache_window=CACHE, wait=timedelta(0),
+                           sleep=waits.append)
+    progress = Backfill(rt.service, candidates=policy).run("t1", "s", workers=1)
+    assert progress.done == 55  # everyone: the copy is not known to hold every change before the horizon
+    assert "c03" in rt.members("s")
+
+
+def test_a_watermark_computed_now_lets_the_backfill_use_the_copy(tmp_path: Path) -> None:
+    """The stored watermark is short of the horizon, the one computed on demand is past it:
+    the candidates are used, without waiting for the fold to store it."""
+    docs = population()
+    root = _streamed(tmp_path, docs, SAVED)
+    rt = _saved(docs, PRO, then=NOW)
+    rt.contact("c01", attributes={"plan": "pro"})
+    rt.contact("new", attributes={"plan": "pro"})
+    computed: list[datetime] = []
+
+    def watermark() -> datetime:
+        computed.append(FRESH)
+        return FRESH
+
+    policy = SqlCandidates(CopyCandidates(lambda tenant: root), cache_window=CACHE, watermark=watermark)
+    backfill = Backfill(rt.service, candidates=policy)
+    assert backfill.copy_wait("t1", "s", 1) == 0.0
+    progress = backfill.run("t1", "s", workers=1)
+    assert progress.done == progress.entered == 20 and computed  # candidates only
     assert "c01" in rt.members("s") and "new" in rt.members("s")
 
 

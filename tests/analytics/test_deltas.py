@@ -30,9 +30,10 @@ from growthos_segments.analytics.deltas import (
 from growthos_segments.analytics.engine import answer
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.analytics.parquet import open_tenant, write_tenant
-from growthos_segments.core.ports_copy import CopyChange
+from growthos_segments.core.ports_copy import CopyChange, Watermark
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.infra.analytics_copy import LocalCopyStorage
+from growthos_segments.infra.stream_progress import StorageProgress
 from growthos_segments.plugins import default_host
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -160,9 +161,9 @@ def test_folding_keeps_the_views_and_leaves_unsettled_deltas(
     assert store.compact("acme", now=NOW) == 2  # the old batch's two files
     assert store.pending("acme") == 1  # the recent one: a retry could still write its records again
     assert merged(root) == before
-    assert stored_as_of(root, "acme") == recent
     base = json.loads((root / "tenant_id=acme" / "copy.json").read_text())
-    assert base["as_of"] == old.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # what the folded delta held
+    assert base["as_of"] is None  # a delta's newest record vouches for no other stream shard
+    assert stored_as_of(root, "acme") is None  # nothing does yet: no rebuild, no watermark
     assert store.compact("acme", now=NOW) == 0
     assert store.compact("acme", now=NOW + SETTLE) == 1
     assert store.pending("acme") == 0
@@ -216,12 +217,14 @@ def test_a_rebuild_replaces_the_base_and_the_deltas_it_read(
     assert set(field_columns(con).values()) >= {"field:attributes.plan", "field:tags"}  # as write_tenant's
 
 
-def test_the_engine_answers_over_the_merged_copy_as_of_its_newest_change(
+def test_the_engine_answers_over_the_merged_copy_as_of_the_watermark(
     copy: tuple[ParquetCopy, Path]
 ) -> None:
     store, root = copy
+    store.rebuild("acme", BEFORE, as_of=T0)
     stamp = datetime(2026, 11, 19, 8, 30, 0, 250_000, tzinfo=UTC)
-    store.apply("acme", as_of=stamp, changes=[
+    StorageProgress(LocalCopyStorage(root)).save(Watermark(stamp, stamp, 2, 6))
+    store.apply("acme", as_of=stamp + timedelta(hours=1), changes=[
         profile_change(contact("c4", "pro"), 70),
         event_change("c4", event("order.completed", 18, "e71", total=9), 71),
     ])
@@ -292,6 +295,8 @@ def test_a_tenant_first_seen_on_the_stream_gets_an_empty_base_under_its_deltas(t
     assert merged(root, "fresh") == expected_of(tmp_path, "fresh", [newcomer])
     assert store.compact("fresh", now=T0 + SETTLE) == 2
     assert merged(root, "fresh") == expected_of(tmp_path, "fresh", [newcomer])
+    assert stored_as_of(root, "fresh") is None  # never rebuilt, and no watermark yet
+    StorageProgress(LocalCopyStorage(root)).save(Watermark(T0, T0, 2, 6))
     assert stored_as_of(root, "fresh") == T0
 
 

@@ -128,8 +128,7 @@ def test_stream_batches_make_the_copy_of_what_the_evaluator_loads(
     for tenant, ids in (("t1", ["c1", "c2", "gone"]), ("t2", ["c1"])):
         assert from_copy(empty_copy, tenant) == per_contact(repos, tenant, ids)
     assert set(from_copy(empty_copy, "t1")) == {"c1", "c2"}
-    stamp = stored_as_of(empty_copy, "t1")
-    assert stamp is not None and stamp > NOW - timedelta(days=9)  # the records' creation times
+    assert stored_as_of(empty_copy, "t1") == NOW - timedelta(days=9)  # deltas vouch for no other shard
     folder = empty_copy / deltas_prefix("t2")  # t2's deltas hold t2's rows only
     owners = duckdb.execute(f"SELECT DISTINCT doc->>'tenant_id' FROM '{folder}/contacts/*.parquet'")
     owners = owners.fetchall()
@@ -233,8 +232,8 @@ def test_the_handler_reports_the_records_it_could_not_copy(repos: Repositories, 
     contacts, _ = stream_batches(repos)
     poison = {**contacts[0], "dynamodb": {**contacts[0]["dynamodb"], "Keys": {}, "SequenceNumber": "7"}}
     answer = copy_handler.handler({"Records": [*contacts, poison]}, _Context())
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "7"}]}
-    assert copy_handler.handler({"Records": []}, _Context()) == {"batchItemFailures": []}
+    assert answer == {"state": {}, "batchItemFailures": [{"itemIdentifier": "7"}]}
+    assert copy_handler.handler({"Records": []}, _Context()) == {"state": {}, "batchItemFailures": []}
     assert (deployed / deltas_prefix("t1") / "contacts").is_dir()
 
 
@@ -327,7 +326,9 @@ def test_the_fold_takes_the_tenants_with_most_deltas_first_while_time_lasts(
 def test_the_fold_handler_folds_what_is_due(repos: Repositories, deployed: Path) -> None:
     from growthos_segments.handlers import copy_fold
 
-    assert copy_fold.handler({}, _Context()) == {"folded": {}}  # nothing to fold
+    answer = copy_fold.handler({}, _Context())
+    assert answer["folded"] == {}  # nothing to fold
+    assert answer["watermark"] is not None and (deployed / "_watermark.json").is_file()
 
 
 def test_an_expired_event_and_a_removed_contact_read_from_their_keys(repos: Repositories) -> None:

@@ -2,7 +2,9 @@
 
 A contact written through the normal write path (the repositories other modules
 use) reaches the copy through the stream pump and the template's CopyFunction:
-the tenant's views show it, and the copy's freshness moves past the seeded copy's.
+the tenant's views show it. The copy function records its progress per shard (the
+stack passes ``shardId`` as Lambda does with tumbling windows), and once the fold
+function has computed the watermark, the copy's freshness is past the write.
 Each tenant's files hold that tenant's rows only.
 """
 
@@ -12,14 +14,15 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from growthos_segments.analytics.deltas import deltas_prefix, merge_deltas, stored_as_of
-from growthos_segments.analytics.parquet import open_tenant
+from growthos_segments.analytics.engine import copy_as_of
+from growthos_segments.analytics.parquet import open_copy, open_tenant
 from growthos_segments.devstack.stack import LocalStack, Options
 
 pytestmark = pytest.mark.e2e
@@ -63,14 +66,24 @@ def test_a_contact_written_through_the_stack_reaches_the_copy(stack: LocalStack)
     seeded = stored_as_of(root, "demo")
     assert seeded is not None
     repos = build_repositories(stack.settings)
+    written = datetime.now(UTC)
     repos.contacts.put({"tenant_id": "demo", "contact_id": "copied-1", "attributes": {"plan": "enterprise"}},
-                       now=datetime.now(UTC))
+                       now=written)
     deadline = time.monotonic() + 60
     while plan_of(root, "demo", "copied-1") is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert plan_of(root, "demo", "copied-1") == "enterprise"
-    fresh = stored_as_of(root, "demo")
-    assert fresh is not None and fresh > seeded  # the write came after the copy was built
+    progress = [path.parent.name for path in (root / "_progress").rglob("*.json")]
+    assert progress == [stack.settings.tables.contacts]  # the shard of the write, named by shardId
+    folded = stack.functions["CopyFoldFunction"].invoke({})
+    assert folded.ok, folded.error
+    con = open_copy(root, "demo")
+    assert con is not None
+    try:
+        fresh = copy_as_of(con, "demo")  # what an exact answer says it is as of
+    finally:
+        con.close()
+    assert fresh is not None and fresh >= written - timedelta(seconds=1)  # the record's time, to the second
     assert plan_of(root, "acme", "copied-1") is None
     for path in (root / deltas_prefix("acme")).rglob("*.parquet"):  # acme's deltas: acme's rows only
         owners = duckdb.execute(f"SELECT DISTINCT doc->>'tenant_id' FROM '{path}' WHERE doc IS NOT NULL")

@@ -32,6 +32,7 @@ from growthos_segments.devstack.pump import (
     failure_index,
     failure_message,
     lambda_record,
+    windowed,
 )
 from growthos_segments.devstack.runtime import Invocation, LambdaFunction
 from growthos_segments.devstack.template import load_template
@@ -579,9 +580,42 @@ def test_mapping_settings_come_from_template_yaml() -> None:
 def test_unknown_mapping_properties_are_refused_not_ignored() -> None:
     template = load_template()
     events = template["Resources"]["StreamEvaluatorFunction"]["Properties"]["Events"]
-    events["ContactChanges"]["Properties"]["TumblingWindowInSeconds"] = 30
-    with pytest.raises(ValueError, match="TumblingWindowInSeconds"):
+    events["ContactChanges"]["Properties"]["StartingPositionTimestamp"] = 30
+    with pytest.raises(ValueError, match="StartingPositionTimestamp"):
         load_app(template)
+
+
+def test_the_copy_functions_mappings_have_tumbling_windows_and_bad_ones_are_refused() -> None:
+    template = load_template()
+    copies = [source for source in load_app(template).streams if source.function == "CopyFunction"]
+    assert [source.tumbling_window for source in copies] == [300, 300]
+    events = template["Resources"]["CopyFunction"]["Properties"]["Events"]
+    events["ContactCopies"]["Properties"]["TumblingWindowInSeconds"] = 901
+    with pytest.raises(ValueError, match="TumblingWindowInSeconds: expected 0 to 900"):
+        load_app(template)
+
+
+def test_a_tumbling_window_call_carries_its_shard_window_and_state() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def counting(event: dict[str, Any], context: Any) -> Any:
+        seen.append(event)
+        return {"state": {"calls": event["state"].get("calls", 0) + 1}, "batchItemFailures": []}
+
+    call = windowed(LambdaFunction.of(counting).invoke, "shard-1", STREAM, 60)
+    for created in (1_800_000_000.5, 1_800_000_030.0, 1_800_000_061.0):  # two in one window, then the next
+        assert call({"Records": [record(1, created=created)]}).ok
+    assert [event["state"] for event in seen] == [{}, {"calls": 1}, {}]
+    assert {(event["shardId"], event["eventSourceARN"]) for event in seen} == {("shard-1", STREAM)}
+    assert seen[0]["window"] == {"start": "2027-01-15T08:00:00Z", "end": "2027-01-15T08:01:00Z"}
+    assert not any(event["isFinalInvokeForWindow"] or event["isWindowTerminatedEarly"] for event in seen)
+
+
+def test_a_tumbling_window_response_without_state_is_a_failed_call() -> None:
+    stateless = LambdaFunction.of(lambda event, context: {"batchItemFailures": []})
+    call = windowed(stateless.invoke, "s", STREAM, 60)
+    result = call({"Records": [record(1)]})
+    assert not result.ok and "no state" in (result.error or "")
 
 
 # --- lazy handlers ---------------------------------------------------------------------------
