@@ -66,7 +66,9 @@ from sqlglot import exp
 from growthos_segments.analytics.fields import choose_fields, field_selects, path_of
 from growthos_segments.analytics.parquet import (
     CONTACTS,
+    EVENT_ROW_GROUP,
     EVENTS,
+    EVENTS_ORDER_BY,
     DocumentError,
     _json,
     _split,
@@ -106,6 +108,8 @@ BATCH_ROWS = 50_000
 """Documents a rebuild holds in memory before writing them as one file pair."""
 PARQUET = "(FORMAT parquet, COMPRESSION zstd)"
 """How every file of the copy is written (as ``write_tenant`` writes its)."""
+_EVENT_PARQUET = f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {EVENT_ROW_GROUP})"
+"""How base events files are written (with :data:`~growthos_segments.analytics.parquet.EVENTS_ORDER_BY`)."""
 MEMORY_LIMIT = "1GB"
 """DuckDB's memory for a fold (the fold function has 2 GB); past it, its operators spill to a
 temporary folder."""
@@ -188,15 +192,16 @@ def _rows(columns: Columns) -> dict[str, list[Any]]:
 
 def _write(
     con: duckdb.DuckDBPyConnection, columns: Columns, rows: Mapping[str, list[Any]], target: Path,
-    extra: Sequence[exp.Expression] = (),
+    extra: Sequence[exp.Expression] = (), *, base_events: bool = False,
 ) -> None:
     """``rows`` (column -> values, one list per column) as one Parquet file at ``target``,
     with the ``extra`` columns computed from them: the values go in as query parameters,
-    one list per column."""
+    one list per column. A ``base_events`` file is sorted as every base events file is."""
     selects = ", ".join(f"unnest(${name}::{kind}[]) AS {_name(name)}" for name, kind in columns)  # constants
     more = "".join(f", {select.sql('duckdb')}" for select in extra)
+    order, options = (f" {EVENTS_ORDER_BY}", _EVENT_PARQUET) if base_events else ("", PARQUET)
     target.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY (SELECT *{more} FROM (SELECT {selects})) TO {_text(target)} {PARQUET}",
+    con.execute(f"COPY (SELECT *{more} FROM (SELECT {selects}){order}) TO {_text(target)} {options}",
                 {name: rows[name] for name, _ in columns})
 
 
@@ -471,11 +476,12 @@ class ParquetCopy:
                         query = merge(source, files, columns)
                     (staging / table).mkdir(parents=True)
                     selected = ", ".join(_name(column) for column in columns)
-                    # Events in time order, as the generator and the streams leave them: a query's
-                    # lookback then skips whole row groups (their min/max times).
-                    order = ' ORDER BY "at"' if table == EVENTS else ""
+                    # Events sorted as every base events file is (parquet.EVENTS_ORDER): a query's
+                    # names and lookback then skip whole row groups (their min/max statistics).
+                    events = table == EVENTS
+                    order, options = (f" {EVENTS_ORDER_BY}", _EVENT_PARQUET) if events else ("", PARQUET)
                     con.execute(f"COPY (SELECT {selected} FROM ({query}){order}) TO "
-                                f"{_text(staging / table / name)} {PARQUET}")
+                                f"{_text(staging / table / name)} {options}")
             finally:
                 con.close()
             _write_manifest(staging, as_of)
@@ -517,7 +523,7 @@ class ParquetCopy:
                     paths = choose_fields(json.loads(doc) for doc in contacts["doc"])
                 name = f"part-{generation}-{parts:05d}.parquet"
                 _write(con, _CONTACT_BASE, contacts, staging / CONTACTS / name, field_selects(paths))
-                _write(con, _EVENT_BASE, events, staging / EVENTS / name)
+                _write(con, _EVENT_BASE, events, staging / EVENTS / name, base_events=True)
                 parts += 1
                 for rows in (contacts, events):
                     for values in rows.values():

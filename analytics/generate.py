@@ -16,8 +16,9 @@ and the plugins' event vocabulary: ``email.*`` with ``campaign_id`` and
 with ``amount``, ``session.started``, ``feature_used``, ``nudge.*``,
 ``referral.*``. Event times lean towards ``now`` (activity is recent more often
 than not) and never precede the contact's ``created_at``. Unlike the demo data,
-``customer_ltv`` counts plan months only, not orders. Events are written in
-time order, as a copy fed by the streams appends them.
+``customer_ltv`` counts plan months only, not orders. Events are written sorted
+by name, then time, as every base events file of the copy is
+(:data:`growthos_segments.analytics.parquet.EVENTS_ORDER`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from growthos_segments.analytics.fields import choose_fields, field_selects
-from growthos_segments.analytics.parquet import CONTACTS, EVENTS, DocumentError, replacing, tenant_folder
+from growthos_segments.analytics.parquet import (
+    CONTACTS,
+    EVENT_ROW_GROUP,
+    EVENTS,
+    EVENTS_ORDER_BY,
+    DocumentError,
+    replacing,
+    tenant_folder,
+)
 from growthos_segments.core.limits import in_time_range
 from growthos_segments.core.timeutil import parse_now, to_iso
 
@@ -211,7 +220,6 @@ SELECT
     END AS properties,
     contact_id || '-' || j AS event_id
 FROM typed
-ORDER BY "at", contact_id, j
 """
 
 
@@ -226,11 +234,11 @@ class Generated:
     seconds: float
 
 
-def _copy(con: object, query: str, target: Path) -> None:
+def _copy(con: object, query: str, target: Path, options: str = "") -> None:
     from sqlglot import exp
 
     path = exp.Literal.string(str(target)).sql("duckdb")
-    con.execute(f"COPY ({query}) TO {path} (FORMAT parquet, COMPRESSION zstd)")  # type: ignore[attr-defined]
+    con.execute(f"COPY ({query}) TO {path} (FORMAT parquet, COMPRESSION zstd{options})")  # type: ignore[attr-defined]
 
 
 def _add_field_columns(con: object, drafted: Path, target: Path) -> None:
@@ -270,7 +278,7 @@ def generate(
           replacing(out, tenant_id) as staging):
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # the phases print their own lines
-        # Sorting every event by time is the generator's big step (10 GB at 4M contacts held in
+        # Sorting every event (by name and time) is the generator's big step (10 GB at 4M contacts held in
         # memory): past this limit DuckDB spills it to a folder beside the copy, removed at the end.
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute("SET temp_directory = ?", [spill])
@@ -285,7 +293,9 @@ def generate(
         _add_field_columns(con, drafted, staging / CONTACTS / "part-00000.parquet")
         drafted.unlink()
         say(f"{tenant_id}: contacts written")
-        _copy(con, _EVENT_ROWS, staging / EVENTS / "part-00000.parquet")
+        # contact_id and j after the file's order make the same seed write the same rows in the same order
+        _copy(con, f"{_EVENT_ROWS} {EVENTS_ORDER_BY}, contact_id, j", staging / EVENTS / "part-00000.parquet",
+              f", ROW_GROUP_SIZE {EVENT_ROW_GROUP}")
         events = con.execute(
             "SELECT count(*) FROM read_parquet(?)", [str(staging / EVENTS / "part-00000.parquet")]
         ).fetchall()[0][0]
