@@ -27,8 +27,10 @@ watermark back however far the other shards have moved; a tenant with no changes
 at all is as fresh as the streams. The fold function computes it every run
 (:meth:`CopyService.refresh_watermark`) and keeps it beside the copy; a backfill
 waiting for the copy may compute it itself (:meth:`StreamWatermark.compute`).
-Records the copy function gives up on (the failure queue) are not applied, and
-the watermark passes them like the event source mapping does.
+A record the copy function gives up on (the failure queue) is never applied: the
+watermark passes it once a later record of its shard is applied, and until then
+stays before it (a closed shard ending with it holds the watermark until the
+stream drops the shard, 24 hours), so backfills evaluate everyone meanwhile.
 
 :meth:`CopyService.rebuild` writes a tenant's copy from the tables (existing
 tenants, disaster recovery, the local stack's demo data), as of the instant it
