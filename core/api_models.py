@@ -22,6 +22,7 @@ from growthos_segments.core.ids import (
     SEGMENT_ID_PATTERN,
 )
 from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, SNAPSHOT_CATEGORIES
+from growthos_segments.core.ports_usage import TEAM_PATTERN, USER_PATTERN
 from growthos_segments.core.segments import MAX_NAME_LENGTH, MAX_VERSION, refuse_control_characters
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "RuleErrorOut",
     "RuleWarningOut",
     "SegmentCreate",
+    "SegmentDuplicate",
     "SegmentListOut",
     "SegmentOut",
     "SegmentTypeName",
@@ -58,6 +60,9 @@ __all__ = [
     "TemplatesOut",
     "TransitionOut",
     "TransitionsOut",
+    "UsageOut",
+    "UsagesOut",
+    "UserId",
     "ValidateIn",
     "ValidateOut",
 ]
@@ -79,6 +84,14 @@ Rule = Annotated[
         json_schema_extra={"minProperties": 1, "maxProperties": 1},
     ),
 ]
+Team = Annotated[str, StringConstraints(pattern=TEAM_PATTERN),
+                 Field(description="a team scope: 1-40 lower-case letters, digits, _ or -")]
+Teams = Annotated[list[Team], Field(
+    max_length=20, description="team scopes: only keys of one of these teams (or of no team) see the "
+    "segment; empty: every key of the tenant. A key with teams may add or remove only its own teams")]
+UserId = Annotated[str, StringConstraints(pattern=USER_PATTERN), Field(
+    description="what targets the segment, in its module's words, e.g. campaign:cmp_42 (1-100 letters, "
+    "digits or _.:@-, starting with a letter or digit)")]
 SegmentTypeName = Literal[SEGMENT_TYPES]  # type: ignore[valid-type]  # the stored types, one definition
 SnapshotCategory = Literal[SNAPSHOT_CATEGORIES]  # type: ignore[valid-type]
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
@@ -236,6 +249,15 @@ class SegmentCreate(_In):
     exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
     include_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
     exclude_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
+    teams: Teams = Field(default_factory=list)
+
+
+class SegmentDuplicate(_In):
+    """A deep copy of a segment's current version (rule, exclusions, contact lists, type,
+    description, team scopes), saved as a new segment with its own backfill."""
+
+    id: SegmentId | None = Field(default=None, description="the copy's id (default: generated)")
+    name: Name | None = Field(default=None, description="the copy's name; default '<name> (copy)'")
 
 
 class SegmentUpdate(_In):
@@ -252,6 +274,8 @@ class SegmentUpdate(_In):
     exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
     include_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
     exclude_contacts: list[ContactId] = Field(default_factory=list, max_length=1000)
+    teams: Teams | None = Field(default=None, description="the new team scopes; omitted or null: keep the "
+                                "current ones (a client that knows nothing of teams never drops them)")
 
 
 class BackfillProgressOut(BaseModel):
@@ -271,6 +295,12 @@ class BackfillProgressOut(BaseModel):
     finished_at: str | None = Field(description="when its last slice finished (null while running)")
 
 
+class UsageOut(BaseModel):
+    user: UserId
+    registered_by: str | None = Field(description="name of the API key that registered it")
+    registered_at: str
+
+
 class SegmentOut(BaseModel):
     id: str
     version: int
@@ -284,6 +314,19 @@ class SegmentOut(BaseModel):
     exclude_contacts: list[str]
     created_at: str | None
     updated_at: str | None
+    created_by: str | None = Field(description="name of the API key that created the segment (null: "
+                                   "not saved through a named key, e.g. seeded)")
+    updated_by: str | None = Field(description="name of the API key that saved this version")
+    teams: list[str] = Field(description="team scopes (empty: every key of the tenant sees it)")
+    used_by: list[UsageOut] | None = Field(
+        default=None, description="on get: the modules registered as targeting the segment; changing or "
+        "archiving it then needs ?confirm=true"
+    )
+    notified: bool | None = Field(
+        default=None, description="after a confirmed change or archive of a segment in use: true when its "
+        "users were told on the bus, false when the bus refused (the change is saved; tell them another "
+        "way); null when no one was to be told"
+    )
     backfill: Literal["queued", "running", "none"] | None = Field(
         default=None, description="on create/update: how the new version's members are being filled"
     )
@@ -298,6 +341,11 @@ class SegmentOut(BaseModel):
 
 class SegmentListOut(BaseModel):
     segments: list[SegmentOut]
+
+
+class UsagesOut(BaseModel):
+    segment_id: str
+    users: list[UsageOut]
 
 
 # --- membership ---------------------------------------------------------------------------

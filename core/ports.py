@@ -122,6 +122,12 @@ class SegmentRecord:
     version: int = 0
     created_at: str | None = None
     updated_at: str | None = None
+    created_by: str | None = None
+    """Name of the key that created the segment (kept by every later version)."""
+    updated_by: str | None = None
+    """Name of the key that saved this version (``None``: saved by no key, e.g. seeded)."""
+    teams: tuple[str, ...] = ()
+    """Team scopes: only keys of one of these teams, or of no team, see the segment."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +144,9 @@ class SegmentRecord:
             "exclude_contacts": list(self.exclude_contacts),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "created_by": self.created_by,
+            "updated_by": self.updated_by,
+            "teams": list(self.teams),
         }
 
 

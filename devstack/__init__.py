@@ -20,7 +20,9 @@ Functions and triggers are read from the template (:mod:`growthos_segments.devst
 never restated here, so the local stack and the deployment cannot drift.
 
 API keys: each demo tenant gets ``local-<tenant>-key`` (``local-demo-key``,
-``local-acme-key``), handed to the real authorizer as ``API_KEYS``. Send it in
+``local-acme-key``, named ``<tenant>-admin``, of no team), and the first one also
+``local-<tenant>-growth-key`` (named ``growth-app``, of team ``growth``), handed to the
+real authorizer as ``API_KEYS``. Send it in
 the ``x-api-key`` header (the only one the authorizer reads); the start-up
 banner prints ready-made curl lines.
 

@@ -49,6 +49,7 @@ __all__ = [
     "demo_segments",
     "documents",
     "generate",
+    "team_key_for",
     "write",
 ]
 
@@ -64,6 +65,11 @@ def api_key_for(tenant_id: str) -> str:
     curl lines); the local authorizer accepts nothing else.
     """
     return f"local-{keys.check_tenant_id(tenant_id)}-key"
+
+
+def team_key_for(tenant_id: str) -> str:
+    """The local stack's key of team ``growth`` in a demo tenant: ``local-<tenant>-growth-key``."""
+    return f"local-{keys.check_tenant_id(tenant_id)}-growth-key"
 
 
 _FIRST = (

@@ -52,6 +52,7 @@ from growthos_segments.devstack.demo_data import (
     demo_segments,
     documents,
     generate,
+    team_key_for,
     write,
 )
 from growthos_segments.devstack.front import WEB_DIST, ApiFront
@@ -340,7 +341,11 @@ class LocalStack:
         assert self.moto is not None
         if "ANALYTICS_COPY" in merged:  # the template's bucket on AWS, a folder of the stack here
             merged["ANALYTICS_COPY"] = str(self.analytics_copy)
-        keys = ",".join(f"{api_key_for(tenant)}={tenant}" for tenant, _ in self.options.tenants)
+        # Every tenant's key is its administrator's (no team); the first tenant also has a key of
+        # team "growth", which sees only segments of no team or of that team.
+        tenants = [tenant for tenant, _ in self.options.tenants]
+        keys = ",".join([*(f"{api_key_for(tenant)}={tenant}/{tenant}-admin" for tenant in tenants),
+                         f"{team_key_for(tenants[0])}={tenants[0]}/growth-app/growth"])
         merged.update(
             {
                 "AWS_ACCESS_KEY_ID": "testing",
@@ -528,6 +533,10 @@ class LocalStack:
                 f"{len(report.segments)} segments ({members.get(report.tenant_id, 0)} memberships)   "
                 f"API key: {api_key_for(report.tenant_id)}"
             )
+        first = self.reports[0].tenant_id if self.reports else None
+        if first is not None:
+            lines.append(f"  tenant {first}'s team key (team growth: its segments and those of no team): "
+                         f"{team_key_for(first)}")
         if self.filled_at is not None:
             lines.append(f"  {FILLED_MARKER} {iso(self.filled_at)}; the scheduler applies what time changes")
         if self.copied:

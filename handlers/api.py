@@ -3,13 +3,14 @@
 A newcomer finds the API in these modules, each small:
 
 - ``api_http``: the one Powertools resolver, strict JSON bodies, the caller's tenant;
-- ``api_catalog``, ``api_segments``, ``api_membership``, ``api_snapshots``, ``api_history``: the
-  routes, one module per resource; each parses its request (pydantic models of
+- ``api_catalog``, ``api_segments``, ``api_management``, ``api_membership``, ``api_snapshots``,
+  ``api_history``: the routes, one module per resource; each parses its request (pydantic models of
   :mod:`growthos_segments.core.api_models`, validated by the resolver), calls one
   method of :class:`growthos_segments.services.audience.Audience` and shapes the
   response;
 - ``api_exact``: exact counts of draft rules and the impact of an edit, from the analytical
   copy (:class:`growthos_segments.services.exact.ExactCounts`);
+- ``api_callers``: the caller's key name and teams, and the team scope of every segment route;
 - ``api_gateway`` and ``api_errors``: every refusal in the one error shape (and
   why each status), before and inside the resolver;
 - ``api_openapi``: the OpenAPI document, generated from the same models;
@@ -36,6 +37,7 @@ from growthos_segments.handlers import (
     api_feed,
     api_fields,
     api_history,
+    api_management,
     api_membership,
     api_segments,
     api_snapshots,
@@ -48,8 +50,8 @@ from growthos_segments.handlers.api_openapi import openapi_document
 __all__ = ["app", "handler", "openapi_document"]
 
 ROUTES = (
-    api_catalog, api_fields, api_segments, api_membership, api_snapshots, api_history, api_feed, api_exact,
-    api_errors,
+    api_catalog, api_fields, api_segments, api_management, api_membership, api_snapshots, api_history,
+    api_feed, api_exact, api_errors,
 )
 """Importing these modules registers the routes and error handlers on ``app``."""
 

@@ -16,6 +16,7 @@ from growthos_segments.core.api_models import (
     ValidateOut,
 )
 from growthos_segments.handlers import api_wiring
+from growthos_segments.handlers.api_callers import current_caller
 from growthos_segments.handlers.api_fields import advisory_fields
 from growthos_segments.handlers.api_http import app, current_tenant, model_response
 from growthos_segments.handlers.api_openapi import openapi_document, responses
@@ -65,4 +66,4 @@ def validate_rule(body: Annotated[ValidateIn, Body()]) -> Response[ValidateOut]:
 @app.post("/rules/estimate", summary="Estimated size of an unsaved rule (95% interval)",
           responses=responses())
 def estimate_rule(body: Annotated[EstimateIn, Body()]) -> EstimateOut:
-    return api_wiring.service().audience.estimate(current_tenant(), body)
+    return api_wiring.service().audience.estimate(current_caller(), body)

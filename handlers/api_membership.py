@@ -14,6 +14,7 @@ from growthos_segments.core.api_models import (
     MembersOut,
 )
 from growthos_segments.handlers import api_wiring
+from growthos_segments.handlers.api_callers import current_caller
 from growthos_segments.handlers.api_http import app, current_tenant
 from growthos_segments.handlers.api_openapi import responses
 
@@ -40,7 +41,7 @@ def membership(segment_id: str, contact_id: str) -> MembershipOut:
 
 @app.get("/contacts/<contact_id>/segments", summary="Every segment a contact is in", responses=responses())
 def contact_segments(contact_id: str) -> ContactSegmentsOut:
-    return api_wiring.service().audience.contact_segments(current_tenant(), contact_id)
+    return api_wiring.service().audience.contact_segments(current_caller(), contact_id)
 
 
 @app.post("/segments/<segment_id>/explain/<contact_id>",

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cache
-from typing import Any
+from datetime import UTC, datetime
+from functools import cache, partial
 
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.ports import BackfillQueue
 from growthos_segments.handlers.api_http import app
-from growthos_segments.infra import aws
+from growthos_segments.infra import aws, publisher
 from growthos_segments.infra.idempotency import PowertoolsIdempotency
 from growthos_segments.infra.queue import SqsBackfillQueue
-from growthos_segments.infra.repos import Repositories, build_repositories
+from growthos_segments.infra.repos import Repositories, build_repositories, usages
 from growthos_segments.infra.repos.audience import AudienceLookupRepository
 from growthos_segments.infra.repos.contexts import DynamoTenantContexts
 from growthos_segments.infra.repos.samples import SampleReader
@@ -32,6 +31,7 @@ __all__ = ["HOST", "Service", "build_service", "creates", "service"]
 
 HOST: PluginHost = default_host()
 """Built once per container: plugin discovery is pluggy's job at cold start only."""
+WALL_CLOCK: Callable[[], datetime] = partial(datetime.now, UTC)
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,21 @@ def build_service(
     repos: Repositories,
     *,
     host: PluginHost = HOST,
-    clock: Callable[[], datetime] | None = None,
+    clock: Callable[[], datetime] = WALL_CLOCK,
     backfills: BackfillQueue | None = None,
 ) -> Service:
     """The API's service on the deployment ``repos`` was built for (``backfills``: where
-    saves queue their backfills; none by default)."""
+    saves queue their backfills; none by default). The users of a segment are told on the
+    deployment's bus that it changed."""
     settings = repos.settings
     contexts = DynamoTenantContexts(repos.client, settings.tables.counters)
-    optional: dict[str, Any] = {} if clock is None else {"clock": clock}
     audience = Audience(
         host=host, segments=repos.segments, memberships=repos.memberships, views=repos.views,
         snapshots=repos.snapshots, lookups=AudienceLookupRepository(repos.client, settings.tables),
         contexts=contexts, catalog=SegmentCatalog(repos.segments, host, contexts), sizes=repos.sizes,
         estimator=Estimator(SampleReader(repos.client, settings.tables, repos.contacts)), backfills=backfills,
-        segment_cache_seconds=settings.segment_cache_seconds, progress=repos.progress, **optional,
+        segment_cache_seconds=settings.segment_cache_seconds, progress=repos.progress, clock=clock,
+        usages=usages.SegmentUsageRepository(repos.models), publisher=publisher.bus_publisher(settings),
     )
     client = aws.client("dynamodb", settings)
     repos.requests.attach(client)

@@ -1,8 +1,10 @@
-"""API Gateway REQUEST authorizer: an API key names exactly one tenant.
+"""API Gateway REQUEST authorizer: an API key names exactly one tenant, a name and its teams.
 
 The audience API never trusts a tenant id from the request: this function maps
-the caller's API key to a tenant and API Gateway passes ``{"tenant_id": ...}``
-to the API function as ``requestContext.authorizer``. A missing or unknown key
+the caller's API key to its identity and API Gateway passes ``{"tenant_id": ...,
+"caller": <key name>, "teams": <team>,<team>...}`` to the API function as
+``requestContext.authorizer`` (context values must be strings, so the teams are
+one comma-separated string, empty for a key of the whole tenant). A missing or unknown key
 raises ``Unauthorized`` (API Gateway's convention for a 401); a known key gets
 an Allow policy for every route of the stage it called, so the result can be
 cached per key (``ReauthorizeEvery``) without authorizing one route and
@@ -26,7 +28,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 
-from growthos_segments.infra.settings import SettingsError, current_settings
+from growthos_segments.infra.settings import KeyIdentity, SettingsError, current_settings
 
 __all__ = ["API_KEY_HEADER", "handler", "key_from_headers"]
 
@@ -45,25 +47,27 @@ def key_from_headers(headers: Mapping[str, str] | None) -> str | None:
     return lowered.get(API_KEY_HEADER, "").strip() or None
 
 
-def _tenant_for(api_key: str | None) -> str | None:
+def _identity_for(api_key: str | None) -> KeyIdentity | None:
     try:
         keys = current_settings().api_keys
     except SettingsError as exc:
         logger.error("authorizer misconfigured; refusing every request", extra={"error": str(exc)})
         return None
-    return keys.tenant_for(api_key) if api_key else None
+    return keys.identity_for(api_key) if api_key else None
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
     api_key = key_from_headers(request.headers)
-    tenant = _tenant_for(api_key)
-    if tenant is None:
+    identity = _identity_for(api_key)
+    if identity is None:
         logger.info("request refused", extra={"key_present": api_key is not None})
         raise Exception("Unauthorized")  # API Gateway turns exactly this message into a 401
+    teams = ",".join(sorted(identity.teams))
+    context = {"tenant_id": identity.tenant_id, "caller": identity.name, "teams": teams}
     response = APIGatewayAuthorizerResponse.from_route_arn(
-        request.method_arn, principal_id=f"tenant:{tenant}", context={"tenant_id": tenant}
+        request.method_arn, principal_id=f"tenant:{identity.tenant_id}", context=context
     )
     response.allow_all_routes()  # every method and path of the called stage
     return response.asdict()

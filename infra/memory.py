@@ -69,6 +69,7 @@ from growthos_segments.core.ports import (
     history_since,
     keeps_event,
 )
+from growthos_segments.core.ports_usage import USER_RE, UsageRecord
 from growthos_segments.core.timeutil import as_utc, parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
 from growthos_segments.core.values import plain
@@ -90,6 +91,7 @@ __all__ = [
     "MemorySegments",
     "MemoryStreamRecords",
     "MemoryTransitionFeed",
+    "MemoryUsages",
 ]
 
 
@@ -322,6 +324,7 @@ class MemorySegments:
                 rule=json.loads(json.dumps(segment.rule)),
                 created_at=head.created_at if head else stamp,
                 updated_at=stamp,
+                created_by=head.created_by if head else segment.updated_by,
             )
             history.append(saved)
             self._revisions[segment.tenant_id] = self._revisions.get(segment.tenant_id, 0) + 1
@@ -342,6 +345,29 @@ class MemorySegments:
 
     def tenants(self) -> Iterator[str]:
         return iter(sorted(self._revisions))
+
+
+class MemoryUsages:
+    """:class:`growthos_segments.core.ports_usage.SegmentUsages`: registrations by (tenant, segment, user)."""
+
+    def __init__(self) -> None:
+        self._usages: dict[tuple[str, str, str], UsageRecord] = {}
+
+    def register(self, tenant_id: str, segment_id: str, user: str, *, by: str | None,
+                 now: datetime) -> UsageRecord:
+        keys.check_segment_id(segment_id)
+        if not USER_RE.match(user):
+            raise keys.InvalidKeyError(f"invalid usage user: {user[:100]!r}")
+        record = UsageRecord(segment_id=segment_id, user=user, registered_by=by, registered_at=iso(now))
+        self._usages[(keys.check_tenant_id(tenant_id), segment_id, user)] = record
+        return record
+
+    def remove(self, tenant_id: str, segment_id: str, user: str) -> None:
+        self._usages.pop((tenant_id, segment_id, user), None)
+
+    def users(self, tenant_id: str, segment_id: str) -> list[UsageRecord]:
+        wanted = (tenant_id, segment_id)
+        return [r for (tid, sid, _), r in sorted(self._usages.items()) if (tid, sid) == wanted]
 
 
 # --------------------------------------------------------------------------- memberships
@@ -695,6 +721,7 @@ class MemoryBackend:
         self.changes = _Changes()
         self.contacts = MemoryContacts(self.changes)
         self.segments = MemorySegments()
+        self.usages = MemoryUsages()
         self.memberships = MemoryMemberships(self.changes)
         self.rechecks = MemoryRechecks()
         self.contexts = MemoryContexts()

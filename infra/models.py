@@ -40,6 +40,7 @@ __all__ = [
     "RecheckModel",
     "SegmentCatalogModel",
     "SegmentModel",
+    "SegmentUsageModel",
     "SnapshotChunkModel",
     "SnapshotModel",
     "build_models",
@@ -171,6 +172,23 @@ class SegmentModel(Model):
     exclude_contacts = ListAttribute(default=list)  # type: ignore[var-annotated]
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+    teams = ListAttribute(default=list)  # type: ignore[var-annotated]
+
+
+class SegmentUsageModel(Model):
+    """A module's registration that it targets a segment (``USE#<segment_id>#<user>``, in
+    the tenant's segment partition beside the heads it names)."""
+
+    STREAM_VIEW: ClassVar[str] = "NEW_AND_OLD_IMAGES"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    segment_id = UnicodeAttribute()
+    user = UnicodeAttribute()
+    registered_by = UnicodeAttribute(null=True)
+    registered_at = UnicodeAttribute()
 
 
 class SegmentCatalogModel(Model):
@@ -343,6 +361,7 @@ class Models:
     events: type[EventModel]
     segments: type[SegmentModel]
     segment_catalog: type[SegmentCatalogModel]
+    segment_usages: type[SegmentUsageModel]
     memberships: type[MembershipModel]
     rechecks: type[RecheckModel]
     counters: type[CounterModel]
@@ -362,6 +381,7 @@ class Models:
             "events": "events",
             "segments": "segments",
             "segment_catalog": "segments",
+            "segment_usages": "segments",
             "memberships": "memberships",
             "rechecks": "rechecks",
             "counters": "counters",
@@ -380,6 +400,7 @@ _BASES: dict[str, tuple[str, type[Model]]] = {
     "events": ("events", EventModel),
     "segments": ("segments", SegmentModel),
     "segment_catalog": ("segments", SegmentCatalogModel),
+    "segment_usages": ("segments", SegmentUsageModel),
     "memberships": ("memberships", MembershipModel),
     "rechecks": ("rechecks", RecheckModel),
     "counters": ("counters", CounterModel),

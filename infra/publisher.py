@@ -15,8 +15,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from growthos_segments.core.ports import PUBLISH_BATCH, OutboundEvent, PublishFailure, PublishResult
+from growthos_segments.infra import aws
+from growthos_segments.infra.settings import Settings
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ENTRIES", "EventBridgePublisher", "entry_size"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_ENTRIES", "EventBridgePublisher", "bus_publisher", "entry_size"]
 
 MAX_BATCH_ENTRIES = PUBLISH_BATCH
 """PutEvents accepts at most 10 entries per request."""
@@ -92,3 +94,9 @@ class EventBridgePublisher:
             size += entry_bytes
         if batch:
             yield batch
+
+
+def bus_publisher(settings: Settings) -> EventBridgePublisher:
+    """A publisher on the deployment's bus, under the engine's event source."""
+    return EventBridgePublisher(aws.client("events", settings), settings.event_bus_name,
+                                source=settings.event_source)

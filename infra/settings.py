@@ -20,12 +20,14 @@ from datetime import timedelta
 from functools import cache
 from typing import TypeVar
 
+from growthos_segments.core.ports_usage import TEAM_RE
 from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
 
 __all__ = [
     "TABLE_ENV",
     "TABLE_LOGICAL_IDS",
     "ApiKeys",
+    "KeyIdentity",
     "Settings",
     "SettingsError",
     "TableNames",
@@ -121,44 +123,78 @@ def _key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+_KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """Who a key speaks for: its tenant, a name (the module or person holding it, recorded
+    as the creator and editor of what it saves) and the teams it is scoped to (none: the
+    whole tenant)."""
+
+    tenant_id: str
+    name: str
+    teams: frozenset[str] = frozenset()
+
+
+def _identity(position: int, value: str, digest: str) -> KeyIdentity:
+    """``<tenant>[/<name>[/<team>+<team>...]]``; a key without a name is named after the
+    start of its digest, which tells keys apart without revealing them."""
+    tenant, named, rest = value.partition("/")
+    name, scoped, teams_text = rest.partition("/")
+    where = f"API_KEYS entry #{position}"
+    try:
+        check_tenant_id(tenant)
+    except InvalidKeyError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+    if named and not _KEY_NAME.match(name):
+        raise SettingsError(f"{where}: the key's name must be 1-64 letters, digits or _.@:- "
+                            f"starting with a letter or digit, got {name[:70]!r}")
+    teams = frozenset(teams_text.split("+"))
+    if scoped and not all(TEAM_RE.match(t) for t in teams_text.split("+")):
+        raise SettingsError(f"{where}: teams are '+'-separated, each 1-40 lower-case letters, digits, "
+                            f"_ or -, got {teams_text[:70]!r}")
+    return KeyIdentity(tenant, name or f"key:{digest[:12]}", teams if scoped else frozenset())
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKeys:
-    """The authorizer's keys: SHA-256 digest of each key and the tenant it names.
+    """The authorizer's keys: SHA-256 digest of each key and the identity it carries.
 
-    ``API_KEYS`` is a comma-separated list of ``<key>=<tenant>`` or
-    ``sha256:<hex digest of key>=<tenant>`` entries; the hashed form keeps
-    plaintext keys out of the function configuration. Lookups compare digests,
-    so the time taken does not depend on how much of a key matched.
+    ``API_KEYS`` is a comma-separated list of ``<key>=<identity>`` or
+    ``sha256:<hex digest of key>=<identity>`` entries, where the identity is
+    ``<tenant>``, ``<tenant>/<name>`` or ``<tenant>/<name>/<team>+<team>...``
+    (a bare tenant is what every key was before names and teams existed). The
+    hashed form keeps plaintext keys out of the function configuration. Lookups
+    compare digests, so the time taken does not depend on how much of a key matched.
     """
 
-    tenants_by_digest: Mapping[str, str] = field(default_factory=dict, repr=False)
+    identities_by_digest: Mapping[str, KeyIdentity] = field(default_factory=dict, repr=False)
 
     @classmethod
     def parse(cls, raw: str) -> ApiKeys:
-        tenants: dict[str, str] = {}
+        identities: dict[str, KeyIdentity] = {}
         for position, entry in enumerate(part.strip() for part in raw.split(",")):
             if not entry:
                 continue
-            key, sep, tenant = entry.rpartition("=")
-            if not sep or not key or not tenant:
-                raise SettingsError(f"API_KEYS entry #{position + 1} is not '<key>=<tenant>'")
-            try:
-                check_tenant_id(tenant)
-            except InvalidKeyError as exc:
-                raise SettingsError(f"API_KEYS entry #{position + 1}: {exc}") from None
+            key, sep, value = entry.rpartition("=")
+            if not sep or not key or not value:
+                raise SettingsError(f"API_KEYS entry #{position + 1} is not "
+                                    "'<key>=<tenant>[/<name>[/<teams>]]'")
             if key.startswith("sha256:"):
                 digest = key.removeprefix("sha256:").lower()
                 if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                     raise SettingsError(f"API_KEYS entry #{position + 1}: not a SHA-256 hex digest")
             else:
                 digest = _key_digest(key)
-            if digest in tenants and tenants[digest] != tenant:
-                raise SettingsError(f"API_KEYS entry #{position + 1}: key already maps to another tenant")
-            tenants[digest] = tenant
-        return cls(tenants)
+            identity = _identity(position + 1, value, digest)
+            if digest in identities and identities[digest] != identity:
+                raise SettingsError(f"API_KEYS entry #{position + 1}: key already maps to another identity")
+            identities[digest] = identity
+        return cls(identities)
 
-    def tenant_for(self, api_key: str) -> str | None:
-        return self.tenants_by_digest.get(_key_digest(api_key))
+    def identity_for(self, api_key: str) -> KeyIdentity | None:
+        return self.identities_by_digest.get(_key_digest(api_key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ from growthos_segments.core.api_models import (
     MembershipOut,
     MembersOut,
     SegmentCreate,
+    SegmentDuplicate,
     SegmentListOut,
     SegmentOut,
     SegmentUpdate,
@@ -66,6 +67,8 @@ from growthos_segments.core.api_models import (
     SnapshotListOut,
     SnapshotOut,
     StoredMembership,
+    UsageOut,
+    UsagesOut,
     ValidateOut,
 )
 from growthos_segments.core.contract import Reads
@@ -84,11 +87,13 @@ from growthos_segments.core.ports import (
     BackfillQueue,
     ContactViewLoader,
     CursorError,
+    EventPublisher,
     FieldCatalog,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     IdempotentCalls,
     MembershipStore,
+    OutboundEvent,
     Resolution,
     SegmentRecord,
     SegmentSizes,
@@ -100,8 +105,15 @@ from growthos_segments.core.ports import (
     TenantContextStore,
     bucket_start,
 )
+from growthos_segments.core.ports_usage import USER_RE, Caller, SegmentUsages, UsageRecord
 from growthos_segments.core.rules import parse_rule, rule_reads, segment_references, to_json
-from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentSetError, SegmentType
+from growthos_segments.core.segments import (
+    MAX_NAME_LENGTH,
+    SegmentDefinition,
+    SegmentSet,
+    SegmentSetError,
+    SegmentType,
+)
 from growthos_segments.core.timeutil import as_utc, to_iso
 from growthos_segments.services.catalog import SegmentCatalog, definition_of
 from growthos_segments.services.estimate import Estimator, top_level_conditions
@@ -177,7 +189,8 @@ def _not_found(kind: str, location: str, name: str) -> NotFound:
 
 def _segment_out(
     record: SegmentRecord, backfill: str | None = None, *, count: int | None = None,
-    progress: BackfillProgressOut | None = None,
+    progress: BackfillProgressOut | None = None, used_by: Sequence[UsageRecord] | None = None,
+    notified: bool | None = None,
 ) -> SegmentOut:
     return SegmentOut(
         id=record.segment_id,
@@ -192,10 +205,25 @@ def _segment_out(
         exclude_contacts=list(record.exclude_contacts),
         created_at=record.created_at,
         updated_at=record.updated_at,
+        created_by=record.created_by,
+        updated_by=record.updated_by,
+        teams=list(record.teams),
+        used_by=None if used_by is None else [_usage_out(u) for u in used_by],
+        notified=notified,
         backfill=backfill,  # type: ignore[arg-type]
         count=count,
         backfill_progress=progress,
     )
+
+
+def _usage_out(record: UsageRecord) -> UsageOut:
+    return UsageOut(user=record.user, registered_by=record.registered_by, registered_at=record.registered_at)
+
+
+def _caller(who: Caller | str) -> Caller:
+    """A bare tenant id is an unnamed key of the whole tenant (what every caller was before
+    keys had names and teams; the CLI and the services' own tests still call so)."""
+    return who if isinstance(who, Caller) else Caller(who)
 
 
 def _progress_out(done: BackfillProgress) -> BackfillProgressOut | None:
@@ -291,6 +319,10 @@ class Audience:
     """Live counts of many segments in one read (the segment list's)."""
     progress: BackfillProgressStore
     """The backfill's per-slice progress, summed on ``get_segment``."""
+    usages: SegmentUsages
+    """Which modules target each segment (changing or archiving one in use needs confirmation)."""
+    publisher: EventPublisher
+    """Where the users of a segment are told that it changed or was archived."""
     backfills: BackfillQueue | None = None
     """Where every save queues the backfill of its version (the response says
     ``queued``); ``None`` where the deployment has no queue (it says ``none``)."""
@@ -301,8 +333,9 @@ class Audience:
 
     # --- estimate --------------------------------------------------------------------------
 
-    def estimate(self, tenant_id: str, request: EstimateIn) -> EstimateOut:
+    def estimate(self, who: Caller | str, request: EstimateIn) -> EstimateOut:
         """Size of an unsaved rule as it would be saved (pinned segments ANDed in)."""
+        tenant_id = _caller(who).tenant_id
         now = self.clock()
         draft = SegmentDefinition(
             id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
@@ -310,7 +343,7 @@ class Audience:
         )
         conditions = top_level_conditions(request.rule) if request.per_condition else []
         alone = [replace(draft, id=DRAFT_ID + pointer, rule=child) for pointer, child in conditions]
-        tenant, segment_set = self.draft_set(tenant_id, draft, alone)
+        tenant, segment_set = self.draft_set(who, draft, alone)
         reads = DependencyIndex.of(segment_set).reads_of([DRAFT_ID])
         context = self._context(tenant, reads)
         compiled = [segment_set.segments[d.id] for d in (draft, *alone)]
@@ -341,15 +374,18 @@ class Audience:
         )
 
     def draft_set(
-        self, tenant_id: str, draft: SegmentDefinition, extra: Sequence[SegmentDefinition] = ()
+        self, who: Caller | str, draft: SegmentDefinition, extra: Sequence[SegmentDefinition] = ()
     ) -> tuple[TenantSegments, SegmentSet]:
         """``draft`` (and ``extra``, built from it) checked as a save would check it, compiled
         with the tenant's segments it needs: what it references and excludes and, unless
         it is pinned itself, the pinned ones. A draft under a saved segment's id stands in
-        for that segment, so a reference back to it is the cycle a save would refuse."""
-        tenant = self.catalog.for_tenant(tenant_id)
+        for that segment, so a reference back to it is the cycle a save would refuse. A
+        segment the caller's teams do not see is an unknown one to reference."""
+        caller = _caller(who)
+        tenant = self.catalog.for_tenant(caller.tenant_id)
         others = {sid: d for sid, d in tenant.segments.definitions.items() if sid != draft.id}
-        self._check_alone(draft, others, for_draft=True)
+        hidden = self._hidden(caller, self.segments.active_segments(caller.tenant_id))
+        self._check_alone(draft, {sid: d for sid, d in others.items() if sid not in hidden}, for_draft=True)
         pinned = tenant.pinned if draft.type is not SegmentType.PINNED else ()
         roots = [*self._own_references(draft), *draft.exclude_segments, *pinned]
         definitions = [others[sid] for sid in tenant.index.requirements(roots) if sid in others]
@@ -372,28 +408,49 @@ class Audience:
 
     # --- segments --------------------------------------------------------------------------
 
-    def create_segment(self, tenant_id: str, request: SegmentCreate) -> SegmentOut:
-        segment_id = request.id or f"seg_{secrets.token_hex(6)}"
-        record = SegmentRecord(
-            tenant_id=tenant_id, segment_id=segment_id, name=request.name,
+    def create_segment(self, who: Caller | str, request: SegmentCreate) -> SegmentOut:
+        caller = _caller(who)
+        self._check_teams(caller, (), request.teams)
+        return self._create(caller, request.id, SegmentRecord(
+            tenant_id=caller.tenant_id, segment_id="", name=request.name,
             description=request.description, type=request.type,
             rule=request.rule if request.type != "static" and request.rule is not None else {},
             exclude_segments=tuple(request.exclude_segments),
             include_contacts=tuple(request.include_contacts),
             exclude_contacts=tuple(request.exclude_contacts),
-            version=0,
-        )
-        self._check_type(request.type, request.rule)
-        return self._save(record, request.rule)
+            teams=tuple(request.teams),
+        ), request.rule)
 
-    def update_segment(self, tenant_id: str, segment_id: str, request: SegmentUpdate) -> SegmentOut:
-        head = self._head(tenant_id, segment_id)
+    def duplicate_segment(self, who: Caller | str, segment_id: str, request: SegmentDuplicate) -> SegmentOut:
+        """A deep copy of the current version, scoped to the same teams (the caller sees the
+        original, so it may see the copy), created by the caller and backfilled like any save."""
+        caller = _caller(who)
+        head = self._visible_head(caller, segment_id)
+        copy = replace(head, name=request.name or f"{head.name} (copy)"[:MAX_NAME_LENGTH], status="active")
+        return self._create(caller, request.id, copy, None if head.type == "static" else dict(head.rule))
+
+    def _create(self, caller: Caller, segment_id: str | None, record: SegmentRecord, rule: Any) -> SegmentOut:
+        self._check_type(record.type, rule)
+        return self._save(caller, replace(
+            record, segment_id=segment_id or f"seg_{secrets.token_hex(6)}", version=0, created_at=None,
+            updated_at=None, created_by=None, updated_by=caller.name,
+        ), rule)
+
+    def update_segment(
+        self, who: Caller | str, segment_id: str, request: SegmentUpdate, *, confirm: bool = False
+    ) -> SegmentOut:
+        """A new version; a segment in use is changed only with ``confirm``, and its users are told."""
+        caller = _caller(who)
+        head = self._visible_head(caller, segment_id)
         if head.version != request.version:
             raise Conflict(
                 f"segment is at version {head.version}, not {request.version}: reload and retry",
                 [located("body", "/version", f"current version is {head.version}")],
             )
         self._check_type(request.type, request.rule)
+        teams = head.teams if request.teams is None else tuple(request.teams)
+        self._check_teams(caller, head.teams, teams)
+        users = self._users_confirmed(head, confirm)
         record = replace(
             head, name=request.name, description=request.description, type=request.type,
             status="active",
@@ -401,13 +458,20 @@ class Audience:
             exclude_segments=tuple(request.exclude_segments),
             include_contacts=tuple(request.include_contacts),
             exclude_contacts=tuple(request.exclude_contacts),
+            teams=teams, updated_by=caller.name,
         )
-        return self._save(record, request.rule)
+        saved = self._save(caller, record, request.rule)
+        return saved.model_copy(update={"notified": self._notify("Segment Changed", caller, saved, users)})
 
-    def archive_segment(self, tenant_id: str, segment_id: str, version: int | None) -> SegmentOut:
+    def archive_segment(
+        self, who: Caller | str, segment_id: str, version: int | None, *, confirm: bool = False
+    ) -> SegmentOut:
         """Archive (the API's delete): a new version with status ``archived``. Refused
-        while another active segment references it."""
-        head = self._head(tenant_id, segment_id)
+        while another active segment references it, and without ``confirm`` while a
+        module targets it (whose users are then told)."""
+        caller = _caller(who)
+        tenant_id = caller.tenant_id
+        head = self._visible_head(caller, segment_id)
         if version is not None and head.version != version:
             raise Conflict(
                 f"segment is at version {head.version}, not {version}: reload and retry",
@@ -424,11 +488,104 @@ class Audience:
                 "other segments reference this one; change them first",
                 [located("path", "/segment_id", f"referenced by segment {sid!r}") for sid in users],
             ) from None
+        using = self._users_confirmed(head, confirm)
         try:
-            saved = self.segments.save(replace(head, status="archived"), now=self.clock())
+            archived = replace(head, status="archived", updated_by=caller.name)
+            saved = self.segments.save(archived, now=self.clock())
         except SegmentVersionConflict as exc:
             raise Conflict(str(exc)) from None
-        return _segment_out(saved)
+        out = _segment_out(saved)
+        return out.model_copy(update={"notified": self._notify("Segment Archived", caller, out, using)})
+
+    # --- usages ----------------------------------------------------------------------------
+
+    def register_usage(self, who: Caller | str, segment_id: str, user: str) -> UsageOut:
+        """The caller's module targets the segment (again: the latest registration wins)."""
+        caller = _caller(who)
+        head = self._visible_head(caller, segment_id)
+        if head.status != "active":
+            raise Conflict("segment is archived", [located("path", "/segment_id", "segment is archived")])
+        self._check_user(user)
+        return _usage_out(self.usages.register(caller.tenant_id, segment_id, user, by=caller.name,
+                                               now=self.clock()))
+
+    def remove_usage(self, who: Caller | str, segment_id: str, user: str) -> UsagesOut:
+        """Idempotent: the users that remain."""
+        caller = _caller(who)
+        self._visible_head(caller, segment_id)
+        self._check_user(user)
+        self.usages.remove(caller.tenant_id, segment_id, user)
+        return self.segment_users(caller, segment_id)
+
+    def segment_users(self, who: Caller | str, segment_id: str) -> UsagesOut:
+        caller = _caller(who)
+        self._visible_head(caller, segment_id)
+        return UsagesOut(segment_id=segment_id,
+                         users=[_usage_out(u) for u in self.usages.users(caller.tenant_id, segment_id)])
+
+    @staticmethod
+    def _check_user(user: str) -> None:
+        if not _valid(USER_RE, user):
+            raise _not_found("usage", "path", "user")
+
+    def _users_confirmed(self, head: SegmentRecord, confirm: bool) -> list[UsageRecord]:
+        users = self.usages.users(head.tenant_id, head.segment_id)
+        if users and not confirm:
+            raise Conflict(
+                f"segment is in use by {len(users)} module(s): repeat with ?confirm=true to change it anyway "
+                "(they are told on the bus)",
+                [located("query", "/confirm", f"in use by {u.user}") for u in users],
+            )
+        return users
+
+    def _notify(
+        self, detail_type: str, caller: Caller, saved: SegmentOut, users: Sequence[UsageRecord]
+    ) -> bool | None:
+        """``Segment Changed`` / ``Segment Archived`` for the segment's users, after the save
+        (``None``: no one to tell; ``False``: the bus refused, the save stands)."""
+        if not users:
+            return None
+        detail = {
+            "tenant_id": caller.tenant_id, "segment_id": saved.id, "version": saved.version,
+            "name": saved.name, "status": saved.status, "changed_by": caller.name,
+            "changed_at": saved.updated_at, "users": [u.user for u in users],
+        }
+        event = OutboundEvent(detail_type, detail, f"{caller.tenant_id}#{saved.id}#{saved.version}",
+                              time=self.clock())
+        return self.publisher.publish([event]).ok
+
+    # --- scopes ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _hidden(caller: Caller, records: Iterable[SegmentRecord]) -> set[str]:
+        return {r.segment_id for r in records if not caller.sees(r.teams)} if caller.teams else set()
+
+    def require_visible(self, caller: Caller, segment_id: str) -> None:
+        """A segment scoped to teams the caller is in none of is answered as one that does not
+        exist (the same 404), whatever the route; a segment that does not exist is left to the
+        route. A caller of no team sees every segment without a read."""
+        if caller.teams and (head := self._get_head(caller.tenant_id, segment_id)) is not None \
+                and not caller.sees(head.teams):
+            raise _not_found("segment", "path", "segment_id")
+
+    def _visible_head(self, caller: Caller, segment_id: str) -> SegmentRecord:
+        head = self._head(caller.tenant_id, segment_id)
+        if not caller.sees(head.teams):
+            raise _not_found("segment", "path", "segment_id")
+        return head
+
+    @staticmethod
+    def _check_teams(caller: Caller, before: Sequence[str], after: Sequence[str]) -> None:
+        """A key with teams may add or remove only its own teams (a key of no team, any)."""
+        if not caller.teams:
+            return
+        changed = set(before) ^ set(after)
+        errors = [located("body", f"/teams/{i}", f"this key is not of team {team!r}")
+                  for i, team in enumerate(after) if team in changed - caller.teams]
+        errors += [located("body", "/teams", f"this key is not of team {team!r}, so it cannot remove it")
+                   for team in sorted(changed - caller.teams - set(after))]
+        if errors:
+            raise Unprocessable("a key may change only its own teams' scopes", errors)
 
     def _check_type(self, segment_type: str, rule: Any) -> None:
         if segment_type == "static" and rule is not None:
@@ -437,7 +594,8 @@ class Audience:
         if segment_type != "static" and rule is None:
             raise Unprocessable("a rule is required", [located("body", "/rule", "a rule is required")])
 
-    def _save(self, record: SegmentRecord, rule: Any) -> SegmentOut:
+    def _save(self, caller: Caller, record: SegmentRecord, rule: Any) -> SegmentOut:
+        """Checks references among the segments the caller sees, compiles with all of them."""
         tenant_id = record.tenant_id
         current = {r.segment_id: r for r in self.segments.list_segments(tenant_id)}
         current.pop(record.segment_id, None)
@@ -445,7 +603,9 @@ class Audience:
         candidate = definition_of(replace(record, version=record.version + 1))
         if rule is None:
             candidate = replace(candidate, rule=None)
-        node = self._check_alone(candidate, definitions, for_draft=False)
+        hidden = self._hidden(caller, current.values())
+        visible = {sid: d for sid, d in definitions.items() if sid not in hidden}
+        node = self._check_alone(candidate, visible, for_draft=False)
         try:
             SegmentSet(self.host, [*definitions.values(), candidate])
         except SegmentSetError as exc:
@@ -542,21 +702,27 @@ class Audience:
             raise Conflict("segment is archived", [located("path", "/segment_id", "segment is archived")])
         return head
 
-    def get_segment(self, tenant_id: str, segment_id: str) -> SegmentOut:
-        """With its live count, and the progress of its current version's backfill from
-        the moment a save queued it (or, for one nobody queued, its first counted page)."""
-        head = self._head(tenant_id, segment_id)
+    def get_segment(self, who: Caller | str, segment_id: str) -> SegmentOut:
+        """With its live count, its users, and the progress of its current version's backfill
+        from the moment a save queued it (or, for one nobody queued, its first counted page)."""
+        caller = _caller(who)
+        tenant_id = caller.tenant_id
+        head = self._visible_head(caller, segment_id)
         progress = _progress_out(self.progress.progress(tenant_id, segment_id, head.version))
         count = self.sizes.counts(tenant_id, [segment_id])[segment_id]
-        return _segment_out(head, count=count, progress=progress)
+        return _segment_out(head, count=count, progress=progress,
+                            used_by=self.usages.users(tenant_id, segment_id))
 
     def list_segments(
-        self, tenant_id: str, *, include_archived: bool = False, segment_type: str | None = None
+        self, who: Caller | str, *, include_archived: bool = False, segment_type: str | None = None
     ) -> SegmentListOut:
         """Embedded segments belong to one module and are listed only when asked for. Each
         item carries its count and, for an active one, its backfill's progress: a list
         that shows what is filling needs no request per segment."""
-        records = self.segments.list_segments(tenant_id, include_archived=include_archived)
+        caller = _caller(who)
+        tenant_id = caller.tenant_id
+        records = [r for r in self.segments.list_segments(tenant_id, include_archived=include_archived)
+                   if caller.sees(r.teams)]
         if segment_type is not None:
             records = [r for r in records if r.type == segment_type]
         else:
@@ -630,10 +796,16 @@ class Audience:
             segment_version=row.segment_version if row else None,
         )
 
-    def contact_segments(self, tenant_id: str, contact_id: str) -> ContactSegmentsOut:
+    def contact_segments(self, who: Caller | str, contact_id: str) -> ContactSegmentsOut:
+        """Only the segments the caller's teams see."""
+        caller = _caller(who)
+        tenant_id = caller.tenant_id
         self._contact_exists(tenant_id, contact_id)
-        records = self.memberships.segments_of(tenant_id, contact_id)
-        names = {r.segment_id: r.name for r in self.segments.active_segments(tenant_id)}
+        active = self.segments.active_segments(tenant_id)
+        hidden = self._hidden(caller, active)
+        records = [r for r in self.memberships.segments_of(tenant_id, contact_id)
+                   if r.segment_id not in hidden]
+        names = {r.segment_id: r.name for r in active}
         return ContactSegmentsOut(
             contact_id=contact_id,
             segments=[
@@ -753,7 +925,8 @@ class IdempotentCreates:
     def __init__(self, audience: Audience, calls: IdempotentCalls) -> None:
         def create_segment(request: dict[str, Any]) -> dict[str, Any]:
             body = SegmentCreate.model_validate(request["body"])
-            return audience.create_segment(request["tenant_id"], body).model_dump(mode="json")
+            caller = Caller(request["tenant_id"], request.get("caller"), frozenset(request.get("teams", ())))
+            return audience.create_segment(caller, body).model_dump(mode="json")
 
         def create_snapshot(request: dict[str, Any]) -> dict[str, Any]:
             body = SnapshotIn.model_validate(request["body"])
@@ -764,8 +937,12 @@ class IdempotentCreates:
         self._create_segment = calls.wrap("audience.create_segment", create_segment)
         self._create_snapshot = calls.wrap("audience.create_snapshot", create_snapshot)
 
-    def create_segment(self, tenant_id: str, key: str, body: SegmentCreate) -> dict[str, Any]:
-        request = {"tenant_id": tenant_id, "key": key, "body": body.model_dump(mode="json")}
+    def create_segment(self, who: Caller | str, key: str, body: SegmentCreate) -> dict[str, Any]:
+        """Who creates it is not part of the key (the tenant and the key are): a retry by
+        another key of the tenant replays the first response."""
+        caller = _caller(who)
+        request = {"tenant_id": caller.tenant_id, "key": key, "body": body.model_dump(mode="json"),
+                   "caller": caller.name, "teams": sorted(caller.teams)}
         return self._call(self._create_segment, request)
 
     def create_snapshot(self, tenant_id: str, segment_id: str, key: str, body: SnapshotIn) -> dict[str, Any]:

@@ -49,6 +49,9 @@ def _record(item: SegmentModel) -> SegmentRecord:
         exclude_contacts=tuple(plain(item.exclude_contacts) or ()),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        created_by=item.created_by,
+        updated_by=item.updated_by,
+        teams=tuple(plain(item.teams) or ()),
     )
 
 
@@ -174,6 +177,9 @@ class SegmentRepository:
             exclude_contacts=tuple(segment.exclude_contacts),
             created_at=head.created_at if head is not None else stamp,
             updated_at=stamp,
+            created_by=head.created_by if head is not None else segment.updated_by,
+            updated_by=segment.updated_by,
+            teams=tuple(segment.teams),
         )
         if len(json.dumps(saved.to_json(), separators=(",", ":"))) > MAX_DEFINITION_BYTES:
             raise ValueError(
@@ -226,4 +232,7 @@ class SegmentRepository:
             exclude_contacts=list(record.exclude_contacts),
             created_at=record.created_at,
             updated_at=record.updated_at,
+            created_by=record.created_by,
+            updated_by=record.updated_by,
+            teams=list(record.teams),
         )

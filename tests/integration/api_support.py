@@ -52,8 +52,11 @@ def event(
     raw_body: str | None = None,
     query: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    caller: str | None = None,
+    teams: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event as the deployed API (and the local front) sends it."""
+    """An API Gateway REST proxy event as the deployed API (and the local front) sends it
+    (``caller`` and ``teams``: the key's name and teams, as the authorizer passes them)."""
     text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     context: dict[str, Any] = {
@@ -63,7 +66,9 @@ def event(
         "identity": {"sourceIp": "127.0.0.1"},
     }
     if tenant is not None:
-        context["authorizer"] = {"tenant_id": tenant, "principalId": f"tenant:{tenant}"}
+        context["authorizer"] = {"tenant_id": tenant, "principalId": f"tenant:{tenant}",
+                                 **({} if caller is None else {"caller": caller}),
+                                 **({} if teams is None else {"teams": teams})}
     return {
         "resource": "/{proxy+}",
         "path": path,

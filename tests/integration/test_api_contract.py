@@ -31,6 +31,7 @@ BODY_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/segments/{segment_id}/snapshots", {"label": "x"}),
     ("POST", "/rules/count", {"rule": PRO}),
     ("POST", "/segments/{segment_id}/impact", {"rule": PRO}),
+    ("POST", "/segments/{segment_id}/duplicate", {"name": "copy"}),
 ]
 """Every operation with a request body (method, route of the document, a valid body)."""
 

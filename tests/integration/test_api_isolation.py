@@ -29,9 +29,17 @@ OWNER, OTHER = "alpha", "beta"
 
 BODIES: dict[tuple[str, str], Any] = {
     ("put", "/segments/{segment_id}"): {"version": 1, "name": "stolen", "rule": PRO},
+    ("post", "/segments/{segment_id}/duplicate"): {"name": "stolen copy"},
     ("post", "/segments/{segment_id}/snapshots"): {"label": "x"},
     ("post", "/segments/{segment_id}/impact"): {"rule": PRO},
 }
+
+
+CONFIRM: dict[tuple[str, str], dict[str, str]] = {
+    ("put", "/segments/{segment_id}"): {"confirm": "true"},
+    ("delete", "/segments/{segment_id}"): {"confirm": "true"},
+}
+"""The owner changes or archives its segment in use knowingly."""
 
 
 def _routes_with_ids() -> list[tuple[str, str]]:
@@ -56,7 +64,9 @@ def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     api.backfill(OWNER, "pro")
     snapshot = api.post("/segments/pro/snapshots", {"label": "send"}, tenant=OWNER)
     assert snapshot.status == 201
-    api.ids = {"segment_id": "pro", "contact_id": "c0", "snapshot_id": snapshot.body["snapshot_id"]}  # type: ignore[attr-defined]
+    assert api.call("PUT", "/segments/pro/users/campaign:c1", tenant=OWNER).status == 200
+    api.ids = {"segment_id": "pro", "contact_id": "c0", "snapshot_id": snapshot.body["snapshot_id"],  # type: ignore[attr-defined]
+               "user": "campaign:c1"}
     yield api
 
 
@@ -72,7 +82,8 @@ def test_every_route_with_another_tenants_ids_is_404(api: Api, method: str, rout
     text = json.dumps(reply.body)
     assert "secret" not in text and "Alpha" not in text and ids["snapshot_id"] not in text
     # and the owner still sees it all, untouched
-    owner = api.call(method.upper(), _fill(route, ids), tenant=OWNER, body=BODIES.get((method, route)))
+    owner = api.call(method.upper(), _fill(route, ids), tenant=OWNER, body=BODIES.get((method, route)),
+                     query=CONFIRM.get((method, route)))
     assert owner.status in (200, 201), (method, route, owner.body)
 
 

@@ -29,6 +29,7 @@ from growthos_segments.core.ports import (
     SnapshotStore,
     StoredState,
 )
+from growthos_segments.core.ports_usage import SegmentUsages, UsageRecord
 from growthos_segments.core.timeutil import parse_instant
 from growthos_segments.infra import keys
 from growthos_segments.infra.idempotency import PowertoolsIdempotency
@@ -42,6 +43,7 @@ from growthos_segments.infra.memory_audience import (
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.repos.audience import AudienceLookupRepository
 from growthos_segments.infra.repos.samples import SampleReader
+from growthos_segments.infra.repos.usages import SegmentUsageRepository
 from tests.integration.api_support import FakeContext
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -265,3 +267,51 @@ def test_idempotent_calls_replay_refuse_another_body_and_keep_tenants_apart(call
         call({**first, "body": {"a": 2}})
     assert call({**first, "tenant_id": "t2"}) == {"n": 2}
     assert calls.wrap("test.other", create)(first) == {"n": 3}  # another function, another record
+
+
+# --- segment usages and the identity on segment versions -------------------------------------
+
+
+@dataclass
+class Management:
+    segments: SegmentStore
+    usages: SegmentUsages
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def management(request: pytest.FixtureRequest) -> Management:
+    if request.param == "memory":
+        backend = MemoryBackend()
+        return Management(backend.segments, backend.usages)
+    repos: Repositories = request.getfixturevalue("repos")
+    return Management(repos.segments, SegmentUsageRepository(repos.models))
+
+
+def test_versions_keep_their_creator_editor_and_teams_alike(management: Management) -> None:
+    store = management.segments
+    first = store.save(SegmentRecord(tenant_id="t1", segment_id="pro", name="pro", rule=PRO, updated_by="ana",
+                                     teams=("growth",)), now=NOW)
+    second = store.save(replace(first, updated_by="bob", teams=("growth", "sales")), now=NOW)
+    third = store.save(replace(second, updated_by=None, teams=()), now=NOW)
+    assert [(r.version, r.created_by, r.updated_by, r.teams) for r in store.versions("t1", "pro")] == [
+        (3, "ana", None, ()), (2, "ana", "bob", ("growth", "sales")), (1, "ana", "ana", ("growth",))]
+    assert store.get("t1", "pro") == third and store.list_segments("t1") == [third]
+
+
+def test_usages_register_replace_remove_and_stay_in_their_tenant_and_segment(management: Management) -> None:
+    usages = management.usages
+    assert usages.users("t1", "pro") == []
+    usages.register("t1", "pro", "journey:a", by="ana", now=NOW)
+    latest = usages.register("t1", "pro", "journey:a", by="bob", now=NOW + timedelta(hours=1))
+    first = usages.register("t1", "pro", "campaign:z", by=None, now=NOW)
+    usages.register("t1", "pro2", "campaign:other", by="ana", now=NOW)  # a segment whose id extends "pro"
+    usages.register("t2", "pro", "campaign:theirs", by="eve", now=NOW)
+    assert usages.users("t1", "pro") == [first, latest]
+    assert latest == UsageRecord("pro", "journey:a", "bob", "2026-11-22T13:00:00Z")
+    usages.remove("t1", "pro", "campaign:z")
+    usages.remove("t1", "pro", "campaign:z")  # removing twice is not an error
+    usages.remove("t2", "pro", "journey:a")  # another tenant's removal touches nothing here
+    assert usages.users("t1", "pro") == [latest]
+    assert [u.user for u in usages.users("t2", "pro")] == ["campaign:theirs"]
+    with pytest.raises(keys.InvalidKeyError):
+        usages.register("t1", "pro", "a#b", by=None, now=NOW)

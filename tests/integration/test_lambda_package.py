@@ -239,12 +239,13 @@ def test_the_authorizer_answers_from_the_package_and_layer_alone(
         **authorizer["Environment"]["Variables"],
     }
     env = {name: _placeholder(template, value, name) for name, value in variables.items()}
-    env.update(API_KEYS="package-key=acme", AWS_REGION="us-east-1")
+    env.update(API_KEYS="package-key=acme/billing/finance", AWS_REGION="us-east-1")
     package = packages["AuthorizerFunction"]
     command = [*_NO_SITE_PACKAGES, "-c", _AUTHORIZE, str(package), str(dependencies), authorizer["Handler"]]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=package, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == {"tenant_id": "acme"}
+    context = json.loads(result.stdout.splitlines()[-1])
+    assert context == {"tenant_id": "acme", "caller": "billing", "teams": "finance"}
 
 
 def test_the_layer_holds_no_development_tools(dependencies: Path) -> None:

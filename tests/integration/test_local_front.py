@@ -328,8 +328,9 @@ def test_policy_decisions_follow_iam(statements: list[dict[str, Any]], decision:
 def test_api_keys_parse_plain_and_hashed_entries_and_refuse_bad_ones() -> None:
     digest = hashlib.sha256(b"s3cret").hexdigest()
     settings = ApiKeys.parse(f"k1=demo, sha256:{digest}=acme ,")
-    assert settings.tenant_for("k1") == "demo" and settings.tenant_for("s3cret") == "acme"
-    assert settings.tenant_for("k2") is None
+    assert settings.identity_for("k1").tenant_id == "demo"  # type: ignore[union-attr]
+    assert settings.identity_for("s3cret").tenant_id == "acme"  # type: ignore[union-attr]
+    assert settings.identity_for("k2") is None
     for bad in ("novalue", "k=", "k=bad#tenant", "sha256:zz=demo", "k=demo,k=acme"):
         with pytest.raises(SettingsError):
             ApiKeys.parse(bad)

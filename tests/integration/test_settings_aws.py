@@ -79,7 +79,8 @@ def test_one_settings_model_carries_every_function_s_tuning() -> None:
         "BACKFILL_QUEUE_URL": "https://queue",
     })
     assert settings.backfill_page_size == 7 and settings.context_max_age == timedelta(hours=1.5)
-    assert settings.api_keys.tenant_for("k1") == "demo" and settings.api_keys.tenant_for("k2") is None
+    assert settings.api_keys.identity_for("k1").tenant_id == "demo"  # type: ignore[union-attr]
+    assert settings.api_keys.identity_for("k2") is None
     assert settings.require_backfill_queue("backfill worker") == "https://queue"
     with pytest.raises(SettingsError, match="BACKFILL_QUEUE_URL is required by the backfill worker"):
         Settings.from_env(TABLE_NAMES).require_backfill_queue("backfill worker")

@@ -62,6 +62,7 @@ def build(backend: MemoryBackend) -> Audience:
         estimator=Estimator(MemoryContactSamples(backend.contacts, backend.contacts)),
         sizes=MemorySegmentSizes(backend.memberships), progress=backend.progress,
         backfills=backend.backfills, segment_cache_seconds=5.0, clock=lambda: NOW,
+        usages=backend.usages, publisher=backend.publisher,
     )
 
 

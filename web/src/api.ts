@@ -14,6 +14,7 @@ export type ErrorDetail = Schemas["ErrorDetail"];
 export type Estimate = Schemas["EstimateOut"];
 export type ConditionEstimate = Schemas["ConditionEstimateOut"];
 export type Segment = Schemas["SegmentOut"];
+export type Usage = Schemas["UsageOut"];
 export type SegmentSummary = Segment;
 export type BackfillProgress = Schemas["BackfillProgressOut"];
 export type HistoryPoint = Schemas["HistoryPoint"];
@@ -73,6 +74,16 @@ function withQuery(path: string, query: Query = {}): string {
 }
 
 const segmentPath = (id: string) => `segments/${encodeURIComponent(id)}`;
+
+/**
+ * The modules a refused change would affect, when the refusal is the API's "in use"
+ * 409 (each error located at the `confirm` query parameter); `null` for any other error.
+ */
+export function inUseBy(error: unknown): string[] | null {
+  if (!(error instanceof ApiError) || error.status !== 409) return null;
+  const users = error.errors.filter((e) => e.location === "query" && e.path === "/confirm").map((e) => e.message.replace(/^in use by /, ""));
+  return users.length ? users : null;
+}
 
 export class Api {
   constructor(
@@ -145,15 +156,25 @@ export class Api {
     return this.call<Validation>("POST", "rules/validate", { rule }, signal);
   }
 
-  /** Creates a segment (no `expected_version`) or saves a new version of one (a stale version is a 409). */
-  save(segment: JsonObject, expectedVersion?: number): Promise<Segment> {
+  /**
+   * Creates a segment (no `expected_version`) or saves a new version of one (a stale version is a 409;
+   * so is a segment other modules use, unless `confirm`: see `inUseBy`).
+   */
+  save(segment: JsonObject, expectedVersion?: number, confirm = false): Promise<Segment> {
     if (expectedVersion === undefined) return this.call<Segment>("POST", "segments", segment);
     const { id, ...body } = segment;
-    return this.call<Segment>("PUT", segmentPath(String(id)), { ...body, version: expectedVersion });
+    const path = withQuery(segmentPath(String(id)), { confirm: confirm || undefined });
+    return this.call<Segment>("PUT", path, { ...body, version: expectedVersion });
   }
 
-  archive(id: string): Promise<Segment> {
-    return this.call<Segment>("DELETE", segmentPath(id));
+  /** Archives a segment; one that other modules use is a 409 unless `confirm` (see `inUseBy`). */
+  archive(id: string, confirm = false): Promise<Segment> {
+    return this.call<Segment>("DELETE", withQuery(segmentPath(id), { confirm: confirm || undefined }));
+  }
+
+  /** A deep copy of the segment as a new one (named "<name> (copy)"), backfilled like any save. */
+  duplicate(id: string): Promise<Segment> {
+    return this.call<Segment>("POST", `${segmentPath(id)}/duplicate`, {});
   }
 
   /** `since`: the first bucket wanted (default: the API's, 30 days of hours or 400 of days). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { ApiError, type BackfillProgress, type Segment, type Transition } from "../src/api";
+import { ApiError, type BackfillProgress, inUseBy, type Segment, type Transition } from "../src/api";
 import {
   breakdown,
   definitionWith,
@@ -132,6 +132,9 @@ const segment: Segment = {
   exclude_contacts: [],
   created_at: "2026-11-01T00:00:00Z",
   updated_at: "2026-11-02T00:00:00Z",
+  created_by: "ana",
+  updated_by: "bob",
+  teams: [],
   count: 12,
   backfill_progress: null,
 };
@@ -270,5 +273,19 @@ describe("problemsByList", () => {
 
   it("gives the message when the API names no detail", () => {
     expect(problemsByList(new ApiError(422, "invalid request", []))).toEqual({ other: "invalid request" });
+  });
+});
+
+describe("inUseBy", () => {
+  it("names the modules of the API's in-use refusal, and nothing for any other error", () => {
+    const inUse = new ApiError(409, "segment is in use by 2 module(s)", [
+      { location: "query", path: "/confirm", message: "in use by campaign:spring" },
+      { location: "query", path: "/confirm", message: "in use by journey:onboarding" },
+    ]);
+    expect(inUseBy(inUse)).toEqual(["campaign:spring", "journey:onboarding"]);
+    const stale = new ApiError(409, "segment is at version 3, not 2", [{ location: "body", path: "/version", message: "current version is 3" }]);
+    expect(inUseBy(stale)).toBeNull();
+    expect(inUseBy(new ApiError(422, "bad", [{ location: "query", path: "/confirm", message: "x" }]))).toBeNull();
+    expect(inUseBy(new Error("offline"))).toBeNull();
   });
 });

@@ -15,11 +15,12 @@ import * as ReactDndHtml5Backend from "react-dnd-html5-backend";
 import { type Field, prepareRuleGroup, QueryBuilder, type RuleGroupType } from "react-querybuilder";
 import { Link } from "wouter";
 
-import { type Api, ApiError, type ConditionEstimate, type Estimate } from "../api";
+import { type Api, ApiError, type ConditionEstimate, type Estimate, inUseBy } from "../api";
 import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, ParamsEditor } from "../builder";
 import { useApp } from "../context";
 import { aloneByNode, JSONLOGIC, type Json, MATCHES, type Note, normalPointers, parseIds, place, queryToRule, ruleToQuery, SEGMENT } from "../rule";
 import { type Completions, completionsOf } from "../schema";
+import { InUseConfirm } from "../segment/Manage";
 import { asOf, type ExactState, exactNote, explainHref, type ImpactState, impactSizes, impactSummary, missingExactNote, moreThanListed, showsExact, unavailableReason } from "./exactSize";
 import "./build.css";
 
@@ -205,6 +206,8 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
   const [saved, setSaved] = useState<{ id: string; version: number } | null>(null);
   const [saveProblem, setSaveProblem] = useState<string | null>(null);
   const [conflict, setConflict] = useState(false);
+  /** The modules a save would change the segment under, once the API asked to confirm it. */
+  const [users, setUsers] = useState<string[] | null>(null);
   const exported = useMemo(() => queryToRule(query), [query]);
   const normal = useMemo(() => normalPointers(query), [query]);
   const ruleText = useMemo(() => JSON.stringify(exported.rule, null, 2), [exported]);
@@ -318,10 +321,11 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
     }
   };
 
-  const save = async () => {
+  const save = async (confirm = false) => {
     setSaved(null);
     setSaveProblem(null);
     setConflict(false);
+    setUsers(null);
     const body = {
       ...(id.trim() ? { id: id.trim() } : {}),
       name,
@@ -333,13 +337,15 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       ...(isStatic || exported.rule === null ? {} : { rule: exported.rule }),
     };
     try {
-      const segment = await api.save(body, version);
+      const segment = await api.save(body, version, confirm);
       setId(segment.id);
       setVersion(segment.version);
       setSaved({ id: segment.id, version: segment.version });
       void reloadSegments();
     } catch (error) {
-      if (error instanceof ApiError && error.status === 409 && version !== undefined) {
+      if (inUseBy(error)) {
+        setUsers(inUseBy(error));
+      } else if (error instanceof ApiError && error.status === 409 && version !== undefined) {
         setConflict(true);
       } else if (error instanceof ApiError) {
         const [byNode, elsewhere] = place(error.errors, exported.pointers, true);
@@ -474,6 +480,16 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
             <p className="node-errors" role="alert" data-testid="save-problem">
               not saved: {saveProblem}
             </p>
+          )}
+          {users && (
+            <InUseConfirm
+              users={users}
+              consequence="Saving changes who they reach"
+              action="Save anyway"
+              testId="save-confirm"
+              onConfirm={() => void save(true)}
+              onCancel={() => setUsers(null)}
+            />
           )}
           {conflict && (
             <p className="conflict" role="alert" data-testid="save-conflict">

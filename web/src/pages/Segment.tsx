@@ -58,7 +58,7 @@ function Watched({ initial }: { initial: Segment }) {
 
   return (
     <>
-      <SegmentHeader segment={segment} filling={filling} />
+      <SegmentHeader segment={segment} filling={filling} onArchived={saved} />
       {problem && (
         <p role="alert" className="problem">
           {problem}

@@ -9,6 +9,7 @@ import { SummaryTree } from "../pages/Templates";
 import { summarizeRule } from "../pages/templateList";
 import type { Json } from "../rule";
 import { fillFraction } from "./logic";
+import { Provenance, SegmentActions } from "./Manage";
 
 const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "—");
 
@@ -36,7 +37,7 @@ function Filling({ segment }: { segment: Segment }) {
   );
 }
 
-export function SegmentHeader({ segment, filling }: { segment: Segment; filling: boolean }) {
+export function SegmentHeader({ segment, filling, onArchived }: { segment: Segment; filling: boolean; onArchived: (archived: Segment) => void }) {
   const id = encodeURIComponent(segment.id);
   const finished = segment.backfill_progress?.finished_at;
   const { catalog } = useApp();
@@ -52,6 +53,7 @@ export function SegmentHeader({ segment, filling }: { segment: Segment; filling:
         <code>{segment.id}</code> · version {segment.version} · last changed {when(segment.updated_at)}
         {finished && <> · filled {when(finished)}</>}
       </p>
+      <Provenance segment={segment} />
       {segment.description && <p className="segment-description">{segment.description}</p>}
       {segment.status === "archived" ? (
         <p className="segment-count" data-testid="segment-archived">
@@ -68,6 +70,7 @@ export function SegmentHeader({ segment, filling }: { segment: Segment; filling:
         <Link href={`/segments/${id}/edit`}>Edit rule</Link>
         <Link href={`/explain/${id}/`}>Explain a contact</Link>
       </nav>
+      <SegmentActions segment={segment} onArchived={onArchived} />
       <div className="segment-rule">
         <h3>Rule</h3>
         {summary ? (

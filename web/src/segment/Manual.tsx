@@ -7,7 +7,7 @@
 import { type FormEvent, useState } from "react";
 import { Link } from "wouter";
 
-import { ApiError, type Segment } from "../api";
+import { ApiError, inUseBy, type Segment } from "../api";
 import { useApp } from "../context";
 import {
   definitionWith,
@@ -19,6 +19,7 @@ import {
   rebaseManual,
   withIds,
 } from "./logic";
+import { InUseConfirm } from "./Manage";
 
 type ListName = keyof ManualContacts;
 
@@ -110,6 +111,8 @@ export function ManualContactsEditor({ segment, latestVersion, onSaved }: Editor
   const [saving, setSaving] = useState(false);
   const [status, setStatus] = useState<string | null>(null);
   const [conflict, setConflict] = useState(false);
+  /** The modules the save would change the segment under, once the API asked to confirm it. */
+  const [users, setUsers] = useState<string[] | null>(null);
   const [problems, setProblems] = useState<ManualProblems>({});
 
   const changed = LISTS.some(({ name }) => edited[name].join("\u0000") !== base[name].join("\u0000"));
@@ -118,18 +121,21 @@ export function ManualContactsEditor({ segment, latestVersion, onSaved }: Editor
     setStatus(null);
   };
 
-  const save = async () => {
+  const save = async (confirm = false) => {
     setSaving(true);
     setStatus(null);
     setProblems({});
+    setUsers(null);
     try {
-      const saved = await api.save(definitionWith(base, edited), base.version);
+      const saved = await api.save(definitionWith(base, edited), base.version, confirm);
       setBase(saved);
       setEdited(manualOf(saved));
       setStatus(`Saved as version ${saved.version}; members are being updated.`);
       onSaved(saved);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 409) {
+      if (inUseBy(error)) {
+        setUsers(inUseBy(error));
+      } else if (error instanceof ApiError && error.status === 409) {
         setConflict(true);
       } else if (error instanceof ApiError && error.status === 422) {
         setProblems(problemsByList(error));
@@ -179,6 +185,17 @@ export function ManualContactsEditor({ segment, latestVersion, onSaved }: Editor
             Reload
           </button>
         </p>
+      )}
+      {users && (
+        <InUseConfirm
+          users={users}
+          consequence="Saving changes who they reach"
+          action="Save anyway"
+          busy={saving}
+          testId="manual-confirm"
+          onConfirm={() => void save(true)}
+          onCancel={() => setUsers(null)}
+        />
       )}
       {conflict && (
         <p role="alert" className="problem conflict" data-testid="manual-conflict">

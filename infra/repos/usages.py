@@ -1,0 +1,56 @@
+"""Registrations of the modules that target a segment, in the tenant's segment partition.
+
+``USE#<segment_id>#<user>`` sits beside the segment's head (``SEG#``) and versions
+(``VER#``), so reading a segment's users is one Query of one partition and no
+other tenant's item can ever be read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from growthos_segments.core.ports_usage import USER_RE, UsageRecord
+from growthos_segments.infra import keys
+from growthos_segments.infra.models import Models, SegmentUsageModel
+from growthos_segments.infra.repos._common import iso
+
+__all__ = ["SegmentUsageRepository", "usage_sk"]
+
+USAGE_PREFIX = "USE#"
+
+
+def _prefix(segment_id: str) -> str:
+    return f"{USAGE_PREFIX}{keys.check_segment_id(segment_id)}#"
+
+
+def usage_sk(segment_id: str, user: str) -> str:
+    if not USER_RE.match(user):
+        raise keys.InvalidKeyError(f"invalid usage user: {user[:100]!r}")
+    return _prefix(segment_id) + user
+
+
+def _record(item: SegmentUsageModel) -> UsageRecord:
+    return UsageRecord(segment_id=item.segment_id, user=item.user, registered_by=item.registered_by,
+                       registered_at=item.registered_at)
+
+
+class SegmentUsageRepository:
+    """:class:`growthos_segments.core.ports_usage.SegmentUsages` on DynamoDB."""
+
+    def __init__(self, models: Models) -> None:
+        self._model = models.segment_usages
+
+    def register(self, tenant_id: str, segment_id: str, user: str, *, by: str | None,
+                 now: datetime) -> UsageRecord:
+        item = self._model(keys.segment_pk(tenant_id), usage_sk(segment_id, user), segment_id=segment_id,
+                           user=user, registered_by=by, registered_at=iso(now))
+        item.save()
+        return _record(item)
+
+    def remove(self, tenant_id: str, segment_id: str, user: str) -> None:
+        self._model(keys.segment_pk(tenant_id), usage_sk(segment_id, user)).delete()
+
+    def users(self, tenant_id: str, segment_id: str) -> list[UsageRecord]:
+        found = self._model.query(keys.segment_pk(tenant_id), self._model.sk.startswith(_prefix(segment_id)),
+                                  consistent_read=True)
+        return [_record(item) for item in found]
