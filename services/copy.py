@@ -26,7 +26,8 @@ change is in the copy. A shard that lags (its batch failing and retried) holds t
 watermark back however far the other shards have moved; a tenant with no changes
 at all is as fresh as the streams. The fold function computes it every run
 (:meth:`CopyService.refresh_watermark`) and keeps it beside the copy; a backfill
-waiting for the copy may compute it itself (:meth:`StreamWatermark.compute`).
+waiting for the copy may compute it itself (:meth:`StreamWatermark.compute`, which
+writes nothing).
 A record the copy function gives up on (the failure queue) is never applied: the
 watermark passes it once a later record of its shard is applied, and until then
 stays before it (a closed shard ending with it holds the watermark until the
@@ -90,25 +91,40 @@ class StreamWatermark:
         self._clock = clock
 
     def compute(self) -> Watermark:
-        """Look at every shard now. Progress read before the streams are described names
-        only shards that existed then, so a shard the streams no longer list is gone (its
-        records older than the streams keep) and its progress is dropped."""
+        """Look at every shard now; nothing is written (a backfill computes it with read
+        access only)."""
+        return self._look()[0]
+
+    def refresh(self) -> Watermark:
+        """Look at every shard now, keep the watermark where readers of the copy find it, and
+        drop the progress of shards the streams no longer list. Progress is read before the
+        streams are described, so it names only shards that existed then: one the streams do
+        not list any more is gone (its records are older than the streams keep)."""
+        found, gone = self._look()
+        self._progress.save(found)
+        for stream, shard_ids in gone.items():
+            self._progress.forget(stream, shard_ids)
+        return found
+
+    def _look(self) -> tuple[Watermark, dict[str, set[str]]]:
+        """The watermark, and per stream the shards with progress the stream no longer lists."""
         checked_at = self._clock()
         before = self._backlog.requests
         bounds: list[ShardBound] = []
+        gone: dict[str, set[str]] = {}
         for stream in self._backlog.streams():
             recorded = self._progress.recorded(stream)
             found = self._backlog.bounds(stream, recorded, checked_at)
             if not any(bound.bound is not None for bound in found):
                 raise ValueError(f"stream {stream} has no open shard: later changes would not reach the copy")
-            gone = set(recorded) - {bound.shard_id for bound in found}
-            if gone:
-                self._progress.forget(stream, gone)
+            listed = {bound.shard_id for bound in found}
+            if set(recorded) - listed:
+                gone[stream] = set(recorded) - listed
             bounds.extend(found)
         at, shard_id, why = min((bound.bound, bound.shard_id, bound.why) for bound in bounds
                                 if bound.bound is not None)
         log.info("copy watermark %s, held by shard %s (%s)", at.isoformat(), shard_id, why)
-        return Watermark(at, checked_at, len(bounds), self._backlog.requests - before)
+        return Watermark(at, checked_at, len(bounds), self._backlog.requests - before), gone
 
 
 class CopyService:
@@ -151,11 +167,9 @@ class CopyService:
 
     def refresh_watermark(self) -> Watermark:
         """Compute the watermark and keep it where readers of the copy find it."""
-        if self._watermark is None or self._progress is None:
+        if self._watermark is None:
             raise ValueError("a watermark needs the streams and the copy function's progress")
-        found = self._watermark.compute()
-        self._progress.save(found)
-        return found
+        return self._watermark.refresh()
 
     def _apply(self, records: Sequence[Mapping[str, Any]]) -> CopyBatchResult:
         changes, poison = self._records.copy_changes(records)
