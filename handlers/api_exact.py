@@ -23,6 +23,7 @@ from growthos_segments.core.api_models_exact import (
     RuleCountOut,
 )
 from growthos_segments.handlers import api_wiring
+from growthos_segments.handlers.api_callers import current_caller
 from growthos_segments.handlers.api_http import app, current_tenant
 from growthos_segments.handlers.api_openapi import responses
 from growthos_segments.handlers.copy_wiring import copy_roots
@@ -66,11 +67,11 @@ def count_status() -> CopyStatusOut:
 @app.post("/rules/count", summary="Exact count (and members) of an unsaved rule over the analytical copy",
           responses={**responses(), 409: _NO_COPY})
 def count_rule(body: Annotated[RuleCountIn, Body()]) -> RuleCountOut:
-    return exact().count(current_tenant(), body)
+    return exact().count(current_caller(), body)
 
 
 @app.post("/segments/<segment_id>/impact",
           summary="How many contacts would enter and exit a saved segment under an edited rule",
           responses={**responses(), 409: _NO_COPY})
 def impact(segment_id: str, body: Annotated[ImpactIn, Body()]) -> ImpactOut:
-    return exact().impact(current_tenant(), segment_id, body)
+    return exact().impact(current_caller(), segment_id, body)

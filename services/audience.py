@@ -128,6 +128,7 @@ __all__ = [
     "IdempotentCreates",
     "NotFound",
     "Unprocessable",
+    "caller_of",
     "located",
     "validate",
 ]
@@ -220,7 +221,7 @@ def _usage_out(record: UsageRecord) -> UsageOut:
     return UsageOut(user=record.user, registered_by=record.registered_by, registered_at=record.registered_at)
 
 
-def _caller(who: Caller | str) -> Caller:
+def caller_of(who: Caller | str) -> Caller:
     """A bare tenant id is an unnamed key of the whole tenant (what every caller was before
     keys had names and teams; the CLI and the services' own tests still call so)."""
     return who if isinstance(who, Caller) else Caller(who)
@@ -335,7 +336,7 @@ class Audience:
 
     def estimate(self, who: Caller | str, request: EstimateIn) -> EstimateOut:
         """Size of an unsaved rule as it would be saved (pinned segments ANDed in)."""
-        tenant_id = _caller(who).tenant_id
+        tenant_id = caller_of(who).tenant_id
         now = self.clock()
         draft = SegmentDefinition(
             id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
@@ -381,7 +382,7 @@ class Audience:
         it is pinned itself, the pinned ones. A draft under a saved segment's id stands in
         for that segment, so a reference back to it is the cycle a save would refuse. A
         segment the caller's teams do not see is an unknown one to reference."""
-        caller = _caller(who)
+        caller = caller_of(who)
         tenant = self.catalog.for_tenant(caller.tenant_id)
         others = {sid: d for sid, d in tenant.segments.definitions.items() if sid != draft.id}
         hidden = self._hidden(caller, self.segments.active_segments(caller.tenant_id))
@@ -409,7 +410,7 @@ class Audience:
     # --- segments --------------------------------------------------------------------------
 
     def create_segment(self, who: Caller | str, request: SegmentCreate) -> SegmentOut:
-        caller = _caller(who)
+        caller = caller_of(who)
         self._check_teams(caller, (), request.teams)
         return self._create(caller, request.id, SegmentRecord(
             tenant_id=caller.tenant_id, segment_id="", name=request.name,
@@ -424,7 +425,7 @@ class Audience:
     def duplicate_segment(self, who: Caller | str, segment_id: str, request: SegmentDuplicate) -> SegmentOut:
         """A deep copy of the current version, scoped to the same teams (the caller sees the
         original, so it may see the copy), created by the caller and backfilled like any save."""
-        caller = _caller(who)
+        caller = caller_of(who)
         head = self._visible_head(caller, segment_id)
         copy = replace(head, name=request.name or f"{head.name} (copy)"[:MAX_NAME_LENGTH], status="active")
         return self._create(caller, request.id, copy, None if head.type == "static" else dict(head.rule))
@@ -440,7 +441,7 @@ class Audience:
         self, who: Caller | str, segment_id: str, request: SegmentUpdate, *, confirm: bool = False
     ) -> SegmentOut:
         """A new version; a segment in use is changed only with ``confirm``, and its users are told."""
-        caller = _caller(who)
+        caller = caller_of(who)
         head = self._visible_head(caller, segment_id)
         if head.version != request.version:
             raise Conflict(
@@ -469,7 +470,7 @@ class Audience:
         """Archive (the API's delete): a new version with status ``archived``. Refused
         while another active segment references it, and without ``confirm`` while a
         module targets it (whose users are then told)."""
-        caller = _caller(who)
+        caller = caller_of(who)
         tenant_id = caller.tenant_id
         head = self._visible_head(caller, segment_id)
         if version is not None and head.version != version:
@@ -483,10 +484,11 @@ class Audience:
         try:
             SegmentSet(self.host, [definition_of(r) for r in others])
         except SegmentSetError as exc:
-            users = sorted(exc.errors)
+            hidden = self._hidden(caller, others)
             raise Conflict(
                 "other segments reference this one; change them first",
-                [located("path", "/segment_id", f"referenced by segment {sid!r}") for sid in users],
+                [located("path", "/segment_id", "referenced by a segment of another team" if sid in hidden
+                         else f"referenced by segment {sid!r}") for sid in sorted(exc.errors)],
             ) from None
         using = self._users_confirmed(head, confirm)
         try:
@@ -501,7 +503,7 @@ class Audience:
 
     def register_usage(self, who: Caller | str, segment_id: str, user: str) -> UsageOut:
         """The caller's module targets the segment (again: the latest registration wins)."""
-        caller = _caller(who)
+        caller = caller_of(who)
         head = self._visible_head(caller, segment_id)
         if head.status != "active":
             raise Conflict("segment is archived", [located("path", "/segment_id", "segment is archived")])
@@ -511,14 +513,14 @@ class Audience:
 
     def remove_usage(self, who: Caller | str, segment_id: str, user: str) -> UsagesOut:
         """Idempotent: the users that remain."""
-        caller = _caller(who)
+        caller = caller_of(who)
         self._visible_head(caller, segment_id)
         self._check_user(user)
         self.usages.remove(caller.tenant_id, segment_id, user)
         return self.segment_users(caller, segment_id)
 
     def segment_users(self, who: Caller | str, segment_id: str) -> UsagesOut:
-        caller = _caller(who)
+        caller = caller_of(who)
         self._visible_head(caller, segment_id)
         return UsagesOut(segment_id=segment_id,
                          users=[_usage_out(u) for u in self.usages.users(caller.tenant_id, segment_id)])
@@ -705,7 +707,7 @@ class Audience:
     def get_segment(self, who: Caller | str, segment_id: str) -> SegmentOut:
         """With its live count, its users, and the progress of its current version's backfill
         from the moment a save queued it (or, for one nobody queued, its first counted page)."""
-        caller = _caller(who)
+        caller = caller_of(who)
         tenant_id = caller.tenant_id
         head = self._visible_head(caller, segment_id)
         progress = _progress_out(self.progress.progress(tenant_id, segment_id, head.version))
@@ -719,7 +721,7 @@ class Audience:
         """Embedded segments belong to one module and are listed only when asked for. Each
         item carries its count and, for an active one, its backfill's progress: a list
         that shows what is filling needs no request per segment."""
-        caller = _caller(who)
+        caller = caller_of(who)
         tenant_id = caller.tenant_id
         records = [r for r in self.segments.list_segments(tenant_id, include_archived=include_archived)
                    if caller.sees(r.teams)]
@@ -798,7 +800,7 @@ class Audience:
 
     def contact_segments(self, who: Caller | str, contact_id: str) -> ContactSegmentsOut:
         """Only the segments the caller's teams see."""
-        caller = _caller(who)
+        caller = caller_of(who)
         tenant_id = caller.tenant_id
         self._contact_exists(tenant_id, contact_id)
         active = self.segments.active_segments(tenant_id)
@@ -940,7 +942,7 @@ class IdempotentCreates:
     def create_segment(self, who: Caller | str, key: str, body: SegmentCreate) -> dict[str, Any]:
         """Who creates it is not part of the key (the tenant and the key are): a retry by
         another key of the tenant replays the first response."""
-        caller = _caller(who)
+        caller = caller_of(who)
         request = {"tenant_id": caller.tenant_id, "key": key, "body": body.model_dump(mode="json"),
                    "caller": caller.name, "teams": sorted(caller.teams)}
         return self._call(self._create_segment, request)

@@ -38,9 +38,18 @@ from growthos_segments.core.ids import SEGMENT_ID_RE
 from growthos_segments.core.limits import in_time_range
 from growthos_segments.core.membership import TenantSegments
 from growthos_segments.core.ports_analytics import ExactAnswer, ExactAudience, NoCopy, TooCostly
+from growthos_segments.core.ports_usage import Caller
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet, SegmentType
 from growthos_segments.core.timeutil import parse_instant, to_iso
-from growthos_segments.services.audience import DRAFT_ID, Audience, Conflict, NotFound, Unprocessable, located
+from growthos_segments.services.audience import (
+    DRAFT_ID,
+    Audience,
+    Conflict,
+    NotFound,
+    Unprocessable,
+    caller_of,
+    located,
+)
 from growthos_segments.services.catalog import definition_of
 
 __all__ = ["ExactCounts"]
@@ -62,11 +71,12 @@ class ExactCounts:
         of a tenant without a copy would be noise in the browser's console."""
         return CopyStatusOut(available=self.copy.available(tenant_id))
 
-    def count(self, tenant_id: str, request: RuleCountIn) -> RuleCountOut:
+    def count(self, who: Caller | str, request: RuleCountIn) -> RuleCountOut:
+        """References resolve among the segments the caller's teams see."""
         now = self._now(request.now)
         draft = SegmentDefinition(id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
                                   exclude_segments=tuple(request.exclude_segments))
-        tenant, segment_set = self.audience.draft_set(tenant_id, draft)
+        tenant, segment_set = self.audience.draft_set(who, draft)
         (answer,) = self._ask(tenant, [(segment_set, DRAFT_ID)], now)
         out = RuleCountOut(count=len(answer.members), path=answer.path, as_of=to_iso(answer.as_of),
                            evaluated_at=to_iso(now), reason=answer.reason,
@@ -78,8 +88,9 @@ class ExactCounts:
             out.cursor = page[-1] if page and start + len(page) < len(answer.members) else None
         return out
 
-    def impact(self, tenant_id: str, segment_id: str, request: ImpactIn) -> ImpactOut:
+    def impact(self, who: Caller | str, segment_id: str, request: ImpactIn) -> ImpactOut:
         now = self._now(request.now)
+        tenant_id = caller_of(who).tenant_id
         found = SEGMENT_ID_RE.fullmatch(segment_id) is not None
         saved = self.audience.segments.get(tenant_id, segment_id) if found else None
         if saved is None:
@@ -97,7 +108,7 @@ class ExactCounts:
             include_contacts=frozenset(_given(request.include_contacts, current.include_contacts)),
             exclude_contacts=frozenset(_given(request.exclude_contacts, current.exclude_contacts)),
         )
-        tenant, edited_set = self.audience.draft_set(tenant_id, edited)
+        tenant, edited_set = self.audience.draft_set(who, edited)
         if segment_id not in tenant.segments.segments:
             raise Conflict("the saved version cannot be evaluated", [located(
                 "path", "/segment_id", "the saved version no longer compiles with the tenant's segments")])

@@ -105,16 +105,17 @@ def test_lists_contacts_and_references_show_team_a_nothing_of_team_b(api: Api) -
     assert listed(TEAM_A) == [] and listed(TEAM_B) == ["pro"] and listed(ADMIN) == ["pro"]
     assert of_contact(TEAM_A) == [] and of_contact(TEAM_B) == ["pro"]
     reference = {"and": [PRO, {"segment": {"id": "pro"}}]}
-    for path, body in (("/segments", {"name": "x", "rule": reference}),
-                       ("/segments", {"name": "x", "rule": PRO, "exclude_segments": ["pro"]}),
-                       ("/rules/estimate", {"rule": reference})):
-        refused = api.post(path, body, tenant=TENANT, **TEAM_A)
-        assert refused.status == 422 and "unknown segment 'pro'" in json.dumps(refused.body), refused.body
-        assert api.post(path, body, tenant=TENANT, **TEAM_B).status in (200, 201)
     # a segment of no team is everyone's
     everyone = {"id": "all", "name": "all", "rule": PRO}
     assert api.post("/segments", everyone, tenant=TENANT, **TEAM_A).status == 201
     assert "all" in listed(TEAM_B)
+    for path, body in (("/segments", {"name": "x", "rule": reference}),
+                       ("/segments", {"name": "x", "rule": PRO, "exclude_segments": ["pro"]}),
+                       ("/rules/estimate", {"rule": reference}), ("/rules/count", {"rule": reference}),
+                       ("/segments/all/impact", {"rule": reference})):
+        refused = api.post(path, body, tenant=TENANT, **TEAM_A)
+        assert refused.status == 422 and "unknown segment 'pro'" in json.dumps(refused.body), refused.body
+        assert api.post(path, body, tenant=TENANT, **TEAM_B).status in (200, 201)
 
 
 def test_a_key_changes_only_its_own_teams_scopes(api: Api) -> None:
@@ -147,3 +148,12 @@ def test_a_pinned_segment_of_team_b_still_applies_to_team_a(api: Api) -> None:
     assert estimate["matches"] == 0 and estimate["sample_size"] == 1  # c0 is pro, so the pinned rule drops it
     assert [s["id"] for s in api.get("/segments", query={"type": "pinned"}, tenant=TENANT, **TEAM_A)
             .body["segments"]] == []
+
+
+def test_only_a_key_with_teams_pays_one_read_for_its_scope(api: Api) -> None:
+    def requests(key: dict[str, str]) -> int:
+        before = api.repos.requests.total
+        assert api.get("/segments/pro/count", tenant=TENANT, **key).status == 200
+        return api.repos.requests.total - before
+
+    assert requests(TEAM_B) == requests(ADMIN) + 1  # the segment's head, read before the route runs

@@ -132,6 +132,13 @@ def test_team_scopes_hide_segments_and_bound_what_a_key_may_change(world: World)
         world.audience.create_segment(sales, SegmentCreate(name="x", rule=PRO, teams=["growth"]))
     assert [s.id for s in world.audience.list_segments(sales).segments] == []
     assert [s.id for s in world.audience.list_segments("t1").segments] == ["g"]  # a key of no team sees all
+    # archiving a segment another team's segment references names no segment of that team
+    world.audience.create_segment("t1", SegmentCreate(id="base", name="base", rule=PRO))
+    on_base = SegmentCreate(id="on_base", name="x", rule={"segment": {"id": "base"}}, teams=["growth"])
+    world.audience.create_segment(growth, on_base)
+    with pytest.raises(Conflict) as refused:
+        world.audience.archive_segment(sales, "base", None)
+    assert [e["message"] for e in refused.value.errors] == ["referenced by a segment of another team"]
     # a save that says nothing of teams (a client older than them) keeps them
     kept = world.audience.update_segment("t1", "g", SegmentUpdate(version=1, name="g", rule=OPENED))
     assert kept.teams == ["growth"]
