@@ -43,7 +43,9 @@ from typing import Any
 from sqlglot import exp
 
 from growthos_segments.kit.operators import (
+    AnniversaryTest,
     BetweenTest,
+    CalendarDaysTest,
     CompareTest,
     ContainsTest,
     EqualsTest,
@@ -408,8 +410,8 @@ def _within(moment: exp.Expression, low: exp.Expression | None, high: exp.Expres
 
 
 def _instant_form(test: Any, value: exp.Expression, negated: bool) -> SqlForm | None:
-    """Date comparisons and rolling windows; the calendar operators (days and anniversaries
-    in a zone) are left to the per-contact path."""
+    """Date comparisons and rolling windows (the calendar operators are
+    :mod:`growthos_segments.kit.sql_calendar`'s)."""
     instant = instant_of(value, test.tz == "UTC")
     if isinstance(test, CompareTest | BetweenTest):
         bounds = test.instant_bounds()
@@ -445,11 +447,15 @@ def _maybe_negated(predicate: exp.Expression | None, negated: bool) -> exp.Expre
 def value_test_form(test: Any, value: exp.Expression) -> SqlForm | None:
     """A value test of :mod:`growthos_segments.kit.operators` on a JSON value, or ``None``.
 
-    ``None`` (answer per contact) for the calendar operators (``last_days``,
-    ``next_days``, ``anniversary``) and for any operator this function does not
-    know. With ``case_insensitive`` rows holding text beyond ASCII are undecided
-    (:func:`beyond_ascii`).
+    ``None`` (answer per contact) for any operator this function does not know.
+    With ``case_insensitive`` rows holding text beyond ASCII are undecided
+    (:func:`beyond_ascii`); the calendar operators (``last_days``, ``next_days``,
+    ``anniversary``) are :mod:`growthos_segments.kit.sql_calendar`'s.
     """
+    if isinstance(test, CalendarDaysTest | AnniversaryTest):
+        from growthos_segments.kit.sql_calendar import calendar_form  # it imports this module
+
+        return calendar_form(test, value)
     op: str = test.op
     negated = op.startswith("not_") or op == "contains_none"
     if isinstance(test, RelativeTest) or (isinstance(test, CompareTest) and isinstance(test.value, str)) or (
