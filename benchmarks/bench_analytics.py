@@ -17,6 +17,10 @@ resident memory, Linux's VmHWM reset when the process starts, is its own):
 
 Times are p50 of :data:`RUNS` runs after one warm-up (wall time; CPU time over
 all DuckDB threads is steadier on a shared machine). DuckDB uses every core.
+Beside them, what one more (untimed, profiled) run of each count read: rows
+scanned and Parquet row groups read of those the files hold, from DuckDB's
+profile; that is the work the copy's layout and the query decide, whatever else
+the machine runs.
 
 For comparison, the per-contact evaluator (what ``segments evaluate`` runs)
 decides the same rules for the first :data:`SAMPLE` contacts read back from the
@@ -33,6 +37,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -121,11 +126,31 @@ def _p50(run: Any) -> tuple[float, float, Any]:
     return statistics.median(wall), statistics.median(cpu), result
 
 
-def _run(con: Any, query: str) -> list[Any]:
+def _scanned(con: Any, query: str, parameters: Any) -> str:
+    """What one run of ``query`` read, from DuckDB's JSON profile of it."""
+    from sqlglot import exp
+
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "profile.json"
+        con.execute("PRAGMA enable_profiling = 'json'")
+        con.execute(f"PRAGMA profiling_output = {exp.Literal.string(str(output)).sql('duckdb')}")
+        try:
+            con.execute(query, parameters).fetchall()
+        finally:
+            con.execute("PRAGMA disable_profiling")
+        profile = json.loads(output.read_text())["query"]
+    return (f"{profile['total_rows_scanned']:,} rows scanned, {profile['total_row_groups_scanned']:,} of "
+            f"{profile['total_row_groups_to_scan']:,} row groups")
+
+
+def _parameters(query: str) -> dict[str, Any] | None:
     from growthos_segments.analytics.generate import DEFAULT_NOW
 
-    parameters = {"now": DEFAULT_NOW} if "$now" in query else None  # DuckDB refuses unused ones
-    return con.execute(query, parameters).fetchall()  # type: ignore[no-any-return]
+    return {"now": DEFAULT_NOW} if "$now" in query else None  # DuckDB refuses unused ones
+
+
+def _run(con: Any, query: str) -> list[Any]:
+    return con.execute(query, _parameters(query)).fetchall()  # type: ignore[no-any-return]
 
 
 def measure(root: str, name: str, how: str) -> dict[str, Any]:
@@ -156,6 +181,7 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
     if how == "hand":
         count_s, count_cpu, count = _p50(lambda: _run(con, f"SELECT count(*) FROM ({query})")[0][0])
         members_s, members_cpu, members = _p50(lambda: [r[0] for r in _run(con, query)])
+        scanned = _scanned(con, f"SELECT count(*) FROM ({query})", _parameters(query))
     else:
         host = default_host()
         segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
@@ -168,13 +194,14 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
         parameters = compiled.parameters(TENANT, DEFAULT_NOW)
         count_s, count_cpu, (count, undecided) = _p50(
             lambda: con.execute(counted, parameters).fetchall()[0])
+        scanned = _scanned(con, counted, parameters)
         members_s, members_cpu, got = _p50(lambda: answer(con, host, segments, "rule", TENANT, DEFAULT_NOW))
         members = list(got.members)
         out = {"undecided": undecided, "path": got.path}
         count += 0 if not undecided else len(members) - count  # the engine decides the undecided rows
     assert len(members) == count
     return {**out, "count": count, "count_s": count_s, "count_cpu": count_cpu, "members_s": members_s,
-            "members_cpu": members_cpu, "rss_mb": _peak_rss_kb() / 1024}
+            "members_cpu": members_cpu, "rss_mb": _peak_rss_kb() / 1024, "scanned": scanned}
 
 
 def _peak_rss_kb() -> int:
@@ -225,8 +252,8 @@ def main() -> None:
             compiled = _in_fresh_process(root, name, "compiled")
             row(f"{contacts:,}: {name}: hand-written SQL count ({hand['count']:,})",
                 f"{hand['count_s'] * 1000:,.0f} ms",
-                f"CPU {hand['count_cpu'] * 1000:,.0f} ms; member ids {hand['members_s'] * 1000:,.0f} ms; "
-                f"peak RSS {hand['rss_mb']:,.0f} MB")
+                f"CPU {hand['count_cpu'] * 1000:,.0f} ms; {hand['scanned']}; "
+                f"member ids {hand['members_s'] * 1000:,.0f} ms; peak RSS {hand['rss_mb']:,.0f} MB")
             if "per_contact" in compiled:
                 row(f"{contacts:,}: {name}: compiled", "per-contact", compiled["per_contact"])
                 continue
@@ -234,7 +261,8 @@ def main() -> None:
             row(f"{contacts:,}: {name}: compiled count ({compiled['count']:,}, same: {agrees})",
                 f"{compiled['count_s'] * 1000:,.0f} ms",
                 f"{compiled['count_s'] / hand['count_s']:.2f}x hand-written (target <= 1.5x, <= 1 s); "
-                f"CPU {compiled['count_cpu'] * 1000:,.0f} ms; {compiled['undecided']:,} undecided")
+                f"CPU {compiled['count_cpu'] * 1000:,.0f} ms; {compiled['scanned']}; "
+                f"{compiled['undecided']:,} undecided")
             row(f"{contacts:,}: {name}: engine answer (member ids, path {compiled['path']})",
                 f"{compiled['members_s'] * 1000:,.0f} ms",
                 f"{compiled['members_s'] / hand['members_s']:.2f}x hand-written member ids; "
