@@ -19,6 +19,7 @@ event                   ``T#C`` (event_pk)           ``<time 27 chars>#<event_id
 segment head            ``T``                        ``SEG#<segment_id>``
 segment version         ``T``                        ``VER#<segment_id>#<version:010>``
 tenant catalog          ``T``                        ``CATALOG``; GSI tenants: ``T``
+segment usage           ``T``                        ``USE#<segment_id>#<user>``
 membership              ``T#S`` (membership_pk)      contact_id; GSI by_contact:
                                                      ``T#C`` / segment_id (members)
 re-check state          ``T#C`` (recheck_pk)         segment_id; GSI by_due:
@@ -52,6 +53,7 @@ from datetime import datetime, timedelta
 
 from growthos_segments.core.ids import CONTACT_ID_RE, SEGMENT_ID_RE, TENANT_ID_RE
 from growthos_segments.core.ports import SEGMENT_STATUSES, SEGMENT_TYPES, Resolution, SegmentRecord
+from growthos_segments.core.ports_usage import USER_RE
 from growthos_segments.core.timeutil import as_utc, to_iso
 
 __all__ = [
@@ -98,6 +100,8 @@ __all__ = [
     "sample_range",
     "segment_head_sk",
     "segment_pk",
+    "segment_usage_prefix",
+    "segment_usage_sk",
     "segment_version_prefix",
     "segment_version_sk",
     "snapshot_chunk_prefix",
@@ -123,6 +127,7 @@ in the same minute after a backfill) spread over partitions."""
 
 SEGMENT_HEAD_PREFIX = "SEG#"
 SEGMENT_VERSION_PREFIX = "VER#"
+SEGMENT_USAGE_PREFIX = "USE#"
 CATALOG_SK = "CATALOG"
 MEMBERS_COUNTER = "members"
 CONTACTS_COUNTER = "contacts"
@@ -253,6 +258,16 @@ def segment_version_sk(segment_id: str, version: int) -> str:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InvalidKeyError(f"invalid segment version: {version!r}")
     return f"{segment_version_prefix(segment_id)}{version:010d}"
+
+
+def segment_usage_prefix(segment_id: str) -> str:
+    """Every registered user of one segment (a user never holds ``#``, so the prefix of
+    segment ``pro`` never reaches those of ``pro2``)."""
+    return f"{SEGMENT_USAGE_PREFIX}{check_segment_id(segment_id)}{_SEP}"
+
+
+def segment_usage_sk(segment_id: str, user: str) -> str:
+    return segment_usage_prefix(segment_id) + _check("usage user", user, USER_RE)
 
 
 # --- memberships ------------------------------------------------------------

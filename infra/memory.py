@@ -69,7 +69,7 @@ from growthos_segments.core.ports import (
     history_since,
     keeps_event,
 )
-from growthos_segments.core.ports_usage import USER_RE, UsageRecord
+from growthos_segments.core.ports_usage import UsageRecord
 from growthos_segments.core.timeutil import as_utc, parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
 from growthos_segments.core.values import plain
@@ -355,9 +355,7 @@ class MemoryUsages:
 
     def register(self, tenant_id: str, segment_id: str, user: str, *, by: str | None,
                  now: datetime) -> UsageRecord:
-        keys.check_segment_id(segment_id)
-        if not USER_RE.match(user):
-            raise keys.InvalidKeyError(f"invalid usage user: {user[:100]!r}")
+        keys.segment_usage_sk(segment_id, user)  # the ids DynamoDB's key would refuse
         record = UsageRecord(segment_id=segment_id, user=user, registered_by=by, registered_at=iso(now))
         self._usages[(keys.check_tenant_id(tenant_id), segment_id, user)] = record
         return record

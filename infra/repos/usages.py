@@ -1,32 +1,20 @@
 """Registrations of the modules that target a segment, in the tenant's segment partition.
 
-``USE#<segment_id>#<user>`` sits beside the segment's head (``SEG#``) and versions
-(``VER#``), so reading a segment's users is one Query of one partition and no
-other tenant's item can ever be read.
+``USE#<segment_id>#<user>`` (:func:`growthos_segments.infra.keys.segment_usage_sk`) sits
+beside the segment's head (``SEG#``) and versions (``VER#``), so reading a segment's
+users is one Query of one partition and no other tenant's item can ever be read.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from growthos_segments.core.ports_usage import USER_RE, UsageRecord
+from growthos_segments.core.ports_usage import UsageRecord
 from growthos_segments.infra import keys
 from growthos_segments.infra.models import Models, SegmentUsageModel
 from growthos_segments.infra.repos._common import iso
 
-__all__ = ["SegmentUsageRepository", "usage_sk"]
-
-USAGE_PREFIX = "USE#"
-
-
-def _prefix(segment_id: str) -> str:
-    return f"{USAGE_PREFIX}{keys.check_segment_id(segment_id)}#"
-
-
-def usage_sk(segment_id: str, user: str) -> str:
-    if not USER_RE.match(user):
-        raise keys.InvalidKeyError(f"invalid usage user: {user[:100]!r}")
-    return _prefix(segment_id) + user
+__all__ = ["SegmentUsageRepository"]
 
 
 def _record(item: SegmentUsageModel) -> UsageRecord:
@@ -42,15 +30,16 @@ class SegmentUsageRepository:
 
     def register(self, tenant_id: str, segment_id: str, user: str, *, by: str | None,
                  now: datetime) -> UsageRecord:
-        item = self._model(keys.segment_pk(tenant_id), usage_sk(segment_id, user), segment_id=segment_id,
-                           user=user, registered_by=by, registered_at=iso(now))
+        item = self._model(keys.segment_pk(tenant_id), keys.segment_usage_sk(segment_id, user),
+                           segment_id=segment_id, user=user, registered_by=by, registered_at=iso(now))
         item.save()
         return _record(item)
 
     def remove(self, tenant_id: str, segment_id: str, user: str) -> None:
-        self._model(keys.segment_pk(tenant_id), usage_sk(segment_id, user)).delete()
+        self._model(keys.segment_pk(tenant_id), keys.segment_usage_sk(segment_id, user)).delete()
 
     def users(self, tenant_id: str, segment_id: str) -> list[UsageRecord]:
-        found = self._model.query(keys.segment_pk(tenant_id), self._model.sk.startswith(_prefix(segment_id)),
+        prefix = keys.segment_usage_prefix(segment_id)
+        found = self._model.query(keys.segment_pk(tenant_id), self._model.sk.startswith(prefix),
                                   consistent_read=True)
         return [_record(item) for item in found]

@@ -17,6 +17,7 @@ import pytest
 from growthos_segments.core.ports import CursorError, Resolution, SegmentRecord
 from growthos_segments.infra.keys import InvalidKeyError
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.usages import SegmentUsageRepository
 from tests.integration.conftest import NOW
 
 
@@ -28,6 +29,7 @@ def _seed_tenant(repos: Repositories, tenant: str, plan: str) -> None:
         now=NOW,
     )
     repos.memberships.enter(tenant, "seg1", "c1", seq=1, at=NOW)
+    SegmentUsageRepository(repos.models).register(tenant, "seg1", "campaign:c1", by=f"{tenant}-app", now=NOW)
     repos.memberships.enter(tenant, "seg1", "c2", seq=1, at=NOW)
     repos.rechecks.schedule(tenant, "seg1", "c1", recheck_at=NOW, seq=1)
     repos.sizes.record(tenant, {"seg1": len(tenant)}, at=NOW, resolutions=list(Resolution))
@@ -47,6 +49,8 @@ def test_same_ids_in_two_tenants_never_mix(repos: Repositories) -> None:
         assert [r.tenant_id for r in repos.memberships.segments_of(tenant, "c1")] == [tenant]
         assert [r.tenant_id for r in repos.rechecks.for_contact(tenant, "c1")] == [tenant]
         assert repos.sizes.counts(tenant, ["seg1"]) == {"seg1": 2}
+        users = SegmentUsageRepository(repos.models).users(tenant, "seg1")
+        assert [(u.user, u.registered_by) for u in users] == [("campaign:c1", f"{tenant}-app")]
         for resolution in Resolution:
             points = repos.sizes.history(tenant, "seg1", resolution, since=NOW - timedelta(days=1))
             assert [p.count for p in points] == [len(tenant)]
