@@ -517,13 +517,16 @@ class Audience:
         self._visible_head(caller, segment_id)
         self._check_user(user)
         self.usages.remove(caller.tenant_id, segment_id, user)
-        return self.segment_users(caller, segment_id)
+        return self._users_out(caller.tenant_id, segment_id)
 
     def segment_users(self, who: Caller | str, segment_id: str) -> UsagesOut:
         caller = caller_of(who)
         self._visible_head(caller, segment_id)
+        return self._users_out(caller.tenant_id, segment_id)
+
+    def _users_out(self, tenant_id: str, segment_id: str) -> UsagesOut:
         return UsagesOut(segment_id=segment_id,
-                         users=[_usage_out(u) for u in self.usages.users(caller.tenant_id, segment_id)])
+                         users=[_usage_out(u) for u in self.usages.users(tenant_id, segment_id)])
 
     @staticmethod
     def _check_user(user: str) -> None:

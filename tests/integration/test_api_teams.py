@@ -157,3 +157,14 @@ def test_only_a_key_with_teams_pays_one_read_for_its_scope(api: Api) -> None:
         return api.repos.requests.total - before
 
     assert requests(TEAM_B) == requests(ADMIN) + 1  # the segment's head, read before the route runs
+
+
+def test_a_usage_route_reads_the_segment_once(api: Api) -> None:
+    costs = {}
+    for method in ("PUT", "GET", "DELETE"):
+        path = "/segments/pro/users" + ("" if method == "GET" else "/journey:j1")
+        with api.repos.requests.measure() as cost:
+            assert api.call(method, path, tenant=TENANT, **ADMIN).status == 200
+        costs[method] = dict(cost.by_operation)
+    assert costs == {"PUT": {"GetItem": 1, "PutItem": 1}, "GET": {"GetItem": 1, "Query": 1},
+                     "DELETE": {"GetItem": 1, "DeleteItem": 1, "Query": 1}}  # the head, then the users
