@@ -17,10 +17,11 @@ resident memory, Linux's VmHWM reset when the process starts, is its own):
 
 Times are p50 of :data:`RUNS` runs after one warm-up (wall time; CPU time over
 all DuckDB threads is steadier on a shared machine). DuckDB uses every core.
-Beside them, what one more (untimed, profiled) run of each count read: rows
-scanned and Parquet row groups read of those the files hold, from DuckDB's
-profile; that is the work the copy's layout and the query decide, whatever else
-the machine runs.
+Beside them, what one more (untimed, profiled) run of each count read, from
+DuckDB's profile: the Parquet row groups it read of those the files hold (what
+the copy's layout lets a query skip) and the rows its scans passed on (after the
+filters pushed into them); that work does not vary with whatever else the
+machine runs.
 
 For comparison, the per-contact evaluator (what ``segments evaluate`` runs)
 decides the same rules for the first :data:`SAMPLE` contacts read back from the
@@ -139,8 +140,8 @@ def _scanned(con: Any, query: str, parameters: Any) -> str:
         finally:
             con.execute("PRAGMA disable_profiling")
         profile = json.loads(output.read_text())["query"]
-    return (f"{profile['total_rows_scanned']:,} rows scanned, {profile['total_row_groups_scanned']:,} of "
-            f"{profile['total_row_groups_to_scan']:,} row groups")
+    return (f"{profile['total_row_groups_scanned']:,} of {profile['total_row_groups_to_scan']:,} row groups "
+            f"read, {profile['total_rows_scanned']:,} rows out of the scans")
 
 
 def _parameters(query: str) -> dict[str, Any] | None:
