@@ -39,6 +39,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from growthos_segments.analytics.trino import trino_sql
 from growthos_segments.core.contract import Reads
 from growthos_segments.core.rules import And, Condition, Expr, Node, Not, Or, SegmentRef
 from growthos_segments.core.segments import SegmentSet
@@ -84,8 +85,12 @@ class CompiledQuery:
             out[holder.name] = values[holder.name] if bind is None else bind(context or {})
         return out
 
-    def transpile(self, dialect: str = "trino") -> str:
-        """The same query in another dialect (Athena runs Trino's)."""
+    def transpile(self, dialect: str = "trino", values: Mapping[str, Any] | None = None) -> str:
+        """The same query in another dialect. Trino's is the SQL Athena runs, with DuckDB's
+        answer (:mod:`growthos_segments.analytics.trino`); with ``values`` (what
+        :meth:`parameters` gives) its parameters are literals, as Athena runs it."""
+        if dialect == "trino":
+            return trino_sql(self.query, values)
         return sqlglot.transpile(self.sql, read="duckdb", write=dialect)[0]
 
 

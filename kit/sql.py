@@ -194,12 +194,9 @@ def any_element(value: exp.Expression, test: Callable[[exp.Expression], exp.Expr
     """The JSON value is an array with an element for which ``test(element)`` holds."""
     element = exp.to_identifier("e")
     elements = exp.Anonymous(this="json_extract", expressions=[value, exp.Literal.string("$[*]")])
-    kept = exp.Anonymous(
-        this="list_filter",
-        expressions=[elements, exp.Lambda(this=false_if_null(test(exp.column(element))),
-                                          expressions=[element])],
-    )
-    return exp.and_(is_kind(value, "ARRAY"), exp.GT(this=exp.func("len", kept), expression=_ZERO.copy()))
+    kept = exp.ArrayFilter(this=elements, expression=exp.Lambda(this=false_if_null(test(exp.column(element))),
+                                                                expressions=[element]))
+    return exp.and_(is_kind(value, "ARRAY"), exp.GT(this=exp.ArraySize(this=kept), expression=_ZERO.copy()))
 
 
 # --------------------------------------------------------------------------- scalar tests
