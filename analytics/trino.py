@@ -43,7 +43,6 @@ TABLES = {"contacts": "contacts_current", "events": "events_current"}
 
 _UBIGINT_MAX = str(2**64 - 1)
 _NUMBER_START = r"^[-0-9]"
-_INTEGER_TEXT = r"^-?[0-9]+$"
 _PATH_RE = re.compile(r'\$((?:\."[A-Za-z0-9_-]+")*)\Z')
 _PATH_KEY_RE = re.compile(r'\."([A-Za-z0-9_-]+)"')
 _DATE_ONLY = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$"
@@ -131,9 +130,10 @@ def _text_of_json(value: exp.Expression) -> exp.Expression:
 
 def _kind_test(value: exp.Expression, kinds: set[str]) -> exp.Expression:
     """DuckDB's ``json_type(value) IN kinds`` from the text Trino writes the JSON value as:
-    its first character tells the kind, and a number's digits tell BIGINT (fits 64 bits),
-    UBIGINT (fits 64 unsigned bits) from DOUBLE (any other number), as DuckDB's reader
-    sorts them. NULL where ``value`` is (a missing field), as ``json_type`` is."""
+    its first character tells the kind, and a number's digits tell UBIGINT (an integer
+    from 0 to 2**64 - 1), BIGINT (a negative one from -2**63) and DOUBLE (any other
+    number) apart, as DuckDB's reader sorts them. NULL where ``value`` is (a missing
+    field), as ``json_type`` is."""
     text = _text_of_json(value)
 
     def first(*characters: str) -> exp.Expression:
@@ -141,19 +141,22 @@ def _kind_test(value: exp.Expression, kinds: set[str]) -> exp.Expression:
                                          length=exp.Literal.number(1)),
                       expressions=[exp.Literal.string(c) for c in characters])
 
+    def matches(pattern: str) -> exp.Expression:
+        return exp.RegexpLike(this=text.copy(), expression=exp.Literal.string(pattern))
+
     number = first(*"-0123456789")
-    integer = exp.RegexpLike(this=text.copy(), expression=exp.Literal.string(_INTEGER_TEXT))
     as_bigint = exp.TryCast(this=text.copy(), to=exp.DataType.build("BIGINT"))
-    signed = exp.and_(integer, exp.not_(exp.Is(this=as_bigint, expression=exp.null())))
-    unsigned = exp.and_(integer.copy(), exp.LTE(
-        this=exp.TryCast(this=text.copy(), to=exp.DataType.build("DECIMAL(38, 0)")),
-        expression=exp.cast(exp.Literal.string(_UBIGINT_MAX), exp.DataType.build("DECIMAL(38, 0)"))))
+    signed = exp.and_(matches(r"^-[0-9]+$"), exp.not_(exp.Is(this=as_bigint, expression=exp.null())))
+    wide = exp.DataType.build("DECIMAL(38, 0)")
+    at_most = exp.cast(exp.Literal.string(_UBIGINT_MAX), wide)
+    unsigned = exp.and_(matches(r"^[0-9]{1,20}$"),
+                        exp.LTE(this=exp.TryCast(this=text.copy(), to=wide), expression=at_most))
     tests = {
         "VARCHAR": first('"'), "ARRAY": first("["), "OBJECT": first("{"),
         "BOOLEAN": exp.In(this=text.copy(), expressions=[exp.Literal.string(b) for b in ("true", "false")]),
         "NULL": exp.EQ(this=text.copy(), expression=exp.Literal.string("null")),
         "BIGINT": exp.and_(number.copy(), signed),
-        "UBIGINT": exp.and_(number.copy(), exp.not_(exp.paren(signed.copy())), unsigned),
+        "UBIGINT": exp.and_(number.copy(), unsigned),
         "DOUBLE": exp.and_(number.copy(), exp.not_(exp.paren(exp.or_(signed.copy(), unsigned.copy())))),
     }
     unknown = kinds - tests.keys()
@@ -163,7 +166,10 @@ def _kind_test(value: exp.Expression, kinds: set[str]) -> exp.Expression:
         parts = [number] + [tests[k] for k in sorted(kinds - {"BIGINT", "UBIGINT", "DOUBLE"})]
     else:
         parts = [tests[k] for k in sorted(kinds)]
-    return exp.paren(exp.or_(*parts)) if len(parts) > 1 else parts[0]
+    test = exp.or_(*parts) if len(parts) > 1 else parts[0]
+    # NULL for a missing value whatever the kinds (a test of the digits alone would say false)
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=text.copy(), expression=exp.null()), true=exp.null())],
+                    default=test)
 
 
 def _json_path(path: exp.Expression) -> exp.Expression | None:
@@ -198,7 +204,7 @@ def _is_span(node: exp.Expression) -> bool:
 
 def _epoch_us(moment: exp.Expression) -> exp.Expression:
     """DuckDB's ``epoch_us``, exact: whole seconds from ``to_unixtime`` (an integral double,
-    exact within 2**53 s) and the six decimals of the instant's text."""
+    exact within 2**53 s) and the six decimals of the instant's text (none written: 0)."""
     exact = exp.cast(moment, exp.DataType.build("TIMESTAMPTZ"))
     whole = exp.cast(_call("to_unixtime", [
         _call("date_trunc", [exp.Literal.string("second"), exact])]),
@@ -206,9 +212,10 @@ def _epoch_us(moment: exp.Expression) -> exp.Expression:
     decimals = _call("regexp_extract", [
         exp.cast(exact.copy(), exp.DataType.build("VARCHAR")), exp.Literal.string(r"\.([0-9]{6})"),
         exp.Literal.number(1)])
-    return exp.paren(exp.Add(
-        this=exp.Mul(this=whole, expression=exp.Literal.number(1_000_000)),
-        expression=exp.cast(decimals, exp.DataType.build("BIGINT"))))
+    as_number = exp.TryCast(this=decimals, to=exp.DataType.build("BIGINT"))
+    micros = exp.func("coalesce", as_number, exp.Literal.number(0))
+    seconds = exp.Mul(this=whole, expression=exp.Literal.number(1_000_000))
+    return exp.paren(exp.Add(this=seconds, expression=micros))
 
 
 def _reduce(args: list[exp.Expression]) -> exp.Expression:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -26,7 +27,7 @@ import tests.analytics.test_parity_events as parity_events
 import tests.analytics.test_parity_jsonlogic as parity_jsonlogic
 import tests.analytics.test_parity_rfm as parity_rfm
 from growthos_segments.analytics.compiler import CompiledQuery, NoSqlForm, compile_rule
-from growthos_segments.analytics.trino import NotPortable, trino_sql
+from growthos_segments.analytics.trino import NotPortable, _epoch_us, _kind_test, trino_sql
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.rules import parse_rule
 from growthos_segments.kit.sql import NOW
@@ -236,3 +237,45 @@ def test_undecided_rows_stay_in_the_answer() -> None:
     host = default_host()
     text = compile_rule(parse_rule({"tag": {"tags": ["vip"]}}, host)).transpile("trino")
     assert text.endswith("WHERE NOT (member IS NOT DISTINCT FROM FALSE)")
+
+
+JSON_TEXTS = [
+    "0", "1", "-1", "-0", str(2**63 - 1), str(-(2**63)), str(-(2**63) - 1), str(2**63), str(2**64 - 1),
+    str(2**64), "1" * 42, "-" + "1" * 42, "1.5", "1e3", "-2.5e-3", '"s"', '""', '"1"', '"[1]"', "true",
+    "false", "null", "[]", "[1]", "{}", '{"a":1}',
+]
+
+
+KINDS = sorted({frozenset(kind.name for kind in test.expressions) for _, query in QUERIES
+                for test in query.query.find_all(exp.In)
+                if isinstance(test.this, exp.Anonymous) and test.this.name == "json_type"}, key=sorted)
+"""Every set of JSON kinds the compiled queries test a value for."""
+
+
+@pytest.mark.parametrize("kinds", KINDS, ids=lambda kinds: "+".join(sorted(kinds)))
+def test_json_kinds_are_told_apart_as_duckdb_does(kinds: frozenset[str]) -> None:
+    """The kind test on the JSON text, run by DuckDB with json_format as DuckDB writes JSON,
+    answers as DuckDB's json_type does (a number spelled otherwise by Trino is not tested here)."""
+    con = duckdb.connect()
+    con.execute("CREATE MACRO json_format(v) AS CAST(v AS VARCHAR)")
+    test = _kind_test(exp.column("v"), set(kinds)).sql("duckdb")
+    listed = ", ".join(f"'{kind}'" for kind in sorted(kinds))
+    for text in [*JSON_TEXTS, None]:
+        want, got = con.execute(f"SELECT json_type(v) IN ({listed}), {test} FROM (SELECT ?::JSON AS v)",
+                                [text]).fetchone() or ()
+        assert got is want, text
+
+
+def test_epoch_microseconds_are_exact() -> None:
+    """Whole seconds and the instant's six decimals, run by DuckDB with to_unixtime as epoch():
+    equal to DuckDB's epoch_us on both sides of 1970, with and without decimals."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE MACRO to_unixtime(t) AS epoch(t)")
+    twin = _epoch_us(exp.column("t")).sql("duckdb")
+    for moment in (AT, AT.replace(microsecond=0), datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                   datetime(1901, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+                   datetime(2200, 1, 1, 0, 0, 0, 999999, tzinfo=UTC)):
+        want, got = con.execute(f"SELECT epoch_us(t), {twin} FROM (SELECT ?::TIMESTAMPTZ AS t)",
+                                [moment]).fetchone() or ()
+        assert got == want, moment
