@@ -102,7 +102,11 @@ def calendar_form(test: CalendarDaysTest | AnniversaryTest, value: exp.Expressio
                        expression=_paren(exp.Add(this=_count(results[2]), expression=_count(results[3]))))
     split = _not(exp.In(this=_paren(agreeing), expressions=[exp.Literal.number(0), exp.Literal.number(4)]))
     apart = _any(_more_than_a_day(days), _more_than_a_day(todays))
-    doubtful = _any(split, apart, _off_the_table(value, test.tz, on_the_wall, written))
+    # Only where a candidate day differs are the combinations worth computing (CASE is lazy).
+    ambiguous = _any(_not(exp.NullSafeEQ(this=days[0].copy(), expression=days[1].copy())),
+                     exp.NEQ(this=todays[0].copy(), expression=todays[1].copy()))
+    either = exp.Case(ifs=[exp.If(this=ambiguous, true=_any(split, apart))], default=exp.false())
+    doubtful = _any(either, _off_the_table(value, test.tz, on_the_wall, written))
     unknown = _any(read.undecided, late, _all(known.copy(), _paren(doubtful)))
     return SqlForm(_all(known.copy(), _paren(first)), undecided=unknown)
 
@@ -175,17 +179,15 @@ def _off_the_table(
     per-contact path may read otherwise (outside them, or in a gap crossing a midnight)."""
     moment = _moment(value)
     outside = _any(exp.LT(this=moment, expression=instant(EARLIEST_INSTANT)),
-                      exp.GTE(this=moment.copy(), expression=instant(LATEST_INSTANT)))
+                   exp.GTE(this=moment.copy(), expression=instant(LATEST_INSTANT)))
     moved: list[exp.Expression] = [exp.LT(this=written.copy(), expression=_wall(_WALLS[0])),
                                    exp.GTE(this=written.copy(), expression=_wall(_WALLS[1]))]
     moved += [_all(exp.GTE(this=written.copy(), expression=_wall(start)),
-                       exp.LT(this=written.copy(), expression=_wall(end)))
+                   exp.LT(this=written.copy(), expression=_wall(end)))
               for start, end in _date_moving_gaps(name)]
     with_time = exp.GT(this=exp.Length(this=text_of(value)), expression=exp.Literal.number(10))
-    return _any(
-        _all(_not(_paren(on_the_wall.copy())), _paren(outside)),
-        _all(on_the_wall.copy(), with_time, _paren(_any(*moved))),
-    )
+    naive = _all(with_time, _paren(_any(*moved)))
+    return exp.Case(ifs=[exp.If(this=on_the_wall.copy(), true=naive)], default=outside)
 
 
 def _days_test(test: CalendarDaysTest) -> Test:
