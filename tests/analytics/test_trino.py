@@ -64,6 +64,8 @@ TYPE_RE = re.compile(r"(BOOLEAN|BIGINT|INTEGER|DOUBLE|VARCHAR|JSON|DATE|DECIMAL\
                      r"|TIMESTAMP\(6\) WITH TIME ZONE|TIMESTAMP\(6\)|ARRAY\(JSON\)|ARRAY\(DATE\)"
                      r"|ROW\(c VARCHAR, t TIMESTAMP\(6\) WITH TIME ZONE\))\Z")
 """Trino types whose meaning is DuckDB's (TIMESTAMP WITH TIME ZONE alone is milliseconds)."""
+ATHENA_QUERY_BYTES = 262_144
+"""Athena's longest query string (its service quotas)."""
 DUCKDB_ONLY = {TokenType.DCOLON: "::", TokenType.DARROW: "->>", TokenType.L_BRACE: "{",
                TokenType.PARAMETER: "$"}
 
@@ -101,6 +103,8 @@ def problems(text: str) -> list[str]:
             found.append(f"table {table.name} (Athena reads the merged views)")
     if "field:" in text:
         found.append("a field column (Athena's tables have none)")
+    if len(text.encode()) > ATHENA_QUERY_BYTES:
+        found.append(f"{len(text.encode())} bytes, beyond Athena's query length")
     return found
 
 
