@@ -17,11 +17,12 @@ holding JSON, without the copy's field columns. So the query's ``contacts`` and
 
 Not verifiable here (no Trino runs on this machine; see the README's Athena section):
 the JSON kinds are read from ``json_format``'s text of the value, so a number Trino
-spells differently from DuckDB (``1e3``) keeps its kind but not its text; JSON nulls
-inside arrays become SQL NULLs in ``CAST(... AS ARRAY(JSON))``; integers beyond 38
-digits compare as DECIMAL(38, 0) cannot hold them (never equal, never ordered);
-regular expressions are Joni's, not RE2's; and the event time's precision is what
-Athena reads from the Parquet files.
+spells differently from DuckDB (``1e3``, ``-0``) may change its text or its integer
+kind; JSON nulls inside arrays become SQL NULLs in ``CAST(... AS ARRAY(JSON))``;
+integers beyond 38 digits compare as DECIMAL(38, 0) cannot hold them (never equal,
+never ordered); regular expressions are Joni's, not RE2's; a naive date or time is
+read in the session's zone (Athena's is UTC, as the engine's DuckDB is); and the event
+time's precision is what Athena reads from the Parquet files.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ TABLES = {"contacts": "contacts_current", "events": "events_current"}
 """The relations a compiled query reads, as Athena names them (the merged views)."""
 
 _UBIGINT_MAX = str(2**64 - 1)
-_NUMBER_START = r"^[-0-9]"
 _PATH_RE = re.compile(r'\$((?:\."[A-Za-z0-9_-]+")*)\Z')
 _PATH_KEY_RE = re.compile(r'\."([A-Za-z0-9_-]+)"')
 _DATE_ONLY = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$"
@@ -231,8 +231,10 @@ def _reduce(args: list[exp.Expression]) -> exp.Expression:
 
 _RENAMED = {"isfinite": "is_finite", "list_sort": "array_sort", "map_extract_value": "element_at",
             "strpos": "strpos", "histogram": "histogram", "json_extract_string": "json_extract_scalar",
-            "list_filter": "filter", "to_timestamp": "from_unixtime"}
-"""DuckDB functions whose Trino twin has the same arguments and answer under another name."""
+            "to_timestamp": "from_unixtime"}
+"""DuckDB functions the kit calls whose Trino twin (of this name) takes the same arguments and
+gives the same answer for the values the kit passes (``json_extract_string`` of a scalar,
+``to_timestamp`` of whole seconds)."""
 
 
 def _anonymous(args: list[exp.Expression], name: str) -> exp.Expression:
@@ -318,8 +320,8 @@ class Athena(Trino):
             return self.func("ROW", *values)
 
         def is_sql(self, expression: exp.Is) -> str:
-            """``x IS FALSE`` (or TRUE), which Trino's grammar lacks and sqlglot writes as ``NOT x``,
-            wrong for NULL (the undecided rows): ``x IS NOT DISTINCT FROM FALSE`` is exact."""
+            """``x IS FALSE`` (or TRUE), which sqlglot's Trino writer turns into ``NOT x``, wrong
+            for NULL (the undecided rows): ``x IS NOT DISTINCT FROM FALSE`` is exact."""
             if isinstance(expression.expression, exp.Boolean):
                 value, truth = self.sql(expression, "this"), self.sql(expression, "expression")
                 return f"({value} IS NOT DISTINCT FROM {truth})"
