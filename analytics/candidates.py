@@ -32,8 +32,9 @@ evaluates every contact.
 (:func:`growthos_segments.analytics.engine.answer`): the instant up to which the
 stream's changes are applied when the copy stores one, else the newest
 ``updated_at`` of the tenant's contacts (a copy written from documents). A
-segment reading the tenant context is refused (``NoCandidates``) for now: its
-query needs the context the backfill's engine holds.
+segment reading the tenant context (RFM thresholds) is asked in the context the
+backfill's engine evaluates in, which the backfill passes: the query binds the
+values its conditions derive from it, so both decide with the same thresholds.
 
 Where the copy lives is a callable ``tenant_id -> root folder | None``: the copy
 storage's ``local_root`` (``growthos_segments.infra.analytics_copy``: a local
@@ -93,7 +94,8 @@ class CopyCandidates:
             con.close()
 
     def candidates(
-        self, tenant_id: str, segments: SegmentSet, segment_ids: Sequence[str], now: datetime
+        self, tenant_id: str, segments: SegmentSet, segment_ids: Sequence[str], now: datetime,
+        context: Mapping[str, Any] | None = None,
     ) -> CandidateSet | None:
         from growthos_segments.analytics.compiler import NoSqlForm
         from growthos_segments.analytics.fields import field_columns
@@ -106,7 +108,8 @@ class CopyCandidates:
             if as_of is None:  # an empty copy names nobody, and is as old as anything
                 return None
             try:
-                query, values = candidate_query(segments, segment_ids, as_utc(now), field_columns(con))
+                query, values = candidate_query(segments, segment_ids, as_utc(now), field_columns(con),
+                                                context)
             except NoSqlForm as exc:
                 raise NoCandidates(str(exc)) from None
             cursor = con.execute(query.sql(dialect="duckdb"), {**values, "tenant": tenant_id})
@@ -126,23 +129,23 @@ def _as_of(con: duckdb.DuckDBPyConnection, tenant_id: str) -> datetime | None:
 
 
 def candidate_query(
-    segments: SegmentSet, segment_ids: Sequence[str], now: datetime, columns: Mapping[str, str] | None = None
+    segments: SegmentSet, segment_ids: Sequence[str], now: datetime, columns: Mapping[str, str] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[exp.Expression, dict[str, Any]]:
     """One query of ``contact_id`` (the union over ``segment_ids``) and the values it binds
     besides ``tenant``; ``columns`` are the copy's field columns (as the compiler takes
-    them). Raises ``NoSqlForm``, also for a segment reading the tenant context (the
-    query would need the context the backfill's engine holds)."""
+    them), ``context`` the tenant context the conditions read. Raises ``NoSqlForm``."""
     from sqlglot import exp
 
-    from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+    from growthos_segments.analytics.compiler import compile_segment
 
     parts: list[exp.Select] = []
     values: dict[str, Any] = {"now": now}
     index = DependencyIndex.of(segments)
     for segment_id in segment_ids:
-        if index.reads_of([segment_id]).context:
-            raise NoSqlForm("", f"segment {segment_id!r} reads the tenant context")
         compiled = compile_segment(segments, segment_id, columns)
+        values.update((name, value) for name, value in compiled.parameters("", now, context).items()
+                      if name != "tenant")
         parts.append(exp.select("contact_id").from_(compiled.query.subquery(f"s{len(parts)}")))
         moving = _moving(time_reads(segments, segment_id, index), columns or {})
         if moving is not None:

@@ -11,10 +11,10 @@ evaluates every contact, as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from growthos_segments.core.segments import SegmentSet
 
@@ -45,10 +45,12 @@ class CandidateSource(Protocol):
         ...
 
     def candidates(
-        self, tenant_id: str, segments: SegmentSet, segment_ids: Sequence[str], now: datetime
+        self, tenant_id: str, segments: SegmentSet, segment_ids: Sequence[str], now: datetime,
+        context: Mapping[str, Any] | None = None,
     ) -> CandidateSet | None:
         """The contacts of the copy that are, at ``now``, a member of one of ``segment_ids``
         (or one SQL cannot decide), plus those whose answer could change with time
-        alone after ``now``; ``None`` when the tenant has no copy. Raises
+        alone after ``now``; ``None`` when the tenant has no copy. Conditions reading
+        the tenant context read ``context`` (the one the backfill evaluates in). Raises
         :class:`NoCandidates` when a segment has no exact SQL form."""
         ...

@@ -215,7 +215,8 @@ class Backfill:
         found = None
         if as_of is not None and as_of >= horizon:
             try:  # the copy opened after the watermark was computed holds what it vouches for
-                found = source.candidates(tenant_id, tenant.segments, targets, self.service.clock())
+                found = source.candidates(tenant_id, tenant.segments, targets, self.service.clock(),
+                                          tenant.context)
             except NoCandidates as exc:
                 return _Candidates(None, f"no exact SQL form: {exc}")
             as_of = None if found is None else max(found.as_of, marked or found.as_of)

@@ -35,6 +35,7 @@ from growthos_segments.infra.stream_progress import StorageProgress
 from growthos_segments.kit import ConditionType, ContactView, Reads, Result, hookimpl
 from growthos_segments.kit.params import ParamsModel
 from growthos_segments.plugins import BUILTIN_PLUGINS, default_host
+from growthos_segments.plugins.rfm import compute_rfm_context
 from growthos_segments.services.backfill import Backfill, BackfillWorker, SqlCandidates
 from growthos_segments.services.realtime import evaluation_service
 from tests.support.memory import MemoryRealtime
@@ -179,13 +180,15 @@ def _copy(tmp_path: Path, docs: list[dict[str, Any]], as_of: datetime) -> Path:
 
 def run_both(
     tmp_path: Path, case: Case, *, host: PluginHost | None = None, as_of: datetime = FRESH,
-    docs: list[dict[str, Any]] | None = None,
+    docs: list[dict[str, Any]] | None = None, context: Mapping[str, Any] | None = None,
 ) -> Outcome:
     host = host or default_host()
     docs = population() if docs is None else docs
     root = _copy(tmp_path, docs, as_of)
     worlds = [_world(host, docs), _world(host, docs)]
     for rt in worlds:
+        if context is not None:
+            rt.memory.contexts.put("t1", context, SAVED - DAY)
         for segment_id, fields in case.before.items():
             _save(rt, segment_id, fields)
             Backfill(rt.service).run("t1", segment_id, workers=1)
@@ -541,18 +544,30 @@ def test_a_type_without_sql_form_backfills_everyone_and_says_why(
         CopyCandidates(lambda tenant: tmp_path / "copy").candidates("t1", segments, ["s"], NOW)
 
 
-def test_a_segment_reading_the_tenant_context_is_not_answered_from_the_copy(tmp_path: Path) -> None:
-    """RFM thresholds come from the tenant context the engine holds, not the query: such a
-    segment (or one referencing it) backfills every contact."""
-    root = _copy(tmp_path, population(), FRESH)
-    segments = SegmentSet(default_host(), [
-        SegmentDefinition("champions", {"rfm_tier": {"tier": "champions"}}),
-        SegmentDefinition("pro_champions", {"and": [PRO, {"segment": {"id": "champions"}}]}),
-    ])
-    source = CopyCandidates(lambda tenant: root)
-    for segment_id in ("champions", "pro_champions"):
-        with pytest.raises(NoCandidates, match="reads the tenant context"):
-            source.candidates("t1", segments, [segment_id], NOW)
+RFM_CASES = [
+    Case("rfm tier", {}, {"s": _rule({"rfm_tier": {"tier": ["champions", "loyal", "lost"]}})}),
+    Case("rfm recency, stale thresholds match nothing", {},
+         {"s": _rule({"rfm_score": {"dimension": "recency", "min": 3, "max": 5, "if_stale": "no_match"}})}),
+    Case("not an rfm tier, through a reference", {"top": _rule({"rfm_tier": {"tier": "champions"}})},
+         {"s": _rule({"and": [PRO, {"!": {"segment": {"id": "top"}}}]})}),
+]
+
+
+@pytest.mark.parametrize("case", RFM_CASES, ids=lambda case: case.name)
+def test_a_segment_reading_the_tenant_context_is_backfilled_from_candidates_in_the_engines_context(
+    tmp_path: Path, case: Case, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stored thresholds (computed a day before the save, stale 7 days after that) are
+    bound into the candidate query: the candidates leave exactly what a full backfill
+    leaves, and only they are evaluated."""
+    caplog.set_level(logging.INFO, "growthos_segments.services.backfill")
+    context = {"rfm": compute_rfm_context(population(), SAVED - DAY)}
+    assert context["rfm"]["customers"] > 0
+    got = run_both(tmp_path, case, context=context)
+    assert got.sql_state == got.full_state and got.sql_events == got.full_events
+    assert got.full.entered > 0
+    assert "evaluating candidates only" in caplog.text
+    assert got.sql.done < got.full.done
 
 
 def test_only_conditions_that_read_the_instant_add_contacts_that_move_with_time() -> None:
