@@ -66,7 +66,10 @@ arrives; the building blocks below solve that once:
 - :mod:`~growthos_segments.kit.sql_events`: the pieces of behavioural SQL forms
   (event selection, windows at ``now``, per-contact aggregates, sequences);
 - :mod:`~growthos_segments.kit.sql_email`: the email and referral SQL pieces
-  (ids, devices, message timelines) on top of it.
+  (ids, devices, message timelines) on top of it;
+- :mod:`~growthos_segments.kit.sql_calendar`: the calendar value operators
+  (``last_days``, ``next_days``, ``anniversary``) as SQL, local days from the
+  zone offsets Python's tz database gives.
 """
 
 from __future__ import annotations
