@@ -239,8 +239,7 @@ def number_compare(value: exp.Expression, op: str, target: float) -> exp.Express
             integer_side = _COMPARATORS[int_op](this=as_integer, expression=_big_integer(rounding(target)))
     else:
         integer_side = _COMPARATORS[op](this=as_integer, expression=_big_integer(int(target)))
-    as_double = exp.TryCast(this=text_of(value), to=exp.DataType.build("DOUBLE"))
-    double_side = _COMPARATORS[op](this=as_double, expression=_number_literal(float(target)))
+    double_side = _COMPARATORS[op](this=_as_double(value), expression=_number_literal(float(target)))
     return exp.or_(
         exp.and_(integer_text, integer_side),
         exp.and_(is_kind(value, "DOUBLE"), exp.not_(exp.paren(integer_text)), double_side),
@@ -300,9 +299,16 @@ def double_compare(value: exp.Expression, op: str, target: float) -> exp.Express
     read as a double first). ``None`` for an integer target with no exact double."""
     if isinstance(target, int) and float(target) != target:
         return None
-    as_double = exp.TryCast(this=text_of(value), to=exp.DataType.build("DOUBLE"))
     return exp.and_(is_kind(value, *_NUMBER_KINDS),
-                    _COMPARATORS[op](this=as_double, expression=_number_literal(float(target))))
+                    _COMPARATORS[op](this=_as_double(value), expression=_number_literal(float(target))))
+
+
+def _as_double(value: exp.Expression) -> exp.Expression:
+    """A JSON number as a double, cast from the JSON value itself: for every number kind
+    that is the double its text casts to (correctly rounded both ways, infinities
+    included), without writing the text out first, which cost a third of a profile
+    test's time. Callers test the kind: a JSON ``true`` casts to 1.0 here."""
+    return exp.TryCast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
 
 
 def contains_sql(
