@@ -41,7 +41,9 @@ contacts, readable with one range Query per sample shard (``infra/repos/samples.
 
 The idempotency table is the one exception to "every key starts with the
 tenant": Powertools owns its key (``<function>#<md5>``), and the hashed data
-always includes the tenant id, so two tenants can never share a record.
+always includes the tenant id, so two tenants can never share a record. The
+same table remembers ingested event ids (``T#event#C#<event_id>``, expiring
+with the event), which do start with the tenant.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ __all__ = [
     "counter_sk",
     "due_bucket",
     "due_bucket_floor",
+    "event_guard_key",
     "event_pk",
     "event_sample_sk",
     "event_sk",
@@ -225,6 +228,14 @@ def event_sk(at: datetime, event_id: str) -> str:
     """``time#id``: a Query on a time range returns events in time order; the id
     keeps two events in the same microsecond distinct and makes re-sends idempotent."""
     return f"{sortable_time(at)}{_SEP}{check_event_id(event_id)}"
+
+
+def event_guard_key(tenant_id: str, contact_id: str, event_id: str) -> str:
+    """Key of the item in the idempotency table that remembers an ingested event's id
+    (``T#event#C#E``), whatever the event's time: its sort key holds the time, so a
+    re-send with another time would otherwise be a second event."""
+    contact, event = check_contact_id(contact_id), check_event_id(event_id)
+    return f"{tenant_prefix(tenant_id)}event{_SEP}{contact}{_SEP}{event}"
 
 
 def event_sk_floor(at: datetime) -> str:

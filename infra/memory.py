@@ -69,6 +69,7 @@ from growthos_segments.core.ports import (
     history_since,
     keeps_event,
 )
+from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, diff_profiles
 from growthos_segments.core.ports_usage import UsageRecord
 from growthos_segments.core.timeutil import as_utc, parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
@@ -82,6 +83,7 @@ __all__ = [
     "MemoryBackfillQueue",
     "MemoryContacts",
     "MemoryContexts",
+    "MemoryIngest",
     "MemoryMemberships",
     "MemoryObservedFields",
     "MemoryPairStates",
@@ -252,6 +254,25 @@ class MemoryContacts:
         self._changes.add(
             table="events", tenant_id=tenant_id, contact_id=contact_id, change=Change.of_event(name)
         )
+
+    def delete(self, tenant_id: str, contact_id: str, *, max_events: int) -> tuple[bool, int, bool]:
+        """Remove a profile and up to ``max_events`` of its events, oldest first: (whether a
+        profile was there, events removed, whether none is left). The change record is a
+        removal, as the contacts stream carries a REMOVE."""
+        key = (keys.check_tenant_id(tenant_id), keys.check_contact_id(contact_id))
+        with self._lock:
+            found = self._profiles.pop(key, None) is not None
+            events = self._events.pop(key, [])
+            if events[max_events:]:
+                self._events[key] = events[max_events:]
+        if found:
+            self._changes.add(table="contacts", tenant_id=key[0], contact_id=key[1], change=EVERYTHING)
+        return found, len(events[:max_events]), not events[max_events:]
+
+    def profile(self, tenant_id: str, contact_id: str) -> ContactDocument | None:
+        """A copy of the stored profile (without events)."""
+        stored = self._profiles.get((tenant_id, contact_id))
+        return plain(stored) if stored is not None else None
 
     def _document(
         self, key: tuple[str, str], since: datetime | None, *, events: bool = True
@@ -791,6 +812,59 @@ class MemoryObservedFields:
             for name, count in counts.items():
                 self._events[(tenant_id, name)] = self._events.get((tenant_id, name), 0) + count
                 self.writes += 1
+
+
+# =========================================================================== ingestion
+
+
+class MemoryIngest:
+    """:class:`growthos_segments.core.ports_ingest.IngestStore` over a :class:`MemoryContacts`,
+    refusing a write over a profile that changed as the DynamoDB adapter does."""
+
+    def __init__(self, contacts: MemoryContacts) -> None:
+        self._contacts = contacts
+        self._event_ids: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, ContactDocument]:
+        found = {cid: self._contacts.profile(tenant_id, cid) for cid in contact_ids}
+        return {cid: doc for cid, doc in found.items() if doc is not None}
+
+    def write_profile(
+        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
+    ) -> bool:
+        with self._lock:
+            current = self._contacts.profile(tenant_id, new["contact_id"])
+            if old is None or current is None:
+                if (old is None) != (current is None):
+                    return False
+                self._contacts.put(new)
+                return True
+            diff = diff_profiles(old, new)
+            for name in ("tags", "lists"):
+                if getattr(diff, name) is not None and current.get(name) != old.get(name):
+                    return False
+            self._contacts.put(diff.apply(current))
+            return True
+
+    def append_event(self, tenant_id: str, event: IngestEvent) -> bool:
+        key = (keys.check_tenant_id(tenant_id), keys.check_contact_id(event.contact_id),
+               keys.check_event_id(event.event_id))
+        with self._lock:
+            if key in self._event_ids:
+                return False
+            self._event_ids.add(key)
+        self._contacts.event(
+            tenant_id, event.contact_id, event.name, at=event.at, properties=event.properties
+        )
+        return True
+
+    def forget(self, tenant_id: str, contact_id: str, *, max_events: int) -> ForgetResult:
+        found, deleted, complete = self._contacts.delete(tenant_id, contact_id, max_events=max_events)
+        if complete:
+            with self._lock:
+                self._event_ids = {k for k in self._event_ids if k[:2] != (tenant_id, contact_id)}
+        return ForgetResult(contact_id, found, deleted, complete)
 
 
 # =========================================================================== transition feed

@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.constants import ALL_OLD
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from growthos_segments.core.ports import ContactDocument, Page, history_since
+from growthos_segments.core.ports_ingest import MAP_FIELDS, IngestEvent, diff_profiles
 from growthos_segments.infra import keys
 from growthos_segments.infra.aws import RequestCounter
 from growthos_segments.infra.models import ContactModel, EventModel, Models
@@ -193,6 +195,63 @@ class ContactRepository:
             now=now,
         )
 
+    def profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, ContactDocument]:
+        """The stored profiles of those ids that exist: one consistent BatchGetItem per 100."""
+        pks = [keys.contact_pk(tenant_id, cid) for cid in dict.fromkeys(contact_ids)]
+        found = self._model.batch_get(pks, consistent_read=True)
+        return {item.contact_id: _profile_to_doc(item) for item in found}
+
+    def write_over(
+        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
+    ) -> bool:
+        """:meth:`growthos_segments.core.ports_ingest.IngestStore.write_profile`.
+
+        A new contact is one conditional PutItem. A change is one UpdateItem that sets
+        and removes only the keys that differ, so writers of other keys (another
+        module's score, a concurrent upsert) keep theirs. Tags and lists are lists
+        (the rules read them in order), not string sets that DynamoDB's ADD/DELETE
+        could edit, so a write of a changed one is conditioned on the value it was
+        computed from: a concurrent edit makes it fail and the caller re-applies.
+        A change of more than :data:`_MAX_PATHS` keys sets whole maps instead
+        (an update expression is at most 4 KB), each conditioned the same way
+        (``attributes`` holds ``custom``: they are one map then).
+        """
+        model, contact_id = self._model, new["contact_id"]
+        if old is None:
+            try:
+                self._item(new, iso(now)).save(condition=model.pk.does_not_exist())
+            except PutError as error:
+                if _conditional_failed(error):
+                    return False
+                raise
+            self.count_new(tenant_id, {contact_id: 1})
+            return True
+        diff = diff_profiles(old, new)
+        condition = model.pk.exists()
+        actions: list[Any] = [model.updated_at.set(iso(now))]
+        for name in ("tags", "lists"):
+            if getattr(diff, name) is not None:
+                actions.append(getattr(model, name).set(getattr(diff, name)))
+                condition &= getattr(model, name) == list(old.get(name) or [])
+        changed = [n for n in MAP_FIELDS if n in diff.sets or n in diff.removes]
+        if sum(len(diff.sets.get(n, {})) + len(diff.removes.get(n, ())) for n in changed) > _MAX_PATHS:
+            for name in dict.fromkeys("attributes" if n == "custom" else n for n in changed):
+                path = getattr(model, name)
+                actions.append(path.set(dict(new.get(name) or {})))
+                condition &= path == dict(old.get(name) or {})
+            changed = []
+        for name in changed:
+            path = model.attributes["custom"] if name == "custom" else getattr(model, name)
+            actions.extend(path[key].set(value) for key, value in diff.sets.get(name, {}).items())
+            actions.extend(path[key].remove() for key in diff.removes.get(name, ()))
+        try:
+            model(keys.contact_pk(tenant_id, contact_id)).update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
     def get(self, tenant_id: str, contact_id: str, *, consistent: bool = True) -> ContactDocument | None:
         """The profile without events (``None`` if unknown)."""
         try:
@@ -264,11 +323,17 @@ class ContactRepository:
         return keys.contact_shard(contact_id)
 
 
+_MAX_PATHS = 60
+"""Keys one profile UpdateItem sets or removes one by one (about 15 expression characters each)."""
+
+
 class EventRepository:
     """Appends behavioural events (TTL'd; the events stream triggers evaluation)."""
 
     def __init__(self, models: Models, settings: Settings) -> None:
         self._model = models.events
+        self._guards = models.idempotency
+        self._connection = models.connection
         self._keep_for = settings.event_retention
 
     def _item(
@@ -322,6 +387,42 @@ class EventRepository:
                 return None
             raise
         return item.event_id
+
+    def append_once(self, tenant_id: str, event: IngestEvent) -> bool:
+        """Store an ingested event unless its id was stored for the contact before, at any
+        time: one TransactWriteItems of the event and an item remembering its id in the
+        idempotency table (it expires with the event). ``False``: a duplicate."""
+        item = self._item(tenant_id, event.contact_id, event.name, event.at, event.properties, event.event_id)
+        guard = self._guards(
+            keys.event_guard_key(tenant_id, event.contact_id, event.event_id),
+            expiration=event.at + self._keep_for,
+        )
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(guard, condition=self._guards.id.does_not_exist())
+                transaction.save(item, condition=self._model.pk.does_not_exist())
+        except TransactWriteError as error:
+            reasons = [r for r in error.cancellation_reasons or [] if r is not None]
+            if reasons and all(r.code in ("ConditionalCheckFailed", "None") for r in reasons):
+                return False
+            raise
+        return True
+
+    def delete_events(self, tenant_id: str, contact_id: str, *, max_events: int) -> tuple[int, bool]:
+        """Delete the contact's oldest ``max_events`` events and the ids remembered for them
+        (BatchWriteItem, 25 per request): (deleted, whether none is left)."""
+        found = list(self._model.query(
+            keys.event_pk(tenant_id, contact_id), limit=max_events + 1,
+            attributes_to_get=["pk", "sk", "event_id"], consistent_read=True,
+        ))
+        chosen = found[:max_events]
+        with self._model.batch_write() as batch:
+            for item in chosen:
+                batch.delete(item)
+        with self._guards.batch_write() as batch:
+            for item in chosen:
+                batch.delete(self._guards(keys.event_guard_key(tenant_id, contact_id, item.event_id)))
+        return len(chosen), len(found) <= max_events
 
     def append_many(self, events: Iterable[Mapping[str, Any]]) -> int:
         """Bulk load (demo data, imports): BatchWriteItem, 25 per request, unconditional.
