@@ -38,14 +38,18 @@ logger = Logger(service="growthos-segments-copy")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def build_copy_service(settings: Settings) -> CopyService:
-    """The copy service on the deployment's storage and tables (also the CLI's rebuild)."""
+def build_copy_service(settings: Settings, *, watermark: bool = False) -> CopyService:
+    """The copy service on the deployment's storage and tables (also the CLI's rebuild). With
+    ``watermark`` it can also compute the streams' watermark, which only the fold function
+    does: that takes two more clients (DynamoDB and DynamoDB Streams), which every other
+    container would build at its cold start and never call."""
     work = Path(tempfile.gettempdir()) / "analytics-copy-work"
     storage = copy_storage(settings)
     progress = StorageProgress(storage)
     source = DynamoCopySource(aws.client("dynamodb", settings), settings.tables)
+    marks = stream_watermark(settings, progress) if watermark else None
     return CopyService(DynamoCopyRecords(settings.tables), ParquetCopy(storage, workdir=work), source,
-                       progress=progress, watermark=stream_watermark(settings, progress))
+                       progress=progress, watermark=marks)
 
 
 @cache

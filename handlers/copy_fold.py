@@ -12,12 +12,15 @@ gives the function one concurrent execution, so two folds never run at once.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from growthos_segments.core.timeutil import to_iso
-from growthos_segments.handlers.copy import service
+from growthos_segments.handlers.copy import build_copy_service
+from growthos_segments.infra.settings import current_settings
+from growthos_segments.services.copy import CopyService
 
 __all__ = ["RESERVE_MS", "handler"]
 
@@ -27,6 +30,13 @@ RESERVE_MS = 150_000
 """No tenant's fold starts with less than this left of the 300 s time-out: ``make bench``'s
 fold of a 1M-contact tenant took 12 s on a quiet 2-core machine here, and ten times that
 while other jobs kept it busy."""
+
+
+@cache
+def service() -> CopyService:
+    """Built on the first invocation of a container and kept; the only copy service that
+    computes the watermark."""
+    return build_copy_service(current_settings(), watermark=True)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -26,6 +26,7 @@ from growthos_segments.core.timeutil import parse_instant, to_iso
 from growthos_segments.devstack import cli
 from growthos_segments.devstack.pump import StreamReader
 from growthos_segments.handlers import copy as copy_handler
+from growthos_segments.handlers import copy_fold
 from growthos_segments.infra import aws
 from growthos_segments.infra.analytics_copy import (
     DynamoCopyRecords,
@@ -222,9 +223,11 @@ def deployed(repos: Repositories, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ANALYTICS_COPY", str(tmp_path / "copy"))
     current_settings.cache_clear()
     copy_handler.service.cache_clear()
+    copy_fold.service.cache_clear()
     yield tmp_path / "copy"
     current_settings.cache_clear()
     copy_handler.service.cache_clear()
+    copy_fold.service.cache_clear()
 
 
 def test_the_handler_reports_the_records_it_could_not_copy(repos: Repositories, deployed: Path) -> None:
@@ -324,8 +327,6 @@ def test_the_fold_takes_the_tenants_with_most_deltas_first_while_time_lasts(
 
 
 def test_the_fold_handler_folds_what_is_due(repos: Repositories, deployed: Path) -> None:
-    from growthos_segments.handlers import copy_fold
-
     answer = copy_fold.handler({}, _Context())
     assert answer["folded"] == {}  # nothing to fold
     assert answer["watermark"] is not None and (deployed / "_watermark.json").is_file()

@@ -166,3 +166,23 @@ def test_the_functions_record_progress_per_shard_and_store_the_watermark(
     assert answer["watermark"] == stored["at"]
     assert datetime.fromisoformat(stored["at"]) >= written - timedelta(seconds=1) - VISIBLE_AFTER
     assert stored_as_of(deployed, "t1") == datetime.fromisoformat(stored["at"])
+
+
+def test_only_the_fold_function_builds_the_watermarks_clients(
+    repos: Repositories, deployed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy function's containers never compute the watermark: building it there cost two
+    clients at every cold start (``aws.client`` does not cache them)."""
+    made: list[str] = []
+    build = aws.client
+
+    def client(service: str, settings: Any, **options: Any) -> Any:
+        made.append(service)
+        return build(service, settings, **options)
+
+    monkeypatch.setattr(aws, "client", client)
+    copy_handler.service()
+    assert made == ["dynamodb"]  # the rebuild's source
+    made.clear()
+    copy_fold.service()
+    assert sorted(made) == ["dynamodb", "dynamodb", "dynamodbstreams"]
