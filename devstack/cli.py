@@ -386,6 +386,85 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_BAD_ROWS = 3
+"""``segments import``: the good rows were imported, some rows were bad (each printed)."""
+
+
+def _types(options: Sequence[str]) -> dict[str, str]:
+    types: dict[str, str] = {}
+    for option in options:
+        column, equals, kind = option.partition("=")
+        if not equals or not column.strip() or not kind.strip():
+            raise CliError(f"--type {option}: write COLUMN=KIND, e.g. --type nps=number")
+        types[column.strip()] = kind.strip()
+    return types
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a CSV file of contacts into the running local stack through the ingestion service.
+
+    Exit 0 when every row was imported, 3 when some rows were bad (each is printed
+    with its line on stderr; the others were imported), 2 when the file as a whole
+    cannot be imported (nothing was), 1 on a usage error or an unreachable stack.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
+
+    from growthos_segments.devstack.progress import ProgressLine
+    from growthos_segments.infra.keys import InvalidKeyError, check_tenant_id
+    from growthos_segments.infra.repos import build_repositories
+    from growthos_segments.infra.repos.ingest import DynamoIngest
+    from growthos_segments.services.csv_import import (
+        DEFAULT_CSV_LIMITS,
+        CsvImportError,
+        PreviewStore,
+        import_rows,
+        parse_csv,
+    )
+    from growthos_segments.services.ingest import IngestService
+
+    try:
+        tenant = check_tenant_id(args.tenant)
+    except InvalidKeyError as exc:
+        raise CliError(f"--tenant: {exc}") from None
+    types = _types(args.type or [])
+    data = _read_bytes(args.file, DEFAULT_CSV_LIMITS.max_bytes)
+    try:
+        parsed = parse_csv(data, separator=args.separator, types=types, list_name=args.list)
+    except CsvImportError as exc:
+        raise CliError(f"{args.file}: {exc}", EXIT_INVALID) from None
+    for column in parsed.columns:
+        if args.dry_run:
+            print(f"column {column.header!r} -> {column.to_json()['target']}: {column.kind}"
+                  + ("" if column.forced else " (inferred)"), flush=True)
+        if column.note:
+            print(f"{args.file}: column {column.header!r}: {column.note}", file=sys.stderr, flush=True)
+    settings = _local_settings(args)
+    repos = build_repositories(settings)
+    unreachable = "is `make run` running (with the same MOTO_PORT and --prefix)?"
+    try:
+        repos.client.describe_table(TableName=settings.tables.contacts)
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(f"cannot reach the local stack's tables at {settings.endpoint_url} ({exc}); "
+                       f"{unreachable}") from None
+    store = DynamoIngest(repos.contacts, repos.events)
+    target = PreviewStore(store) if args.dry_run else store
+    service = IngestService(target, retention=settings.event_retention)
+    bar = ProgressLine(stream=sys.stderr)
+    label = f"{'checking' if args.dry_run else 'importing'} {os.path.basename(args.file)}"
+    _stop_on_signals()
+    try:
+        report = import_rows(parsed, tenant, service, now=datetime.now(UTC), dry_run=args.dry_run,
+                             progress=lambda done, total: bar.step(label, done, total))
+    except (ClientError, BotoCoreError, PynamoDBException) as exc:
+        raise CliError(f"cannot write to the local stack at {settings.endpoint_url} ({exc}); "
+                       f"{unreachable}") from None
+    for bad in report.bad:
+        print(f"{args.file}: {bad}", file=sys.stderr)
+    print(f"{args.file}: tenant {tenant}: {report.summary()}", flush=True)
+    return EXIT_BAD_ROWS if report.bad else 0
+
+
 def cmd_copy_rebuild(args: argparse.Namespace) -> int:
     """Write one tenant's analytical copy from the tables (an existing tenant, a lost copy)."""
     import os
@@ -490,6 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="each event's whole envelope, one JSON per line")
     _local_stack_options(tail)
     tail.set_defaults(run=cmd_tail)
+
+    imports = commands.add_parser(
+        "import", help="import a CSV file of contacts into the running local stack (exit 3: some rows bad)")
+    add = imports.add_argument
+    add("file", metavar="CONTACTS.csv", help="UTF-8 CSV with a header row and a contact_id column")
+    add("--tenant", default="demo", help="tenant to import into (default: demo)")
+    add("--dry-run", action="store_true", help="report what would change and every bad row; write nothing")
+    add("--list", metavar="NAME", help="also put every imported contact on this list")
+    add("--separator", default=";", help="between the values of a multi-value cell (default: ';')")
+    add("--type", action="append", metavar="COLUMN=KIND",
+        help="force a column's type: text, number, boolean, date, datetime, multi (repeatable)")
+    _local_stack_options(imports)
+    imports.set_defaults(run=cmd_import)
 
     copy = commands.add_parser("copy", help="the analytical copy of contacts and events")
     copy_commands = copy.add_subparsers(dest="copy_command", required=True, parser_class=_Parser)

@@ -49,23 +49,30 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from growthos_segments.core.limits import MAX_NUMBER, MAX_SIGNIFICANT_DIGITS, MIN_NUMBER
+from growthos_segments.core.ports import ContactDocument
+from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, IngestStore
+from growthos_segments.services.ingest import MAX_CONTACTS, IngestService
 
 __all__ = [
+    "DEFAULT_CSV_LIMITS",
     "KINDS",
     "PROFILE_COLUMNS",
     "BadRow",
     "Column",
     "CsvImportError",
     "CsvLimits",
+    "ImportReport",
     "ImportRow",
     "ParsedFile",
+    "PreviewStore",
+    "import_rows",
     "parse_csv",
 ]
 
@@ -446,3 +453,106 @@ def _rows(parsed: ParsedFile, cells: list[tuple[int, list[str]]], separator: str
             if list_name not in lists:
                 lists.append(list_name)
         parsed.rows.append(ImportRow(line, item))
+
+
+# --------------------------------------------------------------------------- the import
+
+
+class PreviewStore:
+    """The :class:`~growthos_segments.core.ports_ingest.IngestStore` of a dry run: reads the
+    stored profiles, writes nothing.
+
+    A dry run answers with the ingestion service's own statuses and per-item
+    errors (created, updated, unchanged; the same validation as a real import)
+    because it *is* the service, over a store whose writes succeed without
+    storing. A CSV file holds one row per contact, so no write is ever read back.
+    """
+
+    def __init__(self, store: IngestStore) -> None:
+        self._store = store
+
+    def profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, ContactDocument]:
+        return self._store.profiles(tenant_id, contact_ids)
+
+    def write_profile(
+        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
+    ) -> bool:
+        return True
+
+    def append_event(self, tenant_id: str, event: IngestEvent) -> bool:
+        raise TypeError("a contact import stores no events")
+
+    def forget(self, tenant_id: str, contact_id: str, *, max_events: int) -> ForgetResult:
+        raise TypeError("a contact import forgets no contacts")
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did (or, dry, would do): counts per status, columns, every bad row."""
+
+    dry_run: bool
+    columns: list[Column]
+    rows: int = 0
+    """Rows read, bad ones included (blank lines are not rows)."""
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
+    bad: list[BadRow] = field(default_factory=list)
+
+    def summary(self) -> str:
+        verb = "would import" if self.dry_run else "imported"
+        done = ", ".join(f"{self.counts[k]:,} {k}" for k in _COUNTED)
+        bad = len({b.line for b in self.bad})
+        return f"{verb} {self.rows - bad:,} of {self.rows:,} rows ({done}); {bad:,} bad rows"
+
+    def to_json(self, *, max_bad: int | None = None) -> dict[str, Any]:
+        shown = self.bad if max_bad is None else self.bad[:max_bad]
+        return {"dry_run": self.dry_run, "rows": self.rows, "counts": dict(self.counts),
+                "columns": [c.to_json() for c in self.columns],
+                "bad_rows": [b.to_json() for b in shown], "bad_row_count": len(self.bad)}
+
+
+_COUNTED = ("created", "updated", "unchanged")
+
+
+def _pointer_column(pointer: str, columns: Sequence[Column]) -> str | None:
+    """The CSV column an ingestion error's pointer (``/items/3/custom/nps``) names, if any."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[3:]]
+    for column in columns:
+        if parts[:1] == ["contact_id"] and column.section == "id":
+            return column.header
+        whole = column.section in ("tags", "lists")
+        if parts[:1] == [column.section] and (whole or parts[1:2] == [column.key]):
+            return column.header
+    return None
+
+
+def import_rows(
+    parsed: ParsedFile,
+    tenant_id: str,
+    service: IngestService,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Upsert the good rows in batches of :data:`MAX_CONTACTS` through ``service``.
+
+    A row the service refuses becomes a bad row with its line; the other rows of
+    its batch are written as usual. For a dry run, pass a service over a
+    :class:`PreviewStore`. ``progress(rows done, rows total)`` after each batch.
+    """
+    report = ImportReport(dry_run=dry_run, columns=parsed.columns, rows=parsed.rows_read,
+                          bad=list(parsed.bad))
+    total = len(parsed.rows)
+    for start in range(0, total, MAX_CONTACTS):
+        batch = parsed.rows[start:start + MAX_CONTACTS]
+        results = service.upsert_contacts(tenant_id, [row.item for row in batch], now=now)
+        for row, result in zip(batch, results, strict=True):
+            if result.status in report.counts:
+                report.counts[result.status] += 1
+            for error in result.errors:
+                column = _pointer_column(error.pointer, parsed.columns)
+                report.bad.append(BadRow(row.line, column, error.message))
+        if progress is not None:
+            progress(start + len(batch), total)
+    report.bad.sort(key=lambda bad: bad.line)
+    return report

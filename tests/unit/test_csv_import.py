@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from growthos_segments.services.csv_import import CsvImportError, CsvLimits, parse_csv
+from growthos_segments.infra.memory import MemoryContacts, MemoryIngest
+from growthos_segments.services.csv_import import (
+    CsvImportError,
+    CsvLimits,
+    PreviewStore,
+    import_rows,
+    parse_csv,
+)
+from growthos_segments.services.ingest import IngestService
 
 
 def parse(text: str, **options):
@@ -175,3 +185,91 @@ def test_bounds_and_options_are_checked() -> None:
         parse("contact_id\n", separator=",")
     with pytest.raises(CsvImportError, match="list name is empty"):
         parse("contact_id\n", list_name=" ")
+
+
+# --------------------------------------------------------------------------- the import
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+class CountingStore(MemoryIngest):
+    """The memory store, counting the profile writes an import makes."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryContacts())
+        self.writes = 0
+
+    def write_profile(self, tenant_id, old, new, *, now) -> bool:
+        self.writes += 1
+        return super().write_profile(tenant_id, old, new, now=now)
+
+
+def service(store) -> IngestService:
+    return IngestService(store, retention=timedelta(days=400))
+
+
+def run(store, text: str, *, dry_run: bool = False, tenant: str = "t1", **options):
+    ingest = service(PreviewStore(store) if dry_run else store)
+    return import_rows(parse(text, **options), tenant, ingest, now=NOW, dry_run=dry_run)
+
+
+CSV = "contact_id,email,nps,tags\nc1,a@b.co,9,vip\nc2,b@b.co,,\nc3,c@b.co,7,beta;vip\n"
+
+
+def test_an_import_writes_every_row_and_a_second_one_changes_nothing() -> None:
+    store = CountingStore()
+    first = run(store, CSV, list_name="spring")
+    assert first.counts == {"created": 3, "updated": 0, "unchanged": 0} and first.bad == []
+    assert first.summary() == "imported 3 of 3 rows (3 created, 0 updated, 0 unchanged); 0 bad rows"
+    profile = store.profiles("t1", ["c3"])["c3"]
+    assert profile["attributes"]["custom"] == {"nps": 7}
+    assert profile["tags"] == ["beta", "vip"] and profile["lists"] == ["spring"]
+    writes = store.writes
+    second = run(store, CSV, list_name="spring")
+    assert second.counts == {"created": 0, "updated": 0, "unchanged": 3}
+    assert store.writes == writes  # idempotent: nothing written the second time
+    assert store.profiles("t2", ["c1"]) == {}  # another tenant untouched
+
+
+def test_tags_and_lists_are_added_to_what_other_modules_set() -> None:
+    store = CountingStore()
+    service(store).upsert_contacts("t1", [{"contact_id": "c1", "tags": ["trial"], "lists": ["newsletter"],
+                                           "custom": {"seats": 3}}], now=NOW)
+    report = run(store, "contact_id,tags\nc1,vip\n", list_name="spring")
+    assert report.counts["updated"] == 1
+    profile = store.profiles("t1", ["c1"])["c1"]
+    assert profile["tags"] == ["trial", "vip"] and profile["lists"] == ["newsletter", "spring"]
+    assert profile["attributes"]["custom"] == {"seats": 3}  # not in the file: kept
+
+
+def test_a_dry_run_reports_what_would_change_and_writes_nothing() -> None:
+    store = CountingStore()
+    run(store, "contact_id,email\nc1,a@b.co\nc2,b@b.co\n")
+    writes = store.writes
+    report = run(store, "contact_id,email,n:number\nc1,a@b.co,\nc2,new@b.co,\nc3,c@b.co,\nc4,,x\n",
+                 dry_run=True)
+    assert report.counts == {"created": 1, "updated": 1, "unchanged": 1}
+    assert [str(b) for b in report.bad] == ['line 5, column "n": "x" is not a number']
+    assert report.summary().startswith("would import 3 of 4 rows (1 created, 1 updated, 1 unchanged)")
+    assert store.writes == writes
+    stored = store.profiles("t1", ["c2", "c3"])
+    assert list(stored) == ["c2"] and stored["c2"]["attributes"]["email"] == "b@b.co"
+
+
+def test_rows_the_ingestion_service_refuses_are_bad_rows_with_their_line_and_column() -> None:
+    store = CountingStore()
+    bad_id = "x" * 300
+    report = run(store, f"contact_id,email\nc1,a@b.co\n{bad_id},b@b.co\nc3,c@b.co\n")
+    assert report.counts["created"] == 2
+    assert [(b.line, b.column) for b in report.bad] == [(3, "contact_id")]
+    assert set(store.profiles("t1", ["c1", "c3"])) == {"c1", "c3"}
+
+
+def test_batches_of_a_hundred_with_progress() -> None:
+    store = CountingStore()
+    rows = "".join(f"c{i},{i}\n" for i in range(250))
+    seen: list[tuple[int, int]] = []
+    parsed = parse("contact_id,n\n" + rows)
+    report = import_rows(parsed, "t1", service(store), now=NOW, progress=lambda d, t: seen.append((d, t)))
+    assert report.counts["created"] == 250
+    assert seen == [(100, 250), (200, 250), (250, 250)]
