@@ -198,6 +198,15 @@ class ValidateOut(BaseModel):
 class EstimateIn(_In):
     rule: Rule
     exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
+    include_contacts: list[ContactId] = Field(
+        default_factory=list, max_length=1000, description="contacts always counted (unless also "
+        "excluded), as a saved segment's manual include list: added to the estimate, not scaled from the "
+        "sample (unless every contact was read, an id no contact has counts too)"
+    )
+    exclude_contacts: list[ContactId] = Field(
+        default_factory=list, max_length=1000, description="contacts never counted, as a saved segment's "
+        "manual exclude list"
+    )
     type: SegmentTypeName = Field(
         default="shared", description="as what the rule would be saved: pinned segments are ANDed into "
         "every type but 'pinned'"

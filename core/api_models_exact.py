@@ -32,6 +32,13 @@ _DECIDED = Field(default=0, description="on the SQL path: contacts whose answer 
 class RuleCountIn(_In):
     rule: Rule
     exclude_segments: list[SegmentId] = Field(default_factory=list, max_length=100)
+    include_contacts: list[ContactId] = Field(
+        default_factory=list, max_length=1000, description="as a saved segment's manual include list: "
+        "those of the copy's contacts are members"
+    )
+    exclude_contacts: list[ContactId] = Field(
+        default_factory=list, max_length=1000, description="as a saved segment's manual exclude list"
+    )
     type: SegmentTypeName = Field(
         default="shared", description="as what the rule would be saved: pinned segments are ANDed into "
         "every type but 'pinned'"

@@ -335,12 +335,16 @@ class Audience:
     # --- estimate --------------------------------------------------------------------------
 
     def estimate(self, who: Caller | str, request: EstimateIn) -> EstimateOut:
-        """Size of an unsaved rule as it would be saved (pinned segments ANDed in)."""
+        """Size of an unsaved rule as it would be saved (pinned segments ANDed in, the manual
+        lists applied). The included contacts are known members, not a share to estimate:
+        they are counted outright and the sample sizes the rest."""
         tenant_id = caller_of(who).tenant_id
         now = self.clock()
         draft = SegmentDefinition(
             id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
             exclude_segments=tuple(request.exclude_segments),
+            include_contacts=frozenset(request.include_contacts),
+            exclude_contacts=frozenset(request.exclude_contacts),
         )
         conditions = top_level_conditions(request.rule) if request.per_condition else []
         alone = [replace(draft, id=DRAFT_ID + pointer, rule=child) for pointer, child in conditions]
@@ -353,7 +357,9 @@ class Audience:
             view = segment_set.view(doc, context=context)
             return [bool(segment.evaluate(view, now)[0]) for segment in compiled]
 
-        result, *each = self.estimator.estimate_each(tenant_id, matches, len(compiled), reads, now)
+        listed = draft.include_contacts - draft.exclude_contacts
+        result, *each = self.estimator.estimate_each(tenant_id, matches, len(compiled), reads, now,
+                                                     listed=listed)
         return EstimateOut(
             estimate=result.estimate,
             low=result.low,

@@ -166,12 +166,18 @@ class Estimator:
         width: int,
         reads: Reads,
         now: datetime,
+        *,
+        listed: frozenset[str] = frozenset(),
     ) -> list[Estimate]:
         """One estimate per position of what ``matches`` answers (``width`` answers per
         document), all over the one sample read once: a rule and each of its conditions
         are then sized on the same contacts, at the cost of one rule's reads.
 
-        ``reads`` must cover what every one of the predicates reads.
+        ``reads`` must cover what every one of the predicates reads. ``listed`` are
+        contacts known to match every predicate (a segment's manual include list): they
+        are counted outright, not scaled as a share of the sample, and the sample sizes
+        the other contacts; when the sample is not the whole tenant, an id of
+        ``listed`` is counted whether a contact has it or not.
         """
         paths = None if "*" in reads.attributes else frozenset(reads.attributes)
         since = history_since(now, reads.lookback)
@@ -179,32 +185,41 @@ class Estimator:
         if reads.lookback is not None:
             self._add_events(tenant_id, sample, reads.events, since)
         floor = self.samples.event_key_floor(since) if since is not None else ""
-        n = 0
+        n = present = 0
         hits = [0] * width
         for contact_id, profile in sample.docs.items():
+            if contact_id in listed:
+                present += 1
+                continue
             doc = dict(profile)
             doc["events"] = self._events_of(sample, contact_id, reads, floor)
             for index, matched in enumerate(matches(doc)):
                 hits[index] += bool(matched)
             n += 1
-        return [self._scaled(sample, count, n) for count in hits]
+        return [self._scaled(sample, count, n, present, len(listed)) for count in hits]
 
-    def _scaled(self, sample: _Sample, hits: int, n: int) -> Estimate:
-        """``hits`` of the ``n`` sampled contacts, scaled to the tenant with its interval."""
+    def _scaled(self, sample: _Sample, hits: int, n: int, present: int, listed: int) -> Estimate:
+        """``hits`` of the ``n`` sampled contacts not listed, scaled to the tenant's
+        contacts not listed with its interval, plus the ``listed`` ones (``present`` of
+        them were in the sample)."""
         total = self.samples.positions
         fraction = sample.stop / total
+        sampled = n + present
         if sample.stop >= total:
-            return Estimate(hits, hits, hits, True, n, hits, n, "exact", 1.0)
+            found = hits + present
+            return Estimate(found, found, found, True, sampled, found, sampled, "exact", 1.0)
         counted = sample.counted
-        if counted is not None and counted >= n:
+        if counted is not None and counted >= sampled:
             population, source = counted, "counter"
         else:
-            population, source = (round(n / fraction) if fraction else n), "sample"
-        low_share, high_share = wilson_interval(hits, n, population)
-        low = max(hits, math.floor(low_share * population))
-        high = min(population - (n - hits), math.ceil(high_share * population))
-        estimate = min(max(round(hits / n * population) if n else 0, low), high)
-        return Estimate(estimate, low, high, False, n, hits, population, source, fraction)
+            population, source = (round(sampled / fraction) if fraction else sampled), "sample"
+        rest = max(population - listed, n)
+        low_share, high_share = wilson_interval(hits, n, rest)
+        low = max(hits, math.floor(low_share * rest))
+        high = min(rest - (n - hits), math.ceil(high_share * rest))
+        estimate = min(max(round(hits / n * rest) if n else 0, low), high)
+        return Estimate(estimate + listed, low + listed, high + listed, False, sampled, hits + present,
+                        population, source, fraction)
 
     def _sample(self, tenant_id: str, paths: frozenset[str] | None) -> _Sample:
         """The cached sample with ``paths`` read, reading what is missing."""

@@ -75,7 +75,9 @@ class ExactCounts:
         """References resolve among the segments the caller's teams see."""
         now = self._now(request.now)
         draft = SegmentDefinition(id=DRAFT_ID, rule=request.rule, type=SegmentType(request.type),
-                                  exclude_segments=tuple(request.exclude_segments))
+                                  exclude_segments=tuple(request.exclude_segments),
+                                  include_contacts=frozenset(request.include_contacts),
+                                  exclude_contacts=frozenset(request.exclude_contacts))
         tenant, segment_set = self.audience.draft_set(who, draft)
         (answer,) = self._ask(tenant, [(segment_set, DRAFT_ID)], now)
         out = RuleCountOut(count=len(answer.members), path=answer.path, as_of=to_iso(answer.as_of),

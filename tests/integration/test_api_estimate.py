@@ -209,3 +209,25 @@ def test_each_predicate_is_estimated_over_one_read_of_the_sample(tenant: Reposit
              sampled(tenant, cache_seconds=0).estimate("t1", opened_lately, OPENED, NOW)]
     assert together == [whole, *alone]
     assert not whole.exact and whole.matches == alone[0].matches < alone[1].matches  # pro contacts all opened
+
+
+def test_listed_contacts_are_counted_outright_and_the_sample_sizes_the_rest(tenant: Repositories) -> None:
+    """A segment's manual include list is known members: added whole to the estimate and
+    its interval, whether the sample holds them or not, never scaled up as a share, and a
+    listed contact the rule matches too is counted once."""
+    free = frozenset({f"c{i}" for i in range(1, 81, 4)} | {"nobody"})  # 20 free contacts and an unknown id
+    pro = frozenset(f"c{i}" for i in range(0, 80, 4))  # 20 of the 100 pro contacts
+
+    def pro_with(listed: frozenset[str]) -> Any:
+        return sampled(tenant, cache_seconds=0).estimate_each(
+            "t1", lambda d: (is_pro(d),), 1, PLAN, NOW, listed=listed)[0]
+
+    plain = sampled(tenant, cache_seconds=0).estimate("t1", is_pro, PLAN, NOW)
+    with_free, with_pro = pro_with(free), pro_with(pro)
+    assert not with_free.exact and with_free.sample_size == plain.sample_size == with_pro.sample_size
+    assert with_free.low <= CONTACTS // 4 + len(free) <= with_free.high and with_free.low >= len(free)
+    assert with_pro.low <= CONTACTS // 4 <= with_pro.high and with_pro.matches == plain.matches
+    assert with_free.population == with_pro.population == CONTACTS
+    exact = Estimator(samples(tenant), exact_limit=1000, cache_seconds=0).estimate_each(
+        "t1", lambda d: (is_pro(d),), 1, PLAN, NOW, listed=free)[0]
+    assert exact.exact and exact.estimate == CONTACTS // 4 + 20  # every contact read: the unknown id is none

@@ -77,6 +77,15 @@ def test_the_count_of_a_draft_is_the_per_contact_answer(api: Api) -> None:
     assert paged == expected
 
 
+def test_the_count_applies_the_manual_lists_as_a_save_would(api: Api) -> None:
+    """Excluded by hand wins; included by hand counts the copy's contacts only."""
+    lists = {"include_contacts": ["c001", "c002", "nobody"], "exclude_contacts": ["c000", "c002"]}
+    reply = api.post("/rules/count", {"rule": PRO, **lists, "members": True, "limit": 1000})
+    assert reply.status == 200, reply.body
+    expected = sorted({*per_contact(PRO, documents("t1", 60)), "c001"} - {"c000"})
+    assert reply.body["members"] == expected and reply.body["count"] == len(expected)
+
+
 def test_the_instant_is_the_requests(api: Api) -> None:
     then = NOW - timedelta(days=40)
     reply = api.post("/rules/count", {"rule": OPENED, "now": "2026-10-13T12:00:00Z"})

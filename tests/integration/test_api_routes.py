@@ -327,3 +327,18 @@ def test_form_encoded_bodies_are_read_as_json(api: Api) -> None:
 def test_unknown_routes_are_404_in_the_error_shape(api: Api) -> None:
     reply = api.get("/nothing/here")
     assert reply.status == 404 and reply.body["message"] == "no such route"
+
+
+def test_estimate_applies_the_manual_lists_as_a_save_would(api: Api) -> None:
+    """Excluded by hand wins over included by hand, which wins over the rule; each
+    condition sized alone gets the same lists."""
+    seed(api)
+    lists = {"include_contacts": ["c1", "c2"], "exclude_contacts": ["c0", "c2"]}
+    body = {"rule": {"and": [PRO, OPENED]}, **lists, "per_condition": True}
+    reply = api.post("/rules/estimate", body)
+    assert reply.status == 200, reply.body
+    # the rule matches c0 alone (pro, opened today), excluded by hand; c2 is listed in both
+    assert reply.body["exact"] and reply.body["estimate"] == 1  # c1, by hand
+    assert [c["estimate"] for c in reply.body["per_condition"]] == [2, 1]  # c1 and c3 (pro); c1
+    bad = api.post("/rules/estimate", {"rule": PRO, "include_contacts": [""]})
+    assert bad.status == 422 and bad.body["errors"][0]["path"] == "/include_contacts/0"
