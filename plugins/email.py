@@ -383,6 +383,97 @@ EMAIL_DEVICE = ConditionType(
 )
 
 
+# --------------------------------------------------------------------------- email_last_open_device
+
+
+class LastOpenDeviceParams(ParamsModel):
+    """The device of the contact's most recent open."""
+
+    device: Device = Field(description="Device class of the last open; 'unknown' is an open without one.")
+    within: Duration | None = Field(
+        default=None,
+        description="The last open must also be in the last duration (default: the last open ever).",
+    )
+
+
+def _compile_last_open_device(p: LastOpenDeviceParams) -> Predicate:
+    opens = _selector("opened", None)
+    on_device = _device_keep(p.device)
+    width = parse_duration(p.within) if p.within else None
+
+    def last_open_device(view: ContactView, now: datetime) -> Result:
+        series = opens.series(view)
+        times = series.times
+
+        def at(moment: datetime) -> bool:
+            upper = bisect_right(times, moment)
+            if not upper:
+                return False
+            latest = times[upper - 1]
+            if width is not None and latest <= moment - width:
+                return False
+            # Opens at the same microsecond are all the last one: any of them on the device is enough.
+            return any(on_device(event) for event in series.events[bisect_left(times, latest):upper])
+
+        # The answer changes only when an open stamped after now arrives, or when the last
+        # open leaves the window; an arrival leaves the window too, so those are the candidates.
+        match = at(now)
+        upper = bisect_right(times, now)
+        arrivals = times[upper:]
+        leaving: list[datetime] = []
+        if width is not None:
+            leaving = [moment + width for moment in times[max(upper - 1, 0):]]
+        return match, first_change(match, merged(arrivals, leaving), at, now)
+
+    return last_open_device
+
+
+def _sql_last_open_device(p: LastOpenDeviceParams) -> SqlForm:
+    """The newest open by NOW (in the window) and the newest of those on the device are at the
+    same microsecond: then one of the opens tied as the last one is on the device."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm, false_if_null, json_at
+    from growthos_segments.kit.sql_email import device_is
+    from growthos_segments.kit.sql_events import EVENT_PROPERTIES, happened, last_at, since
+
+    rows = exp.and_(_rows("opened", None), happened())
+    if p.within:
+        rows = exp.and_(rows, since(parse_duration(p.within)))
+    on_device = exp.and_(rows.copy(), device_is(json_at(("device",), EVENT_PROPERTIES), p.device))
+    aggregates = {"lod_last": last_at(rows), "lod_on": last_at(on_device)}
+    return SqlForm(false_if_null(exp.EQ(this=exp.column("lod_on"), expression=exp.column("lod_last"))),
+                   aggregates)
+
+
+def _describe_last_open_device(p: LastOpenDeviceParams) -> str:
+    window = f" in the last {p.within}" if p.within else ""
+    return f"last email open{window} on {p.device}"
+
+
+EMAIL_LAST_OPEN_DEVICE = ConditionType(
+    name="email_last_open_device",
+    label="Last opened device",
+    description=(
+        "The contact's most recent email open (email.opened at or before now) was on mobile / "
+        "desktop / tablet / unknown; with 'within', that open must also be in the last duration. "
+        "The property 'device' is read as in email_device (ignoring case and surrounding spaces; "
+        "an open without one is on 'unknown'). Opens at the same instant are all the last one: "
+        "any of them on the device is enough. A contact who never opened does not match."
+    ),
+    category=CATEGORY,
+    params=LastOpenDeviceParams,
+    compile=_compile_last_open_device,
+    reads=lambda p: _reads(["opened"], parse_duration(p.within) if p.within else ALL_HISTORY),
+    describe=_describe_last_open_device,
+    bulk_compile=_sql_last_open_device,
+    examples=(
+        {"device": "mobile"},
+        {"device": "desktop", "within": "90d"},
+    ),
+)
+
+
 # --------------------------------------------------------------------------- email_opened_not_clicked
 
 
@@ -869,6 +960,7 @@ CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
     EMAIL_LAST,
     EMAIL_CLICK_URL,
     EMAIL_DEVICE,
+    EMAIL_LAST_OPEN_DEVICE,
     EMAIL_OPENED_NOT_CLICKED,
     EMAIL_OPENED_LAST_SENT,
     EMAIL_OPEN_TIME,

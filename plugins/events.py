@@ -23,14 +23,15 @@ no last occurrence (``include_never`` decides), and no sequence.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Self
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from growthos_segments.core.timeutil import parse_duration
-from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
+from growthos_segments.core.timeutil import parse_duration, zone
+from growthos_segments.kit import ConditionType, ContactView, Event, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_in_window, count_result
 from growthos_segments.kit.occurrences import (
     Occurrence,
@@ -39,9 +40,9 @@ from growthos_segments.kit.occurrences import (
     occurrence_of,
     occurrence_result,
 )
-from growthos_segments.kit.params import Duration, Instant, ParamsModel
-from growthos_segments.kit.rechecks import and_results, first_change, settle
-from growthos_segments.kit.selection import EventRef
+from growthos_segments.kit.params import Duration, Instant, NonNegInt, ParamsModel
+from growthos_segments.kit.rechecks import and_results, first_change, settle, sweep
+from growthos_segments.kit.selection import EventRef, Selector
 from growthos_segments.kit.windows import ALL_HISTORY, Window, start_of
 from growthos_segments.kit.wording import describe_ages, describe_count, describe_window
 from growthos_segments.kit.young import (
@@ -578,12 +579,154 @@ LAST_ACTIVITY = ConditionType(
     ),
 )
 
+# --------------------------------------------------------------------------- active_days
+
+EventName = Annotated[str, Field(min_length=1, max_length=200,
+                                 pattern=r"^[A-Za-z0-9_:\-]+(\.[A-Za-z0-9_:\-]+)*(\.\*)?$")]
+
+
+class ActiveDaysParams(ParamsModel):
+    """On how many distinct calendar days the contact was active in a sliding window."""
+
+    min_days: NonNegInt | None = Field(default=None, description="Active on at least this many days.")
+    max_days: NonNegInt | None = Field(default=None, description="Active on at most this many days.")
+    within: Duration = Field(
+        description="Sliding window: only events in the last duration count (now - d < at <= now).")
+    timezone: Annotated[str, Field(max_length=64)] = Field(
+        default="UTC", description="IANA zone whose calendar days are counted (default UTC).")
+    events: Annotated[list[EventName], Field(min_length=1, max_length=20)] | None = Field(
+        default=None,
+        description="Only these events count as activity ('ns.*': a whole namespace); default: any event.",
+    )
+
+    @model_validator(mode="after")
+    def _days_shape(self) -> Self:
+        if self.min_days is not None and self.max_days is not None and self.min_days > self.max_days:
+            raise ValueError("'min_days' is larger than 'max_days': nothing could match")
+        zone(self.timezone)
+        return self
+
+    def bounds(self) -> Count:
+        """None given means active on at least one day, as a count with no bounds means."""
+        if self.min_days is None and self.max_days is None:
+            return Count(1, None)
+        return Count(self.min_days or 0, self.max_days)
+
+
+def _activity_events(view: ContactView, names: Sequence[str] | None) -> tuple[Event, ...]:
+    if names is None:
+        return view.events()
+    return Selector.make(names).series(view).events
+
+
+def _compile_active_days(p: ActiveDaysParams) -> Predicate:
+    width = parse_duration(p.within)
+    tz = zone(p.timezone)
+    bounds = p.bounds()
+    names = None if p.events is None else tuple(sorted(set(p.events)))
+    key = ("active_days", names, p.timezone)
+
+    def days_of(view: ContactView) -> tuple[list[datetime], list[date]]:
+        def compute() -> tuple[list[datetime], list[date]]:
+            events = _activity_events(view, names)
+            return [e.at for e in events], [e.at.astimezone(tz).date() for e in events]
+
+        return view.memo(key, compute)  # type: ignore[no-any-return]
+
+    def active_days(view: ContactView, now: datetime) -> Result:
+        times, days = days_of(view)
+        first, upper = bisect_right(times, now - width), bisect_right(times, now)
+        seen = Counter(days[first:upper])
+        match = bounds.ok(len(seen))
+        if not seen and upper == len(times):
+            return match, None  # nothing in the window and nothing to come
+
+        def apply(event: int, delta: int) -> None:
+            seen[days[event]] += delta
+            if not seen[days[event]]:
+                del seen[days[event]]
+
+        # A day leaves the count when its last event in the window leaves it, and an event
+        # stamped after now adds its day when it arrives: the sweep walks both in order.
+        return match, sweep(times, range(first, upper), range(upper, len(times)), width, apply,
+                            lambda: bounds.ok(len(seen)), match)
+
+    return active_days
+
+
+def _sql_active_days(p: ActiveDaysParams) -> SqlForm:
+    """Distinct local dates of the rows in the window, as Python's own zone offsets give them
+    (:func:`growthos_segments.kit.sql_email.local_time`): in a zone with daylight saving time,
+    a contact with a counted event outside the years that function converts is left to the
+    per-contact path."""
+    from sqlglot import exp
+
+    from growthos_segments.kit.sql import SqlForm
+    from growthos_segments.kit.sql_email import local_time
+    from growthos_segments.kit.sql_events import count_matches, count_of, in_window, names_match
+
+    rows = in_window(Window(width=parse_duration(p.within)))
+    if p.events is not None:
+        rows = exp.and_(names_match(p.events), rows)
+    local, outside = local_time(p.timezone)
+    day = exp.Case(ifs=[exp.If(this=rows, true=exp.cast(local, exp.DataType.build("DATE")))])
+    aggregates = {"ad_days": exp.Count(this=exp.Distinct(expressions=[day]))}
+    undecided = None
+    if outside is not None:
+        aggregates["ad_outside"] = count_of(exp.and_(rows.copy(), outside))
+        undecided = count_matches(exp.column("ad_outside"), Count(1, None))
+    return SqlForm(count_matches(exp.column("ad_days"), p.bounds()), aggregates, undecided)
+
+
+def _describe_active_days(p: ActiveDaysParams) -> str:
+    bounds = p.bounds()
+    if bounds.hi is None:
+        many = f"at least {bounds.lo}"
+    elif bounds.lo == 0:
+        many = f"at most {bounds.hi}"
+    elif bounds.lo == bounds.hi:
+        many = f"exactly {bounds.lo}"
+    else:
+        many = f"{bounds.lo} to {bounds.hi}"
+    what = "any event" if p.events is None else ", ".join(repr(name) for name in p.events)
+    zone_text = "" if p.timezone == "UTC" else f" ({p.timezone} days)"
+    return f"active ({what}) on {many} distinct days in the last {p.within}{zone_text}"
+
+
+ACTIVE_DAYS = ConditionType(
+    name="active_days",
+    label="Active days",
+    description=(
+        "On how many distinct calendar days (in 'timezone', default UTC) the contact had an "
+        "event in the last duration (now - within < at <= now): 'active on at least 10 of the "
+        "last 30 days' is min_days 10, within 30d (daily/monthly active users). The first day "
+        "of the window counts only if an event falls after the cut. min_days / max_days are "
+        "inclusive (neither: at least one day). Any event counts unless 'events' names the ones "
+        "that do ('ns.*' for a namespace)."
+    ),
+    category=CATEGORY,
+    params=ActiveDaysParams,
+    compile=_compile_active_days,
+    reads=lambda p: Reads(
+        events=frozenset({""}) if p.events is None else Selector.make(p.events).prefixes,
+        lookback=parse_duration(p.within),
+    ),
+    describe=_describe_active_days,
+    bulk_compile=_sql_active_days,
+    examples=(
+        {"min_days": 10, "within": "30d"},
+        {"min_days": 1, "within": "1d", "events": ["app.*"]},
+        {"max_days": 2, "within": "30d", "timezone": "Europe/London", "events": ["session.started"]},
+    ),
+)
+
 CONDITION_TYPES: tuple[ConditionType[Any], ...] = (
     EVENT,
     EVENT_FIRST_LAST,
     EVENT_WITHOUT,
     EVENT_SEQUENCE,
     LAST_ACTIVITY,
+    ACTIVE_DAYS,
 )
 
 

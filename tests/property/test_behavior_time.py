@@ -97,6 +97,7 @@ EXTRA: dict[str, list[dict[str, Any]]] = {
     ],
     "email_click_url": [{"contains": "PRICING", "case_insensitive": True, "within": "15d"}],
     "email_device": [{"device": "unknown", "within": "40d", "max_count": 1}],
+    "email_last_open_device": [{"device": "desktop", "within": "3d"}, {"device": "unknown", "within": "10d"}],
     "email_opened_not_clicked": [{"after_send": "1d", "sent_within": "5d"}],
     "email_opened_last_sent": [{}],
     "email_open_time": [{"hours": [10, 14], "within": "15d"}, {"weekdays": ["mon", "tue", "wed"],
@@ -116,6 +117,8 @@ EXTRA: dict[str, list[dict[str, Any]]] = {
         {"older_than": "3d"},
         {"older_than": "10d", "within": "40d", "include_never": True, "young_contacts": "wait"},
     ],
+    "active_days": [{"max_days": 1, "within": "5d"},
+                    {"min_days": 1, "max_days": 2, "within": "10d", "timezone": "America/New_York"}],
     "event_without": [{"name": "viewed_product", "min_count": 2, "within": "5d",
                        "without": {"name": "cart.added"}}],
     "event_sequence": [
@@ -247,7 +250,8 @@ near_contact_st = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.parametrize("name", ["email_opened_last_sent", "last_activity"])
+@pytest.mark.parametrize("name", ["email_opened_last_sent", "last_activity", "email_last_open_device",
+                                  "active_days"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), contact=near_contact_st)
 def test_stable_and_exact_with_events_still_to_come(name: str, data: st.DataObject,
