@@ -23,6 +23,8 @@ from growthos_segments.core.ports import ContactDocument
 
 __all__ = [
     "MAP_FIELDS",
+    "MAX_CONTACTS",
+    "MAX_EVENTS",
     "ContactPatch",
     "ForgetResult",
     "IngestEvent",
@@ -34,6 +36,11 @@ __all__ = [
     "empty_profile",
     "same",
 ]
+
+MAX_CONTACTS = 100
+"""Contacts one ingestion request upserts at most."""
+MAX_EVENTS = 500
+"""Events one ingestion request appends at most."""
 
 MAP_FIELDS = ("attributes", "custom", "scores", "suppression")
 """The maps a patch merges key by key (``custom`` is ``attributes.custom`` in the profile)."""

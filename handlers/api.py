@@ -8,6 +8,8 @@ A newcomer finds the API in these modules, each small:
   :mod:`growthos_segments.core.api_models`, validated by the resolver), calls one
   method of :class:`growthos_segments.services.audience.Audience` and shapes the
   response;
+- ``api_ingest``: other modules' contacts and events, and forgetting a contact
+  (:class:`growthos_segments.services.ingest.IngestService`);
 - ``api_exact``: exact counts of draft rules and the impact of an edit, from the analytical
   copy (:class:`growthos_segments.services.exact.ExactCounts`);
 - ``api_callers``: the caller's key name and teams, and the team scope of every segment route;
@@ -37,6 +39,7 @@ from growthos_segments.handlers import (
     api_feed,
     api_fields,
     api_history,
+    api_ingest,
     api_management,
     api_membership,
     api_segments,
@@ -51,7 +54,7 @@ __all__ = ["app", "handler", "openapi_document"]
 
 ROUTES = (
     api_catalog, api_fields, api_segments, api_management, api_membership, api_snapshots, api_history,
-    api_feed, api_exact, api_errors,
+    api_feed, api_exact, api_ingest, api_errors,
 )
 """Importing these modules registers the routes and error handlers on ``app``."""
 

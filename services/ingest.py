@@ -38,6 +38,8 @@ from typing import Any, Literal
 from growthos_segments.core.ids import CONTACT_ID_DESCRIPTION, CONTACT_ID_RE
 from growthos_segments.core.ports import ContactDocument
 from growthos_segments.core.ports_ingest import (
+    MAX_CONTACTS,
+    MAX_EVENTS,
     ContactPatch,
     ForgetResult,
     IngestEvent,
@@ -61,8 +63,6 @@ __all__ = [
     "Status",
 ]
 
-MAX_CONTACTS = 100
-MAX_EVENTS = 500
 MAX_KEYS = 200
 """Keys one item may set in one map."""
 MAX_SET_VALUES = 500

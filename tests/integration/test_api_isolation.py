@@ -42,9 +42,15 @@ CONFIRM: dict[tuple[str, str], dict[str, str]] = {
 """The owner changes or archives its segment in use knowingly."""
 
 
+FORGET = ("delete", "/contacts/{contact_id}")
+"""Forgetting is idempotent (200 for a contact the tenant does not have): held by
+:func:`test_ingestion_writes_and_forgets_only_the_callers_contacts` instead of a 404."""
+
+
 def _routes_with_ids() -> list[tuple[str, str]]:
     doc = json.loads(openapi_document())
-    return sorted((method, route) for route, item in doc["paths"].items() for method in item if "{" in route)
+    return sorted((method, route) for route, item in doc["paths"].items() for method in item
+                  if "{" in route and (method, route) != FORGET)
 
 
 @pytest.fixture
@@ -94,6 +100,22 @@ def test_the_covered_routes_are_every_route_with_ids() -> None:
         "/segments/{segment_id}/members/{contact_id}",
         "/contacts/{contact_id}/segments",
     }
+
+
+def test_ingestion_writes_and_forgets_only_the_callers_contacts(api: Api) -> None:
+    owner_profile = api.repos.contacts.get(OWNER, "c0")
+    owner_events = api.repos.events.events(OWNER, "c0")
+    items = [{"contact_id": "c0", "attributes": {"plan": "free", "email": None}, "tags": ["stolen"]}]
+    assert api.post("/contacts", {"items": items}, tenant=OTHER).body["results"][0]["status"] == "created"
+    event = {"event_id": "e0", "contact_id": "c0", "name": "email.opened", "at": "2026-11-21T12:00:00Z"}
+    assert api.post("/events", {"items": [event]}, tenant=OTHER).body["results"][0]["status"] == "created"
+    forgotten = api.call("DELETE", "/contacts/c0", tenant=OTHER)
+    assert forgotten.status == 200 and forgotten.body["found"] is True
+    assert forgotten.body["events_deleted"] == 1  # its own event, not the owner's
+    assert api.call("DELETE", "/contacts/c0", tenant=OTHER).body["found"] is False
+    assert api.repos.contacts.get(OWNER, "c0") == owner_profile
+    assert api.repos.events.events(OWNER, "c0") == owner_events
+    assert api.get("/segments/pro/members/c0", tenant=OWNER).body["member"] is True
 
 
 def test_own_segment_with_another_tenants_contact_or_snapshot_is_404(api: Api) -> None:
