@@ -10,6 +10,7 @@ import pytest
 
 from growthos_segments.infra.memory import MemoryContacts, MemoryIngest
 from growthos_segments.services.ingest import IngestRequestError, IngestService
+from tests.support.memory import memory_realtime
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -123,3 +124,20 @@ def test_forget_refuses_an_id_that_cannot_be_a_contact(service: IngestService) -
     with pytest.raises(IngestRequestError) as refused:
         service.forget_contact("t1", "a#b", now=NOW)
     assert refused.value.pointer == "/contact_id"
+
+
+def test_an_upsert_enters_and_a_forget_exits_with_the_re_checks_cleared() -> None:
+    rt = memory_realtime(NOW)
+    rt.save("buyers", {"event": {"name": "order.completed", "within": "30d"}})
+    rt.save("pro", {"attribute": {"field": "plan", "op": "equals", "value": "pro"}})
+    service = IngestService(MemoryIngest(rt.memory.contacts), retention=timedelta(days=400))
+    service.upsert_contacts("t1", [{"contact_id": "c1", "attributes": {"plan": "pro"}}], now=NOW)
+    service.append_events("t1", [{"event_id": "o1", "contact_id": "c1", "name": "order.completed",
+                                  "at": "2026-11-20T10:00:00Z"}], now=NOW)
+    assert sorted(rt.flush()) == [("ENTER", "t1", "buyers", "c1"), ("ENTER", "t1", "pro", "c1")]
+    assert [r.recheck_at for r in rt.memory.rechecks.for_contact("t1", "c1")] == [
+        datetime(2026, 12, 20, 10, 0, tzinfo=UTC)]
+    assert service.forget_contact("t1", "c1", now=NOW).found
+    assert sorted(rt.flush()) == [("EXIT", "t1", "buyers", "c1"), ("EXIT", "t1", "pro", "c1")]
+    assert [r.recheck_at for r in rt.memory.rechecks.for_contact("t1", "c1")] in ([], [None])
+    assert rt.memory.contacts.load_view("t1", "c1", now=NOW, lookback=None) is None
