@@ -7,14 +7,16 @@ An event is selected by its exact ``name`` (``"viewed_product"``,
 behaves as the operator table in :mod:`growthos_segments.kit.operators` says (false for every
 positive operator, true for the ``not_*`` ones).
 
-``last_activity`` is the one condition here that reads events of every name:
-the contact's "last activity" is its newest event, whatever it is called
-(product events, ``email.*`` including sends, ``order.*``, ``nudge.*``, ...).
-It declares the event prefix ``""`` (every event), so an event of any name
-re-evaluates it, and loads back only as far as its answer needs: "active in the
-last 14 days" needs 14 days; "no activity in the last 60 days, never-active
-contacts included" needs 60 days (an older event and no event at all give the
-same answer); "inactive for 60 days but active at some time" needs all history.
+``last_activity`` reads events of every name: the contact's "last activity" is
+its newest event, whatever it is called (product events, ``email.*`` including
+sends, ``order.*``, ``nudge.*``, ...). It declares the event prefix ``""`` (every
+event), so an event of any name re-evaluates it, and loads back only as far as
+its answer needs: "active in the last 14 days" needs 14 days; "no activity in
+the last 60 days, never-active contacts included" needs 60 days (an older event
+and no event at all give the same answer); "inactive for 60 days but active at
+some time" needs all history. ``active_days`` (distinct calendar days with
+activity in a window) reads every name too unless its ``events`` param names the
+ones that count, and never further back than its window.
 
 Missing data: a contact with no matching events has a count of 0, no first and
 no last occurrence (``include_never`` decides), and no sequence.

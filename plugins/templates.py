@@ -67,6 +67,16 @@ TEMPLATES: tuple[Template, ...] = (
         },
     ),
     Template(
+        id="monthly_active_users",
+        name="Monthly active users",
+        description=(
+            "Active on at least 10 of the last 30 days: an event of any name on 10 distinct "
+            "calendar days (UTC) in the last 30 days."
+        ),
+        category="lifecycle",
+        rule={"active_days": {"min_days": 10, "within": "30d"}},
+    ),
+    Template(
         id="trial_ending_in_3_days",
         name="Trial ending in 3 days",
         description="attributes.trial_ends_at falls within the next 3 days (72 hours).",
@@ -108,6 +118,16 @@ TEMPLATES: tuple[Template, ...] = (
                 {"email_last": {"action": "clicked", "within": "30d"}},
             ]
         },
+    ),
+    Template(
+        id="last_opened_on_mobile",
+        name="Last opened on mobile",
+        description=(
+            "The most recent email open (email.opened) was on a mobile device (its 'device' "
+            "property), whenever it was."
+        ),
+        category="email",
+        rule={"email_last_open_device": {"device": "mobile"}},
     ),
     Template(
         id="opened_but_did_not_click",

@@ -131,3 +131,18 @@ def test_reads_explanation_and_errors() -> None:
         with pytest.raises(RuleValidationError) as caught:
             parse_rule({NAME: params}, HOST)
         assert [e.path for e in caught.value.errors] == [path], params
+
+
+def test_monthly_active_users_template_at_the_edge_of_its_window() -> None:
+    from growthos_segments.plugins import templates
+
+    rule = next(template.rule for template in templates.TEMPLATES if template.id == "monthly_active_users")
+    evaluate = compile_rule(parse_rule(rule, HOST)).evaluate
+    ten = {"contact_id": "ten", "events": [  # Nov 1 to Nov 10, at noon UTC
+        {"name": "app.login", "at": f"2026-11-{day:02d}T12:00:00Z"} for day in range(1, 11)]}
+    nine = {"contact_id": "nine", "events": ten["events"][1:]}
+    now = t("2026-11-11T00:00:00Z")
+    assert evaluate(ContactView(ten), now) == (True, t("2026-12-01T12:00:00Z"))  # Nov 1 leaves
+    assert evaluate(ContactView(ten), t("2026-12-01T12:00:00Z") - US)[0] is True
+    assert evaluate(ContactView(ten), t("2026-12-01T12:00:00Z"))[0] is False
+    assert evaluate(ContactView(nine), now) == (False, None)

@@ -136,3 +136,12 @@ def test_explanation_and_errors() -> None:
         parse_rule({NAME: {"device": "phone", "within": "7 days"}}, HOST)
     paths = {e.path for e in caught.value.errors}
     assert paths == {f"/{NAME}/device", f"/{NAME}/within"}
+
+
+def test_last_opened_on_mobile_template() -> None:
+    from growthos_segments.plugins import templates
+
+    rule = next(template.rule for template in templates.TEMPLATES if template.id == "last_opened_on_mobile")
+    evaluate = compile_rule(parse_rule(rule, HOST)).evaluate
+    assert evaluate(ContactView(OPENS), t("2026-11-15T00:00:00Z")) == (False, t("2026-11-20T07:15:00Z"))
+    assert evaluate(ContactView(OPENS), t("2026-11-20T07:15:00Z")) == (True, None)

@@ -19,7 +19,7 @@ EXPECTED_IDS = {
     "new_signups", "completed_onboarding", "power_users", "engaged", "engaged_or_high_value",
     "click_but_never_convert", "opened_but_did_not_click", "hot_leads", "warm_leads",
     "cold_leads", "promoters", "detractors", "at_risk", "champions", "trial_ending_in_3_days",
-    "free_plan_referrers",
+    "free_plan_referrers", "monthly_active_users", "last_opened_on_mobile",
 }
 
 
