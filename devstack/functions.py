@@ -368,6 +368,8 @@ class Resolver:
     refs: dict[str, Any] = field(default_factory=dict)
     attributes: dict[tuple[str, str], Any] = field(default_factory=dict)
     lazy_attributes: dict[tuple[str, str], Callable[[], Any]] = field(default_factory=dict)
+    conditions: Mapping[str, Any] = field(default_factory=dict)
+    """The template's ``Conditions`` (``Fn::Equals`` only), decided when an ``Fn::If`` asks."""
 
     def resolve(self, value: Any, where: str = "template") -> Any:
         if isinstance(value, Mapping):
@@ -380,12 +382,21 @@ class Resolver:
                     return self.getatt(str(logical_id), str(attribute), where)
                 if key == "Fn::Sub":
                     return self.sub(arg, where)
+                if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
+                    return self.resolve(arg[1] if self.condition(str(arg[0]), where) else arg[2], where)
                 if key.startswith("Fn::"):
                     raise TemplateError(f"{where}: {key} is not supported by the local stack")
             return {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return value
+
+    def condition(self, name: str, where: str) -> bool:
+        declared = self.conditions.get(name)
+        if not isinstance(declared, Mapping) or list(declared) != ["Fn::Equals"]:
+            raise TemplateError(f"{where}: the local stack decides only Fn::Equals conditions, not {name!r}")
+        left, right = (self.resolve(v, f"Conditions.{name}") for v in declared["Fn::Equals"])
+        return bool(left == right)
 
     def ref(self, name: str, where: str) -> Any:
         if name not in self.refs:

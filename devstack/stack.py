@@ -159,7 +159,7 @@ class LocalStack:
             name: LambdaFunction(spec, options.region, stop=self.stop_event)
             for name, spec in self.app.functions.items()
         }
-        self.resolver = Resolver()
+        self.resolver = Resolver(conditions=self.template.get("Conditions") or {})
         self.front: ApiFront | None = None
         self.moto: MotoServer | None = None
         self.settings: Settings | None = None
@@ -287,6 +287,26 @@ class LocalStack:
             self.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
         self._create_queues()
         self.tap_url = tap_bus(self._clients["events"], self._clients["sqs"], bus_name, self.options.prefix)
+        self._create_rules()
+
+    def _create_rules(self) -> None:
+        """Each ``AWS::Events::Rule``: its pattern on its bus, delivering to its queues."""
+        events = self._clients["events"]
+        for logical_id, rule in self._resources("AWS::Events::Rule").items():
+            props = self.resolver.resolve(rule.get("Properties") or {}, f"{logical_id}.Properties")
+            targets = props.get("Targets") or []
+            strange = [t.get("Arn") for t in targets if t.get("Arn") not in self.queue_urls]
+            if "EventPattern" not in props or strange:
+                raise TemplateError(f"{logical_id}: the local stack runs event-pattern rules with queue "
+                                    f"targets only, not {strange or 'a rule without EventPattern'}")
+            name, bus = f"{self.options.prefix}-{logical_id}", str(props.get("EventBusName") or "default")
+            arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
+                                  State=str(props.get("State") or "ENABLED"))["RuleArn"]
+            if targets:
+                events.put_targets(Rule=name, EventBusName=bus,
+                                   Targets=[{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in targets])
+            self.resolver.refs[logical_id] = name
+            self.resolver.attributes[(logical_id, "Arn")] = arn
 
     def _create_queues(self) -> None:
         pending = dict(self._resources("AWS::SQS::Queue"))

@@ -213,6 +213,9 @@ class Settings:
     event_bus_name: str = "default"
     event_source: str = "growthos.segments"
     backfill_queue_url: str | None = None
+    ingest_dead_letter_queue_url: str | None = None
+    """Where bus ingestion sends a message it can never ingest (only its function sets
+    ``INGEST_DEAD_LETTER_QUEUE_URL``)."""
     event_retention: timedelta = timedelta(days=400)
     """Events expire (TTL) this long after they happened; must exceed every lookback."""
     membership_tombstone: timedelta = timedelta(days=7)
@@ -271,6 +274,7 @@ class Settings:
             account_id_endpoint_mode=env.get("AWS_ACCOUNT_ID_ENDPOINT_MODE") or None,
             event_bus_name=env.get("EVENT_BUS_NAME") or "default",
             backfill_queue_url=env.get("BACKFILL_QUEUE_URL") or None,
+            ingest_dead_letter_queue_url=env.get("INGEST_DEAD_LETTER_QUEUE_URL") or None,
             event_retention=timedelta(days=_number(env, "EVENT_RETENTION_DAYS", 400, int)),
             membership_tombstone=timedelta(days=_number(env, "MEMBERSHIP_TOMBSTONE_DAYS", 7, int)),
             segment_cache_seconds=_number(env, "SEGMENT_CACHE_SECONDS", 5.0, float),
@@ -288,6 +292,12 @@ class Settings:
         if not self.backfill_queue_url:
             raise SettingsError(f"BACKFILL_QUEUE_URL is required by the {reader}")
         return self.backfill_queue_url
+
+    def require_ingest_dead_letter_queue(self) -> str:
+        """The URL bus ingestion cannot work without (a refused message would have nowhere to go)."""
+        if not self.ingest_dead_letter_queue_url:
+            raise SettingsError("INGEST_DEAD_LETTER_QUEUE_URL is required by bus ingestion")
+        return self.ingest_dead_letter_queue_url
 
     @classmethod
     def local(

@@ -55,6 +55,8 @@ from typing import Any, Protocol
 
 from growthos_segments.core.ids import CONTACT_ID_RE, TENANT_ID_RE
 from growthos_segments.core.ports_bus import DeadLetters, RejectedMessage
+from growthos_segments.core.ports_ingest import ForgetResult
+from growthos_segments.services.ingest import MAX_CONTACTS, MAX_EVENTS, ItemResult
 
 __all__ = [
     "CONTACT_DELETED",
@@ -82,18 +84,18 @@ RULE_PATTERN: Mapping[str, Any] = {
 
 _SOURCE_RE = re.compile(r"^growthos\.([a-z][a-z0-9_]{0,39})$")
 _KINDS = {CONTACT_UPSERTED: "contact", EVENT_RECORDED: "event", CONTACT_DELETED: "forget"}
-_BATCH = {"contact": 100, "event": 500}
+_BATCH = {"contact": MAX_CONTACTS, "event": MAX_EVENTS}
 """The ingestion service's per-call limits: consecutive items are sent in calls this large."""
 
 
 class Ingestion(Protocol):
-    """What this module calls of :class:`growthos_segments.services.ingest.IngestService`."""
+    """What this module calls of :class:`~growthos_segments.services.ingest.IngestService`."""
 
-    def upsert_contacts(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> Sequence[Any]: ...
+    def upsert_contacts(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[ItemResult]: ...
 
-    def append_events(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> Sequence[Any]: ...
+    def append_events(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[ItemResult]: ...
 
-    def forget_contact(self, tenant_id: str, contact_id: str, *, now: datetime) -> Any: ...
+    def forget_contact(self, tenant_id: str, contact_id: str, *, now: datetime) -> ForgetResult: ...
 
 
 class _Refused(ValueError):
@@ -174,12 +176,12 @@ def _runs(items: list[_Item]) -> list[list[_Item]]:
     return runs
 
 
-def _errors(result: Any, kind: str) -> str:
+def _errors(result: ItemResult, kind: str) -> str:
     """An item result's errors, their pointers moved from the request body to the bus detail."""
     parts = []
     for error in result.errors:
-        pointer = re.sub(r"^/items/\d+", f"/detail/{kind}", str(error["pointer"]))
-        parts.append(f"{pointer}: {error['message']}")
+        pointer = re.sub(r"^/items/\d+", f"/detail/{kind}", error.pointer)
+        parts.append(f"{pointer}: {error.message}")
     return "; ".join(parts) or "refused"
 
 
@@ -213,9 +215,10 @@ class BusIngester:
     def _call(self, run: list[_Item], outcome: BusOutcome) -> None:
         first, now = run[0], self._clock()
         try:
-            if first.kind == "forget":
-                self._ingestion.forget_contact(first.tenant_id, first.item, now=now)
-                results: Sequence[Any] = []
+            if first.kind == "forget":  # a page of events per call: called until none is left
+                while not self._ingestion.forget_contact(first.tenant_id, first.item, now=now).complete:
+                    pass
+                results: list[ItemResult] = []
                 outcome.statuses["forgotten"] = outcome.statuses.get("forgotten", 0) + 1
             elif first.kind == "contact":
                 results = self._ingestion.upsert_contacts(first.tenant_id, [i.item for i in run], now=now)

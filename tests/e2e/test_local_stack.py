@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from growthos_segments.core.segments import SegmentSet
+from growthos_segments.devstack.bus import SEGMENT_EVENTS, subscribe
 from growthos_segments.devstack.demo_data import api_key_for
 from growthos_segments.devstack.functions import load_app
 from growthos_segments.devstack.stack import FILLED_MARKER, READY_MARKER, auth_header
@@ -277,6 +278,40 @@ def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Rea
     assert not any("Traceback" in line for line in watching.stderr), "".join(watching.stderr)
     rules = events.list_rules(EventBusName=f"{PREFIX}-segments")["Rules"]
     assert not [r["Name"] for r in rules if "-tail-" in r["Name"]]  # the tail removed its subscription
+
+
+def test_a_module_publishing_on_the_bus_puts_a_contact_in_a_segment(stack: Ready) -> None:
+    """The path another module takes: PutEvents on the bus -> IngestRule -> IngestQueue ->
+    IngestFunction -> tables -> streams -> evaluator -> Segment Entered on the bus."""
+    settings = Settings.local(PREFIX, endpoint_url=stack.moto)
+    events, sqs = aws.client("events", settings), aws.client("sqs", settings)
+    onboarded = {"tenant_id": ["demo"], "segment_id": ["completed_onboarding"]}
+    entered = subscribe(events, sqs, settings.event_bus_name, f"{PREFIX}-onboarded",
+                        {**SEGMENT_EVENTS, "detail": onboarded})
+    now, contact = datetime.now(UTC), "bus-ada"
+    event = {"event_id": "bus-1", "contact_id": contact, "action": "completed", "at": now.isoformat()}
+    published = [
+        ("growthos.crm", "Contact Upserted", {"contact": {"contact_id": contact, "tags": ["bus"]}}),
+        ("growthos.onboarding", "Event Recorded", {"event": event}),
+        ("growthos.crm", "Contact Upserted", {"contact": {"contact_id": "no-tenant"}, "tenant_id": "a#b"}),
+    ]
+    answer = events.put_events(Entries=[
+        {"Source": source, "DetailType": kind, "Detail": json.dumps({"tenant_id": "demo", **detail}),
+         "EventBusName": settings.event_bus_name} for source, kind, detail in published])
+    assert answer["FailedEntryCount"] == 0
+    deadline, arrived = time.monotonic() + 90, []
+    while not arrived and time.monotonic() < deadline:
+        arrived = sqs.receive_message(QueueUrl=entered.queue_url, WaitTimeSeconds=1).get("Messages", [])
+    entered.close(events, sqs)
+    [message] = arrived
+    detail = json.loads(message["Body"])["detail"]
+    assert (detail["tenant_id"], detail["contact_id"], detail["member"]) == ("demo", contact, True)
+    # Only the refused message is dead-lettered, with its reason: not the engine's own events.
+    dead = sqs.get_queue_url(QueueName=f"{PREFIX}-IngestDeadLetterQueue")["QueueUrl"]
+    refused = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                  MessageAttributeNames=["All"]).get("Messages", [])
+    assert [m["MessageAttributes"]["reason"]["StringValue"] for m in refused] == [
+        "/detail/tenant_id: 'a#b' is not a tenant id"]
 
 
 def test_ctrl_c_stops_the_running_stack_cleanly(stack: Ready) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from growthos_segments.core.ports_bus import RejectedMessage
+from growthos_segments.core.ports_ingest import ForgetResult
+from growthos_segments.infra.memory import MemoryContacts, MemoryIngest
+from growthos_segments.services import ingest
 from growthos_segments.services.bus_ingest import BusIngester
+from growthos_segments.services.ingest import IngestService, ItemResult
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -20,41 +24,41 @@ class Throttled(Exception):
     """What a throttled DynamoDB write looks like to the service (not a ValueError)."""
 
 
-@dataclass
-class Result:
-    index: int
-    id: str | None
-    status: str
-    errors: list[dict[str, str]] = field(default_factory=list)
+class ThrottlingStore(MemoryIngest):
+    """The memory store, whose profile writes of some contacts are throttled."""
 
+    def __init__(self, throttle: set[str]) -> None:
+        super().__init__(MemoryContacts())
+        self.throttle = throttle
 
-@dataclass
-class FakeIngestion:
-    calls: list[tuple[str, str, list[Any]]] = field(default_factory=list)
-    throttle: set[str] = field(default_factory=set)
-    """Contact ids whose write raises :class:`Throttled`."""
-
-    def _results(self, kind: str, tenant_id: str, items: Sequence[Any], key: str) -> list[Result]:
-        self.calls.append((kind, tenant_id, list(items)))
-        if any(isinstance(i, dict) and i.get("contact_id") in self.throttle for i in items):
+    def write_profile(self, tenant_id: str, old: Any, new: Any, *, now: datetime) -> bool:
+        if new["contact_id"] in self.throttle:
             raise Throttled("ProvisionedThroughputExceededException")
-        results = []
-        for index, item in enumerate(items):
-            if "bad" in item:
-                results.append(Result(index, item.get(key), "error",
-                                      [{"pointer": f"/items/{index}/bad", "message": "not allowed"}]))
-            else:
-                results.append(Result(index, item.get(key), "created"))
-        return results
+        return super().write_profile(tenant_id, old, new, now=now)
 
-    def upsert_contacts(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[Result]:
-        return self._results("contacts", tenant_id, items, "contact_id")
 
-    def append_events(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[Result]:
-        return self._results("events", tenant_id, items, "event_id")
+@dataclass
+class Recording:
+    """The ingestion service over the memory store, recording each call it is given."""
 
-    def forget_contact(self, tenant_id: str, contact_id: str, *, now: datetime) -> None:
+    throttle: set[str] = field(default_factory=set)
+    calls: list[tuple[str, str, list[Any]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.store = ThrottlingStore(self.throttle)
+        self.service = IngestService(self.store, retention=timedelta(days=400))
+
+    def upsert_contacts(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[ItemResult]:
+        self.calls.append(("contacts", tenant_id, list(items)))
+        return self.service.upsert_contacts(tenant_id, items, now=now)
+
+    def append_events(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[ItemResult]:
+        self.calls.append(("events", tenant_id, list(items)))
+        return self.service.append_events(tenant_id, items, now=now)
+
+    def forget_contact(self, tenant_id: str, contact_id: str, *, now: datetime) -> ForgetResult:
         self.calls.append(("forget", tenant_id, [contact_id]))
+        return self.service.forget_contact(tenant_id, contact_id, now=now)
 
 
 @dataclass
@@ -85,12 +89,12 @@ def recorded(message_id: str, event: dict[str, Any], source: str = "growthos.ema
     return record(message_id, "Event Recorded", {"tenant_id": "t1", "event": event}, source)
 
 
-def ingester(ingestion: FakeIngestion, dead: ListDeadLetters | None = None) -> BusIngester:
+def ingester(ingestion: Recording, dead: ListDeadLetters | None = None) -> BusIngester:
     return BusIngester(ingestion, dead if dead is not None else ListDeadLetters(), clock=lambda: NOW)
 
 
 def test_consecutive_items_of_one_tenant_and_kind_are_one_call_in_order() -> None:
-    ingestion = FakeIngestion()
+    ingestion = Recording()
     records = [upserted("m1", "c1"), upserted("m2", "c2", attributes={"plan": "pro"}),
                upserted("m3", "c3", tenant_id="t2"),
                recorded("m4", {"event_id": "e1", "contact_id": "c1", "action": "opened",
@@ -109,7 +113,7 @@ def test_consecutive_items_of_one_tenant_and_kind_are_one_call_in_order() -> Non
 
 
 def test_runs_are_cut_at_the_service_limit() -> None:
-    ingestion = FakeIngestion()
+    ingestion = Recording()
     ingester(ingestion).ingest([upserted(f"m{i}", f"c{i}") for i in range(101)])
     assert [len(items) for _, _, items in ingestion.calls] == [100, 1]
 
@@ -122,7 +126,7 @@ def test_runs_are_cut_at_the_service_limit() -> None:
 ])
 def test_event_names_are_namespaced_by_the_publishing_module(event: dict[str, Any], source: str,
                                                               name: str) -> None:
-    ingestion = FakeIngestion()
+    ingestion = Recording()
     ingester(ingestion).ingest([recorded("m1", {"event_id": "e1", "contact_id": "c1", **event}, source)])
     [(_, _, [item])] = ingestion.calls
     assert item["name"] == name
@@ -154,7 +158,7 @@ def test_event_names_are_namespaced_by_the_publishing_module(event: dict[str, An
 ])
 def test_a_message_that_can_never_be_ingested_goes_to_the_dead_letter_queue_at_once(body: str,
                                                                                      reason: str) -> None:
-    ingestion, dead = FakeIngestion(), ListDeadLetters()
+    ingestion, dead = Recording(), ListDeadLetters()
     outcome = ingester(ingestion, dead).ingest([{"messageId": "bad", "body": body}, upserted("ok", "c1")])
     [sent] = dead.sent
     assert (sent.message_id, sent.body) == ("bad", body)
@@ -165,15 +169,22 @@ def test_a_message_that_can_never_be_ingested_goes_to_the_dead_letter_queue_at_o
 
 def test_an_item_the_service_refuses_is_dead_lettered_with_its_pointer_on_the_bus_detail() -> None:
     dead = ListDeadLetters()
-    outcome = ingester(FakeIngestion(), dead).ingest([upserted("m1", "c1"), upserted("m2", "c2", bad=1)])
-    assert [(m.message_id, m.reason) for m in dead.sent] == [("m2", "/detail/contact/bad: not allowed")]
+    outcome = ingester(Recording(), dead).ingest([
+        recorded("m1", {"event_id": "e1", "contact_id": "c1", "name": "opened",
+                        "at": "2026-11-20T09:04:00Z"}),
+        recorded("m2", {"event_id": "e2", "contact_id": "c1", "name": "opened",
+                        "at": "2026-11-20T09:06:00Z"}),
+    ])
+    [(message_id, reason)] = [(m.message_id, m.reason) for m in dead.sent]
+    assert message_id == "m2" and reason.startswith("/detail/event/at: is 0:06:00 in the future"), reason
     assert outcome.statuses == {"created": 1} and outcome.failed == {}
 
 
 def test_a_throttled_write_fails_only_its_own_records_which_come_back() -> None:
-    ingestion = FakeIngestion(throttle={"c2"})
+    ingestion = Recording(throttle={"c2"})
     records = [upserted("m1", "c1", tenant_id="t0"), upserted("m2", "c2"), upserted("m3", "c3"),
-               recorded("m4", {"event_id": "e1", "contact_id": "c1", "action": "opened"})]
+               recorded("m4", {"event_id": "e1", "contact_id": "c1", "action": "opened",
+                               "at": "2026-11-20T08:00:00Z"})]
     outcome = ingester(ingestion).ingest(records)
     assert set(outcome.failed) == {"m2", "m3"}  # the call that raised held both
     assert "ProvisionedThroughputExceededException" in outcome.failed["m2"]
@@ -181,8 +192,8 @@ def test_a_throttled_write_fails_only_its_own_records_which_come_back() -> None:
 
 
 def test_a_whole_call_refusal_is_not_retried() -> None:
-    class Refusing(FakeIngestion):
-        def append_events(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[Result]:
+    class Refusing(Recording):
+        def append_events(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[ItemResult]:
             raise ValueError("too many items")
 
     dead = ListDeadLetters()
@@ -192,6 +203,20 @@ def test_a_whole_call_refusal_is_not_retried() -> None:
 
 
 def test_a_refused_message_the_dead_letter_queue_does_not_take_is_delivered_again() -> None:
-    outcome = ingester(FakeIngestion(), ListDeadLetters(refuse=True)).ingest(
+    outcome = ingester(Recording(), ListDeadLetters(refuse=True)).ingest(
         [{"messageId": "bad", "body": "{"}])
     assert list(outcome.failed) == ["bad"]
+
+
+def test_a_forget_goes_on_until_every_event_of_the_contact_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "FORGET_PAGE", 2)
+    ingestion = Recording()
+    events = [recorded(f"e{i}", {"event_id": f"e{i}", "contact_id": "c1", "action": "opened",
+                                 "at": f"2026-11-20T08:0{i}:00Z"}) for i in range(5)]
+    ingester(ingestion).ingest([upserted("m0", "c1"), *events])
+    assert len(ingestion.store.profiles("t1", ["c1"])) == 1
+    forget = record("m1", "Contact Deleted", {"tenant_id": "t1", "contact_id": "c1"})
+    outcome = ingester(ingestion).ingest([forget])
+    assert outcome.statuses == {"forgotten": 1}
+    assert [kind for kind, _, _ in ingestion.calls].count("forget") == 3  # 2 + 2 + 1 events
+    assert ingestion.store.forget("t1", "c1", max_events=10).events_deleted == 0
