@@ -88,6 +88,41 @@ MIXED = [
 ]
 
 
+PER_TYPE: dict[str, dict[str, Any]] = {
+    "email_device: >= 5 mobile opens in 30d": {
+        "email_device": {"device": "mobile", "min_count": 5, "within": "30d"}},
+    "email_last: last open within 7d": {"email_last": {"action": "opened", "within": "7d"}},
+    "last_activity: within 14d": {"last_activity": {"within": "14d"}},
+    "email_last_open_device: mobile": {"email_last_open_device": {"device": "mobile"}},
+    "email_last_open_device: mobile, within 7d": {
+        "email_last_open_device": {"device": "mobile", "within": "7d"}},
+    "active_days: >= 10 of 30d (UTC, any event)": {"active_days": {"min_days": 10, "within": "30d"}},
+    "active_days: >= 10 of 30d (America/New_York)": {
+        "active_days": {"min_days": 10, "within": "30d", "timezone": "America/New_York"}},
+    "active_days: session.started on >= 3 of 7d": {
+        "active_days": {"min_days": 3, "within": "7d", "events": ["session.started"]}},
+}
+"""One condition each, a few existing ones beside the newer ones, for their cost per contact."""
+PER_TYPE_CONTACTS = 500
+
+
+def per_condition_type(host: Any) -> None:
+    """Each condition alone on a view whose 500 events are already parsed (the parse is shared by
+    every condition of every segment): the condition's own selection and test, CPU time."""
+    docs = [contact_with_events(seed=10_000 + seed) for seed in range(PER_TYPE_CONTACTS)]
+    for label, rule in PER_TYPE.items():
+        segments = SegmentSet(host, [SegmentDefinition("one", rule)])
+        evaluate = segments.segments["one"].evaluate
+        samples, matches = [], 0
+        for doc in docs:
+            view = segments.view(doc)
+            view.events()
+            started = time.process_time_ns()
+            matches += evaluate(view, NOW)[0]
+            samples.append((time.process_time_ns() - started) / 1000)
+        row(f"  {label}", f"{statistics.median(samples):.1f} µs", f"{matches} of {len(docs)} match")
+
+
 def median_over_contacts(first_seed: int, measure: Callable[[dict[str, Any]], Any]) -> tuple[float, int]:
     """Median µs of ``measure(contact)`` over CONTACTS new contacts, and how many returned true."""
     samples = []
@@ -124,6 +159,8 @@ def main() -> None:
     total, _ = median_over_contacts(2 * CONTACTS, lambda doc: mixed.evaluate(mixed.view(doc), NOW))
     row("500-event contact x 100 mixed segments, fresh view", f"{total:.0f} µs")
     row("  per segment", f"{total / 100:.1f} µs", "target ≤ 50 µs")
+    row(f"one condition on a 500-event contact, events parsed ({PER_TYPE_CONTACTS} contacts)", "")
+    per_condition_type(host)
 
 
 if __name__ == "__main__":

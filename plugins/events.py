@@ -615,43 +615,55 @@ class ActiveDaysParams(ParamsModel):
         return Count(self.min_days or 0, self.max_days)
 
 
-def _activity_events(view: ContactView, names: Sequence[str] | None) -> tuple[Event, ...]:
-    if names is None:
-        return view.events()
-    return Selector.make(names).series(view).events
+def _activity(view: ContactView, selector: Selector | None) -> tuple[Sequence[Event], list[datetime]]:
+    """The events that count as activity, oldest first, and their times (every event: shared
+    with ``last_activity``)."""
+    if selector is None:
+        return view.events(), _activity_times(view)
+    series = selector.series(view)
+    return series.events, series.times
 
 
 def _compile_active_days(p: ActiveDaysParams) -> Predicate:
     width = parse_duration(p.within)
     tz = zone(p.timezone)
     bounds = p.bounds()
-    names = None if p.events is None else tuple(sorted(set(p.events)))
-    key = ("active_days", names, p.timezone)
+    selector = None if p.events is None else Selector.make(sorted(set(p.events)))
 
-    def days_of(view: ContactView) -> tuple[list[datetime], list[date]]:
-        def compute() -> tuple[list[datetime], list[date]]:
-            events = _activity_events(view, names)
-            return [e.at for e in events], [e.at.astimezone(tz).date() for e in events]
-
-        return view.memo(key, compute)  # type: ignore[no-any-return]
+    def day(event: Event) -> date:
+        return event.at.astimezone(tz).date()
 
     def active_days(view: ContactView, now: datetime) -> Result:
-        times, days = days_of(view)
+        events, times = _activity(view, selector)
         first, upper = bisect_right(times, now - width), bisect_right(times, now)
-        seen = Counter(days[first:upper])
-        match = bounds.ok(len(seen))
-        if not seen and upper == len(times):
-            return match, None  # nothing in the window and nothing to come
+        if upper < len(times):
+            # Events stamped after now add their day when they arrive and leave with the
+            # window like the others: the sweep walks arrivals and departures in order.
+            days = [day(event) for event in events[first:]]
+            seen = Counter(days[:upper - first])
+            match = bounds.ok(len(seen))
 
-        def apply(event: int, delta: int) -> None:
-            seen[days[event]] += delta
-            if not seen[days[event]]:
-                del seen[days[event]]
+            def apply(event: int, delta: int) -> None:
+                seen[days[event - first]] += delta
+                if not seen[days[event - first]]:
+                    del seen[days[event - first]]
 
-        # A day leaves the count when its last event in the window leaves it, and an event
-        # stamped after now adds its day when it arrives: the sweep walks both in order.
-        return match, sweep(times, range(first, upper), range(upper, len(times)), width, apply,
-                            lambda: bounds.ok(len(seen)), match)
+            return match, sweep(times, range(first, upper), range(upper, len(times)), width, apply,
+                                lambda: bounds.ok(len(seen)), match)
+        last_of_day: dict[date, datetime] = {}
+        for index in range(first, upper):  # oldest first: each day ends up with its last event
+            last_of_day[day(events[index])] = times[index]
+        n = len(last_of_day)
+        # Only departures from here on: a day leaves when its last event leaves the window, so
+        # the count falls by one at each of those instants, in order, and never rises.
+        leaving = sorted(last_of_day.values())
+        if bounds.ok(n):
+            if bounds.lo == 0:
+                return True, None
+            return True, leaving[n - bounds.lo] + width
+        if n < bounds.lo or bounds.hi is None:
+            return False, None
+        return False, leaving[n - bounds.hi - 1] + width
 
     return active_days
 
