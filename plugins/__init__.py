@@ -15,10 +15,12 @@ from growthos_segments.plugins import (
     attributes,
     email,
     events,
+    geo,
     nudges,
     referrals,
     rfm,
     scores,
+    search,
     templates,
 )
 
@@ -30,6 +32,8 @@ BUILTIN_PLUGINS: tuple[ModuleType, ...] = (
     referrals,
     nudges,
     rfm,
+    geo,
+    search,
     templates,
 )
 """Built-in plugin modules, registered in this order."""

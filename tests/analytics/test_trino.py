@@ -44,7 +44,7 @@ AT = datetime(2026, 11, 29, 12, 0, 0, 123457, tzinfo=UTC)
 TRINO_FUNCTIONS = frozenset([
     "abs", "any_match", "all_match", "none_match", "array_agg", "array_distinct", "array_join",
     "array_max", "array_min", "array_position", "array_sort", "arrays_overlap", "at_timezone",
-    "cardinality", "ceil", "ceiling", "coalesce", "concat", "contains", "count", "count_if", "date",
+    "cardinality", "ceil", "ceiling", "coalesce", "concat", "contains", "cos", "count", "count_if", "date",
     "date_add", "date_diff", "date_format", "date_trunc", "day", "day_of_month", "day_of_week",
     "day_of_year", "dow", "doy", "element_at", "filter", "floor", "format_datetime",
     "from_iso8601_date", "from_iso8601_timestamp", "from_iso8601_timestamp_nanos", "from_unixtime",
@@ -52,8 +52,8 @@ TRINO_FUNCTIONS = frozenset([
     "json_array_length", "json_extract", "json_extract_scalar", "json_format", "json_parse",
     "json_size", "least", "length", "lower", "map_keys", "max", "min", "minute", "mod", "month",
     "nullif", "reduce", "regexp_extract", "regexp_like", "regexp_replace", "replace", "reverse",
-    "second", "sequence", "split", "starts_with", "strpos", "substr", "substring", "sum",
-    "to_unixtime", "transform", "truncate", "try", "upper", "week", "year", "year_of_week"
+    "second", "sequence", "sin", "split", "starts_with", "strpos", "substr", "substring", "sum",
+    "to_unixtime", "transform", "translate", "truncate", "try", "upper", "week", "year", "year_of_week"
 ])
 SYNTAX = frozenset([
     "and", "or", "not", "in", "from", "join", "where", "when", "then", "else", "case", "as", "on",
