@@ -10,6 +10,8 @@ A newcomer finds the API in these modules, each small:
   response;
 - ``api_ingest``: other modules' contacts and events, and forgetting a contact
   (:class:`growthos_segments.services.ingest.IngestService`);
+- ``api_imports``: CSV imports (an upload address, a queued job, its report;
+  :class:`growthos_segments.services.csv_import_jobs.ImportJobs`);
 - ``api_exact``: exact counts of draft rules and the impact of an edit, from the analytical
   copy (:class:`growthos_segments.services.exact.ExactCounts`);
 - ``api_callers``: the caller's key name and teams, and the team scope of every segment route;
@@ -39,6 +41,7 @@ from growthos_segments.handlers import (
     api_feed,
     api_fields,
     api_history,
+    api_imports,
     api_ingest,
     api_management,
     api_membership,
@@ -54,7 +57,7 @@ __all__ = ["app", "handler", "openapi_document"]
 
 ROUTES = (
     api_catalog, api_fields, api_segments, api_management, api_membership, api_snapshots, api_history,
-    api_feed, api_exact, api_ingest, api_errors,
+    api_feed, api_exact, api_ingest, api_imports, api_errors,
 )
 """Importing these modules registers the routes and error handlers on ``app``."""
 

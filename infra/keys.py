@@ -29,6 +29,7 @@ backfill progress       ``T#S`` (counter_pk)         ``backfill#<version:010>#NN
                                                      ``backfill#<version:010>#queued``
 tenant context          ``T#_tenant``                ``context``
 contact counter shard   ``T#_tenant``                ``contacts#NN``
+CSV import job          ``T#_tenant``                ``import#<import_id>``
 audience snapshot       ``T#S`` (snapshot_pk)        ``H#<snapshot_id>`` (header),
                                                      ``C#<snapshot_id>#NNNNNN`` (ids)
 ======================  ===========================  ===============================
@@ -94,6 +95,7 @@ __all__ = [
     "event_sk",
     "event_sk_floor",
     "expires_at",
+    "import_job_key",
     "membership_contact_key",
     "membership_pk",
     "recheck_due_pk",
@@ -143,6 +145,7 @@ for heat), while a sample of up to a quarter of a tenant is still one Query."""
 BACKFILL_PREFIX = "backfill"
 
 _SEP = "#"
+IMPORT_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 
 
 class InvalidKeyError(ValueError):
@@ -390,6 +393,14 @@ def tenant_context_key(tenant_id: str) -> tuple[str, str]:
     the counters table, next to the other derived per-tenant data. ``_tenant`` cannot
     be a segment id (they start with a letter or digit), so it never meets a counter."""
     return tenant_prefix(tenant_id) + "_tenant", "context"
+
+
+def import_job_key(tenant_id: str, import_id: str) -> tuple[str, str]:
+    """``(pk, sk)`` of a CSV import job, beside the tenant context (import ids are
+    32 hex digits, so they never hold the separator)."""
+    if not IMPORT_ID_RE.match(import_id):
+        raise InvalidKeyError(f"import_id {import_id!r} is not 32 hex digits")
+    return tenant_prefix(tenant_id) + "_tenant", f"import#{import_id}"
 
 
 # --- samples (size estimates) -----------------------------------------------

@@ -163,6 +163,21 @@ def install(repos: Repositories, clock: Callable[[], datetime], patch: Any) -> A
     return api
 
 
+def install_imports(repos: Repositories, patch: Any) -> str:
+    """The CSV imports' bucket and queue on moto, named in the environment as the template
+    names them for the API function; returns the queue's URL."""
+    from growthos_segments.infra import aws
+
+    aws.client("s3", repos.settings).create_bucket(Bucket=IMPORTS_BUCKET)
+    queue = aws.client("sqs", repos.settings).create_queue(QueueName=IMPORTS_BUCKET)["QueueUrl"]
+    patch.setenv("IMPORTS_BUCKET", IMPORTS_BUCKET)
+    patch.setenv("IMPORT_QUEUE_URL", queue)
+    return str(queue)
+
+
+IMPORTS_BUCKET = "it-imports"
+
+
 def local_front(
     functions: dict[str, LambdaFunction] | None = None,
     *,

@@ -40,7 +40,7 @@ from schemathesis.engine import Status, StopReason, events, from_schema
 
 from growthos_segments.handlers.api import openapi_document
 from growthos_segments.infra.repos import Repositories
-from tests.integration.api_support import PRO, install, local_front, reset_authorizer
+from tests.integration.api_support import PRO, install, install_imports, local_front, reset_authorizer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KEY = "schemathesis-key"
@@ -98,6 +98,7 @@ def config(base_url: str) -> SchemathesisConfig:
 
 def test_schemathesis_finds_no_failure(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> None:
     api = install(repos, lambda: NOW, monkeypatch)
+    install_imports(repos, monkeypatch)
     reset_authorizer(monkeypatch, f"{KEY}=t1")
     counter = itertools.count()
     monkeypatch.setattr(secrets, "token_hex", lambda n=32: f"{next(counter):0{2 * n}x}")
