@@ -9,15 +9,15 @@ DuckDB's. Every random choice is a hash of (seed, row, purpose), so the same
 arguments give the same rows.
 
 The shapes follow ``devstack/demo_data.py`` (personas from dormant to power user,
-plans, countries, sign-ups skewed recent, tags, lists, suppression, lead /
-engagement / NPS scores, the custom fields ``lead_score`` and ``customer_ltv``)
-and the plugins' event vocabulary: ``email.*`` with ``campaign_id`` and
-``device``, ``product.viewed`` in bursts, ``cart.added``, ``order.completed``
-with ``amount``, ``session.started``, ``feature_used``, ``nudge.*``,
-``referral.*``. Event times lean towards ``now`` (activity is recent more often
-than not) and never precede the contact's ``created_at``. Unlike the demo data,
-``customer_ltv`` counts plan months only, not orders. Events are written sorted
-by name, then time, as every base events file of the copy is
+plans, countries, cities with coordinates near their centres, sign-ups skewed
+recent, tags, lists, suppression, lead / engagement / NPS scores, the custom fields
+``lead_score`` and ``customer_ltv``) and the plugins' event vocabulary: ``email.*``
+with ``campaign_id`` and ``device``, ``product.viewed`` in bursts, ``cart.added``,
+``order.completed`` with ``amount``, ``session.started``, ``feature_used``,
+``nudge.*``, ``referral.*``. Event times lean towards ``now`` (activity is recent
+more often than not) and never precede the contact's ``created_at``. Unlike the demo
+data, ``customer_ltv`` counts plan months only, not orders. Events are written
+sorted by name, then time, as every base events file of the copy is
 (:data:`growthos_segments.analytics.parquet.EVENTS_ORDER`).
 """
 
@@ -85,16 +85,27 @@ FROM r
 """
 
 _COUNTRIES = """
-[{'code': 'GB', 'tz': 'Europe/London', 'cities': ['London', 'Manchester', 'Leeds', 'Bristol']},
- {'code': 'US', 'tz': 'America/New_York', 'cities': ['New York', 'Austin', 'Seattle', 'Chicago']},
- {'code': 'DE', 'tz': 'Europe/Berlin', 'cities': ['Berlin', 'Munich', 'Hamburg']},
- {'code': 'FR', 'tz': 'Europe/Paris', 'cities': ['Paris', 'Lyon']},
- {'code': 'IE', 'tz': 'Europe/Dublin', 'cities': ['Dublin', 'Cork']},
- {'code': 'NL', 'tz': 'Europe/Amsterdam', 'cities': ['Amsterdam', 'Utrecht']},
- {'code': 'CA', 'tz': 'America/Toronto', 'cities': ['Toronto', 'Vancouver']},
- {'code': 'AU', 'tz': 'Australia/Sydney', 'cities': ['Sydney', 'Melbourne']},
- {'code': 'ES', 'tz': 'Europe/Madrid', 'cities': ['Madrid', 'Barcelona']}][country_no]
+[{'code': 'GB', 'tz': 'Europe/London', 'cities': ['London', 'Manchester', 'Leeds', 'Bristol'],
+  'lats': [51.5074, 53.4808, 53.8008, 51.4545], 'lons': [-0.1278, -2.2426, -1.5491, -2.5879]},
+ {'code': 'US', 'tz': 'America/New_York', 'cities': ['New York', 'Austin', 'Seattle', 'Chicago'],
+  'lats': [40.7128, 30.2672, 47.6062, 41.8781], 'lons': [-74.006, -97.7431, -122.3321, -87.6298]},
+ {'code': 'DE', 'tz': 'Europe/Berlin', 'cities': ['Berlin', 'Munich', 'Hamburg'],
+  'lats': [52.52, 48.1351, 53.5511], 'lons': [13.405, 11.582, 9.9937]},
+ {'code': 'FR', 'tz': 'Europe/Paris', 'cities': ['Paris', 'Lyon'],
+  'lats': [48.8566, 45.764], 'lons': [2.3522, 4.8357]},
+ {'code': 'IE', 'tz': 'Europe/Dublin', 'cities': ['Dublin', 'Cork'],
+  'lats': [53.3498, 51.8985], 'lons': [-6.2603, -8.4756]},
+ {'code': 'NL', 'tz': 'Europe/Amsterdam', 'cities': ['Amsterdam', 'Utrecht'],
+  'lats': [52.3676, 52.0907], 'lons': [4.9041, 5.1214]},
+ {'code': 'CA', 'tz': 'America/Toronto', 'cities': ['Toronto', 'Vancouver'],
+  'lats': [43.6532, 49.2827], 'lons': [-79.3832, -123.1207]},
+ {'code': 'AU', 'tz': 'Australia/Sydney', 'cities': ['Sydney', 'Melbourne'],
+  'lats': [-33.8688, -37.8136], 'lons': [151.2093, 144.9631]},
+ {'code': 'ES', 'tz': 'Europe/Madrid', 'cities': ['Madrid', 'Barcelona'],
+  'lats': [40.4168, 41.3874], 'lons': [-3.7038, 2.1686]}][country_no]
 """
+"""Countries with their cities and the cities' centres (``lats`` / ``lons`` in the cities' order,
+so ``pick`` with the city's purpose picks the city's own centre)."""
 
 _CONTACT_ROWS = f"""
 WITH p AS (
@@ -120,6 +131,8 @@ SELECT
             'first_name', first_name,
             'last_name', last_name,
             'city', pick(place.cities, i, 'city'),
+            'latitude', round(pick(place.lats, i, 'city') + (u(i, 'latitude') - 0.5) * 0.28, 4),
+            'longitude', round(pick(place.lons, i, 'city') + (u(i, 'longitude') - 0.5) * 0.28, 4),
             'country', place.code,
             'timezone', place.tz,
             'plan', plan,

@@ -16,7 +16,10 @@ as a CRM import would bring it: the contact's ``scores.lead``), and a few percen
 contacts are heavy email readers (several opens in the last month and many
 clicks, some converted), so "engaged", "engaged or high value" and "click but
 never converted" have members and near misses. Both draw on their own random
-streams, so the rest of the data is the same as without them.
+streams, so the rest of the data is the same as without them. Every contact also
+has ``latitude`` and ``longitude`` (decimal degrees): its city's centre moved by
+up to 0.14 degrees each way (under 20 km), derived from its number rather than drawn, so the other random
+choices are unchanged; "within 50 km of Berlin" finds the Berlin contacts.
 
 Writing goes through the DynamoDB layer in batches (``BatchWriteItem``, 25 items
 per request): moto costs about a millisecond per item, which is what bounds how
@@ -130,6 +133,17 @@ _COUNTRIES: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
     ("AU", ("Sydney", "Melbourne"), "Australia/Sydney", 0.05),
     ("ES", ("Madrid", "Barcelona"), "Europe/Madrid", 0.05),
 )
+_CITY_CENTRES: dict[str, tuple[float, float]] = {
+    "London": (51.5074, -0.1278), "Manchester": (53.4808, -2.2426), "Leeds": (53.8008, -1.5491),
+    "Bristol": (51.4545, -2.5879), "New York": (40.7128, -74.006), "Austin": (30.2672, -97.7431),
+    "Seattle": (47.6062, -122.3321), "Chicago": (41.8781, -87.6298), "Berlin": (52.52, 13.405),
+    "Munich": (48.1351, 11.582), "Hamburg": (53.5511, 9.9937), "Paris": (48.8566, 2.3522),
+    "Lyon": (45.764, 4.8357), "Dublin": (53.3498, -6.2603), "Cork": (51.8985, -8.4756),
+    "Amsterdam": (52.3676, 4.9041), "Utrecht": (52.0907, 5.1214), "Toronto": (43.6532, -79.3832),
+    "Vancouver": (49.2827, -123.1207), "Sydney": (-33.8688, 151.2093), "Melbourne": (-37.8136, 144.9631),
+    "Madrid": (40.4168, -3.7038), "Barcelona": (41.3874, 2.1686),
+}
+"""City centres (decimal degrees) the demo contacts' coordinates scatter around."""
 _PLANS = (("free", 0.55), ("starter", 0.25), ("pro", 0.15), ("enterprise", 0.05))
 _INTERESTS = ("automation", "analytics", "email", "referrals", "integrations", "mobile")
 _FEATURES = ("export", "api", "segments", "dashboards", "automations")
@@ -197,6 +211,14 @@ def generate(tenant_id: str, contacts: int, *, now: datetime, seed: int = 7) -> 
     return data
 
 
+def _coordinates(city: str, number: int) -> dict[str, float]:
+    """Near the city's centre, by up to 0.14 degrees each way (under 20 km), from the contact's
+    number (no draw from the random stream)."""
+    lat, lon = _CITY_CENTRES[city]
+    spread = ((number * 7919) % 1001 / 1000 - 0.5, (number * 104729) % 997 / 996 - 0.5)
+    return {"latitude": round(lat + spread[0] * 0.28, 4), "longitude": round(lon + spread[1] * 0.28, 4)}
+
+
 def _contact(
     rng: random.Random, tenant_id: str, contact_id: str, number: int, now: datetime
 ) -> tuple[dict[str, Any], str]:
@@ -213,11 +235,14 @@ def _contact(
         custom["seats"] = rng.choice((1, 3, 5, 10, 25, 50, 120))
         custom["company"] = f"{last} {rng.choice(('Labs', 'GmbH', 'Ltd', 'Inc', 'Studio'))}"
     custom["plan_type"] = "premium" if plan in ("pro", "enterprise") else "standard"
+    domain = rng.choice(_DOMAINS)
+    city = rng.choice(cities)  # drawn after the domain, as always
     attributes: dict[str, Any] = {
-        "email": f"{local}{number}@{rng.choice(_DOMAINS)}",
+        "email": f"{local}{number}@{domain}",
         "first_name": first,
         "last_name": last,
-        "city": rng.choice(cities),
+        "city": city,
+        **_coordinates(city, number),
         "country": country,
         "timezone": timezone,
         "plan": plan,

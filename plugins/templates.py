@@ -221,6 +221,28 @@ TEMPLATES: tuple[Template, ...] = (
         rule={"rfm_tier": {"tier": "champions"}},
     ),
     Template(
+        id="within_50_km_of_berlin",
+        name="Within 50 km of Berlin",
+        description=(
+            "attributes.latitude / attributes.longitude within 50 km (great-circle) of Berlin's "
+            "centre (52.52 N, 13.405 E); change the point and the radius to your market. "
+            "Contacts without coordinates are not included."
+        ),
+        category="location",
+        rule={"geo_radius": {"latitude": 52.52, "longitude": 13.405, "radius_km": 50}},
+    ),
+    Template(
+        id="mentions_acme",
+        name="Search: contacts mentioning 'acme'",
+        description=(
+            "'acme' in the name, e-mail or company fields (attributes name, first_name, "
+            "last_name, email, company, custom.company), ignoring case and accents; change the "
+            "words to search for."
+        ),
+        category="search",
+        rule={"search": {"q": "acme"}},
+    ),
+    Template(
         id="free_plan_referrers",
         name="Free-plan users who referred a friend",
         description="attributes.plan is 'free' and the contact has invited at least one friend.",

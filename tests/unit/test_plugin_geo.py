@@ -147,3 +147,18 @@ def test_bad_params_are_located(params: dict[str, Any], where: str) -> None:
     with pytest.raises(RuleValidationError) as caught:
         parse_rule({"geo_radius": params}, HOST)
     assert [e.path for e in caught.value.errors] == [where]
+
+
+def test_the_berlin_template_finds_the_berlin_demo_contacts() -> None:
+    from growthos_segments.devstack.demo_data import generate
+    from growthos_segments.plugins import default_host
+
+    host = default_host(load_entry_points=False)
+    condition = host.condition_types["geo_radius"]
+    rule = host.templates["within_50_km_of_berlin"].rule["geo_radius"]
+    predicate = condition.compile(condition.params.model_validate(rule))
+    contacts = generate("demo", 400, now=NOW).contacts
+    members = {c["contact_id"] for c in contacts if predicate(ContactView(c), NOW)[0]}
+    berliners = {c["contact_id"] for c in contacts if c["attributes"]["city"] == "Berlin"}
+    assert members == berliners  # the nearest other demo city, Hamburg, is 255 km away
+    assert 0 < len(members) < len(contacts)

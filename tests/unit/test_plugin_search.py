@@ -119,3 +119,18 @@ def test_bad_params_are_located(params: dict[str, Any], where: str, says: str) -
 def test_fold_is_the_documented_normalisation() -> None:
     assert search.fold("Ǆemal ĲSSEL Ærø") == "dzemal ijssel ærø"
     assert search.fold("plain ASCII") == "plain ascii"
+
+
+def test_the_acme_template_finds_the_demo_contacts_at_acme() -> None:
+    from growthos_segments.devstack.demo_data import generate
+    from growthos_segments.plugins import default_host
+
+    host = default_host(load_entry_points=False)
+    condition = host.condition_types["search"]
+    params = condition.params.model_validate(host.templates["mentions_acme"].rule["search"])
+    predicate = condition.compile(params)
+    contacts = generate("demo", 400, now=NOW).contacts
+    members = {c["contact_id"] for c in contacts if predicate(ContactView(c), NOW)[0]}
+    at_acme = {c["contact_id"] for c in contacts if c["attributes"]["email"].endswith("@acme.io")}
+    assert members == at_acme  # no demo name or company says acme
+    assert 0 < len(members) < len(contacts)

@@ -20,6 +20,7 @@ EXPECTED_IDS = {
     "click_but_never_convert", "opened_but_did_not_click", "hot_leads", "warm_leads",
     "cold_leads", "promoters", "detractors", "at_risk", "champions", "trial_ending_in_3_days",
     "free_plan_referrers", "monthly_active_users", "last_opened_on_mobile",
+    "within_50_km_of_berlin", "mentions_acme",
 }
 
 
