@@ -1,11 +1,12 @@
-"""Analytical copy: five rules at 1M contacts, compiled by the engine and hand-written, same data, same run.
+"""Analytical copy: seven rules at 1M contacts, compiled by the engine and hand-written, same data, same run.
 
 A synthetic tenant (``growthos_segments.analytics.generate``: about ten events a
 contact over 120 days) is written to a temporary folder (:mod:`benchmarks.tenants`,
 shared with ``bench_backfill_sql``) at each size of ``BENCH_ANALYTICS_CONTACTS``
 (comma-separated; default 1,000,000; 4,000,000 adds minutes of generation and
 queries, so it is an option). For each of the
-issue's five representative rules, in a fresh process each (so its peak
+issue's five representative rules and two single conditions (active days, the device of the
+last open), in a fresh process each (so its peak
 resident memory, Linux's VmHWM reset when the process starts, is its own):
 
 - hand-written DuckDB SQL over the copy's ``contacts`` and ``events`` views (the
@@ -59,6 +60,8 @@ HOT_BUYER = {"and": [{"score_band": {"band": "hot"}},
 BROWSED = {"event_without": {"name": "product.viewed", "min_count": 3, "within": "48h",
                              "without": {"name": "order.completed"}}}
 NESTED = {"or": [{"and": [ATTRIBUTE, OPENED]}, {"and": [HOT_BUYER, {"!": BROWSED}]}]}
+ACTIVE_DAYS = {"active_days": {"min_days": 3, "within": "30d"}}
+LAST_OPEN_MOBILE = {"email_last_open_device": {"device": "mobile"}}
 
 
 
@@ -112,6 +115,18 @@ SQL: dict[str, tuple[dict[str, Any], str]] = {
                AND json_type({_COUNTRY}) = 'VARCHAR' AND coalesce(opened_30d, 0) >= 3)
            OR ({_hot(_LEAD)} AND coalesce(orders_90d, 0) >= 1
                AND NOT (coalesce(views_48h, 0) >= 3 AND coalesce(orders_48h, 0) = 0))"""),
+    # Two conditions beside the five rules, for their SQL cost: distinct UTC days with an event,
+    # and the device of the newest open (the generator writes devices in lower case, unpadded).
+    "active on >= 3 of the last 30 days": (ACTIVE_DAYS, """
+        SELECT contact_id FROM events
+        WHERE "at" > $now - INTERVAL 720 HOUR AND "at" <= $now
+          AND contact_id IN (SELECT contact_id FROM contacts)
+        GROUP BY contact_id HAVING count(DISTINCT ("at" AT TIME ZONE 'UTC')::DATE) >= 3"""),
+    "last open on mobile": (LAST_OPEN_MOBILE, """
+        SELECT contact_id FROM events
+        WHERE name = 'email.opened' AND "at" <= $now AND contact_id IN (SELECT contact_id FROM contacts)
+        GROUP BY contact_id
+        HAVING max("at") FILTER (WHERE properties->>'device' = 'mobile') = max("at")"""),
 }
 
 
