@@ -695,16 +695,17 @@ def _sql_active_days(p: ActiveDaysParams) -> SqlForm:
 def _describe_active_days(p: ActiveDaysParams) -> str:
     bounds = p.bounds()
     if bounds.hi is None:
-        many = f"at least {bounds.lo}"
+        many, last = f"at least {bounds.lo}", bounds.lo
     elif bounds.lo == 0:
-        many = f"at most {bounds.hi}"
+        many, last = f"at most {bounds.hi}", bounds.hi
     elif bounds.lo == bounds.hi:
-        many = f"exactly {bounds.lo}"
+        many, last = f"exactly {bounds.lo}", bounds.lo
     else:
-        many = f"{bounds.lo} to {bounds.hi}"
+        many, last = f"{bounds.lo} to {bounds.hi}", bounds.hi
     what = "any event" if p.events is None else ", ".join(repr(name) for name in p.events)
     zone_text = "" if p.timezone == "UTC" else f" ({p.timezone} days)"
-    return f"active ({what}) on {many} distinct days in the last {p.within}{zone_text}"
+    days = "day" if last == 1 else "days"
+    return f"active ({what}) on {many} distinct {days} in the last {p.within}{zone_text}"
 
 
 ACTIVE_DAYS = ConditionType(

@@ -121,6 +121,15 @@ def test_reads_explanation_and_errors() -> None:
     assert trace["match"] is True and trace["recheck_at"] == "2026-11-08T06:30:00Z"
     assert trace["description"] == (
         "active (any event) on at least 3 distinct days in the last 7d (America/Vancouver days)")
+    wording = {
+        "active ('app.*') on at least 1 distinct day in the last 7d": {"events": ["app.*"]},
+        "active (any event) on at most 0 distinct days in the last 7d": {"max_days": 0},
+        "active (any event) on exactly 2 distinct days in the last 7d": {"min_days": 2, "max_days": 2},
+        "active (any event) on 1 to 3 distinct days in the last 7d": {"min_days": 1, "max_days": 3},
+    }
+    for text, params in wording.items():
+        assert condition.describe is not None
+        assert condition.describe(condition.params.model_validate({**params, "within": "7d"})) == text
     for params, path in (
         ({"min_days": 3, "max_days": 2, "within": "7d"}, f"/{NAME}"),
         ({"min_days": 1, "within": "7d", "timezone": "Mars/Olympus"}, f"/{NAME}"),
