@@ -124,6 +124,16 @@ def _nested_getter(parts: tuple[str, ...]) -> Callable[[ContactView], Any]:
     return lambda view: resolve_path(view.attributes, parts)
 
 
+def attribute_getter(field: str) -> Callable[[ContactView], Any]:
+    """The cheapest lookup of a validated path under ``attributes`` (``MISSING`` where it
+    is absent), for other conditions reading attribute paths."""
+    parts = tuple(field.split("."))
+    if len(parts) == 1:
+        (key,) = parts
+        return lambda view: view.attributes.get(key, MISSING)
+    return _nested_getter(parts)
+
+
 def _compile_attribute(params: RootModel[Any]) -> Predicate:
     test = params.root
     fn = compile_value_test(test)

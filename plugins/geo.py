@@ -40,10 +40,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, PlainValidator, StrictBool, WithJsonSchema
 
 from growthos_segments.core.values import plain_number
-from growthos_segments.core.view import resolve_path
 from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.params import ParamsModel
-from growthos_segments.plugins.attributes import AttributePath
+from growthos_segments.plugins.attributes import AttributePath, attribute_getter
 
 if TYPE_CHECKING:
     from growthos_segments.kit.sql import SqlForm
@@ -130,14 +129,17 @@ class Centre:
         return cls(phi, longitude * DEGREE, math.cos(phi))
 
 
+_sin, _cos = math.sin, math.cos
+
+
 def haversine_a(lat: float, lon: float, centre: Centre) -> float:
     """The haversine ``a`` between (lat, lon) in degrees and ``centre``; the SQL form
     (:func:`growthos_segments.kit.sql_geo.radius_form`) spells exactly these operations
     in this order."""
     phi = lat * DEGREE
-    s1 = math.sin((phi - centre.phi) / 2)
-    s2 = math.sin((lon * DEGREE - centre.lam) / 2)
-    return s1 * s1 + centre.cos_phi * math.cos(phi) * s2 * s2
+    s1 = _sin((phi - centre.phi) / 2)
+    s2 = _sin((lon * DEGREE - centre.lam) / 2)
+    return s1 * s1 + centre.cos_phi * _cos(phi) * s2 * s2
 
 
 def bound(radius_km: float) -> float:
@@ -150,14 +152,16 @@ def _compile(params: GeoRadiusParams) -> Predicate:
     centre = Centre.of(params.latitude, params.longitude)
     limit = bound(params.radius_km)
     inside = params.inside
-    lat_path = tuple(params.latitude_field.split("."))
-    lon_path = tuple(params.longitude_field.split("."))
+    get_lat = attribute_getter(params.latitude_field)
+    get_lon = attribute_getter(params.longitude_field)
 
     def geo_radius(view: ContactView, now: datetime) -> Result:
-        lat = _degrees(resolve_path(view.attributes, lat_path), 90)
-        lon = _degrees(resolve_path(view.attributes, lon_path), 180)
-        if lat is None or lon is None:
-            return False, None
+        lat, lon = get_lat(view), get_lon(view)
+        # Two floats in range is the common case: the general reading only for the rest.
+        if not (type(lat) is float and type(lon) is float and -90 <= lat <= 90 and -180 <= lon <= 180):
+            lat, lon = _degrees(lat, 90), _degrees(lon, 180)
+            if lat is None or lon is None:
+                return False, None
         return (haversine_a(lat, lon, centre) <= limit) is inside, None
 
     return geo_radius

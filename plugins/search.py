@@ -35,19 +35,20 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, StrictStr, field_validator
 
-from growthos_segments.core.view import resolve_path
 from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.params import ParamsModel
-from growthos_segments.plugins.attributes import AttributePath
+from growthos_segments.plugins.attributes import AttributePath, attribute_getter
 
 if TYPE_CHECKING:
     from growthos_segments.kit.sql import SqlForm
 
-__all__ = ["DEFAULT_FIELDS", "REPERTOIRE", "SEARCH", "SEVERAL_ALLOWED", "fold", "folding_table"]
+__all__ = [
+    "DEFAULT_FIELDS", "REPERTOIRE", "SEARCH", "SEVERAL_ALLOWED", "fold", "fold_character", "folding_table",
+]
 
 DEFAULT_FIELDS: tuple[str, ...] = (
     "name", "first_name", "last_name", "email", "company", "custom.company",
@@ -63,15 +64,34 @@ REPERTOIRE: tuple[tuple[int, int], ...] = ((0x00A0, 0x04FF), (0x1E00, 0x1EFF), (
 marks, Greek, Cyrillic, Latin Extended Additional (Vietnamese), general punctuation."""
 
 
-def fold(text: str) -> str:
-    """``text`` as search compares it: NFKD, combining marks removed, case-folded.
+def fold_character(char: str) -> str:
+    """One character as search compares it: NFKD, combining marks removed, case-folded."""
+    decomposed = unicodedata.normalize("NFKD", char)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
-    Character by character (decomposition and case folding map each character on its
-    own, and the reordering NFKD does only moves the marks removed here), which is
-    what lets the SQL form fold with a per-character table."""
+
+class _Folded(dict[int, str]):
+    """Code point -> its folded text, filled as characters are first seen (``str.translate``
+    calls ``__missing__`` for a code point not yet in it)."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = fold_character(chr(code))
+        return folded
+
+
+_FOLDED = _Folded()
+
+
+def fold(text: str) -> str:
+    """``text`` as search compares it: :func:`fold_character` of each of its characters.
+
+    The same as folding the whole text (decomposition and case folding map each
+    character on its own, and the reordering NFKD does only moves the marks removed
+    here), which is what lets the per-contact path fold by a table of the characters
+    seen so far and the SQL form by a table of its repertoire."""
     if text.isascii():
         return text.lower()
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+    return text.translate(_FOLDED)
 
 
 SEVERAL_ALLOWED = frozenset("ßẞ")
@@ -132,21 +152,25 @@ _LISTS = (list, tuple, set, frozenset)
 """What holds a list here: a JSON array, or a DynamoDB string set not yet made a list."""
 
 
-def _texts(value: Any) -> list[str]:
-    if type(value) is str:
-        return [value]
-    if isinstance(value, _LISTS):
-        return [item for item in value if type(item) is str]
-    return []
-
-
 def _compile(params: SearchParams) -> Predicate:
     words = _words(params.q)
-    paths = [tuple(field.split(".")) for field in params.fields]
+    getters = [attribute_getter(field) for field in params.fields]
 
     def search(view: ContactView, now: datetime) -> Result:
-        texts = [fold(text) for path in paths for text in _texts(resolve_path(view.attributes, path))]
-        return all(any(word in text for text in texts) for word in words), None
+        texts: list[str] = []
+        for get in getters:
+            value = get(view)
+            if type(value) is str:
+                texts.append(value.lower() if value.isascii() else fold(value))
+            elif isinstance(value, _LISTS):
+                texts += [fold(item) for item in value if type(item) is str]
+        for word in words:  # loops, not all(any(...)): two generators cost more than the search
+            for text in texts:
+                if word in text:
+                    break
+            else:
+                return False, None
+        return True, None
 
     return search
 
