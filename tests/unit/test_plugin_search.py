@@ -3,10 +3,13 @@ accents (the pairs a marketer expects to match), and params errors located by JS
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from growthos_segments.core.errors import RuleValidationError
 from growthos_segments.core.host import PluginHost
@@ -134,3 +137,11 @@ def test_the_acme_template_finds_the_demo_contacts_at_acme() -> None:
     at_acme = {c["contact_id"] for c in contacts if c["attributes"]["email"].endswith("@acme.io")}
     assert members == at_acme  # no demo name or company says acme
     assert 0 < len(members) < len(contacts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=24))
+def test_folding_by_character_is_folding_the_whole_text(text: str) -> None:
+    """The per-character table the predicate folds by gives the definition's answer."""
+    whole = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    assert search.fold(text) == whole.casefold()
