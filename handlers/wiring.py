@@ -9,6 +9,7 @@ stack build the same thing from their own settings and tables.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from growthos_segments.core.host import PluginHost
@@ -30,12 +31,31 @@ from growthos_segments.services.realtime import EvaluationService, evaluation_se
 __all__ = ["build_service", "dynamodb_ports"]
 
 
+class _OnFirstUse:
+    """A boto3 client built when first called: of the functions sharing this composition,
+    only some publish to EventBridge or queue backfills (the stream and backfill workers
+    never publish, the stream never queues), and each client built at a cold start that
+    is never called costs the start its time."""
+
+    def __init__(self, service: str, settings: Settings) -> None:
+        self._service = service
+        self._settings = settings
+
+    @cached_property
+    def _client(self) -> Any:
+        return aws.client(self._service, self._settings)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 def dynamodb_ports(repos: Repositories, *, publisher: EventPublisher | None = None) -> RealtimePorts:
-    """Every real-time port on the deployment ``repos`` was built for."""
+    """Every real-time port on the deployment ``repos`` was built for (the EventBridge and SQS
+    clients built on their first call)."""
     settings = repos.settings
     if publisher is None:
         publisher = EventBridgePublisher(
-            aws.client("events", settings), settings.event_bus_name, source=settings.event_source
+            _OnFirstUse("events", settings), settings.event_bus_name, source=settings.event_source
         )
     queue_url = settings.backfill_queue_url
     return RealtimePorts(
@@ -50,7 +70,7 @@ def dynamodb_ports(repos: Repositories, *, publisher: EventPublisher | None = No
         progress=ProgressStore(repos.client, settings.tables.counters),
         publisher=publisher,
         records=DynamoStreamRecords(settings.tables),
-        backfills=SqsBackfillQueue(aws.client("sqs", settings), queue_url) if queue_url else None,
+        backfills=SqsBackfillQueue(_OnFirstUse("sqs", settings), queue_url) if queue_url else None,
         fields=DynamoObservedFields(repos.client, settings.tables.counters),
     )
 
