@@ -213,7 +213,7 @@ class LocalStack:
         self.settings = Settings.local(
             options.prefix, endpoint_url=self.moto.url, region=options.region, event_bus_name=bus_name
         )
-        for service in ("dynamodb", "dynamodbstreams", "sqs", "events"):
+        for service in ("dynamodb", "dynamodbstreams", "sqs", "events", "s3"):
             self._clients[service] = aws.client(service, self.settings)
         self._create_resources(bus_name)
         if self.data_dir is None:
@@ -281,8 +281,9 @@ class LocalStack:
             self.resolver.attributes[(logical_id, "Arn")] = (
                 f"arn:aws:dynamodb:{settings.region}:{ACCOUNT_ID}:table/{table}"
             )
-        for logical_id in self._resources("AWS::S3::Bucket"):  # named, not created: nothing local uses one
+        for logical_id in self._resources("AWS::S3::Bucket"):  # created empty: CSV imports upload to one
             bucket = f"{self.options.prefix}-{logical_id.lower()}"
+            self._clients["s3"].create_bucket(Bucket=bucket)
             self.resolver.refs[logical_id] = bucket
             self.resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
         self._create_queues()

@@ -209,7 +209,7 @@ def test_every_handler_imports_from_the_package_and_layer_alone(
     template: dict[str, Any], packages: dict[str, Path], dependencies: Path
 ) -> None:
     handlers = [resource["Properties"]["Handler"] for resource in _functions(template).values()]
-    assert len(handlers) == 10
+    assert len(handlers) == 11
     for logical_id, package in _distinct(packages).items():
         command = [*_NO_SITE_PACKAGES, "-c", _IMPORT_EVERYTHING, str(package), str(dependencies),
                    json.dumps(NEEDS_ANALYTICS_EXTRA), *handlers]
