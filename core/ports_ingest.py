@@ -4,7 +4,7 @@ The ingestion service (:mod:`growthos_segments.services.ingest`) validates reque
 items into these records; an :class:`IngestStore` stores them. A contact upsert is
 a read-modify-write: the service reads the stored profiles, applies each patch
 (:func:`apply_patch`, the one definition of the merge rules) and asks the store to
-write the new profile *over the one it read* (:meth:`IngestStore.write_profile`).
+write the new profiles *over the ones it read* (:meth:`IngestStore.write_profiles`).
 The store writes only the keys that differ and refuses the write when the contact
 was created or deleted meanwhile, or when a tag or list edit would overwrite
 another writer's edit of the same whole value; the service then reads again and
@@ -30,6 +30,7 @@ __all__ = [
     "IngestEvent",
     "IngestStore",
     "ProfileDiff",
+    "ProfileWrite",
     "SetEdit",
     "apply_patch",
     "diff_profiles",
@@ -194,6 +195,10 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any], name: str) -> list[
     return value if value != list(old.get(name) or []) else None
 
 
+ProfileWrite = tuple[ContactDocument | None, ContactDocument]
+"""A profile write: the profile it was computed from (``None``: a create) and the new one."""
+
+
 class IngestStore(Protocol):
     """Where ingested contacts and events are stored (DynamoDB, or memory for tests)."""
 
@@ -201,16 +206,15 @@ class IngestStore(Protocol):
         """The stored profiles (without events) of those ids that exist, read consistently."""
         ...
 
-    def write_profile(
-        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
-    ) -> bool:
-        """Write ``new`` over ``old`` (``None``: create); ``False`` if the stored profile is no
-        longer ``old`` in a way this write would overwrite (see the module docstring)."""
+    def write_profiles(self, tenant_id: str, writes: Sequence[ProfileWrite], *, now: datetime) -> list[bool]:
+        """Write each ``new`` over its ``old`` (``None``: create), for distinct contacts; per
+        write ``False`` if the stored profile is no longer ``old`` in a way the write would
+        overwrite (see the module docstring)."""
         ...
 
-    def append_event(self, tenant_id: str, event: IngestEvent) -> bool:
-        """Store one event; ``False`` if an event of that id was stored for the contact before
-        (whatever its time)."""
+    def append_events(self, tenant_id: str, events: Sequence[IngestEvent]) -> list[bool]:
+        """Store events (no two of one contact with one id); per event ``False`` if an event of
+        that id was stored for the contact before, whatever its time."""
         ...
 
     def forget(self, tenant_id: str, contact_id: str, *, max_events: int) -> ForgetResult:

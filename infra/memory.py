@@ -69,7 +69,7 @@ from growthos_segments.core.ports import (
     history_since,
     keeps_event,
 )
-from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, diff_profiles
+from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, ProfileWrite, diff_profiles
 from growthos_segments.core.ports_usage import UsageRecord
 from growthos_segments.core.timeutil import as_utc, parse_iso
 from growthos_segments.core.timeutil import to_iso as iso
@@ -830,9 +830,13 @@ class MemoryIngest:
         found = {cid: self._contacts.profile(tenant_id, cid) for cid in contact_ids}
         return {cid: doc for cid, doc in found.items() if doc is not None}
 
+    def write_profiles(self, tenant_id: str, writes: Sequence[ProfileWrite], *, now: datetime) -> list[bool]:
+        return [self.write_profile(tenant_id, old, new, now=now) for old, new in writes]
+
     def write_profile(
         self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
     ) -> bool:
+        """One write of :meth:`write_profiles` (tests wrap it to count or fail writes)."""
         with self._lock:
             current = self._contacts.profile(tenant_id, new["contact_id"])
             if old is None or current is None:
@@ -847,7 +851,11 @@ class MemoryIngest:
             self._contacts.put(diff.apply(current))
             return True
 
+    def append_events(self, tenant_id: str, events: Sequence[IngestEvent]) -> list[bool]:
+        return [self.append_event(tenant_id, event) for event in events]
+
     def append_event(self, tenant_id: str, event: IngestEvent) -> bool:
+        """One event of :meth:`append_events` (tests wrap it to count or fail writes)."""
         key = (keys.check_tenant_id(tenant_id), keys.check_contact_id(event.contact_id),
                keys.check_event_id(event.event_id))
         with self._lock:

@@ -57,7 +57,7 @@ from typing import Any, Literal
 
 from growthos_segments.core.limits import MAX_NUMBER, MAX_SIGNIFICANT_DIGITS, MIN_NUMBER
 from growthos_segments.core.ports import ContactDocument
-from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, IngestStore
+from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, IngestStore, ProfileWrite
 from growthos_segments.services.ingest import MAX_CONTACTS, IngestService
 
 __all__ = [
@@ -486,12 +486,10 @@ class PreviewStore:
     def profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, ContactDocument]:
         return self._store.profiles(tenant_id, contact_ids)
 
-    def write_profile(
-        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
-    ) -> bool:
-        return True
+    def write_profiles(self, tenant_id: str, writes: Sequence[ProfileWrite], *, now: datetime) -> list[bool]:
+        return [True] * len(writes)
 
-    def append_event(self, tenant_id: str, event: IngestEvent) -> bool:
+    def append_events(self, tenant_id: str, events: Sequence[IngestEvent]) -> list[bool]:
         raise TypeError("a contact import stores no events")
 
     def forget(self, tenant_id: str, contact_id: str, *, max_events: int) -> ForgetResult:
@@ -513,7 +511,7 @@ class ImportReport:
         verb = "would import" if self.dry_run else "imported"
         done = ", ".join(f"{self.counts[k]:,} {k}" for k in _COUNTED)
         bad = len({b.line for b in self.bad})
-        return f"{verb} {self.rows - bad:,} of {self.rows:,} rows ({done}); {bad:,} bad rows"
+        return f"{verb} {self.rows - bad:,} of {self.rows:,} rows ({done}); {bad:,} bad row{'' if bad == 1 else 's'}"
 
     def to_json(self, *, max_bad: int | None = None) -> dict[str, Any]:
         shown = self.bad if max_bad is None else self.bad[:max_bad]

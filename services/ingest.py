@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -78,6 +79,7 @@ FORGET_PAGE = 5_000
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,49}(\.[a-z][a-z0-9_]{0,49}){1,3}$"
 EVENT_NAME_RE = re.compile(EVENT_NAME_PATTERN)
 _WRITE_ATTEMPTS = 5
+_KEPT_CHANGING = "the contact kept changing while this item was applied; send it again"
 
 Status = Literal["created", "updated", "unchanged", "duplicate", "error"]
 _CONTACT_FIELDS = frozenset({"contact_id", "attributes", "custom", "tags", "lists", "scores", "suppression"})
@@ -274,35 +276,61 @@ class IngestService:
                 results.append(ItemResult(index, _id_of(item, "contact_id"), "error", invalid.errors))
                 continue
             results.append(ItemResult(index, patches[index].contact_id, "unchanged"))
-        ids = list(dict.fromkeys(p.contact_id for p in patches.values()))
-        current: dict[str, ContactDocument | None] = dict.fromkeys(ids)
-        current.update(self._store.profiles(tenant_id, ids) if ids else {})
+        queues: dict[str, deque[int]] = {}
         for index, patch in patches.items():
-            result, cid = results[index], patch.contact_id
-            result.status, current[cid] = self._write(tenant_id, patch, current[cid], now, pointer, result)
+            queues.setdefault(patch.contact_id, deque()).append(index)
+        current: dict[str, ContactDocument | None] = dict.fromkeys(queues)
+        current.update(self._store.profiles(tenant_id, list(queues)) if queues else {})
+        refusals: dict[int, int] = {}
+        while queues:
+            heads: list[tuple[str, int, ContactDocument]] = []
+            for cid, queue in queues.items():
+                found = self._next_write(tenant_id, queue, patches, current[cid], results, pointer)
+                if found is not None:
+                    heads.append((cid, *found))
+            done = self._store.write_profiles(
+                tenant_id, [(current[cid], new) for cid, _, new in heads], now=now) if heads else []
+            changed = []
+            for (cid, index, new), applied in zip(heads, done, strict=True):
+                if applied:
+                    results[index].status = "created" if current[cid] is None else "updated"
+                    current[cid] = new
+                    queues[cid].popleft()
+                    continue
+                changed.append(cid)
+                refusals[index] = refusals.get(index, 0) + 1
+                if refusals[index] == _WRITE_ATTEMPTS:
+                    results[index].status = "error"
+                    results[index].errors.append(ItemError(f"{pointer}/{index}", _KEPT_CHANGING))
+                    queues[cid].popleft()
+            if changed:
+                found = self._store.profiles(tenant_id, changed)
+                current.update({cid: found.get(cid) for cid in changed})
+            queues = {cid: queue for cid, queue in queues.items() if queue}
         return results
 
-    def _write(
-        self, tenant_id: str, patch: ContactPatch, old: ContactDocument | None, now: datetime,
-        pointer: str, result: ItemResult,
-    ) -> tuple[Status, ContactDocument | None]:
-        for _attempt in range(_WRITE_ATTEMPTS):
-            new = apply_patch(old if old is not None else empty_profile(tenant_id, patch.contact_id), patch)
-            if old is not None and diff_profiles(old, new).empty:
-                return "unchanged", old
+    def _next_write(
+        self, tenant_id: str, queue: deque[int], patches: Mapping[int, ContactPatch],
+        old: ContactDocument | None, results: list[ItemResult], pointer: str,
+    ) -> tuple[int, ContactDocument] | None:
+        """The next item of one contact that writes (the index and the new profile); the
+        unchanged and oversized ones before it are answered on the way."""
+        while queue:
+            index = queue[0]
+            new = apply_patch(old if old is not None else empty_profile(tenant_id, patches[index].contact_id),
+                              patches[index])
             size = len(json.dumps(new, separators=(",", ":"), default=str))
-            if size > MAX_PROFILE_CHARS:
-                result.errors.append(ItemError(
-                    f"{pointer}/{result.index}",
+            if old is not None and diff_profiles(old, new).empty:
+                results[index].status = "unchanged"
+            elif size > MAX_PROFILE_CHARS:
+                results[index].status = "error"
+                results[index].errors.append(ItemError(
+                    f"{pointer}/{index}",
                     f"the profile would be {size:,} characters as JSON; at most {MAX_PROFILE_CHARS:,}"))
-                return "error", old
-            if self._store.write_profile(tenant_id, old, new, now=now):
-                return ("created" if old is None else "updated"), new
-            old = self._store.profiles(tenant_id, [patch.contact_id]).get(patch.contact_id)
-        result.errors.append(ItemError(
-            f"{pointer}/{result.index}",
-            "the contact kept changing while this item was applied; send it again"))
-        return "error", old
+            else:
+                return index, new
+            queue.popleft()
+        return None
 
     def _contact_patch(self, item: Any, base: str) -> ContactPatch:
         check = _Checker.of(item, base, _CONTACT_FIELDS)
@@ -329,14 +357,19 @@ class IngestService:
     ) -> list[ItemResult]:
         items = _items(items, MAX_EVENTS, pointer)
         results: list[ItemResult] = []
+        unique: dict[tuple[str, str], tuple[int, IngestEvent]] = {}
         for index, item in enumerate(items):
             try:
                 event = self._event(item, f"{pointer}/{index}", as_utc(now))
             except _Invalid as invalid:
                 results.append(ItemResult(index, _id_of(item, "event_id"), "error", invalid.errors))
                 continue
-            stored = self._store.append_event(tenant_id, event)
-            results.append(ItemResult(index, event.event_id, "created" if stored else "duplicate"))
+            results.append(ItemResult(index, event.event_id, "duplicate"))  # unless stored below
+            unique.setdefault((event.contact_id, event.event_id), (index, event))
+        stored = self._store.append_events(tenant_id, [e for _, e in unique.values()]) if unique else []
+        for (index, _), created in zip(unique.values(), stored, strict=True):
+            if created:
+                results[index].status = "created"
         return results
 
     def _event(self, item: Any, base: str, now: datetime) -> IngestEvent:

@@ -8,8 +8,9 @@ tenant's longest lookback (more only if that range exceeds a 1 MB page), and
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.transactions import TransactWrite
 
 from growthos_segments.core.ports import ContactDocument, Page, history_since
-from growthos_segments.core.ports_ingest import MAP_FIELDS, IngestEvent, diff_profiles
+from growthos_segments.core.ports_ingest import MAP_FIELDS, IngestEvent, ProfileWrite, diff_profiles
 from growthos_segments.infra import keys
 from growthos_segments.infra.aws import RequestCounter
 from growthos_segments.infra.models import ContactModel, EventModel, Models
@@ -68,6 +69,7 @@ class ContactRepository:
     def __init__(self, models: Models) -> None:
         self._model = models.contacts
         self._counter = models.counters
+        self._connection = models.connection
 
     def put(self, doc: Mapping[str, Any], *, now: datetime | None = None) -> None:
         """Create or replace a contact's profile from a view-shaped document.
@@ -201,12 +203,11 @@ class ContactRepository:
         found = self._model.batch_get(pks, consistent_read=True)
         return {item.contact_id: _profile_to_doc(item) for item in found}
 
-    def write_over(
-        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
-    ) -> bool:
-        """:meth:`growthos_segments.core.ports_ingest.IngestStore.write_profile`.
+    def write_many(self, tenant_id: str, writes: Sequence[ProfileWrite], *, now: datetime) -> list[bool]:
+        """:meth:`growthos_segments.core.ports_ingest.IngestStore.write_profiles`: TransactWriteItems
+        of up to 100 writes (and 3 MB), so a batch of 100 contacts is one request.
 
-        A new contact is one conditional PutItem. A change is one UpdateItem that sets
+        A new contact is a Put conditioned on its absence. A change is an Update that sets
         and removes only the keys that differ, so writers of other keys (another
         module's score, a concurrent upsert) keep theirs. Tags and lists are lists
         (the rules read them in order), not string sets that DynamoDB's ADD/DELETE
@@ -216,19 +217,31 @@ class ContactRepository:
         (an update expression is at most 4 KB), each conditioned the same way
         (``attributes`` holds ``custom``: they are one map then).
         """
-        model, contact_id = self._model, new["contact_id"]
-        if old is None:
-            try:
-                self._item(new, iso(now)).save(condition=model.pk.does_not_exist())
-            except PutError as error:
-                if _conditional_failed(error):
-                    return False
-                raise
-            self.count_new(tenant_id, {contact_id: 1})
-            return True
-        diff = diff_profiles(old, new)
+        stamp = iso(now)
+
+        def add(transaction: TransactWrite, index: int) -> Sequence[str]:
+            old, new = writes[index]
+            if old is None:
+                transaction.save(self._item(new, stamp), condition=self._model.pk.does_not_exist())
+                return ["put"]
+            self._update(transaction, tenant_id, old, new, stamp)
+            return ["update"]
+
+        done = _transact(self._connection, len(writes), add, 1,
+                         lambda index: len(json.dumps(writes[index][1], default=str)))
+        created = {new["contact_id"]: 1
+                   for (old, new), ok in zip(writes, done, strict=True) if ok and old is None}
+        if created:
+            self.count_new(tenant_id, created)
+        return done
+
+    def _update(
+        self, transaction: TransactWrite, tenant_id: str, old: ContactDocument, new: ContactDocument,
+        stamp: str,
+    ) -> None:
+        model, diff = self._model, diff_profiles(old, new)
         condition = model.pk.exists()
-        actions: list[Any] = [model.updated_at.set(iso(now))]
+        actions: list[Any] = [model.updated_at.set(stamp)]
         for name in ("tags", "lists"):
             if getattr(diff, name) is not None:
                 actions.append(getattr(model, name).set(getattr(diff, name)))
@@ -244,13 +257,8 @@ class ContactRepository:
             path = model.attributes["custom"] if name == "custom" else getattr(model, name)
             actions.extend(path[key].set(value) for key, value in diff.sets.get(name, {}).items())
             actions.extend(path[key].remove() for key in diff.removes.get(name, ()))
-        try:
-            model(keys.contact_pk(tenant_id, contact_id)).update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        transaction.update(model(keys.contact_pk(tenant_id, new["contact_id"])), actions=actions,
+                           condition=condition)
 
     def get(self, tenant_id: str, contact_id: str, *, consistent: bool = True) -> ContactDocument | None:
         """The profile without events (``None`` if unknown)."""
@@ -325,6 +333,65 @@ class ContactRepository:
 
 _MAX_PATHS = 60
 """Keys one profile UpdateItem sets or removes one by one (about 15 expression characters each)."""
+_TRANSACTION_OPERATIONS = 100
+_TRANSACTION_CHARS = 3_000_000
+"""Of the items' JSON in one TransactWriteItems (its limit is 4 MB)."""
+_TRANSACTION_ROUNDS = 10
+
+
+def _transact(
+    connection: Any, count: int, add: Callable[[TransactWrite, int], Sequence[str]], operations: int,
+    size: Callable[[int], int],
+) -> list[bool]:
+    """Write ``count`` writes (each ``operations`` conditional operations, added by ``add``, which
+    names their kinds) in as few TransactWriteItems as fit, and say which were applied. A
+    write whose condition failed (or that met a concurrent transaction) is ``False``; when
+    a transaction is cancelled the others in it were not applied, so they go again in the
+    next round. pynamodb sends a transaction's operations grouped by kind (condition checks,
+    deletes, puts, updates), and the cancellation reasons come in that order."""
+    done: list[bool | None] = [None] * count
+    for _round in range(_TRANSACTION_ROUNDS):
+        pending = [i for i in range(count) if done[i] is None]
+        if not pending:
+            break
+        for chunk in _chunks(pending, operations, size):
+            kinds: list[tuple[int, Sequence[str]]] = []
+            try:
+                with TransactWrite(connection=connection) as transaction:
+                    kinds.extend((index, add(transaction, index)) for index in chunk)
+            except TransactWriteError as error:
+                order = [index for kind in ("condition_check", "delete", "put", "update")
+                         for index, added in kinds for each in added if each == kind]
+                reasons = error.cancellation_reasons or []
+                if len(reasons) != len(order):
+                    raise
+                codes: dict[int, set[str]] = {}
+                for index, reason in zip(order, reasons, strict=True):
+                    codes.setdefault(index, set()).add(reason.code if reason is not None else "None")
+                for index, found in codes.items():
+                    if found & {"ConditionalCheckFailed", "TransactionConflict"}:
+                        done[index] = False
+                    elif found != {"None"}:
+                        raise
+                continue
+            for index in chunk:
+                done[index] = True
+    if None in done:
+        raise RuntimeError(f"writes still cancelled after {_TRANSACTION_ROUNDS} rounds")
+    return [bool(d) for d in done]
+
+
+def _chunks(pending: list[int], operations: int, size: Callable[[int], int]) -> list[list[int]]:
+    chunks: list[list[int]] = [[]]
+    chars = 0
+    for index in pending:
+        chars += size(index)
+        full = (len(chunks[-1]) + 1) * operations > _TRANSACTION_OPERATIONS or chars > _TRANSACTION_CHARS
+        if chunks[-1] and full:
+            chunks.append([])
+            chars = size(index)
+        chunks[-1].append(index)
+    return chunks
 
 
 class EventRepository:
@@ -388,25 +455,24 @@ class EventRepository:
             raise
         return item.event_id
 
-    def append_once(self, tenant_id: str, event: IngestEvent) -> bool:
-        """Store an ingested event unless its id was stored for the contact before, at any
-        time: one TransactWriteItems of the event and an item remembering its id in the
-        idempotency table (it expires with the event). ``False``: a duplicate."""
-        item = self._item(tenant_id, event.contact_id, event.name, event.at, event.properties, event.event_id)
-        guard = self._guards(
-            keys.event_guard_key(tenant_id, event.contact_id, event.event_id),
-            expiration=event.at + self._keep_for,
-        )
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.save(guard, condition=self._guards.id.does_not_exist())
-                transaction.save(item, condition=self._model.pk.does_not_exist())
-        except TransactWriteError as error:
-            reasons = [r for r in error.cancellation_reasons or [] if r is not None]
-            if reasons and all(r.code in ("ConditionalCheckFailed", "None") for r in reasons):
-                return False
-            raise
-        return True
+    def append_once(self, tenant_id: str, events: Sequence[IngestEvent]) -> list[bool]:
+        """Store ingested events unless their id was stored for the contact before, at any
+        time: each event is written with an item remembering its id in the idempotency
+        table (it expires with the event), both conditioned on their absence, in
+        TransactWriteItems of up to 50 events. ``False``: a duplicate."""
+
+        def add(transaction: TransactWrite, index: int) -> Sequence[str]:
+            event = events[index]
+            guard = self._guards(keys.event_guard_key(tenant_id, event.contact_id, event.event_id),
+                                 expiration=event.at + self._keep_for)
+            item = self._item(
+                tenant_id, event.contact_id, event.name, event.at, event.properties, event.event_id)
+            transaction.save(guard, condition=self._guards.id.does_not_exist())
+            transaction.save(item, condition=self._model.pk.does_not_exist())
+            return ["put", "put"]
+
+        return _transact(self._connection, len(events), add, 2,
+                         lambda index: len(json.dumps(events[index].properties, default=str)))
 
     def delete_events(self, tenant_id: str, contact_id: str, *, max_events: int) -> tuple[int, bool]:
         """Delete the contact's oldest ``max_events`` events and the ids remembered for them

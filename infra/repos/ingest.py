@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from growthos_segments.core.ports import ContactDocument
-from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent
+from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, ProfileWrite
 from growthos_segments.infra.repos.contacts import ContactRepository, EventRepository
 
 __all__ = ["DynamoIngest"]
@@ -28,13 +28,11 @@ class DynamoIngest:
     def profiles(self, tenant_id: str, contact_ids: Sequence[str]) -> dict[str, ContactDocument]:
         return self._contacts.profiles(tenant_id, contact_ids)
 
-    def write_profile(
-        self, tenant_id: str, old: ContactDocument | None, new: ContactDocument, *, now: datetime
-    ) -> bool:
-        return self._contacts.write_over(tenant_id, old, new, now=now)
+    def write_profiles(self, tenant_id: str, writes: Sequence[ProfileWrite], *, now: datetime) -> list[bool]:
+        return self._contacts.write_many(tenant_id, writes, now=now)
 
-    def append_event(self, tenant_id: str, event: IngestEvent) -> bool:
-        return self._events.append_once(tenant_id, event)
+    def append_events(self, tenant_id: str, events: Sequence[IngestEvent]) -> list[bool]:
+        return self._events.append_once(tenant_id, events)
 
     def forget(self, tenant_id: str, contact_id: str, *, max_events: int) -> ForgetResult:
         found = self._contacts.delete(tenant_id, contact_id)

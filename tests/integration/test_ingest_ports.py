@@ -76,10 +76,10 @@ def test_a_write_over_a_profile_that_changed_meanwhile_keeps_both_changes(ingest
     # Another writer adds a tag and a score between this write's read and its write.
     service.upsert_contacts("t1", [{"contact_id": "c1", "tags": {"add": ["b"]}, "scores": {"y": 2}}], now=NOW)
     stale = {**read, "tags": ["a", "c"], "scores": {"x": 1, "z": 3}}
-    assert store.write_profile("t1", read, stale, now=NOW) is False  # its tags would overwrite "b"
-    assert store.write_profile("t1", None, stale, now=NOW) is False  # it exists: not a create
     only_scores = {**read, "scores": {"x": 1, "z": 3}}
-    assert store.write_profile("t1", read, only_scores, now=NOW) is True  # keys merge: no conflict
+    assert store.write_profiles("t1", [(read, stale)], now=NOW) == [False]  # its tags would overwrite "b"
+    assert store.write_profiles("t1", [(None, stale)], now=NOW) == [False]  # it exists: not a create
+    assert store.write_profiles("t1", [(read, only_scores)], now=NOW) == [True]  # keys merge: no conflict
     doc = ingest.view("t1", "c1")
     assert doc is not None and doc["tags"] == ["a", "b"] and doc["scores"] == {"x": 1, "y": 2, "z": 3}
 
@@ -108,6 +108,24 @@ def test_events_are_stored_once_per_id_whatever_their_time(ingest: Ingest) -> No
         ("email.opened", "2025-12-31T23:00:00Z"), ("email.opened", "2026-11-20T09:14:00Z")]
     assert doc["events"][1]["properties"] == {"campaign": "wb"}
     assert _statuses(ingest.service.append_events("t2", [event], now=NOW)) == ["created"]  # other tenant
+
+
+def test_a_batch_applies_the_writes_it_can_and_refuses_the_others(ingest: Ingest) -> None:
+    service, store = ingest.service, ingest.store
+    existing = [{"contact_id": "c1", "tags": ["a"]}, {"contact_id": "c2"}, {"contact_id": "c5"}]
+    service.upsert_contacts("t1", existing, now=NOW)
+    read = store.profiles("t1", ["c1", "c2", "c5"])
+    service.upsert_contacts("t1", [{"contact_id": "c1", "tags": ["b"]}], now=NOW)
+    # Updates and creates mixed (a transaction orders them its own way), two of them refused.
+    writes = [(read["c1"], {**read["c1"], "tags": ["c"]}), (None, {**read["c2"], "contact_id": "c3"}),
+              (read["c2"], {**read["c2"], "lists": ["x"]}), (None, {**read["c5"], "tags": ["new"]})]
+    assert store.write_profiles("t1", writes, now=NOW) == [False, True, True, False]
+    assert [(ingest.view("t1", c) or {}).get("lists") for c in ("c2", "c3")] == [["x"], []]
+    events = [{"event_id": f"e{i % 3}", "contact_id": "c1", "name": "app.login", "at": "2026-11-21T00:00:00Z"}
+              for i in range(120)]
+    assert [r.status for r in service.append_events("t1", events[60:62], now=NOW)] == ["created", "created"]
+    statuses = [r.status for r in service.append_events("t1", events, now=NOW)]
+    assert statuses == ["duplicate", "duplicate", "created"] + ["duplicate"] * 117
 
 
 def test_forget_deletes_profile_and_events_in_pages_and_is_idempotent(ingest: Ingest) -> None:
