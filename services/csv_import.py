@@ -511,7 +511,8 @@ class ImportReport:
         verb = "would import" if self.dry_run else "imported"
         done = ", ".join(f"{self.counts[k]:,} {k}" for k in _COUNTED)
         bad = len({b.line for b in self.bad})
-        return f"{verb} {self.rows - bad:,} of {self.rows:,} rows ({done}); {bad:,} bad row{'' if bad == 1 else 's'}"
+        rows = "bad row" if bad == 1 else "bad rows"
+        return f"{verb} {self.rows - bad:,} of {self.rows:,} rows ({done}); {bad:,} {rows}"
 
     def to_json(self, *, max_bad: int | None = None) -> dict[str, Any]:
         shown = self.bad if max_bad is None else self.bad[:max_bad]

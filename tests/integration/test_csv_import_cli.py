@@ -45,7 +45,7 @@ def test_import_writes_the_good_rows_reports_the_bad_ones_and_is_idempotent(
     code, out, err = run(capsys, "import", str(path), "--tenant", "t1", "--list", "spring",
                          "--type", "interests=multi")
     assert code == cli.EXIT_BAD_ROWS
-    assert out == f"{path}: tenant t1: imported 2 of 3 rows (2 created, 0 updated, 0 unchanged); 1 bad rows\n"
+    assert out == f"{path}: tenant t1: imported 2 of 3 rows (2 created, 0 updated, 0 unchanged); 1 bad row\n"
     assert f'{path}: line 3, column "score.lead": "oops" is not a number' in err.splitlines()
     assert "importing contacts.csv 2/2" in err
     c1 = stack.contacts.get("t1", "c1")
