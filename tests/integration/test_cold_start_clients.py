@@ -17,14 +17,8 @@ from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.settings import current_settings
 
 
-@pytest.fixture
-def made(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The services of the clients built from now on, with the functions' environment set."""
-    queue = aws.client("sqs", repos.settings).create_queue(QueueName="backfill")["QueueUrl"]
-    aws.client("events", repos.settings).create_event_bus(Name="it-bus")
-    deployed = replace(repos.settings, backfill_queue_url=queue, event_bus_name="it-bus")
-    for name, value in deployed.table_env().items():
-        monkeypatch.setenv(name, value)
+def clients_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The services of the clients ``aws.client`` builds from now on (it caches none)."""
     built: list[str] = []
     build = aws.client
 
@@ -33,6 +27,18 @@ def made(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
         return build(service, settings, **options)
 
     monkeypatch.setattr(aws, "client", client)
+    return built
+
+
+@pytest.fixture
+def made(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The services of the clients built from now on, with the functions' environment set."""
+    queue = aws.client("sqs", repos.settings).create_queue(QueueName="backfill")["QueueUrl"]
+    aws.client("events", repos.settings).create_event_bus(Name="it-bus")
+    deployed = replace(repos.settings, backfill_queue_url=queue, event_bus_name="it-bus")
+    for name, value in deployed.table_env().items():
+        monkeypatch.setenv(name, value)
+    built = clients_built(monkeypatch)
     for cached in (current_settings, stream.evaluator, backfill.worker):
         cached.cache_clear()
     yield built

@@ -29,6 +29,7 @@ from growthos_segments.infra.analytics_copy import DynamoCopyRecords, LocalCopyS
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.infra.stream_progress import VISIBLE_AFTER, DynamoStreamBacklog, StorageProgress
 from growthos_segments.services.copy import CopyService, StreamWatermark
+from tests.integration.test_cold_start_clients import clients_built
 from tests.integration.test_copy import _Context, deployed
 
 __all__ = ["deployed"]  # the fixture this module shares with test_copy
@@ -173,14 +174,7 @@ def test_only_the_fold_function_builds_the_watermarks_clients(
 ) -> None:
     """The copy function's containers never compute the watermark: building it there cost two
     clients at every cold start (``aws.client`` does not cache them)."""
-    made: list[str] = []
-    build = aws.client
-
-    def client(service: str, settings: Any, **options: Any) -> Any:
-        made.append(service)
-        return build(service, settings, **options)
-
-    monkeypatch.setattr(aws, "client", client)
+    made = clients_built(monkeypatch)
     copy_handler.service()
     assert made == ["dynamodb"]  # the rebuild's source
     made.clear()
