@@ -1,0 +1,152 @@
+"""Ingestion over the event bus on the local stack: messages per second, and bus message to Segment Entered.
+
+Another module's path, end to end: PutEvents (10 entries a request) on the
+stack's bus -> IngestRule -> IngestQueue -> IngestFunction, polled as Lambda
+polls (10 messages a receive locally) -> tables. The stack runs in this
+process with the minute scheduler paused and the demo tenant's segments saved,
+so the stream evaluator and the notifier work through every write on the same
+two cores. Latency is measured first, on an idle pipeline: for one new contact
+at a time, from the PutEvents of its profile and its event to its ``Segment
+Entered`` received on a subscription of the bus (a rule and a queue, as any
+consumer has). Throughput is messages ingested per second of wall time from
+the first PutEvents until the ingest queue is empty (the evaluation of those
+writes is still under way then).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from benchmarks.timing import percentiles_ms, row
+
+MESSAGES = 300
+LATENCY_MESSAGES = 50
+TENANT = "demo"
+
+
+def _put(events: Any, bus: str, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+    for start in range(0, len(entries), 10):
+        answer = events.put_events(Entries=[
+            {"Source": source, "DetailType": kind, "Detail": json.dumps({"tenant_id": TENANT, **detail}),
+             "EventBusName": bus} for source, kind, detail in entries[start:start + 10]])
+        assert answer["FailedEntryCount"] == 0, answer
+
+
+def _drained(sqs: Any, queue_url: str, timeout: float = 600.0) -> None:
+    """Returns when the queue holds no message, visible or in flight."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+        if all(attributes[name] == "0" for name in names):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{queue_url} still holds messages after {timeout:.0f} s")
+
+
+def _timed(sqs: Any, queue_url: str, publish: Any) -> float:
+    started = time.perf_counter()
+    publish()
+    _drained(sqs, queue_url)
+    return time.perf_counter() - started
+
+
+def throughput(settings: Any, clients: dict[str, Any], queue_url: str) -> None:
+    """New contacts, then one event each (all contacts stored: checked)."""
+    from growthos_segments.infra.repos import build_repositories
+
+    bus, now = settings.event_bus_name, datetime.now(UTC)
+    ids = [f"bus-bench-{i}" for i in range(MESSAGES)]
+    contacts = [("growthos.crm", "Contact Upserted",
+                 {"contact": {"contact_id": cid, "attributes": {"plan": ("pro", "free")[i % 2]},
+                              "tags": {"add": ["bus"]}}}) for i, cid in enumerate(ids)]
+    events = [("growthos.email", "Event Recorded",
+               {"event": {"event_id": f"bus-bench-open-{i}", "contact_id": cid, "action": "opened",
+                          "at": now.isoformat()}}) for i, cid in enumerate(ids)]
+    for label, entries in (("Contact Upserted", contacts), ("Event Recorded", events)):
+        elapsed = _timed(clients["sqs"], queue_url, lambda e=entries: _put(clients["events"], bus, e))
+        row(f"bus -> IngestFunction, {label} ({len(entries):,} messages)",
+            f"{len(entries) / elapsed:,.0f} /s", "PutEvents to an empty queue, evaluation alongside")
+    stored = build_repositories(settings).contacts.profiles(TENANT, ids)
+    assert len(stored) == MESSAGES, f"{len(stored)} of {MESSAGES} contacts stored"
+
+
+def _entered(sqs: Any, queue_url: str, timeout: float = 120.0) -> Iterator[str]:
+    """Contact ids of Segment Entered events as they arrive on the subscription."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            yield json.loads(message["Body"])["detail"]["contact_id"]
+    raise TimeoutError(f"no Segment Entered within {timeout:.0f} s")
+
+
+def bus_to_segment_entered(settings: Any, clients: dict[str, Any]) -> None:
+    """A new contact and its ``onboarding.completed`` in one PutEvents, one contact at a time,
+    until its Segment Entered (``completed_onboarding``) arrives."""
+    from growthos_segments.devstack.bus import SEGMENT_EVENTS, subscribe
+
+    events, sqs, bus = clients["events"], clients["sqs"], settings.event_bus_name
+    pattern = {**SEGMENT_EVENTS, "detail": {"tenant_id": [TENANT], "segment_id": ["completed_onboarding"]}}
+    subscription = subscribe(events, sqs, bus, "bench-bus-onboarded", pattern)
+    samples = []
+    try:
+        for n in range(LATENCY_MESSAGES):
+            contact_id = f"bus-bench-onboarded-{n}"
+            event = {"event_id": contact_id, "contact_id": contact_id, "action": "completed",
+                     "at": datetime.now(UTC).isoformat()}
+            started = time.perf_counter()
+            _put(events, bus, [("growthos.crm", "Contact Upserted", {"contact": {"contact_id": contact_id}}),
+                               ("growthos.onboarding", "Event Recorded", {"event": event})])
+            for entered in _entered(sqs, subscription.queue_url):
+                if entered == contact_id:
+                    break
+            samples.append(time.perf_counter() - started)
+    finally:
+        subscription.close(events, sqs)
+    p50, p99 = percentiles_ms(samples)
+    row(f"bus message -> Segment Entered on the bus ({len(samples)} contacts, one at a time)",
+        f"{p50:,.0f} / {p99:,.0f} ms", "p50 / p99")
+
+
+def main() -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        os.environ.setdefault(name, value)
+    logging.getLogger("infra").setLevel(logging.WARNING)
+    from growthos_segments.devstack.stack import LocalStack, Options
+    from growthos_segments.infra import aws
+
+    environment = dict(os.environ)  # the stack points this process's AWS clients at its moto server
+    options = Options(port=0, moto_port=0, prefix="benchbus", handler_log_level="ERROR",
+                      tenants=((TENANT, 200),))
+    stack = LocalStack(options, emit=lambda _: None)
+    stack.app = replace(stack.app, schedules=())
+    stack.start()
+    try:
+        settings = stack.settings
+        assert settings is not None
+        clients = {name: aws.client(name, settings) for name in ("events", "sqs")}
+        queue_url = stack.resolver.ref("IngestQueue", "bench")
+        bus_to_segment_entered(settings, clients)  # first: an idle pipeline
+        throughput(settings, clients, queue_url)
+        dead = stack.resolver.ref("IngestDeadLetterQueue", "bench")
+        held = clients["sqs"].get_queue_attributes(QueueUrl=dead,
+                                                   AttributeNames=["ApproximateNumberOfMessages"])
+        row("messages dead-lettered", held["Attributes"]["ApproximateNumberOfMessages"], "0")
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(environment)
+
+
+if __name__ == "__main__":
+    main()
