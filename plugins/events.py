@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from growthos_segments.core.timeutil import parse_duration, zone
+from growthos_segments.core.timeutil import UTC, parse_duration, zone
 from growthos_segments.kit import ConditionType, ContactView, Event, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.counts import Count, CountWindowFields, count_in_window, count_result
 from growthos_segments.kit.occurrences import (
@@ -624,14 +624,20 @@ def _activity(view: ContactView, selector: Selector | None) -> tuple[Sequence[Ev
     return series.events, series.times
 
 
+def _utc_day(event: Event) -> date:
+    return event.at.date()  # a view's event times are in UTC already
+
+
 def _compile_active_days(p: ActiveDaysParams) -> Predicate:
     width = parse_duration(p.within)
     tz = zone(p.timezone)
     bounds = p.bounds()
     selector = None if p.events is None else Selector.make(sorted(set(p.events)))
 
-    def day(event: Event) -> date:
+    def local_day(event: Event) -> date:
         return event.at.astimezone(tz).date()
+
+    day = _utc_day if tz is UTC else local_day
 
     def active_days(view: ContactView, now: datetime) -> Result:
         events, times = _activity(view, selector)
