@@ -220,3 +220,12 @@ def test_a_forget_goes_on_until_every_event_of_the_contact_is_gone(monkeypatch: 
     assert outcome.statuses == {"forgotten": 1}
     assert [kind for kind, _, _ in ingestion.calls].count("forget") == 3  # 2 + 2 + 1 events
     assert ingestion.store.forget("t1", "c1", max_events=10).events_deleted == 0
+
+
+def test_each_message_writes_only_its_own_tenant() -> None:
+    ingestion = Recording()
+    ingester(ingestion).ingest([upserted("m1", "c1", tenant_id="t1", attributes={"plan": "pro"}),
+                                upserted("m2", "c1", tenant_id="t2", attributes={"plan": "free"}),
+                                record("m3", "Contact Deleted", {"tenant_id": "t2", "contact_id": "c1"})])
+    assert ingestion.store.profiles("t1", ["c1"])["c1"]["attributes"]["plan"] == "pro"
+    assert ingestion.store.profiles("t2", ["c1"]) == {}
