@@ -155,11 +155,13 @@ def _parse(record: Mapping[str, Any]) -> _Item:
         return _Item(message_id, body, kind, tenant_id, contact_id)
     item = dict(_object(detail.get(kind), f"/detail/{kind}"))
     if kind == "event":
-        name = item.pop("action", None) if "name" not in item else item["name"]
-        if isinstance(name, str):
-            item["name"] = name if "." in name else f"{source.group(1)}.{name}"
-        elif name is not None:
-            raise _Refused(f"/detail/event/action: expected a string, got {type(name).__name__}")
+        action = item.pop("action", None)
+        if "name" not in item and action is not None:
+            if not isinstance(action, str):
+                raise _Refused(f"/detail/event/action: expected a string, got {type(action).__name__}")
+            item["name"] = action
+        if isinstance(item.get("name"), str) and "." not in item["name"]:
+            item["name"] = f"{source.group(1)}.{item['name']}"
     return _Item(message_id, body, kind, tenant_id, item)
 
 

@@ -127,9 +127,11 @@ def test_runs_are_cut_at_the_service_limit() -> None:
 def test_event_names_are_namespaced_by_the_publishing_module(event: dict[str, Any], source: str,
                                                               name: str) -> None:
     ingestion = Recording()
-    ingester(ingestion).ingest([recorded("m1", {"event_id": "e1", "contact_id": "c1", **event}, source)])
-    [(_, _, [item])] = ingestion.calls
-    assert item["name"] == name
+    item = {"event_id": "e1", "contact_id": "c1", "at": "2026-11-20T08:00:00Z", **event}
+    outcome = ingester(ingestion).ingest([recorded("m1", item, source)])
+    [(_, _, [sent])] = ingestion.calls
+    assert sent == {"event_id": "e1", "contact_id": "c1", "at": "2026-11-20T08:00:00Z", "name": name}
+    assert outcome.statuses == {"created": 1}  # "action" never reaches the service, even beside "name"
 
 
 @pytest.mark.parametrize(("body", "reason"), [
