@@ -13,6 +13,7 @@ MODULES = (
     "benchmarks.bench_membership",
     "benchmarks.bench_backfill",
     "benchmarks.bench_api",
+    "benchmarks.bench_ingest",
     "benchmarks.bench_soak",
     "benchmarks.bench_web",
     "benchmarks.bench_analytics",
