@@ -161,7 +161,7 @@ def main() -> None:
     total, _ = median_over_contacts(2 * CONTACTS, lambda doc: mixed.evaluate(mixed.view(doc), NOW))
     row("500-event contact x 100 mixed segments, fresh view", f"{total:.0f} µs")
     row("  per segment", f"{total / 100:.1f} µs", "target ≤ 50 µs")
-    row(f"one condition on a 500-event contact, events parsed ({PER_TYPE_CONTACTS} contacts)", "")
+    row(f"one condition, 500-event contact, events parsed and grouped ({PER_TYPE_CONTACTS} contacts)", "")
     per_condition_type(host)
 
 
