@@ -32,6 +32,9 @@ BODY_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/rules/count", {"rule": PRO}),
     ("POST", "/segments/{segment_id}/impact", {"rule": PRO}),
     ("POST", "/segments/{segment_id}/duplicate", {"name": "copy"}),
+    ("POST", "/contacts", {"items": [{"contact_id": "c1", "attributes": {"plan": "pro"}}]}),
+    ("POST", "/events", {"items": [
+        {"event_id": "e1", "contact_id": "c1", "name": "email.opened", "at": "2026-11-22T11:00:00Z"}]}),
 ]
 """Every operation with a request body (method, route of the document, a valid body)."""
 
