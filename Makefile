@@ -30,12 +30,13 @@ run: $(STAMP) web/dist/index.html
 demo: $(STAMP)
 	$(BIN)/python -m growthos_segments.devstack.demo
 
-# Ruff, cfn-lint, the Python suite (browser tests excluded: pytest's addopts), then the web
+# Ruff, cfn-lint, the Python suite (browser tests excluded: pytest's addopts) on two workers
+# (pytest-xdist; whole files per worker, so a module's local stack starts once), then the web
 # app's unit and browser tests (test-web); the first part that fails stops the run.
 test: $(STAMP) web/dist/index.html
 	$(BIN)/ruff check growthos_segments core kit plugins services infra handlers devstack analytics tests benchmarks
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	@$(MAKE) --no-print-directory test-web
 
 lint: $(STAMP)
