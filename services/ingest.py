@@ -297,12 +297,13 @@ class IngestService:
                     current[cid] = new
                     queues[cid].popleft()
                     continue
-                changed.append(cid)
                 refusals[index] = refusals.get(index, 0) + 1
                 if refusals[index] == _WRITE_ATTEMPTS:
                     results[index].status = "error"
                     results[index].errors.append(ItemError(f"{pointer}/{index}", _KEPT_CHANGING))
                     queues[cid].popleft()
+                if queues[cid]:  # read again for the write that comes next
+                    changed.append(cid)
             if changed:
                 found = self._store.profiles(tenant_id, changed)
                 current.update({cid: found.get(cid) for cid in changed})

@@ -141,3 +141,25 @@ def test_an_upsert_enters_and_a_forget_exits_with_the_re_checks_cleared() -> Non
     assert sorted(rt.flush()) == [("EXIT", "t1", "buyers", "c1"), ("EXIT", "t1", "pro", "c1")]
     assert [r.recheck_at for r in rt.memory.rechecks.for_contact("t1", "c1")] in ([], [None])
     assert rt.memory.contacts.load_view("t1", "c1", now=NOW, lookback=None) is None
+
+
+def test_a_contact_that_keeps_changing_is_an_item_error_after_five_reads(contacts: MemoryContacts) -> None:
+    class Contended(MemoryIngest):
+        """Every write of c1 meets a concurrent change (as a refused condition would)."""
+
+        reads = 0
+
+        def profiles(self, tenant_id: str, contact_ids: Any) -> Any:
+            self.reads += 1
+            return super().profiles(tenant_id, contact_ids)
+
+        def write_profile(self, tenant_id: str, old: Any, new: Any, *, now: datetime) -> bool:
+            return new["contact_id"] != "c1" and super().write_profile(tenant_id, old, new, now=now)
+
+    store = Contended(contacts)
+    service = IngestService(store, retention=timedelta(days=30))
+    results = service.upsert_contacts("t1", [{"contact_id": "c1"}, {"contact_id": "c2"}], now=NOW)
+    assert [r.status for r in results] == ["error", "created"]
+    assert _errors(results[0]) == [("/items/0", "the contact kept changing while this item was applied; "
+                                                "send it again")]
+    assert store.reads == 5  # the first read, then one after each of the first four refusals
