@@ -328,8 +328,8 @@ class SegmentOut(BaseModel):
     updated_by: str | None = Field(description="name of the API key that saved this version")
     teams: list[str] = Field(description="team scopes (empty: every key of the tenant sees it)")
     used_by: list[UsageOut] | None = Field(
-        default=None, description="on get: the modules registered as targeting the segment; changing or "
-        "archiving it then needs ?confirm=true"
+        default=None, description="on get and in lists: the modules registered as targeting the segment; "
+        "changing or archiving it then needs ?confirm=true"
     )
     notified: bool | None = Field(
         default=None, description="after a confirmed change or archive of a segment in use: true when its "

@@ -66,3 +66,9 @@ class SegmentUsages(Protocol):
     def users(self, tenant_id: str, segment_id: str) -> list[UsageRecord]:
         """Every registration of the segment, ordered by ``user``."""
         ...
+
+    def users_by_segment(self, tenant_id: str) -> dict[str, list[UsageRecord]]:
+        """Every registration of the tenant's segments, by segment id (a segment nobody
+        uses is absent), each ordered by ``user``: the segment list shows which are in
+        use with one read, not one per segment."""
+        ...

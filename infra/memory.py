@@ -388,6 +388,13 @@ class MemoryUsages:
         wanted = (tenant_id, segment_id)
         return [r for (tid, sid, _), r in sorted(self._usages.items()) if (tid, sid) == wanted]
 
+    def users_by_segment(self, tenant_id: str) -> dict[str, list[UsageRecord]]:
+        by_segment: dict[str, list[UsageRecord]] = {}
+        for (tid, sid, _), record in sorted(self._usages.items()):
+            if tid == tenant_id:
+                by_segment.setdefault(sid, []).append(record)
+        return by_segment
+
 
 # --------------------------------------------------------------------------- memberships
 

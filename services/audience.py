@@ -728,8 +728,8 @@ class Audience:
         self, who: Caller | str, *, include_archived: bool = False, segment_type: str | None = None
     ) -> SegmentListOut:
         """Embedded segments belong to one module and are listed only when asked for. Each
-        item carries its count and, for an active one, its backfill's progress: a list
-        that shows what is filling needs no request per segment."""
+        item carries its count, its users and, for an active one, its backfill's progress:
+        a list that shows what is filling and what is in use needs no request per segment."""
         caller = caller_of(who)
         tenant_id = caller.tenant_id
         records = [r for r in self.segments.list_segments(tenant_id, include_archived=include_archived)
@@ -742,9 +742,11 @@ class Audience:
         counts = self.sizes.counts(tenant_id, [r.segment_id for r in records])
         active = {r.segment_id: r.version for r in records if r.status == "active"}
         progress = self.progress.progress_many(tenant_id, active) if active else {}
+        users = self.usages.users_by_segment(tenant_id)
         return SegmentListOut(segments=[
             _segment_out(r, count=counts[r.segment_id],
-                         progress=_progress_out(progress[r.segment_id]) if r.segment_id in progress else None)
+                         progress=_progress_out(progress[r.segment_id]) if r.segment_id in progress else None,
+                         used_by=users.get(r.segment_id, []))
             for r in records
         ])
 

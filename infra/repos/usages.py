@@ -43,3 +43,11 @@ class SegmentUsageRepository:
         found = self._model.query(keys.segment_pk(tenant_id), self._model.sk.startswith(prefix),
                                   consistent_read=True)
         return [_record(item) for item in found]
+
+    def users_by_segment(self, tenant_id: str) -> dict[str, list[UsageRecord]]:
+        prefix = keys.SEGMENT_USAGE_PREFIX
+        found = self._model.query(keys.segment_pk(tenant_id), self._model.sk.startswith(prefix))
+        by_segment: dict[str, list[UsageRecord]] = {}
+        for item in found:
+            by_segment.setdefault(item.segment_id, []).append(_record(item))
+        return by_segment

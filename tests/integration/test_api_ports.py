@@ -313,5 +313,7 @@ def test_usages_register_replace_remove_and_stay_in_their_tenant_and_segment(man
     usages.remove("t2", "pro", "journey:a")  # another tenant's removal touches nothing here
     assert usages.users("t1", "pro") == [latest]
     assert [u.user for u in usages.users("t2", "pro")] == ["campaign:theirs"]
+    assert usages.users_by_segment("t1") == {"pro": [latest], "pro2": usages.users("t1", "pro2")}
+    assert list(usages.users_by_segment("t2")) == ["pro"] and usages.users_by_segment("t3") == {}
     with pytest.raises(keys.InvalidKeyError):
         usages.register("t1", "pro", "a#b", by=None, now=NOW)

@@ -342,3 +342,18 @@ def test_estimate_applies_the_manual_lists_as_a_save_would(api: Api) -> None:
     assert [c["estimate"] for c in reply.body["per_condition"]] == [2, 1]  # c1 and c3 (pro); c1
     bad = api.post("/rules/estimate", {"rule": PRO, "include_contacts": [""]})
     assert bad.status == 422 and bad.body["errors"][0]["path"] == "/include_contacts/0"
+
+
+def test_the_list_says_which_segments_are_in_use_at_one_cost_whoever_uses_them(api: Api) -> None:
+    create(api, {"id": "pro", "name": "Pro", "rule": PRO})
+    create(api, {"id": "opened", "name": "Opened", "rule": OPENED})
+    with api.repos.requests.measure() as before:
+        assert all(s["used_by"] == [] for s in api.get("/segments").body["segments"])
+    assert api.call("PUT", "/segments/pro/users/journey:welcome").status == 200
+    assert api.call("PUT", "/segments/pro/users/campaign:b1").status == 200
+    assert api.call("PUT", "/segments/opened/users/journey:theirs", tenant="t2").status == 404
+    with api.repos.requests.measure() as after:
+        listed = {s["id"]: [u["user"] for u in s["used_by"]] for s in api.get("/segments").body["segments"]}
+    assert listed == {"opened": [], "pro": ["campaign:b1", "journey:welcome"]}
+    assert dict(after.by_operation) == dict(before.by_operation)  # users or not, the same reads
+    assert before.by_operation["Query"] >= 1
