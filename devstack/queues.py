@@ -1,7 +1,8 @@
 """SQS triggers (``Type: SQS``) and scheduled ones (``Type: Schedule``), played locally.
 
-SQS, as Lambda's poller does it: receive up to ``BatchSize`` messages, invoke
-with SQS-shaped records, delete what succeeded. A function error leaves every
+SQS, as Lambda's poller does it: gather up to ``BatchSize`` messages (ten a
+receive) within ``MaximumBatchingWindowInSeconds`` of the first, invoke with
+SQS-shaped records, delete what succeeded. A function error leaves every
 message in the queue, so it comes back after the visibility timeout and the
 queue's own redrive policy (moto implements ``maxReceiveCount``) moves it to
 the dead-letter queue; with ``ReportBatchItemFailures`` only the reported
@@ -111,6 +112,7 @@ class QueuePoller:
         messages = response.get("Messages", [])
         if not messages:
             return 0
+        messages += self._gather(self.source.batch_size - len(messages))
         records = [sqs_record(m, self._arn, self._region) for m in messages]
         result = self._invoke({"Records": records})
         if not result.ok:
@@ -132,6 +134,21 @@ class QueuePoller:
             ]
             self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
         return len(messages)
+
+    def _gather(self, wanted: int) -> list[dict[str, Any]]:
+        """More messages for a batch, as Lambda's poller gathers them: until ``BatchSize``
+        or ``MaximumBatchingWindowInSeconds`` after the first (a receive gives at most 10)."""
+        more: list[dict[str, Any]] = []
+        until = time.monotonic() + self.source.batching_window
+        while len(more) < wanted and time.monotonic() < until and not self._stop.is_set():
+            got = self._sqs.receive_message(
+                QueueUrl=self._url, MaxNumberOfMessages=min(10, wanted - len(more)), WaitTimeSeconds=0,
+                AttributeNames=["All"], MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            more += got
+            if not got:
+                self._stop.wait(0.05)
+        return more
 
     def _reported_failures(self, payload: Any, records: list[dict[str, Any]]) -> set[str]:
         if not self.source.report_item_failures or not isinstance(payload, Mapping):

@@ -4,14 +4,16 @@ template.yaml as the local stack reads it."""
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from growthos_segments.core.ports_bus import RejectedMessage
-from growthos_segments.devstack.functions import Resolver, load_app
-from growthos_segments.devstack.queues import sqs_record
+from growthos_segments.devstack.functions import QueueSource, Resolver, load_app
+from growthos_segments.devstack.queues import QueuePoller, sqs_record
 from growthos_segments.devstack.runtime import LambdaFunction
 from growthos_segments.devstack.template import load_template
 from growthos_segments.handlers import ingest as ingest_handler
@@ -92,3 +94,23 @@ def test_the_rule_pattern_leaves_out_what_the_engine_publishes() -> None:
     assert not {"Segment Entered", "Segment Exited", "Segment Changed", "Segment Archived"} & set(kinds)
     assert RULE_PATTERN["source"] == [{"anything-but": ["growthos.segments"]}]
     assert json.loads(json.dumps(RULE_PATTERN)) == RULE_PATTERN  # as EventBridge takes it
+
+
+@mock_aws
+def test_the_local_poller_gathers_a_batch_as_lambda_does_ten_messages_a_receive() -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="ingest")["QueueUrl"]
+    for n in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    batches: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        batches.append(len(event["Records"]))
+        return {"batchItemFailures": []}
+
+    source = QueueSource("IngestFunction", "BusMessages", "IngestQueue", batch_size=25, batching_window=60,
+                         report_item_failures=True)
+    poller = QueuePoller(source, sqs, url, QUEUE_ARN, LambdaFunction.of(handler).invoke, threading.Event(),
+                         "us-east-1")
+    assert poller.poll_once() == 25  # full before its window: never waits for it
+    assert batches == [25]
