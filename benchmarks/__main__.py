@@ -19,6 +19,7 @@ MODULES = (
     "benchmarks.bench_analytics",
     "benchmarks.bench_backfill_sql",
     "benchmarks.bench_copy",
+    "benchmarks.bench_import",
 )
 
 
