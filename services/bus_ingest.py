@@ -32,7 +32,9 @@ Delivery: a message that can never be ingested (not JSON, another kind, no
 tenant, an item the contract refuses) goes to the dead-letter queue at once
 with its reason (:class:`~growthos_segments.core.ports_bus.RejectedMessage`);
 retrying it would fail the same way. A call that raises anything else (a
-throttled write, a network error) is reported as a batch item failure, so SQS
+throttled write, a network error), and an item the service could not apply
+because its contact kept changing meanwhile, are reported as batch item
+failures, so SQS
 delivers it again after the visibility timeout and its redrive policy
 dead-letters it after ``maxReceiveCount`` receipts; ingestion is idempotent
 (merges and event ids), so a retry stores nothing twice. Standard queues do not
@@ -56,7 +58,7 @@ from typing import Any, Protocol
 from growthos_segments.core.ids import CONTACT_ID_RE, TENANT_ID_RE
 from growthos_segments.core.ports_bus import DeadLetters, RejectedMessage
 from growthos_segments.core.ports_ingest import ForgetResult
-from growthos_segments.services.ingest import MAX_CONTACTS, MAX_EVENTS, ItemResult
+from growthos_segments.services.ingest import KEPT_CHANGING, MAX_CONTACTS, MAX_EVENTS, ItemResult
 
 __all__ = [
     "CONTACT_DELETED",
@@ -236,7 +238,9 @@ class BusIngester:
             return
         for result in results:
             item = run[result.index]
-            if result.status == "error":
+            if result.status == "error" and all(e.message == KEPT_CHANGING for e in result.errors):
+                outcome.failed[item.message_id] = KEPT_CHANGING  # contention: another delivery may pass
+            elif result.status == "error":
                 reason = _errors(result, item.kind)
                 outcome.rejected.append(RejectedMessage(item.message_id, item.body, reason))
             else:

@@ -55,6 +55,7 @@ from growthos_segments.core.timeutil import as_utc
 
 __all__ = [
     "EVENT_NAME_PATTERN",
+    "KEPT_CHANGING",
     "MAX_CONTACTS",
     "MAX_EVENTS",
     "IngestRequestError",
@@ -79,7 +80,8 @@ FORGET_PAGE = 5_000
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,49}(\.[a-z][a-z0-9_]{0,49}){1,3}$"
 EVENT_NAME_RE = re.compile(EVENT_NAME_PATTERN)
 _WRITE_ATTEMPTS = 5
-_KEPT_CHANGING = "the contact kept changing while this item was applied; send it again"
+KEPT_CHANGING = "the contact kept changing while this item was applied; send it again"
+"""The one item error that may pass when the item is sent again (the bus path retries it)."""
 
 Status = Literal["created", "updated", "unchanged", "duplicate", "error"]
 _CONTACT_FIELDS = frozenset({"contact_id", "attributes", "custom", "tags", "lists", "scores", "suppression"})
@@ -300,7 +302,7 @@ class IngestService:
                 refusals[index] = refusals.get(index, 0) + 1
                 if refusals[index] == _WRITE_ATTEMPTS:
                     results[index].status = "error"
-                    results[index].errors.append(ItemError(f"{pointer}/{index}", _KEPT_CHANGING))
+                    results[index].errors.append(ItemError(f"{pointer}/{index}", KEPT_CHANGING))
                     queues[cid].popleft()
                 if queues[cid]:  # read again for the write that comes next
                     changed.append(cid)

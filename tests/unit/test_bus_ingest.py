@@ -27,13 +27,17 @@ class Throttled(Exception):
 class ThrottlingStore(MemoryIngest):
     """The memory store, whose profile writes of some contacts are throttled."""
 
-    def __init__(self, throttle: set[str]) -> None:
+    def __init__(self, throttle: set[str], contended: set[str]) -> None:
         super().__init__(MemoryContacts())
         self.throttle = throttle
+        self.contended = contended
+        """Contact ids whose every write finds the profile changed meanwhile."""
 
     def write_profile(self, tenant_id: str, old: Any, new: Any, *, now: datetime) -> bool:
         if new["contact_id"] in self.throttle:
             raise Throttled("ProvisionedThroughputExceededException")
+        if new["contact_id"] in self.contended:
+            return False
         return super().write_profile(tenant_id, old, new, now=now)
 
 
@@ -42,10 +46,11 @@ class Recording:
     """The ingestion service over the memory store, recording each call it is given."""
 
     throttle: set[str] = field(default_factory=set)
+    contended: set[str] = field(default_factory=set)
     calls: list[tuple[str, str, list[Any]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.store = ThrottlingStore(self.throttle)
+        self.store = ThrottlingStore(self.throttle, self.contended)
         self.service = IngestService(self.store, retention=timedelta(days=400))
 
     def upsert_contacts(self, tenant_id: str, items: Sequence[Any], *, now: datetime) -> list[ItemResult]:
@@ -231,3 +236,10 @@ def test_each_message_writes_only_its_own_tenant() -> None:
                                 record("m3", "Contact Deleted", {"tenant_id": "t2", "contact_id": "c1"})])
     assert ingestion.store.profiles("t1", ["c1"])["c1"]["attributes"]["plan"] == "pro"
     assert ingestion.store.profiles("t2", ["c1"]) == {}
+
+
+def test_an_item_whose_contact_kept_changing_is_delivered_again_not_dead_lettered() -> None:
+    dead = ListDeadLetters()
+    outcome = ingester(Recording(contended={"c2"}), dead).ingest([upserted("m1", "c1"), upserted("m2", "c2")])
+    assert outcome.failed == {"m2": ingest.KEPT_CHANGING}
+    assert dead.sent == [] and outcome.statuses == {"created": 1}
