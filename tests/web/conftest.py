@@ -15,7 +15,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +100,22 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@dataclass
+class Dialogs:
+    """The browser's own dialogs a page opened (``beforeunload``, ``confirm``), in order,
+    answered as ``accept`` says when each opens (accepted unless a test says otherwise)."""
+
+    seen: list[str] = field(default_factory=list)
+    accept: bool = True
+
+
 @pytest.fixture
-def page(artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+def dialogs() -> Dialogs:
+    return Dialogs()
+
+
+@pytest.fixture
+def page(artifacts: Path, request: pytest.FixtureRequest, dialogs: Dialogs) -> Iterator[Any]:
     """A module provoking other refusals on purpose names them in ``EXPECTED_CONSOLE_ERRORS``."""
     allowed = (EXPECTED_422, *getattr(request.module, "EXPECTED_CONSOLE_ERRORS", ()))
     problems: list[str] = []
@@ -117,6 +131,8 @@ def page(artifacts: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
             and problems.append(m.text),
         )
         tab.on("pageerror", lambda error: problems.append(str(error)))
+        tab.on("dialog", lambda dialog: (dialogs.seen.append(dialog.type),
+                                         dialog.accept() if dialogs.accept else dialog.dismiss()))
         yield tab
         browser.close()
     assert problems == [], "console errors on the page"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from growthos_segments.devstack.demo_data import api_key_for
-from tests.web.conftest import WEB_MARKS, get, open_app, post, shoot, sync_api
+from tests.web.conftest import WEB_MARKS, Dialogs, get, open_app, post, shoot, sync_api
 
 pytestmark = WEB_MARKS
 
@@ -38,7 +38,9 @@ def add_rule(page: Any, condition: str, *path: int) -> None:
     rule.locator('select[aria-label="condition type"]').select_option(condition)
 
 
-def test_build_estimate_fix_and_save_a_two_level_rule(api: str, page: Any, artifacts: Path) -> None:
+def test_build_estimate_fix_and_save_a_two_level_rule(
+    api: str, page: Any, artifacts: Path, dialogs: Dialogs
+) -> None:
     open_app(page, api, "/new")
     estimate = page.get_by_test_id("estimate")
     sync_api.expect(estimate).to_contain_text("add a condition")
@@ -65,11 +67,33 @@ def test_build_estimate_fix_and_save_a_two_level_rule(api: str, page: Any, artif
     sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
     shoot(page, artifacts, "04-fixed")
 
+    # Leaving with unsaved edits asks first; staying keeps them.
+    pages = page.get_by_role("navigation", name="pages")
+    dialogs.accept = False
+    pages.get_by_role("link", name="All segments").click()
+    assert dialogs.seen == ["confirm"]
+    sync_api.expect(page).to_have_url(re.compile(r"#/new$"))
+    dialogs.accept = True
+
     page.get_by_label("segment id").fill("web_two_level")
     page.get_by_label("segment name").fill("Opened lately, or a plan and a score")
     page.get_by_role("button", name="Save").click()
+    # A new segment is then edited at its own address, the save's result in view.
+    sync_api.expect(page).to_have_url(re.compile(r"#/segments/web_two_level/edit$"))
     sync_api.expect(page.get_by_test_id("save-result")).to_contain_text("saved web_two_level (version 1)")
+    sync_api.expect(page.get_by_role("button", name="Save a new version")).to_be_visible()
     shoot(page, artifacts, "05-saved")
+    name = page.get_by_label("segment name")
+    name.fill("Renamed, not saved")
+    page.reload()  # the browser's own prompt, accepted: the edit is dropped
+    assert dialogs.seen == ["confirm", "beforeunload"]
+    sync_api.expect(name).to_have_value("Opened lately, or a plan and a score")
+    name.fill("Renamed, then discarded")
+    page.get_by_role("button", name="Discard changes").click()
+    sync_api.expect(name).to_have_value("Opened lately, or a plan and a score")
+    pages.get_by_role("link", name="All segments").click()  # nothing unsaved: no question
+    sync_api.expect(page).to_have_url(re.compile(r"#/$"))
+    assert dialogs.seen == ["confirm", "beforeunload"]
 
     rule = get(api, "/segments/web_two_level")["rule"]
     assert list(rule) == ["and"] and len(rule["and"]) == 2
@@ -267,6 +291,17 @@ def test_static_segment_and_exclusions(api: str, page: Any, artifacts: Path) -> 
     apply_json(page, {"tag": {"tags": ["vip"]}})
     sync_api.expect(page.get_by_test_id("estimate-value")).to_be_visible()
     page.get_by_text("Manual include / exclude").click()
+    # The size counts the manual picks as a save would: one more included, then one member excluded.
+    value = page.get_by_test_id("estimate-value")
+    size = int(value.inner_text().replace(",", ""))
+    vip = {"tag": {"tags": ["vip"]}}
+    member = post(api, "/rules/count", {"rule": vip, "members": True, "limit": 1})["members"][0]
+    outsider = post(api, "/rules/count", {"rule": {"!": vip}, "members": True, "limit": 1})["members"][0]
+    page.get_by_label("always include contacts").fill(outsider)
+    sync_api.expect(value).to_have_text(f"{size + 1:,}")
+    page.get_by_label("always exclude contacts").fill(member)
+    sync_api.expect(value).to_have_text(f"{size:,}")
+    page.get_by_label("always include contacts").fill("")
     page.get_by_label("exclude segments").select_option(label="Hand-picked")
     page.get_by_label("always exclude contacts").fill("c9")
     page.get_by_label("segment id").fill("web_exclusions")
@@ -307,3 +342,16 @@ def test_every_condition_type_draws_its_form(api: str, page: Any, artifacts: Pat
         details.locator("summary").click()
     assert json.loads(page.get_by_label("rule JSON").input_value()) == {"or": examples}
     shoot(page, artifacts, "15-builder-every-condition-type")
+
+    # An event's property filter names its property once, in the input that renames it.
+    where = {"amount": {"op": "greater_than", "value": 100}}
+    page.get_by_label("rule JSON").fill(json.dumps({"event": {"name": "order.completed", "where": where}}))
+    page.get_by_role("button", name="Apply JSON").click()  # the JSON view is still open
+    node = page.locator(".rule").first
+    sync_api.expect(node.get_by_label("property name")).to_have_value("amount")
+    sync_api.expect(node.get_by_text("amount", exact=True)).to_have_count(0)  # no label, no heading
+    shoot(page, artifacts, "16-builder-event-property-filter")
+    node.get_by_label("property name").fill("total")
+    node.get_by_label("property name").press("Tab")
+    assert json.loads(page.get_by_label("rule JSON").input_value()) == {
+        "event": {"name": "order.completed", "where": {"total": where["amount"]}}}

@@ -106,7 +106,26 @@ def test_watch_a_segment(stack: WebStack, page: Any, artifacts: Path) -> None:
     assert over is not None
     page.mouse.move(over["x"] + 2, over["y"] + over["height"] / 2)  # the first day
     expect(readout).not_to_have_text(latest)
+    first_day = readout.inner_text()
     shoot(page, artifacts, "01-segment-page")
+
+    # The same read-out from the keyboard: Tab to the chart, then its keys; it is announced.
+    page.mouse.move(0, 0)
+    expect(readout).to_have_text(latest)
+    for _ in range(60):
+        if page.evaluate("() => document.activeElement?.dataset.testid === 'trend-chart'"):
+            break
+        page.keyboard.press("Tab")
+    expect(chart).to_be_focused()
+    expect(readout).to_have_attribute("aria-live", "polite")
+    page.keyboard.press("Home")
+    expect(readout).to_have_text(first_day)
+    expect(chart).to_have_attribute("aria-valuetext", first_day)
+    page.keyboard.press("ArrowRight")
+    expect(readout).not_to_have_text(first_day)
+    page.keyboard.press("End")
+    expect(readout).to_have_text(latest)
+    shoot(page, artifacts, "01b-segment-page-chart-by-keyboard")
 
 
 def test_live_feed_receives_an_enter_while_simulate_runs_and_a_snapshot(

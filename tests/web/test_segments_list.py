@@ -21,7 +21,17 @@ from growthos_segments.core.ports import Resolution
 from growthos_segments.devstack.demo_data import api_key_for
 from growthos_segments.infra.repos import build_repositories
 from growthos_segments.infra.settings import Settings
-from tests.web.conftest import STEP_TIMEOUT_MS, WEB_MARKS, WebStack, get, open_app, post, shoot, sync_api
+from tests.web.conftest import (
+    STEP_TIMEOUT_MS,
+    WEB_MARKS,
+    WebStack,
+    get,
+    open_app,
+    post,
+    send,
+    shoot,
+    sync_api,
+)
 
 pytestmark = WEB_MARKS
 
@@ -48,6 +58,18 @@ def record_past_days(stack: WebStack, count: int) -> None:
     for days, delta in zip(range(len(PAST), 0, -1), PAST, strict=True):
         repos.sizes.record("demo", {TRENDING: max(count + delta, 0)}, at=today - timedelta(days=days),
                            resolutions=[Resolution.DAY])
+
+
+WATCH_FILLING = """testId => {
+    window.fillingTexts = [];
+    const record = () => {
+        const text = document.querySelector(`[data-testid="${testId}"]`)?.textContent ?? null;
+        if (text !== null && text !== window.fillingTexts.at(-1)) window.fillingTexts.push(text);
+    };
+    const watched = {subtree: true, childList: true, characterData: true};
+    new MutationObserver(record).observe(document.body, watched);
+}"""
+"""Records in ``window.fillingTexts`` each text the element with this test id takes, as it is rendered."""
 
 
 def row(page: Any, segment_id: str) -> Any:
@@ -86,14 +108,17 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
 ) -> None:
     api = stack.api
     listed = get(api, "/segments")["segments"]
-    assert len(listed) == 16
+    seeded = len(listed)
+    assert seeded == len(get(api, "/templates")["templates"])  # the demo tenant has a segment per template
     counts = {s["id"]: s["count"] for s in listed}
     record_past_days(stack, counts[TRENDING])
 
+    send(api, "PUT", f"/segments/{TRENDING}/users/journey:welcome")  # a module targets it
+
     reads = PerSegmentReads(page)
     open_app(page, api, "/")
-    expect(page.locator("table.segments tbody tr")).to_have_count(16)
-    expect(page.get_by_test_id("segments-summary")).to_have_text("16 of 16 segments")
+    expect(page.locator("table.segments tbody tr")).to_have_count(seeded)
+    expect(page.get_by_test_id("segments-summary")).to_have_text(f"{seeded} of {seeded} segments")
     for segment in listed:
         expect(row(page, segment["id"])).to_contain_text(segment["name"])
     expect(page.get_by_test_id(f"count-{TRENDING}")).to_have_text(f"{counts[TRENDING]:,}")
@@ -102,12 +127,15 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     first = max(counts[TRENDING] + PAST[0], 0)
     expect(line).to_have_attribute(
         "aria-label", f"Promoters: 7 daily sizes, from {first:,} to {counts[TRENDING]:,}")
+    in_use = page.get_by_test_id(f"in-use-{TRENDING}")
+    expect(in_use).to_have_attribute("title", re.compile("^used by journey:welcome"))
+    expect(page.locator(".badge.in-use")).to_have_count(1)  # read with the list, not a request per segment
     expect(page.get_by_test_id("trend-cold_leads")).to_have_text("new")  # one day recorded so far
     expect(page.get_by_test_id("filling-cold_leads")).to_have_text("live")  # filled by the initial load
     changed = re.compile("member change|definition saved")
     expect(page.get_by_test_id("changed-cold_leads")).to_contain_text(changed)
     expect(page.locator("[aria-busy=true]")).to_have_count(0)
-    assert (reads.total, reads.most) == (2 * 16, 4)  # a trend and a feed read per segment, 4 at a time
+    assert (reads.total, reads.most) == (2 * seeded, 4)  # a trend and a feed read per segment, 4 at a time
     assert reads.unbounded == 0  # 30 days of daily sizes, not the 400 kept
     shoot(page, artifacts, "10-segments-list")
 
@@ -118,22 +146,31 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     search.fill("no segment has this")
     expect(page.get_by_test_id("segments-no-match")).to_contain_text("No segment matches")
     page.get_by_role("button", name="Clear search and filter").click()
-    expect(page.locator("table.segments tbody tr")).to_have_count(16)
+    expect(page.locator("table.segments tbody tr")).to_have_count(seeded)
 
+    # A new segment's backfill waits ~6 s in its queue: the list must show it queued (or
+    # filling) and then filled. Every text its cell takes is recorded as the page renders
+    # it, so a loaded machine that is slow to look cannot miss the short states; and the
+    # segment is created once the list is out of view, just before it is read again.
+    page.evaluate(WATCH_FILLING, "filling-web_list_static")
+    page.get_by_role("navigation", name="pages").get_by_role("link", name="Templates").click()
+    expect(page.locator(".template-card").first).to_be_visible()
     created = post(api, "/segments", {"id": "web_list_static", "name": "Hand-picked", "type": "static",
                                       "rule": None, "include_contacts": ["c1", "c2"]})
     assert created["backfill"] == "queued"
     assert get(api, "/segments/web_list_static")["backfill_progress"]["status"] == "queued"
-    page.get_by_role("navigation", name="pages").get_by_role("link", name="Templates").click()
     page.get_by_role("navigation", name="pages").get_by_role("link", name="All segments").click()
     filling = page.get_by_test_id("filling-web_list_static")
-    expect(filling).to_contain_text(re.compile("queued|filling"))  # its backfill waits ~6 s in its queue
+    expect(filling).to_contain_text(re.compile("queued|filling|filled"))
     shoot(page, artifacts, "11-segment-filling")
-    expect(page.locator("[aria-busy=true]")).to_have_count(0)
-    assert reads.total == 2 * 17  # the 16 read a moment ago are kept: only the new segment's
     expect(filling).to_contain_text("filled", timeout=STEP_TIMEOUT_MS)  # the list polls while something fills
+    shown = page.evaluate("() => window.fillingTexts")
+    assert re.match(r"(queued|filling)", shown[0]) and shown[-1].startswith("filled"), shown
     expect(page.get_by_test_id("count-web_list_static")).to_have_text("2")
     expect(page.get_by_test_id("changed-web_list_static")).to_contain_text("member change")  # read again
+    expect(page.locator("[aria-busy=true]")).to_have_count(0)
+    # Those read a moment ago are kept: only the new segment's, once shown and once filled.
+    assert reads.total == 2 * (seeded + 1) + 2
 
     page.get_by_label("Type").select_option("static")
     expect(page.locator("table.segments tbody tr")).to_have_count(1)
@@ -150,11 +187,12 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     page.get_by_label("Show archived").check()
     expect(row(page, "web_list_static")).to_have_class("archived")
     expect(page.get_by_test_id("filling-web_list_static")).to_have_text("archived")
-    expect(page.get_by_test_id("segments-summary")).to_have_text("17 of 17 segments · 1 archived")
+    summary = f"{seeded + 1} of {seeded + 1} segments · 1 archived"
+    expect(page.get_by_test_id("segments-summary")).to_have_text(summary)
     shoot(page, artifacts, "12-segments-archived")
     page.get_by_label("Show archived").uncheck()
     expect(row(page, "web_list_static")).to_have_count(0)
-    expect(page.locator("table.segments tbody tr")).to_have_count(16)
+    expect(page.locator("table.segments tbody tr")).to_have_count(seeded)
 
 
 def test_the_templates_gallery_opens_a_template_in_the_builder(api: str, page: Any, artifacts: Path) -> None:

@@ -7,18 +7,24 @@
  * the app from one `index.html` and a page can be bookmarked or shared. The key is
  * kept for the browser tab only (sessionStorage), never in the address once used.
  */
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { Link, Route, Router, Switch } from "wouter";
-import { useHashLocation } from "wouter/use-hash-location";
 
 import { Api, type ConditionType, type Segment } from "./api";
 import { loadConfiguredApi } from "./config";
 import { AppContext } from "./context";
-import { Build, BuildFromTemplate, EditSegment } from "./pages/Build";
-import { Explain } from "./pages/Explain";
-import { SegmentPage } from "./pages/Segment";
 import { Segments } from "./pages/Segments";
-import { Templates } from "./pages/Templates";
+import { useGuardedHashLocation } from "./unsaved";
+
+// The segments list is the first page; every other page is fetched when first opened,
+// so a first visit downloads the list's code only (the builder's form and tree
+// libraries and the chart's are most of the app's size).
+const Build = lazy(() => import("./pages/Build").then((module) => ({ default: module.Build })));
+const BuildFromTemplate = lazy(() => import("./pages/Build").then((module) => ({ default: module.BuildFromTemplate })));
+const EditSegment = lazy(() => import("./pages/Build").then((module) => ({ default: module.EditSegment })));
+const Explain = lazy(() => import("./pages/Explain").then((module) => ({ default: module.Explain })));
+const SegmentPage = lazy(() => import("./pages/Segment").then((module) => ({ default: module.SegmentPage })));
+const Templates = lazy(() => import("./pages/Templates").then((module) => ({ default: module.Templates })));
 
 const DEMO_KEYS = ["local-demo-key", "local-acme-key"];
 const STORED = "growthos-segments-connection";
@@ -78,11 +84,12 @@ function ConnectionForm({ initial, onConnect }: { initial: Connection | null; on
 
 function Pages() {
   return (
+    <Suspense fallback={<p aria-busy="true">loading the page…</p>}>
     <Switch>
       <Route path="/" component={Segments} />
       <Route path="/new">{() => <Build key="new" />}</Route>
       <Route path="/new/template/:template">{(params) => <BuildFromTemplate key={params.template} template={params.template} />}</Route>
-      <Route path="/templates" component={Templates} />
+      <Route path="/templates">{() => <Templates />}</Route>
       <Route path="/segments/:id/edit">{(params) => <EditSegment key={params.id} id={params.id} />}</Route>
       <Route path="/segments/:id">{(params) => <SegmentPage id={params.id} />}</Route>
       <Route path="/explain">{() => <Explain />}</Route>
@@ -91,6 +98,7 @@ function Pages() {
         <p role="alert">No such page. <Link href="/">Back to the segments</Link></p>
       </Route>
     </Switch>
+    </Suspense>
   );
 }
 
@@ -122,7 +130,7 @@ export function App() {
   }, [loaded]);
 
   return (
-    <Router hook={useHashLocation}>
+    <Router hook={useGuardedHashLocation}>
       <header className="top">
         <h1>
           <Link href="/">Segments</Link>

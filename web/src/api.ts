@@ -32,6 +32,8 @@ export type Validation = Schemas["ValidateOut"];
 export type RuleCount = Schemas["RuleCountOut"];
 export type Impact = Schemas["ImpactOut"];
 export type CopyStatus = Schemas["CopyStatusOut"];
+/** How a draft rule would be saved, as the estimate and the exact count take it. */
+export type SavedAs = Partial<Pick<Schemas["EstimateIn"], "type" | "exclude_segments" | "include_contacts" | "exclude_contacts">>;
 
 /** A pre-built segment (`GET /templates`; plugins contribute them). */
 export interface Template {
@@ -132,8 +134,8 @@ export class Api {
     return this.call<Segment>("GET", segmentPath(id), undefined, signal);
   }
 
-  /** `as`: the type and exclusions the rule would be saved with (pinned segments and exclusions change its size). */
-  estimate(rule: Json, signal: AbortSignal, perCondition = false, as: { type?: string; exclude_segments?: string[] } = {}): Promise<Estimate> {
+  /** `as`: the type, exclusions and manual picks the rule would be saved with (pinned segments, exclusions and picks change its size). */
+  estimate(rule: Json, signal: AbortSignal, perCondition = false, as: SavedAs = {}): Promise<Estimate> {
     return this.call<Estimate>("POST", "rules/estimate", { rule, ...as, ...(perCondition ? { per_condition: true } : {}) }, signal);
   }
 
@@ -143,7 +145,7 @@ export class Api {
   }
 
   /** The exact count of an unsaved rule over the tenant's analytical copy (a 409 when it has none). */
-  countRule(rule: Json, signal: AbortSignal, as: { type?: string; exclude_segments?: string[] } = {}): Promise<RuleCount> {
+  countRule(rule: Json, signal: AbortSignal, as: SavedAs = {}): Promise<RuleCount> {
     return this.call<RuleCount>("POST", "rules/count", { rule, ...as }, signal);
   }
 

@@ -5,6 +5,7 @@
  * each node what the API said about it: errors, warnings and its size alone.
  */
 import Form from "@rjsf/core";
+import { ADDITIONAL_PROPERTY_FLAG, canExpand } from "@rjsf/utils";
 import type { ArrayFieldTemplateProps, FieldTemplateProps, IconButtonProps, MultiSchemaFieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
 import { createContext, useContext, useMemo, useState } from "react";
@@ -172,10 +173,28 @@ function SegmentChooser({ value, onChange }: { value: JsonObject; onChange: (val
   );
 }
 
-/** A field with its label, its input, a hint (a duration's format, a number's bounds) and, while focused, its description. */
-function CompactField({ id, label, children, errors, rawDescription, hidden, required, displayLabel, schema }: FieldTemplateProps) {
+/**
+ * A field with its label, its input, a hint (a duration's format, a number's bounds) and,
+ * while focused, its description. A property a marketer names (an event's `where`
+ * filter on a property) shows its name once, as the input that renames it, beside a
+ * button that removes it.
+ */
+function CompactField(props: FieldTemplateProps) {
+  const { id, label, children, errors, rawDescription, hidden, required, displayLabel, schema, onKeyRenameBlur, onRemoveProperty, disabled, readonly } = props;
   if (hidden) return <div className="hidden">{children}</div>;
   const hint = fieldHint(schema as JsonObject);
+  if (ADDITIONAL_PROPERTY_FLAG in schema) {
+    return (
+      <div className="param named-property">
+        <span className="property-name">
+          <input type="text" id={`${id}-key`} aria-label="property name" defaultValue={label} key={label} onBlur={onKeyRenameBlur} disabled={disabled || readonly} />
+          <RemoveItem id={`${id}-remove`} onClick={onRemoveProperty} disabled={disabled || readonly} registry={props.registry} label={`remove ${label}`} />
+        </span>
+        {children}
+        {errors}
+      </div>
+    );
+  }
   return (
     <div className="param">
       {displayLabel && label && (
@@ -201,15 +220,22 @@ function CompactField({ id, label, children, errors, rawDescription, hidden, req
  * the rest folded under "more options". Which are shown is fixed when the form opens,
  * so a field being filled in never jumps to another place.
  */
-function FoldedObject({ properties, schema, formData, fieldPathId, title }: ObjectFieldTemplateProps) {
+function FoldedObject({ properties, schema, formData, fieldPathId, title, uiSchema, onAddProperty, disabled, readonly }: ObjectFieldTemplateProps) {
   const [set] = useState(() => new Set(properties.filter((p) => (formData as JsonObject | undefined)?.[p.name] !== undefined).map((p) => p.name)));
   const required = new Set(Array.isArray(schema.required) ? schema.required : []);
   const main = properties.filter((p) => required.has(p.name) || set.has(p.name));
   const more = properties.filter((p) => !main.includes(p) && !p.hidden);
+  // A named property's name is its rename input (CompactField): no legend repeats it.
+  const named = ADDITIONAL_PROPERTY_FLAG in schema;
   return (
     <fieldset className="params-object" id={fieldPathId.$id}>
-      {title && <legend>{title}</legend>}
+      {title && !named && <legend>{title}</legend>}
       <div className="param-row">{main.map((p) => p.content)}</div>
+      {canExpand(schema, uiSchema, formData) && (
+        <button type="button" className="add-item" onClick={onAddProperty} disabled={disabled || readonly} aria-label={`add to ${title ?? "the details"}`}>
+          + add
+        </button>
+      )}
       {more.length > 0 && (
         <details className="more-options">
           <summary>more options ({more.map((p) => humanize(p.name)).join(", ")})</summary>
@@ -251,9 +277,9 @@ function CompactArray({ items, canAdd, onAddClick, title, required, disabled, re
 }
 
 /** rjsf's item buttons draw icon fonts the app does not load: these are words. */
-function RemoveItem({ id, className, onClick, disabled }: IconButtonProps) {
+function RemoveItem({ id, className, onClick, disabled, label }: IconButtonProps & { label?: string }) {
   return (
-    <button type="button" id={id} className={`remove-item ${className ?? ""}`} onClick={onClick} disabled={disabled} aria-label="remove this item" title="remove">
+    <button type="button" id={id} className={`remove-item ${className ?? ""}`} onClick={onClick} disabled={disabled} aria-label={label ?? "remove this item"} title="remove">
       ×
     </button>
   );

@@ -1,3 +1,5 @@
+// react-querybuilder's styles load with the app's, before them, so that the app's win
+// whichever page is opened first.
 import "react-querybuilder/dist/query-builder.css";
 import "./styles.css";
 

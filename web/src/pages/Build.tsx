@@ -15,13 +15,14 @@ import * as ReactDndHtml5Backend from "react-dnd-html5-backend";
 import { type Field, prepareRuleGroup, QueryBuilder, type RuleGroupType } from "react-querybuilder";
 import { Link } from "wouter";
 
-import { type Api, ApiError, type ConditionEstimate, type Estimate, inUseBy } from "../api";
+import { type Api, ApiError, type ConditionEstimate, type Estimate, inUseBy, type SavedAs } from "../api";
 import { BuilderContext, ConditionPicker, defaultParams, GroupCombinator, ParamsEditor } from "../builder";
 import { useApp } from "../context";
 import { aloneByNode, JSONLOGIC, type Json, MATCHES, type Note, normalPointers, parseIds, place, queryToRule, ruleToQuery, SEGMENT } from "../rule";
 import { type Completions, completionsOf } from "../schema";
 import { InUseConfirm } from "../segment/Manage";
 import { asOf, type ExactState, exactNote, explainHref, type ImpactState, impactSizes, impactSummary, missingExactNote, moreThanListed, showsExact, unavailableReason } from "./exactSize";
+import { draftKey, guardedNavigate, justSaved, useLeaveGuard } from "../unsaved";
 import "./build.css";
 
 const DEBOUNCE_MS = 300;
@@ -176,9 +177,17 @@ export interface Draft {
   version?: number;
   /** The name of the template it starts from. */
   template?: string;
+  /** The version a save just created, when the builder opens right after it. */
+  saved?: { id: string; version: number };
 }
 
+/** The builder; "Discard changes" starts it again from what it was opened with. */
 export function Build({ initial = { rule: null }, reload }: { initial?: Draft; reload?: () => void }) {
+  const [round, setRound] = useState(0);
+  return <Editor key={round} initial={round === 0 ? initial : { ...initial, saved: undefined }} reload={reload} discard={() => setRound((count) => count + 1)} />;
+}
+
+function Editor({ initial, reload, discard }: { initial: Draft; reload?: () => void; discard: () => void }) {
   const { api, catalog, segments, reloadSegments } = useApp();
   const names = useMemo(() => catalog.map((entry) => entry.name), [catalog]);
   // Every node gets its id here: react-querybuilder keys its components by id, and a
@@ -203,7 +212,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
   const [excludeText, setExcludeText] = useState((initial.exclude_contacts ?? []).join("\n"));
   const [excludeSegments, setExcludeSegments] = useState<string[]>(initial.exclude_segments ?? []);
   const [version, setVersion] = useState(initial.version);
-  const [saved, setSaved] = useState<{ id: string; version: number } | null>(null);
+  const [saved, setSaved] = useState<{ id: string; version: number } | null>(initial.saved ?? null);
   const [saveProblem, setSaveProblem] = useState<string | null>(null);
   const [conflict, setConflict] = useState(false);
   /** The modules a save would change the segment under, once the API asked to confirm it. */
@@ -212,6 +221,11 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
   const normal = useMemo(() => normalPointers(query), [query]);
   const ruleText = useMemo(() => JSON.stringify(exported.rule, null, 2), [exported]);
   const isStatic = type === "static";
+  const fieldsKey = draftKey({ id, name, description, type, rule: exported.rule, includeText, excludeText, excludeSegments });
+  // What was opened (or last saved): the first render's fields, the rule as the tree exports it.
+  const [savedKey, setSavedKey] = useState(fieldsKey);
+  const unsaved = fieldsKey !== savedKey;
+  useLeaveGuard(unsaved);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -231,6 +245,13 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
     return () => controller.abort();
   }, [api]);
 
+  // The manual picks as the estimate and the exact count take them, a new value only when the ids change.
+  const picksKey = JSON.stringify([parseIds(includeText), parseIds(excludeText), excludeSegments]);
+  const savedAs: SavedAs = useMemo(() => {
+    const [include_contacts, exclude_contacts, exclude_segments] = JSON.parse(picksKey) as string[][];
+    return { type: type as SavedAs["type"], include_contacts, exclude_contacts, exclude_segments };
+  }, [type, picksKey]);
+
   useEffect(() => {
     setErrors(new Map());
     setWarnings(new Map());
@@ -244,7 +265,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
     const controller = new AbortController();
     const timer = window.setTimeout(() => {
       setEstimate((last) => ({ kind: "loading", previous: last.kind === "ready" ? last.estimate : last.kind === "loading" ? last.previous : undefined }));
-      api.estimate(rule, controller.signal, true, { type, exclude_segments: excludeSegments }).then(
+      api.estimate(rule, controller.signal, true, savedAs).then(
         (result) => {
           setAlone(aloneByNode(result.per_condition, exported.pointers));
           setEstimate({ kind: "ready", estimate: result });
@@ -265,7 +286,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
         () => undefined, // the estimate's answer already shows what is wrong with the rule
       );
       if (exactAvailable) {
-        api.countRule(rule, controller.signal, { type, exclude_segments: excludeSegments }).then(
+        api.countRule(rule, controller.signal, savedAs).then(
           (count) => setExact({ kind: "ready", count }),
           (error: unknown) => {
             if (!controller.signal.aborted) setExact({ kind: "unavailable", reason: unavailableReason(error) });
@@ -277,7 +298,7 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       window.clearTimeout(timer);
       controller.abort();
     };
-  }, [api, exported, normal, isStatic, type, excludeSegments, exactAvailable]);
+  }, [api, exported, normal, isStatic, savedAs, exactAvailable]);
 
   // The impact of saving this version: only for a saved segment with a rule, on the same pause.
   const editing = version !== undefined && !isStatic && exactAvailable ? id : null;
@@ -336,12 +357,20 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
       exclude_segments: isStatic ? [] : excludeSegments,
       ...(isStatic || exported.rule === null ? {} : { rule: exported.rule }),
     };
+    const sent = fieldsKey;
     try {
       const segment = await api.save(body, version, confirm);
-      setId(segment.id);
-      setVersion(segment.version);
-      setSaved({ id: segment.id, version: segment.version });
       void reloadSegments();
+      const justSaved = { id: segment.id, version: segment.version };
+      if (version === undefined) {
+        // A new segment is edited at its own address from now on (a reload shows it, and
+        // the next save is its new version); Back goes where the marketer came from.
+        guardedNavigate(editHref(segment.id), { replace: true, state: { saved: justSaved }, guarded: false });
+        return;
+      }
+      setVersion(segment.version);
+      setSaved(justSaved);
+      setSavedKey(sent);
     } catch (error) {
       if (inUseBy(error)) {
         setUsers(inUseBy(error));
@@ -471,6 +500,11 @@ export function Build({ initial = { rule: null }, reload }: { initial?: Draft; r
         )}
         <div className="save-row">
           <button type="submit">{version === undefined ? "Save" : "Save a new version"}</button>
+          {unsaved && (
+            <button type="button" className="discard" onClick={discard}>
+              Discard changes
+            </button>
+          )}
           {saved && (
             <output data-testid="save-result" role="status">
               saved {saved.id} (version {saved.version}) — <Link href={`/segments/${encodeURIComponent(saved.id)}`}>open its page</Link>
@@ -534,10 +568,16 @@ export function BuildFromTemplate({ template }: { template: string }) {
   return <Loaded load={load} />;
 }
 
+/** The builder's address for a new version of segment `id`. */
+export function editHref(id: string): string {
+  return `/segments/${encodeURIComponent(id)}/edit`;
+}
+
 export function EditSegment({ id }: { id: string }) {
   const load = useCallback(
     async (api: Api): Promise<Draft> => {
       const segment = await api.segment(id);
+      const saved = justSaved(window.history.state, segment.id, segment.version);
       return {
         id: segment.id,
         name: segment.name,
@@ -548,6 +588,7 @@ export function EditSegment({ id }: { id: string }) {
         exclude_contacts: segment.exclude_contacts,
         exclude_segments: segment.exclude_segments,
         version: segment.version,
+        ...(saved ? { saved } : {}),
       };
     },
     [id],

@@ -2,8 +2,8 @@
  * Every segment of the tenant: its type, live count, size trend, whether it is filling,
  * and when it last changed; searchable, filterable by type, archived ones on request.
  *
- * The list itself is one request (`GET /segments` answers each count and backfill
- * progress); it is asked again every few seconds only while a segment is filling. The
+ * The list itself is one request (`GET /segments` answers each count, backfill
+ * progress and users); it is asked again every few seconds only while a segment is filling. The
  * trend and the last member change take a request each per segment, so they are read
  * one request at a time for each of four segments at once, and shown as they arrive.
  */
@@ -87,7 +87,9 @@ function FillingCell({ segment, now }: { segment: Segment; now: Date }) {
       );
     case "running":
       return (
-        <span className="running">
+        // Progress is by slices: a backfill that evaluates only the contacts the analytical
+        // copy names as candidates counts those, so contacts checked are no share of all.
+        <span className="running" title="progress by slices of the tenant's contacts, evaluated in parallel; contacts checked may be only the candidates the analytical copy names">
           <progress value={filling.slicesFinished} max={filling.slices} aria-label={`${segment.name}: slices of contacts done`} />
           <span>
             filling · {filling.done.toLocaleString()} contacts checked ({filling.slicesFinished}/{filling.slices} slices)
@@ -377,6 +379,11 @@ export function Segments() {
               <tr key={segment.id} data-testid={`segment-${segment.id}`} className={segment.status === "archived" ? "archived" : undefined}>
                 <td>
                   <Link href={`/segments/${encodeURIComponent(segment.id)}`}>{segment.name}</Link>
+                  {segment.used_by && segment.used_by.length > 0 && (
+                    <span className="badge in-use" data-testid={`in-use-${segment.id}`} title={`used by ${segment.used_by.map((usage) => usage.user).join(", ")}: changing or archiving it asks first`}>
+                      in use
+                    </span>
+                  )}
                   <div className="id">{segment.id}</div>
                   {segment.description && (
                     <div className="description" title={segment.description}>
