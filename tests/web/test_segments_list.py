@@ -180,6 +180,10 @@ def test_the_list_shows_counts_trends_search_filter_filling_and_archived(
     page.get_by_label("Type").select_option("embedded")  # the API lists these only when asked
     expect(page.locator("table.segments tbody tr")).to_have_count(1)
     expect(row(page, "web_list_embedded")).to_be_visible()
+    # listed, an embedded segment that fills is polled like any other until it is filled
+    expect(page.get_by_test_id("filling-web_list_embedded")).to_contain_text("filled")
+    embedded = get(api, "/segments/web_list_embedded")["count"]
+    expect(page.get_by_test_id("count-web_list_embedded")).to_have_text(f"{embedded:,}")
     page.get_by_label("Type").select_option("all")
     expect(row(page, "web_list_embedded")).to_have_count(0)
 
