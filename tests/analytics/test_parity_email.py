@@ -568,13 +568,16 @@ def test_a_zone_name_that_is_a_folder_of_the_tz_database_is_no_zone(con: Any, ho
 
 
 def test_every_aggregate_reads_only_the_events_its_condition_names(host: Any) -> None:
-    """Each per-contact aggregate filters its rows by event name (the one GROUP BY pass
-    serves every condition, so an aggregate must not count other events)."""
+    """Each per-contact aggregate, and each semi-join standing for an existence test, filters
+    its rows by event name (the one GROUP BY pass serves every condition, so an aggregate
+    must not count other events)."""
     for rule, _ in _rules():
         query = compile_rule(parse_rule(rule, host)).query
         grouped = [select for select in query.find_all(exp.Select) if select.args.get("group")]
         aggregates = [part for select in grouped for part in select.expressions
                       if isinstance(part, exp.Alias)]
-        named = [any(column.name == "name" for column in part.find_all(exp.Column)) for part in aggregates]
+        semi_joins = [test.args["query"] for test in query.find_all(exp.In) if test.args.get("query")]
+        named = [any(column.name == "name" for column in part.find_all(exp.Column))
+                 for part in aggregates + semi_joins]
         assert all(named), rule
-        assert aggregates or "referred_by" in rule, rule
+        assert aggregates or semi_joins or "referred_by" in rule, rule
