@@ -272,11 +272,49 @@ def beyond_ascii(value: exp.Expression) -> exp.Expression:
     return exp.or_(wide(value), any_element(value, wide))
 
 
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.,:;@#%+=!?~^$*()-]*\Z")
+"""Strings DuckDB writes as themselves between two quotes (``tests/analytics/test_json_text.py``):
+none of the characters a JSON writer may escape (quote, backslash, slash, controls,
+HTML-special, non-ASCII), so Trino's ``json_format`` should spell them so too (untested:
+no Trino here)."""
+
+
+def _extracted(value: exp.Expression) -> bool:
+    """The value is an extraction (:func:`json_at`), whose text DuckDB writes itself: a string
+    with only the escapes it needs, a number in a spelling that casts to its double (the
+    Trino dialect reads that text with ``json_format``)."""
+    return isinstance(value, exp.Anonymous) and value.name.lower() == "json_extract"
+
+
+def _json_text(value: exp.Expression, target: Any, folded: bool) -> str | None:
+    """The JSON text a value equal to ``target`` has, where comparing that text decides
+    equality exactly: ``value`` is an extraction (:func:`_extracted`) and the target a
+    boolean or a plain string compared with case. ``None`` elsewhere (a number has
+    several spellings; a list's elements are not extractions)."""
+    if not _extracted(value):
+        return None
+    if isinstance(target, bool):
+        return "true" if target else "false"
+    if isinstance(target, str) and not folded and _PLAIN_TEXT.match(target):
+        return f'"{target}"'
+    return None
+
+
+def _as_text(value: exp.Expression) -> exp.Expression:
+    """The JSON value's own text (a string with its quotes), as stored: no parsing."""
+    return exp.cast(value.copy(), exp.DataType.build("VARCHAR"))
+
+
 def scalar_equals(
     value: exp.Expression, target: str | int | float | bool, folded: bool = False
 ) -> exp.Expression | None:
     """The JSON value is of the target's kind and equal to it (``1 == 1.0``; ``true != 1``);
-    strings compared ignoring case when ``folded``."""
+    strings compared ignoring case when ``folded``. Where the value's text alone decides
+    (:func:`_json_text`), that text is compared: reading a string out of its JSON costs
+    several times more than the whole comparison."""
+    text = _json_text(value, target, folded)
+    if text is not None:
+        return exp.EQ(this=_as_text(value), expression=exp.Literal.string(text))
     if isinstance(target, bool):
         return exp.and_(is_kind(value, "BOOLEAN"),
                         exp.EQ(this=text_of(value), expression=exp.Literal.string(str(target).lower())))
@@ -287,18 +325,37 @@ def scalar_equals(
 
 
 def any_equal(value: exp.Expression, targets: Sequence[Any], folded: bool = False) -> exp.Expression | None:
-    """The JSON value equals one of ``targets`` (:func:`scalar_equals` for each)."""
-    tests = [scalar_equals(value, target, folded) for target in targets]
-    if not tests or any(test is None for test in tests):
+    """The JSON value equals one of ``targets`` (:func:`scalar_equals` for each; the targets
+    compared by their JSON text, in one ``IN``)."""
+    texts = [_json_text(value, target, folded) for target in targets]
+    tests = [scalar_equals(value, target, folded) for target, text in zip(targets, texts, strict=True)
+             if text is None]
+    if any(test is None for test in tests):
+        return None
+    known = sorted({text for text in texts if text is not None})
+    if len(known) > 1:
+        tests.insert(0, exp.In(this=_as_text(value), expressions=[exp.Literal.string(t) for t in known]))
+    elif known:
+        tests.insert(0, exp.EQ(this=_as_text(value), expression=exp.Literal.string(known[0])))
+    if not tests:
         return None
     return exp.or_(*tests) if len(tests) > 1 else tests[0]
 
 
 def double_compare(value: exp.Expression, op: str, target: float) -> exp.Expression | None:
     """``float(value) op target`` for a JSON number, as scores compare (the stored number
-    read as a double first). ``None`` for an integer target with no exact double."""
+    read as a double first); false or unknown for any other value (no match either way).
+    ``None`` for an integer target with no exact double.
+
+    An extraction's text is cast to a double: a number's text gives the double its
+    JSON value casts to, and no other kind's text (``true``, ``"80"``, ``[80]``,
+    ``null``) casts at all, so no kind test is needed (``tests/analytics/test_json_text.py``
+    holds both); that costs a fraction of reading the kind out of the JSON."""
     if isinstance(target, int) and float(target) != target:
         return None
+    if _extracted(value):  # its text casts to a double exactly when it is a number
+        number = exp.TryCast(this=_as_text(value), to=exp.DataType.build("DOUBLE"))
+        return false_if_null(_COMPARATORS[op](this=number, expression=_number_literal(float(target))))
     return exp.and_(is_kind(value, *_NUMBER_KINDS),
                     _COMPARATORS[op](this=_as_double(value), expression=_number_literal(float(target))))
 
