@@ -35,6 +35,7 @@ BODY_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/contacts", {"items": [{"contact_id": "c1", "attributes": {"plan": "pro"}}]}),
     ("POST", "/events", {"items": [
         {"event_id": "e1", "contact_id": "c1", "name": "email.opened", "at": "2026-11-22T11:00:00Z"}]}),
+    ("POST", "/imports/{import_id}/start", {"dry_run": True}),
 ]
 """Every operation with a request body (method, route of the document, a valid body)."""
 
@@ -56,7 +57,7 @@ def assert_error_shape(body: Any) -> None:
 
 
 def concrete(route: str) -> str:
-    return route.replace("{segment_id}", "pro")
+    return route.replace("{segment_id}", "pro").replace("{import_id}", "imp_unknown")
 
 
 def test_the_routes_with_a_body_are_the_documents() -> None:
