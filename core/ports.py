@@ -20,7 +20,7 @@ Shared conventions:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -964,6 +964,9 @@ __all__ += [
     "FieldCatalog",
     "ObservedAttribute",
     "ObservedFields",
+    "Sample",
+    "SamplesKeptChanging",
+    "sample_key",
 ]
 
 FIELD_CAP = 2000
@@ -973,6 +976,15 @@ SAMPLE_CAP = 5
 """Sample values kept per attribute path (the first ones observed)."""
 SAMPLE_CHARS = 40
 """A sample string is cut to this many characters."""
+
+Sample = str | int | float | bool
+"""One sample value of an attribute path (a JSON scalar, strings cut to :data:`SAMPLE_CHARS`)."""
+
+
+def sample_key(value: Sample) -> tuple[bool, Sample]:
+    """What makes two samples the same: their JSON value, so ``true`` is not the number 1
+    (Python's ``True == 1``) while 1 and 1.0, one JSON number, are one sample."""
+    return isinstance(value, bool), value
 
 
 @dataclass(frozen=True, slots=True)
@@ -985,7 +997,7 @@ class ObservedAttribute:
 
     path: str
     types: frozenset[str] = frozenset()
-    samples: tuple[str | int | float | bool, ...] = ()
+    samples: tuple[Sample, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "types": sorted(self.types), "samples": list(self.samples)}
@@ -1025,6 +1037,18 @@ class ObservedFields(Protocol):
     def count_events(self, tenant_id: str, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to the stored count of each name (one write per name)."""
         ...
+
+    def forget_samples(self, tenant_id: str, values: Mapping[str, Collection[Sample]]) -> int:
+        """Remove ``values`` from the samples of each path (a forgotten contact's values)
+        and return how many samples were removed; a path left without samples takes
+        those of its next observation. Only the given paths are read or written. A
+        path whose samples another writer changes meanwhile is read again a few times;
+        then :class:`SamplesKeptChanging` is raised, that path's values still there."""
+        ...
+
+
+class SamplesKeptChanging(RuntimeError):
+    """A path's samples changed under every attempt to remove values from them."""
 
 
 # --- segment sizes: live counts of many segments, size history ----------------

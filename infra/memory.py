@@ -30,7 +30,7 @@ import binascii
 import json
 import threading
 from bisect import insort
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +59,7 @@ from growthos_segments.core.ports import (
     PublishResult,
     RealtimePorts,
     RecheckRecord,
+    Sample,
     SegmentRecord,
     SegmentVersionConflict,
     SliceState,
@@ -68,6 +69,7 @@ from growthos_segments.core.ports import (
     TransitionResult,
     history_since,
     keeps_event,
+    sample_key,
 )
 from growthos_segments.core.ports_ingest import ForgetResult, IngestEvent, ProfileWrite, diff_profiles
 from growthos_segments.core.ports_usage import UsageRecord
@@ -819,6 +821,22 @@ class MemoryObservedFields:
             for name, count in counts.items():
                 self._events[(tenant_id, name)] = self._events.get((tenant_id, name), 0) + count
                 self.writes += 1
+
+    def forget_samples(self, tenant_id: str, values: Mapping[str, Collection[Sample]]) -> int:
+        keys.check_tenant_id(tenant_id)
+        removed = 0
+        with self._lock:
+            for path, forgotten in values.items():
+                stored = self._paths.get((tenant_id, path))
+                if stored is None:
+                    continue
+                gone = {sample_key(v) for v in forgotten}
+                kept = tuple(s for s in stored.samples if sample_key(s) not in gone)
+                if len(kept) < len(stored.samples):
+                    removed += len(stored.samples) - len(kept)
+                    self._paths[(tenant_id, path)] = ObservedAttribute(path, stored.types, kept)
+                    self.writes += 1
+        return removed
 
 
 # =========================================================================== ingestion

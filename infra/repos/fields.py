@@ -8,22 +8,39 @@ first samples (JSON text, written only if absent); ``fields#e#<name>`` holds an
 event name's count (an ADD). Every write is one UpdateItem that merges, so
 concurrent writers never lose each other's types or counts. The catalog is one
 Query of that key range (a few pages at most: the service caps the vocabulary).
+
+Forgetting samples is the one write that replaces: it reads the paths concerned
+(one BatchGetItem per 100, consistently) and writes each changed list back only
+if the stored list is still the one read; a list left empty is removed, so the
+next observation of the path stores its samples again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from growthos_segments.core.ports import FIELD_CAP, FieldCatalog, ObservedAttribute
+from botocore.exceptions import ClientError
+
+from growthos_segments.core.ports import (
+    FIELD_CAP,
+    FieldCatalog,
+    ObservedAttribute,
+    Sample,
+    SamplesKeptChanging,
+    sample_key,
+)
 from growthos_segments.infra import keys
+from growthos_segments.infra.repos._common import batch_get
 
 __all__ = ["DynamoObservedFields"]
 
 PREFIX = "fields#"
 ATTRIBUTE = PREFIX + "a#"
 EVENT = PREFIX + "e#"
+FORGET_ATTEMPTS = 5
+"""Reads of a path whose samples another writer changed meanwhile, before giving up."""
 
 
 class DynamoObservedFields:
@@ -89,3 +106,52 @@ class DynamoObservedFields:
                 ExpressionAttributeNames={"#n": "n"},
                 ExpressionAttributeValues={":n": {"N": str(count)}},
             )
+
+    def forget_samples(self, tenant_id: str, values: Mapping[str, Collection[Sample]]) -> int:
+        pending = {path: {sample_key(v) for v in gone} for path, gone in values.items() if gone}
+        removed = 0
+        for _ in range(FORGET_ATTEMPTS):
+            if not pending:
+                return removed
+            wanted = [self._key(tenant_id, ATTRIBUTE + path) for path in pending]
+            changed: dict[str, set[tuple[bool, Sample]]] = {}
+            for item in batch_get(self._client, self._table, wanted, ConsistentRead=True,
+                                  ProjectionExpression="sk, samples"):
+                path = item["sk"]["S"][len(ATTRIBUTE):]
+                text = item.get("samples", {}).get("S")
+                if not text:
+                    continue
+                stored = json.loads(text)
+                kept = [s for s in stored if sample_key(s) not in pending[path]]
+                if len(kept) == len(stored):
+                    continue
+                if self._replace_samples(tenant_id, path, text, kept):
+                    removed += len(stored) - len(kept)
+                else:
+                    changed[path] = pending[path]
+            pending = changed
+        if pending:
+            raise SamplesKeptChanging(f"the samples of {sorted(pending)} kept changing; forget again")
+        return removed
+
+    def _replace_samples(self, tenant_id: str, path: str, read: str, kept: list[Sample]) -> bool:
+        """Write ``kept`` if the samples are still the text ``read``; ``False`` if they changed."""
+        names = {"#s": "samples"}
+        values: dict[str, Any] = {":read": {"S": read}}
+        update = "SET #s = :kept" if kept else "REMOVE #s"
+        if kept:
+            values[":kept"] = {"S": json.dumps(kept)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(tenant_id, ATTRIBUTE + path),
+                UpdateExpression=update,
+                ConditionExpression="#s = :read",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 
 from growthos_segments.core.dependencies import EVERYTHING, Change
-from growthos_segments.core.ports import ContactChanges, ObservedAttribute, ObservedFields
+from growthos_segments.core.ports import (
+    ContactChanges,
+    ObservedAttribute,
+    ObservedFields,
+    SamplesKeptChanging,
+)
 from growthos_segments.handlers.wiring import build_service
 from growthos_segments.infra.memory import MemoryObservedFields
 from growthos_segments.infra.repos import Repositories
-from growthos_segments.infra.repos.fields import DynamoObservedFields
+from growthos_segments.infra.repos.fields import FORGET_ATTEMPTS, DynamoObservedFields
 from growthos_segments.services.fields import FieldsService
 from tests.integration.conftest import NOW
 from tests.support.realtime import Bus, Clock, Realtime, Streams
@@ -99,3 +104,65 @@ def test_the_stream_evaluator_learns_from_dynamodb_stream_batches(repos: Reposit
     assert [a["path"] for a in body["attributes"]] == ["attributes.custom.lead_score", "attributes.plan",
                                                        "tags.vip"]
     assert body["events"] == [{"name": "email.opened", "count": 1}]  # once per contact per batch
+
+
+def test_forgetting_samples_removes_only_those_values_of_those_paths(store: ObservedFields) -> None:
+    store.add_attributes("t1", [
+        ObservedAttribute("attributes.email", frozenset({"string"}), ("ann@example.com", "bob@example.com")),
+        ObservedAttribute("attributes.custom.vip", frozenset({"boolean"}), (True,)),
+        ObservedAttribute("scores.lead", frozenset({"number"}), (1, 7)),
+    ])
+    email = frozenset({"string"})
+    store.add_attributes("t2", [ObservedAttribute("attributes.email", email, ("ann@example.com",))])
+    removed = store.forget_samples("t1", {"attributes.email": ["ann@example.com"], "scores.lead": [True, 7.0],
+                                          "attributes.custom.vip": [True], "attributes.unknown": ["x"]})
+    assert removed == 3  # true is not the number 1; 7.0 is 7
+    assert store.catalog("t1").to_json()["attributes"] == [
+        {"path": "attributes.custom.vip", "types": ["boolean"], "samples": []},
+        {"path": "attributes.email", "types": ["string"], "samples": ["bob@example.com"]},
+        {"path": "scores.lead", "types": ["number"], "samples": [1]},
+    ]
+    assert store.catalog("t2").attributes[0].samples == ("ann@example.com",)
+    assert store.forget_samples("t1", {"attributes.email": ["ann@example.com"]}) == 0
+    store.add_attributes("t1", [ObservedAttribute("attributes.custom.vip", frozenset({"boolean"}), (False,)),
+                                ObservedAttribute("attributes.email", email, ("cy@example.com",))])
+    samples = {a.path: a.samples for a in store.catalog("t1").attributes}
+    assert samples["attributes.custom.vip"] == (False,)  # emptied: the next observation's are kept
+    assert samples["attributes.email"] == ("bob@example.com",)
+
+
+class _Interleaved:
+    """A client on which another writer changes a path's samples before each of the first
+    ``times`` conditional writes (what a concurrent forget does)."""
+
+    def __init__(self, client: Any, table: str, times: int) -> None:
+        self._client = client
+        self._table = table
+        self.times = times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: Any) -> Any:
+        if "ConditionExpression" in request and self.times:
+            self.times -= 1
+            self._client.update_item(
+                TableName=self._table, Key=request["Key"], UpdateExpression="SET #s = :s",
+                ExpressionAttributeNames={"#s": "samples"},
+                ExpressionAttributeValues={":s": {"S": f'["ann", "z{self.times}"]'}})
+        return self._client.update_item(**request)
+
+
+@pytest.mark.parametrize("times", [2, 5])
+def test_forgetting_samples_on_dynamodb_rereads_a_path_that_changed(repos: Repositories, times: int) -> None:
+    table = repos.settings.tables.counters
+    client = _Interleaved(repos.client, table, times)
+    store = DynamoObservedFields(client, table)
+    store.add_attributes("t1", [ObservedAttribute("attributes.name", frozenset({"string"}), ("ann", "bob"))])
+    if times < FORGET_ATTEMPTS:
+        assert store.forget_samples("t1", {"attributes.name": ["ann"]}) == 1
+        assert store.catalog("t1").attributes[0].samples == ("z0",)  # the other writer's list, scrubbed
+    else:
+        with pytest.raises(SamplesKeptChanging):
+            store.forget_samples("t1", {"attributes.name": ["ann"]})
+        assert store.catalog("t1").attributes[0].samples == ("ann", "z0")
