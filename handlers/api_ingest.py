@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from growthos_segments.core.api_models_ingest import ContactsIn, EventsIn, ForgetOut, IngestOut
+from growthos_segments.core.ports import SamplesKeptChanging
 from growthos_segments.handlers import api_wiring
 from growthos_segments.handlers.api_http import app, current_tenant
 from growthos_segments.handlers.api_openapi import responses
+from growthos_segments.infra.repos.fields import DynamoObservedFields
 from growthos_segments.infra.repos.ingest import DynamoIngest
-from growthos_segments.services.audience import ApiError, Unprocessable, located
+from growthos_segments.services.audience import ApiError, Conflict, Unprocessable, located
 from growthos_segments.services.ingest import IngestRequestError, IngestService
 
 MAX_BODY_BYTES = 5_000_000
@@ -32,7 +34,8 @@ class _TooLarge(ApiError):
 def ingestion() -> IngestService:
     """On the API's repositories (no I/O to build: a request builds its own)."""
     repos = api_wiring.service().repos
-    return IngestService(DynamoIngest(repos.contacts, repos.events), retention=repos.settings.event_retention)
+    return IngestService(DynamoIngest(repos.contacts, repos.events), retention=repos.settings.event_retention,
+                         fields=DynamoObservedFields(repos.client, repos.settings.tables.counters))
 
 
 def _ingest(call: Callable[..., Any], items: list[Any]) -> IngestOut:
@@ -68,4 +71,6 @@ def forget_contact(contact_id: str) -> ForgetOut:
         forgotten = ingestion().forget_contact(current_tenant(), contact_id, now=now)
     except IngestRequestError as error:
         raise Unprocessable(error.message, [located("path", error.pointer, error.message)]) from None
+    except SamplesKeptChanging as error:  # contention: nothing deleted yet, a repeat may pass
+        raise Conflict(str(error), [located("path", "/contact_id", str(error))]) from None
     return ForgetOut.model_validate(forgotten.to_json())

@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,10 +48,12 @@ from growthos_segments.core.ports import (
     FieldCatalog,
     ObservedAttribute,
     ObservedFields,
+    Sample,
+    sample_key,
 )
 from growthos_segments.core.rules import Condition, Expr, Node, iter_nodes
 
-__all__ = ["FieldsService", "RuleWarning", "observe_documents", "rule_warnings"]
+__all__ = ["FieldsService", "RuleWarning", "document_samples", "observe_documents", "rule_warnings"]
 
 MAPS = ("attributes", "scores", "suppression")
 """Document fields that are maps: observed down to their leaves (``attributes.custom.x``)."""
@@ -78,7 +80,7 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _sample(value: Any) -> str | int | float | bool | None:
+def _sample(value: Any) -> Sample | None:
     if isinstance(value, str):
         return value[:SAMPLE_CHARS]
     if isinstance(value, bool | int | float):
@@ -86,29 +88,54 @@ def _sample(value: Any) -> str | int | float | bool | None:
     return None
 
 
+def _samples(value: Any) -> Iterator[Sample]:
+    """The samples one leaf value gives: itself, or each item of a list."""
+    for item in value if isinstance(value, list | tuple) else [value]:
+        sample = _sample(item)
+        if sample is not None:
+            yield sample
+
+
 @dataclass
 class _Path:
     types: set[str] = field(default_factory=set)
-    samples: list[str | int | float | bool] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     def add(self, value: Any) -> None:
         self.types.add(_json_type(value))
-        values = value if isinstance(value, list | tuple) else [value]
-        for item in values:
-            sample = _sample(item)
-            if sample is not None and sample not in self.samples and len(self.samples) < SAMPLE_CAP:
+        for sample in _samples(value):
+            if sample not in self.samples and len(self.samples) < SAMPLE_CAP:
                 self.samples.append(sample)
 
 
-def _walk(value: Mapping[str, Any], prefix: str, out: dict[str, _Path]) -> None:
+def _leaves(value: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    """The observed paths below a map with their values (maps are walked, not observed)."""
     for key, child in value.items():
         path = f"{prefix}.{key}"
         if len(path) > MAX_PATH:
             continue
         if isinstance(child, Mapping):
-            _walk(child, path, out)
+            yield from _leaves(child, path)
         else:
-            out.setdefault(path, _Path()).add(child)
+            yield path, child
+
+
+def _document_leaves(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for name in MAPS:
+        value = doc.get(name)
+        if isinstance(value, Mapping):
+            yield from _leaves(value, name)
+
+
+def document_samples(doc: Mapping[str, Any]) -> dict[str, list[Sample]]:
+    """Every sample one contact document could have given each observed path, as
+    :func:`observe_documents` takes them but without its cap: what to remove from the
+    catalog when the contact is forgotten, whichever of its values were kept."""
+    found: dict[str, dict[tuple[bool, Sample], Sample]] = {}
+    for path, child in _document_leaves(doc):
+        for sample in _samples(child):
+            found.setdefault(path, {})[sample_key(sample)] = sample
+    return {path: list(samples.values()) for path, samples in found.items()}
 
 
 def observe_documents(docs: Iterable[Mapping[str, Any]]) -> tuple[list[ObservedAttribute], Counter[str]]:
@@ -116,10 +143,8 @@ def observe_documents(docs: Iterable[Mapping[str, Any]]) -> tuple[list[ObservedA
     paths: dict[str, _Path] = {}
     events: Counter[str] = Counter()
     for doc in docs:
-        for name in MAPS:
-            value = doc.get(name)
-            if isinstance(value, Mapping):
-                _walk(value, name, paths)
+        for path, child in _document_leaves(doc):
+            paths.setdefault(path, _Path()).add(child)
         for name in NAMES:
             for item in doc.get(name) or ():
                 if isinstance(item, str) and len(item) + len(name) < MAX_PATH:

@@ -21,9 +21,10 @@ service, so an item is accepted or refused the same way whichever way it came.
   not be remembered as long as the event), and one more than five minutes in
   the future is refused.
 - Forget (:meth:`IngestService.forget_contact`): the contact's profile and events
-  (see the port). Its memberships then exit through the contacts stream, as for
-  any deleted contact: the stream evaluator finds no profile, exits every
-  segment (Segment Exited goes out) and clears its re-checks.
+  (see the port), and its values among the samples of the tenant's observed
+  fields. Its memberships then exit through the contacts stream, as for any
+  deleted contact: the stream evaluator finds no profile, exits every segment
+  (Segment Exited goes out) and clears its re-checks.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from growthos_segments.core.ids import CONTACT_ID_DESCRIPTION, CONTACT_ID_RE
-from growthos_segments.core.ports import ContactDocument
+from growthos_segments.core.ports import ContactDocument, ObservedFields
 from growthos_segments.core.ports_ingest import (
     MAX_CONTACTS,
     MAX_EVENTS,
@@ -52,6 +53,7 @@ from growthos_segments.core.ports_ingest import (
 )
 from growthos_segments.core.rules import _number_problem
 from growthos_segments.core.timeutil import as_utc
+from growthos_segments.services.fields import document_samples
 
 __all__ = [
     "EVENT_NAME_PATTERN",
@@ -259,9 +261,13 @@ def _attribute(value: Any) -> str | None:
 class IngestService:
     """Validates and stores ingested items through one :class:`IngestStore`."""
 
-    def __init__(self, store: IngestStore, *, retention: timedelta) -> None:
+    def __init__(
+        self, store: IngestStore, *, retention: timedelta, fields: ObservedFields | None = None
+    ) -> None:
         self._store = store
         self._retention = retention
+        self._fields = fields
+        """Whose samples a forgotten contact's values are removed from (``None``: no catalog kept)."""
 
     # ------------------------------------------------------------------ contacts
 
@@ -414,10 +420,23 @@ class IngestService:
     def forget_contact(self, tenant_id: str, contact_id: str, *, now: datetime) -> ForgetResult:
         """Delete what the engine stores of one contact (``now``: when it was asked, kept
         for the signature every path shares). Idempotent: forgetting an unknown contact
-        answers ``found: false``; an incomplete answer asks to call again."""
+        answers ``found: false``; an incomplete answer asks to call again.
+
+        The profile is read first and its values removed from the observed fields'
+        samples before anything is deleted, so a call that fails on the way can be
+        repeated and still knows the values; once the profile is gone there is nothing
+        to remove. A stream batch that read the profile before this scrub may still
+        store its values as a path's first samples after it (only a path that had no
+        samples yet takes them), and a container's cached catalog shows removed
+        samples until it reads the store again."""
         del now
         if not isinstance(contact_id, str) or not CONTACT_ID_RE.fullmatch(contact_id):
             raise IngestRequestError("/contact_id", f"must be a string of {CONTACT_ID_DESCRIPTION}")
+        if self._fields is not None:
+            profile = self._store.profiles(tenant_id, [contact_id]).get(contact_id)
+            samples = document_samples(profile) if profile is not None else {}
+            if samples:
+                self._fields.forget_samples(tenant_id, samples)
         return self._store.forget(tenant_id, contact_id, max_events=FORGET_PAGE)
 
 

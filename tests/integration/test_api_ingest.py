@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from growthos_segments.core.ports import SamplesKeptChanging
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.fields import DynamoObservedFields
+from growthos_segments.infra.repos.ingest import DynamoIngest
+from growthos_segments.services.fields import FieldsService
 from tests.integration.api_support import Api, install, path
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -71,14 +75,43 @@ def test_malformed_requests_are_4xx_in_the_error_shape(api: Api) -> None:
         "message": "must be a string of 1-256 characters, no '#' and no control characters"}
 
 
-def test_forget_removes_profile_and_events_and_is_idempotent(api: Api) -> None:
+def _learn_fields(api: Api) -> None:
+    """The catalog as the contacts stream fills it from c1 and c2."""
+    profiles = DynamoIngest(api.repos.contacts, api.repos.events).profiles("t1", ["c1", "c2"]).values()
+    store = DynamoObservedFields(api.repos.client, api.repos.settings.tables.counters)
+    FieldsService(store).observe_documents("t1", profiles)
+
+
+def test_forget_removes_profile_events_and_field_samples_and_is_idempotent(api: Api) -> None:
     api.post("/contacts", {"items": CONTACTS[:2]})
+    api.post("/contacts", {"items": [{"contact_id": "c1", "attributes": {"email": "ann@example.com"}},
+                                     {"contact_id": "c2", "attributes": {"email": "bob@example.com"}}]})
     api.post("/events", {"items": [EVENTS[0], EVENTS[0] | {"event_id": "e3", "contact_id": "c2"}]})
+    _learn_fields(api)
     gone = api.call("DELETE", path("contacts", "c1"))
     assert gone.status == 200 and gone.body == {
         "contact_id": "c1", "found": True, "events_deleted": 1, "complete": True}
+    samples = {a["path"]: a["samples"] for a in api.call("GET", "/fields").body["attributes"]}
+    assert samples["attributes.email"] == ["bob@example.com"] and samples["scores.lead"] == []
     assert api.repos.contacts.get("t1", "c1") is None and api.repos.events.events("t1", "c1") == []
     assert api.call("DELETE", path("contacts", "c1")).body["found"] is False
     assert api.repos.contacts.get("t1", "c2") is not None and len(api.repos.events.events("t1", "c2")) == 1
     assert _statuses(api.post("/events", {"items": [EVENTS[0]]})) == ["created"]
     assert api.repos.events.events("t1", "c1", since=NOW - timedelta(days=5))[0]["name"] == "email.opened"
+
+
+def test_a_forget_whose_samples_keep_changing_is_a_409_and_deletes_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.post("/contacts", {"items": CONTACTS[:1]})
+    _learn_fields(api)
+
+    def busy(self: DynamoObservedFields, tenant_id: str, values: object) -> int:
+        raise SamplesKeptChanging("the samples of attributes.plan kept changing; forget the contact again")
+
+    monkeypatch.setattr(DynamoObservedFields, "forget_samples", busy)
+    refused = api.call("DELETE", path("contacts", "c1"))
+    assert refused.status == 409 and refused.body["errors"] == [{
+        "location": "path", "path": "/contact_id",
+        "message": "the samples of attributes.plan kept changing; forget the contact again"}]
+    assert api.repos.contacts.get("t1", "c1") is not None

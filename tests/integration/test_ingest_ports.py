@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
-from growthos_segments.core.ports import ContactDocument
+from growthos_segments.core.ports import ContactDocument, ObservedAttribute
 from growthos_segments.core.ports_ingest import IngestStore
+from growthos_segments.handlers.ingest_wiring import build_ingestion
 from growthos_segments.infra.memory import MemoryContacts, MemoryIngest
+from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.repos.fields import DynamoObservedFields
 from growthos_segments.infra.repos.ingest import DynamoIngest
 from growthos_segments.services.ingest import IngestService
 from tests.integration.conftest import NOW
@@ -145,3 +148,13 @@ def test_forget_deletes_profile_and_events_in_pages_and_is_idempotent(ingest: In
     assert ingest.view("t1", "c2") is not None and ingest.view("t2", "c1") is not None
     # The ids are forgotten with the events: the same events may come back.
     assert _statuses(service.append_events("t1", events[:1], now=NOW)) == ["created"]
+
+
+def test_the_bus_ingestion_forgets_a_contacts_field_samples(repos: Repositories) -> None:
+    service = build_ingestion(repos.settings)
+    service.upsert_contacts("t1", [{"contact_id": "c1", "attributes": {"email": "ann@example.com"}}], now=NOW)
+    fields = DynamoObservedFields(repos.client, repos.settings.tables.counters)
+    fields.add_attributes("t1", [ObservedAttribute("attributes.email", frozenset({"string"}),
+                                                   ("ann@example.com", "bob@example.com"))])
+    assert service.forget_contact("t1", "c1", now=NOW).found
+    assert fields.catalog("t1").attributes[0].samples == ("bob@example.com",)

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from growthos_segments.infra.memory import MemoryContacts, MemoryIngest
+from growthos_segments.core.ports import SamplesKeptChanging
+from growthos_segments.infra.memory import MemoryContacts, MemoryIngest, MemoryObservedFields
+from growthos_segments.services.fields import FieldsService
 from growthos_segments.services.ingest import IngestRequestError, IngestService
 from tests.support.memory import memory_realtime
 
@@ -141,6 +143,60 @@ def test_an_upsert_enters_and_a_forget_exits_with_the_re_checks_cleared() -> Non
     assert sorted(rt.flush()) == [("EXIT", "t1", "buyers", "c1"), ("EXIT", "t1", "pro", "c1")]
     assert [r.recheck_at for r in rt.memory.rechecks.for_contact("t1", "c1")] in ([], [None])
     assert rt.memory.contacts.load_view("t1", "c1", now=NOW, lookback=None) is None
+
+
+class _Fields(MemoryObservedFields):
+    """Memory fields whose removals fail while ``busy`` (as when a path keeps changing)."""
+
+    busy = False
+
+    def forget_samples(self, tenant_id: str, values: Any) -> int:
+        if self.busy:
+            raise SamplesKeptChanging("the samples kept changing")
+        return super().forget_samples(tenant_id, values)
+
+
+def _people(contacts: MemoryContacts) -> tuple[IngestService, _Fields]:
+    """Two contacts whose e-mails, names and VIP flags are the catalog's samples, as the
+    stream learns them."""
+    fields = _Fields()
+    store = MemoryIngest(contacts)
+    service = IngestService(store, retention=timedelta(days=30), fields=fields)
+    service.upsert_contacts("t1", [
+        {"contact_id": "c1", "attributes": {"email": "ann@example.com", "name": "Ann"},
+         "custom": {"vip": True, "topics": ["crm", "ads"]}, "tags": ["vip"], "scores": {"lead": 82}},
+        {"contact_id": "c2", "attributes": {"email": "bob@example.com", "name": "Bob"},
+         "scores": {"lead": 7}},
+    ], now=NOW)
+    FieldsService(fields).observe_documents("t1", store.profiles("t1", ["c1", "c2"]).values())
+    return service, fields
+
+
+def _samples(fields: MemoryObservedFields) -> set[object]:
+    return {s for a in fields.catalog("t1").attributes for s in a.samples}
+
+
+def test_forget_removes_the_contacts_values_from_the_catalog_samples(contacts: MemoryContacts) -> None:
+    service, fields = _people(contacts)
+    assert {"ann@example.com", "Ann", True, "crm", "ads", 82} <= _samples(fields)
+    assert service.forget_contact("t1", "c1", now=NOW).found
+    assert {a.path: a.samples for a in fields.catalog("t1").attributes} == {
+        "attributes.custom.topics": (), "attributes.custom.vip": (), "attributes.email": ("bob@example.com",),
+        "attributes.name": ("Bob",), "scores.lead": (7,), "tags.vip": ()}
+    writes = fields.writes
+    assert not service.forget_contact("t1", "c1", now=NOW).found
+    assert fields.writes == writes  # gone: nothing left to remove
+
+
+def test_a_forget_whose_scrub_fails_deletes_nothing_and_can_be_repeated(contacts: MemoryContacts) -> None:
+    service, fields = _people(contacts)
+    fields.busy = True
+    with pytest.raises(SamplesKeptChanging):
+        service.forget_contact("t1", "c1", now=NOW)
+    assert contacts.profile("t1", "c1") is not None
+    fields.busy = False
+    assert service.forget_contact("t1", "c1", now=NOW).found
+    assert "Ann" not in _samples(fields) and "Bob" in _samples(fields)
 
 
 def test_a_contact_that_keeps_changing_is_an_item_error_after_five_reads(contacts: MemoryContacts) -> None:
