@@ -131,7 +131,8 @@ class DynamoObservedFields:
                     changed[path] = pending[path]
             pending = changed
         if pending:
-            raise SamplesKeptChanging(f"the samples of {sorted(pending)} kept changing; forget again")
+            paths = ", ".join(sorted(pending))
+            raise SamplesKeptChanging(f"the samples of {paths} kept changing; forget the contact again")
         return removed
 
     def _replace_samples(self, tenant_id: str, path: str, read: str, kept: list[Sample]) -> bool:
