@@ -170,7 +170,7 @@ def _sql_band(p: ScoreBandParams) -> SqlForm:
     (a higher floor, or the same floor listed earlier: :func:`band_of` keeps the first)."""
     from sqlglot import exp
 
-    from growthos_segments.kit.sql import SqlForm, double_compare, is_kind, json_at
+    from growthos_segments.kit.sql import SqlForm, double_compare, json_at
 
     value = json_at(("scores", p.name))
     bands = list((dict(p.bands) if p.bands is not None else DEFAULT_BANDS).items())
@@ -185,7 +185,8 @@ def _sql_band(p: ScoreBandParams) -> SqlForm:
         options.append(exp.and_(reached, *(exp.not_(exp.paren(b)) for b in beaten if b is not None)))
     if not options:
         return SqlForm(exp.false())
-    return SqlForm(exp.and_(is_kind(value, "BIGINT", "UBIGINT", "DOUBLE"), exp.or_(*options)))
+    # Every option needs its floor reached, which only a JSON number can: no kind test.
+    return SqlForm(exp.or_(*options))
 
 
 SCORE_BAND = ConditionType(
