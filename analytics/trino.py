@@ -18,11 +18,12 @@ holding JSON, without the copy's field columns. So the query's ``contacts`` and
 Not verifiable here (no Trino runs on this machine; see the README's Athena section):
 the JSON kinds are read from ``json_format``'s text of the value, so a number Trino
 spells differently from DuckDB (``1e3``, ``-0``) may change its text or its integer
-kind; JSON nulls inside arrays become SQL NULLs in ``CAST(... AS ARRAY(JSON))``;
-integers beyond 38 digits compare as DECIMAL(38, 0) cannot hold them (never equal,
-never ordered); regular expressions are Joni's, not RE2's; a naive date or time is
-read in the session's zone (Athena's is UTC, as the engine's DuckDB is); and the event
-time's precision is what Athena reads from the Parquet files.
+kind; JSON nulls inside arrays and objects become SQL NULLs in ``CAST(... AS
+ARRAY(JSON))`` and ``MAP(VARCHAR, JSON)``; integers beyond 38 digits compare as
+DECIMAL(38, 0) cannot hold them (never equal, never ordered); regular expressions are
+Joni's, not RE2's; a naive date or time is read in the session's zone (Athena's is UTC,
+as the engine's DuckDB is); and the event time's precision is what Athena reads from
+the Parquet files.
 """
 
 from __future__ import annotations
@@ -237,8 +238,19 @@ gives the same answer for the values the kit passes (``json_extract_string`` of 
 ``to_timestamp`` of whole seconds)."""
 
 
+def _values(document: exp.Expression, path: exp.Expression) -> exp.Expression:
+    """DuckDB's ``json_extract(document, '$."a"."b".*')``, the values of the object at
+    ``$."a"."b"``, as the values of Trino's map of it; NULL (DuckDB: an empty list) for
+    anything but an object, whose cast to a map fails."""
+    value = _call("json_extract", [document, _json_path(exp.Literal.string(path.name[:-2]))])
+    as_map = exp.TryCast(this=value, to=exp.DataType.build("MAP(VARCHAR, JSON)"))
+    return _call("map_values", [as_map])
+
+
 def _anonymous(args: list[exp.Expression], name: str) -> exp.Expression:
     if name == "json_extract":
+        if args[1].name.endswith(".*") and isinstance(args[1], exp.Literal):
+            return _values(args[0], args[1])
         path = _json_path(args[1])
         if path is None:  # the array's elements: NULL for a non-array (DuckDB: no elements)
             return exp.TryCast(this=args[0], to=exp.DataType.build("ARRAY(JSON)"))

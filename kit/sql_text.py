@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
-from growthos_segments.kit.sql import SqlForm, is_kind, json_at, text_of
+from growthos_segments.kit.sql import CONTACT_DOC, SqlForm, is_kind, json_at, text_of
 
 __all__ = ["folded", "search_form"]
 
@@ -66,21 +66,37 @@ def _texts(value: exp.Expression) -> exp.Expression:
     ], default=exp.Literal.string(""))
 
 
+def _texts_of_values(keys: Sequence[str]) -> exp.Expression:
+    """The texts (as :func:`_texts` takes them) of every value of the JSON object at ``keys``,
+    joined by :data:`SEPARATOR`; ``''`` when it is not an object (DuckDB's ``.*`` step lists
+    an object's values, and no value of anything else)."""
+    path = json_at(keys).expressions[1].name + ".*"
+    values = exp.Anonymous(this="json_extract", expressions=[CONTACT_DOC.copy(), exp.Literal.string(path)])
+    value = exp.to_identifier("v")
+    texts = exp.Transform(this=values, expression=exp.Lambda(
+        this=_texts(exp.column(value)), expressions=[value.copy()]))
+    return exp.ArrayToString(this=texts, expression=exp.Literal.string(SEPARATOR))
+
+
 def search_form(
     fields: Sequence[Sequence[str]],
     words: Sequence[str],
     table: Mapping[str, str],
     repertoire: Sequence[tuple[int, int]],
+    every_value_of: Sequence[Sequence[str]] = (),
 ) -> SqlForm:
     """Every one of the folded ``words`` (none holding white space) is in the folded text of
-    one of ``fields`` (JSON paths to a string or an array of strings); text with a character
-    outside ASCII and the code point ranges of ``repertoire`` is undecided.
+    one of ``fields`` (JSON paths to a string or an array of strings) or of one value of the
+    objects at ``every_value_of``; text with a character outside ASCII and the code point
+    ranges of ``repertoire`` is undecided.
 
-    The fields' texts are joined into one text, written once in the query (the words are
+    The texts are joined into one text, written once in the query (the words are
     tested by one lambda over their list), so the query stays small whatever the words."""
-    joined: exp.Expression = exp.func("coalesce", _texts(json_at(fields[0])), exp.Literal.string(""))
-    for keys in fields[1:]:
-        text = exp.func("coalesce", _texts(json_at(keys)), exp.Literal.string(""))
+    searched = [_texts(json_at(keys)) for keys in fields]
+    searched += [_texts_of_values(keys) for keys in every_value_of]
+    joined: exp.Expression = exp.func("coalesce", searched[0], exp.Literal.string(""))
+    for texts in searched[1:]:
+        text = exp.func("coalesce", texts, exp.Literal.string(""))
         joined = exp.DPipe(this=exp.DPipe(this=joined, expression=exp.Literal.string(SEPARATOR)),
                            expression=text)
     # ASCII text (most of it) folds by lower(), the same in every engine; translate over the

@@ -4,16 +4,17 @@ Condition type (category ``contact``)::
 
     {"search": {"q": "acme"}}
     {"search": {"q": "José García"}}                       # both words, any fields, any order
-    {"search": {"q": "robotics", "fields": ["custom.industry", "custom.notes"]}}
+    {"search": {"q": "robotics", "fields": ["custom.industry", "custom.notes"], "custom_fields": false}}
 
 ``q`` is split into words at white space; a contact matches when **every** word
 occurs (as a substring: ``acm`` finds ``Acme Labs``) in at least one of the
 searched fields, in any order and not necessarily in the same field (``ada
 acme`` finds Ada Smith of Acme Labs), as a search box does. The fields are paths
 under ``attributes`` (default :data:`DEFAULT_FIELDS`: the name, e-mail and
-company fields the contact document uses); a field holding a string is
-searched, one holding a list is searched in its string items, anything else
-(numbers, maps, missing) is not.
+company fields the contact document uses) and, unless ``custom_fields`` is
+false, every field of ``attributes.custom`` (whatever the tenant named them); a
+field holding a string is searched, one holding a list is searched in its
+string items, anything else (numbers, booleans, maps, missing) is not.
 
 Texts and words are compared folded (:func:`fold`): Unicode NFKD
 (compatibility decomposition: ``ﬁ`` is ``fi``, ``²`` is ``2``), combining marks
@@ -32,12 +33,12 @@ profile only: ``recheck_at`` is always ``None``.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictStr, field_validator
 
 from growthos_segments.kit import ConditionType, ContactView, Predicate, Reads, Result, hookimpl
 from growthos_segments.kit.params import ParamsModel
@@ -54,6 +55,8 @@ DEFAULT_FIELDS: tuple[str, ...] = (
     "name", "first_name", "last_name", "email", "company", "custom.company",
 )
 """The fields searched when ``fields`` is not given (paths under ``attributes``)."""
+CUSTOM = "custom"
+"""The map under ``attributes`` whose every field ``custom_fields`` searches."""
 MAX_QUERY_LENGTH = 200
 MAX_WORDS = 10
 MAX_FIELDS = 20
@@ -136,6 +139,9 @@ class SearchParams(ParamsModel):
         min_length=1, max_length=MAX_FIELDS,
         description="paths under attributes whose text (or list of texts) is searched",
     )] = list(DEFAULT_FIELDS)
+    custom_fields: Annotated[StrictBool, Field(
+        description="also search every field of attributes.custom (false: only the fields listed)",
+    )] = True
 
     @field_validator("q")
     @classmethod
@@ -152,18 +158,35 @@ _LISTS = (list, tuple, set, frozenset)
 """What holds a list here: a JSON array, or a DynamoDB string set not yet made a list."""
 
 
+def _named_fields(params: SearchParams) -> list[str]:
+    """The fields searched by name: a custom field is left out when every custom field is
+    searched anyway (a nested one, ``custom.a.b``, is not among those)."""
+    if not params.custom_fields:
+        return list(params.fields)
+    return [field for field in params.fields if field.split(".")[:-1] != [CUSTOM]]
+
+
+def _add_texts(value: object, texts: list[str]) -> None:
+    if type(value) is str:
+        texts.append(value.lower() if value.isascii() else fold(value))
+    elif isinstance(value, _LISTS):
+        texts += [fold(item) for item in value if type(item) is str]
+
+
 def _compile(params: SearchParams) -> Predicate:
     words = _words(params.q)
-    getters = [attribute_getter(field) for field in params.fields]
+    getters = [attribute_getter(field) for field in _named_fields(params)]
+    custom_fields = params.custom_fields
 
     def search(view: ContactView, now: datetime) -> Result:
         texts: list[str] = []
         for get in getters:
-            value = get(view)
-            if type(value) is str:
-                texts.append(value.lower() if value.isascii() else fold(value))
-            elif isinstance(value, _LISTS):
-                texts += [fold(item) for item in value if type(item) is str]
+            _add_texts(get(view), texts)
+        if custom_fields:
+            custom = view.attributes.get(CUSTOM)
+            if isinstance(custom, Mapping):
+                for value in custom.values():
+                    _add_texts(value, texts)
         for word in words:  # loops, not all(any(...)): two generators cost more than the search
             for text in texts:
                 if word in text:
@@ -180,32 +203,41 @@ def _sql(params: SearchParams) -> SqlForm:
     from growthos_segments.kit.sql_text import search_form
 
     table, ranges = folding_table()
-    return search_form([("attributes", *field.split(".")) for field in params.fields],
-                       _words(params.q), table, ranges)
+    return search_form([("attributes", *field.split(".")) for field in _named_fields(params)],
+                       _words(params.q), table, ranges,
+                       every_value_of=[("attributes", CUSTOM)] if params.custom_fields else [])
+
+
+def _reads(params: SearchParams) -> Reads:
+    paths = {f"attributes.{field}" for field in _named_fields(params)}
+    if params.custom_fields:
+        paths.add(f"attributes.{CUSTOM}")
+    return Reads(attributes=frozenset(paths))
 
 
 def _describe(params: SearchParams) -> str:
-    return (f"mentions every word of {params.q!r} (ignoring case and accents) in "
-            f"{', '.join(params.fields)}")
+    fields = _named_fields(params) + (["every custom field"] if params.custom_fields else [])
+    return f"mentions every word of {params.q!r} (ignoring case and accents) in {', '.join(fields)}"
 
 
 SEARCH = ConditionType(
     name="search",
     label="Search profile text",
     description=(
-        "Every word of a search text occurs in the contact's name, e-mail, company or the "
-        "custom fields you name, ignoring case and accents (José = jose, Straße = strasse)."
+        "Every word of a search text occurs in the contact's name, e-mail, company or any of "
+        "its custom fields (or only in the fields you name), ignoring case and accents "
+        "(José = jose, Straße = strasse)."
     ),
     category="contact",
     params=SearchParams,
     compile=_compile,
-    reads=lambda params: Reads(attributes=frozenset(f"attributes.{field}" for field in params.fields)),
+    reads=_reads,
     describe=_describe,
     bulk_compile=_sql,
     examples=(
         {"q": "acme"},
         {"q": "José García"},
-        {"q": "robotics", "fields": ["custom.industry", "custom.notes"]},
+        {"q": "robotics", "fields": ["custom.industry", "custom.notes"], "custom_fields": False},
     ),
 )
 

@@ -139,6 +139,12 @@ def _search_population() -> list[dict[str, Any]]:
         if rng.random() < 0.5:
             attrs["custom"] = {"company": rng.choice(TEXTS),
                                "notes": rng.sample(TEXTS, rng.randrange(0, 3)) + rng.sample([1, None], 1)}
+            # fields of any name: texts, lists, and values not searched (numbers, maps...)
+            for name in rng.sample(["industry", "tier", "x-1", "Owner_Name"], rng.randrange(0, 3)):
+                attrs["custom"][name] = rng.choice([rng.choice(TEXTS), rng.choice(OTHER_VALUES),
+                                                    {"city": rng.choice(TEXTS)}, 1234])
+        elif rng.random() < 0.2:
+            attrs["custom"] = rng.choice([["acme"], "José", 7, None])  # not a map of fields
         docs.append({"contact_id": f"s{i}", "attributes": attrs})
     docs += [{"contact_id": f"t{i}", "attributes": {"first_name": text}} for i, text in enumerate(TEXTS)]
     docs.append({"contact_id": "not-an-object", "attributes": "José"})
@@ -154,6 +160,9 @@ QUERIES = ["jose", "JOSÉ garcia", "strasse", "groß", "finance", "fi", "\u03c3"
 def _search_rules() -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [{"search": {"q": q}} for q in QUERIES]
     rules += [{"search": {"q": q, "fields": ["custom.notes", "first_name"]}} for q in ("acme", "jose", "1")]
+    rules += [{"search": {"q": q, "fields": ["custom.notes", "first_name"], "custom_fields": False}}
+              for q in ("acme", "jose", "1234")]
+    rules += [{"search": {"q": q, "fields": ["custom.x-1.city"]}} for q in ("acme", "jose")]
     return rules
 
 
@@ -181,6 +190,21 @@ def test_search_finds_what_a_marketer_expects(con: Any, host: PluginHost) -> Non
     # Only rows holding a character outside the repertoire (東, the Kelvin sign, ﬁ, ĳ, …, ǅ)
     # went to the per-contact path.
     assert got.decided_per_contact == 6
+
+
+def test_every_custom_field_is_searched_on_both_paths(con: Any, host: PluginHost) -> None:
+    docs = [{"contact_id": f"c{i}", "attributes": {"custom": custom}} for i, custom in enumerate([
+        {"industry": "Robótica"},                          # a field of any name
+        {"tags": [5, "ROBOTICA fan"]},                      # a list's string items
+        {"address": {"city": "Robotica"}},                  # a nested map: not searched
+        {"robotica": True, "seats": 1234},                  # keys, booleans, numbers: not searched
+        ["Robotica"],                                       # custom not a map of fields
+    ])]
+    for q, expected_members in [("robotica", {"c0", "c1"}), ("1234", set()), ("true", set())]:
+        expected, got = both_paths(con, host, {"search": {"q": q}}, docs, NOW)
+        assert (got.path, expected, set(got.members)) == ("sql", expected_members, expected_members)
+    expected, got = both_paths(con, host, {"search": {"q": "robotica", "custom_fields": False}}, docs, NOW)
+    assert expected == set(got.members) == set()
 
 
 def test_the_sql_folding_is_the_plugins_for_every_character_of_the_repertoire() -> None:
@@ -216,13 +240,16 @@ search_leaves = st.builds(lambda q: {"search": {"q": q}}, st.sampled_from(QUERIE
     rule=rule_trees(st.one_of(geo_leaves, search_leaves), max_leaves=4),
     places=st.lists(st.one_of(COORDINATES, st.just(None)), min_size=1, max_size=12),
     names=st.lists(st.lists(st.sampled_from(TEXTS), max_size=3).map(" ".join), min_size=12, max_size=12),
+    customs=st.lists(st.dictionaries(st.sampled_from(["industry", "notes", "a_b"]), st.one_of(
+        st.sampled_from(TEXTS + OTHER_VALUES), st.lists(st.sampled_from([*TEXTS, 1]), max_size=2))),
+        min_size=12, max_size=12),
 )
 def test_random_rules_agree_on_random_contacts(
-    con: Any, host: PluginHost, rule: Any, places: list[Any], names: list[str]
+    con: Any, host: PluginHost, rule: Any, places: list[Any], names: list[str], customs: list[dict[str, Any]]
 ) -> None:
     docs = []
     for i, place in enumerate(places):
-        attrs: dict[str, Any] = {"first_name": names[i]}
+        attrs: dict[str, Any] = {"first_name": names[i], "custom": customs[i]}
         if place is not None:
             attrs |= {"latitude": place[0], "longitude": place[1]}
         docs.append({"contact_id": f"h{i}", "attributes": attrs})

@@ -50,19 +50,19 @@ TRINO_FUNCTIONS = frozenset([
     "from_iso8601_date", "from_iso8601_timestamp", "from_iso8601_timestamp_nanos", "from_unixtime",
     "greatest", "histogram", "hour", "if", "is_finite", "is_json_scalar", "json_array_contains",
     "json_array_length", "json_extract", "json_extract_scalar", "json_format", "json_parse",
-    "json_size", "least", "length", "lower", "map_keys", "max", "min", "minute", "mod", "month",
+    "json_size", "least", "length", "lower", "map_keys", "map_values", "max", "min", "minute", "mod", "month",
     "nullif", "reduce", "regexp_extract", "regexp_like", "regexp_replace", "replace", "reverse",
     "second", "sequence", "sin", "split", "starts_with", "strpos", "substr", "substring", "sum",
     "to_unixtime", "transform", "translate", "truncate", "try", "upper", "week", "year", "year_of_week"
 ])
 SYNTAX = frozenset([
     "and", "or", "not", "in", "from", "join", "where", "when", "then", "else", "case", "as", "on",
-    "exists", "select", "over", "filter", "row", "array", "decimal", "timestamp", "cast", "try_cast"
+    "exists", "select", "over", "filter", "row", "array", "map", "decimal", "timestamp", "cast", "try_cast"
 ])
 """Words a parenthesis follows that are Trino grammar, not functions (FILTER is both)."""
 TYPE_RE = re.compile(r"(BOOLEAN|BIGINT|INTEGER|DOUBLE|VARCHAR|JSON|DATE|DECIMAL\(38, 0\)"
                      r"|TIMESTAMP\(6\) WITH TIME ZONE|TIMESTAMP\(6\)|ARRAY\(JSON\)|ARRAY\(DATE\)"
-                     r"|ROW\(c VARCHAR, t TIMESTAMP\(6\) WITH TIME ZONE\))\Z")
+                     r"|MAP\(VARCHAR, JSON\)|ROW\(c VARCHAR, t TIMESTAMP\(6\) WITH TIME ZONE\))\Z")
 """Trino types whose meaning is DuckDB's (TIMESTAMP WITH TIME ZONE alone is milliseconds)."""
 ATHENA_QUERY_BYTES = 262_144
 """Athena's longest query string (its service quotas)."""

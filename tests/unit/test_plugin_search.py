@@ -62,13 +62,32 @@ def test_every_word_must_be_found_in_some_field_in_any_order() -> None:
 
 
 def test_only_the_named_fields_are_searched() -> None:
-    contact = {"email": "ada@acme.io", "custom": {"industry": "Robotics", "notes": ["likes ACME"]}}
+    contact = {"email": "ada@acme.io", "custom": {"industry": "Robotics", "notes": ["likes ACME"]},
+               "title": "CTO"}
     assert run({"q": "acme"}, contact) == (True, None)
-    assert run({"q": "robotics"}, contact) == (False, None)  # not a default field
+    assert run({"q": "cto"}, contact) == (False, None)  # not a default field
+    assert run({"q": "robotics", "custom_fields": False}, contact) == (False, None)
     fields = ["custom.industry", "custom.notes"]
-    assert run({"q": "robotics", "fields": fields}, contact) == (True, None)
-    assert run({"q": "likes", "fields": fields}, contact) == (True, None)
+    only = {"fields": fields, "custom_fields": False}
+    assert run({"q": "robotics", **only}, contact) == (True, None)
+    assert run({"q": "likes", **only}, contact) == (True, None)
+    assert run({"q": "ada", **only}, contact) == (False, None)
     assert run({"q": "ada", "fields": fields}, contact) == (False, None)
+    assert run({"q": "cto", "fields": ["title"], "custom_fields": False}, contact) == (True, None)
+
+
+def test_every_custom_field_is_searched_by_default() -> None:
+    contact = {"custom": {"industry": "Robotics", "tags": [3, "Gold Tier"], "seats": 1234,
+                          "vip": True, "address": {"city": "Lyon"}}}
+    assert run({"q": "robotics"}, contact) == (True, None)
+    assert run({"q": "gold robotics"}, contact) == (True, None)  # a list's string items
+    assert run({"q": "ROBÓTICS tier"}, contact) == (True, None)
+    assert run({"q": "1234"}, contact) == (False, None)  # numbers, booleans and maps are not text
+    assert run({"q": "true"}, contact) == (False, None)
+    assert run({"q": "lyon"}, contact) == (False, None)
+    assert run({"q": "lyon", "fields": ["custom.address.city"]}, contact) == (True, None)
+    assert run({"q": "robotics"}, {"custom": ["Robotics"]}) == (False, None)  # not a map of fields
+    assert run({"q": "robotics"}, {"custom": "Robotics"}) == (False, None)
 
 
 @pytest.mark.parametrize("value", [
@@ -92,12 +111,19 @@ def test_missing_fields_and_attributes_that_are_not_an_object() -> None:
 def test_reads_and_wording() -> None:
     condition = HOST.condition_types["search"]
     params = condition.params.model_validate({"q": "acme"})
-    assert condition.reads(params).attributes == {f"attributes.{f}" for f in search.DEFAULT_FIELDS}
+    assert condition.reads(params).attributes == {
+        "attributes.name", "attributes.first_name", "attributes.last_name", "attributes.email",
+        "attributes.company", "attributes.custom"}
+    only = condition.params.model_validate({"q": "acme", "fields": ["custom.notes"], "custom_fields": False})
+    assert condition.reads(only).attributes == {"attributes.custom.notes"}
     assert condition.reads(params).events == frozenset()
     assert condition.describe is not None
     assert condition.describe(
         condition.params.model_validate({"q": "José", "fields": ["email", "custom.notes"]})
-    ) == "mentions every word of 'José' (ignoring case and accents) in email, custom.notes"
+    ) == "mentions every word of 'José' (ignoring case and accents) in email, every custom field"
+    assert condition.describe(
+        condition.params.model_validate({"q": "José", "fields": ["custom.notes"], "custom_fields": False})
+    ) == "mentions every word of 'José' (ignoring case and accents) in custom.notes"
 
 
 @pytest.mark.parametrize(("params", "where", "says"), [
@@ -111,6 +137,7 @@ def test_reads_and_wording() -> None:
     ({"q": "acme", "fields": ["attributes.email"]}, "/search/fields/0", "path under 'attributes'"),
     ({"q": "acme", "fields": ["a b"]}, "/search/fields/0", "not a valid path"),
     ({"q": "acme", "in": ["email"]}, "/search/in", "unknown parameter"),
+    ({"q": "acme", "custom_fields": "no"}, "/search/custom_fields", "valid boolean"),
 ])
 def test_bad_params_are_located(params: dict[str, Any], where: str, says: str) -> None:
     with pytest.raises(RuleValidationError) as caught:
