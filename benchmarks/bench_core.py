@@ -62,10 +62,11 @@ PROFILE_TYPES: dict[str, dict[str, Any]] = {
         "geo_radius": {"latitude": 52.52, "longitude": 13.405, "radius_km": 50}},
     "geo_radius: beyond 500 km of New York": {
         "geo_radius": {"latitude": 40.7128, "longitude": -74.006, "radius_km": 500, "inside": False}},
-    "search: 'acme' (6 default fields)": {"search": {"q": "acme"}},
-    "search: 'muller labs' (2 words)": {"search": {"q": "muller labs"}},
-    "search: 'automation' in custom.interests": {
-        "search": {"q": "automation", "fields": ["custom.interests"]}},
+    "search: 'acme' (default fields and every custom field)": {"search": {"q": "acme"}},
+    "search: 'muller labs' (2 words, default fields)": {"search": {"q": "muller labs"}},
+    "search: 'acme' (6 named fields only)": {"search": {"q": "acme", "custom_fields": False}},
+    "search: 'automation' in custom.interests only": {
+        "search": {"q": "automation", "fields": ["custom.interests"], "custom_fields": False}},
 }
 """One profile condition each, the newer ones beside the cheapest existing ones."""
 
