@@ -188,3 +188,44 @@ def test_each_document_path_is_read_once_and_the_predicate_computed_once(host: P
     assert sorted(node.expressions[1].name for node in extracts) == [
         '$."attributes"."country"', '$."attributes"."plan"']
     assert len([c for c in query.query.find_all(exp.Coalesce)]) == 3  # one per condition, in one place
+
+
+PUSHED_PROFILE = [
+    {"contact_id": f"p{i}", "attributes": {"plan": plan, "country": country}, "scores": {"lead": lead},
+     "events": [{"name": "order.completed", "at": "2026-11-20T10:00:00Z"}] if i % 2 else []}
+    for i, (plan, country, lead) in enumerate(
+        [("pro", "GB", 90), ("pro", "GB", 90), ("pro", "FR", 85), ("free", "GB", 95), (None, "IE", 81),
+         (7, "IE", "90"), (True, "GB", True), ("PRO", "GB", 80), ("pro", ["GB"], 79.5), ("pro", "IE", 80.0),
+         ("pro", "IE", None), ("pro", None, 100)])
+]
+"""Profile values a contacts-read filter must treat as the condition does: the value,
+another one, missing (None), the wrong kind, other case, a list, at the bound."""
+
+
+@pytest.mark.parametrize("rule", [
+    {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+             {"attribute": {"field": "country", "op": "in", "values": ["GB", "IE"]}}]},
+    {"and": [{"score_band": {"band": "hot"}}, {"event": {"name": "order.completed", "within": "90d"}}]},
+    {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+             {"!": {"event": {"name": "order.completed", "within": "90d"}}},
+             {"score": {"name": "lead", "gte": 80}}]},
+])
+def test_profile_conjuncts_filter_the_contacts_read_and_both_paths_agree(
+    con: Any, host: PluginHost, rule: dict[str, Any]
+) -> None:
+    """A top-level profile test on a field column is applied while the contacts are read
+    (where DuckDB's scan applies it) and the members are the per-contact path's."""
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    expected, got = both_paths(con, host, rule, [{**doc, "tenant_id": "x"} for doc in PUSHED_PROFILE], now)
+    assert set(got.members) == expected and expected
+    fields = {'$."attributes"."plan"': "field:attributes.plan",
+              '$."attributes"."country"': "field:attributes.country",
+              '$."scores"."lead"': "field:scores.lead"}
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    from growthos_segments.analytics.compiler import compile_segment
+
+    query = compile_segment(segments, "rule", fields).query
+    read = next(select for select in query.find_all(exp.Select)
+                if isinstance(source := select.args.get("from_"), exp.From)
+                and isinstance(source.this, exp.Table) and source.this.name == "contacts")
+    assert any(column.name.startswith("field:") for column in read.args["where"].find_all(exp.Column))
