@@ -69,7 +69,11 @@ arrives; the building blocks below solve that once:
   (ids, devices, message timelines) on top of it;
 - :mod:`~growthos_segments.kit.sql_calendar`: the calendar value operators
   (``last_days``, ``next_days``, ``anniversary``) as SQL, local days from the
-  zone offsets Python's tz database gives.
+  zone offsets Python's tz database gives;
+- :mod:`~growthos_segments.kit.sql_geo`: great-circle distance from a point in
+  SQL, the same operations in the same order as the per-contact haversine;
+- :mod:`~growthos_segments.kit.sql_text`: case- and accent-insensitive text
+  search in SQL, folding by a table built from the per-contact folding.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ __all__ = [
     "CONTACT_DOC",
     "CONTEXT_BINDING",
     "NOW",
+    "PLAIN_TEXT",
     "ContextForm",
     "Instant",
     "SqlForm",
@@ -272,7 +273,7 @@ def beyond_ascii(value: exp.Expression) -> exp.Expression:
     return exp.or_(wide(value), any_element(value, wide))
 
 
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.,:;@#%+=!?~^$*()-]*\Z")
+PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.,:;@#%+=!?~^$*()-]*\Z")
 """Strings DuckDB writes as themselves between two quotes (``tests/analytics/test_json_text.py``):
 none of the characters a JSON writer may escape (quote, backslash, slash, controls,
 HTML-special, non-ASCII), so Trino's ``json_format`` should spell them so too (untested:
@@ -295,7 +296,7 @@ def _json_text(value: exp.Expression, target: Any, folded: bool) -> str | None:
         return None
     if isinstance(target, bool):
         return "true" if target else "false"
-    if isinstance(target, str) and not folded and _PLAIN_TEXT.match(target):
+    if isinstance(target, str) and not folded and PLAIN_TEXT.match(target):
         return f'"{target}"'
     return None
 

@@ -13,10 +13,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from growthos_segments.kit.sql import _PLAIN_TEXT, double_compare, json_at, scalar_equals
+from growthos_segments.kit.sql import PLAIN_TEXT, double_compare, json_at, scalar_equals
 
 PRINTABLE = [chr(code) for code in range(0x20, 0x7F)]
-PLAIN = [character for character in PRINTABLE if _PLAIN_TEXT.match(character)]
+PLAIN = [character for character in PRINTABLE if PLAIN_TEXT.match(character)]
 
 
 def _spellings(text: str) -> list[str]:

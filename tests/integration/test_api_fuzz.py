@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from growthos_segments.handlers.api import openapi_document
 from growthos_segments.infra.repos import Repositories
 from growthos_segments.plugins import default_host
-from tests.integration.api_support import PRO, Api, install
+from tests.integration.api_support import PRO, Api, install, install_imports
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DOC = json.loads(openapi_document())
@@ -125,6 +125,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
 
 @pytest.fixture
 def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    install_imports(repos, monkeypatch)  # deployed, the template names the imports' bucket and queue
     api = install(repos, lambda: NOW, monkeypatch)
     for i in range(3):
         api.contact(f"c{i}", attributes={"plan": "pro" if i else "free", "email": f"c{i}@x.io"})

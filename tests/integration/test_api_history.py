@@ -42,7 +42,9 @@ def test_list_items_carry_counters_and_backfill_progress_in_batch_reads(api: Api
     assert len(page.body["segments"]) == 16 and page.body["segments"][-1]["count"] == 0
     assert page.body["segments"][-1]["backfill_progress"] is None  # saved without a queued backfill
     assert api.repos.requests.by_operation["BatchGetItem"] == 2 + 3
-    assert api.repos.requests.total == 6  # and the one Query of the tenant's segment heads
+    # and two Queries: the tenant's segment heads, and its segment usages (each item's used_by)
+    assert api.repos.requests.by_operation["Query"] == 2
+    assert api.repos.requests.total == 7
 
 
 def test_a_saved_segment_is_queued_in_the_list_until_its_backfill_counts_a_page(api: Api) -> None:
