@@ -28,10 +28,12 @@ The decisions, each because a silent guess would put wrong data in segments:
   (``2026-04-03``) and ``datetime`` for ISO 8601 date-times, both kept as the
   ISO text the conditions read; otherwise ``text``. Locale dates such as
   ``03/04/2026`` are ambiguous (March or April?) and stay text, with a note.
-  ``multi`` (a list of strings split on the separator, ``;`` by default) is
-  never guessed: ask for it with a header suffix (``interests:multi``) or an
-  option (``types={"interests": "multi"}``); the same forces any other kind,
-  and then a cell that is not of that kind makes its row bad.
+  ``multi`` (a list of strings split on the separator, ``;`` by default) when
+  no other kind fits, some cell holds the separator and every item is short
+  (at most :data:`MULTI_ITEM_CHARS` characters), with a note
+  saying so. A header suffix (``interests:multi``, ``notes:text``) or an
+  option (``types={"interests": "multi"}``) forces a kind instead, and then a
+  cell that is not of that kind makes its row bad.
 - **An empty cell sets nothing** (it does not remove the stored value).
 - **A bad row is reported with its physical line** in the file (the header is
   line 1; a quoted cell spanning lines counts every line) and its column, and
@@ -299,15 +301,31 @@ def _convert(kind: Kind, text: str, separator: str) -> Any:
     return _datetime(text) or _date(text)  # a date-time column may hold plain dates too
 
 
-def _infer(cells: Iterator[tuple[int, str]]) -> tuple[Kind, str | None]:
-    """The narrowest kind every cell fits, and a note when a near miss left the column text."""
+MULTI_ITEM_CHARS = 40
+"""The longest item of a column inferred as multi-select: longer ones read as prose."""
+
+
+def _infer(cells: Iterator[tuple[int, str]], separator: str = ";") -> tuple[Kind, str | None]:
+    """The narrowest kind every cell fits, and a note when a near miss left the column text.
+
+    A column none of the scalar kinds fits is multi-select when some cell holds the
+    separator and every item of every cell is short (``a;b``, ``vip ; beta;``; empty items are
+    dropped as in a forced multi column):
+    a note says so, since free text with a separator in it would look the same."""
     candidates: dict[Kind, tuple[int, str] | None] = {"boolean": None, "number": None, "date": None,
                                                        "datetime": None}
     fits: dict[Kind, int] = dict.fromkeys(candidates, 0)
     locale: tuple[int, str] | None = None
     seen = 0
+    split: tuple[int, str] | None = None
+    listlike = True
     for line, text in cells:
         seen += 1
+        if listlike:
+            items = [item.strip() for item in text.split(separator)]
+            listlike = any(items) and all(len(item) <= MULTI_ITEM_CHARS for item in items)
+            if split is None and len(items) > 1:
+                split = (line, text)
         for kind in candidates:
             if _convert(kind, text, ";") is None:
                 if candidates[kind] is None:
@@ -322,6 +340,9 @@ def _infer(cells: Iterator[tuple[int, str]]) -> tuple[Kind, str | None]:
     if locale is not None:
         return "text", (f'line {locale[0]}: "{locale[1]}" is a day/month date, which is ambiguous: '
                         "kept as text; write dates as ISO 8601 (2026-04-03)")
+    if listlike and split is not None:
+        return "multi", (f'line {split[0]}: "{_clip(split[1])}" holds "{separator}", so the column is a '
+                         f"list of values; add :text to its header to keep it as text")
     best = max(fits, key=lambda k: fits[k])
     miss = candidates[best]
     if miss is not None and fits[best] * 2 >= seen:
@@ -408,7 +429,7 @@ def parse_csv(
         if forced is not None:
             kinds.append((forced, True, None))
         else:
-            kind, note = _infer((line, row[index]) for line, row in cells if row[index])
+            kind, note = _infer(((line, row[index]) for line, row in cells if row[index]), separator)
             kinds.append((kind, False, note))
     parsed.columns = [Column(names[i], s, k, kinds[i][0], kinds[i][1], kinds[i][2])
                       for i, (s, k, _f) in enumerate(specs)]

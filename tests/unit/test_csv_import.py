@@ -84,6 +84,19 @@ def test_a_near_miss_leaves_the_column_text_and_says_where() -> None:
     assert column.note == 'line 4: "abc" is not a number, so the column is text'
 
 
+def test_a_column_of_short_separated_values_is_inferred_multi_select_with_a_note() -> None:
+    parsed = parse("contact_id,interests,notes,plan\n"
+                   "c1,automation; crm,\"Called twice; wants a demo of the reporting module next week\",pro\n"
+                   "c2,crm,short,free\nc3,seo;,,pro\n")
+    assert kinds(parsed) == {"contact_id": "text", "interests": "multi", "notes": "text", "plan": "text"}
+    assert parsed.columns[1].note == ('line 2: "automation; crm" holds ";", so the column is a list of '
+                                      "values; add :text to its header to keep it as text")
+    assert [row.item["custom"]["interests"] for row in parsed.rows] == [
+        ["automation", "crm"], ["crm"], ["seo"]]
+    assert parse("contact_id,tags2\nc1,a|b\n", separator="|").columns[1].kind == "multi"
+    assert parse("contact_id,interests:text\nc1,a;b\n").rows[0].item["custom"] == {"interests": "a;b"}
+
+
 def test_a_locale_date_is_kept_as_text_with_a_note() -> None:
     parsed = parse("contact_id,renewal\nc1,03/04/2026\n")
     assert parsed.columns[1].kind == "text"
