@@ -228,7 +228,7 @@ def test_every_seeded_segment_is_filled_when_the_banner_says_ready(stack: Ready)
             edges = expected ^ at_ready[sid]
             assert stored ^ edges == at_ready[sid]
             filled += bool(expected)
-    assert filled >= 20  # most of the 2 x 16 segments have members: the check is not between empties
+    assert filled >= 20  # most of the 2 x 20 segments have members: the check is not between empties
 
 
 def test_the_banner_hints_reach_this_stack_and_tail_prints_its_events(stack: Ready) -> None:
