@@ -16,8 +16,7 @@ from growthos_segments.core.ports import SamplesKeptChanging
 from growthos_segments.handlers import api_wiring
 from growthos_segments.handlers.api_http import app, current_tenant
 from growthos_segments.handlers.api_openapi import responses
-from growthos_segments.infra.repos.fields import DynamoObservedFields
-from growthos_segments.infra.repos.ingest import DynamoIngest
+from growthos_segments.handlers.ingest_wiring import ingestion_on
 from growthos_segments.services.audience import ApiError, Conflict, Unprocessable, located
 from growthos_segments.services.ingest import IngestRequestError, IngestService
 
@@ -33,9 +32,7 @@ class _TooLarge(ApiError):
 
 def ingestion() -> IngestService:
     """On the API's repositories (no I/O to build: a request builds its own)."""
-    repos = api_wiring.service().repos
-    return IngestService(DynamoIngest(repos.contacts, repos.events), retention=repos.settings.event_retention,
-                         fields=DynamoObservedFields(repos.client, repos.settings.tables.counters))
+    return ingestion_on(api_wiring.service().repos)
 
 
 def _ingest(call: Callable[..., Any], items: list[Any]) -> IngestOut:
