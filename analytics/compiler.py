@@ -224,8 +224,8 @@ def _profile_filters(
     contact anyway. Filtering it out first gives the same rows; computing a membership
     for every contact and filtering afterwards cost rule 1 of ``bench_analytics`` twice
     its hand-written SQL."""
-    conjuncts = list(predicate.unnest().flatten()) if isinstance(predicate.unnest(), exp.And) \
-        else [predicate.unnest()]
+    top = predicate.unnest()
+    conjuncts = list(top.flatten()) if isinstance(top, exp.And) else [top]
     filters: list[exp.Expression] = []
     for conjunct in conjuncts:
         if not (isinstance(conjunct, exp.Coalesce) and conjunct.expressions == [exp.false()]):
