@@ -235,9 +235,9 @@ TEMPLATES: tuple[Template, ...] = (
         id="mentions_acme",
         name="Search: contacts mentioning 'acme'",
         description=(
-            "'acme' in the name, e-mail or company fields (attributes name, first_name, "
-            "last_name, email, company, custom.company), ignoring case and accents; change the "
-            "words to search for."
+            "'acme' in the name, e-mail or company fields or any custom field (attributes name, "
+            "first_name, last_name, email, company and every attributes.custom field), ignoring "
+            "case and accents; change the words to search for."
         ),
         category="search",
         rule={"search": {"q": "acme"}},
