@@ -229,3 +229,51 @@ def test_profile_conjuncts_filter_the_contacts_read_and_both_paths_agree(
                 if isinstance(source := select.args.get("from_"), exp.From)
                 and isinstance(source.this, exp.Table) and source.this.name == "contacts")
     assert any(column.name.startswith("field:") for column in read.args["where"].find_all(exp.Column))
+
+
+def _contacts_read(query: exp.Expression) -> exp.Select:
+    return next(select for select in query.find_all(exp.Select)
+                if isinstance(source := select.args.get("from_"), exp.From)
+                and isinstance(source.this, exp.Table) and source.this.name == "contacts")
+
+
+def test_a_text_test_on_a_field_column_compares_the_column_itself(host: PluginHost) -> None:
+    """``"field:..." = '"pro"'``, not ``CAST("field:..." AS VARCHAR) = ...``: only the bare
+    column is a filter DuckDB pushes into the Parquet scan. Where the path has no field
+    column the extraction from ``doc`` keeps its cast (its JSON text is what is compared)."""
+    rule = {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                    {"attribute": {"field": "country", "op": "in", "values": ["GB", "IE"]}},
+                    {"attribute": {"field": "city", "op": "equals", "value": "Cork"}}]}
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    from growthos_segments.analytics.compiler import compile_segment
+
+    fields = {'$."attributes"."plan"': "field:attributes.plan",
+              '$."attributes"."country"': "field:attributes.country"}
+    query = compile_segment(segments, "rule", fields).query
+    read = _contacts_read(query)
+    compared = {node.this.sql("duckdb") for node in read.args["where"].find_all(exp.EQ, exp.In)
+                if node.this.name != "tenant_id"}
+    assert compared == {'"field:attributes.plan"', '"field:attributes.country"'}
+    city = next(e.this for e in read.expressions if isinstance(e, exp.Alias) and e.this.find(exp.Anonymous))
+    assert "city" in city.sql("duckdb")
+    member = next(e for e in query.find_all(exp.Alias) if e.alias == "member").this
+    assert member.find(exp.Cast) is not None  # the city's text: no field column, so it keeps its cast
+
+
+def test_profile_conjuncts_applied_while_reading_are_not_tested_again(host: PluginHost) -> None:
+    """Every row the contacts read passes its filters, so the membership of a rule made only
+    of them is TRUE there, and their columns are not read a second time."""
+    rule = {"and": [{"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                    {"score": {"name": "lead", "gte": 80}},
+                    {"event": {"name": "order.completed", "within": "90d"}}]}
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    from growthos_segments.analytics.compiler import compile_segment
+
+    fields = {'$."attributes"."plan"': "field:attributes.plan", '$."scores"."lead"': "field:scores.lead"}
+    query = compile_segment(segments, "rule", fields).query
+    read = _contacts_read(query)
+    assert [e.alias_or_name for e in read.expressions] == ["contact_id", "tenant_id"]
+    member = next(e for e in query.find_all(exp.Alias) if e.alias == "member").this
+    assert not any(column.name.startswith(("f", "field:")) for column in member.find_all(exp.Column)
+                   if column.table == "c")
+    assert member.find(exp.In) is not None  # the order test is what is left to compute

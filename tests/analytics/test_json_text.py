@@ -85,3 +85,18 @@ def test_a_score_compares_as_the_kind_test_and_the_json_cast_do(op: str) -> None
     assert any(text_says for _, text_says, _ in rows) and not all(text_says for _, text_says, _ in rows)
     for doc, text_says, kind_says in rows:
         assert text_says == kind_says, doc
+
+
+def test_a_json_column_compared_with_a_string_compares_its_text() -> None:
+    """The compiler compares a stored field column (JSON typed) with ``'"pro"'`` bare, which
+    must mean the same as comparing ``CAST(column AS VARCHAR)``: text, no normalising."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE c (v JSON)")
+    stored = ['"pro"', '"\\u0070ro"', ' "pro"', '"PRO"', "true", " true", "1", '["pro"]', '{"a":1}',
+              '{"a": 1}']
+    con.executemany("INSERT INTO c VALUES (?)", [[text] for text in stored])
+    for literal in ['"pro"', "true", '{"a":1}']:
+        rows = con.execute("SELECT v::VARCHAR, v = ?, v IN (?, '\"zz\"'), CAST(v AS VARCHAR) = ? FROM c",
+                           [literal, literal, literal]).fetchall()
+        assert [r[0] for r in rows if r[1]] == [literal]
+        assert all(bare == within == cast for _, bare, within, cast in rows)
