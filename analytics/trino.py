@@ -287,7 +287,14 @@ class Athena(Trino):
                     isinstance(k, exp.Literal) and k.is_string for k in expression.expressions):
                 kinds = {kind.name for kind in expression.expressions}
                 return self.sql(_kind_test(this.expressions[0].copy(), kinds))
+            if _bare_json(this, expression.expressions):
+                return super().in_sql(_with_text(expression))
             return super().in_sql(expression)
+
+        def eq_sql(self, expression: exp.EQ) -> str:
+            if _bare_json(expression.this, [expression.expression]):
+                return super().eq_sql(_with_text(expression))
+            return super().eq_sql(expression)
 
         def add_sql(self, expression: exp.Add) -> str:
             if _is_span(expression.expression):
@@ -377,6 +384,19 @@ class Athena(Trino):
 
 
 _LIFTED_RE = re.compile(r"f[0-9]+\Z")
+
+
+def _bare_json(value: exp.Expression, others: list[exp.Expression]) -> bool:
+    """A JSON column compared with string literals: DuckDB compares its text (the compiler
+    writes ``"field:a" = '"pro"'`` so for the DuckDB copy), which Trino has to be told."""
+    return (isinstance(value, exp.Column) and _is_json(value) and bool(others)
+            and all(isinstance(o, exp.Literal) and o.is_string for o in others))
+
+
+def _with_text(comparison: exp.EQ | exp.In) -> exp.EQ | exp.In:
+    out = comparison.copy()
+    out.set("this", _text_of_json(comparison.this.copy()))
+    return out
 
 
 def _is_json(value: exp.Expression) -> bool:
