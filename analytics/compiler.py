@@ -144,30 +144,168 @@ def _query(predicate: exp.Expression, walk: _Compiler, columns: Mapping[str, str
     )
     for test in filters:
         read = read.where(test)
-    query = exp.select(exp.column("contact_id", table="c")).from_(read.subquery("c"))
-    if aggregates:
-        per_contact = (
-            exp.select(exp.column("contact_id"),
-                       *(exp.alias_(expression, name) for name, expression in aggregates.items()))
-            .from_("events")
-            .where(exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy()))
-            .group_by(exp.column("contact_id"))
-        )
-        if walk.rows and all(rows is not None for rows in walk.rows):
-            per_contact = per_contact.where(exp.paren(exp.or_(*walk.rows)))
-        query = query.join(
-            per_contact.subquery("e"),
-            on=exp.EQ(this=exp.column("contact_id", table="e"),
-                      expression=exp.column("contact_id", table="c")),
-            join_type="left",
-        )
+    if not aggregates:
+        query = exp.select(exp.column("contact_id", table="c")).from_(read.subquery("c"))
+        return _outcome(query, predicate, None)
+    events, where, restricted = _event_parts(walk.reads, _guards(predicate), bool(filters))
+    per_contact = (
+        exp.select(exp.column("contact_id"),
+                   *(exp.alias_(expression, name) for name, expression in aggregates.items()))
+        .from_(events)
+        .group_by(exp.column("contact_id"))
+    )
+    if where is not None:
+        per_contact = per_contact.where(where)
+    source = exp.to_table("c") if restricted else read.subquery("c")
+    query = exp.select(exp.column("contact_id", table="c")).from_(source).join(
+        per_contact.subquery("e"),
+        on=exp.EQ(this=exp.column("contact_id", table="e"), expression=exp.column("contact_id", table="c")),
+        join_type="left",
+    )
+    return _outcome(query, predicate, read if restricted else None)
+
+
+def _outcome(query: exp.Select, predicate: exp.Expression, contacts: exp.Select | None) -> CompiledQuery:
+    """``contact_id, member`` of the contacts not decided out; ``contacts`` is the contacts
+    read, when the query reads it twice (as ``c``)."""
     decided = query.select(exp.alias_(exp.paren(predicate), "member"))
     outcome = (
         exp.select("contact_id", "member")
         .from_(decided.subquery("m"))
         .where(exp.not_(exp.Is(this=exp.column("member"), expression=exp.false())))
     )
-    return CompiledQuery(outcome)
+    return CompiledQuery(outcome if contacts is None else outcome.with_("c", as_=contacts))
+
+
+def _event_parts(
+    reads: list[tuple[Reads, list[str]]], guards: Mapping[str, exp.Expression | None], restricted: bool
+) -> tuple[exp.Expression, exp.Expression | None, bool]:
+    """The events the aggregates' one pass reads (a table or a subquery), the filter on
+    that table (``None`` for the subquery) and whether it reads only the contacts of ``c``
+    (the query's contacts read, then a CTE).
+
+    Each condition declares the rows it reads (:func:`event_rows`); they are read as
+    one scan per distinct set of rows, put together with UNION ALL, so that each scan
+    filters on its own names and lookback, which DuckDB applies to the Parquet row
+    groups (the events are sorted by name, then time). One scan filtered by the OR of
+    them reads each name over the longest lookback of all: for the nested rule of
+    ``bench_analytics`` at 4M contacts, 13.5M rows instead of 5.8M. The scans are
+    disjoint: each leaves out the rows an earlier one whose names may overlap reads,
+    so every event is read once, as by the single scan, and no aggregate changes.
+
+    Each scan reads only the contacts for whom some aggregate it feeds can matter
+    (:func:`_guards`): a contact outside them gets no rows from it, which changes
+    only aggregates the member's answer does not depend on. When the contacts read
+    is filtered, the events of the contacts it leaves out are not read either. For
+    the nested rule at 4M, that groups 0.75M rows instead of 5.8M.
+    """
+    conditions: list[tuple[Reads, exp.Expression | None, exp.Expression | None]] = []
+    for declared, names in reads:
+        found = [guards.get(name) for name in names]
+        guard = None if any(g is None for g in found) else _any(found)  # type: ignore[arg-type]
+        conditions.append((declared, event_rows(declared), guard))
+    if any(rows is None for _, rows, _ in conditions):
+        parts = [(Reads(events=frozenset({""})), None, _either([g for _, _, g in conditions]))]
+    else:
+        parts = []
+        for declared, rows, guard in conditions:
+            same = next((i for i, (_, r, _) in enumerate(parts) if r == rows), None)
+            if same is None:
+                parts.append((declared, rows, guard))
+            else:
+                kept_reads, kept_rows, kept_guard = parts[same]
+                parts[same] = (kept_reads, kept_rows, _either([kept_guard, guard]))
+    restricted = restricted or any(guard is not None for _, _, guard in parts)
+    scans = []
+    for k, (declared, rows, guard) in enumerate(parts):
+        overlapping = [j for j in range(len(parts)) if j != k and _may_overlap(declared, parts[j][0])]
+        where: list[exp.Expression] = [exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy())]
+        if rows is not None:
+            where.append(exp.paren(rows.copy()))
+        where += [exp.not_(false_if_null(parts[j][1].copy())) for j in overlapping  # type: ignore[union-attr]
+                  if j < k]
+        if restricted:
+            needed = _either([guard] + [parts[j][2] for j in overlapping if j > k])
+            ids = exp.select(exp.column("contact_id")).from_("c")
+            if needed is not None:
+                ids = ids.where(needed.copy())
+            where.append(exp.In(this=exp.column("contact_id"), query=ids.subquery()))
+        scans.append(exp.and_(*where))
+    if len(scans) == 1:
+        return exp.to_table("events"), scans[0], restricted
+    union: exp.Expression = exp.select(exp.Star()).from_("events").where(scans[0])
+    for scan in scans[1:]:
+        union = exp.union(union, exp.select(exp.Star()).from_("events").where(scan), distinct=False)
+    return union.subquery("ev"), None, restricted
+
+
+def _either(guards: list[exp.Expression | None]) -> exp.Expression | None:
+    """Any of the guards (``None``, no guard, if one of them is none)."""
+    if any(guard is None for guard in guards):
+        return None
+    return _any(guards)  # type: ignore[arg-type]
+
+
+def _any(guards: list[exp.Expression]) -> exp.Expression:
+    unique: list[exp.Expression] = []
+    for guard in guards:
+        if guard not in unique:
+            unique.append(guard)
+    return unique[0].copy() if len(unique) == 1 else exp.or_(*(exp.paren(g.copy()) for g in unique))
+
+
+def _may_overlap(one: Reads, other: Reads) -> bool:
+    """Whether two conditions' declared rows may share an event: unless both name their
+    events and no name of one is a prefix of a name of the other (as
+    :func:`event_rows` matches names: ``email`` reads ``email.opened``)."""
+    if not one.events or not other.events or "" in one.events or "" in other.events:
+        return True
+    return any(a.rstrip(".").startswith(b.rstrip(".")) or b.rstrip(".").startswith(a.rstrip("."))
+               for a in one.events for b in other.events)
+
+
+def _is_profile_test(conjunct: exp.Expression) -> bool:
+    """``COALESCE(test, FALSE)`` reading only the contacts read's columns (no events, no
+    subquery): false, never unknown, wherever ``test`` is not true."""
+    if not (isinstance(conjunct, exp.Coalesce) and conjunct.expressions == [exp.false()]):
+        return False
+    test = conjunct.this
+    columns = list(test.find_all(exp.Column))
+    return bool(columns) and all(c.table == "c" for c in columns) and test.find(
+        exp.Select, exp.Subquery, exp.Lambda) is None
+
+
+def _guards(predicate: exp.Expression) -> dict[str, exp.Expression | None]:
+    """Per aggregate column (``e.<name>``), a test of the contact's profile outside which
+    the predicate does not depend on that aggregate (``None``: no such test).
+
+    An ``AND`` with a profile conjunct ``COALESCE(t, FALSE)`` is FALSE wherever ``t``
+    is not true, whatever its other conjuncts are, and so is every expression that
+    contains it as it would be if that ``AND`` were FALSE: an aggregate inside the
+    other conjuncts matters only where ``t`` holds. A use's guard is the conjunction
+    of such ``t`` of every ``AND`` around it; an aggregate's, any of its uses'."""
+    found: dict[str, list[list[exp.Expression]]] = {}
+
+    def visit(node: exp.Expression, context: list[exp.Expression]) -> None:
+        if isinstance(node, exp.Column):
+            if node.table == "e":
+                found.setdefault(node.name, []).append(context)
+            return
+        if isinstance(node, exp.And):
+            conjuncts = list(node.flatten())
+            tests = [c.this for c in conjuncts if _is_profile_test(c)]
+            for conjunct in conjuncts:
+                if not _is_profile_test(conjunct):
+                    visit(conjunct, context + tests)
+            return
+        for child in node.iter_expressions():
+            visit(child, context)
+
+    visit(predicate, [])
+    return {name: None if any(not context for context in contexts)
+            else _any([exp.and_(*(exp.paren(t.copy()) for t in context)) if len(context) > 1
+                       else context[0] for context in contexts])
+            for name, contexts in found.items()}
 
 
 _EXISTENCE: Mapping[tuple[type[exp.Expression], str], bool] = {
@@ -237,11 +375,33 @@ def _profile_filters(
         test = _field_test(conjunct, fields)
         if test is None:
             kept.append(conjunct)
+            implied = _implied(conjunct, fields)
+            if implied is not None:
+                filters.append(implied)
         else:
             filters.append(test)
-    if not filters:
-        return predicate, []
+    if len(kept) == len(conjuncts):
+        return predicate, filters
     return (exp.and_(*kept) if kept else exp.true()), filters
+
+
+def _implied(node: exp.Expression, fields: Mapping[str, exp.Expression]) -> exp.Expression | None:
+    """A test of field columns that ``node`` is FALSE wherever it is not true (``None``:
+    none found), built from the profile conjuncts (:func:`_field_test`) inside it: an
+    ``AND`` is false where one of them is; an ``OR`` where all of its parts are. The
+    nested rule of ``bench_analytics`` (profile tests AND events, OR profile tests AND
+    events) reads a quarter of the contacts so."""
+    node = node.unnest()
+    if isinstance(node, exp.And):
+        tests = [test for part in node.flatten()
+                 if (test := _field_test(part, fields) or _implied(part, fields)) is not None]
+        return exp.and_(*(exp.paren(t) for t in tests)) if tests else None
+    if isinstance(node, exp.Or):
+        parts = [_field_test(part, fields) or _implied(part, fields) for part in node.flatten()]
+        if any(test is None for test in parts):
+            return None
+        return exp.or_(*(exp.paren(t) for t in parts))  # type: ignore[arg-type]
+    return None
 
 
 def _field_test(conjunct: exp.Expression, fields: Mapping[str, exp.Expression]) -> exp.Expression | None:
@@ -316,8 +476,8 @@ class _Compiler:
     def __init__(self, segments: SegmentSet | None) -> None:
         self.segments = segments
         self.aggregates: dict[str, exp.Expression] = {}
-        self.rows: list[exp.Expression | None] = []
-        """Per condition with aggregates: the event rows it may read (``None``: any)."""
+        self.reads: list[tuple[Reads, list[str]]] = []
+        """Per condition with aggregates: what it declares it reads, and its aggregate columns."""
 
     def node(self, node: Node, path: str) -> exp.Expression:
         if isinstance(node, And | Or):
@@ -329,7 +489,7 @@ class _Compiler:
         if isinstance(node, Not):
             return exp.not_(exp.paren(self.node(node.child, f"{path}/!")))
         if isinstance(node, Condition):
-            return _condition(node, path, self.aggregates, self.rows)
+            return _condition(node, path, self.aggregates, self.reads)
         if isinstance(node, SegmentRef):
             return self.segment(node.segment_id, f"{path}/segment")
         assert isinstance(node, Expr)
@@ -390,7 +550,7 @@ def event_rows(reads: Reads) -> exp.Expression | None:
 
 
 def _condition(
-    node: Condition, path: str, aggregates: dict[str, exp.Expression], rows: list[exp.Expression | None]
+    node: Condition, path: str, aggregates: dict[str, exp.Expression], reads: list[tuple[Reads, list[str]]]
 ) -> exp.Expression:
     where = f"{path}/{node.type}"
     bulk = node.condition_type.bulk_compile
@@ -402,12 +562,12 @@ def _condition(
     if not isinstance(form, SqlForm):
         raise TypeError(f"{node.type}: bulk_compile returned {type(form).__name__}, not SqlForm")
     renamed: dict[str, str] = {}
-    if form.aggregates:
-        rows.append(event_rows(node.reads))
     for name, expression in form.aggregates.items():
         column = f"a{len(aggregates)}"
         aggregates[column] = expression
         renamed[name] = column
+    if renamed:
+        reads.append((node.reads, list(renamed.values())))
 
     def rename(part: exp.Expression) -> exp.Expression:
         if isinstance(part, exp.Column) and not part.table and part.name in renamed:

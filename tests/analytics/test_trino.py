@@ -99,8 +99,9 @@ def problems(text: str) -> list[str]:
             continue
         if not TYPE_RE.match(data_type.sql("trino")):
             found.append(f"type {data_type.sql('trino')}")
+    defined = {cte.alias for cte in tree.find_all(exp.CTE)}  # the query's own WITH names
     for table in tree.find_all(exp.Table):
-        if table.name not in ("contacts_current", "events_current"):
+        if table.name not in ("contacts_current", "events_current", *defined):
             found.append(f"table {table.name} (Athena reads the merged views)")
     if "field:" in text:
         found.append("a field column (Athena's tables have none)")
