@@ -19,6 +19,21 @@ events included). A rule with any other aggregate keeps the one pass for all of
 them: semi-joins beside it cost more than the columns they save (twice the CPU
 for the bench's "3 views in 48 h without an order" at 1M contacts).
 
+What the query reads is narrowed by the profile, where the rule lets it:
+
+- the contacts read is filtered by every profile test a member (or an undecided
+  contact) must pass: a top-level profile conjunct (then TRUE in the membership), and
+  the profile tests implied by the rest (both branches of an OR of AND groups, say);
+- the events pass reads one scan per condition's declared rows (:func:`event_rows`),
+  disjoint and put together with UNION ALL, so each skips the Parquet row groups of
+  other names and older times on its own;
+- each scan reads only the contacts for whom an aggregate it feeds can change the
+  answer (:func:`_guards`: an AND whose profile conjunct is false is false whatever
+  its other conjuncts are), and only contacts the filtered contacts read keeps.
+
+For the bench's nested rule at 4M contacts that is a quarter of the contacts and
+0.75M grouped event rows instead of all of them and 5.8M.
+
 Segments compose as :class:`growthos_segments.core.segments.SegmentSet` evaluates
 them: a segment is its effective rule (own rule AND pinned AND NOT exclusions),
 with contacts excluded by hand out first and contacts included by hand in; a
