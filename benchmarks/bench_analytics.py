@@ -173,8 +173,8 @@ def _parameters(query: str) -> dict[str, Any] | None:
     return {"now": DEFAULT_NOW} if "$now" in query else None  # DuckDB refuses unused ones
 
 
-def _run(con: Any, query: str) -> list[Any]:
-    return con.execute(query, _parameters(query)).fetchall()  # type: ignore[no-any-return]
+def _run(con: Any, query: str, parameters: Any = None) -> list[Any]:
+    return con.execute(query, parameters or _parameters(query)).fetchall()  # type: ignore[no-any-return]
 
 
 def measure(root: str, name: str, how: str) -> dict[str, Any]:
@@ -220,7 +220,10 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
         count_s, count_cpu, (count, undecided) = _p50(
             lambda: con.execute(counted, parameters).fetchall()[0])
         scanned = _scanned(con, counted, parameters)
-        ids_s, _, ids = _p50(lambda: [r[0] for r in con.execute(compiled.sql, parameters).fetchall() if r[1]])
+        if compiled.decided:  # as the engine fetches them
+            ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, compiled.members_sql, parameters)])
+        else:
+            ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, compiled.sql, parameters) if r[1]])
         members_s, members_cpu, got = _p50(lambda: answer(con, host, segments, "rule", TENANT, DEFAULT_NOW))
         members = list(got.members)
         assert undecided or sorted(ids) == members

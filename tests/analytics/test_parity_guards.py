@@ -145,3 +145,22 @@ def test_a_rule_without_profile_tests_reads_the_events_as_before(host: Any) -> N
     query = compile_segment(segments, "rule", {}).query
     assert len(_scans(query)) == 2 and query.find(exp.CTE) is None
     assert not any(test.args.get("query") is not None for test in query.find_all(exp.In))
+
+
+def test_a_query_said_decided_leaves_no_row_undecided(con: Any, host: Any, population: str) -> None:
+    """``decided`` lets the engine fetch the member ids alone: it must never be said of a
+    query that can leave a row undecided (``member`` NULL), and a rule with rows only
+    the per-contact path decides (a case-insensitive property match here) is not."""
+    said = {}
+    for index, rule in enumerate(RULES):
+        compiled = compile_segment(SegmentSet(host, [SegmentDefinition("rule", rule)]), "rule",
+                                   field_columns(con))
+        rows = con.execute(compiled.sql, compiled.parameters(population, NOW)).fetchall()
+        undecided = [contact for contact, member in rows if member is None]
+        said[index] = compiled.decided
+        assert not (compiled.decided and undecided), rule
+        if compiled.decided:
+            members = [row[0] for row in con.execute(compiled.members_sql,
+                                                     compiled.parameters(population, NOW)).fetchall()]
+            assert sorted(members) == sorted(contact for contact, member in rows if member)
+    assert said[6] is False and sum(said.values()) >= 6
