@@ -54,3 +54,14 @@ def both_paths_of_set(
     expected = {str(doc["contact_id"]) for doc in docs
                 if evaluate(segments.view(doc, context=context), now)[0]}
     return expected, answer(con, host, segments, segment_id, tenant, now, context=context)
+
+
+def both_paths_loaded(
+    con: duckdb.DuckDBPyConnection, host: PluginHost, rule: Any, docs: list[dict[str, Any]], tenant: str,
+    now: datetime,
+) -> tuple[set[str], ExactAnswer]:
+    """The same for ``docs`` a module already loaded under ``tenant`` (its table's population)."""
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    evaluate = segments.segments["rule"].evaluate
+    expected = {str(doc["contact_id"]) for doc in docs if evaluate(segments.view(doc), now)[0]}
+    return expected, answer(con, host, segments, "rule", tenant, now)

@@ -20,10 +20,10 @@ from sqlglot import exp
 
 from growthos_segments.analytics.compiler import compile_segment
 from growthos_segments.analytics.documents import load_documents
-from growthos_segments.analytics.engine import answer
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.core.timeutil import to_iso
+from tests.analytics.conftest import both_paths_loaded
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 US, HOUR, DAY = timedelta(microseconds=1), timedelta(hours=1), timedelta(days=1)
@@ -102,10 +102,7 @@ def population(con: Any) -> str:
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: json.dumps(rule, separators=(",", ":"))[:120])
 def test_both_paths_agree(con: Any, host: Any, population: str, rule: dict[str, Any]) -> None:
-    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-    evaluate = segments.segments["rule"].evaluate
-    expected = {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
-    got = answer(con, host, segments, "rule", population, NOW)
+    expected, got = both_paths_loaded(con, host, rule, POPULATION, population, NOW)
     assert got.path == "sql", got.reason
     assert set(got.members) == expected
     assert 0 < len(expected) < len(POPULATION), "the case tells no contacts apart"

@@ -19,10 +19,8 @@ from hypothesis import strategies as st
 
 from growthos_segments.analytics.compiler import NoSqlForm, compile_rule
 from growthos_segments.analytics.documents import load_documents
-from growthos_segments.analytics.engine import answer
 from growthos_segments.core.rules import parse_rule
-from growthos_segments.core.segments import SegmentDefinition, SegmentSet
-from tests.analytics.conftest import both_paths
+from tests.analytics.conftest import both_paths, both_paths_loaded
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ABSENT: Any = object()
@@ -124,10 +122,7 @@ def population(con: Any) -> str:
 
 @pytest.mark.parametrize("rule", _cases())
 def test_both_paths_agree_on_the_sql_path(con: Any, host: Any, population: str, rule: Any) -> None:
-    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-    evaluate = segments.segments["rule"].evaluate
-    expected = {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
-    got = answer(con, host, segments, "rule", population, NOW)
+    expected, got = both_paths_loaded(con, host, rule, POPULATION, population, NOW)
     assert got.path == "sql", got.reason
     assert set(got.members) == expected
 
