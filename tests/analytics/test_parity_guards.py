@@ -87,11 +87,13 @@ RULES: list[dict[str, Any]] = [
     {"or": [{"and": [PRO, {"email_last_open_device": {"device": "mobile"}}]},
             {"and": [HOT, {"active_days": {"min_days": 2, "within": "7d"}}]}]},
     {"or": [{"and": [UK_IE, {"!": {"and": [HOT, OPENED_2]}}]}, {"and": [PRO, BROWSED]}]},
+    {"or": [{"and": [PRO, {"last_activity": {"older_than": "30d"}}]}, {"and": [HOT, OPENED_3]}]},
 ]
 """Guards in OR branches, under NOT, merged where two branches read the same rows; a
 top-level profile test (a filtered read, no guard); overlapping and prefix names; a
 branch without a guard; rows only the per-contact path decides; aggregates that are
-not counts (the newest open, distinct days)."""
+not counts (the newest open, distinct days); a condition reading every event ever
+(one scan for all, read for either branch's contacts)."""
 
 
 @pytest.fixture(scope="module")
