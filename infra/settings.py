@@ -216,6 +216,11 @@ class Settings:
     ingest_dead_letter_queue_url: str | None = None
     """Where bus ingestion sends a message it can never ingest (only its function sets
     ``INGEST_DEAD_LETTER_QUEUE_URL``)."""
+    imports_bucket: str | None = None
+    """The bucket CSV imports are uploaded to (``IMPORTS_BUCKET``: the API and import
+    functions only)."""
+    import_queue_url: str | None = None
+    """The queue started imports wait in (``IMPORT_QUEUE_URL``: the same two functions)."""
     event_retention: timedelta = timedelta(days=400)
     """Events expire (TTL) this long after they happened; must exceed every lookback."""
     membership_tombstone: timedelta = timedelta(days=7)
@@ -275,6 +280,8 @@ class Settings:
             event_bus_name=env.get("EVENT_BUS_NAME") or "default",
             backfill_queue_url=env.get("BACKFILL_QUEUE_URL") or None,
             ingest_dead_letter_queue_url=env.get("INGEST_DEAD_LETTER_QUEUE_URL") or None,
+            imports_bucket=env.get("IMPORTS_BUCKET") or None,
+            import_queue_url=env.get("IMPORT_QUEUE_URL") or None,
             event_retention=timedelta(days=_number(env, "EVENT_RETENTION_DAYS", 400, int)),
             membership_tombstone=timedelta(days=_number(env, "MEMBERSHIP_TOMBSTONE_DAYS", 7, int)),
             segment_cache_seconds=_number(env, "SEGMENT_CACHE_SECONDS", 5.0, float),
@@ -292,6 +299,12 @@ class Settings:
         if not self.backfill_queue_url:
             raise SettingsError(f"BACKFILL_QUEUE_URL is required by the {reader}")
         return self.backfill_queue_url
+
+    def require_imports(self) -> tuple[str, str]:
+        """The uploads bucket and the job queue, which CSV imports cannot work without."""
+        if not self.imports_bucket or not self.import_queue_url:
+            raise SettingsError("IMPORTS_BUCKET and IMPORT_QUEUE_URL are required by CSV imports")
+        return self.imports_bucket, self.import_queue_url
 
     def require_ingest_dead_letter_queue(self) -> str:
         """The URL bus ingestion cannot work without (a refused message would have nowhere to go)."""

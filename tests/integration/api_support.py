@@ -6,7 +6,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -163,16 +163,18 @@ def install(repos: Repositories, clock: Callable[[], datetime], patch: Any) -> A
     return api
 
 
-def install_imports(repos: Repositories, patch: Any) -> str:
-    """The CSV imports' bucket and queue on moto, named in the environment as the template
-    names them for the API function; returns the queue's URL."""
+def install_imports(repos: Repositories, patch: Any) -> Repositories:
+    """The CSV imports' bucket and queue on moto: ``repos`` with settings naming them, as
+    the template's variables name them for the API function, and the same variables in
+    the environment (the import function reads its settings from there)."""
     from growthos_segments.infra import aws
 
     aws.client("s3", repos.settings).create_bucket(Bucket=IMPORTS_BUCKET)
-    queue = aws.client("sqs", repos.settings).create_queue(QueueName=IMPORTS_BUCKET)["QueueUrl"]
+    queue = str(aws.client("sqs", repos.settings).create_queue(QueueName=IMPORTS_BUCKET)["QueueUrl"])
     patch.setenv("IMPORTS_BUCKET", IMPORTS_BUCKET)
     patch.setenv("IMPORT_QUEUE_URL", queue)
-    return str(queue)
+    settings = replace(repos.settings, imports_bucket=IMPORTS_BUCKET, import_queue_url=queue)
+    return replace(repos, settings=settings)
 
 
 IMPORTS_BUCKET = "it-imports"

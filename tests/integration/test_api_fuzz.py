@@ -125,8 +125,8 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
 
 @pytest.fixture
 def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    install_imports(repos, monkeypatch)  # deployed, the template names the imports' bucket and queue
-    api = install(repos, lambda: NOW, monkeypatch)
+    # deployed, the template names the imports' bucket and queue
+    api = install(install_imports(repos, monkeypatch), lambda: NOW, monkeypatch)
     for i in range(3):
         api.contact(f"c{i}", attributes={"plan": "pro" if i else "free", "email": f"c{i}@x.io"})
         api.repos.events.append("t1", f"c{i}", "email.opened", at=NOW - timedelta(days=i), event_id=f"e{i}")

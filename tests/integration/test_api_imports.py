@@ -19,8 +19,7 @@ CSV = b"contact_id,email,nps\nc1,a@b.co,9\nc2,b@b.co,x\nc3,,7\n"
 
 @pytest.fixture
 def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    install_imports(repos, monkeypatch)
-    yield install(repos, lambda: NOW, monkeypatch)
+    yield install(install_imports(repos, monkeypatch), lambda: NOW, monkeypatch)
 
 
 def run_queued(api: Api) -> int:

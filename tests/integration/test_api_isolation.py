@@ -63,8 +63,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def api(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    repos = install_imports(repos, monkeypatch)
     api = install(repos, lambda: NOW, monkeypatch)
-    install_imports(repos, monkeypatch)
     write_tenant(repos.settings.analytics_copy or "", OWNER, [
         {"contact_id": "c0", "attributes": {"plan": "pro", "email": "secret@alpha.io"}}])
     api.contact("c0", OWNER, attributes={"plan": "pro", "email": "secret@alpha.io"})

@@ -97,8 +97,7 @@ def config(base_url: str) -> SchemathesisConfig:
 
 
 def test_schemathesis_finds_no_failure(repos: Repositories, monkeypatch: pytest.MonkeyPatch) -> None:
-    api = install(repos, lambda: NOW, monkeypatch)
-    install_imports(repos, monkeypatch)
+    api = install(install_imports(repos, monkeypatch), lambda: NOW, monkeypatch)
     reset_authorizer(monkeypatch, f"{KEY}=t1")
     counter = itertools.count()
     monkeypatch.setattr(secrets, "token_hex", lambda n=32: f"{next(counter):0{2 * n}x}")

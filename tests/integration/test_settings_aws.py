@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -100,3 +101,22 @@ def test_a_process_reads_its_settings_once(monkeypatch: pytest.MonkeyPatch) -> N
         assert current_settings() is first and first.tables.contacts == "stack-contacts_table"
     finally:
         current_settings.cache_clear()
+
+
+def test_csv_imports_read_their_bucket_and_queue_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the API and import functions are given ``IMPORTS_BUCKET`` and ``IMPORT_QUEUE_URL``:
+    read with the rest of the settings, required (naming both) where imports are built, and
+    not looked up in the process environment behind the settings' back."""
+    from growthos_segments.handlers.imports_wiring import build_import_jobs
+
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/stack-imports"
+    env = {**TABLE_NAMES, "IMPORTS_BUCKET": "stack-imports", "IMPORT_QUEUE_URL": queue}
+    settings = Settings.from_env(env)
+    assert settings.require_imports() == ("stack-imports", queue)
+    without = Settings.from_env(TABLE_NAMES)
+    with pytest.raises(SettingsError, match="IMPORTS_BUCKET and IMPORT_QUEUE_URL"):
+        without.require_imports()
+    monkeypatch.setenv("IMPORTS_BUCKET", "stack-imports")
+    monkeypatch.setenv("IMPORT_QUEUE_URL", queue)
+    with pytest.raises(SettingsError, match="IMPORTS_BUCKET and IMPORT_QUEUE_URL"):
+        build_import_jobs(SimpleNamespace(settings=without))  # type: ignore[arg-type]  # fails before any client
