@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
+from growthos_segments.analytics.compiler import CompiledQuery, NoSqlForm, compile_segment
 from growthos_segments.analytics.context import tenant_context
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.host import PluginHost
@@ -58,8 +58,11 @@ def answer(
     stamp = copy_as_of(con, tenant_id)
     if context is None and segments.segments[segment_id].reads.context:
         context = tenant_context(con, host, tenant_id, now, lambda: documents(con, tenant_id))
+    def measure(probe: CompiledQuery) -> tuple[int, ...]:
+        return tuple(con.execute(probe.sql, probe.parameters(tenant_id, now, context)).fetchone() or ())
+
     try:
-        query = compile_segment(segments, segment_id, field_columns(con))
+        query = compile_segment(segments, segment_id, field_columns(con), measure)
     except NoSqlForm as exc:
         reason = str(exc)
     else:

@@ -163,3 +163,61 @@ def test_a_query_said_decided_leaves_no_row_undecided(con: Any, host: Any, popul
                                                      compiled.parameters(population, NOW)).fetchall()]
             assert sorted(members) == sorted(contact for contact, member in rows if member)
     assert said[6] is False and sum(said.values()) >= 6
+
+
+def _narrowed(query: exp.Expression) -> int:
+    return sum(1 for test in query.find_all(exp.In)
+               if (sub := test.args.get("query")) is not None and "FROM c" in sub.sql("duckdb"))
+
+
+@pytest.mark.parametrize("share", [0.1, 0.9], ids=["narrowed", "not-narrowed"])
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: json.dumps(rule, separators=(",", ":"))[:120])
+def test_narrowed_or_not_the_query_decides_as_the_per_contact_path(
+    con: Any, host: Any, population: str, rule: dict[str, Any], share: float
+) -> None:
+    """The engine narrows a scan only where the probe finds few enough contacts
+    (``NARROW_SHARE``); both forms must give the same members. A probe answering
+    ``share`` of the tenant for every scan forces one form or the other; each row the
+    query decides must be the per-contact path's answer (undecided rows aside)."""
+    segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
+    probes: list[str] = []
+
+    def measure(probe: Any) -> tuple[int, ...]:
+        width = len(con.execute(probe.sql, probe.parameters(population, NOW)).fetchone())
+        probes.append(probe.sql)
+        return (1000, *[int(1000 * share)] * (width - 1))
+
+    compiled = compile_segment(segments, "rule", field_columns(con), measure)
+    assert (_narrowed(compiled.query) > 0) == (share < 0.35 and bool(probes))
+    evaluate = segments.segments["rule"].evaluate
+    expected = {doc["contact_id"] for doc in POPULATION if evaluate(segments.view(doc), NOW)[0]}
+    rows = dict(con.execute(compiled.sql, compiled.parameters(population, NOW)).fetchall())
+    assert {c for c, member in rows.items() if member} <= expected
+    assert expected <= set(rows)  # no member decided out
+
+
+def test_the_probe_counts_the_contacts_each_scan_would_be_narrowed_to(
+    con: Any, host: Any, population: str
+) -> None:
+    """The probe's first count is the tenant's contacts, then one per narrowed scan; a scan
+    whose share is over ``NARROW_SHARE`` reads every contact's events again."""
+    from growthos_segments.analytics.compiler import NARROW_SHARE
+
+    segments = SegmentSet(host, [SegmentDefinition("rule", NESTED)])
+    seen: list[tuple[int, ...]] = []
+
+    def measure(probe: Any) -> tuple[int, ...]:
+        row = tuple(con.execute(probe.sql, probe.parameters(population, NOW)).fetchone())
+        seen.append(row)
+        return row
+
+    compile_segment(segments, "rule", field_columns(con), measure)
+    [row] = seen
+    pro_uk_ie = sum(1 for doc in POPULATION if doc.get("attributes", {}).get("plan") == "pro"
+                    and doc["attributes"].get("country") in ("GB", "IE"))
+    hot = sum(1 for doc in POPULATION if type(doc.get("scores", {}).get("lead")) in (int, float)
+              and doc["scores"]["lead"] >= 80)
+    assert row == (len(POPULATION), pro_uk_ie, hot, hot)
+    assert pro_uk_ie / len(POPULATION) <= NARROW_SHARE
+    half = compile_segment(segments, "rule", field_columns(con), lambda probe: (100, 10, 60, 60))
+    assert _narrowed(half.query) == 1  # the opens of pro UK/IE contacts only
