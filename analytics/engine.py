@@ -67,13 +67,12 @@ def answer(
         reason = str(exc)
     else:
         parameters = query.parameters(tenant_id, now, context)
-        if query.decided:
+        if query.decided:  # every row a member, already in order (a VARCHAR sorts by code point)
             members = [row[0] for row in con.execute(query.members_sql, parameters).fetchall()]
-            undecided: list[str] = []
-        else:
-            rows = con.execute(query.sql, parameters).fetchall()
-            undecided = sorted({contact_id for contact_id, member in rows if member is None})
-            members = [contact_id for contact_id, member in rows if member]
+            return ExactAnswer(tuple(members), "sql", stamp, decided_per_contact=0)
+        rows = con.execute(query.sql, parameters).fetchall()
+        undecided = sorted({contact_id for contact_id, member in rows if member is None})
+        members = [contact_id for contact_id, member in rows if member]
         if undecided:
             members += _per_contact(con, segments, segment_id, tenant_id, now, context, undecided)
         return ExactAnswer(tuple(sorted(members)), "sql", stamp, decided_per_contact=len(undecided))

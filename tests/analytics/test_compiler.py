@@ -277,3 +277,13 @@ def test_profile_conjuncts_applied_while_reading_are_not_tested_again(host: Plug
     assert not any(column.name.startswith(("f", "field:")) for column in member.find_all(exp.Column)
                    if column.table == "c")
     assert member.find(exp.In) is not None  # the order test is what is left to compute
+
+
+def test_an_answer_lists_its_members_in_python_s_order_of_the_ids(con: Any, host: PluginHost) -> None:
+    """A decided query's ids come sorted by DuckDB (no Python sort): in the order ``sorted``
+    gives, non-ASCII ids included (DuckDB compares VARCHAR by code point)."""
+    ids = ["😀", "\uff5a", "é", "ß", "z", "b", "a\u0301", "a", "Z", "9", "10"]
+    docs = [{"contact_id": contact, "attributes": {"plan": "pro"}} for contact in ids]
+    expected, got = both_paths(con, host, {"attribute": {"field": "plan", "op": "equals", "value": "pro"}},
+                               docs, NOW_AT)
+    assert got.path == "sql" and got.members == tuple(sorted(ids)) and set(got.members) == expected
