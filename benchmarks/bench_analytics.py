@@ -188,6 +188,7 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
     (:func:`growthos_segments.analytics.engine.answer`: compiling, the freshness
     lookup, the query, sorting, and the per-contact decision of undecided rows)."""
     import duckdb
+    from sqlglot import exp
 
     from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
     from growthos_segments.analytics.engine import answer
@@ -223,8 +224,9 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
         count_s, count_cpu, (count, undecided) = _p50(
             lambda: con.execute(counted, parameters).fetchall()[0])
         scanned = _scanned(con, counted, parameters)
-        if compiled.decided:  # as the engine fetches them
-            ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, compiled.members_sql, parameters)])
+        if compiled.decided:  # the ids alone, as the engine fetches them, but unsorted as the yardstick's
+            unsorted = exp.select("contact_id").from_(compiled.query.subquery("q")).sql("duckdb")
+            ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, unsorted, parameters)])
         else:
             ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, compiled.sql, parameters) if r[1]])
         members_s, members_cpu, got = _p50(lambda: answer(con, host, segments, "rule", TENANT, DEFAULT_NOW))
