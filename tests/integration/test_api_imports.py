@@ -11,6 +11,7 @@ import requests
 
 from growthos_segments.infra import aws
 from growthos_segments.infra.repos import Repositories
+from growthos_segments.infra.settings import current_settings
 from tests.integration.api_support import IMPORTS_BUCKET, Api, FakeContext, install, install_imports, path
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -35,7 +36,11 @@ def run_queued(api: Api) -> int:
                 "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{IMPORTS_BUCKET}"}
                for m in messages]
     imports.jobs.cache_clear()
-    answer = imports.handler({"Records": records}, FakeContext())
+    current_settings.cache_clear()  # the function reads IMPORTS_BUCKET from its settings, read once a process
+    try:
+        answer = imports.handler({"Records": records}, FakeContext())
+    finally:
+        current_settings.cache_clear()
     assert answer == {"batchItemFailures": []}
     return len(records)
 
