@@ -137,7 +137,7 @@ def candidate_query(
     them), ``context`` the tenant context the conditions read. Raises ``NoSqlForm``."""
     from sqlglot import exp
 
-    from growthos_segments.analytics.compiler import compile_segment
+    from growthos_segments.analytics.compiler import compile_segment, tenant_is
 
     parts: list[exp.Select] = []
     values: dict[str, Any] = {"now": now}
@@ -151,7 +151,7 @@ def candidate_query(
         if moving is not None:
             parts.append(
                 exp.select("contact_id").from_("contacts")
-                .where(exp.and_(_tenant_is(), exp.paren(moving)))
+                .where(exp.and_(tenant_is(), exp.paren(moving)))
             )
     query: exp.Expression = parts[0]
     for part in parts[1:]:
@@ -190,12 +190,6 @@ def _reads_now(node: Condition) -> bool:
     )
 
 
-def _tenant_is() -> exp.Expression:
-    from sqlglot import exp
-
-    return exp.EQ(this=exp.column("tenant_id"), expression=exp.Placeholder(this="tenant"))
-
-
 def _moving(reads: Sequence[Reads], columns: Mapping[str, str]) -> exp.Expression | None:
     """Contacts (a predicate over ``contacts``) with something these reads see at or after
     ``now``: an event of a read prefix within the lookback (the rows the compiler's
@@ -203,7 +197,7 @@ def _moving(reads: Sequence[Reads], columns: Mapping[str, str]) -> exp.Expressio
     or a value at a read path (read from its field column when the copy has one)."""
     from sqlglot import exp
 
-    from growthos_segments.analytics.compiler import event_rows
+    from growthos_segments.analytics.compiler import event_rows, tenant_is
     from growthos_segments.kit.sql import json_at
 
     tests: list[exp.Expression] = []
@@ -224,6 +218,6 @@ def _moving(reads: Sequence[Reads], columns: Mapping[str, str]) -> exp.Expressio
             windows.append(exp.true() if rows is None else exp.paren(rows))
     if windows:
         events = exp.select("contact_id").from_("events").where(
-            exp.and_(_tenant_is(), exp.paren(exp.or_(*windows))))
+            exp.and_(tenant_is(), exp.paren(exp.or_(*windows))))
         tests.append(exp.In(this=exp.column("contact_id"), query=events.subquery()))
     return exp.or_(*tests) if tests else None

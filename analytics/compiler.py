@@ -75,9 +75,12 @@ from growthos_segments.core.segments import SegmentSet
 from growthos_segments.kit.sql import CONTACT_DOC, CONTEXT_BINDING, SqlForm, any_equal, false_if_null, json_at
 from growthos_segments.kit.sql_events import ago
 
-__all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment", "event_rows"]
+__all__ = ["CompiledQuery", "NoSqlForm", "compile_rule", "compile_segment", "event_rows", "tenant_is"]
 
-_TENANT = exp.Placeholder(this="tenant")
+
+def tenant_is() -> exp.Expression:
+    """``tenant_id = $tenant``: every read of the copy is of one tenant."""
+    return exp.EQ(this=exp.column("tenant_id"), expression=exp.Placeholder(this="tenant"))
 
 
 class NoSqlForm(Exception):
@@ -191,7 +194,7 @@ def _query(
     read = (
         exp.select(exp.column("contact_id"), exp.column("tenant_id"), *lifted)
         .from_("contacts")
-        .where(exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy()))
+        .where(tenant_is())
     )
     for test in filters:
         read = read.where(test.copy())
@@ -199,7 +202,7 @@ def _query(
         query = exp.select(exp.column("contact_id", table="c")).from_(read.subquery("c"))
         return _outcome(query, predicate, None)
     sample = (exp.select(exp.Star(), *(column.copy() for column in lifted)).from_("contacts")
-              .where(exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy())).limit(PROBE_ROWS))
+              .where(tenant_is()).limit(PROBE_ROWS))
     events, where, restricted = _event_parts(walk.reads, _guards(predicate), (sample, filters), measure)
     per_contact = (
         exp.select(exp.column("contact_id"),
@@ -258,9 +261,7 @@ def _event_parts(
     """
     conditions: list[tuple[Reads, exp.Expression | None, exp.Expression | None]] = []
     for declared, names in reads:
-        found = [guards.get(name) for name in names]
-        guard = None if any(g is None for g in found) else _any(found)  # type: ignore[arg-type]
-        conditions.append((declared, event_rows(declared), guard))
+        conditions.append((declared, event_rows(declared), _either([guards.get(name) for name in names])))
     if any(rows is None for _, rows, _ in conditions):
         parts = [(Reads(events=frozenset({""})), None, _either([g for _, _, g in conditions]))]
     else:
@@ -282,7 +283,7 @@ def _event_parts(
         narrowed = _worth_narrowing(sample, filters, needed, narrowed, measure)
     scans = []
     for k, (_, rows, _) in enumerate(parts):
-        where: list[exp.Expression] = [exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy())]
+        where: list[exp.Expression] = [tenant_is()]
         if rows is not None:
             where.append(exp.paren(rows.copy()))
         where += [exp.not_(false_if_null(parts[j][1].copy())) for j in overlapping[k]  # type: ignore[union-attr]
@@ -375,11 +376,12 @@ def _guards(predicate: exp.Expression) -> dict[str, exp.Expression | None]:
                 found.setdefault(node.name, []).append(context)
             return
         if isinstance(node, exp.And):
-            conjuncts = list(node.flatten())
-            tests = [c.this for c in conjuncts if _is_profile_test(c)]
-            for conjunct in conjuncts:
-                if not _is_profile_test(conjunct):
-                    visit(conjunct, context + tests)
+            profile: list[exp.Expression] = []
+            others: list[exp.Expression] = []
+            for conjunct in node.flatten():
+                (profile if _is_profile_test(conjunct) else others).append(conjunct)
+            for conjunct in others:
+                visit(conjunct, context + [test.this for test in profile])
             return
         for child in node.iter_expressions():
             visit(child, context)
@@ -427,7 +429,7 @@ def _semi_joins(predicate: exp.Expression, aggregates: Mapping[str, exp.Expressi
             return node
         name, at_least_one = found
         rows = (exp.select(exp.column("contact_id")).from_("events")
-                .where(exp.and_(exp.EQ(this=exp.column("tenant_id"), expression=_TENANT.copy()),
+                .where(exp.and_(tenant_is(),
                                 exp.paren(aggregates[name].this.copy()))))
         hit = false_if_null(exp.In(this=exp.column("contact_id", table="c"), query=rows.subquery()))
         return hit if at_least_one else exp.not_(hit)
@@ -488,15 +490,12 @@ def _implied(node: exp.Expression, fields: Mapping[str, exp.Expression]) -> exp.
 
 
 def _field_test(conjunct: exp.Expression, fields: Mapping[str, exp.Expression]) -> exp.Expression | None:
-    """``test`` on the stored field columns, when ``conjunct`` is ``COALESCE(test, FALSE)``
-    reading only field columns; else ``None``."""
-    if not (isinstance(conjunct, exp.Coalesce) and conjunct.expressions == [exp.false()]):
+    """``test`` on the stored field columns, when ``conjunct`` is a profile test
+    (:func:`_is_profile_test`) reading only field columns; else ``None``."""
+    if not _is_profile_test(conjunct):
         return None
     test = conjunct.this
-    columns = list(test.find_all(exp.Column))
-    if not columns or test.find(exp.Select, exp.Subquery, exp.Lambda) is not None:
-        return None
-    if not all(c.table == "c" and isinstance(fields.get(c.name), exp.Column) for c in columns):
+    if not all(isinstance(fields.get(c.name), exp.Column) for c in test.find_all(exp.Column)):
         return None  # a path without a field column would be extracted from doc twice
     return test.transform(lambda node: fields[node.name].copy() if isinstance(node, exp.Column) else node)
 

@@ -65,3 +65,12 @@ def both_paths_loaded(
     evaluate = segments.segments["rule"].evaluate
     expected = {str(doc["contact_id"]) for doc in docs if evaluate(segments.view(doc), now)[0]}
     return expected, answer(con, host, segments, "rule", tenant, now)
+
+
+def selects_from(query: Any, table: str) -> list[Any]:
+    """The SELECTs of a compiled query (a sqlglot tree) that read ``table`` directly."""
+    from sqlglot import exp
+
+    return [select for select in query.find_all(exp.Select)
+            if isinstance(source := select.args.get("from_"), exp.From)
+            and isinstance(source.this, exp.Table) and source.this.name == table]

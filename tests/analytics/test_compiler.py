@@ -22,7 +22,7 @@ from growthos_segments.kit import ConditionType, ContactView, Reads, Result, hoo
 from growthos_segments.kit.params import ParamsModel
 from growthos_segments.kit.sql import NOW, SqlForm
 from growthos_segments.plugins import BUILTIN_PLUGINS
-from tests.analytics.conftest import both_paths
+from tests.analytics.conftest import both_paths, selects_from
 
 NOW_AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -225,16 +225,8 @@ def test_profile_conjuncts_filter_the_contacts_read_and_both_paths_agree(
     from growthos_segments.analytics.compiler import compile_segment
 
     query = compile_segment(segments, "rule", fields).query
-    read = next(select for select in query.find_all(exp.Select)
-                if isinstance(source := select.args.get("from_"), exp.From)
-                and isinstance(source.this, exp.Table) and source.this.name == "contacts")
+    [read] = selects_from(query, "contacts")
     assert any(column.name.startswith("field:") for column in read.args["where"].find_all(exp.Column))
-
-
-def _contacts_read(query: exp.Expression) -> exp.Select:
-    return next(select for select in query.find_all(exp.Select)
-                if isinstance(source := select.args.get("from_"), exp.From)
-                and isinstance(source.this, exp.Table) and source.this.name == "contacts")
 
 
 def test_a_text_test_on_a_field_column_compares_the_column_itself(host: PluginHost) -> None:
@@ -250,7 +242,7 @@ def test_a_text_test_on_a_field_column_compares_the_column_itself(host: PluginHo
     fields = {'$."attributes"."plan"': "field:attributes.plan",
               '$."attributes"."country"': "field:attributes.country"}
     query = compile_segment(segments, "rule", fields).query
-    read = _contacts_read(query)
+    read = selects_from(query, "contacts")[0]
     compared = {node.this.sql("duckdb") for node in read.args["where"].find_all(exp.EQ, exp.In)
                 if node.this.name != "tenant_id"}
     assert compared == {'"field:attributes.plan"', '"field:attributes.country"'}
@@ -271,7 +263,7 @@ def test_profile_conjuncts_applied_while_reading_are_not_tested_again(host: Plug
 
     fields = {'$."attributes"."plan"': "field:attributes.plan", '$."scores"."lead"': "field:scores.lead"}
     query = compile_segment(segments, "rule", fields).query
-    read = _contacts_read(query)
+    read = selects_from(query, "contacts")[0]
     assert [e.alias_or_name for e in read.expressions] == ["contact_id", "tenant_id"]
     member = next(e for e in query.find_all(exp.Alias) if e.alias == "member").this
     assert not any(column.name.startswith(("f", "field:")) for column in member.find_all(exp.Column)

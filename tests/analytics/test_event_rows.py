@@ -10,7 +10,7 @@ from sqlglot import exp
 from growthos_segments.analytics.compiler import compile_rule
 from growthos_segments.core.host import PluginHost
 from growthos_segments.core.rules import parse_rule
-from tests.analytics.conftest import both_paths
+from tests.analytics.conftest import both_paths, selects_from
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
@@ -21,9 +21,7 @@ def _event_scans(rule: Any, host: PluginHost) -> list[str]:
     passes = [s for s in query.find_all(exp.Select)  # the one grouped SELECT is the pass
               if s.args.get("group") and any(table.name == "events" for table in s.find_all(exp.Table))]
     assert len(passes) == 1
-    scans = [s for s in passes[0].find_all(exp.Select)
-             if isinstance(source := s.args.get("from_"), exp.From) and isinstance(source.this, exp.Table)
-             and source.this.name == "events"]
+    scans = selects_from(passes[0], "events")
     return [scan.args["where"].sql("duckdb") for scan in scans if scan.args.get("where") is not None]
 
 

@@ -23,7 +23,7 @@ from growthos_segments.analytics.documents import load_documents
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.segments import SegmentDefinition, SegmentSet
 from growthos_segments.core.timeutil import to_iso
-from tests.analytics.conftest import both_paths_loaded
+from tests.analytics.conftest import both_paths_loaded, selects_from
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 US, HOUR, DAY = timedelta(microseconds=1), timedelta(hours=1), timedelta(days=1)
@@ -110,12 +110,6 @@ def test_both_paths_agree(con: Any, host: Any, population: str, rule: dict[str, 
     assert 0 < len(expected) < len(POPULATION), "the case tells no contacts apart"
 
 
-def _scans(query: exp.Expression) -> list[exp.Select]:
-    return [s for s in query.find_all(exp.Select)
-            if isinstance(source := s.args.get("from_"), exp.From) and isinstance(source.this, exp.Table)
-            and source.this.name == "events"]
-
-
 def test_the_nested_rule_reads_each_condition_s_rows_for_its_branch_s_contacts(
     con: Any, host: Any, population: str
 ) -> None:
@@ -125,7 +119,7 @@ def test_the_nested_rule_reads_each_condition_s_rows_for_its_branch_s_contacts(
     segments = SegmentSet(host, [SegmentDefinition("rule", NESTED)])
     query = compile_segment(segments, "rule", field_columns(con)).query
     scans = {}
-    for scan in _scans(query):
+    for scan in selects_from(query, "events"):
         rows = scan.args["where"].sql("duckdb").split(" IN (SELECT")[0]
         guard = next(s for s in scan.find_all(exp.Select) if s is not scan).args["where"].sql("duckdb")
         scans["opens" if "email.opened" in rows else "48h" if "product.viewed" in rows else "orders"] = (
@@ -142,7 +136,7 @@ def test_a_rule_without_profile_tests_reads_the_events_as_before(host: Any) -> N
     """No guard and an unfiltered contacts read: one scan, no CTE, no semi-join."""
     segments = SegmentSet(host, [SegmentDefinition("rule", {"or": [OPENED_3, BROWSED]})])
     query = compile_segment(segments, "rule", {}).query
-    assert len(_scans(query)) == 2 and query.find(exp.CTE) is None
+    assert len(selects_from(query, "events")) == 2 and query.find(exp.CTE) is None
     assert not any(test.args.get("query") is not None for test in query.find_all(exp.In))
 
 
