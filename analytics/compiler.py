@@ -107,15 +107,15 @@ class CompiledQuery:
         """The DuckDB text (what :mod:`growthos_segments.analytics.engine` runs)."""
         return self.query.sql(dialect="duckdb")
 
-    @property
-    def members_sql(self) -> str:
-        """The DuckDB text of the member ids alone, in ascending order, for a :attr:`decided`
-        query (every row it returns is a member): fetching the ``member`` column too cost
-        a fifth more for rule 1 of ``bench_analytics``, and DuckDB sorts 200,000 ids in
-        a fraction of the 50-60 ms Python takes."""
+    def members_sql(self, ordered: bool = True) -> str:
+        """The DuckDB text of the member ids alone (in ascending order unless not
+        ``ordered``), for a :attr:`decided` query (every row it returns is a member):
+        fetching the ``member`` column too cost a fifth more for rule 1 of
+        ``bench_analytics``, and DuckDB sorts 200,000 ids in a fraction of the 50-60 ms
+        Python takes."""
         assert self.decided
-        ids = exp.select("contact_id").from_(self.query.subquery("q")).order_by("contact_id")
-        return ids.sql(dialect="duckdb")
+        ids = exp.select("contact_id").from_(self.query.subquery("q"))
+        return (ids.order_by("contact_id") if ordered else ids).sql(dialect="duckdb")
 
     def parameters(
         self, tenant_id: str, now: datetime, context: Mapping[str, Any] | None = None

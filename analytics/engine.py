@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from growthos_segments.analytics.compiler import CompiledQuery, NoSqlForm, compile_segment
+from growthos_segments.analytics.compiler import CompiledQuery, Measure, NoSqlForm, compile_segment
 from growthos_segments.analytics.context import tenant_context
 from growthos_segments.analytics.fields import field_columns
 from growthos_segments.core.host import PluginHost
@@ -27,7 +27,7 @@ from growthos_segments.core.ports_analytics import ExactAnswer
 from growthos_segments.core.segments import SegmentSet
 from growthos_segments.core.timeutil import to_iso
 
-__all__ = ["answer", "answer_json", "copy_as_of", "documents"]
+__all__ = ["answer", "answer_json", "copy_as_of", "documents", "probe"]
 
 
 def answer_json(found: ExactAnswer) -> dict[str, Any]:
@@ -58,17 +58,14 @@ def answer(
     stamp = copy_as_of(con, tenant_id)
     if context is None and segments.segments[segment_id].reads.context:
         context = tenant_context(con, host, tenant_id, now, lambda: documents(con, tenant_id))
-    def measure(probe: CompiledQuery) -> tuple[int, ...]:
-        return tuple(con.execute(probe.sql, probe.parameters(tenant_id, now, context)).fetchone() or ())
-
     try:
-        query = compile_segment(segments, segment_id, field_columns(con), measure)
+        query = compile_segment(segments, segment_id, field_columns(con), probe(con, tenant_id, now, context))
     except NoSqlForm as exc:
         reason = str(exc)
     else:
         parameters = query.parameters(tenant_id, now, context)
         if query.decided:  # every row a member, already in order (a VARCHAR sorts by code point)
-            members = [row[0] for row in con.execute(query.members_sql, parameters).fetchall()]
+            members = [row[0] for row in con.execute(query.members_sql(), parameters).fetchall()]
             return ExactAnswer(tuple(members), "sql", stamp, decided_per_contact=0)
         rows = con.execute(query.sql, parameters).fetchall()
         undecided = sorted({contact_id for contact_id, member in rows if member is None})
@@ -78,6 +75,18 @@ def answer(
         return ExactAnswer(tuple(sorted(members)), "sql", stamp, decided_per_contact=len(undecided))
     members = _per_contact(con, segments, segment_id, tenant_id, now, context, None)
     return ExactAnswer(tuple(sorted(members)), "per-contact", stamp, reason)
+
+
+def probe(
+    con: duckdb.DuckDBPyConnection, tenant_id: str, now: datetime, context: Mapping[str, Any] | None = None
+) -> Measure:
+    """How the compiler's probes run here (:data:`~growthos_segments.analytics.compiler.Measure`):
+    on this connection, bound as the rule's query is."""
+
+    def measure(query: CompiledQuery) -> tuple[int, ...]:
+        return tuple(con.execute(query.sql, query.parameters(tenant_id, now, context)).fetchone() or ())
+
+    return measure
 
 
 def _per_contact(

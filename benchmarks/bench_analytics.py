@@ -15,8 +15,8 @@ resident memory, Linux's VmHWM reset when the process starts, is its own):
 - the compiled query (``compile_segment``) counted in SQL and its member ids fetched
   as the yardstick's are, with the ratio to the yardstick (target: within 1.5x, and
   at most 1 s) and whether the counts agree; and the engine's whole answer with
-  member ids (``engine.answer``: it also compiles the rule, reads how fresh the copy
-  is and sorts the ids).
+  member ids (``engine.answer``: it also compiles the rule, probes whether narrowing
+  the events pass pays, reads how fresh the copy is and sorts the ids).
 
 Times are p50 of :data:`RUNS` runs after one warm-up (wall time; CPU time over
 all DuckDB threads is steadier on a shared machine). DuckDB uses every core.
@@ -188,10 +188,9 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
     (:func:`growthos_segments.analytics.engine.answer`: compiling, the freshness
     lookup, the query, sorting, and the per-contact decision of undecided rows)."""
     import duckdb
-    from sqlglot import exp
 
     from growthos_segments.analytics.compiler import NoSqlForm, compile_segment
-    from growthos_segments.analytics.engine import answer
+    from growthos_segments.analytics.engine import answer, probe
     from growthos_segments.analytics.fields import field_columns
     from growthos_segments.analytics.generate import DEFAULT_NOW
     from growthos_segments.analytics.parquet import open_tenant
@@ -211,11 +210,8 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
     else:
         host = default_host()
         segments = SegmentSet(host, [SegmentDefinition("rule", rule)])
-        def probe(query: Any) -> Any:  # as the engine decides where narrowing the events pays
-            return con.execute(query.sql, query.parameters(TENANT, DEFAULT_NOW)).fetchone()
-
-        try:
-            compiled = compile_segment(segments, "rule", field_columns(con), probe)
+        try:  # probed as the engine probes where narrowing the events pays
+            compiled = compile_segment(segments, "rule", field_columns(con), probe(con, TENANT, DEFAULT_NOW))
         except NoSqlForm as exc:
             return {"per_contact": str(exc)}
         counted = f"SELECT count(*) FILTER (WHERE member), count(*) FILTER (WHERE member IS NULL) " \
@@ -225,7 +221,7 @@ def measure(root: str, name: str, how: str) -> dict[str, Any]:
             lambda: con.execute(counted, parameters).fetchall()[0])
         scanned = _scanned(con, counted, parameters)
         if compiled.decided:  # the ids alone, as the engine fetches them, but unsorted as the yardstick's
-            unsorted = exp.select("contact_id").from_(compiled.query.subquery("q")).sql("duckdb")
+            unsorted = compiled.members_sql(ordered=False)
             ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, unsorted, parameters)])
         else:
             ids_s, _, ids = _p50(lambda: [r[0] for r in _run(con, compiled.sql, parameters) if r[1]])
@@ -304,7 +300,8 @@ def main() -> None:
             row(f"{contacts:,}: {name}: engine answer (member ids, path {compiled['path']})",
                 f"{compiled['members_s'] * 1000:,.0f} ms",
                 f"{compiled['members_s'] / hand['members_s']:.2f}x hand-written member ids (the answer also "
-                f"compiles, reads the copy's freshness and sorts); peak RSS {compiled['rss_mb']:,.0f} MB")
+                f"compiles, probes, reads the copy's freshness and sorts); "
+                f"peak RSS {compiled['rss_mb']:,.0f} MB")
         for name, (took, sampled, members, agrees) in per_contact(root).items():
             rate = sampled / took
             whole = contacts / rate

@@ -153,7 +153,7 @@ def test_a_query_said_decided_leaves_no_row_undecided(con: Any, host: Any, popul
         said[index] = compiled.decided
         assert not (compiled.decided and undecided), rule
         if compiled.decided:
-            members = [row[0] for row in con.execute(compiled.members_sql,
+            members = [row[0] for row in con.execute(compiled.members_sql(),
                                                      compiled.parameters(population, NOW)).fetchall()]
             assert sorted(members) == sorted(contact for contact, member in rows if member)
     assert said[6] is False and sum(said.values()) >= 6
