@@ -201,9 +201,7 @@ def _query(
     if not aggregates:
         query = exp.select(exp.column("contact_id", table="c")).from_(read.subquery("c"))
         return _outcome(query, predicate, None)
-    sample = (exp.select(exp.Star(), *(column.copy() for column in lifted)).from_("contacts")
-              .where(tenant_is()).limit(PROBE_ROWS))
-    events, where, restricted = _event_parts(walk.reads, _guards(predicate), (sample, filters), measure)
+    events, where, restricted = _event_parts(walk.reads, _guards(predicate), (lifted, filters), measure)
     per_contact = (
         exp.select(exp.column("contact_id"),
                    *(exp.alias_(expression, name) for name, expression in aggregates.items()))
@@ -236,7 +234,7 @@ def _outcome(query: exp.Select, predicate: exp.Expression, contacts: exp.Select 
 
 def _event_parts(
     reads: list[tuple[Reads, list[str]]], guards: Mapping[str, exp.Expression | None],
-    contacts: tuple[exp.Select, list[exp.Expression]], measure: Measure | None,
+    contacts: tuple[list[exp.Expression], list[exp.Expression]], measure: Measure | None,
 ) -> tuple[exp.Expression, exp.Expression | None, bool]:
     """The events the aggregates' one pass reads (a table or a subquery), the filter on
     that table (``None`` for the subquery) and whether it reads only the contacts of ``c``
@@ -277,10 +275,10 @@ def _event_parts(
                    for k, (declared, _, _) in enumerate(parts)]
     needed = [_either([guard] + [parts[j][2] for j in overlapping[k] if j > k])
               for k, (_, _, guard) in enumerate(parts)]
-    sample, filters = contacts
+    lifted, filters = contacts
     narrowed = [bool(filters) or test is not None for test in needed]
     if measure is not None and any(narrowed):
-        narrowed = _worth_narrowing(sample, filters, needed, narrowed, measure)
+        narrowed = _worth_narrowing(lifted, filters, needed, narrowed, measure)
     scans = []
     for k, (_, rows, _) in enumerate(parts):
         where: list[exp.Expression] = [tenant_is()]
@@ -304,7 +302,7 @@ def _event_parts(
 
 
 def _worth_narrowing(
-    sample: exp.Select, filters: list[exp.Expression], needed: list[exp.Expression | None],
+    lifted: list[exp.Expression], filters: list[exp.Expression], needed: list[exp.Expression | None],
     narrowed: list[bool], measure: Measure,
 ) -> list[bool]:
     """Which scans to narrow after all: those whose contacts (passing the contacts read's
@@ -318,6 +316,8 @@ def _worth_narrowing(
             tests = [f.copy() for f in filters] + ([] if test is None else [exp.paren(test.copy())])
             counts.append(exp.Filter(this=exp.func("count", exp.Star()),
                                      expression=exp.Where(this=exp.and_(*tests))))
+    sample = (exp.select(exp.Star(), *(column.copy() for column in lifted)).from_("contacts")
+              .where(tenant_is()).limit(PROBE_ROWS))
     row = list(measure(CompiledQuery(exp.select(*counts).from_(sample.subquery("c")))))
     total, shares = max(row[0] or 0, 1), iter(row[1:])
     return [narrow and next(shares) / total <= NARROW_SHARE for narrow in narrowed]
